@@ -1,0 +1,90 @@
+"""Environment settings: one row of conf/settings.yaml, chosen once by GOVLAKE_ENV."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from govlake.errors import ConfigError
+
+PROJECT_ROOT = Path(os.environ.get("GOVLAKE_HOME", Path(__file__).resolve().parent.parent))
+SPARK_PACKAGES = (
+    "io.delta:delta-spark_4.2_2.13:4.4.0",
+    "org.xerial:sqlite-jdbc:3.54.1.0",
+    "org.postgresql:postgresql:42.7.14",
+)
+
+
+class Settings(BaseModel):
+    """The settings that differ between environments (local laptop vs city cluster)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str
+    lakehouse: Path
+    sources_root: Path
+    airflow_home: Path
+    ivy_dir: Path
+    spark_master: str
+    driver_memory: str
+    shuffle_partitions: int
+    jdbc_partitions: int
+    jdbc_fetchsize: int
+    connect_attempts: int
+    connect_backoff_seconds: float
+    task_retries: int
+    task_retry_delay_seconds: int
+    demo_persons: int
+    demo_logical_date: dt.date
+
+    def table_path(self, database: str, table: str) -> Path:
+        return self.lakehouse / database / table
+
+
+def _resolve(path: str | Path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
+
+
+def load_settings(env: str | None = None, path: Path | None = None) -> Settings:
+    """Read the environment's row; GOVLAKE_LAKEHOUSE / GOVLAKE_SOURCES override its folders."""
+    env = env or os.environ.get("GOVLAKE_ENV", "local")
+    path = path or PROJECT_ROOT / "conf" / "settings.yaml"
+    table = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if env not in table:
+        raise ConfigError(
+            f"environment '{env}' is not defined.",
+            file=str(path),
+            fix=f"set GOVLAKE_ENV to one of {', '.join(sorted(table))} or add a row for it.",
+        )
+    row = dict(table[env])
+    overrides = {
+        "lakehouse": "GOVLAKE_LAKEHOUSE",
+        "sources_root": "GOVLAKE_SOURCES",
+        "airflow_home": "AIRFLOW_HOME",
+    }
+    for key, var in overrides.items():
+        if os.environ.get(var):
+            row[key] = os.environ[var]
+    for key in ("lakehouse", "sources_root", "airflow_home", "ivy_dir"):
+        row[key] = _resolve(row[key])
+    try:
+        return Settings(env=env, **row)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(
+            f"field '{'.'.join(map(str, first['loc']))}' of environment '{env}': {first['msg']}.",
+            file=str(path),
+            fix="correct the value in the environment's row.",
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The settings of this process, read once."""
+    return load_settings()

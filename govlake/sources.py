@@ -1,0 +1,199 @@
+"""Department source systems as configuration: one YAML file per system in conf/sources/."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from govlake.errors import ConfigError
+from govlake.settings import PROJECT_ROOT
+
+SOURCES_DIR = PROJECT_ROOT / "conf" / "sources"
+IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+
+# What to tell the user for each field that can be wrong.
+FIXES = {
+    "system": "use a lower-case snake_case name such as psb_hukou, equal to the file name.",
+    "department": "name the providing department, e.g. 市公安局.",
+    "information_system": "name the department's information system (数据—系统).",
+    "mode": "use 'physical' (copy rows into ods) or 'logical' (query in place over JDBC).",
+    "location": "give either 'conn_id' (a database) or 'path' (a folder of files).",
+    "conn_id": "name an Airflow connection (AIRFLOW_CONN_<ID> or `airflow connections add`).",
+    "tables": "list at least one table or file with name and primary_key.",
+    "name": "use a lower-case snake_case table name.",
+    "primary_key": "list the column(s) that identify a row, e.g. [rec_id].",
+    "format": "use csv, json or xlsx for files.",
+    "schedule": "use a cron expression such as '0 2 * * *' (02:00 every night).",
+}
+
+
+class Location(BaseModel):
+    """Where a system's data lives: a database connection or a folder of delivered files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conn_id: str | None = None
+    default_url: str | None = Field(
+        None, description="JDBC URL of the embedded default when the connection is not defined"
+    )
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Location:
+        if bool(self.conn_id) == bool(self.path):
+            raise ValueError("give exactly one of 'conn_id' (a database) or 'path' (files)")
+        if self.default_url and re.search(r"(password|pwd)=", self.default_url, re.I):
+            raise ValueError("credentials must not be written in a conf file")
+        return self
+
+    @property
+    def is_database(self) -> bool:
+        return self.conn_id is not None
+
+
+class TableSpec(BaseModel):
+    """One table of a department database, or one kind of delivered file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=IDENTIFIER)
+    description: str = ""
+    primary_key: list[str] = Field(min_length=1)
+    dbtable: str | None = None
+    file: str | None = Field(None, description="file name template; {ds} is the logical date")
+    format: Literal["csv", "json", "xlsx"] | None = None
+    encoding: str = "utf-8"
+    sheet: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict, description="source column -> ods name")
+    watermark: str | None = None
+    partition_column: str | None = None
+
+    @model_validator(mode="after")
+    def _file_or_table(self) -> TableSpec:
+        if bool(self.dbtable) == bool(self.file):
+            raise ValueError("give exactly one of 'dbtable' (database) or 'file' (files)")
+        if self.file and not self.format:
+            raise ValueError("a file needs 'format' (csv, json or xlsx)")
+        bad = [c for c in self.columns.values() if not re.match(IDENTIFIER, c)]
+        if bad:
+            raise ValueError(f"ods column names must be snake_case, not {bad}")
+        return self
+
+    def ods_column(self, source_column: str) -> str:
+        return self.columns.get(source_column, source_column)
+
+    @property
+    def ods_primary_key(self) -> list[str]:
+        return [self.ods_column(c) for c in self.primary_key]
+
+
+class SourceSystem(BaseModel):
+    """A department information system that the city collects data from (归集)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str = Field(pattern=IDENTIFIER)
+    department: str
+    department_code: str | None = None
+    information_system: str
+    mode: Literal["physical", "logical"]
+    location: Location
+    schedule: str = "0 2 * * *"
+    timezone: str = "Asia/Shanghai"
+    description: str = ""
+    tables: list[TableSpec] = Field(min_length=1)
+    file_path: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SourceSystem:
+        files = [t.name for t in self.tables if t.file]
+        if self.location.is_database and files:
+            raise ValueError(f"tables {files} are files but the location is a database")
+        if not self.location.is_database and len(files) != len(self.tables):
+            raise ValueError("a file location needs 'file' on every table")
+        if self.mode == "logical" and not self.location.is_database:
+            raise ValueError("logical connection needs a database location (conn_id)")
+        names = [t.name for t in self.tables]
+        if len(set(names)) != len(names):
+            raise ValueError(f"table names repeat: {names}")
+        if len(self.schedule.split()) != 5:
+            raise ValueError(f"schedule '{self.schedule}' is not a 5-field cron expression")
+        return self
+
+    def ods_table(self, table: TableSpec) -> str:
+        """Name analysts query: ods.<system>__<table>."""
+        return f"ods.{self.system}__{table.name}"
+
+
+def _explain(exc: ValidationError, path: Path) -> ConfigError:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    field = ".".join(loc) or "(file)"
+    named = [p for p in loc if p in FIXES]
+    fix = FIXES[named[-1]] if named else "see conf/sources/README.md for the fields."
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        message = "this required field is missing"
+    elif err["type"] == "extra_forbidden":
+        message = "this field is not known"
+        fix = "remove it or correct its spelling; see conf/sources/README.md."
+    elif err["type"] == "literal_error":
+        message = f"{err['input']!r} is not allowed ({err['msg']})"
+    return ConfigError(f"field '{field}': {message}.", file=str(path), fix=fix)
+
+
+def load_source(path: Path) -> SourceSystem:
+    """Read and validate one source file; errors name the file, the field and the fix."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(
+            f"is not valid YAML{line}: {getattr(exc, 'problem', exc)}.",
+            file=str(path),
+            fix="correct the YAML syntax (indentation, quotes, colons).",
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("must be a YAML mapping of fields.", file=str(path), fix=FIXES["tables"])
+    try:
+        source = SourceSystem(**raw, file_path=path)
+    except ValidationError as exc:
+        raise _explain(exc, path) from None
+    if source.system != path.stem:
+        raise ConfigError(
+            f"field 'system': '{source.system}' differs from the file name '{path.stem}'.",
+            file=str(path),
+            fix="name the file <system>.yaml so each system has exactly one file.",
+        )
+    return source
+
+
+def load_sources(directory: Path | None = None) -> list[SourceSystem]:
+    """All source systems, sorted by name so generated DAGs are stable."""
+    directory = directory or Path(os.environ.get("GOVLAKE_SOURCES_DIR", SOURCES_DIR))
+    return [load_source(p) for p in sorted(directory.glob("*.yaml"))]
+
+
+def get_table(system: str, table: str) -> tuple[SourceSystem, TableSpec]:
+    """The configured source system and table, or an error listing what exists."""
+    sources = {s.system: s for s in load_sources()}
+    if system not in sources:
+        raise ConfigError(
+            f"no source system '{system}' is configured.",
+            fix=f"use one of {', '.join(sorted(sources))} or add conf/sources/{system}.yaml.",
+        )
+    source = sources[system]
+    for spec in source.tables:
+        if spec.name == table:
+            return source, spec
+    raise ConfigError(
+        f"source system '{system}' has no table '{table}'.",
+        file=str(source.file_path),
+        fix=f"use one of {', '.join(t.name for t in source.tables)}.",
+    )

@@ -1,0 +1,123 @@
+"""Department database connections: Airflow connection first, embedded default second.
+
+Credentials live only in Airflow connections (AIRFLOW_CONN_<ID> or the metadata DB);
+the conf file may name an embedded default URL that carries none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import unquote, urlsplit
+
+from govlake.errors import SourceError, summarize_java_error
+from govlake.settings import Settings
+from govlake.sources import SourceSystem
+
+T = TypeVar("T")
+
+DRIVERS = {
+    "postgresql": "org.postgresql.Driver",
+    "sqlite": "org.sqlite.JDBC",
+}
+CONN_TYPES = {"postgres": "postgresql", "postgresql": "postgresql", "sqlite": "sqlite"}
+
+
+@dataclass(frozen=True)
+class JdbcTarget:
+    """A JDBC URL and its properties; `display` is safe to print and store."""
+
+    url: str
+    driver: str
+    properties: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def display(self) -> str:
+        user = self.properties.get("user")
+        return f"{self.url} (user {user})" if user else self.url
+
+    def options(self) -> dict[str, str]:
+        return {"url": self.url, "driver": self.driver, **self.properties}
+
+
+def _from_airflow_uri(uri: str) -> JdbcTarget:
+    if uri.lstrip().startswith("{"):
+        data = json.loads(uri)
+        kind, host, port = data.get("conn_type", ""), data.get("host", ""), data.get("port")
+        login, password, schema = data.get("login"), data.get("password"), data.get("schema", "")
+    else:
+        parts = urlsplit(uri)
+        kind, host, port = parts.scheme, parts.hostname or "", parts.port
+        login = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password else None
+        schema = parts.path.lstrip("/")
+    return _target(kind, host, port, login, password, schema)
+
+
+def _target(kind, host, port, login, password, schema) -> JdbcTarget:
+    jdbc_kind = CONN_TYPES.get(kind)
+    if jdbc_kind is None:
+        raise SourceError(
+            f"connection type '{kind}' is not supported.",
+            fix=f"use one of {', '.join(sorted(CONN_TYPES))}.",
+        )
+    if jdbc_kind == "sqlite":
+        return JdbcTarget(f"jdbc:sqlite:{host or ''}{'/' if host else ''}{schema}", DRIVERS["sqlite"])
+    props = {k: v for k, v in (("user", login), ("password", password)) if v}
+    url = f"jdbc:postgresql://{host}:{port or 5432}/{schema}"
+    return JdbcTarget(url, DRIVERS["postgresql"], props)
+
+
+def _airflow_connection(conn_id: str) -> JdbcTarget | None:
+    """Look the connection up through Airflow (metadata DB, secrets backends), if reachable."""
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:
+        return None
+    return _target(conn.conn_type, conn.host, conn.port, conn.login, conn.password, conn.schema)
+
+
+def resolve_jdbc(source: SourceSystem, cfg: Settings, use_airflow: bool = True) -> JdbcTarget:
+    """The JDBC target of a database source, credentials from Airflow, never from conf."""
+    conn_id = source.location.conn_id
+    env_uri = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if env_uri:
+        return _from_airflow_uri(env_uri)
+    found = _airflow_connection(conn_id) if use_airflow else None
+    if found:
+        return found
+    if source.location.default_url:
+        url = source.location.default_url.format(sources_root=cfg.sources_root)
+        kind = url.split(":")[1]
+        return JdbcTarget(url, DRIVERS.get(kind, ""))
+    raise SourceError(
+        f"Airflow connection '{conn_id}' is not defined and the source has no default_url.",
+        source=source.system,
+        fix=f"set AIRFLOW_CONN_{conn_id.upper()} or run `airflow connections add {conn_id}`.",
+    )
+
+
+def with_retries(action: Callable[[], T], what: str, source: str, cfg: Settings) -> T:
+    """Run a connecting action, retrying with backoff; one clear error when it keeps failing."""
+    delay = cfg.connect_backoff_seconds
+    for attempt in range(1, cfg.connect_attempts + 1):
+        try:
+            return action()
+        except Exception as exc:  # Py4J wraps the SQLException; any failure here is retried
+            reason = summarize_java_error(exc)
+            if attempt == cfg.connect_attempts:
+                raise SourceError(
+                    f"cannot read {what} after {attempt} attempts: {reason}",
+                    source=source,
+                    fix="check that the department database is up and the connection's host, "
+                    "port and credentials are right; other sources are not affected.",
+                ) from None
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")

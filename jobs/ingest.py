@@ -1,0 +1,266 @@
+"""Physical copy (物理汇聚) of one department table into its Delta table in the ods layer.
+
+The load is a short pipeline of DataFrame -> DataFrame steps over the raw rows, then one
+atomic Delta write that replaces the batch's partition, so a rerun of the same logical date
+changes nothing and a load killed half way leaves the table at its previous version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from govlake.errors import GovlakeError, SourceError, summarize_java_error
+from govlake.settings import Settings, settings
+from govlake.sources import SourceSystem, TableSpec, get_table
+from jobs import ops, readers
+from jobs.connections import resolve_jdbc, with_retries
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+Step = Callable[["DataFrame"], "DataFrame"]
+META_COLUMNS = ("_source_system", "_batch_date", "_run_id", "_ingested_at")
+REJECT_COLUMNS = ("_raw_record", "_reject_reason")
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """Everything one load needs to know, fixed before any data moves."""
+
+    source: SourceSystem
+    spec: TableSpec
+    day: dt.date
+    run_id: str
+    cfg: Settings
+
+    @property
+    def ods_table(self) -> str:
+        return self.source.ods_table(self.spec)
+
+    @property
+    def name(self) -> str:
+        return self.ods_table.split(".", 1)[1]
+
+    @property
+    def path(self) -> str:
+        return str(self.cfg.table_path("ods", self.name))
+
+
+def with_run_metadata(ctx: LoadContext, ingested_at: dt.datetime) -> Step:
+    """Stamp each row with the system, batch date, run id and ingestion time."""
+
+    def step(df: DataFrame) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        return df.select(
+            "*",
+            F.lit(ctx.source.system).alias("_source_system"),
+            F.lit(ctx.day).cast("date").alias("_batch_date"),
+            F.lit(ctx.run_id).alias("_run_id"),
+            F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
+        )
+
+    return step
+
+
+def without_loaded_ties(ctx: LoadContext, spark: SparkSession, low: str | None) -> Step:
+    """Drop rows sitting exactly on the previous mark that an earlier batch already loaded."""
+
+    def step(df: DataFrame) -> DataFrame:
+        if not (ctx.spec.watermark and low and _table_exists(ctx)):
+            return df
+        from pyspark.sql import functions as F
+
+        mark = ctx.spec.ods_column(ctx.spec.watermark)
+        keys = [*ctx.spec.ods_primary_key, mark]
+        loaded = (
+            spark.read.format("delta")
+            .load(ctx.path)
+            .where((F.col("_batch_date") < F.lit(ctx.day)) & (F.col(mark) == F.lit(low)))
+            .select(*keys)
+        )
+        return df.join(loaded, on=keys, how="left_anti")
+
+    return step
+
+
+def run_steps(df: DataFrame, steps: list[Step]) -> DataFrame:
+    for step in steps:
+        df = step(df)
+    return df
+
+
+def _table_exists(ctx: LoadContext) -> bool:
+    return (ctx.cfg.table_path("ods", ctx.name) / "_delta_log").exists()
+
+
+def read_source(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> DataFrame:
+    """The raw rows of this batch: the day's file, or the database rows in the watermark window."""
+    if ctx.spec.file:
+        item = readers.resolve_file(ctx.source, ctx.spec, ctx.day, ctx.cfg)
+        run.location = str(item.path)
+        reader = {"csv": readers.read_csv, "json": readers.read_json, "xlsx": readers.read_xlsx}
+        return reader[ctx.spec.format](spark, item)
+    target = resolve_jdbc(ctx.source, ctx.cfg)
+    run.location = f"{target.display} {ctx.spec.dbtable}"
+    stats = with_retries(
+        lambda: readers.probe(spark, target, ctx.spec, ctx.cfg),
+        f"table {ctx.spec.dbtable} at {target.display}",
+        ctx.source.system,
+        ctx.cfg,
+    )
+    stats = stats.asDict()
+    window = plan_window(spark, ctx, stats.get("high"))
+    run.watermark_low, run.watermark_high = window.low, window.high
+    bounds = stats if "lo" in stats else None
+    return readers.read_database(spark, target, ctx.spec, ctx.cfg, window, bounds)
+
+
+def plan_window(spark: SparkSession, ctx: LoadContext, high_now) -> readers.Increment:
+    """Reuse the committed window of this batch on a rerun; else continue from the last one."""
+    if not ctx.spec.watermark:
+        return readers.Increment(None, None)
+    same = ops.last_committed(spark, ctx.cfg, ctx.ods_table, ctx.day, before=False)
+    if same is not None:
+        return readers.Increment(same.watermark_low, same.watermark_high)
+    earlier = ops.last_committed(spark, ctx.cfg, ctx.ods_table, ctx.day, before=True)
+    low = earlier.watermark_high if earlier is not None else None
+    return readers.Increment(low, None if high_now is None else str(high_now))
+
+
+def batch_stats(df: DataFrame) -> tuple[int, int, str]:
+    """Rows read, rows rejected and a content fingerprint, in one pass over the batch."""
+    from pyspark.sql import functions as F
+
+    content = [c for c in df.columns if c not in (*META_COLUMNS, "_reject_reason")]
+    row = df.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.count("_reject_reason").alias("rejected"),
+        F.coalesce(F.sum(F.xxhash64(*content).cast("decimal(38,0)")), F.lit(0)).alias("fp"),
+    ).first()
+    return row["n"], row["rejected"], f"{row['n']}:{row['fp']}"
+
+
+def write_batch(spark: SparkSession, ctx: LoadContext, staged: DataFrame, run: ops.LoadRun):
+    """Rejects first, then the rows in one atomic partition replace; returns the Delta version."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    rejects = staged.where(F.col("_reject_reason").isNotNull()).select(
+        F.col("_run_id").alias("run_id"),
+        F.col("_source_system").alias("source_system"),
+        F.lit(ctx.spec.name).alias("table_name"),
+        F.col("_batch_date").alias("batch_date"),
+        F.col("_source_file").alias("source_file"),
+        F.col("_source_row").alias("source_row"),
+        F.col("_raw_record").alias("raw_record"),
+        F.col("_reject_reason").alias("reason"),
+        F.col("_ingested_at").alias("rejected_at"),
+    )
+    ops.replace_rejects(spark, ctx.cfg, rejects, run)
+    rows = staged.where(F.col("_reject_reason").isNull()).drop(*REJECT_COLUMNS)
+    (
+        rows.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"_batch_date = DATE'{ctx.day}'")
+        .option("mergeSchema", "true")
+        .partitionBy("_batch_date")
+        .save(ctx.path)
+    )
+    return DeltaTable.forPath(spark, ctx.path).history(1).first()["version"]
+
+
+def rows_in_batch(spark: SparkSession, ctx: LoadContext) -> int:
+    from pyspark.sql import functions as F
+
+    table = spark.read.format("delta").load(ctx.path)
+    return table.where(F.col("_batch_date") == F.lit(ctx.day)).count()
+
+
+def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
+    from govlake.spark import register_table
+
+    raw = read_source(spark, ctx, run)
+    steps = [
+        without_loaded_ties(ctx, spark, run.watermark_low),
+        with_run_metadata(ctx, run.started_at),
+    ]
+    staged = run_steps(raw, steps).persist()
+    try:
+        run.rows_read, rejected, run.fingerprint = batch_stats(staged)
+        previous = ops.last_committed(spark, ctx.cfg, ctx.ods_table, ctx.day, before=False)
+        if previous is not None and previous.fingerprint == run.fingerprint:
+            run.status, run.delta_version = "unchanged", previous.delta_version
+        else:
+            run.status, run.delta_version = "success", write_batch(spark, ctx, staged, run)
+    finally:
+        staged.unpersist()
+    register_table(spark, "ods", ctx.name, ctx.cfg.table_path("ods", ctx.name))
+    run.rows_written = rows_in_batch(spark, ctx)
+    run.rows_rejected = ops.count_rejects(spark, ctx.cfg, run)
+    run.balanced = run.rows_read == run.rows_written + run.rows_rejected
+    if not run.balanced:
+        raise GovlakeError(
+            f"load of {ctx.ods_table} for {ctx.day} does not balance: read {run.rows_read}, "
+            f"written {run.rows_written}, rejected {run.rows_rejected}.",
+            source=ctx.source.system,
+            fix="look for another process writing the same batch, then rerun the load.",
+        )
+
+
+def load_table(
+    system: str,
+    table: str,
+    logical_date: dt.date,
+    run_id: str | None = None,
+    spark: SparkSession | None = None,
+) -> dict:
+    """Copy one configured source table for one logical date into ods; returns its counts."""
+    from govlake.spark import get_spark
+
+    cfg = settings()
+    source, spec = get_table(system, table)
+    if source.mode != "physical":
+        raise GovlakeError(
+            f"'{system}' is a logical connection; it is queried in place, never copied.",
+            source=system,
+            fix="use jobs.logical.register_table, or set mode: physical to copy it.",
+        )
+    ctx = LoadContext(source, spec, logical_date, run_id or f"manual__{uuid.uuid4()}", cfg)
+    spark = spark or get_spark(cfg)
+    run = ops.LoadRun(
+        run_id=ctx.run_id,
+        source_system=system,
+        department=source.department,
+        table_name=table,
+        ods_table=ctx.ods_table,
+        mode="physical",
+        batch_date=logical_date,
+        started_at=dt.datetime.now(),
+    )
+    try:
+        _load(spark, ctx, run)
+    except Exception as exc:
+        run.status = "failed"
+        run.error = str(exc) if isinstance(exc, GovlakeError) else summarize_java_error(exc)
+        run.finished_at = dt.datetime.now()
+        ops.record_run(spark, cfg, run)
+        if isinstance(exc, GovlakeError):
+            raise
+        raise SourceError(f"load of {ctx.ods_table} failed: {run.error}", source=system) from exc
+    run.finished_at = dt.datetime.now()
+    ops.record_run(spark, cfg, run)
+    return {
+        "ods_table": ctx.ods_table,
+        "status": run.status,
+        "rows_read": run.rows_read,
+        "rows_written": run.rows_written,
+        "rows_rejected": run.rows_rejected,
+        "balanced": run.balanced,
+        "delta_version": run.delta_version,
+        "watermark_high": run.watermark_high,
+    }

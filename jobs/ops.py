@@ -1,0 +1,131 @@
+"""Operations tables: every load run, its balance and watermark, and every rejected row."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from govlake.settings import Settings
+from govlake.spark import register_table
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+T = TypeVar("T")
+
+LOAD_RUNS = "load_runs"
+REJECTED_ROWS = "rejected_rows"
+LOAD_RUNS_SCHEMA = (
+    "run_id string, source_system string, department string, table_name string, "
+    "ods_table string, mode string, batch_date date, started_at timestamp, "
+    "finished_at timestamp, status string, rows_read long, rows_written long, "
+    "rows_rejected long, balanced boolean, source_rows long, delta_version long, "
+    "watermark_low string, watermark_high string, fingerprint string, location string, "
+    "error string"
+)
+REJECTED_SCHEMA = (
+    "run_id string, source_system string, table_name string, batch_date date, "
+    "source_file string, source_row long, raw_record string, reason string, "
+    "rejected_at timestamp"
+)
+COMMITTED = ("success", "unchanged")
+
+
+@dataclass
+class LoadRun:
+    """One row of ops.load_runs: what a load read, wrote and rejected, and whether it balanced."""
+
+    run_id: str
+    source_system: str
+    department: str
+    table_name: str
+    ods_table: str
+    mode: str
+    batch_date: dt.date
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    status: str = "running"
+    rows_read: int | None = None
+    rows_written: int | None = None
+    rows_rejected: int | None = None
+    balanced: bool | None = None
+    source_rows: int | None = None
+    delta_version: int | None = None
+    watermark_low: str | None = None
+    watermark_high: str | None = None
+    fingerprint: str | None = None
+    location: str | None = None
+    error: str | None = None
+
+
+def retry_concurrent(action: Callable[[], T], attempts: int = 5) -> T:
+    """Retry a Delta commit that lost an optimistic-concurrency race with another task."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except Exception as exc:
+            if "Concurrent" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _write(df: DataFrame, cfg: Settings, table: str, mode: str, where: str | None) -> None:
+    path = cfg.table_path("ops", table)
+    writer = df.write.format("delta").mode(mode).option("mergeSchema", "true")
+    if where:
+        writer = writer.option("replaceWhere", where)
+    retry_concurrent(lambda: writer.save(str(path)))
+    register_table(df.sparkSession, "ops", table, path)
+
+
+def record_run(spark: SparkSession, cfg: Settings, run: LoadRun) -> None:
+    """Append the run's record; load_runs is append-only, so concurrent tasks never conflict."""
+    df = spark.createDataFrame([asdict(run)], LOAD_RUNS_SCHEMA)
+    _write(df, cfg, LOAD_RUNS, "append", None)
+
+
+def replace_rejects(spark: SparkSession, cfg: Settings, rejects: DataFrame, run: LoadRun) -> None:
+    """Replace this table's rejected rows for the batch (a rerun must not duplicate them)."""
+    where = (
+        f"source_system = '{run.source_system}' AND table_name = '{run.table_name}' "
+        f"AND batch_date = DATE'{run.batch_date}'"
+    )
+    _write(rejects, cfg, REJECTED_ROWS, "overwrite", where)
+
+
+def count_rejects(spark: SparkSession, cfg: Settings, run: LoadRun) -> int:
+    path = cfg.table_path("ops", REJECTED_ROWS)
+    if not (path / "_delta_log").exists():
+        return 0
+    df = spark.read.format("delta").load(str(path))
+    return df.where(
+        (df.source_system == run.source_system)
+        & (df.table_name == run.table_name)
+        & (df.batch_date == run.batch_date)
+    ).count()
+
+
+def load_runs(spark: SparkSession, cfg: Settings) -> DataFrame | None:
+    path = cfg.table_path("ops", LOAD_RUNS)
+    if not (path / "_delta_log").exists():
+        return None
+    return spark.read.format("delta").load(str(path))
+
+
+def last_committed(spark: SparkSession, cfg: Settings, ods_table: str, day: dt.date, before: bool):
+    """Latest committed run of a table for this batch date (or, with before, an earlier one)."""
+    runs = load_runs(spark, cfg)
+    if runs is None:
+        return None
+    from pyspark.sql import functions as F
+
+    batch = F.col("batch_date") < F.lit(day) if before else F.col("batch_date") == F.lit(day)
+    return (
+        runs.where((F.col("ods_table") == ods_table) & batch & F.col("status").isin(*COMMITTED))
+        .orderBy(F.col("batch_date").desc(), F.col("finished_at").desc())
+        .first()
+    )

@@ -1,0 +1,335 @@
+"""Read one department table or delivered file into a raw DataFrame.
+
+Every reader returns the source's own columns (renamed per conf) as they arrived, plus
+`_source_file`, `_source_row` and `_raw_record` / `_reject_reason` for rows that do not
+parse, so nothing is dropped and every row can be traced back to its origin.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from govlake.errors import SourceError
+from govlake.settings import Settings
+from govlake.sources import SourceSystem, TableSpec
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+CORRUPT = "_corrupt_record"
+JAVA_CHARSETS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf8": "UTF-8", "gbk": "GBK"}
+SNIFF_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileInput:
+    """A delivered file resolved for one logical date."""
+
+    source: SourceSystem
+    spec: TableSpec
+    path: Path
+
+    @property
+    def conf_file(self) -> str:
+        return str(self.source.file_path)
+
+
+def resolve_file(source: SourceSystem, spec: TableSpec, day: dt.date, cfg: Settings) -> FileInput:
+    """The file for this logical date, or a clear error when the department did not deliver it."""
+    folder = Path(source.location.path)
+    folder = folder if folder.is_absolute() else cfg.sources_root / folder
+    path = folder / spec.file.format(ds=day.strftime("%Y%m%d"))
+    if not path.is_file():
+        raise SourceError(
+            f"the {spec.format} file for table '{spec.name}' on {day} was not delivered.",
+            source=source.system,
+            file=str(path),
+            fix=f"ask {source.department} to deliver it, or correct 'file'/'path' in "
+            f"{source.file_path}; other sources are not affected.",
+        )
+    return FileInput(source, spec, path)
+
+
+def check_encoding(item: FileInput) -> None:
+    """Decode the whole file strictly in the declared encoding; name the first bad line."""
+    encoding = item.spec.encoding
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    line = 1
+    with item.path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(SNIFF_BYTES), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise _encoding_error(item, line + chunk[: exc.start].count(b"\n")) from None
+            line += chunk.count(b"\n")
+    if encoding.lower() not in JAVA_CHARSETS or encoding.lower().startswith("utf"):
+        return
+    head = item.path.read_bytes()[:SNIFF_BYTES]
+    if not head.isascii() and _is_utf8(head):
+        raise _encoding_error(item, None, "it decodes as UTF-8, which a GBK export never does")
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        codecs.getincrementaldecoder("utf-8")("strict").decode(data)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _encoding_error(item: FileInput, row: int | None, why: str = "") -> SourceError:
+    detail = f" ({why})" if why else ""
+    return SourceError(
+        f"is not in the declared encoding '{item.spec.encoding}'{detail}.",
+        source=item.source.system,
+        file=str(item.path),
+        row=row,
+        fix=f"ask {item.source.department} to re-export it as {item.spec.encoding}, or correct "
+        f"'encoding' for table '{item.spec.name}' in {item.conf_file}.",
+    )
+
+
+def _check_columns(item: FileInput, header: list[str]) -> list[str]:
+    missing = [c for c in [*item.spec.primary_key, *item.spec.columns] if c not in header]
+    if missing:
+        raise SourceError(
+            f"the header lacks column(s) {missing}; it has {header}.",
+            source=item.source.system,
+            file=str(item.path),
+            row=1,
+            fix=f"correct 'columns'/'primary_key' of table '{item.spec.name}' in "
+            f"{item.conf_file}, or ask {item.source.department} for the agreed layout.",
+        )
+    names = [item.spec.ods_column(c.strip()) for c in header]
+    if len(set(names)) != len(names) or not all(names):
+        raise SourceError(
+            f"the header has empty or repeated column names: {header}.",
+            source=item.source.system,
+            file=str(item.path),
+            row=1,
+            fix="ask the department for a header with one distinct name per column.",
+        )
+    return names
+
+
+def csv_header(item: FileInput) -> list[str]:
+    with item.path.open(encoding=item.spec.encoding, newline="") as handle:
+        first = next(csv.reader(handle), [])
+    return _check_columns(item, [c.lstrip("\ufeff") for c in first])
+
+
+def _string_schema(columns: list[str]):
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    return StructType([StructField(c, StringType()) for c in [*columns, CORRUPT]])
+
+
+def with_line_numbers(df: DataFrame, item: FileInput, reason: str, first_line: int) -> DataFrame:
+    """Number records by line in file order; Spark's corrupt-record column becomes a reason."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = Window.orderBy("_mid")
+    numbered = (
+        df.withColumn("_mid", F.monotonically_increasing_id())
+        .withColumn("_source_row", (F.row_number().over(order) + first_line - 1).cast("long"))
+        .drop("_mid")
+    )
+    return numbered.select(
+        *[c for c in df.columns if c != CORRUPT],
+        F.lit(str(item.path)).alias("_source_file"),
+        "_source_row",
+        F.col(CORRUPT).alias("_raw_record"),
+        F.when(F.col(CORRUPT).isNotNull(), F.lit(reason)).alias("_reject_reason"),
+    )
+
+
+def read_csv(spark: SparkSession, item: FileInput) -> DataFrame:
+    """CSV in the declared encoding; malformed lines are kept with their raw text."""
+    check_encoding(item)
+    columns = csv_header(item)
+    df = (
+        spark.read.schema(_string_schema(columns))
+        .option("header", True)
+        .option("encoding", JAVA_CHARSETS.get(item.spec.encoding.lower(), item.spec.encoding))
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .csv(str(item.path))
+    )
+    reason = f"does not parse as a CSV record of the header's {len(columns)} fields"
+    return with_line_numbers(df, item, reason, first_line=2)
+
+
+def json_keys(item: FileInput, sample_lines: int = 1000) -> list[str]:
+    """Keys of the first records, in first-seen order (JSON lines carry no header)."""
+    keys: dict[str, None] = {}
+    with item.path.open(encoding=item.spec.encoding) as handle:
+        for _, line in zip(range(sample_lines), handle, strict=False):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                keys.update(dict.fromkeys(record))
+    return list(keys)
+
+
+def read_json(spark: SparkSession, item: FileInput) -> DataFrame:
+    """JSON lines; values kept as their raw text, lines that are not JSON objects kept raw."""
+    check_encoding(item)
+    source_columns = json_keys(item)
+    ods_columns = _check_columns(item, source_columns)
+    df = (
+        spark.read.schema(_string_schema(source_columns))
+        .option("encoding", JAVA_CHARSETS.get(item.spec.encoding.lower(), item.spec.encoding))
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .json(str(item.path))
+    )
+    df = df.withColumnsRenamed(dict(zip(source_columns, ods_columns, strict=True)))
+    return with_line_numbers(df, item, "is not a complete JSON object", first_line=1)
+
+
+def _cell_text(value: object) -> str | None:
+    """Excel cells as the text a department clerk would read off the sheet."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d" if value.time() == dt.time() else "%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip("\n") if isinstance(value, str) else str(value)
+
+
+def xlsx_rows(item: FileInput) -> tuple[list[str], list[tuple]]:
+    """Header and data rows of the declared sheet; rows wider than the header are rejects."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(item.path, read_only=True, data_only=True)
+    try:
+        sheet = book[item.spec.sheet] if item.spec.sheet else book.worksheets[0]
+    except KeyError:
+        raise SourceError(
+            f"has no sheet '{item.spec.sheet}'; it has {book.sheetnames}.",
+            source=item.source.system,
+            file=str(item.path),
+            fix=f"correct 'sheet' of table '{item.spec.name}' in {item.conf_file}.",
+        ) from None
+    rows = sheet.iter_rows(values_only=True)
+    header = [str(c).strip() for c in next(rows, ()) if c is not None]
+    columns = _check_columns(item, header)
+    width = len(header)
+    out = []
+    for number, cells in enumerate(rows, start=2):
+        texts = [_cell_text(c) for c in cells]
+        if all(t is None for t in texts):
+            continue
+        extra = [t for t in texts[width:] if t is not None]
+        raw = "\t".join("" if t is None else t for t in texts) if extra else None
+        reason = f"has {len(extra)} value(s) beyond the header's {width} columns" if extra else None
+        values = (texts + [None] * width)[:width]
+        out.append((*values, str(item.path), number, raw, reason))
+    book.close()
+    return columns, out
+
+
+def read_xlsx(spark: SparkSession, item: FileInput) -> DataFrame:
+    """An Excel workbook, read with openpyxl (Spark has no built-in xlsx reader)."""
+    from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+    columns, rows = xlsx_rows(item)
+    schema = StructType(
+        [StructField(c, StringType()) for c in columns]
+        + [
+            StructField("_source_file", StringType()),
+            StructField("_source_row", LongType()),
+            StructField("_raw_record", StringType()),
+            StructField("_reject_reason", StringType()),
+        ]
+    )
+    return spark.createDataFrame(rows, schema)
+
+
+@dataclass(frozen=True)
+class Increment:
+    """The watermark window of one load: rows with low <= mark <= high (ties resolved later)."""
+
+    low: str | None
+    high: str | None
+
+
+def jdbc_reader(spark: SparkSession, target, fetchsize: int):
+    reader = spark.read.format("jdbc").option("fetchsize", fetchsize)
+    for key, value in target.options().items():
+        reader = reader.option(key, value)
+    return reader
+
+
+def _where(spec: TableSpec, window: Increment | None) -> str:
+    if not spec.watermark or window is None:
+        return ""
+    parts = [f"{spec.watermark} >= '{window.low}'" if window.low else None]
+    parts.append(f"{spec.watermark} <= '{window.high}'" if window.high else f"{spec.watermark} IS NULL")
+    return " WHERE " + " AND ".join(p for p in parts if p)
+
+
+def partition_column(spec: TableSpec) -> str | None:
+    """The declared partition column, or a single-column primary key (numeric keys split well)."""
+    return spec.partition_column or (spec.primary_key[0] if len(spec.primary_key) == 1 else None)
+
+
+def probe(spark: SparkSession, target, spec: TableSpec, cfg: Settings):
+    """One small query: key range for parallel reads and the current high watermark."""
+    column = partition_column(spec)
+    select, types = ["COUNT(*) AS n"], ["n LONG"]
+    if column:
+        select += [f"MIN({column}) AS lo", f"MAX({column}) AS hi"]
+        types += ["lo STRING", "hi STRING"]
+    if spec.watermark:
+        select.append(f"MAX({spec.watermark}) AS high")
+        types.append("high STRING")
+    query = f"SELECT {', '.join(select)} FROM {spec.dbtable}"
+    reader = jdbc_reader(spark, target, cfg.jdbc_fetchsize).option("query", query)
+    # Aggregates carry no declared type in some drivers (SQLite): read them as text.
+    return reader.option("customSchema", ", ".join(types)).load().first()
+
+
+def _numeric(bounds: dict | None, key: str) -> int | None:
+    """An integer key bound, or None when the key is not numeric (no parallel split then)."""
+    try:
+        return int(bounds[key])
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def read_database(
+    spark: SparkSession, target, spec: TableSpec, cfg: Settings, window: Increment | None, bounds
+) -> DataFrame:
+    """Rows of a department table inside the watermark window, over parallel JDBC reads."""
+    from pyspark.sql import functions as F
+
+    subquery = f"(SELECT * FROM {spec.dbtable}{_where(spec, window)}) src"
+    reader = jdbc_reader(spark, target, cfg.jdbc_fetchsize).option("dbtable", subquery)
+    column = partition_column(spec)
+    lo, hi = _numeric(bounds, "lo"), _numeric(bounds, "hi")
+    if column and lo is not None and hi is not None and hi > lo:
+        reader = (
+            reader.option("partitionColumn", column)
+            .option("lowerBound", lo)
+            .option("upperBound", hi)
+            .option("numPartitions", cfg.jdbc_partitions)
+        )
+    df = reader.load().withColumnsRenamed({c: spec.ods_column(c) for c in spec.columns})
+    return df.select(
+        "*",
+        F.lit(None).cast("string").alias("_source_file"),
+        F.lit(None).cast("long").alias("_source_row"),
+        F.lit(None).cast("string").alias("_raw_record"),
+        F.lit(None).cast("string").alias("_reject_reason"),
+    )
