@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from govlake.errors import GovlakeError
 from govlake.settings import SPARK_PACKAGES, Settings, settings
 
 if TYPE_CHECKING:
@@ -54,10 +56,59 @@ def get_spark(cfg: Settings | None = None, app_name: str = "govlake") -> SparkSe
     builder = SparkSession.builder.appName(app_name)
     for key, value in spark_conf(cfg).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    log = cfg.lakehouse.parent / "logs" / "spark.log"
+    try:
+        with jvm_output_to(log):
+            spark = builder.getOrCreate()
+    except Exception as exc:
+        raise GovlakeError(
+            f"Spark did not start ({type(exc).__name__}); its log says: {_log_tail(log)}",
+            file=str(log),
+            fix="check that Java 17 or 21 is installed (java -version) and that Maven Central "
+            "is reachable the first time, when the Delta and JDBC jars are downloaded into "
+            f"{cfg.ivy_dir}.",
+        ) from None
     spark.sparkContext.setLogLevel("ERROR")
     register_tables(spark, cfg.lakehouse)
     return spark
+
+
+@contextmanager
+def jvm_output_to(log: Path):
+    """Send the JVM's console output (Ivy resolution, log4j) to a file while it starts.
+
+    The JVM inherits the file descriptors at launch, so its later logs go there too, while
+    Python's own stdout and stderr are restored for the user's output.
+    """
+    if os.environ.get("GOVLAKE_SPARK_CONSOLE") or _jvm_running():
+        yield
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    saved = [os.dup(1), os.dup(2)]
+    with log.open("ab") as handle:
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _log_tail(log: Path) -> str:
+    if not log.exists():
+        return "(no log)"
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[-200:]
+    hits = [x.strip() for x in lines if any(k in x for k in ("ERROR", "Exception", "UNRESOLVED"))]
+    return " | ".join(hits[-3:]) or "(nothing marked as an error)"
+
+
+def _jvm_running() -> bool:
+    from pyspark import SparkContext
+
+    return SparkContext._active_spark_context is not None
 
 
 def delta_tables(lakehouse: Path) -> list[tuple[str, str, Path]]:

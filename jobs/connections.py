@@ -66,7 +66,9 @@ def _target(kind, host, port, login, password, schema) -> JdbcTarget:
             fix=f"use one of {', '.join(sorted(CONN_TYPES))}.",
         )
     if jdbc_kind == "sqlite":
-        return JdbcTarget(f"jdbc:sqlite:{host or ''}{'/' if host else ''}{schema}", DRIVERS["sqlite"])
+        return JdbcTarget(
+            f"jdbc:sqlite:{host or ''}{'/' if host else ''}{schema}", DRIVERS["sqlite"]
+        )
     props = {k: v for k, v in (("user", login), ("password", password)) if v}
     url = f"jdbc:postgresql://{host}:{port or 5432}/{schema}"
     return JdbcTarget(url, DRIVERS["postgresql"], props)

@@ -275,7 +275,9 @@ def _where(spec: TableSpec, window: Increment | None) -> str:
     if not spec.watermark or window is None:
         return ""
     parts = [f"{spec.watermark} >= '{window.low}'" if window.low else None]
-    parts.append(f"{spec.watermark} <= '{window.high}'" if window.high else f"{spec.watermark} IS NULL")
+    parts.append(
+        f"{spec.watermark} <= '{window.high}'" if window.high else f"{spec.watermark} IS NULL"
+    )
     return " WHERE " + " AND ".join(p for p in parts if p)
 
 

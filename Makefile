@@ -1,0 +1,45 @@
+# Two commands matter: `make demo` runs the nightly collection, `make test` runs the tests.
+# Both create or reuse .venv and install what is missing first.
+.DEFAULT_GOAL := help
+VENV := .venv
+BIN := $(VENV)/bin
+PERSONS ?=
+
+.PHONY: help venv demo test test-fast bench lint format lock clean postgres
+
+help:
+	@echo "make demo    generate Ezhou sample sources and run the nightly DAGs into Delta"
+	@echo "make test    run the test suite (starts PostgreSQL for logical-connection tests if it can)"
+	@echo "make bench   ODS load at two sizes vs a raw Spark copy, and DagBag parse time"
+	@echo "make lint    ruff check and format check"
+	@echo "make lock    re-resolve requirements.lock from pyproject.toml"
+
+venv:
+	@./scripts/bootstrap.sh
+
+demo: venv
+	$(BIN)/govlake demo $(if $(PERSONS),--persons $(PERSONS),)
+
+test: venv
+	@./scripts/postgres.sh start || echo "PostgreSQL not started: logical-connection tests will be skipped"
+	$(BIN)/pytest -q
+
+bench: venv
+	$(BIN)/python -m benchmarks.run
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lock: venv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+postgres:
+	./scripts/postgres.sh start
+
+clean:
+	rm -rf var spark-warehouse metastore_db derby.log .pytest_cache

@@ -1,0 +1,185 @@
+"""`govlake`: the front door to the lakehouse for data engineers and analysts."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from govlake.errors import GovlakeError, summarize_java_error
+from govlake.settings import settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2026-11-26") from None
+
+
+def print_rows(rows: list[dict], as_json: bool, title: str | None = None) -> None:
+    """Rows as a rich table for people, or as JSON for scripts."""
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, default=str, indent=2))
+        return
+    table = Table(title=title, show_lines=False)
+    for column in rows[0] if rows else ["(no rows)"]:
+        table.add_column(str(column), overflow="fold")
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row.values()])
+    console.print(table)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from govlake.demo import run_demo
+
+    return run_demo(persons=args.persons, day=args.date, console=console)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from govlake.sample import generate_sources
+
+    cfg = settings()
+    with console.status(f"Generating sample sources for {args.persons} persons..."):
+        manifest = generate_sources(
+            cfg.sources_root, args.persons, args.date or cfg.demo_logical_date
+        )
+    console.print(f"Wrote sample sources to {cfg.sources_root} (manifest.json lists the defects).")
+    print_rows(_manifest_rows(manifest.to_dict()), as_json=False)
+    return 0
+
+
+def _manifest_rows(manifest: dict) -> list[dict]:
+    return [
+        {
+            "system": system,
+            "table": table,
+            "rows": info["rows"],
+            "defects": sum(info["defects"].values()),
+        }
+        for system, tables in manifest["sources"].items()
+        for table, info in tables.items()
+    ]
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from govlake.sources import load_sources
+    from jobs.ingest import load_table
+    from jobs.logical import register_table
+
+    day = args.date or settings().demo_logical_date
+    chosen = [s for s in load_sources() if s.system == args.system]
+    if not chosen:
+        raise GovlakeError(f"no source system '{args.system}'.", fix="run `govlake sources`.")
+    rows = []
+    for spec in chosen[0].tables:
+        if args.table and spec.name != args.table:
+            continue
+        job = load_table if chosen[0].mode == "physical" else register_table
+        with console.status(f"Loading {chosen[0].ods_table(spec)} for {day}..."):
+            rows.append(job(args.system, spec.name, day))
+    print_rows(rows, args.json)
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from govlake.inventory import source_rows
+
+    print_rows(source_rows(), args.json, title="Configured department sources")
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    from govlake.inventory import table_rows
+
+    print_rows(table_rows(), args.json, title="Lakehouse tables")
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from govlake.spark import get_spark
+    from jobs.logical import register_referenced
+
+    cfg = settings()
+    spark = get_spark(cfg)
+    register_referenced(spark, cfg, args.query)
+    df = spark.sql(args.query)
+    rows = [r.asDict(recursive=True) for r in df.limit(args.limit).collect()]
+    if not rows and not args.json:
+        console.print(f"(no rows; columns: {', '.join(df.columns)})")
+        return 0
+    print_rows(rows, args.json)
+    return 0
+
+
+def cmd_spark_conf(args: argparse.Namespace) -> int:
+    from govlake.inventory import write_spark_client_files
+
+    conf, init = write_spark_client_files()
+    console.print(f"spark-sql --properties-file {conf} -i {init}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="govlake", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    add = _adder(sub)
+    demo = add("demo", cmd_demo, "generate sample sources and run the nightly DAGs through Airflow")
+    demo.add_argument("--persons", type=int, default=None, help="size of the sample city")
+    demo.add_argument("--date", type=_date, default=None, help="logical date (default in conf)")
+    gen = add("generate", cmd_generate, "write sample department sources only")
+    gen.add_argument("--persons", type=int, default=settings().demo_persons)
+    gen.add_argument("--date", type=_date, default=None)
+    load = add("load", cmd_load, "load one source system now, without Airflow")
+    load.add_argument("system")
+    load.add_argument("--table", default=None)
+    load.add_argument("--date", type=_date, default=None)
+    load.add_argument("--json", action="store_true")
+    for name, func, text in (
+        ("sources", cmd_sources, "each configured source: mode, last load, rows"),
+        ("tables", cmd_tables, "every table: layer, path, Delta version, rows"),
+    ):
+        add(name, func, text).add_argument("--json", action="store_true")
+    sql = add("sql", cmd_sql, "run Spark SQL against the lakehouse by table name")
+    sql.add_argument("query")
+    sql.add_argument("--json", action="store_true")
+    sql.add_argument("--limit", type=int, default=1000)
+    add("spark-conf", cmd_spark_conf, "write spark-defaults and init SQL for spark-sql users")
+    return parser
+
+
+def _adder(sub) -> Callable[..., argparse.ArgumentParser]:
+    def add(name: str, func, text: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=text, description=text)
+        parser.set_defaults(func=func)
+        return parser
+
+    return add
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except GovlakeError as exc:
+        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+    except KeyboardInterrupt:
+        err_console.print("Interrupted.")
+    except Exception as exc:
+        if type(exc).__module__.startswith(("pyspark", "py4j")):
+            err_console.print(f"[bold red]Error:[/] {summarize_java_error(exc)}", highlight=False)
+        else:
+            raise
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""What the lakehouse holds: configured sources with their last load, and every table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from govlake.settings import Settings, settings
+from govlake.sources import load_sources
+from govlake.spark import delta_tables, get_spark, spark_conf
+
+
+def delta_version(table_dir: Path) -> int | None:
+    """Current version of a Delta table, read off its log without starting a query."""
+    versions = [int(p.stem) for p in (table_dir / "_delta_log").glob("*.json") if p.stem.isdigit()]
+    return max(versions) if versions else None
+
+
+def latest_runs(spark, cfg: Settings) -> dict[str, dict]:
+    """Latest load run per ods table, from ops.load_runs."""
+    from jobs.ops import load_runs
+
+    runs = load_runs(spark, cfg)
+    if runs is None:
+        return {}
+    latest: dict[str, dict] = {}
+    for row in runs.orderBy("finished_at").collect():
+        latest[row["ods_table"]] = row.asDict()
+    return latest
+
+
+def source_rows() -> list[dict]:
+    """One row per configured table: department, mode, last load and its rows."""
+    cfg = settings()
+    latest = latest_runs(get_spark(cfg), cfg)
+    rows = []
+    for source in load_sources():
+        for spec in source.tables:
+            run = latest.get(source.ods_table(spec), {})
+            rows.append(
+                {
+                    "system": source.system,
+                    "department": source.department,
+                    "mode": source.mode,
+                    "table": source.ods_table(spec),
+                    "last_load": run.get("finished_at"),
+                    "batch": run.get("batch_date"),
+                    "status": run.get("status", "never loaded"),
+                    "rows": run.get("source_rows")
+                    if source.mode == "logical"
+                    else run.get("rows_written"),
+                    "rejected": run.get("rows_rejected"),
+                }
+            )
+    return rows
+
+
+def table_rows() -> list[dict]:
+    """Every Delta table (name, layer, path, version, rows) plus the logical tables."""
+    cfg = settings()
+    spark = get_spark(cfg)
+    rows = [
+        {
+            "table": f"{database}.{table}",
+            "layer": database,
+            "path": str(path),
+            "delta_version": delta_version(path),
+            "rows": spark.read.format("delta").load(str(path)).count(),
+        }
+        for database, table, path in delta_tables(cfg.lakehouse)
+    ]
+    latest = latest_runs(spark, cfg)
+    for source in load_sources():
+        if source.mode != "logical":
+            continue
+        for spec in source.tables:
+            run = latest.get(source.ods_table(spec), {})
+            rows.append(
+                {
+                    "table": source.ods_table(spec),
+                    "layer": "logical",
+                    "path": run.get("location") or f"{source.location.conn_id}: {spec.dbtable}",
+                    "delta_version": None,
+                    "rows": run.get("source_rows"),
+                }
+            )
+    return rows
+
+
+def write_spark_client_files(cfg: Settings | None = None) -> tuple[Path, Path]:
+    """spark-defaults.conf and an init script so plain spark-sql sees the tables by name.
+
+    spark-sql always uses a Hive metastore; an in-memory Derby one per process keeps two
+    sessions from locking each other out.
+    """
+    cfg = cfg or settings()
+    folder = cfg.lakehouse / "_spark"
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = dict(spark_conf(cfg))
+    conf.pop("spark.sql.catalogImplementation")
+    conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = "jdbc:derby:memory:govlake;create=true"
+    conf_file = folder / "spark-defaults.conf"
+    conf_file.write_text("".join(f"{k} {v}\n" for k, v in conf.items()), encoding="utf-8")
+    statements = [
+        f"CREATE DATABASE IF NOT EXISTS {db};"
+        for db in sorted({d for d, _, _ in delta_tables(cfg.lakehouse)})
+    ]
+    statements += [
+        f"CREATE TABLE IF NOT EXISTS {db}.{table} USING DELTA LOCATION '{path}';"
+        for db, table, path in delta_tables(cfg.lakehouse)
+    ]
+    init_file = folder / "init.sql"
+    init_file.write_text("\n".join(statements) + "\n", encoding="utf-8")
+    return conf_file, init_file

@@ -1,0 +1,210 @@
+"""Physical copy into ods: balance, idempotency, increments, atomicity and clear failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import pytest
+
+from govlake.errors import SourceError
+from jobs import ingest
+from jobs.ingest import load_table
+
+DAY1, DAY2 = dt.date(2026, 11, 25), dt.date(2026, 11, 26)
+
+DB_SOURCE = """\
+system: {system}
+department: 市人社局
+information_system: 社会保险信息系统
+mode: physical
+location:
+  conn_id: {system}_db
+  default_url: jdbc:sqlite:{db}
+tables:
+  - name: enrolment
+    dbtable: enrolment
+    primary_key: [enrol_id]
+    watermark: last_modified
+"""
+
+FILE_SOURCE = """\
+system: {system}
+department: 市卫健委
+information_system: 出生医学证明管理系统
+mode: physical
+location:
+  path: {folder}
+tables:
+  - name: birth
+    file: birth_{{ds}}.csv
+    format: csv
+    encoding: gbk
+    primary_key: [出生证编号]
+    columns: {{出生证编号: birth_cert_no, 新生儿姓名: newborn_name}}
+"""
+
+
+def make_db(path, rows):
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS enrolment "
+            "(enrol_id INTEGER PRIMARY KEY, id_number TEXT, last_modified TEXT)"
+        )
+        db.executemany("INSERT OR REPLACE INTO enrolment VALUES (?, ?, ?)", rows)
+
+
+def db_source(source_dir, tmp_path, system, rows):
+    db = tmp_path / f"{system}.db"
+    make_db(db, rows)
+    (source_dir / f"{system}.yaml").write_text(DB_SOURCE.format(system=system, db=db), "utf-8")
+    return db
+
+
+def file_source(source_dir, tmp_path, system, text, encoding="gbk", day=DAY2):
+    folder = tmp_path / "nhc"
+    folder.mkdir(exist_ok=True)
+    (folder / f"birth_{day:%Y%m%d}.csv").write_bytes(text.encode(encoding))
+    conf = FILE_SOURCE.format(system=system, folder=folder)
+    (source_dir / f"{system}.yaml").write_text(conf, "utf-8")
+    return folder
+
+
+def rows_of(spark, table, day):
+    return spark.table(table).where(f"_batch_date = DATE'{day}'")
+
+
+def version_of(spark, table):
+    return spark.sql(f"DESCRIBE HISTORY {table}").agg({"version": "max"}).first()[0]
+
+
+BIRTHS = (
+    "出生证编号,新生儿姓名,性别\r\n"
+    "Q001,张小明,男\r\n"
+    'Q002,"李小红,女\r\n'
+    "Q003,王小刚,男,多余\r\n"
+    "Q004,赵小丽,女\r\n"
+)
+
+
+def test_gbk_csv_lands_with_line_numbers_and_rejects_kept(spark, source_dir, tmp_path):
+    file_source(source_dir, tmp_path, "vital_a", BIRTHS)
+    result = load_table("vital_a", "birth", DAY2, "run-1", spark)
+    assert (result["rows_read"], result["rows_written"], result["rows_rejected"]) == (4, 2, 2)
+    assert result["balanced"]
+    landed = rows_of(spark, "ods.vital_a__birth", DAY2).orderBy("_source_row").collect()
+    assert [(r.birth_cert_no, r.newborn_name, r._source_row) for r in landed] == [
+        ("Q001", "张小明", 2),
+        ("Q004", "赵小丽", 5),
+    ]
+    assert landed[0]._source_system == "vital_a" and landed[0]._run_id == "run-1"
+    rejects = spark.sql(
+        "SELECT source_row, raw_record, reason FROM ops.rejected_rows "
+        "WHERE source_system = 'vital_a' ORDER BY source_row"
+    ).collect()
+    assert [(r.source_row, r.raw_record) for r in rejects] == [
+        (3, 'Q002,"李小红,女'),
+        (4, "Q003,王小刚,男,多余"),
+    ]
+    assert "3 fields" in rejects[0].reason
+
+
+def test_rerun_same_date_changes_nothing(spark, source_dir, tmp_path):
+    file_source(source_dir, tmp_path, "vital_b", BIRTHS)
+    load_table("vital_b", "birth", DAY2, "run-1", spark)
+    before = version_of(spark, "ods.vital_b__birth")
+    again = load_table("vital_b", "birth", DAY2, "run-2", spark)
+    assert again["status"] == "unchanged"
+    assert version_of(spark, "ods.vital_b__birth") == before
+    assert rows_of(spark, "ods.vital_b__birth", DAY2).count() == 2
+    assert spark.table("ops.rejected_rows").where("source_system = 'vital_b'").count() == 2
+
+
+def test_wrong_encoding_is_a_clear_error_and_nothing_changes(spark, source_dir, tmp_path):
+    file_source(source_dir, tmp_path, "vital_c", BIRTHS, encoding="utf-8")
+    with pytest.raises(SourceError) as err:
+        load_table("vital_c", "birth", DAY2, "run-1", spark)
+    text = str(err.value)
+    assert "birth_20261126.csv" in text and "'gbk'" in text and "Fix:" in text
+    assert not spark.catalog.tableExists("ods.vital_c__birth")
+    failed = spark.sql(
+        "SELECT status, error FROM ops.load_runs WHERE source_system = 'vital_c'"
+    ).first()
+    assert failed.status == "failed" and "gbk" in failed.error
+
+
+def test_missing_file_names_the_file_and_department(spark, source_dir, tmp_path):
+    file_source(source_dir, tmp_path, "vital_d", BIRTHS, day=DAY1)
+    with pytest.raises(SourceError, match=r"birth_20261126\.csv.*not delivered.*市卫健委"):
+        load_table("vital_d", "birth", DAY2, "run-1", spark)
+
+
+def test_incremental_reads_past_the_watermark_and_handles_ties(spark, source_dir, tmp_path):
+    rows = [(i, f"42070219900101{i:04d}", "2026-11-25 10:00:00") for i in range(1, 6)]
+    db = db_source(source_dir, tmp_path, "hrss_a", rows)
+    first = load_table("hrss_a", "enrolment", DAY1, "run-1", spark)
+    assert first["rows_written"] == 5 and first["watermark_high"] == "2026-11-25 10:00:00"
+    # A late row with the same timestamp as the mark, one update and one new row.
+    make_db(
+        db,
+        [
+            (6, "420702199001010006", "2026-11-25 10:00:00"),
+            (2, "420702199001010002", "2026-11-26 09:00:00"),
+            (7, "420702199001010007", "2026-11-26 09:30:00"),
+        ],
+    )
+    second = load_table("hrss_a", "enrolment", DAY2, "run-2", spark)
+    day2 = sorted(r.enrol_id for r in rows_of(spark, "ods.hrss_a__enrolment", DAY2).collect())
+    assert day2 == [2, 6, 7]
+    assert second["balanced"] and second["watermark_high"] == "2026-11-26 09:30:00"
+    # Re-running the first night reuses its window: same five rows, nothing new.
+    again = load_table("hrss_a", "enrolment", DAY1, "run-3", spark)
+    assert again["rows_written"] == 5
+
+
+def test_load_killed_half_way_leaves_previous_version(spark, source_dir, tmp_path, monkeypatch):
+    rows = [(i, f"id{i}", "2026-11-25 10:00:00") for i in range(1, 50)]
+    db = db_source(source_dir, tmp_path, "hrss_b", rows)
+    load_table("hrss_b", "enrolment", DAY1, "run-1", spark)
+    before = version_of(spark, "ods.hrss_b__enrolment")
+    make_db(db, [(99, "id99", "2026-11-26 08:00:00")])
+
+    def crash_mid_write(ctx, ingested_at):
+        from pyspark.sql import functions as F
+
+        def step(df):
+            boom = F.raise_error(F.lit("executor lost"))
+            return df.withColumn("_run_id", F.when(F.col("enrol_id") == 99, boom).otherwise("x"))
+
+        return step
+
+    original = ingest.with_run_metadata
+    monkeypatch.setattr(ingest, "with_run_metadata", _chain(original, crash_mid_write))
+    with pytest.raises(SourceError, match="executor lost"):
+        load_table("hrss_b", "enrolment", DAY2, "run-2", spark)
+    assert version_of(spark, "ods.hrss_b__enrolment") == before
+    assert rows_of(spark, "ods.hrss_b__enrolment", DAY2).count() == 0
+    monkeypatch.setattr(ingest, "with_run_metadata", original)
+    retried = load_table("hrss_b", "enrolment", DAY2, "run-3", spark)
+    assert retried["rows_written"] == 1, "the watermark must not have advanced on failure"
+
+
+def _chain(first, second):
+    def make(ctx, ingested_at):
+        a, b = first(ctx, ingested_at), second(ctx, ingested_at)
+        return lambda df: b(a(df))
+
+    return make
+
+
+def test_refused_connection_is_retried_then_fails_only_that_source(
+    spark, source_dir, tmp_path, monkeypatch
+):
+    db_source(source_dir, tmp_path, "hrss_c", [(1, "a", "2026-11-25 10:00:00")])
+    monkeypatch.setenv("AIRFLOW_CONN_HRSS_C_DB", "postgresql://u:p@127.0.0.1:9/none")
+    with pytest.raises(SourceError) as err:
+        load_table("hrss_c", "enrolment", DAY1, "run-1", spark)
+    text = str(err.value)
+    assert "after 3 attempts" in text and "127.0.0.1:9" in text and "p@" not in text
+    file_source(source_dir, tmp_path, "vital_e", BIRTHS, day=DAY1)
+    assert load_table("vital_e", "birth", DAY1, "run-1", spark)["rows_written"] == 2
