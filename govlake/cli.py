@@ -14,8 +14,9 @@ from rich.table import Table
 from govlake.errors import GovlakeError, summarize_java_error
 from govlake.settings import settings
 
-console = Console()
-err_console = Console(stderr=True)
+# Pipes and CI logs get a wide console so tables are not cut to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _date(text: str) -> dt.date:

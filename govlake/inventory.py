@@ -15,13 +15,15 @@ def delta_version(table_dir: Path) -> int | None:
     return max(versions) if versions else None
 
 
-def latest_runs(spark, cfg: Settings) -> dict[str, dict]:
-    """Latest load run per ods table, from ops.load_runs."""
+def latest_runs(spark, cfg: Settings, day=None) -> dict[str, dict]:
+    """Latest load run per ods table (of one batch date, if given), from ops.load_runs."""
     from jobs.ops import load_runs
 
     runs = load_runs(spark, cfg)
     if runs is None:
         return {}
+    if day is not None:
+        runs = runs.where(runs.batch_date == day)
     latest: dict[str, dict] = {}
     for row in runs.orderBy("finished_at").collect():
         latest[row["ods_table"]] = row.asDict()

@@ -98,7 +98,7 @@ def _table_exists(ctx: LoadContext) -> bool:
     return (ctx.cfg.table_path("ods", ctx.name) / "_delta_log").exists()
 
 
-def read_source(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> DataFrame:
+def read_source(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, committed) -> DataFrame:
     """The raw rows of this batch: the day's file, or the database rows in the watermark window."""
     if ctx.spec.file:
         item = readers.resolve_file(ctx.source, ctx.spec, ctx.day, ctx.cfg)
@@ -112,21 +112,19 @@ def read_source(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> Data
         f"table {ctx.spec.dbtable} at {target.display}",
         ctx.source.system,
         ctx.cfg,
-    )
-    stats = stats.asDict()
-    window = plan_window(spark, ctx, stats.get("high"))
+    ).asDict()
+    window = plan_window(spark, ctx, committed, stats.get("high"))
     run.watermark_low, run.watermark_high = window.low, window.high
     bounds = stats if "lo" in stats else None
     return readers.read_database(spark, target, ctx.spec, ctx.cfg, window, bounds)
 
 
-def plan_window(spark: SparkSession, ctx: LoadContext, high_now) -> readers.Increment:
+def plan_window(spark: SparkSession, ctx: LoadContext, committed, high_now) -> readers.Increment:
     """Reuse the committed window of this batch on a rerun; else continue from the last one."""
     if not ctx.spec.watermark:
         return readers.Increment(None, None)
-    same = ops.last_committed(spark, ctx.cfg, ctx.ods_table, ctx.day, before=False)
-    if same is not None:
-        return readers.Increment(same.watermark_low, same.watermark_high)
+    if committed is not None:
+        return readers.Increment(committed.watermark_low, committed.watermark_high)
     earlier = ops.last_committed(spark, ctx.cfg, ctx.ods_table, ctx.day, before=True)
     low = earlier.watermark_high if earlier is not None else None
     return readers.Increment(low, None if high_now is None else str(high_now))
@@ -145,23 +143,27 @@ def batch_stats(df: DataFrame) -> tuple[int, int, str]:
     return row["n"], row["rejected"], f"{row['n']}:{row['fp']}"
 
 
-def write_batch(spark: SparkSession, ctx: LoadContext, staged: DataFrame, run: ops.LoadRun):
+def write_batch(
+    spark: SparkSession, ctx: LoadContext, staged: DataFrame, run: ops.LoadRun, committed
+):
     """Rejects first, then the rows in one atomic partition replace; returns the Delta version."""
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    rejects = staged.where(F.col("_reject_reason").isNotNull()).select(
-        F.col("_run_id").alias("run_id"),
-        F.col("_source_system").alias("source_system"),
-        F.lit(ctx.spec.name).alias("table_name"),
-        F.col("_batch_date").alias("batch_date"),
-        F.col("_source_file").alias("source_file"),
-        F.col("_source_row").alias("source_row"),
-        F.col("_raw_record").alias("raw_record"),
-        F.col("_reject_reason").alias("reason"),
-        F.col("_ingested_at").alias("rejected_at"),
-    )
-    ops.replace_rejects(spark, ctx.cfg, rejects, run)
+    had_rejects = committed is not None and (committed.rows_rejected or 0) > 0
+    if run.rows_rejected or had_rejects:
+        rejects = staged.where(F.col("_reject_reason").isNotNull()).select(
+            F.col("_run_id").alias("run_id"),
+            F.col("_source_system").alias("source_system"),
+            F.lit(ctx.spec.name).alias("table_name"),
+            F.col("_batch_date").alias("batch_date"),
+            F.col("_source_file").alias("source_file"),
+            F.col("_source_row").alias("source_row"),
+            F.col("_raw_record").alias("raw_record"),
+            F.col("_reject_reason").alias("reason"),
+            F.col("_ingested_at").alias("rejected_at"),
+        )
+        ops.replace_rejects(spark, ctx.cfg, rejects, run)
     rows = staged.where(F.col("_reject_reason").isNull()).drop(*REJECT_COLUMNS)
     (
         rows.write.format("delta")
@@ -184,24 +186,31 @@ def rows_in_batch(spark: SparkSession, ctx: LoadContext) -> int:
 def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
     from govlake.spark import register_table
 
-    raw = read_source(spark, ctx, run)
+    committed = ops.last_committed(spark, ctx.cfg, ctx.ods_table, ctx.day, before=False)
+    raw = read_source(spark, ctx, run, committed)
     steps = [
         without_loaded_ties(ctx, spark, run.watermark_low),
         with_run_metadata(ctx, run.started_at),
     ]
     staged = run_steps(raw, steps).persist()
     try:
-        run.rows_read, rejected, run.fingerprint = batch_stats(staged)
-        previous = ops.last_committed(spark, ctx.cfg, ctx.ods_table, ctx.day, before=False)
-        if previous is not None and previous.fingerprint == run.fingerprint:
-            run.status, run.delta_version = "unchanged", previous.delta_version
+        run.rows_read, run.rows_rejected, run.fingerprint = batch_stats(staged)
+        if committed is not None and committed.fingerprint == run.fingerprint:
+            run.status, run.delta_version = "unchanged", committed.delta_version
         else:
-            run.status, run.delta_version = "success", write_batch(spark, ctx, staged, run)
+            version = write_batch(spark, ctx, staged, run, committed)
+            run.status, run.delta_version = "success", version
     finally:
         staged.unpersist()
     register_table(spark, "ods", ctx.name, ctx.cfg.table_path("ods", ctx.name))
+    check_balance(spark, ctx, run)
+
+
+def check_balance(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
+    """Count what the tables now hold for the batch; read must equal written + rejected."""
     run.rows_written = rows_in_batch(spark, ctx)
-    run.rows_rejected = ops.count_rejects(spark, ctx.cfg, run)
+    if run.rows_rejected:
+        run.rows_rejected = ops.count_rejects(spark, ctx.cfg, run)
     run.balanced = run.rows_read == run.rows_written + run.rows_rejected
     if not run.balanced:
         raise GovlakeError(

@@ -316,11 +316,14 @@ def read_database(
     """Rows of a department table inside the watermark window, over parallel JDBC reads."""
     from pyspark.sql import functions as F
 
+    from pyspark.sql.types import NumericType
+
     subquery = f"(SELECT * FROM {spec.dbtable}{_where(spec, window)}) src"
     reader = jdbc_reader(spark, target, cfg.jdbc_fetchsize).option("dbtable", subquery)
     column = partition_column(spec)
     lo, hi = _numeric(bounds, "lo"), _numeric(bounds, "hi")
-    if column and lo is not None and hi is not None and hi > lo:
+    numeric = column and isinstance(reader.load().schema[column].dataType, NumericType)
+    if numeric and lo is not None and hi is not None and hi > lo:
         reader = (
             reader.option("partitionColumn", column)
             .option("lowerBound", lo)
