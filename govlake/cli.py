@@ -107,11 +107,12 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     from govlake.spark import get_spark
-    from jobs.logical import register_referenced
+    from jobs.logical import referenced_tables, register_referenced
 
     cfg = settings()
-    spark = get_spark(cfg)
-    register_referenced(spark, cfg, args.query)
+    tables = referenced_tables(args.query)
+    spark = get_spark(cfg, tables=tables)
+    register_referenced(spark, cfg, tables)
     df = spark.sql(args.query)
     rows = [r.asDict(recursive=True) for r in df.limit(args.limit).collect()]
     if not rows and not args.json:

@@ -47,8 +47,10 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
     }
 
 
-def get_spark(cfg: Settings | None = None, app_name: str = "govlake") -> SparkSession:
-    """The process's Spark session with every lakehouse table registered by name."""
+def get_spark(
+    cfg: Settings | None = None, app_name: str = "govlake", tables: set[str] | None = None
+) -> SparkSession:
+    """The process's Spark session with the lakehouse tables (or just `tables`) named."""
     from pyspark.sql import SparkSession
 
     cfg = cfg or settings()
@@ -69,7 +71,7 @@ def get_spark(cfg: Settings | None = None, app_name: str = "govlake") -> SparkSe
             f"{cfg.ivy_dir}.",
         ) from None
     spark.sparkContext.setLogLevel("ERROR")
-    register_tables(spark, cfg.lakehouse)
+    register_tables(spark, cfg.lakehouse, tables)
     return spark
 
 
@@ -120,12 +122,13 @@ def delta_tables(lakehouse: Path) -> list[tuple[str, str, Path]]:
     return found
 
 
-def register_tables(spark: SparkSession, lakehouse: Path) -> None:
-    """Name every Delta table of the lakehouse in this session's catalog (cheap, no data read)."""
+def register_tables(spark: SparkSession, lakehouse: Path, only: set[str] | None = None) -> None:
+    """Name the lakehouse's Delta tables in this session's catalog (reads only their logs)."""
     for database in DATABASES:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {database} LOCATION '{lakehouse / database}'")
     for database, table, path in delta_tables(lakehouse):
-        register_table(spark, database, table, path)
+        if only is None or f"{database}.{table}" in only:
+            register_table(spark, database, table, path)
 
 
 def register_table(spark: SparkSession, database: str, table: str, path: Path) -> None:

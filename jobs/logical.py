@@ -31,21 +31,37 @@ def register(spark: SparkSession, cfg: Settings, source: SourceSystem, spec: Tab
             "fetchsize": str(cfg.jdbc_fetchsize),
         }
         spark.catalog.createTable(name, source="jdbc", **options)
+        # The session catalog makes an empty managed-table folder; nothing lives there.
+        folder = cfg.table_path("ods", name.split(".", 1)[1])
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
     return name
 
 
-def register_referenced(spark: SparkSession, cfg: Settings, sql: str) -> list[str]:
-    """Register only the logical tables a query names, so other department DBs are not touched."""
+def referenced_tables(sql: str) -> set[str] | None:
+    """Qualified table names a query reads, or None when sqlglot cannot tell."""
     import sqlglot
     from sqlglot import exp
 
     try:
-        tables = {
-            f"{t.db}.{t.name}".lower() for t in sqlglot.parse_one(sql, "spark").find_all(exp.Table)
-        }
+        statements = sqlglot.parse(sql, read="spark")
     except sqlglot.errors.ParseError:
-        tables = {s.ods_table(t) for s, t in logical_tables()}
-    return [register(spark, cfg, s, t) for s, t in logical_tables() if s.ods_table(t) in tables]
+        return None
+    return {
+        f"{t.db}.{t.name}".lower()
+        for statement in statements
+        if statement is not None
+        for t in statement.find_all(exp.Table)
+    }
+
+
+def register_referenced(spark: SparkSession, cfg: Settings, tables: set[str] | None) -> list[str]:
+    """Register only the logical tables a query names, so other department DBs are not touched."""
+    return [
+        register(spark, cfg, s, t)
+        for s, t in logical_tables()
+        if tables is None or s.ods_table(t) in tables
+    ]
 
 
 def register_table(

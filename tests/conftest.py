@@ -12,6 +12,7 @@ import pytest
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="govlake-test-"))
 os.environ["GOVLAKE_LAKEHOUSE"] = str(SESSION_DIR / "lakehouse")
 os.environ["GOVLAKE_SOURCES"] = str(SESSION_DIR / "sources")
+os.environ["AIRFLOW_HOME"] = str(SESSION_DIR / "airflow")
 PROJECT = Path(__file__).resolve().parent.parent
 
 

@@ -1,0 +1,86 @@
+"""Logical connection (逻辑接入) against a real PostgreSQL: queried in place, never copied."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from govlake.cli import main
+from jobs.ingest import load_table
+from jobs.logical import register_table
+
+DAY = dt.date(2026, 11, 26)
+
+LOGICAL = """\
+system: {system}
+department: 市医保局
+information_system: 医疗保障信息平台
+mode: {mode}
+location:
+  conn_id: {system}_pg
+tables:
+  - name: mi_insured
+    dbtable: {table}
+    primary_key: [psn_no]
+"""
+
+
+def pg_table(spark, pg_url, monkeypatch, system, table, rows):
+    """Create a department table in PostgreSQL through Spark's JDBC writer."""
+    from jobs.connections import _from_airflow_uri
+
+    monkeypatch.setenv(f"AIRFLOW_CONN_{system.upper()}_PG", pg_url)
+    target = _from_airflow_uri(pg_url)
+    df = spark.createDataFrame(rows, "psn_no long, certno string, insutype string")
+    df.write.format("jdbc").options(**target.options(), dbtable=table).mode("overwrite").save()
+    return target
+
+
+def configure(source_dir, system, table, mode="logical"):
+    text = LOGICAL.format(system=system, table=table, mode=mode)
+    (source_dir / f"{system}.yaml").write_text(text, encoding="utf-8")
+
+
+def test_logical_table_is_queried_in_place(spark, cfg, pg_url, source_dir, monkeypatch, capsys):
+    rows = [(1, "420702199001011234", "310"), (2, "420703198512120021", "390")]
+    target = pg_table(spark, pg_url, monkeypatch, "nhsa_pg", "mi_insured_a", rows)
+    configure(source_dir, "nhsa_pg", "mi_insured_a")
+
+    result = register_table("nhsa_pg", "mi_insured", DAY, "run-1", spark)
+    assert result == {
+        "ods_table": "ods.nhsa_pg__mi_insured",
+        "status": "registered",
+        "source_rows": 2,
+    }
+    assert not (cfg.lakehouse / "ods" / "nhsa_pg__mi_insured").exists(), "nothing is copied"
+
+    more = spark.createDataFrame(
+        [(3, "420704200002020042", "390")], "psn_no long, certno string, insutype string"
+    )
+    more.write.format("jdbc").options(**target.options(), dbtable="mi_insured_a").mode(
+        "append"
+    ).save()
+    query = (
+        "SELECT insutype, count(*) AS n FROM ods.nhsa_pg__mi_insured GROUP BY insutype ORDER BY 1"
+    )
+    assert main(["sql", query, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"insutype": "310", "n": 1},
+        {"insutype": "390", "n": 2},
+    ]
+
+    assert main(["tables", "--json"]) == 0
+    tables = {t["table"]: t for t in json.loads(capsys.readouterr().out)}
+    logical = tables["ods.nhsa_pg__mi_insured"]
+    assert logical["layer"] == "logical" and logical["delta_version"] is None
+    assert "jdbc:postgresql://" in logical["path"] and "password" not in logical["path"]
+
+
+def test_physical_copy_from_postgresql_balances(spark, pg_url, source_dir, monkeypatch):
+    rows = [(i, f"4207021990010{i:05d}", "310") for i in range(1, 1001)]
+    pg_table(spark, pg_url, monkeypatch, "nhsa_copy", "mi_insured_b", rows)
+    configure(source_dir, "nhsa_copy", "mi_insured_b", mode="physical")
+    result = load_table("nhsa_copy", "mi_insured", DAY, "run-1", spark)
+    assert (result["rows_read"], result["rows_written"], result["balanced"]) == (1000, 1000, True)
+    ids = spark.table("ods.nhsa_copy__mi_insured").agg({"psn_no": "sum"}).first()[0]
+    assert ids == sum(range(1, 1001))
