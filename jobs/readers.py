@@ -315,7 +315,6 @@ def read_database(
 ) -> DataFrame:
     """Rows of a department table inside the watermark window, over parallel JDBC reads."""
     from pyspark.sql import functions as F
-
     from pyspark.sql.types import NumericType
 
     subquery = f"(SELECT * FROM {spec.dbtable}{_where(spec, window)}) src"
