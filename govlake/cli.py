@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Callable
 
@@ -167,7 +168,14 @@ def _adder(sub) -> Callable[..., argparse.ArgumentParser]:
     return add
 
 
+def quiet_library_logs() -> None:
+    """Spark's Python side logs each failed query as JSON and py4j its shutdown; errors are ours."""
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
+    quiet_library_logs()
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)

@@ -1,0 +1,59 @@
+"""The ground-truth manifest: rows and defect counts per source table."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from govlake.sample.tables import TableSpec
+
+
+@dataclass
+class Manifest:
+    """What generate_sources wrote: per system and table, the path, rows and defects."""
+
+    persons: int
+    seed: int
+    logical_date: datetime.date
+    sources: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, spec: TableSpec, rows: int, defects: dict[str, int]) -> None:
+        """Record one table (path relative to the root, data rows incl. defective ones)."""
+        entry = {"path": spec.path, "rows": rows, "defects": dict(defects)}
+        self.sources.setdefault(spec.system, {})[spec.table] = entry
+
+    def table(self, system: str, table: str) -> dict[str, Any]:
+        """The entry of one table."""
+        return self.sources[system][table]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of manifest.json."""
+        return {
+            "persons": self.persons,
+            "seed": self.seed,
+            "logical_date": self.logical_date.isoformat(),
+            "sources": self.sources,
+        }
+
+    def write(self, path: Path) -> None:
+        """Write manifest.json (UTF-8, stable key order)."""
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+        path.write_text(text + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        """The inverse of to_dict."""
+        return cls(
+            persons=int(data["persons"]),
+            seed=int(data["seed"]),
+            logical_date=datetime.date.fromisoformat(data["logical_date"]),
+            sources=data["sources"],
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        """Read a manifest.json written by generate_sources."""
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

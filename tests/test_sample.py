@@ -1,0 +1,669 @@
+"""govlake.sample: the generated sources really contain what the manifest says they contain."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import openpyxl
+import pytest
+from stdnum.cn import ric, uscc
+from stdnum.iso7064 import mod_37_36
+
+from govlake.errors import ConfigError
+from govlake.sample import DefectRates, Manifest, generate_increment, generate_sources
+from govlake.sample.config import KINDS, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+DAY = datetime.date(2026, 11, 26)
+DS = "20261126"
+SEED = 7
+EZHOU = {"420702", "420703", "420704"}
+ODD_WIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\u3000]")
+DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y年%m月%d日")
+
+# What the tests expect of each table, written from the contract, not from the generator.
+RULES = {
+    ("psb_hukou", "hj_resident"): {
+        "pk": "rec_id",
+        "required": ("sfzh", "xm", "xb", "csrq", "hh"),
+        "ids": ("sfzh",),
+        "dates": ("csrq",),
+    },
+    ("psb_hukou", "hj_household"): {
+        "pk": None,
+        "required": ("hzsfzh", "hjdz", "xzqh"),
+        "ids": ("hzsfzh",),
+        "dates": ("lhrq",),
+    },
+    ("hrss_social_insurance", "si_enrolment"): {
+        "pk": "enrol_id",
+        "required": ("id_number", "name", "insurance_type", "status"),
+        "ids": ("id_number",),
+        "usccs": ("unit_uscc",),
+        "dates": ("start_date",),
+        "names": (("id_number", "name"),),
+    },
+    ("nhsa_medical_insurance", "mi_insured"): {
+        "pk": "psn_no",
+        "required": ("certno", "psn_name", "insutype", "psn_insu_stas"),
+        "ids": ("certno",),
+        "dates": ("begndate",),
+        "names": (("certno", "psn_name"),),
+    },
+    ("samr_enterprise", "qy_jbxx"): {
+        "pk": "id",
+        "required": ("tyshxydm", "qymc", "fddbr", "clrq", "jyzt"),
+        "ids": ("fddbr_zjhm",),
+        "usccs": ("tyshxydm",),
+        "dates": ("clrq",),
+        "names": (("fddbr_zjhm", "fddbr"),),
+    },
+    ("nhc_vital", "birth"): {
+        "required": ("出生证编号", "新生儿姓名", "性别", "出生日期", "母亲姓名", "母亲身份证号"),
+        "ids": ("母亲身份证号", "父亲身份证号"),
+        "dates": ("出生日期", "签发日期"),
+        "names": (("母亲身份证号", "母亲姓名"), ("父亲身份证号", "父亲姓名")),
+    },
+    ("nhc_vital", "death"): {
+        "required": ("死亡证编号", "姓名", "身份证号", "死亡日期"),
+        "ids": ("身份证号",),
+        "dates": ("死亡日期", "填报日期"),
+        "names": (("身份证号", "姓名"),),
+        "sex": ("身份证号", "性别"),
+    },
+    ("mca_marriage", "marriage"): {
+        "required": ("登记证号", "登记类型", "男方身份证号", "女方身份证号", "登记日期"),
+        "ids": ("男方身份证号", "女方身份证号"),
+        "dates": ("登记日期",),
+        "names": (("男方身份证号", "男方姓名"), ("女方身份证号", "女方姓名")),
+    },
+    ("tax_credit", "credit_rating"): {
+        "required": ("纳税人识别号", "纳税人名称", "信用级别"),
+        "usccs": ("纳税人识别号",),
+        "dates": ("评价日期",),
+        "firms": (("纳税人识别号", "纳税人名称"),),
+    },
+    ("approval_certificate", "certificate"): {
+        "required": (
+            "certificate_id",
+            "cert_type_code",
+            "holder_name",
+            "holder_id",
+            "issuer_uscc",
+            "issue_date",
+        ),
+        "usccs": ("issuer_uscc",),
+        "dates": ("issue_date", "valid_from", "valid_to"),
+    },
+}
+PSB_ORDER = [("psb_hukou", "hj_resident"), ("samr_enterprise", "qy_jbxx")]
+
+
+def ric_ok(value: object) -> bool:
+    """stdnum's check; stdnum 2.2 raises KeyError for some province-only prefixes."""
+    try:
+        return isinstance(value, str) and ric.is_valid(value)
+    except KeyError:
+        return False
+
+
+def date_ok(value: object) -> bool:
+    """A real date in one of the formats departments use (or an Excel date cell)."""
+    if isinstance(value, datetime.date):
+        return True
+    for fmt in DATE_FORMATS:
+        try:
+            datetime.datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return True
+    return False
+
+
+def empty(value: object) -> bool:
+    return value is None or value == ""
+
+
+def padded(value: object) -> bool:
+    return isinstance(value, str) and (value != value.strip() or bool(ODD_WIDTH.search(value)))
+
+
+# ---------------------------------------------------------------- reading the sources
+
+
+def read_sqlite(path: Path, table: str) -> tuple[list[dict], int]:
+    con = sqlite3.connect(path)
+    con.row_factory = sqlite3.Row
+    rows = [dict(r) for r in con.execute(f"SELECT * FROM {table}")]
+    con.close()
+    return rows, 0
+
+
+def read_csv(path: Path, encoding: str) -> tuple[list[dict], int]:
+    text = path.read_bytes().decode(encoding)
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    header, body = records[0], records[1:]
+    good = [dict(zip(header, r, strict=True)) for r in body if len(r) == len(header)]
+    return good, len(body) - len(good)
+
+
+def read_jsonl(path: Path, columns: list[str]) -> tuple[list[dict], int]:
+    good, bad = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1
+            continue
+        if isinstance(obj, dict) and list(obj) == columns:
+            good.append(obj)
+        else:
+            bad += 1
+    return good, bad
+
+
+def read_xlsx(path: Path) -> tuple[list[dict], int]:
+    book = openpyxl.load_workbook(path)
+    rows = list(book["婚姻登记"].iter_rows(values_only=True))
+    header = [h for h in rows[0] if h is not None]
+    good, bad = [], 0
+    for row in rows[1:]:
+        if any(v is not None for v in row[len(header) :]):
+            bad += 1
+        else:
+            good.append(dict(zip(header, row[: len(header)], strict=True)))
+    return good, bad
+
+
+CERT_KEYS = [
+    "certificate_id",
+    "cert_type_code",
+    "cert_type_name",
+    "holder_type",
+    "holder_name",
+    "holder_id",
+    "issuer_name",
+    "issuer_uscc",
+    "issue_date",
+    "valid_from",
+    "valid_to",
+    "status",
+]
+
+
+def read_table(root: Path, entry: dict, table: str) -> tuple[list[dict], int]:
+    path = root / entry["path"]
+    if path.suffix == ".db":
+        return read_sqlite(path, table)
+    if path.suffix == ".csv":
+        return read_csv(path, "gbk" if "nhc_vital" in entry["path"] else "utf-8-sig")
+    if path.suffix == ".jsonl":
+        return read_jsonl(path, CERT_KEYS)
+    return read_xlsx(path)
+
+
+# ---------------------------------------------------------------- classifying rows
+
+
+class Classifier:
+    """Finds the one defect of each row from the data alone, with psb and samr as authorities."""
+
+    def __init__(self) -> None:
+        self.person_names: dict[str, str] = {}
+        self.firm_names: dict[str, str] = {}
+
+    def ids_of(self, key: tuple, row: dict) -> tuple[list, list]:
+        rule = RULES[key]
+        ids = [row[c] for c in rule.get("ids", ())]
+        codes = [row[c] for c in rule.get("usccs", ())]
+        if key[1] == "certificate":
+            (ids if row["holder_type"] == "person" else codes).append(row["holder_id"])
+        return ids, codes
+
+    def conflict(self, key: tuple, row: dict) -> bool:
+        rule = RULES[key]
+        if key == ("psb_hukou", "hj_resident"):
+            return row["xb"] != ("1" if int(row["sfzh"][16]) % 2 else "2") or (
+                row["csrq"] != row["sfzh"][6:14]
+            )
+        pairs = list(rule.get("names", ()))
+        firms = list(rule.get("firms", ()))
+        if key[1] == "certificate":
+            target = pairs if row["holder_type"] == "person" else firms
+            target.append(("holder_id", "holder_name"))
+        for id_col, name_col in pairs:
+            known = self.person_names.get(row[id_col])
+            if known is not None and known != row[name_col]:
+                return True
+        for id_col, name_col in firms:
+            known = self.firm_names.get(row[id_col])
+            if known is not None and known != row[name_col]:
+                return True
+        if "sex" in rule:
+            id_col, sex_col = rule["sex"]
+            return row[sex_col] != ("男" if int(row[id_col][16]) % 2 else "女")
+        return False
+
+    def kind(self, key: tuple, row: dict) -> str | None:
+        rule = RULES[key]
+        ids, codes = self.ids_of(key, row)
+        if any(empty(row[c]) for c in rule["required"]):
+            return "missing_required"
+        if any(padded(v) for v in row.values()):
+            return "fullwidth_or_whitespace"
+        if any(not empty(v) and not ric_ok(v) for v in ids):
+            return "invalid_id_checksum"
+        if any(not empty(v) and not uscc.is_valid(v) for v in codes):
+            return "invalid_uscc_checksum"
+        if any(not empty(row[c]) and not date_ok(row[c]) for c in rule["dates"]):
+            return "impossible_date"
+        if self.conflict(key, row):
+            return "conflicting_value"
+        return None
+
+    def classify(self, key: tuple, rows: list[dict], unparseable: int) -> tuple[Counter, list]:
+        counts: Counter = Counter()
+        if unparseable:
+            counts["unparseable_row"] = unparseable
+        pk = RULES[key].get("pk")
+        clean = []
+        for row in rows:
+            kind = self.kind(key, row)
+            if kind:
+                counts[kind] += 1
+            else:
+                clean.append(row)
+        keys = [tuple(v for k, v in r.items() if k != pk) for r in clean]
+        if len(keys) != len(set(keys)):
+            counts["duplicate_row"] = len(keys) - len(set(keys))
+        return counts, clean
+
+    def learn(self, key: tuple, clean: list[dict]) -> None:
+        if key == ("psb_hukou", "hj_resident"):
+            self.person_names = {r["sfzh"]: r["xm"] for r in clean}
+        if key == ("samr_enterprise", "qy_jbxx"):
+            self.firm_names = {r["tyshxydm"]: r["qymc"] for r in clean}
+
+
+def classify_all(root: Path, manifest: dict) -> dict[tuple, Counter]:
+    found = {}
+    clf = Classifier()
+    order = PSB_ORDER + [k for k in RULES if k not in PSB_ORDER]
+    for key in order:
+        system, table = key
+        rows, bad = read_table(root, manifest["sources"][system][table], table)
+        counts, clean = clf.classify(key, rows, bad)
+        clf.learn(key, clean)
+        found[key] = counts
+    return found
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def dirty(tmp_path_factory) -> tuple[Path, Manifest, list[str]]:
+    root = tmp_path_factory.mktemp("dirty")
+    messages: list[str] = []
+    manifest = generate_sources(
+        root, 400, DAY, seed=SEED, rates=DefectRates.uniform(0.04), progress=messages.append
+    )
+    return root, manifest, messages
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory) -> tuple[Path, Manifest]:
+    root = tmp_path_factory.mktemp("clean")
+    return root, generate_sources(root, 300, DAY, seed=SEED + 1, rates=DefectRates())
+
+
+@pytest.fixture(scope="module")
+def heavy(tmp_path_factory) -> tuple[Path, Manifest]:
+    """A tenth of the rows per kind: most rows defective, small tables hit the caps."""
+    root = tmp_path_factory.mktemp("heavy")
+    return root, generate_sources(root, 300, DAY, seed=SEED + 2, rates=DefectRates.uniform(0.1))
+
+
+@pytest.fixture(scope="module")
+def broken_files(tmp_path_factory) -> tuple[Path, Manifest]:
+    """Many unparseable rows, so every file format carries some."""
+    root = tmp_path_factory.mktemp("broken")
+    rates = DefectRates(unparseable_row=0.5, duplicate_row=0.05)
+    return root, generate_sources(root, 300, DAY, seed=SEED + 3, rates=rates)
+
+
+def data_rows(root: Path, entry: dict, table: str) -> int:
+    path = root / entry["path"]
+    if path.suffix == ".db":
+        con = sqlite3.connect(path)
+        count = con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        con.close()
+        return count
+    if path.suffix == ".xlsx":
+        sheet = openpyxl.load_workbook(path, read_only=True)["婚姻登记"]
+        return sum(1 for _ in sheet.iter_rows(values_only=True)) - 1
+    lines = path.read_bytes().splitlines()
+    return len(lines) - (0 if path.suffix == ".jsonl" else 1)
+
+
+def all_rows(root: Path, system: str, table: str) -> list[dict]:
+    entry = Manifest.load(root / "manifest.json").table(system, table)
+    return read_table(root, entry, table)[0]
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_manifest_shape_and_file(dirty) -> None:
+    root, manifest, messages = dirty
+    data = manifest.to_dict()
+    assert data["persons"] == 400 and data["seed"] == SEED and data["logical_date"] == "2026-11-26"
+    assert json.loads((root / "manifest.json").read_text(encoding="utf-8")) == data
+    assert {(s, t) for s, tables in data["sources"].items() for t in tables} == set(RULES)
+    for tables in data["sources"].values():
+        for entry in tables.values():
+            assert (root / entry["path"]).is_file()
+            assert set(entry["defects"]) <= set(KINDS)
+    assert data["sources"]["nhc_vital"]["birth"]["path"] == f"nhc_vital/birth_{DS}.csv"
+    assert len(messages) >= len(RULES)
+
+
+def test_rows_in_manifest_are_rows_in_files(dirty) -> None:
+    root, manifest, _ = dirty
+    for system, tables in manifest.sources.items():
+        for table, entry in tables.items():
+            assert data_rows(root, entry, table) == entry["rows"], (system, table)
+
+
+@pytest.mark.parametrize("dataset", ["dirty", "heavy", "broken_files"])
+def test_every_defect_counted_is_found_and_nothing_else(dataset, request) -> None:
+    root, manifest = request.getfixturevalue(dataset)[:2]
+    found = classify_all(root, manifest.to_dict())
+    totals: Counter = Counter()
+    for (system, table), counts in found.items():
+        expected = {k: v for k, v in manifest.table(system, table)["defects"].items() if v}
+        assert dict(counts) == expected, (system, table)
+        totals.update(expected)
+    if dataset != "broken_files":
+        assert set(totals) == set(KINDS), "every defect kind occurs somewhere"
+
+
+def test_zero_rates_give_clean_sources(clean) -> None:
+    root, manifest = clean
+    found = classify_all(root, manifest.to_dict())
+    assert all(not counts for counts in found.values()), found
+    for tables in manifest.sources.values():
+        assert all(n == 0 for entry in tables.values() for n in entry["defects"].values())
+
+
+def test_db_sources_have_no_unparseable_and_households_no_duplicates(dirty) -> None:
+    _, manifest, _ = dirty
+    for system, table in RULES:
+        entry = manifest.table(system, table)
+        if entry["path"].endswith(".db"):
+            assert "unparseable_row" not in entry["defects"]
+    assert "duplicate_row" not in manifest.table("psb_hukou", "hj_household")["defects"]
+
+
+def test_residents_are_ezhou_people(clean) -> None:
+    root, manifest = clean
+    residents = all_rows(root, "psb_hukou", "hj_resident")
+    assert len(residents) == 300
+    for r in residents:
+        assert ric.is_valid(r["sfzh"])
+        assert r["xb"] == ("1" if int(r["sfzh"][16]) % 2 else "2")
+        assert r["csrq"] == r["sfzh"][6:14]
+        assert r["xzqh"] in EZHOU and r["hjdz"].startswith("湖北省鄂州市")
+        assert re.fullmatch(r"\d{2}", r["mz"]) and re.fullmatch(r"\d{2}", r["yhzgx"])
+        age = (DAY - ric.get_birth_date(r["sfzh"])).days / 365.2425
+        assert 0 <= age < 97
+        assert r["update_time"] <= "2026-11-26 23:59:59"
+    prefixes = Counter(r["sfzh"][:6] for r in residents)
+    assert all(p.startswith("42") for p in prefixes)
+    assert sum(n for p, n in prefixes.items() if p in EZHOU) > 0.2 * len(residents)
+    assert Counter(r["mz"] for r in residents).most_common(1)[0][0] == "01"
+    heads = {r["sfzh"] for r in residents if r["yhzgx"] == "02"}
+    households = all_rows(root, "psb_hukou", "hj_household")
+    assert {h["hzsfzh"] for h in households} == heads
+
+
+def test_vital_events_refer_to_residents(clean) -> None:
+    root, _ = clean
+    people = {r["sfzh"]: r for r in all_rows(root, "psb_hukou", "hj_resident")}
+    births = all_rows(root, "nhc_vital", "birth")
+    assert len(births) == 3
+    for b in births:
+        assert people[b["母亲身份证号"]]["xb"] == "2" and people[b["父亲身份证号"]]["xb"] == "1"
+        newborn = [p for p in people.values() if p["xm"] == b["新生儿姓名"]]
+        assert any(p["csrq"] == b["出生日期"].replace("-", "").replace("/", "") for p in newborn)
+    for d in all_rows(root, "nhc_vital", "death"):
+        assert people[d["身份证号"]]["xm"] == d["姓名"] and d["死亡日期"] <= "2026-11-26"
+    for m in all_rows(root, "mca_marriage", "marriage"):
+        assert people[m["男方身份证号"]]["xb"] == "1" and people[m["女方身份证号"]]["xb"] == "2"
+        assert m["登记类型"] in ("结婚", "离婚")
+        assert re.fullmatch(r"[JL]42070[234]-\d{4}-\d{6}", m["登记证号"])
+
+
+def test_enterprises_and_credit(clean) -> None:
+    root, _ = clean
+    people = {r["sfzh"]: r["xm"] for r in all_rows(root, "psb_hukou", "hj_resident")}
+    firms = all_rows(root, "samr_enterprise", "qy_jbxx")
+    assert firms
+    for f in firms:
+        assert uscc.is_valid(f["tyshxydm"]) and f["tyshxydm"][0] == "9"
+        assert f["tyshxydm"][2:8] in EZHOU
+        assert people[f["fddbr_zjhm"]] == f["fddbr"]
+        assert f["jyzt"] in ("存续", "在业", "注销", "吊销") and isinstance(f["zczb"], float)
+        assert f["clrq"] <= f["gxsj"][:10] <= "2026-11-26"
+    for t in all_rows(root, "tax_credit", "credit_rating"):
+        assert uscc.is_valid(t["纳税人识别号"]) and t["信用级别"] in "ABMCD"
+        assert t["评价年度"] == "2025"
+
+
+def test_insurance_tables(clean) -> None:
+    root, _ = clean
+    people = {r["sfzh"] for r in all_rows(root, "psb_hukou", "hj_resident")}
+    enrol = all_rows(root, "hrss_social_insurance", "si_enrolment")
+    assert 0.5 * 300 < len({e["id_number"] for e in enrol}) < 0.7 * 300
+    for e in enrol:
+        assert e["id_number"] in people and e["insurance_type"] in (
+            "110",
+            "120",
+            "170",
+            "210",
+            "410",
+        )
+        assert (e["unit_uscc"] is None) == (e["insurance_type"] == "170")
+        assert e["status"] in "123" and e["start_date"] <= e["last_modified"][:10] <= "2026-11-26"
+    insured = all_rows(root, "nhsa_medical_insurance", "mi_insured")
+    assert len(insured) == 270
+    assert {i["insutype"] for i in insured} <= {"310", "390"}
+
+
+def test_certificate_identifiers(dirty) -> None:
+    root, _, _ = dirty
+    certs = all_rows(root, "approval_certificate", "certificate")
+    assert certs
+    for c in certs:
+        if empty(c["certificate_id"]):
+            continue
+        parts = c["certificate_id"].split(".")
+        assert ".".join(parts[:5]) == "1.2.156.3005.2" and len(parts) == 10
+        type_code, issuer, serial, version, check = parts[5:]
+        assert mod_37_36.is_valid(type_code + issuer + serial + version + check)
+        assert re.fullmatch(r"\d{3}", version) and uscc.is_valid(issuer)
+        assert type_code == c["cert_type_code"]
+        assert c["holder_type"] in ("person", "legal_entity")
+        assert c["status"] in ("valid", "revoked", "expired")
+        if c["status"] == "expired":
+            assert c["valid_to"] < "2026-11-26"
+
+
+def test_encodings_and_line_ends(dirty) -> None:
+    root, _, _ = dirty
+    for name in (f"birth_{DS}.csv", f"death_{DS}.csv"):
+        raw = (root / "nhc_vital" / name).read_bytes()
+        with pytest.raises(UnicodeDecodeError):
+            raw.decode("utf-8")
+        assert raw.decode("gbk").startswith(("出生证编号,", "死亡证编号,"))
+        assert raw.count(b"\r\n") == raw.count(b"\n") > 1
+    raw = (root / "tax_credit" / f"credit_rating_{DS}.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    assert (
+        raw[3:].decode("utf-8").startswith("纳税人识别号,纳税人名称,评价年度,信用级别,评价日期\r\n")
+    )
+    for line in (root / "approval_cert" / f"certificates_{DS}.jsonl").read_bytes().splitlines():
+        line.decode("utf-8")
+
+
+def test_marriage_workbook(dirty) -> None:
+    root, _, _ = dirty
+    book = openpyxl.load_workbook(root / "mca_marriage" / f"marriage_{DS}.xlsx")
+    assert book.sheetnames == ["婚姻登记"]
+    rows = list(book["婚姻登记"].iter_rows(values_only=True))
+    assert list(rows[0][:8]) == [
+        "登记证号",
+        "登记类型",
+        "男方姓名",
+        "男方身份证号",
+        "女方姓名",
+        "女方身份证号",
+        "登记日期",
+        "登记机关",
+    ]
+    dates = [r[6] for r in rows[1:]]
+    assert sum(isinstance(d, datetime.datetime) for d in dates) > len(dates) / 2
+    texts = [d for d in dates if isinstance(d, str)]
+    assert all(re.fullmatch(r"\d{4}年\d{2}月\d{2}日", d) for d in texts)
+
+
+def test_unparseable_rows_really_do_not_parse(broken_files) -> None:
+    root, manifest = broken_files
+    for system, table in (
+        ("nhc_vital", "birth"),
+        ("nhc_vital", "death"),
+        ("tax_credit", "credit_rating"),
+    ):
+        entry = manifest.table(system, table)
+        text = (
+            (root / entry["path"])
+            .read_bytes()
+            .decode("gbk" if system == "nhc_vital" else "utf-8-sig")
+        )
+        records = list(csv.reader(io.StringIO(text, newline="")))
+        wrong = [r for r in records[1:] if len(r) != len(records[0])]
+        assert len(wrong) == entry["defects"]["unparseable_row"] > 0, table
+        assert len(records) - 1 == entry["rows"] == len(text.splitlines()) - 1
+    entry = manifest.table("approval_certificate", "certificate")
+    bad = 0
+    for line in (root / entry["path"]).read_text(encoding="utf-8").splitlines():
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1
+    assert bad == entry["defects"]["unparseable_row"] > 0
+    entry = manifest.table("mca_marriage", "marriage")
+    sheet = openpyxl.load_workbook(root / entry["path"])["婚姻登记"]
+    wide = [r for r in sheet.iter_rows(min_row=2, values_only=True) if any(r[8:])]
+    assert len(wide) == entry["defects"]["unparseable_row"] > 0
+    assert sheet.cell(1, 9).value is None
+
+
+def test_same_inputs_give_identical_files(tmp_path) -> None:
+    first, second, other = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    rates = DefectRates.uniform(0.03)
+    generate_sources(first, 300, DAY, seed=11, rates=rates)
+    generate_sources(second, 300, DAY, seed=11, rates=rates)
+    generate_sources(other, 300, DAY, seed=12, rates=rates)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert len(files) == 10
+    for rel in files:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+    assert (first / "psb_hukou.db").read_bytes() != (other / "psb_hukou.db").read_bytes()
+
+
+def test_identical_across_processes(tmp_path) -> None:
+    """No dependence on str hashing: another interpreter with another hash seed agrees."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    generate_sources(here, 300, DAY, seed=5)
+    code = (
+        "import datetime, pathlib, sys; from govlake.sample import generate_sources; "
+        "generate_sources(pathlib.Path(sys.argv[1]), 300, datetime.date(2026, 11, 26), seed=5)"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code, str(there)], check=True, env=env, cwd=ROOT)
+    for path in here.rglob("*"):
+        if path.is_file():
+            assert path.read_bytes() == (there / path.relative_to(here)).read_bytes(), path
+
+
+def test_rerun_overwrites(tmp_path) -> None:
+    generate_sources(tmp_path, 300, DAY, seed=3)
+    again = generate_sources(tmp_path, 200, DAY, seed=3)
+    assert (
+        data_rows(tmp_path, again.table("psb_hukou", "hj_resident"), "hj_resident")
+        == (again.table("psb_hukou", "hj_resident")["rows"])
+    )
+
+
+def test_rates_come_from_conf_and_overrides_apply() -> None:
+    config = load_config()
+    assert DefectRates.load() == config.rates
+    assert 0 < config.rates.invalid_id_checksum < 0.1
+    rates = DefectRates.from_mapping(
+        {"duplicate_row": 0.01, "tables": {"psb_hukou.hj_resident": {"duplicate_row": 0.2}}}
+    )
+    assert rates.for_table("psb_hukou.hj_resident")["duplicate_row"] == 0.2
+    assert rates.for_table("nhsa_medical_insurance.mi_insured")["duplicate_row"] == 0.01
+    with pytest.raises(ConfigError):
+        DefectRates.from_mapping({"typo_kind": 0.1})
+    with pytest.raises(ConfigError):
+        DefectRates.from_mapping({"duplicate_row": 2})
+
+
+def test_increment_changes_only_the_next_day(clean, tmp_path) -> None:
+    source, manifest = clean
+    root = tmp_path / "night"
+    shutil.copytree(source, root)
+    night = DAY + datetime.timedelta(days=1)
+    counts = generate_increment(root, night, seed=SEED, changed_fraction=0.05)
+    tables = {
+        "psb_hukou.hj_resident": ("psb_hukou.db", "hj_resident", "update_time"),
+        "psb_hukou.hj_household": ("psb_hukou.db", "hj_household", "update_time"),
+        "hrss_social_insurance.si_enrolment": ("hrss_si.db", "si_enrolment", "last_modified"),
+        "samr_enterprise.qy_jbxx": ("samr_reg.db", "qy_jbxx", "gxsj"),
+    }
+    assert set(counts) == set(tables)
+    for key, (db, table, mark) in tables.items():
+        system, name = key.split(".")
+        con = sqlite3.connect(root / db)
+        total = con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        touched = con.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE {mark} >= ?", (f"{night} 00:00:00",)
+        ).fetchone()[0]
+        later = con.execute(f"SELECT MAX({mark}) FROM {table}").fetchone()[0]
+        con.close()
+        assert counts[key]["updated"] > 0 and counts[key]["inserted"] > 0, key
+        assert total == manifest.table(system, name)["rows"] + counts[key]["inserted"]
+        assert touched == counts[key]["updated"] + counts[key]["inserted"], key
+        assert later <= f"{night} 23:59:59"
+    con = sqlite3.connect(root / "psb_hukou.db")
+    born = [
+        r[0]
+        for r in con.execute(
+            "SELECT sfzh FROM hj_resident WHERE csrq = ?", (night.strftime("%Y%m%d"),)
+        )
+    ]
+    con.close()
+    assert born and all(ric.is_valid(n) for n in born)
