@@ -190,6 +190,8 @@ def read_json(spark: SparkSession, item: FileInput) -> DataFrame:
         .option("encoding", JAVA_CHARSETS.get(item.spec.encoding.lower(), item.spec.encoding))
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT)
+        # Strict JSON: a Python-style {'k': 'v'} line is a broken export, not a record.
+        .option("allowSingleQuotes", False)
         .json(str(item.path))
     )
     df = df.withColumnsRenamed(dict(zip(source_columns, ods_columns, strict=True)))

@@ -1,0 +1,74 @@
+"""The govlake command line: tables by name, JSON output, one-paragraph errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from govlake.cli import main
+from jobs.ingest import load_table
+
+SOURCE = """\
+system: cli_tax
+department: 市税务局
+information_system: 纳税信用管理系统
+mode: physical
+location:
+  path: {folder}
+tables:
+  - name: credit_rating
+    file: credit_rating_{{ds}}.csv
+    format: csv
+    encoding: utf-8-sig
+    primary_key: [纳税人识别号]
+    columns: {{纳税人识别号: taxpayer_id, 信用级别: credit_level}}
+"""
+
+
+def test_sql_tables_and_sources(spark, source_dir, tmp_path, capsys):
+    folder = tmp_path / "tax"
+    folder.mkdir()
+    text = "纳税人识别号,信用级别\n91420700MA4900001X,A\n91420700MA4900002Y,B\n"
+    (folder / "credit_rating_20261126.csv").write_text(text, encoding="utf-8-sig")
+    (source_dir / "cli_tax.yaml").write_text(SOURCE.format(folder=folder), encoding="utf-8")
+    load_table("cli_tax", "credit_rating", dt.date(2026, 11, 26), "run-1", spark)
+
+    query = "SELECT taxpayer_id, credit_level FROM ods.cli_tax__credit_rating ORDER BY 1"
+    assert main(["sql", query, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == [
+        {"taxpayer_id": "91420700MA4900001X", "credit_level": "A"},
+        {"taxpayer_id": "91420700MA4900002Y", "credit_level": "B"},
+    ]
+
+    assert main(["tables", "--json"]) == 0
+    tables = {t["table"]: t for t in json.loads(capsys.readouterr().out)}
+    entry = tables["ods.cli_tax__credit_rating"]
+    assert entry["layer"] == "ods" and entry["rows"] == 2 and entry["delta_version"] == 0
+    assert tables["ops.load_runs"]["rows"] >= 1
+
+    assert main(["sources", "--json"]) == 0
+    sources = json.loads(capsys.readouterr().out)
+    assert sources == [
+        {
+            "system": "cli_tax",
+            "department": "市税务局",
+            "mode": "physical",
+            "table": "ods.cli_tax__credit_rating",
+            "last_load": sources[0]["last_load"],
+            "batch": "2026-11-26",
+            "status": "success",
+            "rows": 2,
+            "rejected": 0,
+        }
+    ]
+
+
+def test_errors_are_one_paragraph_without_java_stack(source_dir, capsys):
+    assert main(["sql", "SELECT * FROM ods.no_such_table"]) == 1
+    err = capsys.readouterr().err
+    assert "TABLE_OR_VIEW_NOT_FOUND" in err and "ods" in err
+    assert "\tat org.apache" not in err and "Traceback" not in err
+
+    assert main(["load", "no_such_system"]) == 1
+    assert "no source system 'no_such_system'" in capsys.readouterr().err
