@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -127,7 +128,8 @@ def cmd_spark_conf(args: argparse.Namespace) -> int:
     from govlake.inventory import write_spark_client_files
 
     conf, init = write_spark_client_files()
-    console.print(f"spark-sql --properties-file {conf} -i {init}")
+    bin_dir = Path(sys.executable).parent
+    console.print(f"PATH={bin_dir}:$PATH spark-sql --properties-file {conf} -i {init}")
     return 0
 
 
