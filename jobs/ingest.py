@@ -8,14 +8,13 @@ changes nothing and a load killed half way leaves the table at its previous vers
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from govlake.errors import GovlakeError, SourceError, summarize_java_error
 from govlake.settings import Settings, settings
-from govlake.sources import SourceSystem, TableSpec, get_table
+from govlake.sources import SourceSystem, TableSpec
 from jobs import ops, readers
 from jobs.connections import resolve_jdbc, with_retries
 
@@ -232,25 +231,9 @@ def load_table(
     from govlake.spark import get_spark
 
     cfg = settings()
-    source, spec = get_table(system, table)
-    if source.mode != "physical":
-        raise GovlakeError(
-            f"'{system}' is a logical connection; it is queried in place, never copied.",
-            source=system,
-            fix="use jobs.logical.register_table, or set mode: physical to copy it.",
-        )
-    ctx = LoadContext(source, spec, logical_date, run_id or f"manual__{uuid.uuid4()}", cfg)
+    source, spec, run = ops.begin_run(system, table, logical_date, run_id, "physical")
+    ctx = LoadContext(source, spec, logical_date, run.run_id, cfg)
     spark = spark or get_spark(cfg)
-    run = ops.LoadRun(
-        run_id=ctx.run_id,
-        source_system=system,
-        department=source.department,
-        table_name=table,
-        ods_table=ctx.ods_table,
-        mode="physical",
-        batch_date=logical_date,
-        started_at=dt.datetime.now(),
-    )
     try:
         _load(spark, ctx, run)
     except Exception as exc:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import TYPE_CHECKING
 
 from govlake.errors import GovlakeError
 from govlake.settings import Settings, settings
-from govlake.sources import SourceSystem, TableSpec, get_table, load_sources
+from govlake.sources import SourceSystem, TableSpec, load_sources
 from jobs import ops
 from jobs.connections import resolve_jdbc, with_retries
 
@@ -75,30 +74,12 @@ def register_table(
     from govlake.spark import get_spark
 
     cfg = settings()
-    source, spec = get_table(system, table)
-    if source.mode != "logical":
-        raise GovlakeError(
-            f"'{system}' is a physical copy source.",
-            source=system,
-            fix="use jobs.ingest.load_table, or set mode: logical to query it in place.",
-        )
+    source, spec, run = ops.begin_run(system, table, logical_date, run_id, "logical")
     spark = spark or get_spark(cfg)
     target = resolve_jdbc(source, cfg)
-    run = ops.LoadRun(
-        run_id=run_id or f"manual__{uuid.uuid4()}",
-        source_system=system,
-        department=source.department,
-        table_name=table,
-        ods_table=source.ods_table(spec),
-        mode="logical",
-        batch_date=logical_date,
-        started_at=dt.datetime.now(),
-        location=f"{target.display} {spec.dbtable}",
-        rows_read=0,
-        rows_written=0,
-        rows_rejected=0,
-        balanced=True,
-    )
+    run.location = f"{target.display} {spec.dbtable}"
+    run.rows_read = run.rows_written = run.rows_rejected = 0
+    run.balanced = True
     try:
         name = register(spark, cfg, source, spec)
         run.source_rows = with_retries(

@@ -61,6 +61,36 @@ class LoadRun:
     error: str | None = None
 
 
+def begin_run(system: str, table: str, day: dt.date, run_id: str | None, mode: str):
+    """The configured source and table, checked for the job's mode, and its run record."""
+    import uuid
+
+    from govlake.errors import GovlakeError
+    from govlake.sources import get_table
+
+    source, spec = get_table(system, table)
+    if source.mode != mode:
+        job = (
+            "jobs.ingest.load_table" if source.mode == "physical" else "jobs.logical.register_table"
+        )
+        raise GovlakeError(
+            f"'{system}' is a {source.mode} source, not {mode}.",
+            source=system,
+            fix=f"use {job}, or change 'mode' in {source.file_path}.",
+        )
+    run = LoadRun(
+        run_id=run_id or f"manual__{uuid.uuid4()}",
+        source_system=system,
+        department=source.department,
+        table_name=table,
+        ods_table=source.ods_table(spec),
+        mode=mode,
+        batch_date=day,
+        started_at=dt.datetime.now(),
+    )
+    return source, spec, run
+
+
 def retry_concurrent(action: Callable[[], T], attempts: int = 5) -> T:
     """Retry a Delta commit that lost an optimistic-concurrency race with another task."""
     for attempt in range(attempts):

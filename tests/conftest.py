@@ -57,3 +57,37 @@ def pg_url() -> str:
             pytest.fail("PostgreSQL is required here: run scripts/postgres.sh start")
         pytest.skip("no PostgreSQL: run `make postgres` (scripts/postgres.sh) to enable")
     return url
+
+
+TAX_SOURCE = """\
+system: {system}
+department: 市税务局
+information_system: 纳税信用管理系统
+mode: physical
+location:
+  path: {folder}
+tables:
+  - name: credit_rating
+    file: credit_rating_{{ds}}.csv
+    format: csv
+    encoding: utf-8-sig
+    primary_key: [纳税人识别号]
+    columns: {{纳税人识别号: taxpayer_id, 信用级别: credit_level}}
+"""
+
+
+@pytest.fixture()
+def tax_source(source_dir, tmp_path):
+    """Write a tax-credit CSV source (UTF-8 with BOM) for a day and configure it."""
+
+    def make(system: str, ratings: list[tuple[str, str]], day) -> Path:
+        folder = tmp_path / system
+        folder.mkdir(parents=True)
+        lines = ["纳税人识别号,信用级别", *[f"{uscc},{level}" for uscc, level in ratings]]
+        path = folder / f"credit_rating_{day:%Y%m%d}.csv"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
+        conf = TAX_SOURCE.format(system=system, folder=folder)
+        (source_dir / f"{system}.yaml").write_text(conf, encoding="utf-8")
+        return path
+
+    return make

@@ -8,29 +8,10 @@ import json
 from govlake.cli import main
 from jobs.ingest import load_table
 
-SOURCE = """\
-system: cli_tax
-department: 市税务局
-information_system: 纳税信用管理系统
-mode: physical
-location:
-  path: {folder}
-tables:
-  - name: credit_rating
-    file: credit_rating_{{ds}}.csv
-    format: csv
-    encoding: utf-8-sig
-    primary_key: [纳税人识别号]
-    columns: {{纳税人识别号: taxpayer_id, 信用级别: credit_level}}
-"""
 
-
-def test_sql_tables_and_sources(spark, source_dir, tmp_path, capsys):
-    folder = tmp_path / "tax"
-    folder.mkdir()
-    text = "纳税人识别号,信用级别\n91420700MA4900001X,A\n91420700MA4900002Y,B\n"
-    (folder / "credit_rating_20261126.csv").write_text(text, encoding="utf-8-sig")
-    (source_dir / "cli_tax.yaml").write_text(SOURCE.format(folder=folder), encoding="utf-8")
+def test_sql_tables_and_sources(spark, tax_source, capsys):
+    ratings = [("91420700MA4900001X", "A"), ("91420700MA4900002Y", "B")]
+    tax_source("cli_tax", ratings, dt.date(2026, 11, 26))
     load_table("cli_tax", "credit_rating", dt.date(2026, 11, 26), "run-1", spark)
 
     query = "SELECT taxpayer_id, credit_level FROM ods.cli_tax__credit_rating ORDER BY 1"

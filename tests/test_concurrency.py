@@ -9,35 +9,17 @@ import sys
 
 from jobs.ingest import load_table
 
-SOURCE = """\
-system: {system}
-department: 市税务局
-information_system: 纳税信用管理系统
-mode: physical
-location:
-  path: {folder}
-tables:
-  - name: credit_rating
-    file: credit_rating_{{ds}}.csv
-    format: csv
-    encoding: utf-8-sig
-    primary_key: [taxpayer_id]
-"""
+
+def ratings(n: int) -> list[tuple[str, str]]:
+    return [(f"9142070000000{i:04d}X", "A") for i in range(n)]
 
 
-def make_source(source_dir, tmp_path, system, rows, day):
-    folder = tmp_path / system
-    folder.mkdir(parents=True)
-    lines = ["taxpayer_id,credit_level"] + [f"9142070000000{i:04d}X,A" for i in range(rows)]
-    (folder / f"credit_rating_{day:%Y%m%d}.csv").write_text("\n".join(lines) + "\n", "utf-8-sig")
-    (source_dir / f"{system}.yaml").write_text(SOURCE.format(system=system, folder=folder), "utf-8")
-
-
-def test_an_analyst_queries_while_a_load_writes(spark, source_dir, tmp_path):
+def test_an_analyst_queries_while_a_load_writes(spark, tax_source, tmp_path):
+    """The analyst's Spark starts while this process's session is live and writing."""
     day1, day2 = dt.date(2026, 11, 25), dt.date(2026, 11, 26)
-    make_source(source_dir, tmp_path, "conc_a", 300, day1)
+    tax_source("conc_a", ratings(300), day1)
     load_table("conc_a", "credit_rating", day1, "run-1", spark)
-    make_source(source_dir, tmp_path / "b", "conc_b", 500, day2)
+    tax_source("conc_b", ratings(500), day2)
 
     query = "SELECT count(*) AS n FROM ods.conc_a__credit_rating"
     analyst = subprocess.Popen(
