@@ -59,7 +59,8 @@ def test_invalid_yaml_names_the_line(tmp_path):
 
 def test_credentials_in_conf_are_refused(tmp_path):
     text = VALID.format(name="hrss").replace(
-        "conn_id: ezhou_hrss_si", "conn_id: x\n  default_url: jdbc:postgresql://h/db?password=s3cret"
+        "conn_id: ezhou_hrss_si",
+        "conn_id: x\n  default_url: jdbc:postgresql://h/db?password=s3cret",
     )
     with pytest.raises(ConfigError, match="credentials must not be written"):
         load_source(write(tmp_path, "hrss", text))
