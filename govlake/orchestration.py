@@ -134,11 +134,13 @@ def run_dag(dag_id: str, logical_date: dt.date) -> DagRunOutcome:
 def run_date(context: Mapping[str, Any], timezone: str) -> dt.date:
     """Business day of a run: its logical date in the source's timezone (ds is UTC: off by one).
 
-    Manual Airflow 3 runs may have no logical date; their run_after stands in.
+    Manual Airflow 3 runs may have no logical date; they load the day before they run, like
+    the nightly schedule does.
     """
     import pendulum
 
-    moment = context.get("logical_date") or context["dag_run"].run_after
+    logical = context.get("logical_date")
+    moment = logical or context["dag_run"].run_after - dt.timedelta(days=1)
     local = pendulum.instance(moment).in_timezone(timezone)
     # A plain date: Spark's DateType rejects pendulum.Date, a date subclass.
     return dt.date(local.year, local.month, local.day)

@@ -1,0 +1,266 @@
+"""Real Airflow 3 components as subprocesses, for the test that proves the scheduler path.
+
+`AirflowServices` owns a private AIRFLOW_HOME with a SQLite metadata DB and starts what
+Airflow 3.3 needs for a task to run outside dag.test():
+
+- `airflow scheduler` with the LocalExecutor (it accepts SQLite in Airflow 3; the old
+  SequentialExecutor is gone), parallelism 2, without the log-serving side process;
+- `airflow dag-processor`, which parses dags/ and writes the serialized DAGs;
+- `airflow api-server --apps execution` on a free loopback port: task processes talk to
+  the Execution API, not to the DB. The UI/REST app is not started (nothing here needs it).
+
+No triggerer: the project's DAGs have no deferrable tasks. Each component runs in its own
+process group; `stop()` ends those groups and every process they spawned (task runners run
+in groups of their own, Spark JVMs under them), by pid, nothing else.
+
+The metadata DB is read directly (read-only SQLite) for polling: one `airflow` CLI call
+costs 5-20 s of interpreter start on two cores, a query costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from govlake.orchestration import airflow_env
+from govlake.settings import PROJECT_ROOT, settings
+
+COMPONENTS = {
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "api-server": ["api-server", "--apps", "execution", "--host", "127.0.0.1", "--workers", "1"],
+}
+TERMINAL = ("success", "failed")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AirflowServices:
+    """A private Airflow (home, SQLite DB, scheduler, dag-processor, api-server) for one test."""
+
+    def __init__(self, home: Path, extra_env: dict[str, str]):
+        self.home = home
+        self.logs = home / "logs"
+        self.db = home / "airflow.db"
+        self.port = free_port()
+        self.env = self._environment(extra_env)
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.manifest: Any = None  # the sample sources' ground truth, set by the test
+        self._log_files: list[Any] = []
+
+    def _environment(self, extra_env: dict[str, str]) -> dict[str, str]:
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW__", "GOVLAKE_")) and k != "AIRFLOW_HOME"
+        }
+        url = f"http://127.0.0.1:{self.port}"
+        project = airflow_env(
+            settings().model_copy(update={"airflow_home": self.home}), PROJECT_ROOT / "dags"
+        )
+        return {
+            **base,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}",
+            **project,
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # LocalExecutor forks `parallelism` workers up front (default 32).
+            "AIRFLOW__CORE__PARALLELISM": "2",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+            # Scheduler and api-server must sign and check task tokens with the same secret.
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            **extra_env,
+        }
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.airflow("db", "migrate", timeout=180)
+
+    def start(self) -> None:
+        """Start every component, each in a new session (process group) logging to a file."""
+        for name, args in COMPONENTS.items():
+            log = (self.logs / f"{name}.log").open("ab")
+            self._log_files.append(log)
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *args],
+                env=self.env,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM each group of the components' trees, then SIGKILL what is left of them."""
+        tree: list[psutil.Process] = []
+        for proc in self.processes.values():
+            try:
+                parent = psutil.Process(proc.pid)
+                tree += [parent, *parent.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                pass
+        groups = {p.pid for p in self.processes.values()}
+        groups |= {_pgid(p) for p in tree} - {None, os.getpgid(0)}
+        for group in groups:
+            _killpg(group, signal.SIGTERM)
+        _, alive = psutil.wait_procs(tree, timeout=grace)
+        # psutil.Process checks the start time too, so a reused pid is never hit.
+        stragglers = {*alive, *(c for p in alive for c in _children(p))}
+        for process in stragglers:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(list(stragglers), timeout=5)
+        for proc in self.processes.values():
+            proc.wait(timeout=5)
+        for log in self._log_files:
+            log.close()
+
+    # -- CLI, API and metadata DB -----------------------------------------------------------
+
+    def airflow(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run one `airflow` CLI command; raise with its output if it fails."""
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        with (self.logs / "cli.log").open("a", encoding="utf-8") as log:
+            log.write(
+                f"$ airflow {' '.join(args)} -> {done.returncode}\n{done.stdout}{done.stderr}"
+            )
+        if done.returncode != 0:
+            raise AssertionError(
+                f"airflow {' '.join(args)} exited {done.returncode}:\n"
+                f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+            )
+        return done
+
+    def api_healthy(self) -> bool:
+        try:
+            url = f"http://127.0.0.1:{self.port}/execution/health"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def query(self, sql: str, *params: Any, patience: float = 30) -> list[dict[str, Any]]:
+        """Rows of a read-only query on the metadata DB, retried while a writer locks it."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5) as conn:
+                    conn.row_factory = sqlite3.Row
+                    return [dict(row) for row in conn.execute(sql, params)]
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def serialized_dags(self) -> set[str]:
+        return {r["dag_id"] for r in self.query("SELECT dag_id FROM serialized_dag")}
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return self.query(
+            "SELECT run_id, run_type, state, triggered_by, logical_date, run_after "
+            "FROM dag_run WHERE dag_id = ? ORDER BY id",
+            dag_id,
+        )
+
+    def asset_events(self) -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT a.name, e.source_dag_id, e.source_run_id, e.extra FROM asset_event e "
+            "JOIN asset a ON a.id = e.asset_id ORDER BY e.id"
+        )
+        return [{**r, "extra": json.loads(r["extra"] or "{}")} for r in rows]
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float) -> Any:
+        """Poll check() each second until it returns something truthy; fail with diagnostics."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if result := check():
+                return result
+            dead = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
+            if dead:
+                raise AssertionError(f"Airflow components exited {dead} while waiting for {what}")
+            time.sleep(1)
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    def wait_for_run(self, dag_id: str, timeout: float) -> dict[str, Any]:
+        """The first run of dag_id once it is success or failed."""
+
+        def finished():
+            runs = self.dag_runs(dag_id)
+            return runs[0] if runs and runs[0]["state"] in TERMINAL else None
+
+        return self.wait_for(f"a finished run of {dag_id}", finished, timeout)
+
+    # -- diagnostics ------------------------------------------------------------------------
+
+    def report(self, lines: int = 40) -> str:
+        """Run and task states, then the tail of every Airflow and Spark log, for a failure."""
+        parts = ["== dag runs", *map(str, self.query("SELECT * FROM dag_run"))]
+        parts += [
+            "== task instances",
+            *map(
+                str,
+                self.query("SELECT dag_id, task_id, state, try_number FROM task_instance"),
+            ),
+        ]
+        spark_logs = self.env.get("GOVLAKE_LAKEHOUSE")
+        files = sorted(self.logs.rglob("*.log"))
+        if spark_logs:
+            files += sorted((Path(spark_logs).parent / "logs").glob("*.log"))
+        for path in files:
+            text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            parts += [f"== {path} (last {lines} lines)", *text[-lines:]]
+        return "\n".join(parts)
+
+
+def _pgid(process: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(process.pid)
+    except OSError:
+        return None
+
+
+def _children(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _killpg(group: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(group, sig)
+    except OSError:
+        pass
