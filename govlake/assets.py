@@ -14,7 +14,12 @@ if TYPE_CHECKING:
 URI_SCHEME = "x-govlake"
 
 
-def ods_asset(source: SourceSystem, table: TableSpec) -> Asset:
-    """The asset a load task updates: name ods.<system>__<table>, URI x-govlake://ods/<...>."""
-    database, _, name = source.ods_table(table).partition(".")
+def table_asset(table: str) -> Asset:
+    """The asset of a lakehouse table <database>.<name>, URI x-govlake://<database>/<name>."""
+    database, _, name = table.partition(".")
     return Asset(name=f"{database}.{name}", uri=f"{URI_SCHEME}://{database}/{name}")
+
+
+def ods_asset(source: SourceSystem, table: TableSpec) -> Asset:
+    """The asset a load task updates: ods.<system>__<table>."""
+    return table_asset(source.ods_table(table))

@@ -124,6 +124,37 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    from govlake.libraries import load_libraries
+    from jobs.library import build_library
+
+    day = args.date or settings().demo_logical_date
+    names = [args.library] if args.library else [lib.library for lib in load_libraries()]
+    rows = []
+    for name in names:
+        with console.status(f"Building library {name} for {day} ..."):
+            result = build_library(name, day)
+        rows += [
+            {"library": result["library"], **i, "keys": result["keys"]} for i in result["inputs"]
+        ]
+    print_rows(rows, args.json, title=f"Base libraries, night of {day}")
+    return 0
+
+
+def cmd_conflicts(args: argparse.Namespace) -> int:
+    from govlake.spark import get_spark
+
+    spark = get_spark(settings(), tables={"base.conflicts"})
+    where = f"WHERE library = '{args.library}'" if args.library else ""
+    query = (
+        "SELECT library, department, winner_department, attribute, count(*) AS conflicts "
+        f"FROM base.conflicts {where} GROUP BY ALL ORDER BY conflicts DESC, library, attribute"
+    )
+    rows = [r.asDict() for r in spark.sql(query).collect()]
+    print_rows(rows, args.json, title="Multi-source conflicts (多源比对) by department pair")
+    return 0
+
+
 def cmd_spark_conf(args: argparse.Namespace) -> int:
     from govlake.inventory import write_spark_client_files
 
@@ -157,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.add_argument("--json", action="store_true")
     sql.add_argument("--limit", type=int, default=1000)
+    build = add("build", cmd_build, "build the base libraries (or one) from ods, without Airflow")
+    build.add_argument("library", nargs="?", default=None)
+    build.add_argument("--date", type=_date, default=None)
+    build.add_argument("--json", action="store_true")
+    conflicts = add("conflicts", cmd_conflicts, "summarize conflicts by department pair, attribute")
+    conflicts.add_argument("--library", default=None)
+    conflicts.add_argument("--json", action="store_true")
     add("spark-conf", cmd_spark_conf, "write spark-defaults and init SQL for spark-sql users")
     return parser
 

@@ -9,6 +9,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
+from govlake.libraries import load_libraries
 from govlake.settings import Settings, settings
 from govlake.sources import load_sources
 
@@ -46,7 +47,8 @@ def run_nightly(day: dt.date, console: Console) -> list:
         f"Airflow ready in {ready.seconds}s, {len(ready.dag_ids)} DAGs; log: {ready.log_file}"
     )
     outcomes = []
-    dag_ids = [f"ods__{s.system}" for s in load_sources()] + [NIGHTLY_DAG]
+    libraries = [f"{lib.database}__{lib.library}" for lib in load_libraries()]
+    dag_ids = [f"ods__{s.system}" for s in load_sources()] + [NIGHTLY_DAG, *libraries]
     for number, dag_id in enumerate(dag_ids, start=1):
         with console.status(f"[{number}/{len(dag_ids)}] airflow dag.test {dag_id} {day} ..."):
             outcome = run_dag(dag_id, day)
@@ -107,6 +109,39 @@ def print_summary(rows: list[dict], day: dt.date, console: Console) -> bool:
     return ok
 
 
+def library_rows(day: dt.date) -> list[dict]:
+    """Latest build of each library for the night, per input, from ops.library_runs."""
+    from govlake.spark import get_spark
+
+    cfg = settings()
+    path = cfg.table_path("ops", "library_runs")
+    if not (path / "_delta_log").exists():
+        return []
+    spark = get_spark(cfg)
+    runs = spark.read.format("delta").load(str(path)).where(f"batch_date = DATE'{day}'")
+    latest = (
+        runs.groupBy("library")
+        .agg({"finished_at": "max"})
+        .withColumnRenamed("max(finished_at)", "f")
+    )
+    rows = (
+        runs.join(latest, "library").where("finished_at = f").orderBy("library", "input").collect()
+    )
+    keep = ("library", "input", "department", "rows_in", "standardized", "quarantined", "keys")
+    return [{k: r[k] for k in (*keep, "changed_keys", "conflicts", "note")} for r in rows]
+
+
+def print_libraries(rows: list[dict], day: dt.date, console: Console) -> None:
+    if not rows:
+        return
+    table = Table(title=f"Base libraries, night of {day}")
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row.values()])
+    console.print(table)
+
+
 def run_demo(persons: int | None, day: dt.date | None, console: Console) -> int:
     cfg = settings()
     persons = persons or cfg.demo_persons
@@ -114,4 +149,5 @@ def run_demo(persons: int | None, day: dt.date | None, console: Console) -> int:
     ensure_sample_sources(cfg, persons, day, console)
     outcomes = run_nightly(day, console)
     ok = print_summary(summary_rows(day), day, console)
+    print_libraries(library_rows(day), day, console)
     return 0 if ok and all(o.succeeded for o in outcomes) else 1

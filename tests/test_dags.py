@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from govlake.libraries import load_libraries
 from govlake.settings import PROJECT_ROOT, settings
 from govlake.sources import SOURCES_DIR, load_sources
 
@@ -247,11 +248,25 @@ def test_dag_files_import_without_errors(project):
     assert project["import_errors"] == {}
 
 
-def test_one_dag_per_source_file_plus_nightly(project):
+LIBRARIES = load_libraries()
+
+
+def test_one_dag_per_source_file_plus_nightly_and_libraries(project):
     files = sorted(SOURCES_DIR.glob("*.yaml"))
-    expected = {f"ods__{path.stem}" for path in files} | {"ezhou_nightly"}
+    libraries = {f"{lib.database}__{lib.library}" for lib in LIBRARIES}
+    expected = {f"ods__{path.stem}" for path in files} | {"ezhou_nightly"} | libraries
     assert set(project["dags"]) == expected
-    assert len(project["dags"]) == len(files) + 1
+    assert len(project["dags"]) == len(files) + 1 + len(LIBRARIES)
+
+
+def test_each_library_waits_for_its_ods_inputs(project):
+    for lib in LIBRARIES:
+        dag = project["dags"][f"{lib.database}__{lib.library}"]
+        inputs = sorted({source.table for source in lib.inputs.values()})
+        assert dag["schedule"] == {"kind": "AssetAll", "assets": inputs}
+        assert dag["outlets"] == {
+            f"build_{lib.library}": [[lib.table, f"x-govlake://base/{lib.library}"]]
+        }
 
 
 def test_one_task_per_table_with_its_ods_asset(project):
@@ -317,7 +332,7 @@ def test_the_parse_check_catches_heavy_imports_and_lookups(reports):
 def test_a_new_source_file_adds_a_dag(reports):
     added = reports["added"]
     assert added["import_errors"] == {}
-    assert len(added["dags"]) == len(list(SOURCES_DIR.glob("*.yaml"))) + 2
+    assert len(added["dags"]) == len(list(SOURCES_DIR.glob("*.yaml"))) + 2 + len(LIBRARIES)
     assert added["dags"]["ods__psb_hukou_copy"]["tasks"] == [
         "load_hj_household",
         "load_hj_resident",
@@ -343,7 +358,7 @@ def test_run_date_is_the_local_day_as_a_plain_date():
     day = run_date({"logical_date": logical}, "Asia/Shanghai")
     assert day == dt.date(2026, 11, 26) and type(day) is dt.date
     manual = {"logical_date": None, "dag_run": SimpleNamespace(run_after=logical)}
-    assert run_date(manual, "Asia/Shanghai") == dt.date(2026, 11, 26)
+    assert run_date(manual, "Asia/Shanghai") == dt.date(2026, 11, 25), "the last complete day"
 
 
 def test_an_asset_triggered_nightly_takes_its_day_from_the_events():
@@ -363,7 +378,7 @@ def test_an_asset_triggered_nightly_takes_its_day_from_the_events():
     }
     assert landing_date(context, "Asia/Shanghai") == dt.date(2026, 11, 26)
     assert landing_date({**context, "triggering_asset_events": {}}, "Asia/Shanghai") == (
-        dt.date(2026, 11, 27)
+        dt.date(2026, 11, 26)
     )
 
 

@@ -1,0 +1,123 @@
+"""Base and theme libraries as configuration: one YAML file per library in libraries/.
+
+A library declares its key, its attributes with their type and the order of departments that
+supply each one (the first is authoritative: 一数一源; the rest are fallbacks), and the ods
+inputs with the column that carries each attribute.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from govlake.errors import ConfigError
+from govlake.settings import PROJECT_ROOT
+
+LIBRARIES_DIR = PROJECT_ROOT / "libraries"
+IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+AttributeType = Literal["text", "date", "sex", "code", "number", "ric", "uscc", "cert"]
+
+
+class Attribute(BaseModel):
+    """One attribute of the library and who may supply it, authority first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: AttributeType = "text"
+    sources: list[str] = Field(min_length=1)
+    required: bool = False
+    derived_from_key: Literal["ric_birth_date", "ric_sex", "ric_division"] | None = None
+    description: str = ""
+
+
+class Input(BaseModel):
+    """An ods table feeding the library: its key column and attribute columns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    table: str = Field(pattern=r"^ods\.[a-z0-9_]+$")
+    department: str
+    key: str
+    columns: dict[str, str] = Field(default_factory=dict, description="attribute -> ods column")
+    values: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="attribute -> {department's value: library code}"
+    )
+    as_of: str | None = Field(None, description="column saying when the department stated it")
+    where: str | None = Field(None, description="Spark SQL filter on the ods rows")
+
+
+class Library(BaseModel):
+    """A base or theme library (基础库 / 主题库) built from ods inputs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    library: str = Field(pattern=IDENTIFIER)
+    title: str
+    database: Literal["base", "theme"] = "base"
+    description: str = ""
+    key: str = Field(pattern=IDENTIFIER)
+    key_type: Literal["ric", "uscc", "cert"]
+    attributes: dict[str, Attribute]
+    inputs: dict[str, Input]
+    file_path: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Library:
+        for name, attribute in self.attributes.items():
+            if not re.match(IDENTIFIER, name):
+                raise ValueError(f"attribute '{name}' must be snake_case")
+            unknown = [s for s in attribute.sources if s not in self.inputs]
+            if unknown:
+                raise ValueError(f"attribute '{name}' names unknown inputs {unknown}")
+            missing = [s for s in attribute.sources if name not in self.inputs[s].columns]
+            if missing:
+                raise ValueError(f"inputs {missing} supply '{name}' but map no column to it")
+        for name, source in self.inputs.items():
+            extra = [a for a in source.columns if a not in self.attributes]
+            if extra:
+                raise ValueError(f"input '{name}' maps columns to unknown attributes {extra}")
+        return self
+
+    @property
+    def table(self) -> str:
+        return f"{self.database}.{self.library}"
+
+    def attribute_inputs(self, attribute: str) -> list[str]:
+        return self.attributes[attribute].sources
+
+
+def load_library(path: Path) -> Library:
+    """Read and validate one library file; errors name the file, the field and the fix."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return Library(**raw, file_path=path)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"is not valid YAML: {exc}", file=str(path)) from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(file)"
+        raise ConfigError(
+            f"field '{field}': {err['msg'].removeprefix('Value error, ')}.",
+            file=str(path),
+            fix="see libraries/README.md for the fields of a library.",
+        ) from None
+
+
+def load_libraries(directory: Path | None = None) -> list[Library]:
+    """All libraries, sorted by name."""
+    directory = directory or Path(os.environ.get("GOVLAKE_LIBRARIES_DIR", LIBRARIES_DIR))
+    return [load_library(p) for p in sorted(directory.glob("*.yaml"))]
+
+
+def get_library(name: str) -> Library:
+    libraries = {lib.library: lib for lib in load_libraries()}
+    if name not in libraries:
+        raise ConfigError(
+            f"no library '{name}'.", fix=f"use one of {', '.join(sorted(libraries))}."
+        )
+    return libraries[name]

@@ -1,0 +1,514 @@
+"""Build a base library (基础库) from its ods inputs: standardize, quarantine, resolve, merge.
+
+Every input row is standardized; rows breaking a blocking rule go to quarantine.<library>;
+the rest become (key, attribute, value) statements. Per key and attribute the authoritative
+department's latest statement wins (一数一源), fallbacks in declared order; every differing
+statement is a conflict (多源比对). Only keys whose resolved row changed are merged, into a
+Delta table with change data feed, so history stays queryable and a rerun changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from govlake.libraries import Input, Library
+from govlake.settings import Settings
+from govlake.sources import get_table
+from jobs import identifiers
+from jobs.standardize import standardize, typed
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+# The embedded organisation code's GB 11714 check is a warning, not a blocking rule:
+# python-stdnum, the oracle, does not require it of a valid USCC.
+KEY_CHECKS = {
+    "ric": identifiers.ric_check,
+    "uscc": lambda col: identifiers.uscc_check(col, check_org_code=False),
+    "cert": identifiers.cert_check,
+}
+
+# The e-certificate check is a warning (GB/T 36904 check characters vary between issuers).
+BLOCKING_KEY_TYPES = ("ric", "uscc")
+DERIVED = {"ric_birth_date": identifiers.ric_birth_date, "ric_sex": identifiers.ric_sex}
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What one library build needs, fixed before any data moves."""
+
+    library: Library
+    day: dt.date
+    run_id: str
+    cfg: Settings
+    started_at: dt.datetime
+
+
+def input_spec(table: str):
+    """The source table behind an ods table name ods.<system>__<table>."""
+    system, name = table.split(".", 1)[1].split("__", 1)
+    return get_table(system, name)[1]
+
+
+def ods_path(cfg: Settings, table: str) -> str:
+    return str(cfg.table_path("ods", table.split(".", 1)[1]))
+
+
+def current_rows(spark: SparkSession, cfg: Settings, source: Input) -> DataFrame:
+    """The input's current rows: latest batch of a snapshot source, latest version per key of an
+    incremental one, so a row a department corrected replaces the quarantined one."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    spec = input_spec(source.table)
+    df = spark.read.format("delta").load(ods_path(cfg, source.table))
+    if source.where:
+        df = df.where(source.where)
+    if not spec.watermark:
+        latest = df.agg(F.max("_batch_date")).first()[0]
+        return df.where(F.col("_batch_date") == F.lit(latest))
+    newest = Window.partitionBy(*spec.ods_primary_key).orderBy(F.col("_batch_date").desc())
+    return df.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
+
+
+def row_reference(df: DataFrame, table: str) -> Column:
+    """Where the row came from: file and line, or the ods table and its primary key."""
+    from pyspark.sql import functions as F
+
+    spec = input_spec(table)
+    key = F.concat_ws(",", *[F.col(c).cast("string") for c in spec.ods_primary_key])
+    by_key = F.concat(F.lit(f"{table}:"), key)
+    by_line = F.concat_ws(":", F.col("_source_file"), F.col("_source_row").cast("string"))
+    return F.when(F.col("_source_row").isNotNull(), by_line).otherwise(by_key)
+
+
+def select_input(ctx: BuildContext, name: str, source: Input, df: DataFrame) -> DataFrame:
+    """Rename to library attributes, keep raw values for quarantine, standardize each value."""
+    from pyspark.sql import functions as F
+
+    lib = ctx.library
+    raw_columns = {"key": source.key, **source.columns}
+    values = []
+    for attribute, column in source.columns.items():
+        value = standardize(lib.attributes[attribute].type, F.col(column))
+        mapping = source.values.get(attribute)
+        if mapping:
+            pairs = [F.lit(x) for pair in mapping.items() for x in pair]
+            value = F.coalesce(F.create_map(*pairs)[value], value)
+        values.append(value.alias(attribute))
+    return df.select(
+        standardize(lib.key_type, F.col(source.key)).alias("_key"),
+        *values,
+        *[F.col(c).cast("string").alias(f"_raw_{a}") for a, c in source.columns.items()],
+        F.to_json(F.struct(*[F.col(c).alias(a) for a, c in raw_columns.items()])).alias("_raw"),
+        (F.col(source.as_of).cast("string") if source.as_of else F.lit(None)).alias("_as_of"),
+        F.col("_batch_date"),
+        row_reference(df, source.table).alias("_row_ref"),
+        F.lit(name).alias("_input"),
+        F.lit(source.department).alias("_department"),
+    )
+
+
+def with_violations(ctx: BuildContext, source: Input) -> callable:
+    """Blocking rules: key present and valid, required attributes present and parseable."""
+
+    def step(df: DataFrame) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        lib = ctx.library
+        check = KEY_CHECKS[lib.key_type](F.col("_key"))
+        rules = [F.when(F.col("_key").isNull(), F.lit(f"missing_{lib.key}"))]
+        if lib.key_type in BLOCKING_KEY_TYPES:
+            reason = F.concat(F.lit(f"invalid_{lib.key}:"), check["reason"])
+            rules.append(F.when(F.col("_key").isNotNull() & ~check["valid"], reason))
+        for attribute in source.columns:
+            if not lib.attributes[attribute].required:
+                continue
+            raw = F.trim(F.col(f"_raw_{attribute}"))
+            blank = raw.isNull() | (raw == "")
+            rules.append(F.when(blank, F.lit(f"missing_{attribute}")))
+            rules.append(
+                F.when(~blank & F.col(attribute).isNull(), F.lit(f"unparseable_{attribute}"))
+            )
+        return df.withColumn("_violations", F.filter(F.array(*rules), lambda r: r.isNotNull()))
+
+    return step
+
+
+def statements(ctx: BuildContext, source_name: str, source: Input, good: DataFrame) -> DataFrame:
+    """One row per (key, attribute, value) a department stated, ranked newest first per key."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    lib = ctx.library
+    newest = Window.partitionBy("_key").orderBy(
+        F.col("_as_of").desc_nulls_last(), F.col("_batch_date").desc(), F.col("_row_ref").desc()
+    )
+    pairs = [F.struct(F.lit(a).alias("attribute"), F.col(a).alias("value")) for a in source.columns]
+    priority = F.create_map(
+        *[
+            x
+            for a in source.columns
+            for x in (F.lit(a), F.lit(lib.attributes[a].sources.index(source_name)))
+        ]
+    )
+    return (
+        good.withColumn("_rank", F.row_number().over(newest))
+        .select(
+            "_key",
+            "_input",
+            "_department",
+            "_as_of",
+            "_rank",
+            F.explode(F.array(*pairs)).alias("s"),
+        )
+        .select("*", "s.attribute", "s.value")
+        .drop("s")
+        .where(F.col("value").isNotNull())
+        .withColumn("_priority", priority[F.col("attribute")])
+    )
+
+
+def resolve(stated: DataFrame) -> DataFrame:
+    """Per key and attribute, the authority's newest statement, else the first fallback's."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = Window.partitionBy("_key", "attribute").orderBy("_priority", "_rank")
+    return stated.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n")
+
+
+def conflicts(ctx: BuildContext, stated: DataFrame, winners: DataFrame) -> DataFrame:
+    """Every statement that differs from the winning value, with who won and why."""
+    from pyspark.sql import functions as F
+
+    won = winners.select(
+        "_key",
+        "attribute",
+        F.col("value").alias("winner_value"),
+        F.col("_input").alias("winner_input"),
+        F.col("_department").alias("winner_department"),
+        F.col("_priority").alias("winner_priority"),
+    )
+    why = (
+        F.when(F.col("_input") == F.col("winner_input"), "newer statement of the same department")
+        .when(F.col("winner_priority") == 0, "authoritative department (一数一源)")
+        .otherwise("fallback: the authoritative department has no value")
+    )
+    return (
+        stated.join(won, ["_key", "attribute"])
+        .where(F.col("value") != F.col("winner_value"))
+        .select(
+            F.lit(ctx.library.library).alias("library"),
+            F.col("_key").alias("key"),
+            "attribute",
+            F.col("_input").alias("input"),
+            F.col("_department").alias("department"),
+            "value",
+            "winner_input",
+            "winner_department",
+            "winner_value",
+            why.alias("reason"),
+        )
+        .distinct()
+    )
+
+
+def derived_conflicts(ctx: BuildContext, stated: DataFrame) -> DataFrame | None:
+    """Statements that disagree with what the identity number itself says (birth date, sex)."""
+    from pyspark.sql import functions as F
+
+    derived = {
+        a: d for a, d in ((n, x.derived_from_key) for n, x in ctx.library.attributes.items()) if d
+    }
+    if not derived:
+        return None
+    expected = F.create_map(
+        *[
+            x
+            for a, d in derived.items()
+            for x in (F.lit(a), DERIVED[d](F.col("_key")).cast("string"))
+        ]
+    )
+    checked = stated.where(F.col("attribute").isin(*derived)).withColumn(
+        "_derived", expected[F.col("attribute")]
+    )
+    return (
+        checked.where(F.col("_derived").isNotNull() & (F.col("value") != F.col("_derived")))
+        .select(
+            F.lit(ctx.library.library).alias("library"),
+            F.col("_key").alias("key"),
+            "attribute",
+            F.col("_input").alias("input"),
+            F.col("_department").alias("department"),
+            "value",
+            F.lit("identity_number").alias("winner_input"),
+            F.lit("(derived)").alias("winner_department"),
+            F.col("_derived").alias("winner_value"),
+            F.lit("differs from what the identity number encodes").alias("reason"),
+        )
+        .distinct()
+    )
+
+
+def library_rows(ctx: BuildContext, winners: DataFrame) -> DataFrame:
+    """One typed row per key, with provenance: which department supplied each attribute, when."""
+    from pyspark.sql import functions as F
+
+    lib = ctx.library
+    values = [
+        typed(
+            a.type, F.first(F.when(F.col("attribute") == name, F.col("value")), ignorenulls=True)
+        ).alias(name)
+        for name, a in lib.attributes.items()
+    ]
+    origin = F.struct(
+        F.col("_input").alias("input"),
+        F.col("_department").alias("department"),
+        F.col("_as_of").alias("as_of"),
+    )
+    provenance = F.map_from_entries(F.collect_list(F.struct("attribute", origin))).alias(
+        "provenance"
+    )
+    rows = winners.groupBy("_key").agg(*values, provenance).withColumnRenamed("_key", lib.key)
+    sources = F.array_sort(
+        F.transform(
+            F.map_entries("provenance"),
+            lambda e: F.concat(e["key"], F.lit("="), e["value"]["input"]),
+        )
+    )
+    return rows.withColumn("_row_hash", F.xxhash64(*lib.attributes, sources))
+
+
+QUARANTINE_SCHEMA = (
+    "library string, input string, department string, source_table string, row_ref string, "
+    "key_value string, rules array<string>, raw string, batch_date date, run_id string, "
+    "quarantined_at timestamp"
+)
+
+
+def quarantine_rows(ctx: BuildContext, source: Input, bad: DataFrame) -> DataFrame:
+    """Rows that broke a blocking rule, with their raw values and every rule they broke."""
+    from pyspark.sql import functions as F
+
+    return bad.select(
+        F.lit(ctx.library.library).alias("library"),
+        F.col("_input").alias("input"),
+        F.col("_department").alias("department"),
+        F.lit(source.table).alias("source_table"),
+        F.col("_row_ref").alias("row_ref"),
+        F.col("_key").alias("key_value"),
+        F.col("_violations").alias("rules"),
+        F.col("_raw").alias("raw"),
+        F.col("_batch_date").alias("batch_date"),
+        F.lit(ctx.run_id).alias("run_id"),
+        F.lit(ctx.started_at).cast("timestamp").alias("quarantined_at"),
+    )
+
+
+def read_inputs(spark: SparkSession, ctx: BuildContext):
+    """Standardized statements, quarantined rows and the balance of every input."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    stated, quarantined, balance = [], [], []
+    for name, source in ctx.library.inputs.items():
+        current, note = landed_rows(spark, ctx, source)
+        selected = with_violations(ctx, source)(select_input(ctx, name, source, current)).persist()
+        blocked = F.size("_violations") > 0
+        counts = selected.agg(
+            F.count(F.lit(1)).alias("n"), F.count(F.when(blocked, 1)).alias("bad")
+        ).first()
+        stated.append(statements(ctx, name, source, selected.where(~blocked)))
+        quarantined.append(quarantine_rows(ctx, source, selected.where(blocked)))
+        balance.append(
+            {
+                "input": name,
+                "department": source.department,
+                "rows_in": counts["n"],
+                "standardized": counts["n"] - counts["bad"],
+                "quarantined": counts["bad"],
+                "note": note,
+            }
+        )
+    union = lambda parts: reduce(lambda a, b: a.unionByName(b), parts)  # noqa: E731
+    return union(stated), union(quarantined), balance
+
+
+def landed_rows(spark: SparkSession, ctx: BuildContext, source: Input):
+    """The input's current rows, and a note when its latest batch is older than tonight."""
+    from govlake.errors import GovlakeError
+
+    if not (ctx.cfg.table_path("ods", source.table.split(".", 1)[1]) / "_delta_log").exists():
+        raise GovlakeError(
+            f"input {source.table} of library {ctx.library.library} has not landed yet.",
+            fix=f"load it first (govlake load {source.table.split('.')[1].split('__')[0]}).",
+        )
+    rows = current_rows(spark, ctx.cfg, source)
+    if input_spec(source.table).watermark:
+        return rows, None
+    latest = rows.agg({"_batch_date": "max"}).first()[0]
+    if latest is None or latest < ctx.day:
+        return rows, f"no rows from {source.department} for {ctx.day}; kept the batch of {latest}"
+    return rows, None
+
+
+def fingerprint(df: DataFrame) -> str:
+    """Row count and an order-free content hash, to skip writes that would change nothing."""
+    from pyspark.sql import functions as F
+
+    row = df.agg(F.count(F.lit(1)), F.sum(F.xxhash64(*df.columns).cast("decimal(38,0)"))).first()
+    return f"{row[0]}:{row[1]}"
+
+
+def replace_slice(spark: SparkSession, df: DataFrame, path, library: str, ignore: tuple) -> bool:
+    """Replace this library's rows of a shared table, unless they are already the same."""
+    from pyspark.sql import functions as F
+
+    from jobs.ops import retry_concurrent
+
+    content = [c for c in df.columns if c not in ignore]
+    if (path / "_delta_log").exists():
+        current = spark.read.format("delta").load(str(path)).where(F.col("library") == library)
+        if fingerprint(current.select(*content)) == fingerprint(df.select(*content)):
+            return False
+    writer = (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"library = '{library}'")
+        .option("mergeSchema", "true")
+    )
+    retry_concurrent(lambda: writer.save(str(path)))
+    return True
+
+
+def merge_changed(spark: SparkSession, ctx: BuildContext, rows: DataFrame) -> tuple[int, int]:
+    """MERGE only keys whose resolved row changed; returns (Delta version, changed keys)."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    lib = ctx.library
+    path = str(ctx.cfg.table_path(lib.database, lib.library))
+    stamped = rows.select(
+        "*",
+        F.lit(ctx.day).cast("date").alias("_batch_date"),
+        F.lit(ctx.run_id).alias("_run_id"),
+        F.lit(ctx.started_at).cast("timestamp").alias("_updated_at"),
+    )
+    if not (ctx.cfg.table_path(lib.database, lib.library) / "_delta_log").exists():
+        stamped.write.format("delta").option("delta.enableChangeDataFeed", "true").save(path)
+        return 0, rows.count()
+    target = DeltaTable.forPath(spark, path)
+    changed = stamped.join(
+        target.toDF().select(lib.key, "_row_hash"), [lib.key, "_row_hash"], "left_anti"
+    )
+    changed = changed.persist()
+    count = changed.count()
+    if count:
+        (
+            target.alias("t")
+            .merge(changed.alias("s"), f"t.{lib.key} = s.{lib.key}")
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+    changed.unpersist()
+    return target.history(1).first()["version"], count
+
+
+LIBRARY_RUNS_SCHEMA = (
+    "run_id string, library string, batch_date date, input string, department string, "
+    "rows_in long, standardized long, quarantined long, balanced boolean, note string, "
+    "keys long, changed_keys long, conflicts long, delta_version long, finished_at timestamp"
+)
+
+
+def record_build(spark: SparkSession, ctx: BuildContext, balance: list[dict], totals: dict) -> None:
+    """Append one ops.library_runs row per input: rows in = standardized + quarantined."""
+    from govlake.spark import register_table
+    from jobs.ops import retry_concurrent
+
+    rows = [
+        {
+            "run_id": ctx.run_id,
+            "library": ctx.library.library,
+            "batch_date": ctx.day,
+            **b,
+            "balanced": b["rows_in"] == b["standardized"] + b["quarantined"],
+            **totals,
+            "finished_at": dt.datetime.now(),
+        }
+        for b in balance
+    ]
+    path = ctx.cfg.table_path("ops", "library_runs")
+    df = spark.createDataFrame(rows, LIBRARY_RUNS_SCHEMA)
+    retry_concurrent(lambda: df.write.format("delta").mode("append").save(str(path)))
+    register_table(spark, "ops", "library_runs", path)
+
+
+def build(spark: SparkSession, ctx: BuildContext) -> dict:
+    """The steps of one library build, on one Spark session."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    from govlake.spark import register_table
+
+    lib, cfg = ctx.library, ctx.cfg
+    stated, quarantined, balance = read_inputs(spark, ctx)
+    stated = stated.persist()
+    winners = resolve(stated)
+    rows = library_rows(ctx, winners).persist()
+    found = [conflicts(ctx, stated, winners), derived_conflicts(ctx, stated)]
+    conflict_rows = reduce(lambda a, b: a.unionByName(b), [c for c in found if c is not None])
+    replace_slice(
+        spark,
+        quarantined,
+        cfg.table_path("quarantine", lib.library),
+        lib.library,
+        ("run_id", "quarantined_at"),
+    )
+    conflict_rows = conflict_rows.withColumn("run_id", F.lit(ctx.run_id))
+    replace_slice(
+        spark, conflict_rows, cfg.table_path("base", "conflicts"), lib.library, ("run_id",)
+    )
+    version, changed = merge_changed(spark, ctx, rows)
+    for database, table in (
+        (lib.database, lib.library),
+        ("quarantine", lib.library),
+        ("base", "conflicts"),
+    ):
+        if (cfg.table_path(database, table) / "_delta_log").exists():
+            register_table(spark, database, table, cfg.table_path(database, table))
+    totals = {
+        "keys": rows.count(),
+        "changed_keys": changed,
+        "conflicts": spark.table("base.conflicts").where(f"library = '{lib.library}'").count(),
+        "delta_version": version,
+    }
+    stated.unpersist()
+    rows.unpersist()
+    record_build(spark, ctx, balance, totals)
+    if not all(b["rows_in"] == b["standardized"] + b["quarantined"] for b in balance):
+        from govlake.errors import GovlakeError
+
+        raise GovlakeError(f"library {lib.library} does not balance: {balance}")
+    return {"library": lib.table, **totals, "inputs": balance}
+
+
+def build_library(name: str, logical_date: dt.date, run_id: str | None = None, spark=None) -> dict:
+    """Build one base library for a night from its ods inputs; returns counts per input."""
+    import uuid
+
+    from govlake.libraries import get_library
+    from govlake.settings import settings
+    from govlake.spark import get_spark
+
+    cfg = settings()
+    ctx = BuildContext(
+        get_library(name), logical_date, run_id or f"manual__{uuid.uuid4()}", cfg, dt.datetime.now()
+    )
+    return build(spark or get_spark(cfg), ctx)

@@ -1,0 +1,98 @@
+"""Spark expressions that turn department spellings into one standard form per attribute type.
+
+Departments type full-width digits, stray and ideographic spaces, four date formats and
+sex as 男/女 or 1/2; these expressions make the values comparable across departments.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
+HALF_WIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
+DATE_FORMATS = ("yyyy-MM-dd", "yyyyMMdd", "yyyy/MM/dd", "yyyy年MM月dd日", "yyyy.MM.dd")
+SEX_CODES = {
+    "1": "1",
+    "男": "1",
+    "M": "1",
+    "MALE": "1",
+    "2": "2",
+    "女": "2",
+    "F": "2",
+    "FEMALE": "2",
+}
+
+
+def half_width(col: Column) -> Column:
+    """Full-width ASCII (０-９, Ａ-Ｚ) and the ideographic space to their half-width forms."""
+    from pyspark.sql import functions as F
+
+    return F.translate(col, FULL_WIDTH, HALF_WIDTH)
+
+
+def clean_text(col: Column) -> Column:
+    """Half-width, single spaces, trimmed; blank becomes NULL."""
+    from pyspark.sql import functions as F
+
+    text = F.trim(F.regexp_replace(half_width(col.cast("string")), r"\s+", " "))
+    return F.when(text != "", text)
+
+
+def parse_date(col: Column) -> Column:
+    """The date in any of the formats departments use, NULL when none fits (e.g. 2023-02-31)."""
+    from pyspark.sql import functions as F
+
+    text = F.regexp_replace(clean_text(col), r"[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$", "")
+    parsed = [F.try_to_date(text, fmt) for fmt in DATE_FORMATS]
+    return F.coalesce(*parsed)
+
+
+def sex_code(col: Column) -> Column:
+    """GB/T 2261.1 sex code: 1 male, 2 female; anything else NULL."""
+    from pyspark.sql import functions as F
+
+    mapping = F.create_map(*[F.lit(x) for pair in SEX_CODES.items() for x in pair])
+    return mapping[F.upper(clean_text(col))]
+
+
+def identifier(col: Column) -> Column:
+    """Identity numbers and credit codes: half-width, no spaces, upper case (x is X)."""
+    from pyspark.sql import functions as F
+
+    text = F.upper(F.regexp_replace(half_width(col.cast("string")), r"\s+", ""))
+    return F.when(text != "", text)
+
+
+def number(col: Column) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.regexp_replace(clean_text(col), ",", "").try_cast("decimal(20,4)")
+
+
+def standardize(kind: str, col: Column) -> Column:
+    """The standard form of a value of an attribute type, as a string for comparison."""
+    if kind == "date":
+        return parse_date(col).cast("string")
+    if kind == "sex":
+        return sex_code(col)
+    if kind in ("ric", "uscc", "cert"):
+        return identifier(col)
+    if kind == "number":
+        return number(col).cast("string")
+    if kind == "code":
+        from pyspark.sql import functions as F
+
+        return F.upper(clean_text(col))
+    return clean_text(col)
+
+
+def typed(kind: str, col: Column) -> Column:
+    """The library column's type for a standardized string value."""
+    if kind == "date":
+        return col.cast("date")
+    if kind == "number":
+        return col.cast("decimal(20,4)")
+    return col

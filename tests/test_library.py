@@ -1,0 +1,225 @@
+"""Base-library build: standardization, quarantine, 一数一源, conflicts, incremental merge."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from stdnum.cn import ric
+
+from jobs import standardize as S
+from jobs.ingest import load_table
+from jobs.library import build_library
+
+NIGHT1, NIGHT2 = dt.date(2026, 11, 25), dt.date(2026, 11, 26)
+
+
+def rid(body: str) -> str:
+    """A valid identity number from its first 17 digits (stdnum skips the last character)."""
+    return body + ric.calc_check_digit(body + "0")
+
+
+def wrong_check(number: str) -> str:
+    return number[:-1] + ("0" if number[-1] == "1" else "1")
+
+
+ZHANG = rid("42070219900101123")  # male (3 is odd)
+LI = rid("42070319851212002")  # female
+WANG = rid("42070420000229004")  # female, born on a leap day
+ZHAO = rid("42070219700505001")  # male, only known to hrss
+
+POLICE = """\
+system: lib_police
+department: 市公安局
+information_system: 人口户籍管理系统
+mode: physical
+location: {{path: {folder}}}
+tables:
+  - name: resident
+    file: resident_{{ds}}.csv
+    format: csv
+    primary_key: [rec_id]
+"""
+HRSS = POLICE.replace("lib_police", "lib_hrss").replace("市公安局", "市人社局")
+HRSS = HRSS.replace("resident", "enrolment")
+
+LIBRARY = """\
+library: people
+title: 人口库
+key: id_number
+key_type: ric
+attributes:
+  name: {type: text, sources: [police, hrss]}
+  sex: {type: sex, sources: [police], derived_from_key: ric_sex}
+  birth_date: {type: date, sources: [police], required: true, derived_from_key: ric_birth_date}
+  pension_status: {type: code, sources: [hrss]}
+inputs:
+  police:
+    table: ods.lib_police__resident
+    department: 市公安局
+    key: sfzh
+    as_of: update_time
+    columns: {name: xm, sex: xb, birth_date: csrq}
+  hrss:
+    table: ods.lib_hrss__enrolment
+    department: 市人社局
+    key: id_number
+    as_of: last_modified
+    columns: {name: name, pension_status: status}
+"""
+
+RESIDENTS = [
+    "rec_id,sfzh,xm,xb,csrq,update_time",
+    f"1,{ZHANG},张伟,1,19900101,2026-01-01",
+    f"2,{LI.lower()},李娜 ,女,1985/12/12,2026-01-01",
+    f"3,{WANG},王芳,1,2000-02-29,2026-01-01",
+    f"4,{wrong_check(ZHANG)},错号,1,19900101,2026-01-01",
+    "5,420702900101123,旧号,1,19900101,2026-01-01",
+    f"6,{rid('42070219900231123')},无日,1,19900231,2026-01-01",
+]
+ENROLMENT = [
+    "rec_id,id_number,name,status,last_modified",
+    f"1,{ZHANG},张 伟,1,2026-02-01",
+    f"2,{ZHAO},赵强,1,2026-02-01",
+    f"3,{ZHAO},赵强,3,2026-03-01",
+    f"4,{LI},李娜,2,2026-02-01",
+]
+
+
+@dataclass
+class People:
+    """A library over two departments' sources, private to one test."""
+
+    name: str
+    police: str
+    hrss: str
+    folder: Path
+
+    def deliver(self, spark, day, residents, enrolment):
+        for system, name, lines in (
+            (self.police, "resident", residents),
+            (self.hrss, "enrolment", enrolment),
+        ):
+            text = "\n".join(lines) + "\n"
+            (self.folder / system / f"{name}_{day:%Y%m%d}.csv").write_text(text, encoding="utf-8")
+            load_table(system, name, day, f"run-{day}", spark)
+
+    def build(self, spark, day, run_id):
+        return build_library(self.name, day, run_id, spark)
+
+    def table(self, spark, database="base"):
+        return spark.table(f"{database}.{self.name}")
+
+
+@pytest.fixture()
+def people(source_dir, tmp_path, monkeypatch, request) -> People:
+    """Two departments' sources and a library declared over them, named for this test."""
+    suffix = str(zlib.crc32(request.node.name.encode()) % 10**6)
+    lib = People(f"people{suffix}", f"lib_police{suffix}", f"lib_hrss{suffix}", tmp_path)
+    libraries = tmp_path / "libraries"
+    libraries.mkdir()
+    text = LIBRARY.replace("lib_police", lib.police).replace("lib_hrss", lib.hrss)
+    (libraries / f"{lib.name}.yaml").write_text(text.replace("people", lib.name), "utf-8")
+    monkeypatch.setenv("GOVLAKE_LIBRARIES_DIR", str(libraries))
+    for system, conf in ((lib.police, POLICE), (lib.hrss, HRSS)):
+        (tmp_path / system).mkdir()
+        conf = conf.replace("lib_police", lib.police).replace("lib_hrss", lib.hrss)
+        (source_dir / f"{system}.yaml").write_text(conf.format(folder=tmp_path / system), "utf-8")
+    return lib
+
+
+def test_half_width_clean_text_dates_and_sex(spark):
+    df = spark.createDataFrame(
+        [("４２０７０２", " 张\u3000 伟 ", "2023年02月05日", "女"), ("x", "", "20230231", "M")],
+        "code string, name string, day string, sex string",
+    )
+    got = df.select(
+        S.identifier(df.code).alias("code"),
+        S.clean_text(df.name).alias("name"),
+        S.parse_date(df.day).alias("day"),
+        S.sex_code(df.sex).alias("sex"),
+    )
+    expected = spark.createDataFrame(
+        [("420702", "张 伟", dt.date(2023, 2, 5), "2"), ("X", None, None, "1")],
+        "code string, name string, day date, sex string",
+    )
+    assert_df_equality(got, expected, ignore_nullable=True)
+
+
+def test_build_resolves_authority_quarantines_and_records_conflicts(spark, people):
+    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
+    result = people.build(spark, NIGHT1, "build-1")
+
+    rows = {r.id_number: r for r in people.table(spark).collect()}
+    assert set(rows) == {ZHANG, LI, WANG, ZHAO}
+    assert rows[ZHANG].name == "张伟", "the police (authority) spelling wins over 张 伟"
+    assert rows[ZHANG].provenance["name"]["input"] == "police"
+    assert rows[ZHAO].name == "赵强" and rows[ZHAO].provenance["name"]["input"] == "hrss"
+    assert rows[ZHAO].pension_status == "3", "the newest statement of a department wins"
+    assert rows[LI].sex == "2" and rows[LI].birth_date == dt.date(1985, 12, 12)
+
+    quarantined = people.table(spark, "quarantine").collect()
+    rules = {r.row_ref.rsplit(":", 1)[1]: r.rules for r in quarantined}
+    assert rules == {
+        "5": ["invalid_id_number:bad_check"],
+        "6": ["invalid_id_number:old_15_digit"],
+        "7": ["invalid_id_number:bad_birth_date", "unparseable_birth_date"],
+    }
+    police = next(i for i in result["inputs"] if i["input"] == "police")
+    assert (police["rows_in"], police["standardized"], police["quarantined"]) == (6, 3, 3)
+
+    found = {
+        (r.key, r.attribute, r.input, r.value, r.winner_value, r.reason)
+        for r in spark.table("base.conflicts").where(f"library = '{people.name}'").collect()
+    }
+    assert (ZHANG, "name", "hrss", "张 伟", "张伟", "authoritative department (一数一源)") in found
+    assert (
+        ZHAO,
+        "pension_status",
+        "hrss",
+        "1",
+        "3",
+        "newer statement of the same department",
+    ) in found
+    assert (
+        WANG,
+        "sex",
+        "police",
+        "1",
+        "2",
+        "differs from what the identity number encodes",
+    ) in found
+
+
+def test_rerun_changes_nothing_and_next_night_merges_only_changed_keys(spark, people):
+    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
+    first = people.build(spark, NIGHT1, "build-1")
+    again = people.build(spark, NIGHT1, "build-2")
+    assert again["changed_keys"] == 0 and again["delta_version"] == first["delta_version"]
+
+    moved = [line.replace("张伟", "张维") if line.startswith("1,") else line for line in RESIDENTS]
+    people.deliver(spark, NIGHT2, moved, ENROLMENT)
+    second = people.build(spark, NIGHT2, "build-3")
+    assert second["changed_keys"] == 1
+    changes = spark.sql(
+        f"SELECT name, _change_type FROM table_changes('base.{people.name}', {second['delta_version']}) "
+        f"WHERE id_number = '{ZHANG}' ORDER BY _change_type"
+    ).collect()
+    assert [(c.name, c._change_type) for c in changes] == [
+        ("张维", "update_postimage"),
+        ("张伟", "update_preimage"),
+    ]
+
+
+def test_empty_batch_keeps_yesterday_and_says_so(spark, people):
+    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
+    people.build(spark, NIGHT1, "build-1")
+    people.deliver(spark, NIGHT2, RESIDENTS[:1], ENROLMENT)
+    result = people.build(spark, NIGHT2, "build-2")
+    police = next(i for i in result["inputs"] if i["input"] == "police")
+    assert police["rows_in"] == 6 and "kept the batch of 2026-11-25" in police["note"]
+    assert result["changed_keys"] == 0
