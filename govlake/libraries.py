@@ -32,6 +32,10 @@ class Attribute(BaseModel):
     sources: list[str] = Field(min_length=1)
     required: bool = False
     derived_from_key: Literal["ric_birth_date", "ric_sex", "ric_division"] | None = None
+    links: list[str] = Field(
+        default_factory=list,
+        description="libraries whose key this value may be (adds <name>_linked)",
+    )
     description: str = ""
 
 

@@ -41,6 +41,8 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         # Department exports come in GBK / GB18030; Spark 4 only allows UTF-x without this.
         "spark.sql.legacy.javaCharsets": "true",
         "spark.databricks.delta.snapshotPartitions": "2",
+        # A library that declares a new attribute gains the column on its next MERGE.
+        "spark.databricks.delta.schema.autoMerge.enabled": "true",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR",

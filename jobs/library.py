@@ -356,6 +356,41 @@ def landed_rows(spark: SparkSession, ctx: BuildContext, source: Input):
     return rows, None
 
 
+def with_links(spark: SparkSession, ctx: BuildContext, rows: DataFrame) -> DataFrame:
+    """Flag values that are keys of another library (a legal representative who is a resident,
+    a certificate holder), as the other library stands when this one is built."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    from govlake.libraries import get_library
+
+    flags = []
+    for name, attribute in ctx.library.attributes.items():
+        if not attribute.links:
+            continue
+        tables = [get_library(other) for other in attribute.links]
+        paths = [ctx.cfg.table_path(t.database, t.library) for t in tables]
+        keys = [
+            spark.read.format("delta").load(str(path)).select(F.col(t.key).alias("_link"))
+            for t, path in zip(tables, paths, strict=True)
+            if (path / "_delta_log").exists()
+        ]
+        flag = f"{name}_linked"
+        if keys:
+            known = (
+                reduce(lambda a, b: a.unionByName(b), keys).distinct().withColumn(flag, F.lit(True))
+            )
+            rows = rows.join(known, rows[name] == known["_link"], "left").drop("_link")
+        else:
+            rows = rows.withColumn(flag, F.lit(None).cast("boolean"))
+        rows = rows.withColumn(flag, F.coalesce(F.col(flag), F.lit(False)))
+        flags.append(flag)
+    if not flags:
+        return rows
+    return rows.withColumn("_row_hash", F.xxhash64("_row_hash", *flags))
+
+
 def fingerprint(df: DataFrame) -> str:
     """Row count and an order-free content hash, to skip writes that would change nothing."""
     from pyspark.sql import functions as F
@@ -402,15 +437,22 @@ def merge_changed(spark: SparkSession, ctx: BuildContext, rows: DataFrame) -> tu
         stamped.write.format("delta").option("delta.enableChangeDataFeed", "true").save(path)
         return 0, rows.count()
     target = DeltaTable.forPath(spark, path)
+    if set(stamped.columns) - set(target.toDF().columns):
+        # A newly declared attribute: every row gains the column, so every key is rewritten.
+        return _merge(target, stamped.persist(), lib.key)
     changed = stamped.join(
         target.toDF().select(lib.key, "_row_hash"), [lib.key, "_row_hash"], "left_anti"
     )
-    changed = changed.persist()
+    return _merge(target, changed.persist(), lib.key)
+
+
+def _merge(target, changed: DataFrame, key: str) -> tuple[int, int]:
+    """MERGE the changed rows by key (update or insert); returns (version, rows merged)."""
     count = changed.count()
     if count:
         (
             target.alias("t")
-            .merge(changed.alias("s"), f"t.{lib.key} = s.{lib.key}")
+            .merge(changed.alias("s"), f"t.{key} = s.{key}")
             .whenMatchedUpdateAll()
             .whenNotMatchedInsertAll()
             .execute()
@@ -431,6 +473,7 @@ def record_build(spark: SparkSession, ctx: BuildContext, balance: list[dict], to
     from govlake.spark import register_table
     from jobs.ops import retry_concurrent
 
+    finished = dt.datetime.now()
     rows = [
         {
             "run_id": ctx.run_id,
@@ -439,7 +482,7 @@ def record_build(spark: SparkSession, ctx: BuildContext, balance: list[dict], to
             **b,
             "balanced": b["rows_in"] == b["standardized"] + b["quarantined"],
             **totals,
-            "finished_at": dt.datetime.now(),
+            "finished_at": finished,
         }
         for b in balance
     ]
@@ -461,7 +504,7 @@ def build(spark: SparkSession, ctx: BuildContext) -> dict:
     stated, quarantined, balance = read_inputs(spark, ctx)
     stated = stated.persist()
     winners = resolve(stated)
-    rows = library_rows(ctx, winners).persist()
+    rows = with_links(spark, ctx, library_rows(ctx, winners)).persist()
     found = [conflicts(ctx, stated, winners), derived_conflicts(ctx, stated)]
     conflict_rows = reduce(lambda a, b: a.unionByName(b), [c for c in found if c is not None])
     replace_slice(

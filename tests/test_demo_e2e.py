@@ -39,6 +39,11 @@ def latest_runs(spark, home: Path) -> dict[str, dict]:
     return latest
 
 
+def library_runs(spark, home: Path) -> list[dict]:
+    runs = spark.read.format("delta").load(str(home / "lakehouse" / "ops" / "library_runs"))
+    return [r.asDict() for r in runs.orderBy("finished_at").collect()]
+
+
 @pytest.mark.slow
 def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_home):
     first = run_demo(demo_home)
@@ -58,9 +63,14 @@ def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_ho
     assert sum(r["rows_rejected"] for r in runs.values()) > 0, "the sample has unparseable rows"
     landing = spark.read.format("delta").load(str(demo_home / "lakehouse/ops/nightly_landing"))
     assert landing.where("landed").count() == len(runs)
+    builds = library_runs(spark, demo_home)
+    assert {b["library"] for b in builds} == {"population", "legal_entity", "certificate"}
+    assert all(b["balanced"] and b["keys"] > 0 for b in builds)
+    assert sum(b["quarantined"] for b in builds) > 0 and "Base libraries" in first.stdout
 
     second = run_demo(demo_home)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert all(b["changed_keys"] == 0 for b in library_runs(spark, demo_home)[-len(builds) :])
     again = latest_runs(spark, demo_home)
     for name, run in again.items():
         assert run["status"] in ("unchanged", "registered"), name
