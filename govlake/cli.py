@@ -155,6 +155,12 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_ids(args: argparse.Namespace) -> int:
+    from jobs.identifiers import cmd_check_ids as check
+
+    return check(args)
+
+
 def cmd_spark_conf(args: argparse.Namespace) -> int:
     from govlake.inventory import write_spark_client_files
 
@@ -195,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     conflicts = add("conflicts", cmd_conflicts, "summarize conflicts by department pair, attribute")
     conflicts.add_argument("--library", default=None)
     conflicts.add_argument("--json", action="store_true")
+    ids = add("check-ids", cmd_check_ids, "validate identifiers read from stdin, one per line")
+    ids.add_argument("--kind", choices=["ric", "uscc", "cert"], required=True)
     add("spark-conf", cmd_spark_conf, "write spark-defaults and init SQL for spark-sql users")
     return parser
 
