@@ -72,6 +72,10 @@ class TableSpec(BaseModel):
     columns: dict[str, str] = Field(default_factory=dict, description="source column -> ods name")
     watermark: str | None = None
     partition_column: str | None = None
+    on_schema_change: Literal["evolve", "fail"] = Field(
+        "evolve",
+        description="evolve: add new columns, keep dropped ones as NULL; fail: stop the load",
+    )
 
     @model_validator(mode="after")
     def _file_or_table(self) -> TableSpec:

@@ -129,6 +129,29 @@ def plan_window(spark: SparkSession, ctx: LoadContext, committed, high_now) -> r
     return readers.Increment(low, None if high_now is None else str(high_now))
 
 
+def schema_change(spark: SparkSession, ctx: LoadContext, staged: DataFrame) -> str | None:
+    """Columns the department added or dropped since the table's last version (a rename is
+    both); under on_schema_change: fail the load stops before anything is written."""
+    if not _table_exists(ctx):
+        return None
+    ignore = {*REJECT_COLUMNS}
+    current = set(spark.read.format("delta").load(ctx.path).columns)
+    incoming = set(staged.columns) - ignore
+    added, dropped = sorted(incoming - current), sorted(current - incoming)
+    if not (added or dropped):
+        return None
+    change = f"added {added or '[]'}, dropped {dropped or '[]'}"
+    if ctx.spec.on_schema_change == "fail":
+        raise SourceError(
+            f"the columns of table '{ctx.spec.name}' changed: {change}; the load stopped and "
+            f"{ctx.ods_table} is unchanged.",
+            source=ctx.source.system,
+            fix=f"agree the new layout with {ctx.source.department}, then map it in 'columns' or "
+            f"set on_schema_change: evolve in {ctx.source.file_path}.",
+        )
+    return change
+
+
 def batch_stats(df: DataFrame) -> tuple[int, int, str]:
     """Rows read, rows rejected and a content fingerprint, in one pass over the batch."""
     from pyspark.sql import functions as F
@@ -193,6 +216,7 @@ def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
     ]
     staged = run_steps(raw, steps).persist()
     try:
+        run.schema_change = schema_change(spark, ctx, staged)
         run.rows_read, run.rows_rejected, run.fingerprint = batch_stats(staged)
         if committed is not None and committed.fingerprint == run.fingerprint:
             run.status, run.delta_version = "unchanged", committed.delta_version
@@ -255,4 +279,5 @@ def load_table(
         "balanced": run.balanced,
         "delta_version": run.delta_version,
         "watermark_high": run.watermark_high,
+        "schema_change": run.schema_change,
     }

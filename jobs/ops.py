@@ -24,7 +24,7 @@ LOAD_RUNS_SCHEMA = (
     "finished_at timestamp, status string, rows_read long, rows_written long, "
     "rows_rejected long, balanced boolean, source_rows long, delta_version long, "
     "watermark_low string, watermark_high string, fingerprint string, location string, "
-    "error string"
+    "error string, schema_change string"
 )
 REJECTED_SCHEMA = (
     "run_id string, source_system string, table_name string, batch_date date, "
@@ -59,6 +59,7 @@ class LoadRun:
     fingerprint: str | None = None
     location: str | None = None
     error: str | None = None
+    schema_change: str | None = None
 
 
 def begin_run(system: str, table: str, day: dt.date, run_id: str | None, mode: str):

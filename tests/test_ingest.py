@@ -208,3 +208,24 @@ def test_refused_connection_is_retried_then_fails_only_that_source(
     assert "after 3 attempts" in text and "127.0.0.1:9" in text and "p@" not in text
     file_source(source_dir, tmp_path, "vital_e", BIRTHS, day=DAY1)
     assert load_table("vital_e", "birth", DAY1, "run-1", spark)["rows_written"] == 2
+
+
+def test_a_changed_layout_is_reported_and_follows_the_declared_policy(spark, source_dir, tmp_path):
+    folder = file_source(source_dir, tmp_path, "vital_f", BIRTHS, day=DAY1)
+    load_table("vital_f", "birth", DAY1, "run-1", spark)
+    changed = "出生证编号,新生儿姓名,体重\r\nQ010,钱小宝,3.2\r\n"
+    (folder / "birth_20261126.csv").write_bytes(changed.encode("gbk"))
+    result = load_table("vital_f", "birth", DAY2, "run-2", spark)
+    assert result["schema_change"] == "added ['体重'], dropped ['性别']"
+    day1 = rows_of(spark, "ods.vital_f__birth", DAY1).first()
+    assert day1["性别"] == "男" and day1["体重"] is None, "nothing of yesterday is lost"
+
+    conf = source_dir / "vital_f.yaml"
+    conf.write_text(conf.read_text("utf-8") + "    on_schema_change: fail\n", "utf-8")
+    before = version_of(spark, "ods.vital_f__birth")
+    (folder / "birth_20261126.csv").write_bytes(BIRTHS.encode("gbk"))
+    with pytest.raises(
+        SourceError, match=r"changed: added \[\], dropped \['体重'\]; the load stopped"
+    ):
+        load_table("vital_f", "birth", DAY2, "run-3", spark)
+    assert version_of(spark, "ods.vital_f__birth") == before
