@@ -13,6 +13,8 @@ TIMEZONE = SourceSystem.model_fields["timezone"].default
 
 def _build(library: Library):
     inputs = sorted({source.table for source in library.inputs.values()})
+    # A library that links to others waits for them too, so its links see tonight's build.
+    inputs += sorted(f"base.{other}" for other in library.links)
 
     @dag(
         dag_id=f"{library.database}__{library.library}",

@@ -125,11 +125,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from govlake.libraries import load_libraries
+    from govlake.libraries import build_order, load_libraries
     from jobs.library import build_library
 
     day = args.date or settings().demo_logical_date
-    names = [args.library] if args.library else [lib.library for lib in load_libraries()]
+    ordered = [lib.library for lib in build_order(load_libraries())]
+    names = [args.library] if args.library else ordered
     rows = []
     for name in names:
         with console.status(f"Building library {name} for {day} ..."):

@@ -9,7 +9,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from govlake.libraries import load_libraries
+from govlake.libraries import build_order, load_libraries
 from govlake.settings import Settings, settings
 from govlake.sources import load_sources
 
@@ -47,7 +47,7 @@ def run_nightly(day: dt.date, console: Console) -> list:
         f"Airflow ready in {ready.seconds}s, {len(ready.dag_ids)} DAGs; log: {ready.log_file}"
     )
     outcomes = []
-    libraries = [f"{lib.database}__{lib.library}" for lib in load_libraries()]
+    libraries = [f"{lib.database}__{lib.library}" for lib in build_order(load_libraries())]
     dag_ids = [f"ods__{s.system}" for s in load_sources()] + [NIGHTLY_DAG, *libraries]
     for number, dag_id in enumerate(dag_ids, start=1):
         with console.status(f"[{number}/{len(dag_ids)}] airflow dag.test {dag_id} {day} ..."):

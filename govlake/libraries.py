@@ -91,8 +91,10 @@ class Library(BaseModel):
     def table(self) -> str:
         return f"{self.database}.{self.library}"
 
-    def attribute_inputs(self, attribute: str) -> list[str]:
-        return self.attributes[attribute].sources
+    @property
+    def links(self) -> set[str]:
+        """Libraries this one links to, which must be built before it."""
+        return {other for a in self.attributes.values() for other in a.links}
 
 
 def load_library(path: Path) -> Library:
@@ -116,6 +118,18 @@ def load_libraries(directory: Path | None = None) -> list[Library]:
     """All libraries, sorted by name."""
     directory = directory or Path(os.environ.get("GOVLAKE_LIBRARIES_DIR", LIBRARIES_DIR))
     return [load_library(p) for p in sorted(directory.glob("*.yaml"))]
+
+
+def build_order(libraries: list[Library]) -> list[Library]:
+    """Libraries with every linked library before the ones linking to it."""
+    from graphlib import CycleError, TopologicalSorter
+
+    by_name = {lib.library: lib for lib in libraries}
+    graph = {lib.library: {x for x in lib.links if x in by_name} for lib in libraries}
+    try:
+        return [by_name[n] for n in TopologicalSorter(graph).static_order()]
+    except CycleError as exc:
+        raise ConfigError(f"libraries link to each other in a cycle: {exc.args[1]}.") from None
 
 
 def get_library(name: str) -> Library:

@@ -180,6 +180,24 @@ def resolve(stated: DataFrame) -> DataFrame:
     return stated.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n")
 
 
+def conflict_columns(ctx: BuildContext, winner_input, winner_department, winner_value, reason):
+    """The columns of a base.conflicts row: who stated what, who won, and why."""
+    from pyspark.sql import functions as F
+
+    return [
+        F.lit(ctx.library.library).alias("library"),
+        F.col("_key").alias("key"),
+        "attribute",
+        F.col("_input").alias("input"),
+        F.col("_department").alias("department"),
+        "value",
+        winner_input.alias("winner_input"),
+        winner_department.alias("winner_department"),
+        winner_value.alias("winner_value"),
+        reason.alias("reason"),
+    ]
+
+
 def conflicts(ctx: BuildContext, stated: DataFrame, winners: DataFrame) -> DataFrame:
     """Every statement that differs from the winning value, with who won and why."""
     from pyspark.sql import functions as F
@@ -201,16 +219,9 @@ def conflicts(ctx: BuildContext, stated: DataFrame, winners: DataFrame) -> DataF
         stated.join(won, ["_key", "attribute"])
         .where(F.col("value") != F.col("winner_value"))
         .select(
-            F.lit(ctx.library.library).alias("library"),
-            F.col("_key").alias("key"),
-            "attribute",
-            F.col("_input").alias("input"),
-            F.col("_department").alias("department"),
-            "value",
-            "winner_input",
-            "winner_department",
-            "winner_value",
-            why.alias("reason"),
+            *conflict_columns(
+                ctx, F.col("winner_input"), F.col("winner_department"), F.col("winner_value"), why
+            )
         )
         .distinct()
     )
@@ -238,16 +249,13 @@ def derived_conflicts(ctx: BuildContext, stated: DataFrame) -> DataFrame | None:
     return (
         checked.where(F.col("_derived").isNotNull() & (F.col("value") != F.col("_derived")))
         .select(
-            F.lit(ctx.library.library).alias("library"),
-            F.col("_key").alias("key"),
-            "attribute",
-            F.col("_input").alias("input"),
-            F.col("_department").alias("department"),
-            "value",
-            F.lit("identity_number").alias("winner_input"),
-            F.lit("(derived)").alias("winner_department"),
-            F.col("_derived").alias("winner_value"),
-            F.lit("differs from what the identity number encodes").alias("reason"),
+            *conflict_columns(
+                ctx,
+                F.lit("identity_number"),
+                F.lit("(derived)"),
+                F.col("_derived"),
+                F.lit("differs from what the identity number encodes"),
+            ),
         )
         .distinct()
     )

@@ -262,8 +262,9 @@ def test_one_dag_per_source_file_plus_nightly_and_libraries(project):
 def test_each_library_waits_for_its_ods_inputs(project):
     for lib in LIBRARIES:
         dag = project["dags"][f"{lib.database}__{lib.library}"]
-        inputs = sorted({source.table for source in lib.inputs.values()})
-        assert dag["schedule"] == {"kind": "AssetAll", "assets": inputs}
+        inputs = {source.table for source in lib.inputs.values()}
+        inputs |= {f"base.{other}" for other in lib.links}
+        assert dag["schedule"] == {"kind": "AssetAll", "assets": sorted(inputs)}
         assert dag["outlets"] == {
             f"build_{lib.library}": [[lib.table, f"x-govlake://base/{lib.library}"]]
         }
