@@ -35,6 +35,7 @@ REPEATS = 2
 DAGBAG_SOURCES = 200
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 MILLION = 1_000_000
+PHASES = ("raw", "ods")
 console = Console(width=None if sys.stdout.isatty() else 140)
 
 
@@ -293,7 +294,7 @@ def summarize_table(result: dict, key: str) -> dict:
     """Best-of-N raw and ODS seconds of one table, its ratio and the ODS throughput."""
     raw = best([r["raw"]["tables"][key] for r in result["rounds"]])
     ods = best([r["ods"]["tables"][key] for r in result["rounds"]])
-    last = result["rounds"][-1]["ods"]["tables"][key]
+    errors = [r[phase]["tables"][key]["error"] for r in result["rounds"] for phase in PHASES]
     rows = ods["rows_read"] if ods else None
     raw_s, ods_s = raw and raw["seconds"], ods and ods["seconds"]
     return {
@@ -308,7 +309,7 @@ def summarize_table(result: dict, key: str) -> dict:
         "ratio": ratio(ods_s, raw_s),
         "ods_rows_per_second": ratio(rows, ods_s),
         "status": ods["status"] if ods else "failed",
-        "error": last.get("error") or result["rounds"][0]["raw"]["tables"][key].get("error"),
+        "error": next((e for e in errors if e), None),
     }
 
 
@@ -493,6 +494,12 @@ def print_dagbag(result: dict) -> None:
     )
 
 
+def python_path() -> str:
+    """This interpreter as the user would type it (.venv/bin/python inside the project)."""
+    path = Path(sys.executable)
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
 def environment() -> dict:
     from govlake.settings import settings
 
@@ -533,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     print_dagbag(parse)
     results = {
         "started": started.isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, "-m", "benchmarks.run", *sys.argv[1:]]),
+        "command": " ".join([python_path(), "-m", "benchmarks.run", *sys.argv[1:]]),
         "repeats": repeats,
         "environment": environment(),
         "sizes": summaries,
