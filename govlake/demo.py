@@ -63,8 +63,8 @@ def run_nightly(day: dt.date, console: Console) -> list:
 
 def summary_rows(day: dt.date) -> list[dict]:
     """Latest load of every configured table for the night, from ops.load_runs."""
-    from govlake.inventory import latest_runs
     from govlake.spark import get_spark
+    from jobs.ops import latest_runs
 
     cfg = settings()
     spark = get_spark(cfg)

@@ -7,27 +7,13 @@ from pathlib import Path
 from govlake.settings import Settings, settings
 from govlake.sources import load_sources
 from govlake.spark import delta_tables, get_spark, spark_conf
+from jobs.ops import latest_runs
 
 
 def delta_version(table_dir: Path) -> int | None:
     """Current version of a Delta table, read off its log without starting a query."""
     versions = [int(p.stem) for p in (table_dir / "_delta_log").glob("*.json") if p.stem.isdigit()]
     return max(versions) if versions else None
-
-
-def latest_runs(spark, cfg: Settings, day=None) -> dict[str, dict]:
-    """Latest load run per ods table (of one batch date, if given), from ops.load_runs."""
-    from jobs.ops import load_runs
-
-    runs = load_runs(spark, cfg)
-    if runs is None:
-        return {}
-    if day is not None:
-        runs = runs.where(runs.batch_date == day)
-    latest: dict[str, dict] = {}
-    for row in runs.orderBy("finished_at").collect():
-        latest[row["ods_table"]] = row.asDict()
-    return latest
 
 
 def source_rows() -> list[dict]:

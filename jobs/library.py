@@ -316,9 +316,15 @@ def quarantine_rows(ctx: BuildContext, source: Input, bad: DataFrame) -> DataFra
     )
 
 
+def union_all(parts: list[DataFrame]) -> DataFrame:
+    """One DataFrame of several with the same columns, matched by name."""
+    from functools import reduce
+
+    return reduce(lambda a, b: a.unionByName(b), parts)
+
+
 def read_inputs(spark: SparkSession, ctx: BuildContext):
     """Standardized statements, quarantined rows and the balance of every input."""
-    from functools import reduce
 
     from pyspark.sql import functions as F
 
@@ -342,8 +348,7 @@ def read_inputs(spark: SparkSession, ctx: BuildContext):
                 "note": note,
             }
         )
-    union = lambda parts: reduce(lambda a, b: a.unionByName(b), parts)  # noqa: E731
-    return union(stated), union(quarantined), balance
+    return union_all(stated), union_all(quarantined), balance
 
 
 def landed_rows(spark: SparkSession, ctx: BuildContext, source: Input):
@@ -367,7 +372,6 @@ def landed_rows(spark: SparkSession, ctx: BuildContext, source: Input):
 def with_links(spark: SparkSession, ctx: BuildContext, rows: DataFrame) -> DataFrame:
     """Flag values that are keys of another library (a legal representative who is a resident,
     a certificate holder), as the other library stands when this one is built."""
-    from functools import reduce
 
     from pyspark.sql import functions as F
 
@@ -386,9 +390,7 @@ def with_links(spark: SparkSession, ctx: BuildContext, rows: DataFrame) -> DataF
         ]
         flag = f"{name}_linked"
         if keys:
-            known = (
-                reduce(lambda a, b: a.unionByName(b), keys).distinct().withColumn(flag, F.lit(True))
-            )
+            known = union_all(keys).distinct().withColumn(flag, F.lit(True))
             rows = rows.join(known, rows[name] == known["_link"], "left").drop("_link")
         else:
             rows = rows.withColumn(flag, F.lit(None).cast("boolean"))
@@ -502,7 +504,6 @@ def record_build(spark: SparkSession, ctx: BuildContext, balance: list[dict], to
 
 def build(spark: SparkSession, ctx: BuildContext) -> dict:
     """The steps of one library build, on one Spark session."""
-    from functools import reduce
 
     from pyspark.sql import functions as F
 
@@ -514,7 +515,7 @@ def build(spark: SparkSession, ctx: BuildContext) -> dict:
     winners = resolve(stated)
     rows = with_links(spark, ctx, library_rows(ctx, winners)).persist()
     found = [conflicts(ctx, stated, winners), derived_conflicts(ctx, stated)]
-    conflict_rows = reduce(lambda a, b: a.unionByName(b), [c for c in found if c is not None])
+    conflict_rows = union_all([c for c in found if c is not None])
     replace_slice(
         spark,
         quarantined,

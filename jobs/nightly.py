@@ -19,25 +19,12 @@ LANDED = ("success", "unchanged", "registered")
 
 def summarize(logical_date: dt.date, run_id: str, spark: SparkSession | None = None) -> dict:
     """Latest run of every configured table for the night, recorded in ops.nightly_landing."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
     from govlake.spark import get_spark
 
     cfg = settings()
     spark = spark or get_spark(cfg)
     expected = [s.ods_table(t) for s in load_sources() for t in s.tables]
-    runs = ops.load_runs(spark, cfg)
-    latest = {}
-    if runs is not None:
-        newest = Window.partitionBy("ods_table").orderBy(F.col("finished_at").desc())
-        rows = (
-            runs.where(F.col("batch_date") == F.lit(logical_date))
-            .withColumn("rank", F.row_number().over(newest))
-            .where("rank = 1")
-            .collect()
-        )
-        latest = {r["ods_table"]: r for r in rows}
+    latest = ops.latest_runs(spark, cfg, logical_date)
     records = [_landing(name, latest.get(name), logical_date, run_id) for name in expected]
     df = spark.createDataFrame(records, LANDING_SCHEMA)
     path = cfg.table_path("ops", LANDING)

@@ -160,3 +160,18 @@ def last_committed(spark: SparkSession, cfg: Settings, ods_table: str, day: dt.d
         .orderBy(F.col("batch_date").desc(), F.col("finished_at").desc())
         .first()
     )
+
+
+def latest_runs(spark: SparkSession, cfg: Settings, day: dt.date | None = None) -> dict[str, dict]:
+    """Latest run per ods table (of one batch date, if given), picked in Spark, not in Python."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    runs = load_runs(spark, cfg)
+    if runs is None:
+        return {}
+    if day is not None:
+        runs = runs.where(F.col("batch_date") == F.lit(day))
+    newest = Window.partitionBy("ods_table").orderBy(F.col("finished_at").desc())
+    rows = runs.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
+    return {r["ods_table"]: r.asDict() for r in rows.collect()}

@@ -205,8 +205,9 @@ def test_rerun_changes_nothing_and_next_night_merges_only_changed_keys(spark, pe
     people.deliver(spark, NIGHT2, moved, ENROLMENT)
     second = people.build(spark, NIGHT2, "build-3")
     assert second["changed_keys"] == 1
+    version = second["delta_version"]
     changes = spark.sql(
-        f"SELECT name, _change_type FROM table_changes('base.{people.name}', {second['delta_version']}) "
+        f"SELECT name, _change_type FROM table_changes('base.{people.name}', {version}) "
         f"WHERE id_number = '{ZHANG}' ORDER BY _change_type"
     ).collect()
     assert [(c.name, c._change_type) for c in changes] == [
