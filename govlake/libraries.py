@@ -32,6 +32,9 @@ class Attribute(BaseModel):
     sources: list[str] = Field(min_length=1)
     required: bool = False
     derived_from_key: Literal["ric_birth_date", "ric_sex", "ric_division"] | None = None
+    codes: str | None = Field(
+        None, description="code table in libraries/codes/ the values are normalized to"
+    )
     links: list[str] = Field(
         default_factory=list,
         description="libraries whose key this value may be (adds <name>_linked)",
@@ -53,6 +56,11 @@ class Input(BaseModel):
     )
     as_of: str | None = Field(None, description="column saying when the department stated it")
     where: str | None = Field(None, description="Spark SQL filter on the ods rows")
+    adds_keys: bool = Field(
+        True,
+        description="false: the department only states attributes of entities that other "
+        "inputs register (a legal representative's name from 市场监管); it adds no rows",
+    )
 
 
 class Library(BaseModel):
@@ -75,6 +83,8 @@ class Library(BaseModel):
         for name, attribute in self.attributes.items():
             if not re.match(IDENTIFIER, name):
                 raise ValueError(f"attribute '{name}' must be snake_case")
+            if attribute.codes and not (CODES_DIR / f"{attribute.codes}.yaml").exists():
+                raise ValueError(f"attribute '{name}' names unknown code table '{attribute.codes}'")
             unknown = [s for s in attribute.sources if s not in self.inputs]
             if unknown:
                 raise ValueError(f"attribute '{name}' names unknown inputs {unknown}")
@@ -139,3 +149,29 @@ def get_library(name: str) -> Library:
             f"no library '{name}'.", fix=f"use one of {', '.join(sorted(libraries))}."
         )
     return libraries[name]
+
+
+CODES_DIR = LIBRARIES_DIR / "codes"
+
+
+def code_table(name: str) -> dict[str, str]:
+    """A code table of libraries/codes/<name>.yaml as {code: name} (GB/T 3304, GB/T 2260 ...)."""
+    path = CODES_DIR / f"{name}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in CODES_DIR.glob("*.yaml")))
+        raise ConfigError(f"no code table '{name}'.", fix=f"use one of {known}.")
+    codes = yaml.safe_load(path.read_text(encoding="utf-8"))["codes"]
+    return {str(code): str(label) for code, label in codes.items()}
+
+
+def code_spellings(name: str) -> dict[str, str]:
+    """Every way departments write a code of the table, mapped to the code: the code, the code
+    without leading zeros, the name, and the name without its generic suffix (族)."""
+    spellings: dict[str, str] = {}
+    for code, label in code_table(name).items():
+        spellings[code] = code
+        spellings[code.lstrip("0") or "0"] = code
+        spellings[label] = code
+        if name == "ethnicity" and label.endswith("族") and len(label) >= 2:
+            spellings.setdefault(label[:-1], code)
+    return spellings

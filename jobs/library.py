@@ -17,16 +17,14 @@ from govlake.libraries import Input, Library
 from govlake.settings import Settings
 from govlake.sources import get_table
 from jobs import identifiers
-from jobs.standardize import standardize, typed
+from jobs.standardize import coded, standardize, typed
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-# The embedded organisation code's GB 11714 check is a warning, not a blocking rule:
-# python-stdnum, the oracle, does not require it of a valid USCC.
 KEY_CHECKS = {
     "ric": identifiers.ric_check,
-    "uscc": lambda col: identifiers.uscc_check(col, check_org_code=False),
+    "uscc": identifiers.uscc_check,
     "cert": identifiers.cert_check,
 }
 
@@ -92,7 +90,10 @@ def select_input(ctx: BuildContext, name: str, source: Input, df: DataFrame) -> 
     raw_columns = {"key": source.key, **source.columns}
     values = []
     for attribute, column in source.columns.items():
-        value = standardize(lib.attributes[attribute].type, F.col(column))
+        declared = lib.attributes[attribute]
+        value = standardize(declared.type, F.col(column))
+        if declared.codes:
+            value = coded(value, declared.codes)
         mapping = source.values.get(attribute)
         if mapping:
             pairs = [F.lit(x) for pair in mapping.items() for x in pair]
@@ -288,6 +289,18 @@ def library_rows(ctx: BuildContext, winners: DataFrame) -> DataFrame:
         )
     )
     return rows.withColumn("_row_hash", F.xxhash64(*lib.attributes, sources))
+
+
+def registered_only(ctx: BuildContext, stated: DataFrame, rows: DataFrame) -> DataFrame:
+    """Rows only for keys that an input which adds keys states; the others only describe them."""
+    from pyspark.sql import functions as F
+
+    lib = ctx.library
+    adding = [name for name, source in lib.inputs.items() if source.adds_keys]
+    if len(adding) == len(lib.inputs):
+        return rows
+    keys = stated.where(F.col("_input").isin(*adding)).select(F.col("_key").alias(lib.key))
+    return rows.join(keys.distinct(), lib.key, "left_semi")
 
 
 QUARANTINE_SCHEMA = (
@@ -513,7 +526,8 @@ def build(spark: SparkSession, ctx: BuildContext) -> dict:
     stated, quarantined, balance = read_inputs(spark, ctx)
     stated = stated.persist()
     winners = resolve(stated)
-    rows = with_links(spark, ctx, library_rows(ctx, winners)).persist()
+    rows = with_links(spark, ctx, registered_only(ctx, stated, library_rows(ctx, winners)))
+    rows = rows.persist()
     found = [conflicts(ctx, stated, winners), derived_conflicts(ctx, stated)]
     conflict_rows = union_all([c for c in found if c is not None])
     replace_slice(

@@ -89,6 +89,18 @@ def standardize(kind: str, col: Column) -> Column:
     return clean_text(col)
 
 
+def coded(col: Column, table: str) -> Column:
+    """A code-table value as its code (汉族, 汉, 1 -> 01); values the table lacks stay as sent,
+    so quality rules can report them instead of losing them."""
+    from pyspark.sql import functions as F
+
+    from govlake.libraries import code_spellings
+
+    spellings = code_spellings(table)
+    mapping = F.create_map(*[F.lit(x) for pair in spellings.items() for x in pair])
+    return F.coalesce(mapping[col], col)
+
+
 def typed(kind: str, col: Column) -> Column:
     """The library column's type for a standardized string value."""
     if kind == "date":

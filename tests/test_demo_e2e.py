@@ -44,6 +44,28 @@ def library_runs(spark, home: Path) -> list[dict]:
     return [r.asDict() for r in runs.orderBy("finished_at").collect()]
 
 
+def assert_libraries_match_ground_truth(spark, home: Path) -> None:
+    """Every row the generator broke is quarantined, every conflict it planted is recorded,
+    and nothing else: compared row by row with defects.jsonl."""
+    from dataclasses import replace
+
+    from govlake.libraries import load_libraries
+    from govlake.sample import truth
+    from govlake.sample.manifest import read_defect_rows
+    from govlake.settings import settings
+
+    cfg = replace(settings(), lakehouse=home / "lakehouse", sources_root=home / "sources")
+    defects = read_defect_rows(cfg.sources_root)
+    planted = 0
+    for lib in load_libraries():
+        quarantined = truth.expected_quarantine(spark, cfg, lib, defects)
+        assert truth.recorded_quarantine(spark, cfg, lib) == quarantined, lib.library
+        conflicting = truth.expected_conflicts(spark, cfg, lib, defects)
+        assert truth.recorded_conflicts(spark, cfg, lib) == conflicting, lib.library
+        planted += len(quarantined) + len(conflicting)
+    assert planted > 10
+
+
 @pytest.mark.slow
 def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_home):
     first = run_demo(demo_home)
@@ -67,6 +89,7 @@ def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_ho
     assert {b["library"] for b in builds} == {"population", "legal_entity", "certificate"}
     assert all(b["balanced"] and b["keys"] > 0 for b in builds)
     assert sum(b["quarantined"] for b in builds) > 0 and "Base libraries" in first.stdout
+    assert_libraries_match_ground_truth(spark, demo_home)
 
     second = run_demo(demo_home)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]

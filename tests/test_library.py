@@ -150,6 +150,22 @@ def test_half_width_clean_text_dates_and_sex(spark):
     assert_df_equality(got, expected, ignore_nullable=True)
 
 
+def test_code_tables_map_every_spelling_to_the_code_and_keep_unknown_values(spark):
+    df = spark.createDataFrame(
+        [("汉族", "鄂城区"), ("汉", "420704"), ("1", "梁子湖区"), ("15", "葛店"), ("土家", None)],
+        "ethnicity string, division string",
+    )
+    got = df.select(
+        S.coded(S.standardize("code", df.ethnicity), "ethnicity").alias("ethnicity"),
+        S.coded(S.standardize("code", df.division), "division").alias("division"),
+    )
+    expected = spark.createDataFrame(
+        [("01", "420704"), ("01", "420704"), ("01", "420702"), ("15", "葛店"), ("15", None)],
+        "ethnicity string, division string",
+    )
+    assert_df_equality(got, expected, ignore_nullable=True)
+
+
 def test_build_resolves_authority_quarantines_and_records_conflicts(spark, people):
     people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
     result = people.build(spark, NIGHT1, "build-1")

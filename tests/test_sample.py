@@ -471,6 +471,14 @@ def test_enterprises_and_credit(clean) -> None:
         assert t["评价年度"] == "2025"
 
 
+def test_organisation_codes_match_real_registered_uscc() -> None:
+    """GB 11714 reads letters as base-36 values (A=10 ... Z=35), as real USCCs show."""
+    from govlake.sample.identifiers import org_code
+
+    assert org_code("MA2PBM9H") == "MA2PBM9HX"  # from 91340600MA2PBM9HXD
+    assert org_code("L0151012") == "L01510128"  # from 91620105L015101280
+
+
 def test_insurance_tables(clean) -> None:
     root, _ = clean
     people = {r["sfzh"] for r in all_rows(root, "psb_hukou", "hj_resident")}
@@ -587,7 +595,7 @@ def test_same_inputs_give_identical_files(tmp_path) -> None:
     generate_sources(second, 300, DAY, seed=11, rates=rates)
     generate_sources(other, 300, DAY, seed=12, rates=rates)
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
-    assert len(files) == 10
+    assert len(files) == 11  # 8 systems' files, manifest.json, defects.jsonl
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
     assert (first / "psb_hukou.db").read_bytes() != (other / "psb_hukou.db").read_bytes()

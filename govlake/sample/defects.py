@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from govlake.sample.config import KINDS
@@ -24,6 +24,21 @@ class Injected:
     rows: list
     counts: dict[str, int]
     hit: dict[int, str]
+    columns: dict[int, list[str]] = field(default_factory=dict)
+    positions: list[int] = field(default_factory=list)
+
+    def records(self) -> list[dict]:
+        """One ground-truth record per defective row: kind, columns touched, and `row`, its
+        1-based place in the written table (file data row; SQLite insert order, which is
+        also the generated key where the table has one)."""
+        return [
+            {
+                "kind": kind,
+                "columns": self.columns.get(index, []),
+                "row": (self.positions[index] if self.positions else index) + 1,
+            }
+            for index, kind in sorted(self.hit.items())
+        ]
 
 
 def _valid_uscc(value: object) -> bool:
@@ -178,6 +193,7 @@ def _apply(
     data: TableData,
     rng: random.Random,
     hit: dict[int, str],
+    touched: dict[int, list[str]],
 ) -> int:
     """Apply one kind to the first `want` unhit rows of `order` it fits; return how many."""
     done = 0
@@ -189,6 +205,11 @@ def _apply(
         new = MUTATORS[kind](data.rows[index], data, rng)
         if new is None:
             continue
+        if isinstance(new, list) and len(new) == len(data.spec.columns):
+            old = data.rows[index]
+            touched[index] = [
+                c for c, a, b in zip(data.spec.columns, old, new, strict=True) if a != b
+            ]
         data.rows[index], hit[index] = new, kind
         done += 1
         if done == want:
@@ -196,19 +217,23 @@ def _apply(
     return done
 
 
-def _with_copies(rows: list, sources: list[int], rng: random.Random) -> list:
-    """Rows with an exact copy of each source row inserted at a random later-or-earlier place."""
+def _with_copies(rows: list, sources: list[int], rng: random.Random) -> tuple[list, list[int]]:
+    """Rows with an exact copy of each source row inserted at a random later-or-earlier place,
+    and where each original row ended up."""
     after: dict[int, list] = {}
     for source in sources:
         after.setdefault(rng.randrange(len(rows)), []).append(list(rows[source]))
     out: list = []
+    positions: list[int] = []
     start = 0
     for pos in sorted(after):
+        positions.extend(range(len(out), len(out) + pos + 1 - start))
         out.extend(rows[start : pos + 1])
         out.extend(after[pos])
         start = pos + 1
+    positions.extend(range(len(out), len(out) + len(rows) - start))
     out.extend(rows[start:])
-    return out
+    return out, positions
 
 
 def _order(pool: list[int] | range, total: int, rng: random.Random) -> Callable[[], Iterator[int]]:
@@ -230,23 +255,24 @@ def inject(data: TableData, rates: Mapping[str, float], rng: random.Random) -> I
     want = {kind: _stochastic_round(n * rates.get(kind, 0.0), rng) for kind in kinds}
     counts = dict.fromkeys(kinds, 0)
     hit: dict[int, str] = {}
+    touched: dict[int, list[str]] = {}
     if n == 0:
         return Injected(rows=data.rows, counts=counts, hit=hit)
     if "conflicting_value" in kinds:
         eligible = list(data.eligible) if data.eligible is not None else range(n)
         order = _order(eligible, want["conflicting_value"], rng)()
         counts["conflicting_value"] = _apply(
-            "conflicting_value", want["conflicting_value"], order, data, rng, hit
+            "conflicting_value", want["conflicting_value"], order, data, rng, hit, touched
         )
     visit = _order(range(n), sum(want.values()), rng)
     for kind in kinds:
         if kind not in ("conflicting_value", "duplicate_row"):
-            counts[kind] = _apply(kind, want[kind], visit(), data, rng, hit)
-    rows = data.rows
+            counts[kind] = _apply(kind, want[kind], visit(), data, rng, hit, touched)
+    rows, positions = data.rows, []
     if want.get("duplicate_row"):
         sources = list(
             itertools.islice((i for i in visit() if i not in hit), want["duplicate_row"])
         )
         counts["duplicate_row"] = len(sources)
-        rows = _with_copies(rows, sources, rng)
-    return Injected(rows=rows, counts=counts, hit=hit)
+        rows, positions = _with_copies(rows, sources, rng)
+    return Injected(rows=rows, counts=counts, hit=hit, columns=touched, positions=positions)

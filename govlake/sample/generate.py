@@ -56,7 +56,7 @@ class _Run:
         spec = data.spec
         rng = random.Random(f"{self.world.seed}:defects:{spec.key}")
         result = inject(data, self.rates.for_table(spec.key), rng)
-        self.manifest.add(spec, len(result.rows), result.counts)
+        self.manifest.add(spec, len(result.rows), result.counts, result.records())
         self.say(f"{spec.key}: {len(result.rows):,} rows, {sum(result.counts.values()):,} defects")
         return result
 

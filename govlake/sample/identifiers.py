@@ -49,7 +49,7 @@ def is_uscc(value: object) -> bool:
 
 def org_code(body: str) -> str:
     """A GB 11714 organisation code: 8 characters plus their check character."""
-    total = sum(USCC_ALPHABET.index(ch) * w for ch, w in zip(body, ORG_WEIGHTS, strict=True))
+    total = sum(int(ch, 36) * w for ch, w in zip(body, ORG_WEIGHTS, strict=True))
     check = 11 - total % 11
     return body + {10: "X", 11: "0"}.get(check, str(check))
 

@@ -10,6 +10,14 @@ from typing import Any
 
 from govlake.sample.tables import TableSpec
 
+DEFECT_ROWS_FILE = "defects.jsonl"
+
+
+def read_defect_rows(root: Path) -> list[dict[str, Any]]:
+    """The per-row ground truth written beside manifest.json."""
+    text = (Path(root) / DEFECT_ROWS_FILE).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line]
+
 
 @dataclass
 class Manifest:
@@ -19,11 +27,20 @@ class Manifest:
     seed: int
     logical_date: datetime.date
     sources: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    defect_rows: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, spec: TableSpec, rows: int, defects: dict[str, int]) -> None:
-        """Record one table (path relative to the root, data rows incl. defective ones)."""
+    def add(
+        self,
+        spec: TableSpec,
+        rows: int,
+        defects: dict[str, int],
+        records: list[dict[str, Any]] = (),
+    ) -> None:
+        """Record one table (path relative to the root, data rows incl. defective ones) and
+        each defective row (kind, columns touched, row number, key) for defects.jsonl."""
         entry = {"path": spec.path, "rows": rows, "defects": dict(defects)}
         self.sources.setdefault(spec.system, {})[spec.table] = entry
+        self.defect_rows.extend({"system": spec.system, "table": spec.table, **r} for r in records)
 
     def table(self, system: str, table: str) -> dict[str, Any]:
         """The entry of one table."""
@@ -42,6 +59,8 @@ class Manifest:
         """Write manifest.json (UTF-8, stable key order)."""
         text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
         path.write_text(text + "\n", encoding="utf-8")
+        lines = (json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in self.defect_rows)
+        path.with_name(DEFECT_ROWS_FILE).write_text("".join(lines), encoding="utf-8")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:

@@ -1,0 +1,148 @@
+"""What a library build must find in the sample, from the generator's per-row ground truth.
+
+defects.jsonl says which row of which source table carries which defect in which column. A
+row that broke a blocking rule of a library input must be in quarantine.<library>; a
+conflicting statement must show up in base.conflicts. These functions turn the ground truth
+into the expected sets, so tests and the demo can compare them with what the build recorded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from govlake.libraries import Input, Library
+from govlake.sources import get_table
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from govlake.settings import Settings
+
+# Defect kinds that make a row break a blocking rule when they hit the input's key column.
+KEY_BLOCKING = {
+    "ric": {"invalid_id_checksum", "missing_required"},
+    "uscc": {"invalid_uscc_checksum", "missing_required"},
+    "cert": {"missing_required"},
+}
+# Defect kinds that make a required attribute missing or unparseable.
+REQUIRED_BLOCKING = {"impossible_date", "missing_required"}
+# Where the nth data row of a source lands: file line (_source_row) or generated key.
+ROW_OFFSET = {"csv": 1, "xlsx": 1, "json": 0}
+SAME_DEPARTMENT = "newer statement of the same department"
+
+
+def _source_columns(source: Input) -> tuple[str, dict[str, list[str]]]:
+    """The input's key and, per department column, the attributes it supplies (source names)."""
+    system, table = source.table.split(".", 1)[1].split("__", 1)
+    spec = get_table(system, table)[1]
+    back = {ods: src for src, ods in spec.columns.items()}
+    by_column: dict[str, list[str]] = {}
+    for attribute, column in source.columns.items():
+        by_column.setdefault(back.get(column, column), []).append(attribute)
+    return back.get(source.key, source.key), by_column
+
+
+def blocking_defects(library: Library, name: str, defects: list[dict]) -> list[dict]:
+    """Defect records of one input's table that break one of the library's blocking rules."""
+    source = library.inputs[name]
+    key, by_column = _source_columns(source)
+    required = {
+        column
+        for column, attributes in by_column.items()
+        if any(library.attributes[a].required for a in attributes)
+    }
+    system, table = source.table.split(".", 1)[1].split("__", 1)
+    hits = []
+    for d in defects:
+        if (d["system"], d["table"]) != (system, table):
+            continue
+        on_key = key in d["columns"] and d["kind"] in KEY_BLOCKING[library.key_type]
+        on_required = bool(required & set(d["columns"])) and d["kind"] in REQUIRED_BLOCKING
+        if on_key or on_required:
+            hits.append(d)
+    return hits
+
+
+def compared(library: Library, attribute: str) -> bool:
+    """Whether the build can see a conflict on the attribute: a second department states it,
+    or the identity number encodes it. (A sole source is compared where another library
+    quotes it, e.g. 市场监管's legal representative name in the population library.)"""
+    declared = library.attributes[attribute]
+    return len(declared.sources) > 1 or declared.derived_from_key is not None
+
+
+def conflict_defects(library: Library, name: str, defects: list[dict]) -> list[tuple[dict, str]]:
+    """(defect, attribute) for each conflicting statement one input carries into the library."""
+    source = library.inputs[name]
+    _, by_column = _source_columns(source)
+    system, table = source.table.split(".", 1)[1].split("__", 1)
+    return [
+        (d, attribute)
+        for d in defects
+        if (d["system"], d["table"]) == (system, table) and d["kind"] == "conflicting_value"
+        for column in d["columns"]
+        for attribute in by_column.get(column, [])
+        if compared(library, attribute)
+    ]
+
+
+def located(spark: SparkSession, cfg: Settings, source: Input, rows: list[int]) -> DataFrame:
+    """The ods rows of the input (its filter applied) that were the given source data rows."""
+    from pyspark.sql import functions as F
+
+    system, table = source.table.split(".", 1)[1].split("__", 1)
+    spec = get_table(system, table)[1]
+    df = spark.read.format("delta").load(str(cfg.table_path("ods", f"{system}__{table}")))
+    if source.where:
+        df = df.where(source.where)
+    wanted = F.array(*[F.lit(r) for r in rows]) if rows else F.array().cast("array<long>")
+    if spec.format:
+        position = F.col("_source_row") - F.lit(ROW_OFFSET[spec.format])
+    else:
+        position = F.col(spec.ods_primary_key[0]).cast("long")
+    return df.where(F.array_contains(wanted, position))
+
+
+def expected_quarantine(spark, cfg, library: Library, defects: list[dict]) -> set[tuple[str, str]]:
+    """(input, row reference) of every row the build must have quarantined."""
+    from jobs.library import row_reference
+
+    expected = set()
+    for name, source in library.inputs.items():
+        rows = [d["row"] for d in blocking_defects(library, name, defects)]
+        df = located(spark, cfg, source, rows)
+        refs = df.select(row_reference(df, source.table).alias("ref")).collect()
+        expected |= {(name, r["ref"]) for r in refs}
+    return expected
+
+
+def expected_conflicts(spark, cfg, library: Library, defects: list[dict]) -> set[tuple[str, str]]:
+    """(key, attribute) of every statement the generator made conflicting, as the build sees
+    it: the key standardized like the library's."""
+    from pyspark.sql import functions as F
+
+    from jobs.standardize import standardize
+
+    expected = set()
+    for name, source in library.inputs.items():
+        pairs = conflict_defects(library, name, defects)
+        for attribute in sorted({a for _, a in pairs}):
+            rows = [d["row"] for d, a in pairs if a == attribute]
+            df = located(spark, cfg, source, rows)
+            keys = df.select(standardize(library.key_type, F.col(source.key)).alias("k"))
+            expected |= {(r["k"], attribute) for r in keys.collect()}
+    return expected
+
+
+def recorded_conflicts(spark, cfg, library: Library) -> set[tuple[str, str]]:
+    """(key, attribute) the build put in base.conflicts, other than a department's own updates."""
+    conflicts = spark.read.format("delta").load(str(cfg.table_path("base", "conflicts")))
+    mine = conflicts.where(f"library = '{library.library}' AND reason <> '{SAME_DEPARTMENT}'")
+    return {(r["key"], r["attribute"]) for r in mine.select("key", "attribute").collect()}
+
+
+def recorded_quarantine(spark, cfg, library: Library) -> set[tuple[str, str]]:
+    """(input, row reference) of the rows in quarantine.<library>."""
+    path = cfg.table_path("quarantine", library.library)
+    rows = spark.read.format("delta").load(str(path)).select("input", "row_ref").collect()
+    return {(r["input"], r["row_ref"]) for r in rows}
