@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from govlake.settings import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 SCD2_COLUMNS = "valid_from date, valid_to date, is_current boolean, run_id string"
 
@@ -33,10 +33,10 @@ def with_keys(rows: list[dict], key: list[str]) -> list[dict]:
     ]
 
 
-def _create(df: DataFrame, path: str, run_date: dt.date, run_id: str) -> dict:
+def _create(spark, rows: list[dict], schema: str, path: str, run_date, run_id: str) -> dict:
     from pyspark.sql import functions as F
 
-    stamped = df.select(
+    stamped = spark.createDataFrame(rows, schema).select(
         "*",
         F.lit(run_date).cast("date").alias("valid_from"),
         F.lit(None).cast("date").alias("valid_to"),
@@ -44,50 +44,57 @@ def _create(df: DataFrame, path: str, run_date: dt.date, run_id: str) -> dict:
         F.lit(run_id).alias("run_id"),
     )
     stamped.write.format("delta").option("delta.enableChangeDataFeed", "true").save(path)
-    count = df.count()
-    return {"inserted": count, "changed": 0, "closed": 0, "version": 0}
+    return {"inserted": len(rows), "changed": 0, "closed": 0, "version": 0}
 
 
 def merge_scd2(
-    spark: SparkSession, cfg: Settings, table: str, df: DataFrame, run_date: dt.date, run_id: str
+    spark: SparkSession,
+    cfg: Settings,
+    table: str,
+    rows: list[dict],
+    schema: str,
+    run_date: dt.date,
+    run_id: str,
 ) -> dict:
-    """Keep `catalog.<table>` as SCD2 history of `df` (one row per record_key)."""
+    """Keep `catalog.<table>` as SCD2 history of `rows` (one per record_key). The catalog is
+    small, so what changed is worked out on the driver and only those rows go to the MERGE."""
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     path = str(cfg.table_path("catalog", table))
     if not (cfg.table_path("catalog", table) / "_delta_log").exists():
-        return _create(df, path, run_date, run_id)
+        return _create(spark, rows, schema, path, run_date, run_id)
     target = DeltaTable.forPath(spark, path)
-    current = target.toDF().where("is_current").select("record_key", "content_hash")
-    changed = df.join(current.withColumnRenamed("content_hash", "_old"), "record_key").where(
-        F.col("content_hash") != F.col("_old")
-    )
-    counts = {
-        "inserted": df.join(current, "record_key", "left_anti").count(),
-        "changed": changed.count(),
-        "closed": current.join(df, "record_key", "left_anti").count(),
+    current = {
+        r["record_key"]: r["content_hash"]
+        for r in target.toDF().where("is_current").select("record_key", "content_hash").collect()
     }
-    if not any(counts.values()):
+    new = [r for r in rows if r["record_key"] not in current]
+    changed = [
+        r for r in rows if current.get(r["record_key"], r["content_hash"]) != r["content_hash"]
+    ]
+    gone = sorted(set(current) - {r["record_key"] for r in rows})
+    counts = {"inserted": len(new), "changed": len(changed), "closed": len(gone)}
+    if not (new or changed or gone):
         return {**counts, "version": target.history(1).first()["version"]}
-    staged = df.withColumn("_merge_key", F.col("record_key")).unionByName(
-        changed.drop("_old").withColumn("_merge_key", F.lit(None).cast("string"))
-    )
+    # Rows with a merge key close the current version; rows without one are inserted.
+    staged = [{**r, "_merge_key": r["record_key"]} for r in changed]
+    staged += [{"record_key": k, "_merge_key": k} for k in gone]
+    staged += [{**r, "_merge_key": None} for r in changed + new]
+    df = spark.createDataFrame(staged, f"{schema}, _merge_key string")
     day = F.lit(run_date).cast("date")
-    insert = {c: F.col(f"s.`{c}`") for c in df.columns}
+    insert = {c: F.col(f"s.`{c}`") for c in df.columns if c != "_merge_key"}
     insert.update(
         valid_from=day,
         valid_to=F.lit(None).cast("date"),
         is_current=F.lit(True),
         run_id=F.lit(run_id),
     )
-    close = {"is_current": F.lit(False), "valid_to": day}
     (
         target.alias("t")
-        .merge(staged.alias("s"), "t.record_key = s._merge_key AND t.is_current")
-        .whenMatchedUpdate(condition="t.content_hash <> s.content_hash", set=close)
+        .merge(df.alias("s"), "t.record_key = s._merge_key AND t.is_current")
+        .whenMatchedUpdate(set={"is_current": F.lit(False), "valid_to": day})
         .whenNotMatchedInsert(values=insert)
-        .whenNotMatchedBySourceUpdate(condition="t.is_current", set=close)
         .execute()
     )
     return {**counts, "version": target.history(1).first()["version"]}

@@ -170,8 +170,9 @@ def publish_catalog(spark: SparkSession, cfg: Settings, run_date: dt.date, run_i
         ("items", items, ["resource", "table", "column"], ITEMS_SCHEMA),
         ("systems", systems, ["system"], SYSTEMS_SCHEMA),
     ):
-        df = spark.createDataFrame(with_keys(rows, key), schema)
-        result[table] = merge_scd2(spark, cfg, table, df, run_date, run_id)
+        result[table] = merge_scd2(
+            spark, cfg, table, with_keys(rows, key), schema, run_date, run_id
+        )
         register_table(spark, "catalog", table, cfg.table_path("catalog", table))
     result["registrations"] = publish_registrations(
         spark, cfg, review, findings, published, run_date, run_id
