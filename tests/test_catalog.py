@@ -209,7 +209,7 @@ def test_nightly_build_refuses_a_library_whose_entry_fails_review(catalog, cfg):
         assert_publishable("base.population")
 
 
-def test_publish_is_idempotent_keeps_history_and_tracks_deadlines(spark, cfg, catalog):
+def test_publish_is_idempotent_keeps_history_and_tracks_deadlines(spark, cfg, catalog, capsys):
     from govlake.catalog import publish_catalog
     from govlake.catalog.registrations import due_report
     from govlake.spark import register_table
@@ -274,3 +274,10 @@ def test_publish_is_idempotent_keeps_history_and_tracks_deadlines(spark, cfg, ca
     ]
     late = due_report(spark, cfg, dt.date(2026, 12, 28), "市公安局")
     assert late[0]["state"] == "overdue" and late[0]["working_days_left"] < 0
+    from govlake.cli import main
+
+    capsys.readouterr()
+    argv = ["catalog", "due", "--department", "市公安局", "--date", "2026-12-28", "--json"]
+    assert main(argv) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(r["table"], r["state"]) for r in shown] == [("ods.psb_hukou__hj_household", "overdue")]

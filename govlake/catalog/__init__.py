@@ -21,6 +21,7 @@ __all__ = [
     "Finding",
     "NotPublishable",
     "assert_publishable",
+    "has_delta_tables",
     "load_catalog",
     "load_rules",
     "publish_catalog",
@@ -66,6 +67,3 @@ def publish_catalog(spark: SparkSession, cfg: Settings, run_date, run_id: str) -
     from govlake.catalog.publish import publish_catalog as publish
 
     return publish(spark, cfg, run_date, run_id)
-
-
-__all__ += ["has_delta_tables"]

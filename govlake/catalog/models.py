@@ -178,5 +178,8 @@ class CatalogRules(BaseModel):
     registered_databases: list[str] = ["ods", "base", "theme"]
     technical_column_prefix: str = "_"
     deadline_working_days: int = Field(20, ge=1)
+    manager_department: str = Field(
+        "市行政审批局", description="answers for tables no department provides (谁管理谁负责)"
+    )
     calendar: CalendarRules = CalendarRules()
     file_path: Path | None = Field(None, exclude=True)

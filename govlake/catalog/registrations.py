@@ -99,7 +99,7 @@ class Detector:
         }
 
     def tables(self, first_loaded: dict) -> list[dict]:
-        manager = "市行政审批局"
+        manager = self.review.rules.manager_department
         rows = []
         for table, info in sorted(self.review.lake.tables.items()):
             if table.split(".", 1)[0] not in self.review.rules.registered_databases:
