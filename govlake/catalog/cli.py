@@ -62,7 +62,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_due(args: argparse.Namespace) -> int:
     """Registrations due and overdue per department, in working days."""
     from govlake.catalog.registrations import due_report, per_department
-    from govlake.cli import print_rows
+    from govlake.cli import console, print_rows
     from govlake.settings import settings
     from govlake.spark import get_spark
 
@@ -73,9 +73,11 @@ def cmd_due(args: argparse.Namespace) -> int:
     if args.json:
         print_rows(rows, True)
         return 0
+    if not rows:
+        console.print(f"No registration is due or overdue on {as_of}.")
+        return 0
     print_rows(per_department(rows), False, title=f"Registrations due and overdue on {as_of}")
-    if rows:
-        print_rows(rows, False, title="Open registrations (working days left; < 0 overdue)")
+    print_rows(rows, False, title="Open registrations (working days left; < 0 overdue)")
     return 0
 
 
