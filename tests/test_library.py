@@ -127,12 +127,10 @@ def people(source_dir, tmp_path, monkeypatch, request) -> People:
     (libraries / f"{lib.name}.yaml").write_text(text.replace("people", lib.name), "utf-8")
     monkeypatch.setenv("GOVLAKE_LIBRARIES_DIR", str(libraries))
     columns = ["id_number", "name", "sex", "birth_date", "pension_status", "provenance"]
-    catalog = write_entry(
-        tmp_path / "catalog", lib.name, f"base.{lib.name}", columns, [lib.police, lib.hrss]
-    )
-    monkeypatch.setenv(
-        "GOVLAKE_CATALOG_DIR", str(catalog)
-    )  # the build refuses an uncatalogued table
+    systems = [lib.police, lib.hrss]
+    # A build refuses to publish a table without a catalog entry that passes review.
+    catalog = write_entry(tmp_path / "catalog", lib.name, f"base.{lib.name}", columns, systems)
+    monkeypatch.setenv("GOVLAKE_CATALOG_DIR", str(catalog))
     for system, conf in ((lib.police, POLICE), (lib.hrss, HRSS)):
         (tmp_path / system).mkdir()
         conf = conf.replace("lib_police", lib.police).replace("lib_hrss", lib.hrss)
