@@ -577,4 +577,7 @@ def build_library(name: str, logical_date: dt.date, run_id: str | None = None, s
     ctx = BuildContext(
         get_library(name), logical_date, run_id or f"manual__{uuid.uuid4()}", cfg, dt.datetime.now()
     )
+    from govlake.catalog import assert_publishable  # 退回纠正: no entry passing review, no MERGE
+
+    assert_publishable(ctx.library.table)
     return build(spark or get_spark(cfg), ctx)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from catalog_entries import write_entry
 from chispa import assert_df_equality
 from stdnum.cn import ric
 
@@ -125,6 +126,11 @@ def people(source_dir, tmp_path, monkeypatch, request) -> People:
     text = LIBRARY.replace("lib_police", lib.police).replace("lib_hrss", lib.hrss)
     (libraries / f"{lib.name}.yaml").write_text(text.replace("people", lib.name), "utf-8")
     monkeypatch.setenv("GOVLAKE_LIBRARIES_DIR", str(libraries))
+    columns = ["id_number", "name", "sex", "birth_date", "pension_status", "provenance"]
+    systems = [lib.police, lib.hrss]
+    # A build refuses to publish a table without a catalog entry that passes review.
+    catalog = write_entry(tmp_path / "catalog", lib.name, f"base.{lib.name}", columns, systems)
+    monkeypatch.setenv("GOVLAKE_CATALOG_DIR", str(catalog))
     for system, conf in ((lib.police, POLICE), (lib.hrss, HRSS)):
         (tmp_path / system).mkdir()
         conf = conf.replace("lib_police", lib.police).replace("lib_hrss", lib.hrss)

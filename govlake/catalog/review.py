@@ -1,0 +1,324 @@
+"""Review of catalog entries (退回纠正): every failure with the entry, field, rule and fix."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from govlake.catalog.grades import GradeScheme, declared_grades, inherit
+from govlake.catalog.models import CatalogEntry, CatalogRules
+from govlake.catalog.schemas import Lakehouse
+from govlake.errors import GovlakeError
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One reason an entry is returned to its department."""
+
+    entry: str
+    field: str
+    rule: str
+    fix: str
+
+
+@dataclass
+class Review:
+    """What the checks need, prepared once."""
+
+    entries: list[CatalogEntry]
+    rules: CatalogRules
+    lake: Lakehouse
+    scheme: GradeScheme
+
+    @property
+    def inherited(self):
+        return inherit(self.scheme, declared_grades(self.entries), self.lake.edges)
+
+
+def check_code(review: Review, entry: CatalogEntry) -> list[Finding]:
+    """The code follows the configured structure and agrees with the classification."""
+    rule = review.rules.code
+    match = re.match(rule.pattern, entry.code)
+    if not match:
+        return [
+            Finding(
+                entry.resource,
+                "code",
+                f"资源代码格式 the code '{entry.code}' does not follow {rule.pattern}",
+                f"write it like {rule.example} (类+项+目+细目-序号).",
+            )
+        ]
+    found = []
+    parts = match.groupdict()
+    for level in ("lei", "xiang", "mu", "ximu"):
+        declared = getattr(entry.classification, level).code
+        if level in parts and (parts[level] or "") != declared:
+            found.append(
+                Finding(
+                    entry.resource,
+                    f"classification.{level}",
+                    f"the code's {level} part '{parts[level]}' differs from the classification "
+                    f"code '{declared}'",
+                    "make the code and the classification (类/项/目/细目) agree.",
+                )
+            )
+    for table in entry.tables:
+        lei = rule.lei_by_database.get(table.split(".", 1)[0])
+        if lei and entry.classification.lei.code != lei:
+            found.append(
+                Finding(
+                    entry.resource,
+                    "classification.lei",
+                    f"类 of a {table.split('.')[0]} table is {lei}, not "
+                    f"{entry.classification.lei.code}",
+                    f"register {table} under 类 {lei} (conf/catalog.yaml code.lei_by_database).",
+                )
+            )
+    return found
+
+
+def check_duplicates(entries: list[CatalogEntry]) -> list[Finding]:
+    """Codes are unique, and each table is described by one entry."""
+    found = []
+    codes = Counter(e.code for e in entries)
+    tables = Counter(t for e in entries for t in e.tables)
+    for entry in entries:
+        if codes[entry.code] > 1:
+            others = [e.resource for e in entries if e.code == entry.code and e is not entry]
+            found.append(
+                Finding(
+                    entry.resource,
+                    "code",
+                    f"资源代码唯一 the code '{entry.code}' is also used by {', '.join(others)}",
+                    "give each resource its own sequence number.",
+                )
+            )
+        for table in entry.tables:
+            if tables[table] > 1:
+                found.append(
+                    Finding(
+                        entry.resource,
+                        "tables",
+                        f"{table} is described by more than one entry",
+                        "describe each table in exactly one entry (一本账).",
+                    )
+                )
+    return found
+
+
+def check_attributes(entry: CatalogEntry) -> list[Finding]:
+    """Sharing and open attributes: conditions and legal basis where the rules ask for them."""
+    found = []
+    share, opened = entry.sharing, entry.open
+    if share.type == "有条件共享" and not (share.condition or "").strip():
+        found.append(
+            Finding(
+                entry.resource,
+                "sharing.condition",
+                "有条件共享 requires its sharing condition",
+                "state the condition, e.g. 仅限政务服务事项办理使用, 需经提供部门审核.",
+            )
+        )
+    if share.type == "不予共享" and not (entry.legal_basis or "").strip():
+        found.append(
+            Finding(
+                entry.resource,
+                "legal_basis",
+                "不予共享 requires the law or regulation it rests on",
+                "cite the legal basis (法律法规或国务院决定) in legal_basis.",
+            )
+        )
+    if share.type == "不予共享" and opened.type != "不予开放":
+        found.append(
+            Finding(
+                entry.resource,
+                "open.type",
+                f"不予共享 forces 不予开放, not {opened.type}",
+                "set open.type: 不予开放.",
+            )
+        )
+    if opened.type == "有条件开放" and not (opened.condition or "").strip():
+        found.append(
+            Finding(
+                entry.resource,
+                "open.condition",
+                "有条件开放 requires its open condition",
+                "state the condition under which the public may obtain it.",
+            )
+        )
+    return found
+
+
+def check_grades(review: Review, entry: CatalogEntry) -> list[Finding]:
+    """Every item has a known grade, typed or inherited, never looser than its inputs'."""
+    found = []
+    inherited = review.inherited
+    levels = ", ".join(review.scheme.levels)
+    for n, item in enumerate(entry.items):
+        where = f"items[{n}].grade ({item.column})"
+        if item.grade and not review.scheme.known(item.grade):
+            found.append(
+                Finding(entry.resource, where, f"unknown grade '{item.grade}'", f"use {levels}.")
+            )
+            continue
+        up = [inherited[(t, item.column)] for t in entry.tables if (t, item.column) in inherited]
+        if not item.grade and not up:
+            found.append(
+                Finding(
+                    entry.resource,
+                    where,
+                    "每个信息项须定级 the item has no grade and inherits none",
+                    f"grade it with one of {levels} (conf/catalog.yaml grades).",
+                )
+            )
+        for parent in up:
+            if item.grade and review.scheme.looser(item.grade, parent.grade):
+                found.append(
+                    Finding(
+                        entry.resource,
+                        where,
+                        f"就高从严 declared {item.grade} is looser than {parent.grade} inherited "
+                        f"from {', '.join(parent.sources)}",
+                        f"remove the grade to inherit {parent.grade}, or raise it.",
+                    )
+                )
+    return found
+
+
+def check_items(review: Review, entry: CatalogEntry) -> list[Finding]:
+    """Items match the tables' real columns (Delta schema when the table exists)."""
+    found = []
+    names = [i.column for i in entry.items]
+    for column in {c for c in names if names.count(c) > 1}:
+        found.append(
+            Finding(entry.resource, "items", f"column {column} is listed twice", "list it once.")
+        )
+    for table in entry.tables:
+        info = review.lake.tables.get(table)
+        if info is None:
+            found.append(
+                Finding(
+                    entry.resource,
+                    "tables",
+                    f"目录—数据 {table} is not a table of the lakehouse (no source, library or "
+                    "Delta table)",
+                    "name an ods.<system>__<table>, base.<library> or existing Delta table.",
+                )
+            )
+            continue
+        for column in sorted(set(names) - set(info.columns)) if info.complete else []:
+            found.append(
+                Finding(
+                    entry.resource,
+                    f"items ({column})",
+                    f"{table} has no column {column} ({info.origin} schema)",
+                    f"remove the item or correct it to one of {', '.join(info.columns)}.",
+                )
+            )
+        missing = set(info.columns) - set(names)
+        for column in sorted(missing):
+            found.append(
+                Finding(
+                    entry.resource,
+                    "items",
+                    f"column {column} of {table} has no data item ({info.origin} schema)",
+                    f"add an item for {column} with its Chinese name, type and grade.",
+                )
+            )
+    return found
+
+
+def check_systems(review: Review, entry: CatalogEntry) -> list[Finding]:
+    """数据—系统: the entry names the information systems its tables come from."""
+    if not entry.source_systems:
+        return [
+            Finding(
+                entry.resource,
+                "source_systems",
+                "数据—系统 the entry names no source information system",
+                "list the systems of conf/sources the data comes from, e.g. [psb_hukou].",
+            )
+        ]
+    found = [
+        Finding(
+            entry.resource,
+            "source_systems",
+            f"'{s}' is not a configured source system",
+            f"use one of {', '.join(sorted(review.lake.sources))}.",
+        )
+        for s in entry.source_systems
+        if s not in review.lake.sources
+    ]
+    tables = [review.lake.tables[t] for t in entry.tables if t in review.lake.tables]
+    upstream = {s for info in tables for s in info.systems}
+    for system in sorted(upstream - set(entry.source_systems)):
+        found.append(
+            Finding(
+                entry.resource,
+                "source_systems",
+                f"the data comes from {system} (lineage), which the entry does not name",
+                f"add {system} to source_systems.",
+            )
+        )
+    return found
+
+
+def check_coverage(review: Review) -> list[Finding]:
+    """Every table of the registered databases has an entry (一本账)."""
+    covered = {t for e in review.entries for t in e.tables}
+    return [
+        Finding(
+            table,
+            "tables",
+            "every lakehouse table is a registered catalog resource; this one has no entry",
+            f"add conf/catalog/{table.split('.', 1)[1]}.yaml describing {table}.",
+        )
+        for table in sorted(review.lake.tables)
+        if table not in covered and table.split(".", 1)[0] in review.rules.registered_databases
+    ]
+
+
+def check_related(entries: list[CatalogEntry]) -> list[Finding]:
+    codes = {e.code for e in entries}
+    return [
+        Finding(
+            e.resource,
+            "related",
+            f"related resource code {code} is not in the catalog",
+            "name the code of an existing entry or remove it.",
+        )
+        for e in entries
+        for code in e.related
+        if code not in codes
+    ]
+
+
+def run_review(review: Review) -> list[Finding]:
+    found = check_duplicates(review.entries) + check_coverage(review)
+    found += check_related(review.entries)
+    for entry in review.entries:
+        found += check_code(review, entry) + check_attributes(entry)
+        found += check_grades(review, entry) + check_items(review, entry)
+        found += check_systems(review, entry)
+    return sorted(set(found))
+
+
+class NotPublishable(GovlakeError):
+    """A base or theme table whose catalog entry fails review is not published."""
+
+
+def refuse(table: str, entries: list[CatalogEntry], findings: list[Finding]) -> None:
+    """Raise with the reasons when the table's entry (or the table itself) has findings."""
+    covering = [e for e in entries if table in e.tables]
+    names = {table} | {e.resource for e in covering}
+    mine = [f for f in findings if f.entry in names]
+    if not mine:
+        return
+    reasons = "; ".join(f"{f.field}: {f.rule}" for f in mine)
+    path = covering[0].file_path if covering else None
+    raise NotPublishable(
+        f"{table} is not published: its catalog entry fails review (退回纠正): {reasons}.",
+        file=str(path) if path else None,
+        fix="; ".join(dict.fromkeys(f.fix for f in mine)) + " Then run `govlake catalog validate`.",
+    )

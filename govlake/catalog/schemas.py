@@ -1,0 +1,134 @@
+"""What the lakehouse knows about each table: its columns (Delta schema, else declarations),
+its source systems (数据—系统) and column lineage, so entries are checked against the data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from govlake.libraries import Library, load_libraries
+from govlake.settings import Settings
+from govlake.sources import SourceSystem, load_sources
+from lineage.declared import ColumnEdge, all_library_edges
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+CONFLICTS = "base.conflicts"
+
+
+@dataclass
+class TableInfo:
+    """A lakehouse table as far as it is known: from its Delta schema or from configuration."""
+
+    table: str
+    columns: dict[str, str]  # column -> type (Spark type when read from Delta)
+    complete: bool  # every column is known (Delta schema, or a library declaration)
+    origin: str  # delta | declared
+    systems: set[str] = field(default_factory=set)
+    department: str | None = None
+    mode: str | None = None
+
+
+@dataclass
+class Lakehouse:
+    """Tables, configured sources and declared lineage, as validation and publishing need them."""
+
+    tables: dict[str, TableInfo]
+    sources: dict[str, SourceSystem]
+    edges: list[ColumnEdge]
+
+
+def source_table_info(source: SourceSystem) -> list[TableInfo]:
+    """ods tables as their source file declares them: keys, watermark and renamed columns.
+    Columns not renamed are unknown until the first load, so the list is incomplete."""
+    infos = []
+    for spec in source.tables:
+        known = [*spec.ods_primary_key, *spec.columns.values()]
+        known += [spec.ods_column(c) for c in (spec.watermark, spec.partition_column) if c]
+        infos.append(
+            TableInfo(
+                table=source.ods_table(spec),
+                columns=dict.fromkeys(known, "declared"),
+                complete=False,
+                origin="declared",
+                systems={source.system},
+                department=source.department,
+                mode=source.mode,
+            )
+        )
+    return infos
+
+
+def library_table_info(library: Library, sources: dict[str, SourceSystem]) -> TableInfo:
+    """A library table exactly as its build writes it: key, attributes, link flags, provenance."""
+    columns = {library.key: library.key_type}
+    for name, attribute in library.attributes.items():
+        columns[name] = attribute.type
+        if attribute.links:
+            columns[f"{name}_linked"] = "boolean"
+    columns["provenance"] = "map"
+    systems = {spec.table.split(".", 1)[1].split("__", 1)[0] for spec in library.inputs.values()}
+    return TableInfo(
+        table=library.table,
+        columns=columns,
+        complete=True,
+        origin="declared",
+        systems={s for s in systems if s in sources},
+        mode="library",
+    )
+
+
+def declared_lakehouse() -> Lakehouse:
+    """Tables as configuration declares them, without reading any data."""
+    sources = {s.system: s for s in load_sources()}
+    libraries = load_libraries()
+    tables = {i.table: i for s in sources.values() for i in source_table_info(s)}
+    for library in libraries:
+        tables[library.table] = library_table_info(library, sources)
+    if libraries:
+        # Every library build writes its multi-source disagreements here (多源比对); its
+        # columns are known once it exists.
+        systems = {s for lib in libraries for s in tables[lib.table].systems}
+        tables[CONFLICTS] = TableInfo(CONFLICTS, {}, False, "declared", systems, mode="library")
+    return Lakehouse(tables, sources, all_library_edges(libraries))
+
+
+def delta_schemas(
+    spark: SparkSession, cfg: Settings, databases: list[str], prefix: str
+) -> dict[str, dict[str, str]]:
+    """Columns and Spark types of every Delta table in the registered databases (log only)."""
+    from govlake.spark import delta_tables
+
+    schemas = {}
+    for database, table, path in delta_tables(cfg.lakehouse):
+        if database not in databases:
+            continue
+        schema = spark.read.format("delta").load(str(path)).schema
+        schemas[f"{database}.{table}"] = {
+            f.name: f.dataType.simpleString() for f in schema if not f.name.startswith(prefix)
+        }
+    return schemas
+
+
+def has_delta_tables(cfg: Settings, databases: list[str]) -> bool:
+    from govlake.spark import delta_tables
+
+    return any(db in databases for db, _, _ in delta_tables(cfg.lakehouse))
+
+
+def real_lakehouse(
+    spark: SparkSession | None, cfg: Settings, databases: list[str], prefix: str
+) -> Lakehouse:
+    """Declarations, overridden by the real Delta schema of every table that exists."""
+    lake = declared_lakehouse()
+    if spark is None:
+        return lake
+    for table, columns in delta_schemas(spark, cfg, databases, prefix).items():
+        known = lake.tables.get(table)
+        info = TableInfo(table, columns, True, "delta")
+        if known:
+            info.systems, info.department, info.mode = known.systems, known.department, known.mode
+        lake.tables[table] = info
+    return lake
