@@ -4,8 +4,8 @@
 clean exit and FAIL with the error when the body raises. Each event is built with the
 openlineage-python classes, validated against the vendored schema (an invalid event raises
 instead of being written), written by the openlineage-python file transport under
-<lakehouse>/lineage/events/, and at the end of the run appended with its column edges to the
-Delta tables lineage.events and lineage.column_edges.
+<lakehouse>/lineage/events/_openlineage/, and at the end of the run appended, with the run's
+column edges, to the Delta tables lineage.events and lineage.column_edges.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from govlake.settings import Settings, settings
@@ -175,13 +176,19 @@ def column_lineage_facet(edges: list[ColumnEdge]):
     )
 
 
+def event_files(cfg: Settings) -> Path:
+    """Folder of the event files: inside the lineage.events Delta folder (the contract's
+    <lakehouse>/lineage/events/), under a `_` name that Delta readers and VACUUM skip."""
+    return cfg.table_path("lineage", "events") / "_openlineage"
+
+
 class LineageWriter:
     """Validates each event, writes it with the OpenLineage file transport, then to Delta."""
 
     def __init__(self, cfg: Settings | None = None, spark: SparkSession | None = None) -> None:
         self.cfg = cfg or settings()
         self._spark = spark
-        self.folder = self.cfg.lakehouse / "lineage" / "events"
+        self.folder = event_files(self.cfg)
 
     def emit(self, event) -> dict:
         """Validate, then write one event file; returns the event as a dict."""

@@ -20,7 +20,7 @@ DAY = dt.date(2026, 11, 26)
 
 def events_of(cfg, run_id: str) -> list[dict]:
     """The event files written for one run, oldest first."""
-    folder = cfg.lakehouse / "lineage" / "events"
+    folder = cfg.lakehouse / "lineage" / "events" / "_openlineage"
     found = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
     return [e for e in found if e["run"]["runId"] == run_id]
 
