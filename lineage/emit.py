@@ -237,12 +237,23 @@ def _event_row(run: TaskRun, event: dict) -> tuple:
 
 
 def _append(spark: SparkSession, cfg: Settings, table: str, rows: list, schema: str) -> None:
+    """Blind append; parallel tasks may race, above all to create the table on the first night."""
+    import time
+
     from govlake.spark import register_table
-    from jobs.ops import retry_concurrent
 
     path = cfg.table_path("lineage", table)
     df = spark.createDataFrame(rows, schema)
-    retry_concurrent(lambda: df.write.format("delta").mode("append").save(str(path)))
+    for attempt in range(6):
+        try:
+            df.write.format("delta").mode("append").save(str(path))
+            break
+        except Exception as exc:
+            # ConcurrentAppendException, or ProtocolChangedException "... concurrent update"
+            # when two writers create the table at once: the retry appends to the winner's.
+            if "concurrent" not in str(exc).lower() or attempt == 5:
+                raise
+            time.sleep(0.5 * (attempt + 1))
     register_table(spark, "lineage", table, path)
 
 
