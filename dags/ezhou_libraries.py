@@ -30,10 +30,11 @@ def _build(library: Library):
         def build(**context) -> dict:
             from govlake.orchestration import landing_date
             from jobs.library import build_library
+            from lineage.hooks import library_lineage
 
-            result = build_library(
-                library.library, landing_date(context, TIMEZONE), context["run_id"]
-            )
+            day = landing_date(context, TIMEZONE)
+            with library_lineage(context, library.library) as run:
+                result = run.complete(build_library(library.library, day, context["run_id"]))
             return {k: v for k, v in result.items() if k != "inputs"}
 
         build()

@@ -32,8 +32,10 @@ def ezhou_nightly():
     def summarize_landing(**context) -> dict:
         from govlake.orchestration import landing_date
         from jobs.nightly import summarize
+        from lineage.hooks import landing_lineage
 
-        return summarize(landing_date(context, TIMEZONE), context["run_id"])
+        with landing_lineage(context) as run:
+            return run.complete(summarize(landing_date(context, TIMEZONE), context["run_id"]))
 
     summarize_landing()
 

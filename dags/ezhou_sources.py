@@ -43,10 +43,12 @@ def _table_task(source: SourceSystem, table: TableSpec):
         import importlib
 
         from govlake.orchestration import record_landing, run_date
+        from lineage.hooks import ods_lineage
 
         job = getattr(importlib.import_module(module), function)
         day = run_date(context, source.timezone)
-        counts = job(source.system, table.name, day, context["run_id"])
+        with ods_lineage(context, source.system, table.name) as run:
+            counts = run.complete(job(source.system, table.name, day, context["run_id"]))
         record_landing(context, asset, day, counts)
         return counts
 

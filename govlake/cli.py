@@ -205,10 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
     ids = add("check-ids", cmd_check_ids, "validate identifiers read from stdin, one per line")
     ids.add_argument("--kind", choices=["ric", "uscc", "cert"], required=True)
     add("spark-conf", cmd_spark_conf, "write spark-defaults and init SQL for spark-sql users")
-    from govlake.catalog.cli import register as register_catalog
-
-    register_catalog(add)
+    for register in command_groups():
+        register(add)
     return parser
+
+
+def command_groups() -> list[Callable]:
+    """Subcommand groups that live beside their feature (catalog, lineage, ...)."""
+    from govlake.catalog.cli import register as catalog
+    from lineage.cli import register as lineage
+
+    return [catalog, lineage]
 
 
 def _adder(sub) -> Callable[..., argparse.ArgumentParser]:

@@ -90,6 +90,13 @@ def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_ho
     assert all(b["balanced"] and b["keys"] > 0 for b in builds)
     assert sum(b["quarantined"] for b in builds) > 0 and "Base libraries" in first.stdout
     assert_libraries_match_ground_truth(spark, demo_home)
+    events = spark.read.format("delta").load(str(demo_home / "lakehouse/lineage/events"))
+    kinds = {(r["job_name"], r["event_type"]) for r in events.collect()}
+    assert {k for j, k in kinds if j == "base__population.build_population"} == {
+        "START",
+        "COMPLETE",
+    }
+    assert {j for j, k in kinds if k == "START"} == {j for j, k in kinds if k == "COMPLETE"}
 
     second = run_demo(demo_home)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
