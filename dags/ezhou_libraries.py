@@ -28,13 +28,14 @@ def _build(library: Library):
     def generated():
         @task(task_id=f"build_{library.library}", outlets=[table_asset(library.table)])
         def build(**context) -> dict:
-            from govlake.orchestration import landing_date
+            from govlake.orchestration import landing_date, record_landing
             from jobs.library import build_library
             from lineage.hooks import library_lineage
 
             day = landing_date(context, TIMEZONE)
             with library_lineage(context, library.library) as run:
                 result = run.complete(build_library(library.library, day, context["run_id"]))
+            record_landing(context, table_asset(library.table), day, result)
             return {k: v for k, v in result.items() if k != "inputs"}
 
         build()

@@ -14,6 +14,7 @@ from govlake.settings import Settings, settings
 from govlake.sources import load_sources
 
 NIGHTLY_DAG = "ezhou_nightly"
+LEDGER_DAG = "ezhou_ledger"
 
 
 def ensure_sample_sources(cfg: Settings, persons: int, day: dt.date, console: Console) -> dict:
@@ -48,7 +49,7 @@ def run_nightly(day: dt.date, console: Console) -> list:
     )
     outcomes = []
     libraries = [f"{lib.database}__{lib.library}" for lib in build_order(load_libraries())]
-    dag_ids = [f"ods__{s.system}" for s in load_sources()] + [NIGHTLY_DAG, *libraries]
+    dag_ids = [f"ods__{s.system}" for s in load_sources()] + [NIGHTLY_DAG, *libraries, LEDGER_DAG]
     for number, dag_id in enumerate(dag_ids, start=1):
         with console.status(f"[{number}/{len(dag_ids)}] airflow dag.test {dag_id} {day} ..."):
             outcome = run_dag(dag_id, day)
@@ -142,6 +143,30 @@ def print_libraries(rows: list[dict], day: dt.date, console: Console) -> None:
     console.print(table)
 
 
+def print_ground_truth(console: Console) -> bool:
+    """Compare quarantine and conflicts with the generator's per-row ground truth."""
+    from govlake.sample import truth
+    from govlake.sample.manifest import read_defect_rows
+    from govlake.spark import get_spark
+
+    cfg = settings()
+    spark, defects = get_spark(cfg), read_defect_rows(cfg.sources_root)
+    agree = True
+    for lib in load_libraries():
+        counts = []
+        for what, expected, recorded in (
+            ("quarantined", truth.expected_quarantine, truth.recorded_quarantine),
+            ("conflicts", truth.expected_conflicts, truth.recorded_conflicts),
+        ):
+            want, got = expected(spark, cfg, lib, defects), recorded(spark, cfg, lib)
+            agree &= want == got
+            counts.append(f"{what} {len(got)} of {len(want)} planted")
+        console.print(f"{lib.table}: " + ", ".join(counts), highlight=False)
+    verdict = "[green]agree[/]" if agree else "[red]DO NOT agree[/]"
+    console.print(f"Quarantine and conflicts vs the generator's defects.jsonl: {verdict}")
+    return agree
+
+
 def run_demo(persons: int | None, day: dt.date | None, console: Console) -> int:
     cfg = settings()
     persons = persons or cfg.demo_persons
@@ -150,4 +175,5 @@ def run_demo(persons: int | None, day: dt.date | None, console: Console) -> int:
     outcomes = run_nightly(day, console)
     ok = print_summary(summary_rows(day), day, console)
     print_libraries(library_rows(day), day, console)
+    ok &= print_ground_truth(console)
     return 0 if ok and all(o.succeeded for o in outcomes) else 1

@@ -1,0 +1,52 @@
+"""The nightly ledger (一本账): what runs once the base libraries are built.
+
+Each step is one Airflow task of dags/ezhou_ledger.py with its own lineage event: the catalog
+is published from the tables as they stand tonight (and a failing review stops nothing already
+built, it only returns the entry), then later steps read what the catalog published.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LedgerStep:
+    """One task of the ledger DAG: what it reads and writes, and the function that does it."""
+
+    task_id: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    run: Callable[..., dict]
+
+
+def _catalog(spark, cfg, day: dt.date, run_id: str) -> dict:
+    from govlake.catalog import publish_catalog
+
+    return publish_catalog(spark, cfg, day, run_id)
+
+
+CATALOG_TABLES = ("catalog.resources", "catalog.items", "catalog.systems", "catalog.registrations")
+
+STEPS = (LedgerStep("publish_catalog", ("ops.load_runs",), CATALOG_TABLES, _catalog),)
+
+
+def run_step(step: LedgerStep, context: Mapping[str, Any], day: dt.date) -> dict:
+    """Run one ledger step on the shared Spark session, inside its lineage event."""
+    from govlake.settings import settings
+    from govlake.spark import get_spark
+    from lineage.emit import Dataset, task_run
+    from lineage.hooks import _run_id, delta_fields, job_name
+
+    cfg = settings()
+    inputs = [Dataset(t) for t in step.inputs]
+    outputs = [Dataset(t) for t in step.outputs]
+    job = job_name(context, f"ezhou_ledger.{step.task_id}")
+    with task_run(job, inputs, outputs, _run_id(context)) as run:
+        result = run.complete(step.run(get_spark(cfg), cfg, day, context["run_id"]))
+        for dataset in (*inputs, *outputs):
+            dataset.fields = delta_fields(*dataset.name.split("."))
+    return {k: v for k, v in result.items() if isinstance(v, str | int | float | bool)}
