@@ -246,3 +246,19 @@ def test_empty_batch_keeps_yesterday_and_says_so(spark, people):
     police = next(i for i in result["inputs"] if i["input"] == "police")
     assert police["rows_in"] == 6 and "kept the batch of 2026-11-25" in police["note"]
     assert result["changed_keys"] == 0
+
+
+def test_a_corrected_row_leaves_quarantine_and_flows_in_next_night(spark, people):
+    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
+    people.build(spark, NIGHT1, "build-1")
+    fixed_number = rid("42070219880808123")
+    corrected = [
+        f"4,{fixed_number},错号,1,19880808,2026-01-02" if line.startswith("4,") else line
+        for line in RESIDENTS
+    ]
+    people.deliver(spark, NIGHT2, corrected, ENROLMENT)
+    people.build(spark, NIGHT2, "build-2")
+    refs = [r.row_ref.rsplit(":", 1)[1] for r in people.table(spark, "quarantine").collect()]
+    assert sorted(refs) == ["6", "7"], "line 5 (rec 4) was corrected"
+    row = people.table(spark).where(f"id_number = '{fixed_number}'").first()
+    assert row is not None and row.birth_date == dt.date(1988, 8, 8)
