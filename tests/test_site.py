@@ -1,0 +1,276 @@
+"""The ledger site (一本账): built from a tiny ledger, checked in a real headless chromium.
+
+The browser tests skip when Debian's chromium is missing, unless GOVLAKE_REQUIRE_BROWSER=1
+(set by .ci/run), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from govlake.site.model import (
+    Freshness,
+    Item,
+    Ledger,
+    QualityScore,
+    Registration,
+    Resource,
+    SystemInfo,
+)
+from govlake.site.render import render_site
+from lineage.declared import ColumnEdge
+
+CHROMIUM = Path(os.environ.get("GOVLAKE_CHROMIUM", "/usr/bin/chromium"))
+RESIDENT, MARRIAGE, POPULATION = (
+    "ods.psb_hukou__hj_resident",
+    "ods.mca_marriage__marriage",
+    "base.population",
+)
+MCA = "system:mca_marriage.marriage"
+
+
+def tiny_ledger() -> Ledger:
+    """Two department tables and the population library built from them."""
+    resident = Resource(
+        RESIDENT,
+        "户籍人口",
+        [RESIDENT],
+        code="3-01-001-0001",
+        layer="ods",
+        department="市公安局",
+        systems=["psb_hukou"],
+        grade="重要",
+        sharing_type="有条件共享",
+        sharing_condition="仅限人口库建设",
+        open_type="不予开放",
+        items=[Item("sfzh", "公民身份号码", "string", "核心", RESIDENT), Item("xm", "姓名")],
+        registered=True,
+    )
+    marriage = Resource(
+        MARRIAGE,
+        "婚姻登记",
+        [MARRIAGE],
+        layer="ods",
+        department="市民政局",
+        systems=["mca_marriage"],
+        items=[Item("husband_id_number"), Item("registration_type", "登记类型", "string")],
+    )
+    population = Resource(
+        POPULATION,
+        "人口库",
+        [POPULATION],
+        code="1-01-001-0001",
+        layer="base",
+        department="市行政审批局",
+        grade="核心",
+        sharing_type="无条件共享",
+        open_type="不予开放",
+        related=["3-01-001-0001"],
+        items=[Item("id_number", "公民身份号码"), Item("name", "姓名"), Item("marital_status")],
+        registered=True,
+    )
+    edges = [
+        ColumnEdge(RESIDENT, "sfzh", "system:psb_hukou.hj_resident", "sfzh", "copy"),
+        ColumnEdge(RESIDENT, "xm", "system:psb_hukou.hj_resident", "xm", "copy"),
+        ColumnEdge(MARRIAGE, "registration_type", MCA, "登记类型", "rename"),
+        ColumnEdge(MARRIAGE, "husband_id_number", MCA, "男方身份证号", "rename"),
+        ColumnEdge(POPULATION, "id_number", RESIDENT, "sfzh", "key"),
+        ColumnEdge(POPULATION, "id_number", MARRIAGE, "husband_id_number", "key"),
+        ColumnEdge(POPULATION, "name", RESIDENT, "xm", "authoritative"),
+        ColumnEdge(POPULATION, "marital_status", MARRIAGE, "registration_type", "authoritative"),
+    ]
+    day = dt.date(2026, 11, 26)
+    loaded = Freshness(dt.datetime(2026, 11, 27, 1, 5), day, "success", 120, 3, 900)
+    return Ledger(
+        generated_at=dt.datetime(2026, 11, 27, 2, 30),
+        resources=[resident, marriage, population],
+        edges=edges,
+        systems={
+            "psb_hukou": SystemInfo("psb_hukou", "市公安局", "人口户籍管理系统"),
+            "mca_marriage": SystemInfo("mca_marriage", "市民政局", "婚姻登记系统"),
+        },
+        freshness={RESIDENT: loaded},
+        scores={POPULATION: QualityScore(day, 93.5, {"completeness": 99.0, "validity": 88.0})},
+        data_docs={"": "index.html", POPULATION: "validations/base.population/run/page.html"},
+        registrations=[
+            Registration("市民政局", MARRIAGE, "new table", day, dt.date(2026, 12, 24)),
+            Registration(
+                "市公安局", RESIDENT, "new column", day, dt.date(2026, 11, 1), None, "overdue"
+            ),
+            Registration("市公安局", RESIDENT, "changed abstract", day, day, day, "done"),
+        ],
+        notes={"lineage": "declared lineage (test)"},
+    )
+
+
+@pytest.fixture()
+def site(tmp_path) -> Path:
+    docs = tmp_path / "data_docs"
+    (docs / "validations" / "base.population" / "run").mkdir(parents=True)
+    (docs / "index.html").write_text("<!doctype html><title>Data Docs</title>", encoding="utf-8")
+    page = docs / "validations" / "base.population" / "run" / "page.html"
+    page.write_text("<!doctype html><title>population</title>", encoding="utf-8")
+    return render_site(tiny_ledger(), tmp_path / "site", data_docs=docs)
+
+
+def test_site_has_every_page_and_a_search_index(site):
+    names = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
+    assert names == [
+        "index.html",
+        "lineage/base_population.html",
+        "lineage/ods_mca_marriage__marriage.html",
+        "lineage/ods_psb_hukou__hj_resident.html",
+        "quality/data_docs/index.html",
+        "quality/data_docs/validations/base.population/run/page.html",
+        "resources/base_population.html",
+        "resources/ods_mca_marriage__marriage.html",
+        "resources/ods_psb_hukou__hj_resident.html",
+        "stats.html",
+    ]
+    script = (site / "assets" / "search-index.js").read_text(encoding="utf-8")
+    index = json.loads(script.removeprefix("window.LEDGER_INDEX = ").rstrip(";\n"))
+    marriage = next(e for e in index if e["id"] == "ods_mca_marriage__marriage")
+    assert marriage["grade"] == "未定级" and marriage["sharing"] == "未登记"
+    assert "登记类型" in marriage["text"] and marriage["department"] == "市民政局"
+
+
+def test_resource_page_shows_freshness_score_items_and_data_docs(site):
+    html = (site / "resources" / "base_population.html").read_text(encoding="utf-8")
+    assert "93.5" in html and "核心" in html and "无条件共享" in html
+    assert 'href="../quality/data_docs/validations/base.population/run/page.html"' in html
+    assert 'href="../resources/ods_psb_hukou__hj_resident.html"' not in html  # related: by slug
+    assert 'href="ods_psb_hukou__hj_resident.html">户籍人口</a>' in html
+    resident = (site / "resources" / "ods_psb_hukou__hj_resident.html").read_text(encoding="utf-8")
+    assert "2026-11-27 01:05:00" in resident and "900" in resident and "公民身份号码" in resident
+
+
+def test_lineage_reaches_department_systems_through_ods(site):
+    html = (site / "lineage" / "base_population.html").read_text(encoding="utf-8")
+    assert 'data-from="system:mca_marriage.marriage.登记类型"' in html
+    assert 'data-to="base.population.marital_status"' in html
+    assert "市民政局" in html and "婚姻登记系统 · marriage" in html
+
+
+def test_stats_count_resources_and_open_registrations(site):
+    html = (site / "stats.html").read_text(encoding="utf-8")
+    assert "待登记 due: <b>1</b>" in html and '已逾期 overdue: <b class="bad">1</b>' in html
+    assert "changed abstract" not in html  # done registrations are not listed
+    assert "<title>市公安局: 1</title>" in html  # a bar of the department chart
+
+
+def test_rebuild_replaces_the_site_in_place(site):
+    (site / "stale.html").write_text("old", encoding="utf-8")
+    render_site(tiny_ledger(), site)
+    assert not (site / "stale.html").exists() and (site / "index.html").exists()
+    assert not (site / "quality").exists()  # no Data Docs given this time: no stale copy
+
+
+# --- in a real browser --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    problem = None
+    if not CHROMIUM.exists():
+        problem = f"no chromium at {CHROMIUM} (apt-get install -y chromium)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        problem = problem or "the playwright package is not installed"
+    if problem:
+        if os.environ.get("GOVLAKE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"GOVLAKE_REQUIRE_BROWSER=1 but {problem}")
+        pytest.skip(f"browser test skipped: {problem}")
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []  # chromium refuses root otherwise
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page that records console errors, uncaught exceptions and failed requests."""
+
+    def __init__(self, browser):
+        self.page = browser.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
+        self.page.on("response", self._response)
+
+    def _console(self, message) -> None:
+        if message.type in ("error", "warning"):
+            self.problems.append(f"console {message.type}: {message.text}")
+
+    def _response(self, response) -> None:
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def open(self, url: str) -> None:
+        self.page.goto(url, wait_until="load")
+
+
+def test_every_page_loads_without_errors_from_the_file_system(site, browser):
+    watched = Watched(browser)
+    pages = sorted(site.rglob("*.html"))
+    for page in pages:
+        watched.open(page.as_uri())
+        assert watched.page.locator("body").count() == 1
+    assert watched.problems == [], watched.problems
+    assert len(pages) == 10
+
+
+def test_search_and_facets_narrow_the_catalog(site, browser):
+    watched = Watched(browser)
+    watched.open((site / "index.html").as_uri())
+    rows = watched.page.locator("#resources tbody tr:visible")
+    assert rows.count() == 3
+    watched.page.fill("#q", "登记类型")  # a data item's Chinese name, not the resource name
+    assert rows.count() == 1 and "婚姻登记" in rows.first.inner_text()
+    assert watched.page.inner_text("#count") == "1 / 3"
+    watched.page.fill("#q", "")
+    watched.page.select_option("select[data-facet=grade]", "核心")
+    assert rows.count() == 1 and "人口库" in rows.first.inner_text()
+    watched.page.select_option("select[data-facet=department]", "市公安局")
+    assert rows.count() == 0 and watched.page.is_visible("#none")
+    assert watched.problems == []
+
+
+def test_lineage_graph_renders_and_highlights_a_path(site, browser):
+    watched = Watched(browser)
+    watched.open((site / "lineage" / "base_population.html").as_uri())
+    svg = watched.page.locator("svg.lineage")
+    assert svg.count() == 1 and svg.bounding_box()["width"] > 500
+    assert watched.page.locator("svg.lineage g.node").count() == 5  # 2 systems, 2 ods, 1 base
+    assert watched.page.locator("svg.lineage g.node.system").count() == 2
+    assert watched.page.locator("svg.lineage path.edge").count() == 8
+    watched.page.click('g.col[data-id="base.population.marital_status"]')
+    lit = watched.page.locator("svg.lineage path.edge.on")
+    assert lit.count() == 2  # marriage.registration_type, and its system column
+    assert watched.problems == []
+
+
+def test_docs_serve_serves_the_site_over_http(site, browser):
+    from govlake.site.cli import make_server
+
+    server = make_server(site, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        watched = Watched(browser)
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        for path in ("index.html", "stats.html", "resources/base_population.html"):
+            watched.open(base + path)
+        watched.page.click("text=Data Docs 质量报告 →")
+        assert watched.page.title() == "population"
+        assert watched.problems == []
+    finally:
+        server.shutdown()
+        server.server_close()
