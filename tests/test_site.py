@@ -274,3 +274,115 @@ def test_docs_serve_serves_the_site_over_http(site, browser):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- collected from a tiny Spark lakehouse --------------------------------------------------
+
+
+def _save(spark, cfg, table: str, rows: list[dict], schema: str) -> None:
+    """Write a Delta table by path only, so the shared session's catalog is left alone."""
+    database, name = table.split(".")
+    path = str(cfg.table_path(database, name))
+    spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(path)
+
+
+@pytest.fixture()
+def private_cfg(cfg, tmp_path):
+    return cfg.model_copy(update={"lakehouse": tmp_path / "lakehouse"})
+
+
+def test_collect_ledger_falls_back_to_configuration_and_ops(spark, private_cfg, tax_source):
+    from dataclasses import asdict
+
+    from govlake.site import build_site
+    from govlake.site.collect import collect_ledger
+    from jobs.ops import LOAD_RUNS_SCHEMA, LoadRun
+
+    day = dt.date(2026, 11, 26)
+    tax_source("site_tax", [], day)  # the source's conf: Chinese source columns, renamed
+    rows = [{"taxpayer_id": "91420700MA4900001X", "credit_level": "A", "_source_row": 2}] * 3
+    _save(spark, private_cfg, "ods.site_tax__credit_rating", rows,
+          "taxpayer_id string, credit_level string, _source_row long")  # fmt: skip
+    finished = dt.datetime(2026, 11, 27, 1, 30)
+    run = LoadRun("run-1", "site_tax", "市税务局", "credit_rating", "ods.site_tax__credit_rating",
+                  "physical", day, finished, finished, "success", 4, 3, 1, True)  # fmt: skip
+    _save(spark, private_cfg, "ops.load_runs", [asdict(run)], LOAD_RUNS_SCHEMA)
+
+    ledger = collect_ledger(spark, private_cfg)
+
+    tax = next(r for r in ledger.resources if r.resource_id == "ods.site_tax__credit_rating")
+    assert (tax.department, tax.systems, tax.registered) == ("市税务局", ["site_tax"], False)
+    assert [(i.name, i.name_zh, i.data_type) for i in tax.items] == [
+        ("taxpayer_id", "纳税人识别号", "string"),
+        ("credit_level", "信用级别", "string"),
+    ]
+    fresh = ledger.freshness["ods.site_tax__credit_rating"]
+    assert (fresh.last_load, fresh.rows_loaded, fresh.rows_rejected, fresh.rows_total) == (
+        finished, 3, 1, 3,
+    )  # fmt: skip
+    assert any(r.resource_id == "base.population" for r in ledger.resources)  # from libraries/
+    assert ledger.freshness.get("base.population") is None  # never built here
+    assert ColumnEdge(
+        "ods.site_tax__credit_rating", "taxpayer_id", "system:site_tax.credit_rating",
+        "纳税人识别号", "rename",
+    ) in ledger.edges  # fmt: skip
+    assert ledger.registrations is None and ledger.scores == {} and ledger.data_docs == {}
+    assert {"catalog", "lineage", "quality", "registrations"} <= set(ledger.notes)
+
+    site = build_site(spark, private_cfg)
+    assert site == private_cfg.lakehouse / "site"
+    page = (site / "resources" / "ods_site_tax__credit_rating.html").read_text(encoding="utf-8")
+    assert "纳税人识别号" in page and "本资源尚未在目录中登记" in page and "quality.scores" in page
+
+
+def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_cfg, source_dir):
+    from govlake.site.collect import collect_ledger
+
+    old, new = dt.date(2026, 11, 25), dt.date(2026, 11, 26)
+    resource = {"resource_code": "1-01-001-0001", "tables": ["base.population"],
+                "department": "市行政审批局", "grade": "核心", "sharing_type": "有条件共享",
+                "sharing_condition": "仅限政务用途", "open_type": "不予开放"}  # fmt: skip
+    _save(spark, private_cfg, "catalog.resources",
+          [{**resource, "resource_name": "人口(旧)", "run_date": old},
+           {**resource, "resource_name": "人口基础库", "run_date": new}],
+          "resource_code string, resource_name string, tables array<string>, department string, "
+          "grade string, sharing_type string, sharing_condition string, open_type string, "
+          "run_date date")  # fmt: skip
+    _save(spark, private_cfg, "catalog.items",
+          [{"resource_code": "1-01-001-0001", "table": "base.population", "column": "name",
+            "item_name": "姓名", "data_type": "string", "grade": "重要", "run_date": new}],
+          "resource_code string, table string, column string, item_name string, "
+          "data_type string, grade string, run_date date")  # fmt: skip
+    _save(spark, private_cfg, "quality.scores",
+          [{"run_id": r, "run_date": d, "scope": "table", "table": "base.population",
+            "department": None, "overall": o, "validity": o}
+           for r, d, o in (("r1", old, 50.0), ("r2", new, 91.25))],
+          "run_id string, run_date date, scope string, table string, department string, "
+          "overall double, validity double")  # fmt: skip
+    _save(spark, private_cfg, "catalog.registrations",
+          [{"department": "市民政局", "resource_code": "3-02", "reason": "new table",
+            "detected_on": old, "due_date": dt.date(2020, 1, 2), "registered_on": None}],
+          "department string, resource_code string, reason string, detected_on date, "
+          "due_date date, registered_on date")  # fmt: skip
+    _save(spark, private_cfg, "lineage.column_edges",
+          [{"run_id": "r2", "target_table": "base.population", "target_column": "name",
+            "source_table": "ods.psb_hukou__hj_resident", "source_column": "xm",
+            "transformation": "sqlglot"}],
+          "run_id string, target_table string, target_column string, source_table string, "
+          "source_column string, transformation string")  # fmt: skip
+
+    ledger = collect_ledger(spark, private_cfg)
+
+    [population] = ledger.resources
+    assert (population.name, population.code, population.registered) == (
+        "人口基础库", "1-01-001-0001", True,
+    )  # fmt: skip
+    assert (population.grade, population.sharing_condition) == ("核心", "仅限政务用途")
+    assert [(i.name, i.name_zh, i.grade) for i in population.items] == [("name", "姓名", "重要")]
+    assert ledger.scores["base.population"].overall == 91.25
+    [registration] = ledger.registrations
+    assert registration.status == "overdue" and registration.resource == "3-02"
+    name_edges = [e for e in ledger.edges if e.target_column == "name"]
+    assert [e.transformation for e in name_edges if e.target_table == "base.population"] == [
+        "sqlglot"
+    ]  # observed lineage replaces the declared edges of the table it covers

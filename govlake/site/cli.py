@@ -13,16 +13,21 @@ from govlake.settings import settings
 
 def cmd_docs_build(args: argparse.Namespace) -> int:
     from govlake.cli import console
+
+    build_and_print(console)
+    return 0
+
+
+def build_and_print(console) -> Path:
+    """Build the site for the lakehouse of this process and say where it is (CLI and demo)."""
     from govlake.site import build_site
     from govlake.spark import get_spark
 
     cfg = settings()
-    with console.status("Building the ledger site ..."):
+    with console.status("Building the ledger site (一本账) ..."):
         site = build_site(get_spark(cfg), cfg)
-    console.print(
-        f"Ledger site written: {site / 'index.html'} (open it directly, no server needed)"
-    )
-    return 0
+    console.print(f"Ledger site: {site / 'index.html'} (open it directly; or `govlake docs serve`)")
+    return site
 
 
 def make_server(site: Path, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,25 @@ def read_table(spark: SparkSession, cfg: Settings, name: str) -> DataFrame | Non
     return spark.read.format("delta").load(str(path))
 
 
+def _version(path: Path) -> int:
+    """The Delta table's current version, from its log file names (no Spark job)."""
+    from govlake.inventory import delta_version
+
+    return delta_version(path) or 0
+
+
+@lru_cache(maxsize=512)
+def _schema(spark: SparkSession, path: str, version: int) -> list[tuple[str, str]]:
+    frame = spark.read.format("delta").option("versionAsOf", version).load(path)
+    return [(f.name, f.dataType.simpleString()) for f in frame.schema]
+
+
+@lru_cache(maxsize=512)
+def _count(spark: SparkSession, path: str, version: int) -> int:
+    # Delta answers count(*) from its log statistics, without scanning the files.
+    return spark.read.format("delta").option("versionAsOf", version).load(path).count()
+
+
 def _rows(df: DataFrame) -> list[dict[str, Any]]:
     return [r.asDict(recursive=True) for r in df.collect()]
 
@@ -120,10 +140,12 @@ def configured_resources(
 
 def delta_columns(spark, cfg, table: str) -> list[tuple[str, str]] | None:
     """(column, Spark type) of a Delta table without its `_` meta columns; None if absent."""
-    df = read_table(spark, cfg, table)
-    if df is None:
+    database, name = table.split(".", 1)
+    path = cfg.table_path(database, name)
+    if not (path / "_delta_log").exists():
         return None
-    return [(f.name, f.dataType.simpleString()) for f in df.schema if not f.name.startswith("_")]
+    columns = _schema(spark, str(path), _version(path))
+    return [(c, t) for c, t in columns if not c.startswith("_")]
 
 
 def _source_resource(spark, cfg, source: SourceSystem, spec) -> Resource:
@@ -261,8 +283,11 @@ def _freshness(spark, cfg, tables: list[str], notes) -> dict[str, Freshness]:
 
 
 def _row_count(spark, cfg, table: str) -> int | None:
-    df = read_table(spark, cfg, table)
-    return None if df is None else df.count()  # Delta answers count(*) from its log stats
+    database, name = table.split(".", 1)
+    path = cfg.table_path(database, name)
+    if not (path / "_delta_log").exists():
+        return None
+    return _count(spark, str(path), _version(path))
 
 
 def _library_builds(spark, cfg) -> dict[str, dict]:
