@@ -94,6 +94,8 @@ def catalog_system(row: Row) -> SystemInfo:
 def catalog_registration(row: Row, today: dt.date) -> Registration:
     """A row of catalog.registrations; status is derived from dates when the row has none."""
     due = pick(row, "due_date", "deadline", "due_on")
+    if isinstance(due, dt.datetime):
+        due = due.date()
     done = pick(row, "registered_on", "done_on", "completed_on")
     status = pick(row, "status")
     if status not in ("due", "overdue", "done"):

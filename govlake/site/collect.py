@@ -317,7 +317,8 @@ def _scores(spark, cfg, tables: list[str], notes) -> dict[str, QualityScore]:
         return {}
     if "scope" in df.columns:
         df = df.where(F.col("scope") == "table")
-    newest = Window.partitionBy("table").orderBy(F.col("run_date").desc(), F.col("run_id").desc())
+    order = [F.col(c).desc() for c in ("run_date", "run_id") if c in df.columns]
+    newest = Window.partitionBy("table").orderBy(*order)
     rows = _rows(df.withColumn("_n", F.row_number().over(newest)).where("_n = 1"))
     found = {}
     for row in rows:

@@ -14,7 +14,7 @@ from html import escape
 from govlake.site.model import SystemInfo, slug
 from lineage.declared import ColumnEdge
 
-BOX_W, GAP_X, HEADER_H, ROW_H, GAP_Y, PAD = 250, 90, 40, 20, 24, 10
+BOX_W, GAP_X, HEADER_H, ROW_H, GAP_Y, PAD = 290, 90, 40, 20, 24, 10
 SYSTEM_PREFIX = "system:"
 
 
@@ -69,23 +69,43 @@ class _Box:
         return self.y + HEADER_H + ROW_H * self.columns.index(column) + ROW_H // 2
 
 
-def _layout(edges: list[ColumnEdge], table: str, columns: list[str]) -> dict[str, _Box]:
-    rank = _ranks(edges, table)
-    deepest = max(rank.values())
+def _columns(edges: list[ColumnEdge], table: str, columns: list[str]) -> dict[str, list[str]]:
+    """The columns drawn in each box: the asked table's own, then those on an edge."""
     cols: dict[str, list[str]] = defaultdict(list)
-    cols[table] = list(
-        dict.fromkeys([*columns, *(e.target_column for e in edges if e.target_table == table)])
-    )
+    cols[table] = list(dict.fromkeys(columns))
     for e in edges:
-        for t, c in ((e.source_table, e.source_column), (e.target_table, e.target_column)):
+        for t, c in ((e.target_table, e.target_column), (e.source_table, e.source_column)):
             if c not in cols[t]:
                 cols[t].append(c)
-    boxes, heights = {}, defaultdict(int)
-    for name in sorted(cols, key=lambda t: (rank.get(t, 0), t)):
-        r = rank.get(name, 0)
-        box = _Box(name, cols[name], PAD + (deepest - r) * (BOX_W + GAP_X), PAD + heights[r])
-        heights[r] += box.height + GAP_Y
-        boxes[name] = box
+    return cols
+
+
+def _centre(targets: list[tuple[str, str]], ys: dict[tuple[str, str], int]) -> float:
+    placed = [ys[t] for t in targets if t in ys]
+    return sum(placed) / len(placed) if placed else float("inf")
+
+
+def _layout(edges: list[ColumnEdge], table: str, columns: list[str]) -> dict[str, _Box]:
+    """Boxes by rank, right to left; each box and column placed near what it feeds (fewer
+    crossings: the barycentre heuristic)."""
+    rank = _ranks(edges, table)
+    deepest = max(rank.values())
+    cols = _columns(edges, table, columns)
+    feeds = defaultdict(list)
+    for e in edges:
+        feeds[(e.source_table, e.source_column)].append((e.target_table, e.target_column))
+    boxes: dict[str, _Box] = {}
+    ys: dict[tuple[str, str], int] = {}
+    for r in range(deepest + 1):
+        names = [t for t in cols if rank.get(t, 0) == r]
+        for t in names:
+            cols[t].sort(key=lambda c, t=t: _centre(feeds[(t, c)], ys))
+        names.sort(key=lambda t: (_centre([x for c in cols[t] for x in feeds[(t, c)]], ys), t))
+        y = PAD
+        for t in names:
+            boxes[t] = _Box(t, cols[t], PAD + (deepest - r) * (BOX_W + GAP_X), y)
+            y += boxes[t].height + GAP_Y
+            ys.update({(t, c): boxes[t].column_y(c) for c in cols[t]})
     return boxes
 
 

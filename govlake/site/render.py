@@ -31,6 +31,7 @@ def _env() -> Environment:
     )
     env.filters["blank"] = lambda v: "—" if v in (None, "") else v
     env.filters["number"] = lambda v: "—" if v is None else f"{v:,}"
+    env.filters["when"] = lambda v: "—" if v is None else str(v)[:19]
     env.filters["score"] = lambda v: "—" if v is None else f"{v:.1f}"
     return env
 
