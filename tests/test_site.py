@@ -60,6 +60,8 @@ def tiny_ledger() -> Ledger:
         department="市民政局",
         systems=["mca_marriage"],
         items=[Item("husband_id_number"), Item("registration_type", "登记类型", "string")],
+        review="returned",
+        review_findings=["sharing.condition: 有条件共享 needs its condition"],
     )
     population = Resource(
         POPULATION,
@@ -138,6 +140,8 @@ def test_site_has_every_page_and_a_search_index(site):
     marriage = next(e for e in index if e["id"] == "ods_mca_marriage__marriage")
     assert marriage["grade"] == "未定级" and marriage["sharing"] == "未登记"
     assert "登记类型" in marriage["text"] and marriage["department"] == "市民政局"
+    page = (site / "resources" / "ods_mca_marriage__marriage.html").read_text(encoding="utf-8")
+    assert "退回纠正" in page and "有条件共享 needs its condition" in page
 
 
 def test_resource_page_shows_freshness_score_items_and_data_docs(site):
@@ -336,52 +340,183 @@ def test_collect_ledger_falls_back_to_configuration_and_ops(spark, private_cfg, 
 
 
 def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_cfg, source_dir):
+    """Column names as govlake.catalog publishes them (SCD2 history: is_current)."""
     from govlake.site.collect import collect_ledger
 
     old, new = dt.date(2026, 11, 25), dt.date(2026, 11, 26)
-    resource = {"resource_code": "1-01-001-0001", "tables": ["base.population"],
-                "department": "市行政审批局", "grade": "核心", "sharing_type": "有条件共享",
-                "sharing_condition": "仅限政务用途", "open_type": "不予开放"}  # fmt: skip
-    _save(spark, private_cfg, "catalog.resources",
-          [{**resource, "resource_name": "人口(旧)", "run_date": old},
-           {**resource, "resource_name": "人口基础库", "run_date": new}],
-          "resource_code string, resource_name string, tables array<string>, department string, "
-          "grade string, sharing_type string, sharing_condition string, open_type string, "
-          "run_date date")  # fmt: skip
-    _save(spark, private_cfg, "catalog.items",
-          [{"resource_code": "1-01-001-0001", "table": "base.population", "column": "name",
-            "item_name": "姓名", "data_type": "string", "grade": "重要", "run_date": new}],
-          "resource_code string, table string, column string, item_name string, "
-          "data_type string, grade string, run_date date")  # fmt: skip
-    _save(spark, private_cfg, "quality.scores",
-          [{"run_id": r, "run_date": d, "scope": "table", "table": "base.population",
-            "department": None, "overall": o, "validity": o}
-           for r, d, o in (("r1", old, 50.0), ("r2", new, 91.25))],
-          "run_id string, run_date date, scope string, table string, department string, "
-          "overall double, validity double")  # fmt: skip
-    _save(spark, private_cfg, "catalog.registrations",
-          [{"department": "市民政局", "resource_code": "3-02", "reason": "new table",
-            "detected_on": old, "due_date": dt.date(2020, 1, 2), "registered_on": None}],
-          "department string, resource_code string, reason string, detected_on date, "
-          "due_date date, registered_on date")  # fmt: skip
-    _save(spark, private_cfg, "lineage.column_edges",
-          [{"run_id": "r2", "target_table": "base.population", "target_column": "name",
-            "source_table": "ods.psb_hukou__hj_resident", "source_column": "xm",
-            "transformation": "sqlglot"}],
-          "run_id string, target_table string, target_column string, source_table string, "
-          "source_column string, transformation string")  # fmt: skip
+    entry = {
+        "resource": "population",
+        "code": "101001-0001",
+        "tables": ["base.population"],
+        "lei_code": "1",
+        "lei_name": "基础信息资源",
+        "xiang_code": "01",
+        "xiang_name": "人口",
+        "provider_department": "市行政审批局",
+        "source_systems": ["psb_hukou"],
+        "grade": "L4",
+        "national_grade": "核心",
+        "sharing_type": "有条件共享",
+        "sharing_condition": "仅限政务用途",
+        "open_type": "不予开放",
+        "review_status": "returned",
+        "review_findings": ["items: item without a grade"],
+    }
+    _save(
+        spark,
+        private_cfg,
+        "catalog.resources",
+        [
+            {**entry, "name": "人口(旧)", "is_current": False},
+            {**entry, "name": "人口基础库", "is_current": True},
+        ],
+        "resource string, code string, name string, tables array<string>, lei_code string, "
+        "lei_name string, xiang_code string, xiang_name string, provider_department string, "
+        "source_systems array<string>, grade string, national_grade string, "
+        "sharing_type string, sharing_condition string, open_type string, "
+        "review_status string, review_findings array<string>, is_current boolean",
+    )
+    _save(
+        spark,
+        private_cfg,
+        "catalog.items",
+        [
+            {
+                "resource": "population",
+                "code": "101001-0001",
+                "table": "base.population",
+                "column": "name",
+                "name": "姓名",
+                "type": "字符型",
+                "physical_type": "string",
+                "grade": "L3",
+                "national_grade": "重要",
+                "inherited_from": ["ods.psb_hukou__hj_resident.xm"],
+                "is_current": True,
+            }
+        ],
+        "resource string, code string, table string, column string, name string, "
+        "type string, physical_type string, grade string, national_grade string, "
+        "inherited_from array<string>, is_current boolean",
+    )
+    _save(
+        spark,
+        private_cfg,
+        "catalog.systems",
+        [
+            {
+                "system": "psb_hukou",
+                "information_system": "人口户籍管理系统",
+                "department": "市公安局",
+                "mode": "physical",
+                "is_current": True,
+            }
+        ],
+        "system string, information_system string, department string, mode string, "
+        "is_current boolean",
+    )
+    _save(
+        spark,
+        private_cfg,
+        "quality.scores",
+        [
+            {
+                "run_id": r,
+                "run_date": d,
+                "scope": "table",
+                "table": "base.population",
+                "department": None,
+                "overall": o,
+                "validity": o,
+            }
+            for r, d, o in (("r1", old, 50.0), ("r2", new, 91.25))
+        ],
+        "run_id string, run_date date, scope string, table string, department string, "
+        "overall double, validity double",
+    )
+    _save(
+        spark,
+        private_cfg,
+        "catalog.registrations",
+        [
+            {
+                "registration_id": "g1",
+                "kind": "new_column",
+                "detail": "zz",
+                "department": "市民政局",
+                "resource": "marriage",
+                "table": "ods.x",
+                "detected_on": old,
+                "due_on": dt.date(2020, 1, 2),
+                "status": "open",
+                "done_on": None,
+            },
+            {
+                "registration_id": "g2",
+                "kind": "new_table",
+                "detail": "",
+                "department": "市民政局",
+                "resource": None,
+                "table": "ods.y",
+                "detected_on": old,
+                "due_on": new,
+                "status": "done",
+                "done_on": new,
+            },
+        ],
+        "registration_id string, kind string, detail string, department string, "
+        "resource string, table string, detected_on date, due_on date, status string, "
+        "done_on date",
+    )
+    _save(
+        spark,
+        private_cfg,
+        "lineage.column_edges",
+        [
+            {
+                "run_id": "r2",
+                "target_table": "base.population",
+                "target_column": "name",
+                "source_table": "ods.psb_hukou__hj_resident",
+                "source_column": "xm",
+                "transformation": "sqlglot",
+            }
+        ],
+        "run_id string, target_table string, target_column string, source_table string, "
+        "source_column string, transformation string",
+    )
 
     ledger = collect_ledger(spark, private_cfg)
 
-    [population] = ledger.resources
-    assert (population.name, population.code, population.registered) == (
-        "人口基础库", "1-01-001-0001", True,
-    )  # fmt: skip
-    assert (population.grade, population.sharing_condition) == ("核心", "仅限政务用途")
-    assert [(i.name, i.name_zh, i.grade) for i in population.items] == [("name", "姓名", "重要")]
+    population = next(r for r in ledger.resources if r.registered)
+    assert (population.name, population.code, population.resource_id) == (
+        "人口基础库",
+        "101001-0001",
+        "population",
+    )
+    assert population.classification == "1 基础信息资源 / 01 人口"
+    assert (population.department, population.systems) == ("市行政审批局", ["psb_hukou"])
+    assert (population.grade, population.sharing_condition) == ("L4 · 核心", "仅限政务用途")
+    assert (population.review, population.review_findings) == (
+        "returned",
+        ["items: item without a grade"],
+    )
+    [item] = population.items
+    assert (item.name, item.name_zh, item.data_type, item.grade) == (
+        "name",
+        "姓名",
+        "字符型 (string)",
+        "L3 · 重要",
+    )
+    assert "ods.psb_hukou__hj_resident.xm" in item.description
+    assert ledger.systems["psb_hukou"].information_system == "人口户籍管理系统"
     assert ledger.scores["base.population"].overall == 91.25
-    [registration] = ledger.registrations
-    assert registration.status == "overdue" and registration.resource == "3-02"
+    statuses = sorted((r.reason, r.status) for r in ledger.registrations)
+    assert statuses == [("new_column · zz", "overdue"), ("new_table", "done")]
+    # the other libraries have no entry here: still listed, as not registered
+    others = [r for r in ledger.resources if not r.registered]
+    assert "base.legal_entity" in {r.resource_id for r in others}
+    assert "base.population" not in {t for r in others for t in r.tables}
     name_edges = [e for e in ledger.edges if e.target_column == "name"]
     assert [e.transformation for e in name_edges if e.target_table == "base.population"] == [
         "sqlglot"

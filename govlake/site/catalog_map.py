@@ -1,8 +1,8 @@
 """How rows of the catalog tables become ledger objects: the one place to adjust their columns.
 
-The catalog milestone fixes the table names (catalog.resources, catalog.items,
-catalog.systems, catalog.registrations); each field below lists the column names it accepts,
-first match wins, so a renamed column is a one-word change here.
+Column names follow govlake.catalog.publish (RESOURCES_SCHEMA, ITEMS_SCHEMA, SYSTEMS_SCHEMA)
+and govlake.catalog.registrations (REGISTRATIONS_SCHEMA) as of the catalog branch; each field
+lists the names it accepts, first match wins, so a renamed column is a one-word change here.
 """
 
 from __future__ import annotations
@@ -32,51 +32,73 @@ def _list(value: Any) -> list[str]:
 
 
 def _classification(row: Row) -> str:
-    """类 / 项 / 目 / 细目 joined, or one column holding the whole path."""
-    parts = [pick(row, f"category_{level}", f"class_{level}") for level in (1, 2, 3, 4)]
-    joined = " / ".join(str(p) for p in parts if p)
-    return joined or str(pick(row, "classification", "category", default=""))
+    """类 / 项 / 目 / 细目 as 'code name' joined, or one column holding the whole path."""
+    parts = []
+    for level in ("lei", "xiang", "mu", "ximu"):
+        code, name = row.get(f"{level}_code"), row.get(f"{level}_name")
+        if code or name:
+            parts.append(" ".join(str(p) for p in (code, name) if p))
+    return " / ".join(parts) or str(pick(row, "classification", "category", default=""))
+
+
+def _resource_key(row: Row) -> str:
+    return str(pick(row, "resource", "resource_id", "code", "resource_code", default=""))
 
 
 def catalog_item(row: Row) -> tuple[str, Item]:
     """A row of catalog.items as (key of its resource, item)."""
-    owner = str(pick(row, "resource_code", "code", "resource_id", "table", default=""))
-    return owner, Item(
-        name=pick(row, "column", "column_name", "item", "item_code", default=""),
-        name_zh=pick(row, "item_name", "name_zh", "item_name_zh", "chinese_name", default=""),
-        data_type=pick(row, "data_type", "type", default=""),
-        grade=pick(row, "grade", "effective_grade"),
+    kind, physical = pick(row, "type", "data_type", default=""), pick(row, "physical_type")
+    inherited = pick(row, "inherited_from", default=[]) or []
+    return _resource_key(row), Item(
+        name=pick(row, "column", "column_name", default=""),
+        name_zh=pick(row, "name", "item_name", "name_zh", default=""),
+        data_type=f"{kind} ({physical})" if kind and physical else (kind or physical or ""),
+        grade=_grade(row),
         table=pick(row, "table", "table_name"),
-        description=pick(row, "description", "abstract", default=""),
+        description=pick(row, "description", default="")
+        + (f" 就高从严, 继承自 {', '.join(inherited)}" if inherited else ""),
     )
+
+
+def _grade(row: Row) -> str | None:
+    """The local grade with its GB/T 43697 level, e.g. 'L4 · 核心'."""
+    grade, national = pick(row, "grade"), pick(row, "national_grade")
+    if grade and national and national != grade:
+        return f"{grade} · {national}"
+    return grade or national
 
 
 def catalog_resource(row: Row, items: list[tuple[str, Item]]) -> Resource:
     """A row of catalog.resources with its items ((resource key, item) pairs from catalog.items)."""
-    key = str(pick(row, "resource_code", "code", "resource_id", "table"))
-    tables = _list(pick(row, "tables", "table_names", "table", "table_name"))
+    key = _resource_key(row)
+    tables = _list(pick(row, "tables", "table_names", "table"))
     own = [item for owner, item in items if owner == key]
+    findings = pick(row, "review_findings", default=[])
+    findings = [findings] if isinstance(findings, str) else [str(f) for f in findings]
     return Resource(
         resource_id=key,
-        code=pick(row, "resource_code", "code"),
-        name=pick(row, "resource_name", "name", default=key),
+        code=pick(row, "code", "resource_code"),
+        name=pick(row, "name", "resource_name", default=key),
         tables=tables or sorted({i.table for i in own if i.table}),
         abstract=pick(row, "abstract", "description", default=""),
         classification=_classification(row),
         layer=pick(row, "layer", default=(tables[0].split(".")[0] if tables else "")),
-        department=pick(row, "department", "provider", "provider_department"),
-        department_code=pick(row, "department_code", "provider_code"),
-        systems=_list(pick(row, "systems", "source_systems", "system", "source_system")),
-        grade=pick(row, "grade", "effective_grade"),
-        sharing_type=pick(row, "sharing_type", "share_type"),
-        sharing_condition=pick(row, "sharing_condition", "share_condition"),
-        sharing_method=pick(row, "sharing_method", "share_method"),
-        open_type=pick(row, "open_type", "open_attribute"),
+        department=pick(row, "provider_department", "department", "provider"),
+        department_code=pick(row, "provider_code", "department_code"),
+        systems=_list(pick(row, "source_systems", "systems", "source_system")),
+        grade=_grade(row),
+        sharing_type=pick(row, "sharing_type"),
+        sharing_condition=pick(row, "sharing_condition"),
+        sharing_method=pick(row, "sharing_method"),
+        open_type=pick(row, "open_type"),
         update_cycle=pick(row, "update_cycle"),
         publish_date=pick(row, "publish_date"),
-        related=_list(pick(row, "related", "related_resources", "related_codes")),
+        related=_list(pick(row, "related", "related_codes")),
         items=own,
         registered=True,
+        review=pick(row, "review_status"),
+        review_findings=findings,
+        legal_basis=pick(row, "legal_basis"),
     )
 
 
@@ -100,11 +122,12 @@ def catalog_registration(row: Row, today: dt.date) -> Registration:
     status = pick(row, "status")
     if status not in ("due", "overdue", "done"):
         status = "done" if done else ("overdue" if due and due < today else "due")
+    kind, detail = pick(row, "kind", "reason", "event"), pick(row, "detail")
     return Registration(
-        department=pick(row, "department", "provider", default=""),
-        resource=str(pick(row, "resource_code", "resource", "table", "code", default="")),
-        reason=pick(row, "reason", "event", "change", "trigger", default=""),
-        detected_on=pick(row, "detected_on", "event_date", "changed_on", "since"),
+        department=pick(row, "department", "provider_department", default=""),
+        resource=str(pick(row, "resource", "resource_code", "table", "code", default="")),
+        reason=" · ".join(str(x) for x in (kind, detail) if x),
+        detected_on=pick(row, "detected_on", "event_date"),
         due_date=due,
         registered_on=done,
         status=status,

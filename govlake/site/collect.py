@@ -41,9 +41,11 @@ def collect_ledger(spark: SparkSession, cfg: Settings) -> Ledger:
     """The whole ledger of the lakehouse as it stands now."""
     notes: dict[str, str] = {}
     sources, libraries = load_sources(), load_libraries()
-    resources = _catalog_resources(spark, cfg, notes)
-    if resources is None:
-        resources = configured_resources(spark, cfg, sources, libraries)
+    inferred = configured_resources(spark, cfg, sources, libraries)
+    resources = _catalog_resources(spark, cfg, notes) or []
+    covered = {t for r in resources for t in r.tables}
+    # Tables without a catalog entry stay visible, marked 未编目, so the ledger is complete.
+    resources += [r for r in inferred if not set(r.tables) & covered]
     tables = sorted({t for r in resources for t in r.tables})
     data_docs = _data_docs(cfg, tables, notes)
     return Ledger(
@@ -119,7 +121,10 @@ def _catalog_resources(spark, cfg, notes) -> list[Resource] | None:
     items_df = read_table(spark, cfg, "catalog.items")
     items = [catalog_item(r) for r in _rows(current(items_df))] if items_df is not None else []
     found = [catalog_resource(r, items) for r in _rows(current(resources))]
-    notes["catalog"] = f"catalog.resources: {len(found)} registered resources."
+    notes["catalog"] = (
+        f"catalog.resources: {len(found)} registered resources; tables without an entry are "
+        "inferred from configuration and marked 未编目."
+    )
     return sorted(found, key=lambda r: (r.layer, r.resource_id))
 
 

@@ -85,6 +85,9 @@ class Resource:
     related: list[str] = field(default_factory=list)
     items: list[Item] = field(default_factory=list)
     registered: bool = False  # True when read from catalog.resources, not inferred
+    review: str | None = None  # passed | returned (退回纠正)
+    review_findings: list[str] = field(default_factory=list)
+    legal_basis: str | None = None
 
     @property
     def slug(self) -> str:
