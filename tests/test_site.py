@@ -468,22 +468,28 @@ def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_
         "resource string, table string, detected_on date, due_on date, status string, "
         "done_on date",
     )
+    edge = {"target_table": "base.population", "target_column": "name",
+            "source_table": "ods.psb_hukou__hj_resident", "source_column": "xm"}  # fmt: skip
     _save(
         spark,
         private_cfg,
         "lineage.column_edges",
         [
             {
+                **edge,
+                "run_id": "r1",
+                "transformation": "an older run",
+                "recorded_at": dt.datetime(2026, 11, 25, 2),
+            },
+            {
+                **edge,
                 "run_id": "r2",
-                "target_table": "base.population",
-                "target_column": "name",
-                "source_table": "ods.psb_hukou__hj_resident",
-                "source_column": "xm",
                 "transformation": "sqlglot",
-            }
+                "recorded_at": dt.datetime(2026, 11, 26, 2),
+            },
         ],
-        "run_id string, target_table string, target_column string, source_table string, "
-        "source_column string, transformation string",
+        "target_table string, target_column string, source_table string, source_column string, "
+        "run_id string, transformation string, recorded_at timestamp",
     )
 
     ledger = collect_ledger(spark, private_cfg)
@@ -517,7 +523,9 @@ def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_
     others = [r for r in ledger.resources if not r.registered]
     assert "base.legal_entity" in {r.resource_id for r in others}
     assert "base.population" not in {t for r in others for t in r.tables}
-    name_edges = [e for e in ledger.edges if e.target_column == "name"]
-    assert [e.transformation for e in name_edges if e.target_table == "base.population"] == [
-        "sqlglot"
-    ]  # observed lineage replaces the declared edges of the table it covers
+    name_from_xm = {
+        e.transformation
+        for e in ledger.edges
+        if (e.target_table, e.target_column, e.source_column) == ("base.population", "name", "xm")
+    }
+    assert name_from_xm == {"authoritative", "sqlglot"}  # declared and latest recorded run

@@ -233,7 +233,7 @@ def _systems(spark, cfg, sources, notes) -> dict[str, SystemInfo]:
 
 
 def _edges(spark, cfg, sources, libraries, notes) -> list[ColumnEdge]:
-    """Column edges from lineage.column_edges, declared edges for targets it does not cover."""
+    """Declared column edges plus those recorded by the latest run of each table."""
     declared = all_library_edges(libraries)
     for source in sources:
         for spec in source.tables:
@@ -247,14 +247,24 @@ def _edges(spark, cfg, sources, libraries, notes) -> list[ColumnEdge]:
     if df is None:
         notes["lineage"] = "lineage.column_edges 尚未生成: graphs show declared lineage."
         return sorted(set(declared))
-    keep = ["target_table", "target_column", "source_table", "source_column", "transformation"]
-    observed = {ColumnEdge(**r) for r in _rows(df.select(*keep).distinct())}
-    covered = {e.target_table for e in observed}
+    recorded = _latest_recorded(df)
     notes["lineage"] = (
-        f"lineage.column_edges: {len(observed)} edges of {len(covered)} tables "
-        "(declared lineage for the rest)."
+        f"declared lineage plus lineage.column_edges ({len(recorded)} edges of the latest run "
+        "of each table), as `govlake lineage` answers."
     )
-    return sorted(observed | {e for e in declared if e.target_table not in covered})
+    return sorted(set(declared) | recorded)
+
+
+def _latest_recorded(df: DataFrame) -> set[ColumnEdge]:
+    """Edges of the latest recorded run of each target table (a dropped column drops out)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    keep = ["target_table", "target_column", "source_table", "source_column", "transformation"]
+    if "recorded_at" in df.columns:
+        latest = F.max("recorded_at").over(Window.partitionBy("target_table"))
+        df = df.withColumn("_latest", latest).where(F.col("recorded_at") == F.col("_latest"))
+    return {ColumnEdge(**r) for r in _rows(df.select(*keep).distinct())}
 
 
 # --- freshness, quality, Data Docs, registrations --------------------------------------------

@@ -179,7 +179,7 @@ def lineage_svg(
     link: dict[str, str],
 ) -> str:
     """The upstream column graph of `table`; `link` maps a table to its page (relative URL)."""
-    path = upstream(edges, table)
+    path = _merged(upstream(edges, table))
     boxes = _layout(path, table, columns)
     width = max(b.x for b in boxes.values()) + BOX_W + PAD
     height = max(b.y + b.height for b in boxes.values()) + PAD
@@ -194,6 +194,16 @@ def lineage_svg(
         out.append(_box_svg(box, kind, (first, second), link.get(box.table), box.table == table))
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _merged(edges: list[ColumnEdge]) -> list[ColumnEdge]:
+    """One line per pair of columns; declared and recorded ways of saying it joined by '; '."""
+    how: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
+    for e in edges:
+        how[(e.target_table, e.target_column, e.source_table, e.source_column)].append(
+            e.transformation
+        )
+    return [ColumnEdge(*key, "; ".join(sorted(set(ways)))) for key, ways in sorted(how.items())]
 
 
 def page_name(table: str) -> str:
