@@ -99,6 +99,10 @@ def tiny_ledger() -> Ledger:
         },
         freshness={RESIDENT: loaded},
         scores={POPULATION: QualityScore(day, 93.5, {"completeness": 99.0, "validity": 88.0})},
+        department_scores={
+            "市公安局": QualityScore(day, 88.5),
+            "市民政局": QualityScore(day, None),
+        },
         data_docs={"": "index.html", POPULATION: "validations/base.population/run/page.html"},
         registrations=[
             Registration("市民政局", MARRIAGE, "new table", day, dt.date(2026, 12, 24)),
@@ -166,6 +170,7 @@ def test_stats_count_resources_and_open_registrations(site):
     assert "待登记 due: <b>1</b>" in html and '已逾期 overdue: <b class="bad">1</b>' in html
     assert "changed abstract" not in html  # done registrations are not listed
     assert "<title>市公安局: 1</title>" in html  # a bar of the department chart
+    assert "<title>市公安局: 88.5</title>" in html and "市民政局: None" not in html
 
 
 def test_rebuild_replaces_the_site_in_place(site):
@@ -430,7 +435,18 @@ def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_
                 "validity": o,
             }
             for r, d, o in (("r1", old, 50.0), ("r2", new, 91.25))
-        ],
+        ]
+        + [
+            {
+                "run_id": "r2",
+                "run_date": new,
+                "scope": "department",
+                "table": None,
+                "department": "市公安局",
+                "overall": 77.0,
+                "validity": 77.0,
+            }
+        ],  # fmt: skip
         "run_id string, run_date date, scope string, table string, department string, "
         "overall double, validity double",
     )
@@ -517,6 +533,7 @@ def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_
     assert "ods.psb_hukou__hj_resident.xm" in item.description
     assert ledger.systems["psb_hukou"].information_system == "人口户籍管理系统"
     assert ledger.scores["base.population"].overall == 91.25
+    assert {d: s.overall for d, s in ledger.department_scores.items()} == {"市公安局": 77.0}
     statuses = sorted((r.reason, r.status) for r in ledger.registrations)
     assert statuses == [("new_column · zz", "overdue"), ("new_table", "done")]
     # the other libraries have no entry here: still listed, as not registered

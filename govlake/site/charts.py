@@ -7,11 +7,13 @@ from html import escape
 LABEL_W, BAR_W, ROW_H, VALUE_W = 170, 360, 26, 50
 
 
-def bar_chart(title: str, rows: list[tuple[str, int]], series: str = "a") -> str:
-    """Horizontal bars, one per (label, count), longest first as given."""
+def bar_chart(
+    title: str, rows: list[tuple[str, float]], series: str = "a", top: float | None = None
+) -> str:
+    """Horizontal bars, one per (label, value) in the order given; `top` fixes the scale."""
     if not rows:
         return f'<p class="empty">{escape(title)}: 暂无数据</p>'
-    top = max(v for _, v in rows) or 1
+    top = top or max(v for _, v in rows) or 1
     width, height = LABEL_W + BAR_W + VALUE_W, ROW_H * len(rows) + 8
     out = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '

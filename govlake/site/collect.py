@@ -55,6 +55,7 @@ def collect_ledger(spark: SparkSession, cfg: Settings) -> Ledger:
         systems=_systems(spark, cfg, sources, notes),
         freshness=_freshness(spark, cfg, tables, notes),
         scores=_scores(spark, cfg, tables, notes),
+        department_scores=_department_scores(spark, cfg),
         data_docs=data_docs,
         registrations=_registrations(spark, cfg, notes),
         notes=notes,
@@ -323,25 +324,40 @@ def _library_builds(spark, cfg) -> dict[str, dict]:
 
 
 def _scores(spark, cfg, tables: list[str], notes) -> dict[str, QualityScore]:
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
+    """Latest table score from quality.scores, by `db.table`."""
     df = read_table(spark, cfg, "quality.scores")
     if df is None:
         notes["quality"] = "quality.scores 尚未生成: no quality score yet."
         return {}
-    if "scope" in df.columns:
-        df = df.where(F.col("scope") == "table")
-    order = [F.col(c).desc() for c in ("run_date", "run_id") if c in df.columns]
-    newest = Window.partitionBy("table").orderBy(*order)
-    rows = _rows(df.withColumn("_n", F.row_number().over(newest)).where("_n = 1"))
-    found = {}
-    for row in rows:
-        name = _full_name(row["table"], tables)
-        dims = {d: row.get(d) for d in DIMENSIONS}
-        found[name] = QualityScore(row["run_date"], row.get("overall"), dims)
+    found = {_full_name(k, tables): v for k, v in _latest_scores(df, "table", "table").items()}
     notes["quality"] = f"quality.scores: latest score of {len(found)} tables."
     return found
+
+
+def _department_scores(spark, cfg) -> dict[str, QualityScore]:
+    """Latest department score (scope 'department') from quality.scores."""
+    df = read_table(spark, cfg, "quality.scores")
+    if df is None or "scope" not in df.columns:
+        return {}
+    return _latest_scores(df, "department", "department")
+
+
+def _latest_scores(df: DataFrame, scope: str, key: str) -> dict[str, QualityScore]:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if "scope" in df.columns:
+        df = df.where(F.col("scope") == scope)
+    order = [F.col(c).desc() for c in ("run_date", "run_id") if c in df.columns]
+    newest = Window.partitionBy(key).orderBy(*order)
+    rows = _rows(df.withColumn("_n", F.row_number().over(newest)).where("_n = 1"))
+    return {
+        row[key]: QualityScore(
+            row["run_date"], row.get("overall"), {d: row.get(d) for d in DIMENSIONS}
+        )
+        for row in rows
+        if row[key]
+    }
 
 
 def _full_name(table: str, tables: list[str]) -> str:

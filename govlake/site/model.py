@@ -116,7 +116,8 @@ class Ledger:
     edges: list[ColumnEdge] = field(default_factory=list)
     systems: dict[str, SystemInfo] = field(default_factory=dict)
     freshness: dict[str, Freshness] = field(default_factory=dict)
-    scores: dict[str, QualityScore] = field(default_factory=dict)
+    scores: dict[str, QualityScore] = field(default_factory=dict)  # table -> latest
+    department_scores: dict[str, QualityScore] = field(default_factory=dict)
     data_docs: dict[str, str] = field(default_factory=dict)  # table -> page under data_docs/
     registrations: list[Registration] | None = None  # None: not tracked yet
     notes: dict[str, str] = field(default_factory=dict)  # input -> where from / why missing

@@ -114,6 +114,7 @@ def _stats(ledger: Ledger) -> dict:
         "registered": sum(r.registered for r in ledger.resources),
         "charts": [(title, bar_chart(title, data)) for title, data in charts.items()],
         "registrations": None,
+        "quality": _quality_chart(ledger),
     }
     if ledger.registrations is not None:
         open_ = [r for r in ledger.registrations if r.status != "done"]
@@ -131,6 +132,14 @@ def _stats(ledger: Ledger) -> dict:
             "count_overdue": sum(r.status == "overdue" for r in open_),
         }
     return view
+
+
+def _quality_chart(ledger: Ledger) -> str | None:
+    scored = [(d, s.overall) for d, s in ledger.department_scores.items() if s.overall is not None]
+    if not scored:
+        return None
+    rows = sorted(scored, key=lambda kv: (kv[1], kv[0]))  # weakest first: who to call
+    return bar_chart("质量评分 by department", rows, "q", top=100)
 
 
 def render_site(ledger: Ledger, out: Path, data_docs: Path | None = None) -> Path:
