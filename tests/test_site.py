@@ -546,3 +546,15 @@ def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_
         if (e.target_table, e.target_column, e.source_column) == ("base.population", "name", "xm")
     }
     assert name_from_xm == {"authoritative", "sqlglot"}  # declared and latest recorded run
+
+
+def test_docs_commands_are_wired_and_serve_needs_a_built_site(tmp_path):
+    from govlake.cli import build_parser
+    from govlake.errors import GovlakeError
+    from govlake.site.cli import cmd_docs_build, cmd_docs_serve, make_server
+
+    args = build_parser().parse_args(["docs", "serve", "--port", "8123"])
+    assert (args.func, args.port) == (cmd_docs_serve, 8123)
+    assert build_parser().parse_args(["docs", "build"]).func is cmd_docs_build
+    with pytest.raises(GovlakeError, match="govlake docs build"):
+        make_server(tmp_path / "site", 0)
