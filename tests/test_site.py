@@ -169,6 +169,7 @@ def test_stats_count_resources_and_open_registrations(site):
     html = (site / "stats.html").read_text(encoding="utf-8")
     assert "待登记 due: <b>1</b>" in html and '已逾期 overdue: <b class="bad">1</b>' in html
     assert "changed abstract" not in html  # done registrations are not listed
+    assert '<a href="resources/ods_mca_marriage__marriage.html">婚姻登记</a>' in html
     assert "<title>市公安局: 1</title>" in html  # a bar of the department chart
     assert "<title>市公安局: 88.5</title>" in html and "市民政局: None" not in html
 

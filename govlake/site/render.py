@@ -160,7 +160,8 @@ def render_site(ledger: Ledger, out: Path, data_docs: Path | None = None) -> Pat
     (staging / "assets" / "search-index.js").write_text(
         f"window.LEDGER_INDEX = {index};\n", encoding="utf-8"
     )
-    _write(env, staging, "stats.html", "stats.html", "", common, stats=_stats(ledger))
+    by_id = {r.resource_id: r for r in ledger.resources}
+    _write(env, staging, "stats.html", "stats.html", "", common, stats=_stats(ledger), by_id=by_id)
     for resource in ledger.resources:
         tables = [_table_view(ledger, t, _columns(ledger, t), "../") for t in resource.tables]
         _write(env, staging, f"resources/{resource.slug}.html", "resource.html", "../", common,
