@@ -213,9 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
 def command_groups() -> list[Callable]:
     """Subcommand groups that live beside their feature (catalog, lineage, ...)."""
     from govlake.catalog.cli import register as catalog
+    from govlake.site.cli import register as docs
     from lineage.cli import register as lineage
 
-    return [catalog, lineage]
+    return [catalog, lineage, docs]
 
 
 def _adder(sub) -> Callable[..., argparse.ArgumentParser]:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from govlake.libraries import build_order, load_libraries
 from govlake.settings import Settings, settings
+from govlake.site import site_dir
 from govlake.sources import load_sources
 
 NIGHTLY_DAG = "ezhou_nightly"
@@ -176,4 +177,5 @@ def run_demo(persons: int | None, day: dt.date | None, console: Console) -> int:
     ok = print_summary(summary_rows(day), day, console)
     print_libraries(library_rows(day), day, console)
     ok &= print_ground_truth(console)
+    console.print(f"Ledger site (一本账): {site_dir(cfg) / 'index.html'} (or `govlake docs serve`)")
     return 0 if ok and all(o.succeeded for o in outcomes) else 1

@@ -29,6 +29,12 @@ def _catalog(spark, cfg, day: dt.date, run_id: str) -> dict:
     return publish_catalog(spark, cfg, day, run_id)
 
 
+def _site(spark, cfg, day: dt.date, run_id: str) -> dict:
+    from govlake.site import build_site
+
+    return {"site": str(build_site(spark, cfg) / "index.html")}
+
+
 CATALOG_TABLES = ("catalog.resources", "catalog.items", "catalog.systems", "catalog.registrations")
 
 STEPS = (LedgerStep("publish_catalog", ("ops.load_runs",), CATALOG_TABLES, _catalog),)

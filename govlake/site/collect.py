@@ -1,0 +1,395 @@
+"""Collect the ledger from the lakehouse: catalog, lineage, quality and ops tables when present.
+
+Every input may be missing (a fresh lakehouse, or a milestone not built yet). Then the
+collector falls back to what configuration and Delta already say (conf/sources, libraries/,
+lineage/declared.py, table schemas) and leaves a note the site shows, instead of failing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from govlake.libraries import Library, load_libraries
+from govlake.settings import Settings
+from govlake.site.catalog_map import catalog_item, catalog_registration, catalog_resource
+from govlake.site.model import (
+    Freshness,
+    Item,
+    Ledger,
+    QualityScore,
+    Registration,
+    Resource,
+    SystemInfo,
+)
+from govlake.sources import SourceSystem, load_sources
+from lineage.declared import ColumnEdge, all_library_edges, ods_edges
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+RESOURCE_LAYERS = ("ods", "base", "theme")
+DIMENSIONS = ("completeness", "validity", "consistency", "uniqueness", "timeliness")
+DATA_DOCS = Path("quality") / "data_docs"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def collect_ledger(spark: SparkSession, cfg: Settings) -> Ledger:
+    """The whole ledger of the lakehouse as it stands now."""
+    notes: dict[str, str] = {}
+    sources, libraries = load_sources(), load_libraries()
+    inferred = configured_resources(spark, cfg, sources, libraries)
+    resources = _catalog_resources(spark, cfg, notes) or []
+    covered = {t for r in resources for t in r.tables}
+    # Tables without a catalog entry stay visible, marked 未编目, so the ledger is complete.
+    resources += [r for r in inferred if not set(r.tables) & covered]
+    tables = sorted({t for r in resources for t in r.tables})
+    data_docs = _data_docs(cfg, tables, notes)
+    return Ledger(
+        generated_at=dt.datetime.now().replace(microsecond=0),
+        resources=resources,
+        edges=_edges(spark, cfg, sources, libraries, notes),
+        systems=_systems(spark, cfg, sources, notes),
+        freshness=_freshness(spark, cfg, tables, notes),
+        scores=_scores(spark, cfg, tables, notes),
+        department_scores=_department_scores(spark, cfg),
+        data_docs=data_docs,
+        registrations=_registrations(spark, cfg, notes),
+        notes=notes,
+    )
+
+
+def read_table(spark: SparkSession, cfg: Settings, name: str) -> DataFrame | None:
+    """A lakehouse Delta table by `db.table`, or None when it has never been written."""
+    database, table = name.split(".", 1)
+    path = cfg.table_path(database, table)
+    if not (path / "_delta_log").exists():
+        return None
+    return spark.read.format("delta").load(str(path))
+
+
+def _version(path: Path) -> int:
+    """The Delta table's current version, from its log file names (no Spark job)."""
+    from govlake.inventory import delta_version
+
+    return delta_version(path) or 0
+
+
+@lru_cache(maxsize=512)
+def _schema(spark: SparkSession, path: str, version: int) -> list[tuple[str, str]]:
+    frame = spark.read.format("delta").option("versionAsOf", version).load(path)
+    return [(f.name, f.dataType.simpleString()) for f in frame.schema]
+
+
+@lru_cache(maxsize=512)
+def _count(spark: SparkSession, path: str, version: int) -> int:
+    # Delta answers count(*) from its log statistics, without scanning the files.
+    return spark.read.format("delta").option("versionAsOf", version).load(path).count()
+
+
+def _rows(df: DataFrame) -> list[dict[str, Any]]:
+    return [r.asDict(recursive=True) for r in df.collect()]
+
+
+def current(df: DataFrame) -> DataFrame:
+    """The current version of a table kept with history (is_current, valid_to or run_date)."""
+    from pyspark.sql import functions as F
+
+    if "is_current" in df.columns:
+        return df.where(F.col("is_current"))
+    if "valid_to" in df.columns:
+        return df.where(F.col("valid_to").isNull())
+    if "run_date" in df.columns:
+        latest = df.agg(F.max("run_date")).first()[0]
+        return df.where(F.col("run_date") == F.lit(latest))
+    return df
+
+
+# --- resources -------------------------------------------------------------------------------
+
+
+def _catalog_resources(spark, cfg, notes) -> list[Resource] | None:
+    resources = read_table(spark, cfg, "catalog.resources")
+    if resources is None:
+        notes["catalog"] = (
+            "catalog.resources 尚未发布: resources below are inferred from conf/sources and "
+            "libraries/ (not yet registered in the catalog)."
+        )
+        return None
+    items_df = read_table(spark, cfg, "catalog.items")
+    items = [catalog_item(r) for r in _rows(current(items_df))] if items_df is not None else []
+    found = [catalog_resource(r, items) for r in _rows(current(resources))]
+    notes["catalog"] = (
+        f"catalog.resources: {len(found)} registered resources; tables without an entry are "
+        "inferred from configuration and marked 未编目."
+    )
+    return sorted(found, key=lambda r: (r.layer, r.resource_id))
+
+
+def configured_resources(
+    spark: SparkSession, cfg: Settings, sources: list[SourceSystem], libraries: list[Library]
+) -> list[Resource]:
+    """One inferred resource per configured ods table and library, and per other Delta table."""
+    found = [_source_resource(spark, cfg, s, t) for s in sources for t in s.tables]
+    found += [_library_resource(spark, cfg, lib, sources) for lib in libraries]
+    known = {t for r in found for t in r.tables}
+    for path in sorted(cfg.lakehouse.glob("*/*/_delta_log")):
+        name = f"{path.parent.parent.name}.{path.parent.name}"
+        if name.split(".")[0] in RESOURCE_LAYERS and name not in known:
+            items = [Item(c, "", t, table=name) for c, t in delta_columns(spark, cfg, name) or []]
+            found.append(Resource(name, name, [name], layer=name.split(".")[0], items=items))
+    return found
+
+
+def delta_columns(spark, cfg, table: str) -> list[tuple[str, str]] | None:
+    """(column, Spark type) of a Delta table without its `_` meta columns; None if absent."""
+    database, name = table.split(".", 1)
+    path = cfg.table_path(database, name)
+    if not (path / "_delta_log").exists():
+        return None
+    columns = _schema(spark, str(path), _version(path))
+    return [(c, t) for c, t in columns if not c.startswith("_")]
+
+
+def _source_resource(spark, cfg, source: SourceSystem, spec) -> Resource:
+    table = source.ods_table(spec)
+    source_name = {ods: src for src, ods in spec.columns.items()}
+    columns = delta_columns(spark, cfg, table)
+    if columns is None:  # never loaded (or logical): what the configuration names
+        names = dict.fromkeys([*spec.ods_primary_key, *spec.columns.values()])
+        columns = [(c, "") for c in names]
+    items = [
+        Item(c, _zh(source_name.get(c, "")), t, table=table, description=source_name.get(c, ""))
+        for c, t in columns
+    ]
+    return Resource(
+        resource_id=table,
+        name=spec.description or spec.name,
+        tables=[table],
+        abstract=source.description,
+        layer="ods",
+        department=source.department,
+        department_code=source.department_code,
+        systems=[source.system],
+        items=items,
+    )
+
+
+def _library_resource(spark, cfg, library: Library, sources: list[SourceSystem]) -> Resource:
+    types = dict(delta_columns(spark, cfg, library.table) or [])
+    names = [library.key, *library.attributes]
+    items = [
+        Item(
+            name,
+            "",
+            types.get(name) or _attribute_type(library, name),
+            table=library.table,
+            description=library.attributes[name].description if name in library.attributes else "",
+        )
+        for name in names
+    ]
+    inputs = {i.table.removeprefix("ods.").split("__")[0] for i in library.inputs.values()}
+    return Resource(
+        resource_id=library.table,
+        name=library.title,
+        tables=[library.table],
+        abstract=library.description,
+        layer=library.database,
+        systems=sorted(inputs & {s.system for s in sources}),
+        items=items,
+    )
+
+
+def _attribute_type(library: Library, name: str) -> str:
+    if name == library.key:
+        return library.key_type
+    return library.attributes[name].type
+
+
+def _zh(text: str) -> str:
+    """A department's own column name is the Chinese name when it is written in Chinese."""
+    return text if CJK.search(text) else ""
+
+
+# --- systems and lineage ---------------------------------------------------------------------
+
+
+def _systems(spark, cfg, sources, notes) -> dict[str, SystemInfo]:
+    configured = {
+        s.system: SystemInfo(
+            s.system, s.department, s.information_system, s.department_code, s.mode
+        )
+        for s in sources
+    }
+    df = read_table(spark, cfg, "catalog.systems")
+    if df is None:
+        return configured
+    from govlake.site.catalog_map import catalog_system
+
+    published = {s.system: s for s in map(catalog_system, _rows(current(df)))}
+    return {**configured, **published}
+
+
+def _edges(spark, cfg, sources, libraries, notes) -> list[ColumnEdge]:
+    """Declared column edges plus those recorded by the latest run of each table."""
+    declared = all_library_edges(libraries)
+    for source in sources:
+        for spec in source.tables:
+            cols = delta_columns(spark, cfg, source.ods_table(spec))
+            if cols is None:
+                cols = [
+                    (c, "") for c in dict.fromkeys([*spec.ods_primary_key, *spec.columns.values()])
+                ]
+            declared += ods_edges(source, spec.name, [c for c, _ in cols])
+    df = read_table(spark, cfg, "lineage.column_edges")
+    if df is None:
+        notes["lineage"] = "lineage.column_edges 尚未生成: graphs show declared lineage."
+        return sorted(set(declared))
+    recorded = _latest_recorded(df)
+    notes["lineage"] = (
+        f"declared lineage plus lineage.column_edges ({len(recorded)} edges of the latest run "
+        "of each table), as `govlake lineage` answers."
+    )
+    return sorted(set(declared) | recorded)
+
+
+def _latest_recorded(df: DataFrame) -> set[ColumnEdge]:
+    """Edges of the latest recorded run of each target table (a dropped column drops out)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    keep = ["target_table", "target_column", "source_table", "source_column", "transformation"]
+    if "recorded_at" in df.columns:
+        latest = F.max("recorded_at").over(Window.partitionBy("target_table"))
+        df = df.withColumn("_latest", latest).where(F.col("recorded_at") == F.col("_latest"))
+    return {ColumnEdge(**r) for r in _rows(df.select(*keep).distinct())}
+
+
+# --- freshness, quality, Data Docs, registrations --------------------------------------------
+
+
+def _freshness(spark, cfg, tables: list[str], notes) -> dict[str, Freshness]:
+    from jobs.ops import latest_runs
+
+    runs = latest_runs(spark, cfg)
+    builds = _library_builds(spark, cfg)
+    if not runs:
+        notes["freshness"] = "ops.load_runs 尚无记录: no load has run yet."
+    found = {}
+    for table in tables:
+        total = _row_count(spark, cfg, table)
+        run, build = runs.get(table), builds.get(table)
+        if run:
+            loaded = run["source_rows"] if run["mode"] == "logical" else run["rows_written"]
+            found[table] = Freshness(
+                run["finished_at"], run["batch_date"], run["status"], loaded,
+                run["rows_rejected"], total if total is not None else run["source_rows"],
+            )  # fmt: skip
+        elif build:
+            found[table] = Freshness(
+                build["finished_at"], build["batch_date"], "success", build["changed_keys"],
+                build["quarantined"], total,
+            )  # fmt: skip
+        elif total is not None:
+            found[table] = Freshness(rows_total=total)
+    return found
+
+
+def _row_count(spark, cfg, table: str) -> int | None:
+    database, name = table.split(".", 1)
+    path = cfg.table_path(database, name)
+    if not (path / "_delta_log").exists():
+        return None
+    return _count(spark, str(path), _version(path))
+
+
+def _library_builds(spark, cfg) -> dict[str, dict]:
+    """Latest build per library table from ops.library_runs, with its quarantined rows summed."""
+    from pyspark.sql import functions as F
+
+    df = read_table(spark, cfg, "ops.library_runs")
+    if df is None:
+        return {}
+    latest = df.groupBy("library").agg(F.max("finished_at").alias("finished_at"))
+    rows = (
+        df.join(latest, ["library", "finished_at"])
+        .groupBy("library", "finished_at", "batch_date")
+        .agg(F.max("changed_keys").alias("changed_keys"), F.sum("quarantined").alias("quarantined"))
+    )
+    tables = {lib.library: lib.table for lib in load_libraries()}
+    return {tables.get(r["library"], f"base.{r['library']}"): r for r in _rows(rows)}
+
+
+def _scores(spark, cfg, tables: list[str], notes) -> dict[str, QualityScore]:
+    """Latest table score from quality.scores, by `db.table`."""
+    df = read_table(spark, cfg, "quality.scores")
+    if df is None:
+        notes["quality"] = "quality.scores 尚未生成: no quality score yet."
+        return {}
+    found = {_full_name(k, tables): v for k, v in _latest_scores(df, "table", "table").items()}
+    notes["quality"] = f"quality.scores: latest score of {len(found)} tables."
+    return found
+
+
+def _department_scores(spark, cfg) -> dict[str, QualityScore]:
+    """Latest department score (scope 'department') from quality.scores."""
+    df = read_table(spark, cfg, "quality.scores")
+    if df is None or "scope" not in df.columns:
+        return {}
+    return _latest_scores(df, "department", "department")
+
+
+def _latest_scores(df: DataFrame, scope: str, key: str) -> dict[str, QualityScore]:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if "scope" in df.columns:
+        df = df.where(F.col("scope") == scope)
+    order = [F.col(c).desc() for c in ("run_date", "run_id") if c in df.columns]
+    newest = Window.partitionBy(key).orderBy(*order)
+    rows = _rows(df.withColumn("_n", F.row_number().over(newest)).where("_n = 1"))
+    return {
+        row[key]: QualityScore(
+            row["run_date"], row.get("overall"), {d: row.get(d) for d in DIMENSIONS}
+        )
+        for row in rows
+        if row[key]
+    }
+
+
+def _full_name(table: str, tables: list[str]) -> str:
+    """`db.table` for a name given with or without its database."""
+    if "." in table:
+        return table
+    return next((t for t in tables if t.split(".", 1)[1] == table), table)
+
+
+def _data_docs(cfg: Settings, tables: list[str], notes) -> dict[str, str]:
+    """Data Docs page per table (path under data_docs/), newest first; '' is the index."""
+    root = cfg.lakehouse / DATA_DOCS
+    if not (root / "index.html").exists():
+        notes["data_docs"] = "Data Docs 尚未生成 (quality/data_docs/index.html)."
+        return {}
+    pages = sorted(root.rglob("*.html"), key=lambda p: p.stat().st_mtime, reverse=True)
+    found = {"": "index.html"}
+    for table in tables:
+        keys = {table, table.replace(".", "_"), table.split(".", 1)[1]}
+        for page in pages:
+            rel = page.relative_to(root).as_posix()
+            if "validations" in rel and any(k in rel for k in keys):
+                found[table] = rel
+                break
+    return found
+
+
+def _registrations(spark, cfg, notes) -> list[Registration] | None:
+    df = read_table(spark, cfg, "catalog.registrations")
+    if df is None:
+        notes["registrations"] = "catalog.registrations 尚未发布: deadlines are not tracked yet."
+        return None
+    today = dt.date.today()
+    found = [catalog_registration(r, today) for r in _rows(current(df))]
+    return sorted(found, key=lambda r: (r.status != "overdue", r.due_date or dt.date.max))

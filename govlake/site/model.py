@@ -1,0 +1,131 @@
+"""The ledger (一本账) as typed data: what the site shows, independent of where it was read from.
+
+The collector fills it from the catalog, lineage, quality and ops tables when they exist and
+from configuration otherwise; the renderer only ever sees this model, so tests can build a
+site from a hand-written ledger without Spark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from lineage.declared import ColumnEdge
+
+UNKNOWN = "未登记"  # shown for a catalog attribute nobody has registered yet
+UNGRADED = "未定级"
+
+
+@dataclass(frozen=True)
+class Item:
+    """A data item (数据项) of a resource: one column with its Chinese name, type and grade."""
+
+    name: str
+    name_zh: str = ""
+    data_type: str = ""
+    grade: str | None = None
+    table: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """The latest load of a table: when, which batch, what it wrote, and the table's rows now."""
+
+    last_load: dt.datetime | None = None
+    batch_date: dt.date | None = None
+    status: str | None = None
+    rows_loaded: int | None = None
+    rows_rejected: int | None = None
+    rows_total: int | None = None
+
+
+@dataclass(frozen=True)
+class QualityScore:
+    """The latest table-level quality score (0-100) from quality.scores."""
+
+    run_date: dt.date | None
+    overall: float | None
+    dimensions: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    """A department's information system (数据—系统) that tables come from."""
+
+    system: str
+    department: str
+    information_system: str
+    department_code: str | None = None
+    mode: str | None = None
+
+
+@dataclass
+class Resource:
+    """A catalog resource (目录) with the tables it maps to (目录—数据)."""
+
+    resource_id: str
+    name: str
+    tables: list[str]
+    code: str | None = None
+    abstract: str = ""
+    classification: str = ""
+    layer: str = ""
+    department: str | None = None
+    department_code: str | None = None
+    systems: list[str] = field(default_factory=list)
+    grade: str | None = None
+    sharing_type: str | None = None
+    sharing_condition: str | None = None
+    sharing_method: str | None = None
+    open_type: str | None = None
+    update_cycle: str | None = None
+    publish_date: dt.date | None = None
+    related: list[str] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    registered: bool = False  # True when read from catalog.resources, not inferred
+    review: str | None = None  # passed | returned (退回纠正)
+    review_findings: list[str] = field(default_factory=list)
+    legal_basis: str | None = None
+
+    @property
+    def slug(self) -> str:
+        return slug(self.resource_id)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registration or update that the catalog rules require within 20 working days."""
+
+    department: str
+    resource: str
+    reason: str
+    detected_on: dt.date | None
+    due_date: dt.date | None
+    registered_on: dt.date | None = None
+    status: str = "due"  # due | overdue | done
+
+
+@dataclass
+class Ledger:
+    """Everything the site shows, plus a note per input saying where it came from or why not."""
+
+    generated_at: dt.datetime
+    resources: list[Resource]
+    edges: list[ColumnEdge] = field(default_factory=list)
+    systems: dict[str, SystemInfo] = field(default_factory=dict)
+    freshness: dict[str, Freshness] = field(default_factory=dict)
+    scores: dict[str, QualityScore] = field(default_factory=dict)  # table -> latest
+    department_scores: dict[str, QualityScore] = field(default_factory=dict)
+    data_docs: dict[str, str] = field(default_factory=dict)  # table -> page under data_docs/
+    registrations: list[Registration] | None = None  # None: not tracked yet
+    notes: dict[str, str] = field(default_factory=dict)  # input -> where from / why missing
+
+    def resource_of(self, table: str) -> Resource | None:
+        return next((r for r in self.resources if table in r.tables), None)
+
+
+def slug(text: str) -> str:
+    """A file-name-safe id: dots and other punctuation become '_', CJK is kept."""
+    return re.sub(r"[^\w-]+", "_", text).strip("_") or "_"

@@ -1,0 +1,561 @@
+"""The ledger site (一本账): built from a tiny ledger, checked in a real headless chromium.
+
+The browser tests skip when Debian's chromium is missing, unless GOVLAKE_REQUIRE_BROWSER=1
+(set by .ci/run), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from govlake.site.model import (
+    Freshness,
+    Item,
+    Ledger,
+    QualityScore,
+    Registration,
+    Resource,
+    SystemInfo,
+)
+from govlake.site.render import render_site
+from lineage.declared import ColumnEdge
+
+CHROMIUM = Path(os.environ.get("GOVLAKE_CHROMIUM", "/usr/bin/chromium"))
+RESIDENT, MARRIAGE, POPULATION = (
+    "ods.psb_hukou__hj_resident",
+    "ods.mca_marriage__marriage",
+    "base.population",
+)
+MCA = "system:mca_marriage.marriage"
+
+
+def tiny_ledger() -> Ledger:
+    """Two department tables and the population library built from them."""
+    resident = Resource(
+        RESIDENT,
+        "户籍人口",
+        [RESIDENT],
+        code="3-01-001-0001",
+        layer="ods",
+        department="市公安局",
+        systems=["psb_hukou"],
+        grade="重要",
+        sharing_type="有条件共享",
+        sharing_condition="仅限人口库建设",
+        open_type="不予开放",
+        items=[Item("sfzh", "公民身份号码", "string", "核心", RESIDENT), Item("xm", "姓名")],
+        registered=True,
+    )
+    marriage = Resource(
+        MARRIAGE,
+        "婚姻登记",
+        [MARRIAGE],
+        layer="ods",
+        department="市民政局",
+        systems=["mca_marriage"],
+        items=[Item("husband_id_number"), Item("registration_type", "登记类型", "string")],
+        review="returned",
+        review_findings=["sharing.condition: 有条件共享 needs its condition"],
+    )
+    population = Resource(
+        POPULATION,
+        "人口库",
+        [POPULATION],
+        code="1-01-001-0001",
+        layer="base",
+        department="市行政审批局",
+        grade="核心",
+        sharing_type="无条件共享",
+        open_type="不予开放",
+        related=["3-01-001-0001"],
+        items=[Item("id_number", "公民身份号码"), Item("name", "姓名"), Item("marital_status")],
+        registered=True,
+    )
+    edges = [
+        ColumnEdge(RESIDENT, "sfzh", "system:psb_hukou.hj_resident", "sfzh", "copy"),
+        ColumnEdge(RESIDENT, "xm", "system:psb_hukou.hj_resident", "xm", "copy"),
+        ColumnEdge(MARRIAGE, "registration_type", MCA, "登记类型", "rename"),
+        ColumnEdge(MARRIAGE, "husband_id_number", MCA, "男方身份证号", "rename"),
+        ColumnEdge(POPULATION, "id_number", RESIDENT, "sfzh", "key"),
+        ColumnEdge(POPULATION, "id_number", MARRIAGE, "husband_id_number", "key"),
+        ColumnEdge(POPULATION, "name", RESIDENT, "xm", "authoritative"),
+        ColumnEdge(POPULATION, "marital_status", MARRIAGE, "registration_type", "authoritative"),
+    ]
+    day = dt.date(2026, 11, 26)
+    loaded = Freshness(dt.datetime(2026, 11, 27, 1, 5), day, "success", 120, 3, 900)
+    return Ledger(
+        generated_at=dt.datetime(2026, 11, 27, 2, 30),
+        resources=[resident, marriage, population],
+        edges=edges,
+        systems={
+            "psb_hukou": SystemInfo("psb_hukou", "市公安局", "人口户籍管理系统"),
+            "mca_marriage": SystemInfo("mca_marriage", "市民政局", "婚姻登记系统"),
+        },
+        freshness={RESIDENT: loaded},
+        scores={POPULATION: QualityScore(day, 93.5, {"completeness": 99.0, "validity": 88.0})},
+        department_scores={
+            "市公安局": QualityScore(day, 88.5),
+            "市民政局": QualityScore(day, None),
+        },
+        data_docs={"": "index.html", POPULATION: "validations/base.population/run/page.html"},
+        registrations=[
+            Registration("市民政局", MARRIAGE, "new table", day, dt.date(2026, 12, 24)),
+            Registration(
+                "市公安局", RESIDENT, "new column", day, dt.date(2026, 11, 1), None, "overdue"
+            ),
+            Registration("市公安局", RESIDENT, "changed abstract", day, day, day, "done"),
+        ],
+        notes={"lineage": "declared lineage (test)"},
+    )
+
+
+@pytest.fixture()
+def site(tmp_path) -> Path:
+    docs = tmp_path / "data_docs"
+    (docs / "validations" / "base.population" / "run").mkdir(parents=True)
+    (docs / "index.html").write_text("<!doctype html><title>Data Docs</title>", encoding="utf-8")
+    page = docs / "validations" / "base.population" / "run" / "page.html"
+    page.write_text("<!doctype html><title>population</title>", encoding="utf-8")
+    return render_site(tiny_ledger(), tmp_path / "site", data_docs=docs)
+
+
+def test_site_has_every_page_and_a_search_index(site):
+    names = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
+    assert names == [
+        "index.html",
+        "lineage/base_population.html",
+        "lineage/ods_mca_marriage__marriage.html",
+        "lineage/ods_psb_hukou__hj_resident.html",
+        "quality/data_docs/index.html",
+        "quality/data_docs/validations/base.population/run/page.html",
+        "resources/base_population.html",
+        "resources/ods_mca_marriage__marriage.html",
+        "resources/ods_psb_hukou__hj_resident.html",
+        "stats.html",
+    ]
+    script = (site / "assets" / "search-index.js").read_text(encoding="utf-8")
+    index = json.loads(script.removeprefix("window.LEDGER_INDEX = ").rstrip(";\n"))
+    marriage = next(e for e in index if e["id"] == "ods_mca_marriage__marriage")
+    assert marriage["grade"] == "未定级" and marriage["sharing"] == "未登记"
+    assert "登记类型" in marriage["text"] and marriage["department"] == "市民政局"
+    page = (site / "resources" / "ods_mca_marriage__marriage.html").read_text(encoding="utf-8")
+    assert "退回纠正" in page and "有条件共享 needs its condition" in page
+
+
+def test_resource_page_shows_freshness_score_items_and_data_docs(site):
+    html = (site / "resources" / "base_population.html").read_text(encoding="utf-8")
+    assert "93.5" in html and "核心" in html and "无条件共享" in html
+    assert 'href="../quality/data_docs/validations/base.population/run/page.html"' in html
+    assert 'href="../resources/ods_psb_hukou__hj_resident.html"' not in html  # related: by slug
+    assert 'href="ods_psb_hukou__hj_resident.html">户籍人口</a>' in html
+    resident = (site / "resources" / "ods_psb_hukou__hj_resident.html").read_text(encoding="utf-8")
+    assert "2026-11-27 01:05:00" in resident and "900" in resident and "公民身份号码" in resident
+
+
+def test_lineage_reaches_department_systems_through_ods(site):
+    html = (site / "lineage" / "base_population.html").read_text(encoding="utf-8")
+    assert 'data-from="system:mca_marriage.marriage.登记类型"' in html
+    assert 'data-to="base.population.marital_status"' in html
+    assert "市民政局" in html and "婚姻登记系统 · marriage" in html
+
+
+def test_stats_count_resources_and_open_registrations(site):
+    html = (site / "stats.html").read_text(encoding="utf-8")
+    assert "待登记 due: <b>1</b>" in html and '已逾期 overdue: <b class="bad">1</b>' in html
+    assert "changed abstract" not in html  # done registrations are not listed
+    assert '<a href="resources/ods_mca_marriage__marriage.html">婚姻登记</a>' in html
+    assert "<title>市公安局: 1</title>" in html  # a bar of the department chart
+    assert "<title>市公安局: 88.5</title>" in html and "市民政局: None" not in html
+
+
+def test_rebuild_replaces_the_site_in_place(site):
+    (site / "stale.html").write_text("old", encoding="utf-8")
+    render_site(tiny_ledger(), site)
+    assert not (site / "stale.html").exists() and (site / "index.html").exists()
+    assert not (site / "quality").exists()  # no Data Docs given this time: no stale copy
+
+
+# --- in a real browser --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    problem = None
+    if not CHROMIUM.exists():
+        problem = f"no chromium at {CHROMIUM} (apt-get install -y chromium)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        problem = problem or "the playwright package is not installed"
+    if problem:
+        if os.environ.get("GOVLAKE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"GOVLAKE_REQUIRE_BROWSER=1 but {problem}")
+        pytest.skip(f"browser test skipped: {problem}")
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []  # chromium refuses root otherwise
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page that records console errors, uncaught exceptions and failed requests."""
+
+    def __init__(self, browser):
+        self.page = browser.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
+        self.page.on("response", self._response)
+
+    def _console(self, message) -> None:
+        if message.type in ("error", "warning"):
+            self.problems.append(f"console {message.type}: {message.text}")
+
+    def _response(self, response) -> None:
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def open(self, url: str) -> None:
+        self.page.goto(url, wait_until="load")
+
+
+def test_every_page_loads_without_errors_from_the_file_system(site, browser):
+    watched = Watched(browser)
+    pages = sorted(site.rglob("*.html"))
+    for page in pages:
+        watched.open(page.as_uri())
+        assert watched.page.locator("body").count() == 1
+    assert watched.problems == [], watched.problems
+    assert len(pages) == 10
+
+
+def test_search_and_facets_narrow_the_catalog(site, browser):
+    watched = Watched(browser)
+    watched.open((site / "index.html").as_uri())
+    rows = watched.page.locator("#resources tbody tr:visible")
+    assert rows.count() == 3
+    watched.page.fill("#q", "登记类型")  # a data item's Chinese name, not the resource name
+    assert rows.count() == 1 and "婚姻登记" in rows.first.inner_text()
+    assert watched.page.inner_text("#count") == "1 / 3"
+    watched.page.fill("#q", "")
+    watched.page.select_option("select[data-facet=grade]", "核心")
+    assert rows.count() == 1 and "人口库" in rows.first.inner_text()
+    watched.page.select_option("select[data-facet=department]", "市公安局")
+    assert rows.count() == 0 and watched.page.is_visible("#none")
+    assert watched.problems == []
+
+
+def test_lineage_graph_renders_and_highlights_a_path(site, browser):
+    watched = Watched(browser)
+    watched.open((site / "lineage" / "base_population.html").as_uri())
+    svg = watched.page.locator("svg.lineage")
+    assert svg.count() == 1 and svg.bounding_box()["width"] > 500
+    assert watched.page.locator("svg.lineage g.node").count() == 5  # 2 systems, 2 ods, 1 base
+    assert watched.page.locator("svg.lineage g.node.system").count() == 2
+    assert watched.page.locator("svg.lineage path.edge").count() == 8
+    watched.page.click('g.col[data-id="base.population.marital_status"]')
+    lit = watched.page.locator("svg.lineage path.edge.on")
+    assert lit.count() == 2  # marriage.registration_type, and its system column
+    assert watched.problems == []
+
+
+def test_docs_serve_serves_the_site_over_http(site, browser):
+    from govlake.site.cli import make_server
+
+    server = make_server(site, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        watched = Watched(browser)
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        for path in ("index.html", "stats.html", "resources/base_population.html"):
+            watched.open(base + path)
+        watched.page.click("text=Data Docs 质量报告 →")
+        assert watched.page.title() == "population"
+        assert watched.problems == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --- collected from a tiny Spark lakehouse --------------------------------------------------
+
+
+def _save(spark, cfg, table: str, rows: list[dict], schema: str) -> None:
+    """Write a Delta table by path only, so the shared session's catalog is left alone."""
+    database, name = table.split(".")
+    path = str(cfg.table_path(database, name))
+    spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(path)
+
+
+@pytest.fixture()
+def private_cfg(cfg, tmp_path):
+    return cfg.model_copy(update={"lakehouse": tmp_path / "lakehouse"})
+
+
+def test_collect_ledger_falls_back_to_configuration_and_ops(spark, private_cfg, tax_source):
+    from dataclasses import asdict
+
+    from govlake.site import build_site
+    from govlake.site.collect import collect_ledger
+    from jobs.ops import LOAD_RUNS_SCHEMA, LoadRun
+
+    day = dt.date(2026, 11, 26)
+    tax_source("site_tax", [], day)  # the source's conf: Chinese source columns, renamed
+    rows = [{"taxpayer_id": "91420700MA4900001X", "credit_level": "A", "_source_row": 2}] * 3
+    _save(spark, private_cfg, "ods.site_tax__credit_rating", rows,
+          "taxpayer_id string, credit_level string, _source_row long")  # fmt: skip
+    finished = dt.datetime(2026, 11, 27, 1, 30)
+    run = LoadRun("run-1", "site_tax", "市税务局", "credit_rating", "ods.site_tax__credit_rating",
+                  "physical", day, finished, finished, "success", 4, 3, 1, True)  # fmt: skip
+    _save(spark, private_cfg, "ops.load_runs", [asdict(run)], LOAD_RUNS_SCHEMA)
+
+    ledger = collect_ledger(spark, private_cfg)
+
+    tax = next(r for r in ledger.resources if r.resource_id == "ods.site_tax__credit_rating")
+    assert (tax.department, tax.systems, tax.registered) == ("市税务局", ["site_tax"], False)
+    assert [(i.name, i.name_zh, i.data_type) for i in tax.items] == [
+        ("taxpayer_id", "纳税人识别号", "string"),
+        ("credit_level", "信用级别", "string"),
+    ]
+    fresh = ledger.freshness["ods.site_tax__credit_rating"]
+    assert (fresh.last_load, fresh.rows_loaded, fresh.rows_rejected, fresh.rows_total) == (
+        finished, 3, 1, 3,
+    )  # fmt: skip
+    assert any(r.resource_id == "base.population" for r in ledger.resources)  # from libraries/
+    assert ledger.freshness.get("base.population") is None  # never built here
+    assert ColumnEdge(
+        "ods.site_tax__credit_rating", "taxpayer_id", "system:site_tax.credit_rating",
+        "纳税人识别号", "rename",
+    ) in ledger.edges  # fmt: skip
+    assert ledger.registrations is None and ledger.scores == {} and ledger.data_docs == {}
+    assert {"catalog", "lineage", "quality", "registrations"} <= set(ledger.notes)
+
+    site = build_site(spark, private_cfg)
+    assert site == private_cfg.lakehouse / "site"
+    page = (site / "resources" / "ods_site_tax__credit_rating.html").read_text(encoding="utf-8")
+    assert "纳税人识别号" in page and "本资源尚未在目录中登记" in page and "quality.scores" in page
+
+
+def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_cfg, source_dir):
+    """Column names as govlake.catalog publishes them (SCD2 history: is_current)."""
+    from govlake.site.collect import collect_ledger
+
+    old, new = dt.date(2026, 11, 25), dt.date(2026, 11, 26)
+    entry = {
+        "resource": "population",
+        "code": "101001-0001",
+        "tables": ["base.population"],
+        "lei_code": "1",
+        "lei_name": "基础信息资源",
+        "xiang_code": "01",
+        "xiang_name": "人口",
+        "provider_department": "市行政审批局",
+        "source_systems": ["psb_hukou"],
+        "grade": "L4",
+        "national_grade": "核心",
+        "sharing_type": "有条件共享",
+        "sharing_condition": "仅限政务用途",
+        "open_type": "不予开放",
+        "review_status": "returned",
+        "review_findings": ["items: item without a grade"],
+    }
+    _save(
+        spark,
+        private_cfg,
+        "catalog.resources",
+        [
+            {**entry, "name": "人口(旧)", "is_current": False},
+            {**entry, "name": "人口基础库", "is_current": True},
+        ],
+        "resource string, code string, name string, tables array<string>, lei_code string, "
+        "lei_name string, xiang_code string, xiang_name string, provider_department string, "
+        "source_systems array<string>, grade string, national_grade string, "
+        "sharing_type string, sharing_condition string, open_type string, "
+        "review_status string, review_findings array<string>, is_current boolean",
+    )
+    _save(
+        spark,
+        private_cfg,
+        "catalog.items",
+        [
+            {
+                "resource": "population",
+                "code": "101001-0001",
+                "table": "base.population",
+                "column": "name",
+                "name": "姓名",
+                "type": "字符型",
+                "physical_type": "string",
+                "grade": "L3",
+                "national_grade": "重要",
+                "inherited_from": ["ods.psb_hukou__hj_resident.xm"],
+                "is_current": True,
+            }
+        ],
+        "resource string, code string, table string, column string, name string, "
+        "type string, physical_type string, grade string, national_grade string, "
+        "inherited_from array<string>, is_current boolean",
+    )
+    _save(
+        spark,
+        private_cfg,
+        "catalog.systems",
+        [
+            {
+                "system": "psb_hukou",
+                "information_system": "人口户籍管理系统",
+                "department": "市公安局",
+                "mode": "physical",
+                "is_current": True,
+            }
+        ],
+        "system string, information_system string, department string, mode string, "
+        "is_current boolean",
+    )
+    _save(
+        spark,
+        private_cfg,
+        "quality.scores",
+        [
+            {
+                "run_id": r,
+                "run_date": d,
+                "scope": "table",
+                "table": "base.population",
+                "department": None,
+                "overall": o,
+                "validity": o,
+            }
+            for r, d, o in (("r1", old, 50.0), ("r2", new, 91.25))
+        ]
+        + [
+            {
+                "run_id": "r2",
+                "run_date": new,
+                "scope": "department",
+                "table": None,
+                "department": "市公安局",
+                "overall": 77.0,
+                "validity": 77.0,
+            }
+        ],  # fmt: skip
+        "run_id string, run_date date, scope string, table string, department string, "
+        "overall double, validity double",
+    )
+    _save(
+        spark,
+        private_cfg,
+        "catalog.registrations",
+        [
+            {
+                "registration_id": "g1",
+                "kind": "new_column",
+                "detail": "zz",
+                "department": "市民政局",
+                "resource": "marriage",
+                "table": "ods.x",
+                "detected_on": old,
+                "due_on": dt.date(2020, 1, 2),
+                "status": "open",
+                "done_on": None,
+            },
+            {
+                "registration_id": "g2",
+                "kind": "new_table",
+                "detail": "",
+                "department": "市民政局",
+                "resource": None,
+                "table": "ods.y",
+                "detected_on": old,
+                "due_on": new,
+                "status": "done",
+                "done_on": new,
+            },
+        ],
+        "registration_id string, kind string, detail string, department string, "
+        "resource string, table string, detected_on date, due_on date, status string, "
+        "done_on date",
+    )
+    edge = {"target_table": "base.population", "target_column": "name",
+            "source_table": "ods.psb_hukou__hj_resident", "source_column": "xm"}  # fmt: skip
+    _save(
+        spark,
+        private_cfg,
+        "lineage.column_edges",
+        [
+            {
+                **edge,
+                "run_id": "r1",
+                "transformation": "an older run",
+                "recorded_at": dt.datetime(2026, 11, 25, 2),
+            },
+            {
+                **edge,
+                "run_id": "r2",
+                "transformation": "sqlglot",
+                "recorded_at": dt.datetime(2026, 11, 26, 2),
+            },
+        ],
+        "target_table string, target_column string, source_table string, source_column string, "
+        "run_id string, transformation string, recorded_at timestamp",
+    )
+
+    ledger = collect_ledger(spark, private_cfg)
+
+    population = next(r for r in ledger.resources if r.registered)
+    assert (population.name, population.code, population.resource_id) == (
+        "人口基础库",
+        "101001-0001",
+        "population",
+    )
+    assert population.classification == "1 基础信息资源 / 01 人口"
+    assert (population.department, population.systems) == ("市行政审批局", ["psb_hukou"])
+    assert (population.grade, population.sharing_condition) == ("L4 · 核心", "仅限政务用途")
+    assert (population.review, population.review_findings) == (
+        "returned",
+        ["items: item without a grade"],
+    )
+    [item] = population.items
+    assert (item.name, item.name_zh, item.data_type, item.grade) == (
+        "name",
+        "姓名",
+        "字符型 (string)",
+        "L3 · 重要",
+    )
+    assert "ods.psb_hukou__hj_resident.xm" in item.description
+    assert ledger.systems["psb_hukou"].information_system == "人口户籍管理系统"
+    assert ledger.scores["base.population"].overall == 91.25
+    assert {d: s.overall for d, s in ledger.department_scores.items()} == {"市公安局": 77.0}
+    statuses = sorted((r.reason, r.status) for r in ledger.registrations)
+    assert statuses == [("new_column · zz", "overdue"), ("new_table", "done")]
+    # the other libraries have no entry here: still listed, as not registered
+    others = [r for r in ledger.resources if not r.registered]
+    assert "base.legal_entity" in {r.resource_id for r in others}
+    assert "base.population" not in {t for r in others for t in r.tables}
+    name_from_xm = {
+        e.transformation
+        for e in ledger.edges
+        if (e.target_table, e.target_column, e.source_column) == ("base.population", "name", "xm")
+    }
+    assert name_from_xm == {"authoritative", "sqlglot"}  # declared and latest recorded run
+
+
+def test_docs_commands_are_wired_and_serve_needs_a_built_site(tmp_path):
+    from govlake.cli import build_parser
+    from govlake.errors import GovlakeError
+    from govlake.site.cli import cmd_docs_build, cmd_docs_serve, make_server
+
+    args = build_parser().parse_args(["docs", "serve", "--port", "8123"])
+    assert (args.func, args.port) == (cmd_docs_serve, 8123)
+    assert build_parser().parse_args(["docs", "build"]).func is cmd_docs_build
+    with pytest.raises(GovlakeError, match="govlake docs build"):
+        make_server(tmp_path / "site", 0)
