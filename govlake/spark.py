@@ -19,7 +19,7 @@ from govlake.settings import SPARK_PACKAGES, Settings, settings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-DATABASES = ("ods", "ops", "quarantine", "base", "theme", "quality", "catalog")
+DATABASES = ("ods", "ops", "std", "quarantine", "base", "theme", "quality", "catalog", "lineage")
 
 
 def spark_conf(cfg: Settings) -> dict[str, str]:

@@ -336,6 +336,38 @@ def union_all(parts: list[DataFrame]) -> DataFrame:
     return reduce(lambda a, b: a.unionByName(b), parts)
 
 
+def standardized_rows(ctx: BuildContext, source: Input, good: DataFrame) -> DataFrame:
+    """The input as the library reads it: key and attributes cleaned, coded and typed."""
+    from pyspark.sql import functions as F
+
+    lib = ctx.library
+    return good.select(
+        F.col("_key").alias(lib.key),
+        *[typed(lib.attributes[a].type, F.col(a)).alias(a) for a in source.columns],
+        F.col("_as_of").alias("as_of"),
+        F.col("_department").alias("department"),
+        F.col("_row_ref").alias("row_ref"),
+        F.col("_batch_date").alias("batch_date"),
+    )
+
+
+def write_standardized(spark, ctx: BuildContext, name: str, source: Input, good) -> bool:
+    """std.<library>__<input>, the standardized layer: rewritten only when its rows changed."""
+    from govlake.spark import register_table
+    from jobs.ops import retry_concurrent
+
+    table = f"{ctx.library.library}__{name}"
+    path = ctx.cfg.table_path("std", table)
+    rows = standardized_rows(ctx, source, good)
+    exists = (path / "_delta_log").exists()
+    if exists and fingerprint(spark.read.format("delta").load(str(path))) == fingerprint(rows):
+        return False
+    writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    retry_concurrent(lambda: writer.save(str(path)))
+    register_table(spark, "std", table, path)
+    return True
+
+
 def read_inputs(spark: SparkSession, ctx: BuildContext):
     """Standardized statements, quarantined rows and the balance of every input."""
 
@@ -349,6 +381,7 @@ def read_inputs(spark: SparkSession, ctx: BuildContext):
         counts = selected.agg(
             F.count(F.lit(1)).alias("n"), F.count(F.when(blocked, 1)).alias("bad")
         ).first()
+        write_standardized(spark, ctx, name, source, selected.where(~blocked))
         stated.append(statements(ctx, name, source, selected.where(~blocked)))
         quarantined.append(quarantine_rows(ctx, source, selected.where(blocked)))
         balance.append(
