@@ -382,6 +382,7 @@ def test_duplicate_collection_report(spark, lake):
 
 
 def test_masking_is_configured_in_one_place(tmp_path):
+    from govlake.errors import ConfigError
     from govlake.masking import load_masking, mask_text
 
     assert (
@@ -393,9 +394,10 @@ def test_masking_is_configured_in_one_place(tmp_path):
     conf = tmp_path / "masking.yaml"
     conf.write_text("identifiers:\n  phone: {pattern: '1[0-9]{10}', keep_first: 2, keep_last: 2}\n")
     assert mask_text("13912345678", load_masking(conf)) == "13*******78"
-    conf.write_text("identifiers:\n  phone: {pattern: '1[0-9]{10}'}\n")
-    with pytest.raises(Exception, match="keep_first"):
-        load_masking(conf)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("identifiers:\n  phone: {pattern: '1[0-9]{10}'}\n")
+    with pytest.raises(ConfigError, match="keep_first"):
+        load_masking(broken)
 
 
 def test_manifest_defects_map_to_expected_problems():

@@ -56,3 +56,25 @@ def sql_list(values) -> str:
     """A SQL IN-list of string literals (values are table and rule names we produced)."""
     quoted = ["'" + str(v).replace("'", "''") + "'" for v in values]
     return ", ".join(quoted) or "NULL"
+
+
+def qualified_table(column: str = "table"):
+    """The table name as <database>.<table>; a bare name is an ods table (ods.<system>__<t>)."""
+    from pyspark.sql import functions as F
+
+    col = F.col(column)
+    return F.when(col.contains("."), col).otherwise(F.concat(F.lit("ods."), col)).alias(column)
+
+
+def night_rows(df: DataFrame, run_date) -> DataFrame:
+    """Rows of quality.results or quality.failed_rows for the night. Each source and library
+    DAG validates under its own Airflow run id, so the night is the run date; when the table
+    says when it validated (validated_at), only each table's latest validation counts."""
+    from pyspark.sql import functions as F
+
+    rows = df.where(F.col("run_date") == F.lit(run_date))
+    if "validated_at" in df.columns:
+        latest = rows.groupBy("table").agg(F.max_by("run_id", "validated_at").alias("_latest"))
+        rows = rows.join(latest, "table").where(F.col("run_id") == F.col("_latest"))
+        rows = rows.drop("_latest")
+    return rows

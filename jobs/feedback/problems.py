@@ -7,7 +7,8 @@ checker looked at its table again and no longer found it, with days_to_fix = tha
 first_seen. One Delta MERGE per run does all three.
 
 Where problems come from (origin):
-- quality: quality.failed_rows of the run (GX rules on ods and base tables);
+- quality: quality.failed_rows of the night (GX rules on ods and base tables; each DAG
+  validates under its own run id, so the night is the run date);
 - load: ops.rejected_rows of the batch (rows that do not parse); key = hash of the raw line,
   so the same broken line is recognised in the next night's file;
 - library: quarantine.<library>, one problem per blocking rule a row broke, unless the quality
@@ -23,7 +24,7 @@ import re
 from typing import TYPE_CHECKING
 
 from govlake.settings import Settings
-from jobs.feedback.common import COMMITTED, read_table, sql_list
+from jobs.feedback.common import COMMITTED, night_rows, qualified_table, read_table, sql_list
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -94,16 +95,16 @@ def with_table_names(df: DataFrame, system_departments: dict[str, str]) -> DataF
     return df
 
 
-def from_failed_rows(spark: SparkSession, cfg: Settings, run_id: str) -> DataFrame | None:
+def from_failed_rows(spark: SparkSession, cfg: Settings, run_date) -> DataFrame | None:
     from pyspark.sql import functions as F
 
     failed = read_table(spark, cfg, "quality", "failed_rows")
     if failed is None:
         return None
-    return failed.where(F.col("run_id") == run_id).select(
+    return night_rows(failed, run_date).select(
         "department",
         "system",
-        "table",
+        qualified_table(),
         # A row without its key is still one problem per row: fall back to where it came from.
         F.coalesce(F.nullif(F.col("key").cast("string"), F.lit("")), "source_row").alias("key"),
         F.col("column").alias("field"),
@@ -281,21 +282,17 @@ def built_libraries(spark: SparkSession, cfg: Settings, run_date: dt.date) -> li
     return [lib for lib in libraries if lib.library in built]
 
 
-def checked_scopes(spark: SparkSession, cfg: Settings, run_date, run_id, libraries) -> set[str]:
+def checked_scopes(spark: SparkSession, cfg: Settings, run_date, libraries) -> set[str]:
     """'<origin>|<table>' of every table a checker looked at tonight: only there can a problem
     not seen again be called fixed (a table that did not load tonight proves nothing)."""
     from pyspark.sql import functions as F
 
     scopes: set[str] = set()
-    for name, column, where in (
-        ("results", "table", F.col("run_id") == run_id),
-        ("failed_rows", "table", F.col("run_id") == run_id),
-    ):
+    for name in ("results", "failed_rows"):
         df = read_table(spark, cfg, "quality", name)
         if df is not None:
-            scopes |= {
-                f"quality|{r[0]}" for r in df.where(where).select(column).distinct().collect()
-            }
+            tables = night_rows(df, run_date).select(qualified_table()).distinct().collect()
+            scopes |= {f"quality|{r[0]}" for r in tables}
     loads = read_table(spark, cfg, "ops", "load_runs")
     if loads is not None:
         tonight = (F.col("batch_date") == F.lit(run_date)) & F.col("status").isin(*COMMITTED)
@@ -308,13 +305,13 @@ def checked_scopes(spark: SparkSession, cfg: Settings, run_date, run_id, librari
     return scopes
 
 
-def observed(spark: SparkSession, cfg: Settings, run_date, run_id, libraries) -> DataFrame | None:
+def observed(spark: SparkSession, cfg: Settings, run_date, libraries) -> DataFrame | None:
     """Tonight's problems, one row per (department, table, key, field, rule)."""
     from pyspark.sql import functions as F
 
     from jobs.feedback.common import departments_by_system
 
-    quality = from_failed_rows(spark, cfg, run_id)
+    quality = from_failed_rows(spark, cfg, run_date)
     library = from_quarantine(spark, cfg, libraries)
     if quality is not None and library is not None:
         # The ods checks already reported this value of this column: do not list it twice.
@@ -371,7 +368,7 @@ def problem_rows(found: DataFrame, run_date: dt.date, run_id: str) -> DataFrame:
 
 
 def merge_problems(
-    spark: SparkSession, cfg: Settings, tonight: DataFrame, run_date, run_id, scopes: set[str]
+    spark: SparkSession, cfg: Settings, tonight: DataFrame, run_date, scopes: set[str]
 ) -> None:
     """One MERGE: insert new problems, count the ones seen again, close the ones gone."""
     from delta.tables import DeltaTable
@@ -394,7 +391,7 @@ def merge_problems(
         "days_to_fix": "NULL",
     }
     gone = (
-        f"t.status = 'open' AND t.last_seen <= {day} AND t.last_run_id <> {sql_list([run_id])} "
+        f"t.status = 'open' AND t.last_seen < {day} "
         f"AND concat(t.origin, '|', t.table) IN ({sql_list(sorted(scopes))})"
     )
     fixed = {
@@ -426,20 +423,18 @@ def track_problems(spark: SparkSession, cfg: Settings, run_date: dt.date, run_id
     from pyspark.sql import functions as F
 
     libraries = built_libraries(spark, cfg, run_date)
-    found = observed(spark, cfg, run_date, run_id, libraries)
+    found = observed(spark, cfg, run_date, libraries)
     tonight = (
         problem_rows(found, run_date, run_id)
         if found is not None
         else spark.createDataFrame([], PROBLEMS_SCHEMA)
     )
-    scopes = checked_scopes(spark, cfg, run_date, run_id, libraries)
-    merge_problems(spark, cfg, tonight, run_date, run_id, scopes)
+    scopes = checked_scopes(spark, cfg, run_date, libraries)
+    merge_problems(spark, cfg, tonight, run_date, scopes)
     problems = read_table(spark, cfg, "quality", "problems")
     counts = problems.agg(
         F.count(F.when(F.col("status") == "open", 1)).alias("open"),
-        F.count(
-            F.when((F.col("first_seen") == F.lit(run_date)) & (F.col("first_run_id") == run_id), 1)
-        ).alias("new"),
+        F.count(F.when(F.col("first_seen") == F.lit(run_date), 1)).alias("new"),
         F.count(F.when(F.col("fixed_on") == F.lit(run_date), 1)).alias("fixed"),
     ).first()
     return counts.asDict()

@@ -1,7 +1,7 @@
 """Quality scores (质量评分) per table and per department per run, and their trend.
 
 Every dimension is a share of good units, 0-100: score = 100 * (1 - bad / checked).
-- completeness, validity, uniqueness: the run's quality.results of that dimension,
+- completeness, validity, uniqueness: the night's quality.results of that dimension,
   bad = unexpected_count, checked = element_count, summed over the table's rules.
   Validity also counts the load: bad = rows rejected as unparseable (ops.load_runs
   rows_rejected), checked = rows read.
@@ -24,7 +24,14 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from govlake.settings import Settings
-from jobs.feedback.common import COMMITTED, read_table, split_ods, write_slice
+from jobs.feedback.common import (
+    COMMITTED,
+    night_rows,
+    qualified_table,
+    read_table,
+    split_ods,
+    write_slice,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -53,15 +60,17 @@ def timeliness_score(age_days: int, cycle: int) -> float:
     return float(max(0, 100 - MISSED_DELIVERY_PENALTY * missed))
 
 
-def results_measures(spark: SparkSession, cfg: Settings, run_id: str) -> list[dict]:
-    """Counts from the run's GX results (quality.results), per table and dimension."""
+def results_measures(spark: SparkSession, cfg: Settings, run_date: dt.date) -> list[dict]:
+    """Counts from the night's GX results (quality.results), per table and dimension."""
     from pyspark.sql import functions as F
 
     results = read_table(spark, cfg, "quality", "results")
     if results is None:
         return []
     rows = (
-        results.where((F.col("run_id") == run_id) & F.col("dimension").isin(*DIMENSIONS[:4]))
+        night_rows(results, run_date)
+        .where(F.col("dimension").isin(*DIMENSIONS[:4]))
+        .withColumn("table", qualified_table())
         .groupBy("table", "department", "dimension")
         .agg(
             F.sum("unexpected_count").cast("double").alias("bad"),
@@ -197,7 +206,7 @@ def score_rows(measures: list[dict], key: str) -> dict[str, dict[str, float | No
 def compute_scores(spark: SparkSession, cfg: Settings, run_date: dt.date, run_id: str):
     """Score rows (dicts of the quality.scores columns) for every table and department."""
     measures = (
-        results_measures(spark, cfg, run_id)
+        results_measures(spark, cfg, run_date)
         + load_measures(spark, cfg, run_date)
         + consistency_measures(spark, cfg, run_date)
     )
