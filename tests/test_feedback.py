@@ -284,7 +284,7 @@ def test_quarantine_and_lost_conflicts_become_department_problems(spark, lake):
     masked_bad, masked_zhang = (f"{x[:6]}********{x[-4:]}" for x in (BAD_ID, ZHANG))
     assert rows == [
         ("市人社局", "name", "people:conflict_name",
-         "name（name）与权威部门市公安局的值不一致（一数一源）", masked_zhang),
+         "name 与权威部门市公安局的值不一致（一数一源）", masked_zhang),
         ("市公安局", "csrq", "people:missing_birth_date", "必填项 csrq 为空", masked_bad),
         ("市公安局", "sfzh", "people:invalid_id_number:bad_check",
          "sfzh 不是有效的居民身份证号码：校验码错误", masked_bad),

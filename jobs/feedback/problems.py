@@ -202,19 +202,21 @@ def from_quarantine(spark: SparkSession, cfg: Settings, libraries: list) -> Data
 
 
 def conflict_text(lib, input_name: str, attribute: str, winner: str, derived: bool) -> dict:
+    """Field (the department's column) and plain-language text of a lost conflict."""
     field = lib.inputs[input_name].columns.get(attribute, attribute)
+    named = field if field == attribute else f"{field}（{attribute}）"
     if derived:
         return {
             "field": field,
             "rule": f"{lib.library}:conflict_{attribute}:identity_number",
-            "rule_zh": f"{field}（{attribute}）与身份证号码所含信息不一致",
-            "rule_en": f"{field} ({attribute}) differs from what the identity number encodes",
+            "rule_zh": f"{named} 与身份证号码所含信息不一致",
+            "rule_en": f"{named} differs from what the identity number encodes",
         }
     return {
         "field": field,
         "rule": f"{lib.library}:conflict_{attribute}",
-        "rule_zh": f"{field}（{attribute}）与权威部门{winner}的值不一致（一数一源）",
-        "rule_en": f"{field} ({attribute}) differs from the authoritative source, {winner}",
+        "rule_zh": f"{named} 与权威部门{winner}的值不一致（一数一源）",
+        "rule_en": f"{named} differs from the authoritative source, {winner}",
     }
 
 
