@@ -95,6 +95,20 @@ def with_table_names(df: DataFrame, system_departments: dict[str, str]) -> DataF
     return df
 
 
+def raw_hash(column: str):
+    """'row:' + a short hash of a raw record: the same broken row in tomorrow's file too."""
+    from pyspark.sql import functions as F
+
+    return F.concat(F.lit("row:"), F.substring(F.sha2(F.col(column), 256), 1, 16))
+
+
+def file_name(ref):
+    """A row reference without the server's folders: file:line or table:key."""
+    from pyspark.sql import functions as F
+
+    return F.regexp_replace(ref, r"^/(?:[^/:]*/)*", "")
+
+
 def from_failed_rows(spark: SparkSession, cfg: Settings, run_date) -> DataFrame | None:
     from pyspark.sql import functions as F
 
@@ -106,14 +120,16 @@ def from_failed_rows(spark: SparkSession, cfg: Settings, run_date) -> DataFrame 
         "system",
         qualified_table(),
         # A row without its key is still one problem per row: fall back to where it came from.
-        F.coalesce(F.nullif(F.col("key").cast("string"), F.lit("")), "source_row").alias("key"),
+        F.coalesce(
+            F.nullif(F.col("key").cast("string"), F.lit("")), file_name(F.col("source_row"))
+        ).alias("key"),
         F.col("column").alias("field"),
         F.col("value").cast("string"),
         "rule",
         "rule_zh",
         "rule_en",
         F.lit("quality").alias("origin"),
-        F.col("source_row").alias("source_ref"),
+        file_name(F.col("source_row")).alias("source_ref"),
     )
 
 
@@ -127,14 +143,16 @@ def from_rejected_rows(spark: SparkSession, cfg: Settings, run_date: dt.date):
         F.lit(None).cast("string").alias("department"),
         F.col("source_system").alias("system"),
         F.concat(F.lit("ods."), "source_system", F.lit("__"), "table_name").alias("table"),
-        F.concat(F.lit("row:"), F.substring(F.sha2("raw_record", 256), 1, 16)).alias("key"),
+        raw_hash("raw_record").alias("key"),
         F.lit("(整行 whole row)").alias("field"),
         F.col("raw_record").alias("value"),
         F.lit("unparseable_row").alias("rule"),
         F.lit("整行无法按表结构解析（字段数不符、格式损坏或超出表头）").alias("rule_zh"),
         F.concat(F.lit("the row does not parse: "), F.col("reason")).alias("rule_en"),
         F.lit("load").alias("origin"),
-        F.concat_ws(":", "source_file", F.col("source_row").cast("string")).alias("source_ref"),
+        file_name(F.concat_ws(":", "source_file", F.col("source_row").cast("string"))).alias(
+            "source_ref"
+        ),
     )
 
 
@@ -188,14 +206,15 @@ def from_quarantine(spark: SparkSession, cfg: Settings, libraries: list) -> Data
                 "department",
                 F.lit(None).cast("string").alias("system"),
                 F.col("source_table").alias("table"),
-                F.coalesce("key_value", "row_ref").alias("key"),
+                # A row without its key: the hash of its raw values finds it again next night.
+                F.coalesce("key_value", raw_hash("raw")).alias("key"),
                 "field",
                 raw[F.col("json_name")].alias("value"),
                 F.concat(F.lit(f"{lib.library}:"), "rule_raw").alias("rule"),
                 "rule_zh",
                 "rule_en",
                 F.lit("library").alias("origin"),
-                F.col("row_ref").alias("source_ref"),
+                file_name(F.col("row_ref")).alias("source_ref"),
             )
         )
     return union(parts)
