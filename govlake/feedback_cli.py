@@ -1,0 +1,109 @@
+"""`govlake quality scores | feedback | duplicates`: quality scores with their trend, a
+department's open problems (问题数据可反馈), and the duplicate-collection report.
+
+`register(sub)` adds the three subcommands to the argparse subparsers of `govlake quality`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _context():
+    from govlake.settings import settings
+    from govlake.spark import get_spark
+
+    cfg = settings()
+    return get_spark(cfg), cfg
+
+
+def cmd_scores(args: argparse.Namespace) -> int:
+    from govlake.cli import console, print_rows
+    from jobs.feedback.scores import score_trend
+
+    spark, cfg = _context()
+    rows = score_trend(spark, cfg, department=args.department, runs=args.runs)
+    if not rows and not args.json:
+        console.print("No quality scores yet: they are written after each nightly run.")
+        return 0
+    print_rows(rows, args.json, title="Quality scores (质量评分): latest run, change, trend")
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from govlake.cli import console, print_rows
+    from govlake.masking import mask_text
+    from jobs.feedback.scores import short_name
+    from jobs.feedback.workbooks import open_problems
+
+    spark, cfg = _context()
+    problems = open_problems(spark, cfg, args.department)
+    rows = [
+        {
+            "department": p["department"],
+            "table": short_name(p["table"]),
+            "key": mask_text(p["key"]),
+            "field": p["field"],
+            "value": mask_text(p["value_masked"]),
+            "rule": p["rule_zh"],
+            "rule_en": p["rule_en"],
+            "first_seen": p["first_seen"],
+            "times_seen": p["times_seen"],
+        }
+        for p in problems[: args.limit]
+    ]
+    if not rows and not args.json:
+        who = args.department or "any department"
+        console.print(f"No open problems for {who}.")
+        return 0
+    title = f"Open problems of {args.department or 'all departments'} ({len(problems)})"
+    print_rows(rows, args.json, title=title)
+    if len(problems) > args.limit and not args.json:
+        console.print(f"... {len(problems) - args.limit} more; the workbook lists them all.")
+    return 0
+
+
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    from govlake.cli import console, print_rows
+    from jobs.feedback.duplicates import latest_report
+
+    spark, cfg = _context()
+    report = latest_report(spark, cfg)
+    if not report and not args.json:
+        console.print("No duplicate-collection report yet: it is written after each nightly run.")
+        return 0
+    columns = (
+        "library",
+        "attribute",
+        "authoritative_department",
+        "department",
+        "keys_authority",
+        "keys_department",
+        "keys_both",
+        "keys_agree",
+        "agree_percent",
+    )
+    rows = [{c: r[c] for c in columns} for r in report]
+    print_rows(rows, args.json, title="Duplicate collection (重复采集): attribute by department")
+    if not args.json:
+        for r in report:
+            console.print(f"- {r['recommendation']}", highlight=False)
+    return 0
+
+
+def register(sub) -> None:
+    """Add scores, feedback and duplicates to the subparsers of `govlake quality`."""
+
+    def add(name: str, func, text: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=text, description=text)
+        parser.set_defaults(func=func)
+        parser.add_argument("--json", action="store_true")
+        return parser
+
+    scores = add("scores", cmd_scores, "quality scores per table and department, with the trend")
+    scores.add_argument("--department", default=None, help="only this department, e.g. 市公安局")
+    scores.add_argument("--runs", type=int, default=5, help="runs shown in the trend")
+    feedback = add("feedback", cmd_feedback, "open problem rows to send back to a department")
+    feedback.add_argument("--department", default=None, help="e.g. 市公安局")
+    feedback.add_argument("--limit", type=int, default=200, help="rows printed at most")
+    add("duplicates", cmd_duplicates, "attributes collected by several departments")

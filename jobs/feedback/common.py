@@ -1,0 +1,80 @@
+"""What the feedback steps share: reading optional Delta tables, naming tables, writing slices."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from govlake.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+# Load statuses after which the table holds the night's data (jobs.ops.COMMITTED).
+COMMITTED = ("success", "unchanged")
+
+
+def read_table(spark: SparkSession, cfg: Settings, database: str, table: str) -> DataFrame | None:
+    """The Delta table, or None when it has not been written yet (each input is optional)."""
+    path = cfg.table_path(database, table)
+    if not (path / "_delta_log").exists():
+        return None
+    return spark.read.format("delta").load(str(path))
+
+
+def split_ods(table: str) -> tuple[str | None, str]:
+    """(system, table) of ods.<system>__<table>; (None, name) for any other table."""
+    name = table.split(".", 1)[-1]
+    if table.startswith("ods.") and "__" in name:
+        system, short = name.split("__", 1)
+        return system, short
+    return None, name
+
+
+def departments_by_system() -> dict[str, str]:
+    """Providing department of every configured source system (谁提供谁负责)."""
+    from govlake.sources import load_sources
+
+    return {s.system: s.department for s in load_sources()}
+
+
+def write_slice(df: DataFrame, cfg: Settings, table: str, where: str) -> None:
+    """Replace the rows of quality.<table> matching `where` (a rerun replaces, never doubles)."""
+    from govlake.spark import register_table
+    from jobs.ops import retry_concurrent
+
+    path = cfg.table_path("quality", table)
+    writer = df.write.format("delta").option("mergeSchema", "true")
+    if (path / "_delta_log").exists():
+        writer = writer.mode("overwrite").option("replaceWhere", where)
+    else:
+        writer = writer.mode("append")
+    retry_concurrent(lambda: writer.save(str(path)))
+    register_table(df.sparkSession, "quality", table, path)
+
+
+def sql_list(values) -> str:
+    """A SQL IN-list of string literals (values are table and rule names we produced)."""
+    quoted = ["'" + str(v).replace("'", "''") + "'" for v in values]
+    return ", ".join(quoted) or "NULL"
+
+
+def qualified_table(column: str = "table"):
+    """The table name as <database>.<table>; a bare name is an ods table (ods.<system>__<t>)."""
+    from pyspark.sql import functions as F
+
+    col = F.col(column)
+    return F.when(col.contains("."), col).otherwise(F.concat(F.lit("ods."), col)).alias(column)
+
+
+def night_rows(df: DataFrame, run_date) -> DataFrame:
+    """Rows of quality.results or quality.failed_rows for the night. Each source and library
+    DAG validates under its own Airflow run id, so the night is the run date; when the table
+    says when it validated (validated_at), only each table's latest validation counts."""
+    from pyspark.sql import functions as F
+
+    rows = df.where(F.col("run_date") == F.lit(run_date))
+    if "validated_at" in df.columns:
+        latest = rows.groupBy("table").agg(F.max_by("run_id", "validated_at").alias("_latest"))
+        rows = rows.join(latest, "table").where(F.col("run_id") == F.col("_latest"))
+        rows = rows.drop("_latest")
+    return rows

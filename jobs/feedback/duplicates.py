@@ -1,0 +1,194 @@
+"""Duplicate collection (识别重复采集数据): attributes that several departments collect for the
+same entities, how far their values overlap and agree, and which source should be authoritative.
+
+Declared: an attribute whose `sources` in libraries/<lib>.yaml span more than one department.
+Measured: over the inputs' current ods rows, standardized as the library build does, the keys
+both departments state and how many of those they state alike. Recommended: the first declared
+source's department (一数一源); the others can stop collecting and use the shared value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from govlake.settings import Settings
+from jobs.feedback.common import read_table, write_slice
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+DUPLICATES_SCHEMA = (
+    "run_id string, run_date date, library string, attribute string, "
+    "authoritative_department string, authoritative_inputs string, department string, "
+    "inputs string, declared_rank int, keys_authority long, keys_department long, "
+    "keys_both long, keys_agree long, agree_percent double, recommendation string"
+)
+
+
+def collected_twice(library) -> dict[str, list[tuple[str, list[str]]]]:
+    """attribute -> [(department, [inputs])] in declared order, for attributes with 2+ depts."""
+    out = {}
+    for name, attribute in library.attributes.items():
+        departments: dict[str, list[str]] = {}
+        for source in attribute.sources:
+            departments.setdefault(library.inputs[source].department, []).append(source)
+        if len(departments) > 1:
+            out[name] = list(departments.items())
+    return out
+
+
+def statements(spark: SparkSession, cfg: Settings, library, attributes: set[str], run_id: str):
+    """(key, attribute, department, value) stated by the library's inputs, standardized; None
+    when an input has not landed yet."""
+    from pyspark.sql import functions as F
+
+    from jobs.library import BuildContext, current_rows, select_input
+
+    ctx = BuildContext(library, dt.date.today(), run_id, cfg, dt.datetime.now())
+    parts = []
+    for name, source in library.inputs.items():
+        wanted = [a for a in source.columns if a in attributes]
+        if not wanted:
+            continue
+        if read_table(spark, cfg, "ods", source.table.split(".", 1)[1]) is None:
+            return None
+        rows = select_input(ctx, name, source, current_rows(spark, cfg, source))
+        pairs = F.explode(
+            F.array(
+                *[F.struct(F.lit(a).alias("attribute"), F.col(a).alias("value")) for a in wanted]
+            )
+        )
+        parts.append(
+            rows.where(F.col("_key").isNotNull())
+            .select(
+                F.col("_key").alias("key"),
+                F.lit(source.department).alias("department"),
+                pairs.alias("s"),
+            )
+            .select(
+                "key", "department", "s.attribute", F.col("s.value").cast("string").alias("value")
+            )
+            .where(F.col("value").isNotNull())
+        )
+    from functools import reduce
+
+    stated = reduce(lambda a, b: a.unionByName(b), parts)
+    # One value per key, attribute and department (two inputs of one department may both state it).
+    return stated.groupBy("key", "attribute", "department").agg(F.max("value").alias("value"))
+
+
+def overlap(stated: DataFrame) -> dict[tuple[str, str, str], dict]:
+    """(attribute, department A, department B) -> keys of A, of B, of both, agreeing."""
+    from pyspark.sql import functions as F
+
+    a, b = stated.alias("a"), stated.alias("b")
+    pairs = (
+        a.join(
+            b,
+            (F.col("a.key") == F.col("b.key"))
+            & (F.col("a.attribute") == F.col("b.attribute"))
+            & (F.col("a.department") != F.col("b.department")),
+        )
+        .groupBy(
+            F.col("a.attribute").alias("attribute"),
+            F.col("a.department").alias("da"),
+            F.col("b.department").alias("db"),
+        )
+        .agg(
+            F.count(F.lit(1)).alias("both"),
+            F.count(F.when(F.col("a.value") == F.col("b.value"), 1)).alias("agree"),
+        )
+        .collect()
+    )
+    keys = {
+        (r["attribute"], r["department"]): r["n"]
+        for r in stated.groupBy("attribute", "department")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .collect()
+    }
+    out = {}
+    for r in pairs:
+        out[(r["attribute"], r["da"], r["db"])] = {"both": r["both"], "agree": r["agree"]}
+    return {"pairs": out, "keys": keys}
+
+
+def recommendation(attribute: str, authority: str, department: str, agree_percent) -> str:
+    agreement = "" if agree_percent is None else f"，两者一致率 {agree_percent:.1f}%"
+    return (
+        f"{attribute} 以 {authority} 为权威来源（一数一源）{agreement}；"
+        f"{department} 可停止重复采集，改为共享调用。 "
+        f"Use {authority} as the authoritative source of {attribute}; "
+        f"{department} can stop collecting it and use the shared value."
+    )
+
+
+def library_report(spark, cfg, library, run_date: dt.date, run_id: str) -> list[dict]:
+    """Report rows for one library: one per attribute and non-authoritative department."""
+    twice = collected_twice(library)
+    if not twice:
+        return []
+    stated = statements(spark, cfg, library, set(twice), run_id)
+    measured = overlap(stated) if stated is not None else {"pairs": {}, "keys": {}}
+    rows = []
+    for attribute, departments in twice.items():
+        authority, authority_inputs = departments[0]
+        for rank, (department, inputs) in enumerate(departments[1:], start=2):
+            pair = measured["pairs"].get((attribute, authority, department))
+            both = pair["both"] if pair else (0 if stated is not None else None)
+            agree = pair["agree"] if pair else (0 if stated is not None else None)
+            percent = round(100 * agree / both, 2) if both else None
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "run_date": run_date,
+                    "library": library.library,
+                    "attribute": attribute,
+                    "authoritative_department": authority,
+                    "authoritative_inputs": ",".join(authority_inputs),
+                    "department": department,
+                    "inputs": ",".join(inputs),
+                    "declared_rank": rank,
+                    "keys_authority": measured["keys"].get((attribute, authority)),
+                    "keys_department": measured["keys"].get((attribute, department)),
+                    "keys_both": both,
+                    "keys_agree": agree,
+                    "agree_percent": percent,
+                    "recommendation": recommendation(attribute, authority, department, percent),
+                }
+            )
+    return rows
+
+
+def write_duplicates(
+    spark, cfg: Settings, run_date: dt.date, run_id: str, libraries=None
+) -> list[dict]:
+    """The duplicate-collection report of every library into quality.duplicate_collection."""
+    from govlake.libraries import load_libraries
+
+    rows = []
+    for library in libraries if libraries is not None else load_libraries():
+        rows += library_report(spark, cfg, library, run_date, run_id)
+    df = spark.createDataFrame(rows, DUPLICATES_SCHEMA)
+    write_slice(
+        df, cfg, "duplicate_collection", f"run_id = '{run_id.replace(chr(39), chr(39) * 2)}'"
+    )
+    return rows
+
+
+def latest_report(spark, cfg: Settings) -> list[dict]:
+    """The newest run's duplicate-collection rows."""
+    from pyspark.sql import functions as F
+
+    report = read_table(spark, cfg, "quality", "duplicate_collection")
+    if report is None:
+        return []
+    newest = (
+        report.orderBy(F.col("run_date").desc(), F.col("run_id").desc()).select("run_id").first()
+    )
+    if newest is None:
+        return []
+    rows = report.where(F.col("run_id") == newest[0]).orderBy(
+        "library", "attribute", "declared_rank"
+    )
+    return [r.asDict() for r in rows.collect()]
