@@ -29,6 +29,12 @@ def _catalog(spark, cfg, day: dt.date, run_id: str) -> dict:
     return publish_catalog(spark, cfg, day, run_id)
 
 
+def _feedback(spark, cfg, day: dt.date, run_id: str) -> dict:
+    from jobs.feedback import publish_feedback
+
+    return publish_feedback(spark, cfg, day, run_id)
+
+
 def _site(spark, cfg, day: dt.date, run_id: str) -> dict:
     from govlake.site import build_site
 
