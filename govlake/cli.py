@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     ids = add("check-ids", cmd_check_ids, "validate identifiers read from stdin, one per line")
     ids.add_argument("--kind", choices=["ric", "uscc", "cert"], required=True)
     add("spark-conf", cmd_spark_conf, "write spark-defaults and init SQL for spark-sql users")
+    from govlake.quality_cli import register as register_quality
+
+    register_quality(add)
     return parser
 
 

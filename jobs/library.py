@@ -514,6 +514,9 @@ def build(spark: SparkSession, ctx: BuildContext) -> dict:
     stated = stated.persist()
     winners = resolve(stated)
     rows = with_links(spark, ctx, library_rows(ctx, winners)).persist()
+    from jobs import quality
+
+    rows = quality.check_library(spark, ctx, rows)  # may raise: then base is not updated
     found = [conflicts(ctx, stated, winners), derived_conflicts(ctx, stated)]
     conflict_rows = union_all([c for c in found if c is not None])
     replace_slice(
