@@ -150,4 +150,7 @@ def run_demo(persons: int | None, day: dt.date | None, console: Console) -> int:
     outcomes = run_nightly(day, console)
     ok = print_summary(summary_rows(day), day, console)
     print_libraries(library_rows(day), day, console)
+    from jobs.quality import build_data_docs
+
+    console.print(f"Quality: `govlake quality`; GX Data Docs: {build_data_docs(cfg)}")
     return 0 if ok and all(o.succeeded for o in outcomes) else 1
