@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 
 import pytest
@@ -130,7 +131,7 @@ def test_policies_warn_keeps_quarantine_removes_and_both_are_recorded(spark, cfg
     assert ric["element_count"] == 5 and ric["dimension"] == "validity"
     assert set(ric["sample"]) == {mask(v) for v in BAD_RIC}
     level = results["expect_column_values_to_be_in_set:level"]
-    assert level["sample"] == ["Z", "Z"] and level["policy"] == "quarantine"
+    assert level["sample"] == ["Z"] and level["policy"] == "quarantine"
     failed = spark.table("quality.failed_rows").where("`table` = 'ods.q__policies'")
     got = sorted(
         (x["key"], x["rule"].split(":")[0][-8:], x["policy"], x["value"]) for x in failed.collect()
@@ -337,3 +338,15 @@ def test_data_docs_are_built_into_the_lakehouse(spark, cfg):
     index = build_data_docs(cfg)
     assert index == cfg.lakehouse / "quality" / "data_docs" / "index.html"
     assert "ods.q__docs" in index.read_text(encoding="utf-8")
+
+
+def test_govlake_quality_prints_the_latest_run_per_table(spark, cfg, capsys):
+    from govlake.cli import main
+
+    df = spark.createDataFrame([(1, "A"), (2, None)], "k int, level string")
+    suite = suite_of([r("expect_column_values_to_not_be_null", "level")], name="ods.q__cli")
+    validate(spark, cfg, suite, df, batch("ods.q__cli"))
+    assert main(["quality", "--json"]) == 0
+    rows = {x["table"]: x for x in json.loads(capsys.readouterr().out)}
+    assert rows["ods.q__cli"]["rules"] == 1 and rows["ods.q__cli"]["warned"] == 1
+    assert rows["ods.q__cli"]["unexpected_values"] == 1

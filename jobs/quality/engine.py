@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 FAILED = "_quality_failed"
+SAMPLE = 10  # failing values kept per rule in quality.results (identifiers masked)
 
 
 class QualityError(GovlakeError):
@@ -80,8 +81,16 @@ def _has_rule(name: str) -> Column:
     return F.exists(FAILED, lambda x: x["rule"] == F.lit(name))
 
 
+def _sample(name: str) -> Column:
+    """Up to SAMPLE distinct failing values of a rule (the set is built from failing rows only)."""
+    from pyspark.sql import functions as F
+
+    value = F.get(F.filter(FAILED, lambda x: x["rule"] == F.lit(name)), 0)["value"]
+    return F.slice(F.array_sort(F.collect_set(value)), 1, SAMPLE)
+
+
 def count_failures(flagged: DataFrame, suite: Suite) -> dict:
-    """Rows, rows failing each rule and rows to quarantine, in one Spark job."""
+    """Rows, rows failing each rule, samples and rows to quarantine, in one Spark job."""
     from pyspark.sql import functions as F
 
     quarantine = [r.name for r in suite.rules("quarantine")]
@@ -93,11 +102,13 @@ def count_failures(flagged: DataFrame, suite: Suite) -> dict:
         F.count(F.lit(1)).alias("total"),
         F.count(F.when(in_quarantine, 1)).alias("quarantined"),
         *[F.count(F.when(_has_rule(n), 1)).alias(f"r{i}") for i, n in enumerate(names)],
+        *[_sample(n).alias(f"s{i}") for i, n in enumerate(names)],
     ).first()
     return {
         "total": row["total"],
         "quarantined": row["quarantined"],
         "rules": {n: row[f"r{i}"] for i, n in enumerate(names)},
+        "samples": {n: row[f"s{i}"] for i, n in enumerate(names)},
         "quarantine_filter": in_quarantine,
     }
 

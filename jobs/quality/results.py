@@ -41,10 +41,9 @@ def mask(value: str | None) -> str | None:
     return text[:6] + "*" * (len(text) - 10) + text[-4:]
 
 
-def _sample(suite: Suite, rule, gx: dict) -> list[str]:
-    values = gx.get("partial_unexpected_list") or []
+def _sample(suite: Suite, rule, values: list | None) -> list[str]:
     masked = any(c in suite.masked for c in rule.columns)
-    shown = [None if v is None else str(v) for v in values]
+    shown = [str(v) for v in values or []]
     return [mask(v) if masked else v for v in shown]
 
 
@@ -77,7 +76,7 @@ def rule_results(suite: Suite, batch: Batch, gx: dict, counts: dict) -> list[dic
                 "element_count": res.get("element_count", counts["total"]),
                 "unexpected_count": res.get("unexpected_count", ours),
                 "unexpected_percent": res.get("unexpected_percent"),
-                "sample": _sample(suite, rule, res),
+                "sample": _sample(suite, rule, counts["samples"].get(rule.name)),
                 "rule_zh": rule.meta.rule_zh,
                 "rule_en": rule.meta.rule_en,
                 "row_failures": ours,
