@@ -47,7 +47,9 @@ def measure_one(persons: int) -> dict:
         sc.setJobGroup("quality", "validation", interruptOnCancel=False)
         start = time.perf_counter()
         try:
-            return inner(*args, **kwargs)
+            outcome = inner(*args, **kwargs)
+            record["phases"] = outcome.phases
+            return outcome
         finally:
             record["validation_s"] = time.perf_counter() - start
             record["validation_jobs"] = len(sc.statusTracker().getJobIdsForGroup("quality"))
@@ -76,6 +78,7 @@ def measure_one(persons: int) -> dict:
         "load_without_validation_s": round(without, 2),
         "ratio": round(record["validation_s"] / without, 3),
         "validation_jobs": record["validation_jobs"],
+        "validation_phases_s": record.get("phases"),
         "other_jobs_without_group": len(sc.statusTracker().getJobIdsForGroup(None)) - jobs_before,
     }
 

@@ -55,6 +55,7 @@ class Outcome:
     quarantined: int = 0
     rules: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def flag_rows(df: DataFrame, suite: Suite) -> DataFrame:
@@ -120,17 +121,27 @@ def validate(
     from jobs.quality.gx_run import validate_with_gx
 
     started = time.perf_counter()
+    phases: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        phases[name] = round(time.perf_counter() - started - sum(phases.values()), 3)
+
     check_columns(suite, df.columns)
     flagged = flag_rows(df, suite).localCheckpoint(eager=False)
     counts = count_failures(flagged, suite)
+    lap("row_rules")
     gx = validate_with_gx(cfg, suite, df, batch.run_id)
+    lap("gx")
     rows = results.rule_results(suite, batch, gx, counts)
     results.write_results(spark, cfg, batch, rows)
+    lap("write_results")
     results.write_failed_rows(spark, cfg, suite, batch, flagged)
-    outcome = Outcome(df, counts["total"], counts["quarantined"], rows)
+    lap("write_failed_rows")
+    outcome = Outcome(df, counts["total"], counts["quarantined"], rows, phases=phases)
     if counts["quarantined"]:
         outcome.rows = flagged.where(~counts["quarantine_filter"]).drop(FAILED)
     outcome.seconds = time.perf_counter() - started
+    log.info("validated %s in %.1fs: %s", suite.table, outcome.seconds, phases)
     enforce(suite, batch, outcome)
     return outcome
 

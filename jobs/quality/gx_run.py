@@ -44,8 +44,16 @@ def _locked(cfg: Settings):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_CONTEXTS: dict = {}
+
+
 def context(cfg: Settings):
-    """The lakehouse's GX file context, with a Data Docs site in <lakehouse>/quality/."""
+    """The lakehouse's GX file context, with a Data Docs site in <lakehouse>/quality/.
+
+    Opened once per process: reading the project's config costs seconds on a busy machine."""
+    root = cfg.lakehouse / "quality"
+    if root in _CONTEXTS and (root / "gx" / "great_expectations.yml").exists():
+        return _CONTEXTS[root]
     import great_expectations as gx
 
     import jobs.quality.gx_expectations  # noqa: F401  (registers the identifier expectations)
@@ -66,6 +74,7 @@ def context(cfg: Settings):
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
+    _CONTEXTS[root] = ctx
     return ctx
 
 
