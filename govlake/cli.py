@@ -213,10 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
 def command_groups() -> list[Callable]:
     """Subcommand groups that live beside their feature (catalog, lineage, ...)."""
     from govlake.catalog.cli import register as catalog
+    from govlake.feedback_cli import register as feedback
+    from govlake.quality_cli import register as quality
     from govlake.site.cli import register as docs
     from lineage.cli import register as lineage
 
-    return [catalog, lineage, docs]
+    return [catalog, lineage, lambda add: feedback(quality(add)), docs]
 
 
 def _adder(sub) -> Callable[..., argparse.ArgumentParser]:

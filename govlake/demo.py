@@ -177,5 +177,8 @@ def run_demo(persons: int | None, day: dt.date | None, console: Console) -> int:
     ok = print_summary(summary_rows(day), day, console)
     print_libraries(library_rows(day), day, console)
     ok &= print_ground_truth(console)
+    from jobs.quality.gx_run import docs_dir
+
+    console.print(f"Quality: `govlake quality`; GX Data Docs: {docs_dir(cfg) / 'index.html'}")
     console.print(f"Ledger site (一本账): {site_dir(cfg) / 'index.html'} (or `govlake docs serve`)")
     return 0 if ok and all(o.succeeded for o in outcomes) else 1

@@ -172,6 +172,10 @@ def write_batch(
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
+    from jobs import quality
+
+    rows = staged.where(F.col("_reject_reason").isNull()).drop(*REJECT_COLUMNS)
+    rows = quality.check_load(spark, ctx, rows, run)  # may raise: then nothing is written
     had_rejects = committed is not None and (committed.rows_rejected or 0) > 0
     if run.rows_rejected or had_rejects:
         rejects = staged.where(F.col("_reject_reason").isNotNull()).select(
@@ -186,7 +190,6 @@ def write_batch(
             F.col("_ingested_at").alias("rejected_at"),
         )
         ops.replace_rejects(spark, ctx.cfg, rejects, run)
-    rows = staged.where(F.col("_reject_reason").isNull()).drop(*REJECT_COLUMNS)
     (
         rows.write.format("delta")
         .mode("overwrite")
@@ -220,6 +223,7 @@ def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
         run.rows_read, run.rows_rejected, run.fingerprint = batch_stats(staged)
         if committed is not None and committed.fingerprint == run.fingerprint:
             run.status, run.delta_version = "unchanged", committed.delta_version
+            run.rows_quarantined = committed.asDict().get("rows_quarantined")  # as first loaded
         else:
             version = write_batch(spark, ctx, staged, run, committed)
             run.status, run.delta_version = "success", version
@@ -234,11 +238,12 @@ def check_balance(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> No
     run.rows_written = rows_in_batch(spark, ctx)
     if run.rows_rejected:
         run.rows_rejected = ops.count_rejects(spark, ctx.cfg, run)
-    run.balanced = run.rows_read == run.rows_written + run.rows_rejected
+    quarantined = run.rows_quarantined or 0
+    run.balanced = run.rows_read == run.rows_written + run.rows_rejected + quarantined
     if not run.balanced:
         raise GovlakeError(
             f"load of {ctx.ods_table} for {ctx.day} does not balance: read {run.rows_read}, "
-            f"written {run.rows_written}, rejected {run.rows_rejected}.",
+            f"written {run.rows_written}, rejected {run.rows_rejected}, quarantined {quarantined}.",
             source=ctx.source.system,
             fix="look for another process writing the same batch, then rerun the load.",
         )
@@ -276,6 +281,7 @@ def load_table(
         "rows_read": run.rows_read,
         "rows_written": run.rows_written,
         "rows_rejected": run.rows_rejected,
+        "rows_quarantined": run.rows_quarantined,
         "balanced": run.balanced,
         "delta_version": run.delta_version,
         "watermark_high": run.watermark_high,

@@ -35,6 +35,12 @@ def _feedback(spark, cfg, day: dt.date, run_id: str) -> dict:
     return publish_feedback(spark, cfg, day, run_id)
 
 
+def _data_docs(spark, cfg, day: dt.date, run_id: str) -> dict:
+    from jobs.quality import build_data_docs
+
+    return {"data_docs": str(build_data_docs(cfg))}
+
+
 def _site(spark, cfg, day: dt.date, run_id: str) -> dict:
     from govlake.site import build_site
 

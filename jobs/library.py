@@ -560,7 +560,9 @@ def build(spark: SparkSession, ctx: BuildContext) -> dict:
     stated = stated.persist()
     winners = resolve(stated)
     rows = with_links(spark, ctx, registered_only(ctx, stated, library_rows(ctx, winners)))
-    rows = rows.persist()
+    from jobs import quality
+
+    rows = quality.check_library(spark, ctx, rows.persist())  # may raise: base not updated
     found = [conflicts(ctx, stated, winners), derived_conflicts(ctx, stated)]
     conflict_rows = union_all([c for c in found if c is not None])
     replace_slice(

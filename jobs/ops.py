@@ -24,7 +24,7 @@ LOAD_RUNS_SCHEMA = (
     "finished_at timestamp, status string, rows_read long, rows_written long, "
     "rows_rejected long, balanced boolean, source_rows long, delta_version long, "
     "watermark_low string, watermark_high string, fingerprint string, location string, "
-    "error string, schema_change string"
+    "error string, schema_change string, rows_quarantined long"
 )
 REJECTED_SCHEMA = (
     "run_id string, source_system string, table_name string, batch_date date, "
@@ -60,6 +60,7 @@ class LoadRun:
     location: str | None = None
     error: str | None = None
     schema_change: str | None = None
+    rows_quarantined: int | None = None  # removed by a quality rule with policy quarantine
 
 
 def begin_run(system: str, table: str, day: dt.date, run_id: str | None, mode: str):

@@ -1,0 +1,83 @@
+"""`govlake quality`: the latest validation per table, Data Docs, and starting suites."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+SUMMARY_SQL = """
+SELECT `table`, run_date, run_id,
+       count(*) AS rules,
+       count_if(success) AS passed,
+       count_if(NOT success AND policy = 'warn') AS warned,
+       count_if(NOT success AND policy = 'quarantine') AS quarantine_rules_hit,
+       count_if(NOT success AND policy = 'fail') AS failed,
+       sum(unexpected_count) AS unexpected_values
+FROM (
+  SELECT *, dense_rank() OVER (PARTITION BY `table` ORDER BY validated_at DESC) AS _n
+  FROM quality.results
+) WHERE _n = 1
+GROUP BY `table`, run_date, run_id
+ORDER BY `table`
+"""
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from govlake.cli import console, print_rows
+    from govlake.settings import settings
+    from govlake.spark import get_spark
+    from jobs.quality.gx_run import docs_dir
+
+    cfg = settings()
+    if not (cfg.table_path("quality", "results") / "_delta_log").exists():
+        console.print("No validation has run yet (quality.results is empty): run a load first.")
+        return 0
+    spark = get_spark(cfg, tables={"quality.results"})
+    rows = [r.asDict() for r in spark.sql(SUMMARY_SQL).collect()]
+    print_rows(rows, args.json, title="Latest validation per table (quality.results)")
+    index = docs_dir(cfg) / "index.html"
+    if not args.json:
+        state = "" if index.exists() else " (not built yet: govlake quality docs)"
+        console.print(f"Data Docs: {index}{state}")
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from govlake.cli import console
+    from govlake.settings import settings
+    from jobs.quality import build_data_docs
+
+    console.print(f"Data Docs: {build_data_docs(settings())}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from govlake.cli import console
+    from govlake.settings import settings
+    from govlake.spark import get_spark
+    from jobs.quality import generate
+
+    cfg = settings()
+    spark = get_spark(cfg, tables=set())
+    if args.library:
+        suites = generate.library_suite(spark, cfg, args.name)
+    else:
+        suites = generate.source_suites(spark, cfg, args.name)
+    for path in generate.write_suites(suites, None, args.force):
+        console.print(f"wrote {path}: edit the policies, then commit it")
+    return 0
+
+
+def register(add: Callable[..., argparse.ArgumentParser]) -> argparse._SubParsersAction:
+    """Add `govlake quality [docs|init]`; returns its subcommands so others can add theirs."""
+    quality = add("quality", cmd_summary, "latest validation per table and the Data Docs path")
+    quality.add_argument("--json", action="store_true")
+    sub = quality.add_subparsers(dest="quality_command")
+    docs = sub.add_parser("docs", help="build GX Data Docs into <lakehouse>/quality/data_docs")
+    docs.set_defaults(func=cmd_docs)
+    init = sub.add_parser("init", help="write a starting suite for a source (or --library)")
+    init.add_argument("name", help="source system (conf/sources/<name>.yaml) or library")
+    init.add_argument("--library", action="store_true", help="name is a base library")
+    init.add_argument("--force", action="store_true", help="overwrite an existing suite")
+    init.set_defaults(func=cmd_init)
+    return sub

@@ -1,0 +1,84 @@
+"""Identifier rules as real Great Expectations expectations, usable from any GX suite.
+
+Each expectation is a ColumnMapExpectation whose metric is computed on Spark by the same
+column expressions the pipeline uses (jobs.identifiers), so a suite and a library build can
+never disagree about what a valid ID number, credit code or certificate identifier is.
+Importing this module registers the expectations with GX (by their snake_case names, e.g.
+`expect_column_values_to_be_valid_ric`).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from great_expectations.execution_engine import SparkDFExecutionEngine
+from great_expectations.expectations.expectation import ColumnMapExpectation
+from great_expectations.expectations.metrics.map_metric_provider import (
+    ColumnMapMetricProvider,
+    column_condition_partial,
+)
+
+from jobs import identifiers
+
+
+class ColumnValuesValidRic(ColumnMapMetricProvider):
+    """True per row whose value is a valid GB 11643 ID number (居民身份证号码)."""
+
+    condition_metric_name = "column_values.valid_ric"
+
+    @column_condition_partial(engine=SparkDFExecutionEngine)
+    def _spark(cls, column, **kwargs):
+        return identifiers.ric_check(column)["valid"]
+
+
+class ColumnValuesValidUscc(ColumnMapMetricProvider):
+    """True per row whose value is a valid GB 32100 credit code (统一社会信用代码)."""
+
+    condition_metric_name = "column_values.valid_uscc"
+    condition_value_keys = ("check_org_code",)
+
+    @column_condition_partial(engine=SparkDFExecutionEngine)
+    def _spark(cls, column, check_org_code=False, **kwargs):
+        return identifiers.uscc_check(column, check_org_code=bool(check_org_code))["valid"]
+
+
+class ColumnValuesValidCert(ColumnMapMetricProvider):
+    """True per row whose value is a valid GB/T 36904 e-certificate identifier (电子证照标识)."""
+
+    condition_metric_name = "column_values.valid_cert"
+
+    @column_condition_partial(engine=SparkDFExecutionEngine)
+    def _spark(cls, column, **kwargs):
+        return identifiers.cert_check(column)["valid"]
+
+
+class ExpectColumnValuesToBeValidRic(ColumnMapExpectation):
+    """Expect column values to be valid GB 11643 ID numbers (checksum, birth date, province)."""
+
+    map_metric = "column_values.valid_ric"
+    success_keys = ("mostly",)
+    library_metadata: ClassVar[dict] = {"tags": ["govlake", "identifier"], "contributors": []}
+
+
+class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
+    """Expect column values to be valid GB 32100 unified social credit codes."""
+
+    check_org_code: bool = False
+    map_metric = "column_values.valid_uscc"
+    success_keys = ("mostly", "check_org_code")
+    library_metadata: ClassVar[dict] = {"tags": ["govlake", "identifier"], "contributors": []}
+
+
+class ExpectColumnValuesToBeValidCert(ColumnMapExpectation):
+    """Expect column values to be valid GB/T 36904 electronic certificate identifiers."""
+
+    map_metric = "column_values.valid_cert"
+    success_keys = ("mostly",)
+    library_metadata: ClassVar[dict] = {"tags": ["govlake", "identifier"], "contributors": []}
+
+
+IDENTIFIER_EXPECTATIONS = {
+    "ric": "expect_column_values_to_be_valid_ric",
+    "uscc": "expect_column_values_to_be_valid_uscc",
+    "cert": "expect_column_values_to_be_valid_cert",
+}

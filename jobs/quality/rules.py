@@ -1,0 +1,135 @@
+"""Row rules: for each supported expectation, the Spark expression that is TRUE on a failing row.
+
+They mirror GX's own semantics (NULLs are not checked by map expectations other than the
+null checks; every row sharing a duplicated value fails uniqueness), so the rows we quarantine
+are exactly the rows GX counts as unexpected. All rules of a table become one projection of the
+batch: one pass computes every row's failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+    from jobs.quality.suites import Rule
+
+
+def _col(rule: Rule) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.col(f"`{rule.kwargs['column']}`")
+
+
+def _not_null(rule: Rule) -> Column:
+    return _col(rule).isNull()
+
+
+def _null(rule: Rule) -> Column:
+    return _col(rule).isNotNull()
+
+
+def _in_set(rule: Rule) -> Column:
+    col = _col(rule)
+    return col.isNotNull() & ~col.isin(list(rule.kwargs["value_set"]))
+
+
+def _not_in_set(rule: Rule) -> Column:
+    col = _col(rule)
+    return col.isNotNull() & col.isin(list(rule.kwargs["value_set"]))
+
+
+def _regex(rule: Rule) -> Column:
+    col = _col(rule)
+    return col.isNotNull() & ~col.rlike(rule.kwargs["regex"])
+
+
+def _not_regex(rule: Rule) -> Column:
+    col = _col(rule)
+    return col.isNotNull() & col.rlike(rule.kwargs["regex"])
+
+
+def _between(rule: Rule) -> Column:
+    from pyspark.sql import functions as F
+
+    col, low, high = _col(rule), rule.kwargs.get("min_value"), rule.kwargs.get("max_value")
+    out = F.lit(False)
+    if low is not None:
+        out = out | (col < F.lit(low))
+    if high is not None:
+        out = out | (col > F.lit(high))
+    return col.isNotNull() & out
+
+
+def _lengths(rule: Rule) -> Column:
+    from pyspark.sql import functions as F
+
+    col = _col(rule)
+    length = F.length(col)
+    low, high = rule.kwargs.get("min_value"), rule.kwargs.get("max_value")
+    out = F.lit(False)
+    if low is not None:
+        out = out | (length < low)
+    if high is not None:
+        out = out | (length > high)
+    return col.isNotNull() & out
+
+
+def _unique(rule: Rule) -> Column:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    col = _col(rule)
+    return col.isNotNull() & (F.count(F.lit(1)).over(Window.partitionBy(col)) > 1)
+
+
+def _compound_unique(rule: Rule) -> Column:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    cols = [F.col(f"`{c}`") for c in rule.kwargs["column_list"]]
+    any_present = cols[0].isNotNull()
+    for col in cols[1:]:
+        any_present = any_present | col.isNotNull()
+    return any_present & (F.count(F.lit(1)).over(Window.partitionBy(*cols)) > 1)
+
+
+def _identifier(kind: str) -> Callable[[Rule], Column]:
+    def rule_expr(rule: Rule) -> Column:
+        from jobs import identifiers
+
+        col = _col(rule)
+        if kind == "uscc":
+            check = identifiers.uscc_check(
+                col, check_org_code=bool(rule.kwargs.get("check_org_code"))
+            )
+        else:
+            check = identifiers.CHECKS[kind](col)
+        return col.isNotNull() & ~check["valid"]
+
+    return rule_expr
+
+
+ROW_RULES: dict[str, Callable[[Rule], Column]] = {
+    "expect_column_values_to_not_be_null": _not_null,
+    "expect_column_values_to_be_null": _null,
+    "expect_column_values_to_be_in_set": _in_set,
+    "expect_column_values_to_not_be_in_set": _not_in_set,
+    "expect_column_values_to_match_regex": _regex,
+    "expect_column_values_to_not_match_regex": _not_regex,
+    "expect_column_values_to_be_between": _between,
+    "expect_column_value_lengths_to_be_between": _lengths,
+    "expect_column_values_to_be_unique": _unique,
+    "expect_compound_columns_to_be_unique": _compound_unique,
+    "expect_column_values_to_be_valid_ric": _identifier("ric"),
+    "expect_column_values_to_be_valid_uscc": _identifier("uscc"),
+    "expect_column_values_to_be_valid_cert": _identifier("cert"),
+}
+
+
+def failing(rule: Rule) -> Column | None:
+    """The rule's failure expression, or None for a GX-only (warn) rule."""
+    make = ROW_RULES.get(rule.type)
+    return make(rule) if make else None
