@@ -83,6 +83,7 @@ def summary_rows(day: dt.date) -> list[dict]:
                     "read": run.get("rows_read"),
                     "written": run.get("rows_written"),
                     "rejected": run.get("rows_rejected"),
+                    "quarantined": run.get("rows_quarantined"),
                     "balanced": run.get("balanced"),
                     "in_source": run.get("source_rows"),
                 }
@@ -94,7 +95,8 @@ def print_summary(rows: list[dict], day: dt.date, console: Console) -> bool:
     table = Table(title=f"Nightly collection into ods, batch {day}")
     for column in rows[0]:
         table.add_column(
-            column, justify="right" if column in ("read", "written", "rejected") else "left"
+            column,
+            justify="right" if column in ("read", "written", "rejected", "quarantined") else "left",
         )
     for row in rows:
         table.add_row(*["" if v is None else str(v) for v in row.values()])
@@ -103,8 +105,13 @@ def print_summary(rows: list[dict], day: dt.date, console: Console) -> bool:
     read = sum(r["read"] or 0 for r in rows)
     written = sum(r["written"] or 0 for r in rows)
     rejected = sum(r["rejected"] or 0 for r in rows)
-    verdict = "[green]balanced[/]" if ok and read == written + rejected else "[red]NOT balanced[/]"
-    console.print(f"Rows read {read} = written {written} + rejected {rejected}: {verdict}")
+    quarantined = sum(r["quarantined"] or 0 for r in rows)
+    balanced = ok and read == written + rejected + quarantined
+    verdict = "[green]balanced[/]" if balanced else "[red]NOT balanced[/]"
+    console.print(
+        f"Rows read {read} = written {written} + rejected {rejected} + quarantined {quarantined}:"
+        f" {verdict}"
+    )
     console.print(
         'Query it: govlake tables | govlake sql "SELECT * FROM ods.psb_hukou__hj_resident LIMIT 5"'
     )

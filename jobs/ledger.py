@@ -49,7 +49,17 @@ def _site(spark, cfg, day: dt.date, run_id: str) -> dict:
 
 CATALOG_TABLES = ("catalog.resources", "catalog.items", "catalog.systems", "catalog.registrations")
 
-STEPS = (LedgerStep("publish_catalog", ("ops.load_runs",), CATALOG_TABLES, _catalog),)
+QUALITY_INPUTS = ("quality.results", "quality.failed_rows", "ops.rejected_rows", "base.conflicts")
+QUALITY_OUTPUTS = ("quality.scores", "quality.problems", "quality.duplicate_collection")
+
+STEPS = (
+    LedgerStep("publish_catalog", ("ops.load_runs",), CATALOG_TABLES, _catalog),
+    LedgerStep("publish_feedback", QUALITY_INPUTS, QUALITY_OUTPUTS, _feedback),
+    LedgerStep("build_data_docs", ("quality.results",), (), _data_docs),
+    LedgerStep(
+        "build_site", (*CATALOG_TABLES, "quality.scores", "lineage.column_edges"), (), _site
+    ),
+)
 
 
 def run_step(step: LedgerStep, context: Mapping[str, Any], day: dt.date) -> dict:

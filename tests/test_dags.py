@@ -271,6 +271,23 @@ def test_each_library_waits_for_its_ods_inputs(project):
         }
 
 
+def test_ledger_runs_after_every_library_catalog_first_site_last(project):
+    from jobs.ledger import STEPS
+
+    ledger = project["dags"]["ezhou_ledger"]
+    assert ledger["schedule"] == {
+        "kind": "AssetAll",
+        "assets": sorted(lib.table for lib in LIBRARIES),
+    }
+    assert ledger["tasks"] == sorted(step.task_id for step in STEPS)
+    assert [s.task_id for s in STEPS][0] == "publish_catalog"
+    assert [s.task_id for s in STEPS][-1] == "build_site"
+    assert ledger["outlets"]["publish_catalog"][0] == [
+        "catalog.resources",
+        "x-govlake://catalog/resources",
+    ]
+
+
 def test_one_task_per_table_with_its_ods_asset(project):
     for source in load_sources():
         dag = project["dags"][f"ods__{source.system}"]

@@ -61,6 +61,10 @@ def context(cfg: Settings):
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     ctx = gx.get_context(mode="file", project_root_dir=str(cfg.lakehouse / "quality"))
+    # Progress bars would interleave with the task's own output, once per validation.
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     sites = ctx.get_config().data_docs_sites or {}
     if SITE not in sites:
         ctx.add_data_docs_site(
