@@ -490,7 +490,14 @@ def merge_changed(spark: SparkSession, ctx: BuildContext, rows: DataFrame) -> tu
         F.lit(ctx.started_at).cast("timestamp").alias("_updated_at"),
     )
     if not (ctx.cfg.table_path(lib.database, lib.library) / "_delta_log").exists():
-        stamped.write.format("delta").option("delta.enableChangeDataFeed", "true").save(path)
+        # Deletion vectors let a MERGE mark the old version of a changed row instead of
+        # rewriting every file that holds one: a 1% night rewrites ~1% of the rows.
+        (
+            stamped.write.format("delta")
+            .option("delta.enableChangeDataFeed", "true")
+            .option("delta.enableDeletionVectors", "true")
+            .save(path)
+        )
         return 0, rows.count()
     target = DeltaTable.forPath(spark, path)
     if set(stamped.columns) - set(target.toDF().columns):

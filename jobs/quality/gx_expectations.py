@@ -52,6 +52,27 @@ class ColumnValuesValidCert(ColumnMapMetricProvider):
         return identifiers.cert_check(column)["valid"]
 
 
+class ColumnValuesValidDate(ColumnMapMetricProvider):
+    """True per row whose value is a real date in a format departments use (NULL passes)."""
+
+    condition_metric_name = "column_values.valid_date"
+
+    @column_condition_partial(engine=SparkDFExecutionEngine)
+    def _spark(cls, column, **kwargs):
+        from jobs.standardize import clean_text, parse_date
+
+        return clean_text(column).isNull() | parse_date(column).isNotNull()
+
+
+class ExpectColumnValuesToBeValidDate(ColumnMapExpectation):
+    """Expect column values to be real dates (2023-02-30 is not) in any format departments use:
+    the same parsing the base libraries apply (jobs.standardize.parse_date)."""
+
+    map_metric = "column_values.valid_date"
+    success_keys = ("mostly",)
+    library_metadata: ClassVar[dict] = {"tags": ["govlake", "date"], "contributors": []}
+
+
 class ExpectColumnValuesToBeValidRic(ColumnMapExpectation):
     """Expect column values to be valid GB 11643 ID numbers (checksum, birth date, province)."""
 

@@ -112,6 +112,13 @@ def _identifier(kind: str) -> Callable[[Rule], Column]:
     return rule_expr
 
 
+def _invalid_date(rule: Rule) -> Column:
+    from jobs.standardize import clean_text, parse_date
+
+    col = _col(rule)
+    return clean_text(col).isNotNull() & parse_date(col).isNull()
+
+
 ROW_RULES: dict[str, Callable[[Rule], Column]] = {
     "expect_column_values_to_not_be_null": _not_null,
     "expect_column_values_to_be_null": _null,
@@ -126,6 +133,7 @@ ROW_RULES: dict[str, Callable[[Rule], Column]] = {
     "expect_column_values_to_be_valid_ric": _identifier("ric"),
     "expect_column_values_to_be_valid_uscc": _identifier("uscc"),
     "expect_column_values_to_be_valid_cert": _identifier("cert"),
+    "expect_column_values_to_be_valid_date": _invalid_date,
 }
 
 
