@@ -26,6 +26,7 @@ test: venv
 
 bench: venv
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.libraries
 
 lint: venv
 	$(BIN)/ruff check .

@@ -254,9 +254,10 @@ def run_size(persons: int, workdir: Path, repeats: int, out: Path) -> None:
 # --- the driver: sizes in subprocesses, summary, DagBag ---------------------------------------
 
 
-def run_child(persons: int, repeats: int) -> dict:
-    """One size in a fresh interpreter with its own lakehouse, sources and Airflow home."""
-    with tempfile.TemporaryDirectory(prefix=f"govlake-bench-{persons}-") as tmp:
+def in_fresh_interpreter(module: str, label: str, args: list[str]) -> dict:
+    """`python -m module --workdir W --out O *args` in a fresh interpreter with its own
+    lakehouse, sources and Airflow home under a temporary folder; its JSON result, timed."""
+    with tempfile.TemporaryDirectory(prefix=f"govlake-bench-{label}-") as tmp:
         root = Path(tmp)
         env = {
             **os.environ,
@@ -265,15 +266,20 @@ def run_child(persons: int, repeats: int) -> dict:
             "AIRFLOW_HOME": str(root / "airflow"),
         }
         out = root / "result.json"
-        command = [sys.executable, "-m", "benchmarks.run", "--child", str(persons)]
-        command += ["--workdir", tmp, "--repeats", str(repeats), "--out", str(out)]
+        command = [sys.executable, "-m", module, *args, "--workdir", tmp, "--out", str(out)]
         seconds, done, error = timed(lambda: subprocess.run(command, env=env, cwd=PROJECT_ROOT))
         if error or done.returncode != 0 or not out.exists():
             reason = error or f"the size's process exited with code {done.returncode}"
-            return {"persons": persons, "error": reason, "child_seconds": seconds}
+            return {"error": reason, "child_seconds": seconds}
         result = json.loads(out.read_text(encoding="utf-8"))
     result["child_seconds"] = seconds
     return result
+
+
+def run_child(persons: int, repeats: int) -> dict:
+    """One size in a fresh interpreter with its own lakehouse, sources and Airflow home."""
+    args = ["--child", str(persons), "--repeats", str(repeats)]
+    return {"persons": persons, **in_fresh_interpreter("benchmarks.run", str(persons), args)}
 
 
 def best(entries: list[dict]) -> dict | None:

@@ -1,0 +1,596 @@
+"""Benchmark: base-library builds (full and second night) and check-ids throughput.
+
+Usage: python -m benchmarks.libraries [--sizes 100000 1000000] [--quick] [--id-values N]
+Each size, and the identifier check, runs in a fresh interpreter with its own temporary
+lakehouse and sources folder (helpers shared with benchmarks/run.py). Timings are reported
+and saved to benchmarks/results/libraries-<timestamp>.json, never asserted; see
+benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from benchmarks.run import (
+    RESULTS_DIR,
+    Steps,
+    console,
+    environment,
+    fmt,
+    in_fresh_interpreter,
+    physical_tables,
+    python_path,
+    ratio,
+    run_ods,
+    timed,
+)
+
+DEFAULT_SIZES = [100_000, 1_000_000]
+QUICK_SIZES = [10_000, 50_000]
+ID_VALUES = 1_000_000
+QUICK_ID_VALUES = 100_000
+CHANGED_FRACTION = 0.01
+SAMPLE_SEED = 20261126  # generate_sources' default seed; the increment must use the same pools
+INVALID_SHARE = 0.2
+SPARK_REPEATS = 2
+REWRITE_METRICS = ("numTargetRowsUpdated", "numTargetRowsInserted", "numTargetRowsCopied")
+
+
+# --- one size, in its own interpreter -------------------------------------------------------
+
+
+def libraries_in_order() -> list:
+    from govlake.libraries import build_order, load_libraries
+
+    return build_order(load_libraries())
+
+
+def naive_library(spark, cfg, lib, out: Path) -> None:
+    """Baseline: each ODS input read plainly, grouped by its key (first value of every
+    column), written to Parquet. No standardization, checks, resolution, history or MERGE."""
+    from pyspark.sql import functions as F
+
+    from jobs.library import ods_path
+
+    for name, source in lib.inputs.items():
+        df = spark.read.format("delta").load(ods_path(cfg, source.table))
+        if source.where:
+            df = df.where(source.where)
+        columns = [c for c in dict.fromkeys(source.columns.values()) if c != source.key]
+        grouped = df.groupBy(source.key).agg(*[F.first(c).alias(c) for c in columns])
+        grouped.write.mode("overwrite").parquet(str(out / f"{lib.library}__{name}"))
+
+
+def run_baseline(spark, cfg, libs, out: Path, steps: Steps) -> dict:
+    results = {}
+    for lib in libs:
+        steps.start(f"baseline  {lib.library}")
+        seconds, _, error = timed(partial(naive_library, spark, cfg, lib, out))
+        results[lib.library] = {"seconds": seconds, "error": error}
+        steps.done()
+    return results
+
+
+def run_builds(spark, libs, day: dt.date, night: str, steps: Steps) -> dict:
+    """jobs.library.build_library for every library in build order, each timed."""
+    from jobs.library import build_library
+
+    results = {}
+    for lib in libs:
+        steps.start(f"{night} build  base.{lib.library}")
+        run_id = f"bench__{night}__{lib.library}"
+        build = partial(build_library, lib.library, day, run_id, spark=spark)
+        seconds, value, error = timed(build)
+        results[lib.library] = {"seconds": seconds, "error": error, "run_id": run_id}
+        results[lib.library].update(value or {})
+        steps.done()
+    return results
+
+
+def redeliver_files(cfg, tables, day: dt.date, next_day: dt.date) -> list[str]:
+    """The file departments deliver a full snapshot every night; generate_increment changes
+    only the databases, so their next-day files are today's, unchanged, under the next name."""
+    from jobs.readers import resolve_file
+
+    copied = []
+    for source, spec in tables:
+        if spec.file:
+            path = resolve_file(source, spec, day, cfg).path
+            target = path.parent / spec.file.format(ds=next_day.strftime("%Y%m%d"))
+            shutil.copyfile(path, target)
+            copied.append(target.name)
+    return copied
+
+
+def history_metrics(spark, path: Path | str, version: int) -> dict | None:
+    """The operation and numeric operationMetrics of one version of a Delta table, from
+    DESCRIBE HISTORY, with rewritten_rows = rows updated + inserted + copied (unchanged rows
+    a MERGE had to rewrite because they share a file with a changed one)."""
+    rows = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").where(f"version = {int(version)}")
+    row = rows.select("operation", "operationMetrics").first()
+    if row is None:
+        return None
+    metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v.isdigit()}
+    rewritten = sum(metrics.get(k, 0) for k in REWRITE_METRICS)
+    return {"operation": row["operation"], "metrics": metrics, "rewritten_rows": rewritten}
+
+
+def reported_changed_keys(spark, cfg, run_id: str) -> int | None:
+    """changed_keys of one build as recorded in ops.library_runs."""
+    from pyspark.sql import functions as F
+
+    runs = spark.read.format("delta").load(str(cfg.table_path("ops", "library_runs")))
+    return runs.where(F.col("run_id") == run_id).agg(F.max("changed_keys")).first()[0]
+
+
+def merge_cost(spark, cfg, build: dict) -> dict:
+    """Rewritten rows per changed key of one second-night build."""
+    library = build["library"].split(".", 1)[1]
+    changed = reported_changed_keys(spark, cfg, build["run_id"])
+    history = None
+    if changed and build.get("delta_version") is not None:
+        path = cfg.table_path("base", library)
+        history = history_metrics(spark, path, build["delta_version"])
+    rewritten = history and history["operation"] == "MERGE" and history["rewritten_rows"]
+    return {
+        "changed_keys": changed,
+        "history": history,
+        "rewritten_rows": rewritten or None,
+        "rewritten_per_changed_key": ratio(rewritten or None, changed),
+    }
+
+
+def progress_bar() -> Progress:
+    columns = [
+        TextColumn("  {task.description:<48}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    ]
+    return Progress(*columns, console=console)
+
+
+def phase(action) -> dict:
+    """Seconds of a whole phase and its per-item results."""
+    start = time.perf_counter()
+    items = action()
+    return {"seconds": time.perf_counter() - start, "items": items}
+
+
+def first_night(spark, cfg, tables, libs, workdir: Path, steps: Steps) -> dict:
+    day = cfg.demo_logical_date
+    return {
+        "ods": phase(lambda: run_ods(spark, tables, day, "bench__night1", steps)),
+        "baseline": phase(lambda: run_baseline(spark, cfg, libs, workdir / "naive", steps)),
+        "build": phase(lambda: run_builds(spark, libs, day, "night1", steps)),
+    }
+
+
+def second_night(spark, cfg, tables, libs, steps: Steps) -> dict:
+    from govlake.sample import generate_increment
+
+    day = cfg.demo_logical_date
+    next_day = day + dt.timedelta(days=1)
+    steps.start(f"increment {CHANGED_FRACTION:.0%} for {next_day}")
+    seconds, changes, error = timed(
+        lambda: generate_increment(cfg.sources_root, next_day, SAMPLE_SEED, CHANGED_FRACTION)
+    )
+    copied = redeliver_files(cfg, tables, day, next_day)
+    steps.done()
+    night = {
+        "logical_date": str(next_day),
+        "increment": {"seconds": seconds, "error": error, "changes": changes, "copied": copied},
+        "ods": phase(lambda: run_ods(spark, tables, next_day, "bench__night2", steps)),
+        "build": phase(lambda: run_builds(spark, libs, next_day, "night2", steps)),
+    }
+    night["merge"] = {
+        name: merge_cost(spark, cfg, build)
+        for name, build in night["build"]["items"].items()
+        if not build["error"]
+    }
+    return night
+
+
+def run_size(persons: int, workdir: Path, out: Path) -> None:
+    """Generate, load the first night, baseline and full build, then the second night."""
+    from govlake.sample import generate_sources
+    from govlake.settings import settings
+    from govlake.spark import get_spark
+
+    cfg = settings()
+    with console.status(f"Generating sample sources for {persons:,} persons ..."):
+        gen_seconds, _, _ = timed(
+            lambda: generate_sources(cfg.sources_root, persons, cfg.demo_logical_date)
+        )
+    console.print(f"  sources generated in {gen_seconds:.1f}s (not timed in any ratio)")
+    spark_seconds, spark, _ = timed(lambda: get_spark(cfg, app_name="govlake-bench-libraries"))
+    console.print(f"  Spark started in {spark_seconds:.1f}s (not timed)")
+    libs = libraries_in_order()
+    inputs = {source.table for lib in libs for source in lib.inputs.values()}
+    tables = [(s, t) for s, t in physical_tables() if s.ods_table(t) in inputs]
+    load_before = os.getloadavg()[0]
+    with progress_bar() as progress:
+        steps = Steps(progress, total=2 * len(tables) + 3 * len(libs) + 1)
+        result = {
+            "persons": persons,
+            "logical_date": str(cfg.demo_logical_date),
+            "generate_seconds": gen_seconds,
+            "spark_start_seconds": spark_seconds,
+            "night1": first_night(spark, cfg, tables, libs, workdir, steps),
+            "night2": second_night(spark, cfg, tables, libs, steps),
+        }
+        steps.start("done")
+    result["load_average_1min"] = [load_before, os.getloadavg()[0]]
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    spark.stop()
+    out.write_text(json.dumps(result, default=str), encoding="utf-8")
+
+
+# --- check-ids throughput, in its own interpreter --------------------------------------------
+
+
+def _ric(rng: random.Random, districts: list[str]) -> str:
+    from govlake.sample.identifiers import ric_number, wrong_check
+
+    # Born after 1990, when every Ezhou district code existed (stdnum checks code by year).
+    birth = dt.date(1990, 1, 1) + dt.timedelta(days=rng.randrange(12_000))
+    value = ric_number(rng.choice(districts), f"{birth:%Y%m%d}", rng.randrange(1000))
+    if rng.random() >= INVALID_SHARE:
+        return value
+    if rng.random() < 0.5:
+        return wrong_check(value, "0123456789X", rng)
+    return ric_number(value[:6], f"{birth:%Y}13{birth:%d}", rng.randrange(1000))  # no month 13
+
+
+def _uscc_valid(rng: random.Random, districts: list[str]) -> str:
+    from govlake.sample.identifiers import org_code, random_org_body, uscc_number
+
+    return uscc_number("9", "1", rng.choice(districts), org_code(random_org_body(rng)))
+
+
+def _uscc(rng: random.Random, districts: list[str]) -> str:
+    from govlake.sample.identifiers import USCC_ALPHABET, wrong_check
+
+    value = _uscc_valid(rng, districts)
+    if rng.random() >= INVALID_SHARE:
+        return value
+    if rng.random() < 0.5:
+        return wrong_check(value, USCC_ALPHABET, rng)
+    return value[:12] + rng.choice("IOSVZ") + value[13:]  # letters GB 32100 forbids
+
+
+def _cert(rng: random.Random, districts: list[str], types: list[str]) -> str:
+    from govlake.sample.identifiers import ecert_id, wrong_check
+
+    serial = f"{rng.randrange(2010, 2027)}{rng.randrange(10**8):08d}"
+    value = ecert_id(rng.choice(types), _uscc_valid(rng, districts), serial)
+    if rng.random() >= INVALID_SHARE:
+        return value
+    return wrong_check(value, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", rng)
+
+
+def id_values(kind: str, count: int, seed: int = SAMPLE_SEED) -> list[str]:
+    """`count` identifiers of one kind, ~80% valid, built with govlake.sample's helpers;
+    invalid ones have a wrong check character, an impossible date or a forbidden letter."""
+    from govlake.sample.config import load_config
+
+    config = load_config()
+    rng = random.Random(f"{seed}:check-ids:{kind}")
+    districts = sorted(config.districts)
+    make = {
+        "ric": partial(_ric, rng, districts),
+        "uscc": partial(_uscc, rng, districts),
+        "cert": partial(_cert, rng, districts, [t["code"] for t in config.certificate_types]),
+    }[kind]
+    return [make() for _ in range(count)]
+
+
+def stdnum_checks() -> dict:
+    """python-stdnum's validity test per kind (the oracle of tests/test_identifiers.py)."""
+    from stdnum.cn import ric, uscc
+    from stdnum.iso7064 import mod_37_36
+
+    from jobs.identifiers import CERT_ROOT
+
+    def ric_valid(value: str) -> bool:
+        try:
+            return ric.is_valid(value)
+        except KeyError:  # stdnum 2.2 raises it for some 18-character strings
+            return False
+
+    def cert_valid(value: str) -> bool:
+        rest = value[len(CERT_ROOT) :].replace(".", "")
+        return value.startswith(CERT_ROOT) and mod_37_36.is_valid(rest)
+
+    return {"ric": ric_valid, "uscc": uscc.is_valid, "cert": cert_valid}
+
+
+def spark_checks() -> dict:
+    """The Spark expressions, without the embedded organisation-code check (GB 11714) that
+    stdnum does not make either; the library build skips it for USCC keys too."""
+    from jobs import identifiers
+
+    return {
+        "ric": identifiers.ric_check,
+        "uscc": partial(identifiers.uscc_check, check_org_code=False),
+        "cert": partial(identifiers.cert_check, check_org_code=False),
+    }
+
+
+def spark_pass(df, column) -> tuple[float, int]:
+    """Seconds and result of one aggregate over every row (forces full evaluation)."""
+    from pyspark.sql import functions as F
+
+    seconds, row, _ = timed(lambda: df.agg(F.count_if(column)).first())
+    return seconds, row[0]
+
+
+def measure_kind(spark, kind: str, count: int, workdir: Path) -> dict:
+    """Python-stdnum over an in-memory list against the Spark expression over a cached
+    DataFrame of the same values (read from a text file; caching not timed)."""
+    from pyspark.sql import functions as F
+
+    gen_seconds, values, _ = timed(lambda: id_values(kind, count))
+    path = workdir / f"{kind}.txt"
+    path.write_text("\n".join(values) + "\n", encoding="utf-8")
+    check = stdnum_checks()[kind]
+    py_seconds, py_valid, _ = timed(lambda: sum(map(check, values)))
+    df = spark.read.text(str(path)).cache()
+    cache_seconds, rows, _ = timed(df.count)
+    scans = [spark_pass(df, F.length("value") > 0) for _ in range(SPARK_REPEATS)]
+    spark_check = spark_checks()[kind]
+    checks = [spark_pass(df, spark_check("value")["valid"]) for _ in range(SPARK_REPEATS)]
+    df.unpersist()
+    spark_seconds = min(s for s, _ in checks)
+    return {
+        "values": count,
+        "rows_in_spark": rows,
+        "generate_seconds": gen_seconds,
+        "stdnum_seconds": py_seconds,
+        "stdnum_valid": py_valid,
+        "spark_cache_seconds": cache_seconds,
+        "spark_scan_seconds": [s for s, _ in scans],
+        "spark_check_seconds": [s for s, _ in checks],
+        "spark_valid": checks[0][1],
+        "stdnum_values_per_second": ratio(count, py_seconds),
+        "spark_values_per_second": ratio(count, spark_seconds),
+        "spark_over_stdnum": ratio(py_seconds, spark_seconds),
+    }
+
+
+def run_ids(count: int, workdir: Path, out: Path) -> None:
+    from govlake.settings import settings
+    from govlake.spark import get_spark
+
+    load_before = os.getloadavg()[0]
+    with console.status("Starting Spark for check-ids (timed separately) ..."):
+        start_seconds, spark, _ = timed(lambda: get_spark(settings(), tables=set()))
+    result = {"spark_start_seconds": start_seconds, "kinds": {}}
+    for kind in ("ric", "uscc", "cert"):
+        with console.status(f"check-ids {kind}: {count:,} values, stdnum then Spark ..."):
+            result["kinds"][kind] = measure_kind(spark, kind, count, workdir)
+    result["load_average_1min"] = [load_before, os.getloadavg()[0]]
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    spark.stop()
+    out.write_text(json.dumps(result, default=str), encoding="utf-8")
+
+
+# --- the driver ------------------------------------------------------------------------------
+
+
+def total(items: dict) -> float | None:
+    """Sum of item seconds, or None when one failed."""
+    if any(i.get("error") for i in items.values()):
+        return None
+    return sum(i["seconds"] for i in items.values())
+
+
+def summarize_library(name: str, night1: dict, night2: dict) -> dict:
+    base = night1["baseline"]["items"][name]
+    full, second = night1["build"]["items"][name], night2["build"]["items"][name]
+    merge = night2["merge"].get(name, {})
+    history = merge.get("history") or {}
+    errors = [x["error"] for x in (base, full, second) if x["error"]]
+    return {
+        "baseline_seconds": base["seconds"],
+        "full_build_seconds": full["seconds"],
+        "build_over_baseline": ratio(full["seconds"], base["seconds"]),
+        "keys": full.get("keys"),
+        "second_build_seconds": second["seconds"],
+        "second_over_full": ratio(second["seconds"], full["seconds"]),
+        "changed_keys": merge.get("changed_keys"),
+        "merge_operation": history.get("operation"),
+        "merge_metrics": history.get("metrics"),
+        "rewritten_rows": merge.get("rewritten_rows"),
+        "rewritten_per_changed_key": merge.get("rewritten_per_changed_key"),
+        "notes": [i["note"] for i in second.get("inputs", []) if i.get("note")],
+        "error": errors[0] if errors else None,
+    }
+
+
+def summarize(result: dict) -> dict:
+    if "night1" not in result:
+        return {"persons": result["persons"], "error": result.get("error")}
+    night1, night2 = result["night1"], result["night2"]
+    libraries = {name: summarize_library(name, night1, night2) for name in night1["build"]["items"]}
+    full, base = total(night1["build"]["items"]), total(night1["baseline"]["items"])
+    second = total(night2["build"]["items"])
+    return {
+        "persons": result["persons"],
+        "generate_seconds": result["generate_seconds"],
+        "spark_start_seconds": result["spark_start_seconds"],
+        "size_process_seconds": result["child_seconds"],
+        "load_average_1min": result["load_average_1min"],
+        "ods_night1_seconds": night1["ods"]["seconds"],
+        "ods_night2_seconds": night2["ods"]["seconds"],
+        "increment": night2["increment"],
+        "baseline_seconds": base,
+        "full_build_seconds": full,
+        "build_over_baseline": ratio(full, base),
+        "second_build_seconds": second,
+        "second_over_full": ratio(second, full),
+        "libraries": libraries,
+    }
+
+
+def print_size(s: dict) -> None:
+    if "libraries" not in s:
+        console.print(f"[red]{s['persons']:,} persons failed:[/] {s['error']}")
+        return
+    table = Table(title=f"{s['persons']:,} persons: base-library builds")
+    headers = ("library", "keys", "baseline s", "full build s", "ratio", "2nd night s")
+    headers += ("2nd/full", "changed keys", "rewritten rows", "rewritten/changed")
+    for name in headers:
+        table.add_column(name, justify="left" if name == "library" else "right")
+    for name, lib in s["libraries"].items():
+        table.add_row(*_library_cells(f"base.{name}", lib))
+    table.add_section()
+    table.add_row(
+        "all three",
+        "",
+        fmt(s["baseline_seconds"]),
+        fmt(s["full_build_seconds"]),
+        fmt(s["build_over_baseline"], "{:.1f}x"),
+        fmt(s["second_build_seconds"]),
+        fmt(s["second_over_full"], "{:.0%}"),
+        "",
+        "",
+        "",
+    )
+    console.print(table)
+    for name, lib in s["libraries"].items():
+        for problem in filter(None, [lib["error"], *lib["notes"]]):
+            console.print(f"  [yellow]base.{name}:[/] {problem}", highlight=False)
+    console.print(
+        f"  ODS load night 1 {s['ods_night1_seconds']:.1f}s, night 2 "
+        f"{s['ods_night2_seconds']:.1f}s; increment {s['increment']['seconds']:.1f}s; "
+        f"generation {s['generate_seconds']:.1f}s, Spark start {s['spark_start_seconds']:.1f}s, "
+        f"whole size {s['size_process_seconds']:.0f}s; 1-min load average "
+        f"{s['load_average_1min'][0]:.1f} before, {s['load_average_1min'][1]:.1f} after"
+    )
+
+
+def _library_cells(name: str, lib: dict) -> list[str]:
+    return [
+        name,
+        fmt(lib["keys"], "{:,}"),
+        fmt(lib["baseline_seconds"]),
+        fmt(lib["full_build_seconds"]),
+        fmt(lib["build_over_baseline"], "{:.1f}x"),
+        fmt(lib["second_build_seconds"]),
+        fmt(lib["second_over_full"], "{:.0%}"),
+        fmt(lib["changed_keys"], "{:,}"),
+        fmt(lib["rewritten_rows"], "{:,}"),
+        fmt(lib["rewritten_per_changed_key"], "{:.1f}"),
+    ]
+
+
+def print_ids(result: dict) -> None:
+    if "kinds" not in result:
+        console.print(f"[red]check-ids benchmark failed:[/] {result.get('error')}")
+        return
+    table = Table(title="check-ids: Spark expression vs python-stdnum on the same values")
+    headers = ("kind", "values", "stdnum s", "stdnum values/s", "Spark s (best)")
+    headers += ("Spark values/s", "Spark/stdnum", "scan only s", "valid stdnum", "valid Spark")
+    for name in headers:
+        table.add_column(name, justify="left" if name == "kind" else "right")
+    for kind, k in result["kinds"].items():
+        table.add_row(
+            kind,
+            f"{k['values']:,}",
+            fmt(k["stdnum_seconds"]),
+            fmt(k["stdnum_values_per_second"], "{:,.0f}"),
+            fmt(min(k["spark_check_seconds"])),
+            fmt(k["spark_values_per_second"], "{:,.0f}"),
+            fmt(k["spark_over_stdnum"], "{:.1f}x"),
+            fmt(min(k["spark_scan_seconds"])),
+            f"{k['stdnum_valid']:,}",
+            f"{k['spark_valid']:,}",
+        )
+    console.print(table)
+    console.print(
+        f"  Spark session start {result['spark_start_seconds']:.1f}s (excluded); "
+        f"1-min load average {result['load_average_1min'][0]:.1f} before, "
+        f"{result['load_average_1min'][1]:.1f} after"
+    )
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        run_size(args.child, Path(args.workdir), Path(args.out))
+        return 0
+    if args.ids:
+        run_ids(args.ids, Path(args.workdir), Path(args.out))
+        return 0
+    sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    values = args.id_values or (QUICK_ID_VALUES if args.quick else ID_VALUES)
+    started, load_before = dt.datetime.now(), uptime()
+    console.print(f"uptime before: {load_before}")
+    summaries = []
+    for persons in sizes:
+        console.rule(f"{persons:,} persons: full build, then a second night with 1% changed")
+        args = ["--child", str(persons)]
+        child = in_fresh_interpreter("benchmarks.libraries", str(persons), args)
+        summaries.append(summarize({"persons": persons, **child}))
+        print_size(summaries[-1])
+    console.rule(f"check-ids throughput, {values:,} values per kind")
+    ids = in_fresh_interpreter("benchmarks.libraries", "ids", ["--ids", str(values)])
+    print_ids(ids)
+    results = {
+        "started": started.isoformat(timespec="seconds"),
+        "command": " ".join([python_path(), "-m", "benchmarks.libraries", *sys.argv[1:]]),
+        "uptime": [load_before, uptime()],
+        "environment": environment(),
+        "changed_fraction": CHANGED_FRACTION,
+        "sizes": summaries,
+        "check_ids": ids,
+    }
+    console.print(f"uptime after: {results['uptime'][1]}")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"libraries-{started:%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    console.print(f"Results: {path}")
+    return 0 if all("libraries" in s for s in summaries) and "kinds" in ids else 1
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.libraries", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", help=f"persons per size (default {DEFAULT_SIZES})"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"sizes {QUICK_SIZES} and {QUICK_ID_VALUES:,} identifiers per kind",
+    )
+    parser.add_argument(
+        "--id-values", type=int, help=f"identifiers per kind for check-ids (default {ID_VALUES:,})"
+    )
+    for hidden, kind in (("--child", int), ("--ids", int), ("--workdir", str), ("--out", str)):
+        parser.add_argument(hidden, type=kind, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
