@@ -10,7 +10,7 @@ PERSONS ?=
 help:
 	@echo "make demo    generate Ezhou sample sources and run the nightly DAGs into Delta"
 	@echo "make test    run the test suite (starts PostgreSQL for logical-connection tests if it can)"
-	@echo "make bench   ODS load at two sizes vs a raw Spark copy, and DagBag parse time"
+	@echo "make bench   ODS load vs raw copy, library builds and second nights, check-ids vs stdnum, validation vs load"
 	@echo "make lint    ruff check and format check"
 	@echo "make lock    re-resolve requirements.lock from pyproject.toml"
 
@@ -27,6 +27,7 @@ test: venv
 bench: venv
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.libraries
+	$(BIN)/python -m benchmarks.quality
 
 lint: venv
 	$(BIN)/ruff check .
