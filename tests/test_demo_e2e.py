@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from govlake.settings import PROJECT_ROOT
+
 PERSONS = 1500
 
 
@@ -47,14 +49,14 @@ def library_runs(spark, home: Path) -> list[dict]:
 def assert_libraries_match_ground_truth(spark, home: Path) -> None:
     """Every row the generator broke is quarantined, every conflict it planted is recorded,
     and nothing else: compared row by row with defects.jsonl."""
-    from dataclasses import replace
-
     from govlake.libraries import load_libraries
     from govlake.sample import truth
     from govlake.sample.manifest import read_defect_rows
     from govlake.settings import settings
 
-    cfg = replace(settings(), lakehouse=home / "lakehouse", sources_root=home / "sources")
+    cfg = settings().model_copy(
+        update={"lakehouse": home / "lakehouse", "sources_root": home / "sources"}
+    )
     defects = read_defect_rows(cfg.sources_root)
     planted = 0
     for lib in load_libraries():
@@ -64,6 +66,21 @@ def assert_libraries_match_ground_truth(spark, home: Path) -> None:
         assert truth.recorded_conflicts(spark, cfg, lib) == conflicting, lib.library
         planted += len(quarantined) + len(conflicting)
     assert planted > 10
+
+
+def assert_ledger_published(spark, home: Path) -> None:
+    """The night ends with the catalog, quality results, department workbooks and the site."""
+    lake = home / "lakehouse"
+    resources = spark.read.format("delta").load(str(lake / "catalog/resources"))
+    entries = list((PROJECT_ROOT / "conf" / "catalog").glob("*.yaml"))
+    assert resources.where("is_current").count() == len(entries)
+    results = spark.read.format("delta").load(str(lake / "quality/results"))
+    validated = {r["table"] for r in results.select("table").distinct().collect()}
+    assert {"ods.psb_hukou__hj_resident", "base.population"} <= validated
+    workbooks = list((lake / "feedback").glob("*/*.xlsx"))
+    assert "市公安局.xlsx" in {w.name for w in workbooks}
+    assert (lake / "quality/data_docs/index.html").exists()
+    assert (lake / "site/index.html").exists()
 
 
 @pytest.mark.slow
@@ -97,6 +114,8 @@ def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_ho
         "COMPLETE",
     }
     assert {j for j, k in kinds if k == "START"} == {j for j, k in kinds if k == "COMPLETE"}
+    assert "vs the generator's defects.jsonl: agree" in first.stdout
+    assert_ledger_published(spark, demo_home)
 
     second = run_demo(demo_home)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
