@@ -81,6 +81,22 @@ def assert_ledger_published(spark, home: Path) -> None:
     assert "市公安局.xlsx" in {w.name for w in workbooks}
     assert (lake / "quality/data_docs/index.html").exists()
     assert (lake / "site/index.html").exists()
+    assert_workbooks_match_manifest(spark, home)
+
+
+def assert_workbooks_match_manifest(spark, home: Path) -> None:
+    """Per department, table and defect kind, the problems fed back equal the planted ones."""
+    import datetime as dt
+
+    from govlake.settings import settings
+    from jobs.feedback.truth import actual_problems, compare, expected_problems
+
+    cfg = settings().model_copy(update={"lakehouse": home / "lakehouse"})
+    manifest = json.loads((home / "sources" / "manifest.json").read_text("utf-8"))
+    night = dt.date.fromisoformat(manifest["logical_date"])
+    rows = compare(expected_problems(manifest), actual_problems(spark, cfg, night))
+    assert len(rows) > 10
+    assert all(r["agrees"] for r in rows), [r for r in rows if not r["agrees"]]
 
 
 @pytest.mark.slow
