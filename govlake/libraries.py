@@ -15,6 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from govlake.conffile import read_mapping
 from govlake.errors import ConfigError
 from govlake.settings import PROJECT_ROOT
 
@@ -109,11 +110,9 @@ class Library(BaseModel):
 
 def load_library(path: Path) -> Library:
     """Read and validate one library file; errors name the file, the field and the fix."""
+    raw, _ = read_mapping(path, "see libraries/README.md for the fields of a library.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         return Library(**raw, file_path=path)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"is not valid YAML: {exc}", file=str(path)) from None
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(file)"

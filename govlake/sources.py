@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from govlake.conffile import read_mapping
 from govlake.errors import ConfigError
 from govlake.settings import PROJECT_ROOT
 
@@ -153,18 +153,7 @@ def _explain(exc: ValidationError, path: Path) -> ConfigError:
 
 def load_source(path: Path) -> SourceSystem:
     """Read and validate one source file; errors name the file, the field and the fix."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(
-            f"is not valid YAML{line}: {getattr(exc, 'problem', exc)}.",
-            file=str(path),
-            fix="correct the YAML syntax (indentation, quotes, colons).",
-        ) from None
-    if not isinstance(raw, dict):
-        raise ConfigError("must be a YAML mapping of fields.", file=str(path), fix=FIXES["tables"])
+    raw, _ = read_mapping(path, FIXES["tables"])
     try:
         source = SourceSystem(**raw, file_path=path)
     except ValidationError as exc:

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from govlake.catalog.models import CatalogEntry, CatalogRules
+from govlake.conffile import read_mapping
 from govlake.errors import ConfigError
 from govlake.settings import PROJECT_ROOT
 
@@ -54,26 +55,6 @@ def yaml_line(text: str, loc: tuple) -> int | None:
     return line
 
 
-def read_yaml(path: Path) -> tuple[dict, str]:
-    """A YAML mapping and its text; invalid YAML names the line and the problem."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(
-            f"is not valid YAML{line}: {getattr(exc, 'problem', exc)}.",
-            file=str(path),
-            fix="correct the YAML syntax there (indentation, quotes, colons).",
-        ) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            "must be a YAML mapping of fields.", file=str(path), fix=FIXES["resource"]
-        )
-    return raw, text
-
-
 def explain(exc: ValidationError, path: Path, text: str) -> ConfigError:
     """The first validation error as file, line, field, message and fix."""
     err = exc.errors()[0]
@@ -95,7 +76,7 @@ def explain(exc: ValidationError, path: Path, text: str) -> ConfigError:
 
 
 def _parse(model: type[BaseModel], path: Path) -> BaseModel:
-    raw, text = read_yaml(path)
+    raw, text = read_mapping(path, FIXES["resource"])
     try:
         return model(**raw, file_path=path)
     except ValidationError as exc:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from govlake.conffile import read_mapping
 from govlake.errors import ConfigError
 from govlake.settings import PROJECT_ROOT
 
@@ -162,20 +163,8 @@ def _node_line(node: yaml.Node | None, loc: tuple) -> int | None:
 
 def load_suite(path: Path) -> Suite:
     """Read and check one suite file; errors name the file, the line and the fix."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        root = yaml.compose(text)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            f"is not valid YAML at line {mark.line + 1 if mark else '?'}: "
-            f"{getattr(exc, 'problem', exc)}.",
-            file=str(path),
-            fix="correct the YAML syntax (indentation, quotes, colons).",
-        ) from None
-    if not isinstance(raw, dict):
-        raise ConfigError("must be a YAML mapping (name, meta, expectations).", file=str(path))
+    raw, text = read_mapping(path, "give name, meta and expectations; see expectations/README.md.")
+    root = yaml.compose(text)
     items = raw.get("expectations") if isinstance(raw.get("expectations"), list) else []
     for i, item in enumerate(items):
         if isinstance(item, dict):
