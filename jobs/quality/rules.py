@@ -141,3 +141,37 @@ def failing(rule: Rule) -> Column | None:
     """The rule's failure expression, or None for a GX-only (warn) rule."""
     make = ROW_RULES.get(rule.type)
     return make(rule) if make else None
+
+
+# The kwargs each row rule reads, besides `mostly` (which only changes GX's verdict, not which
+# rows fail). An expectation with any other kwarg (row_condition, strict_min, ...) or with a
+# suite parameter ({"$PARAMETER": ...}) may count other rows than its row rule.
+_COLUMN = frozenset({"column", "mostly"})
+_BOUNDS = _COLUMN | {"min_value", "max_value"}
+ROW_RULE_KWARGS: dict[str, frozenset[str]] = {
+    **{name: _COLUMN for name in ROW_RULES},
+    "expect_column_values_to_be_in_set": _COLUMN | {"value_set"},
+    "expect_column_values_to_not_be_in_set": _COLUMN | {"value_set"},
+    "expect_column_values_to_match_regex": _COLUMN | {"regex"},
+    "expect_column_values_to_not_match_regex": _COLUMN | {"regex"},
+    "expect_column_values_to_be_between": _BOUNDS,
+    "expect_column_value_lengths_to_be_between": _BOUNDS,
+    "expect_compound_columns_to_be_unique": frozenset({"column_list", "mostly"}),
+    "expect_column_values_to_be_valid_uscc": _COLUMN | {"check_org_code"},
+}
+# GX's own defaults, which the row rules implement: the same as leaving the kwarg out.
+_DEFAULTS = {"strict_min": False, "strict_max": False, "ignore_row_if": "all_values_are_missing"}
+
+
+def counts_as_gx(kind: str, kwargs: dict) -> bool:
+    """Whether the row rule of this expectation fails exactly the rows GX counts as unexpected,
+    so its counts can stand for GX's metrics (kwargs as GX holds them; batch_id is GX's own)."""
+    allowed = ROW_RULE_KWARGS.get(kind)
+    if allowed is None:
+        return False
+    for key, value in kwargs.items():
+        if key == "batch_id" or (key in _DEFAULTS and value == _DEFAULTS[key]):
+            continue
+        if key not in allowed or isinstance(value, dict):
+            return False
+    return True
