@@ -9,9 +9,10 @@ import re
 
 from govlake.sample import identifiers as sample_ids
 from jobs.quality import Batch, build_data_docs, validate
-from jobs.quality.engine import count_failures, flag_rows
+from jobs.quality import rules as row_rules
+from jobs.quality.engine import conditions, count_failures, flag_rows
 from jobs.quality.gx_run import validate_with_gx
-from jobs.quality.rules import ROW_RULES, counts_as_gx
+from jobs.quality.rules import ROW_RULES, counts_as_gx, unique_by_values
 from jobs.quality.suites import Suite
 
 DAY = dt.date(2026, 11, 25)
@@ -100,7 +101,8 @@ def test_gx_judges_row_rules_from_the_row_pass_exactly_as_from_the_batch(spark, 
     without a Spark job of their own."""
     df = spark.createDataFrame(ROWS, SCHEMA).cache()
     suite = suite_of(every_row_rule(), "ods.qp__same")
-    counts, failed = count_failures(flag_rows(df, suite), suite, batch(suite.table))
+    when = conditions(df, suite)
+    counts, failed = count_failures(flag_rows(df, suite, when), suite, batch(suite.table))
     failed.unpersist()
     computed = validate_with_gx(cfg, suite, df, "computed")
     before = jobs_run(spark)
@@ -147,6 +149,43 @@ def test_expectations_the_row_pass_cannot_answer_are_computed_by_gx(spark, cfg):
     assert given["expect_column_max_to_be_between:n"]["success"] is False
 
 
+def failing_keys(spark, df, suite, when=None) -> dict:
+    counts, failed = count_failures(flag_rows(df, suite, when), suite, batch(suite.table))
+    keys = sorted(r["_quality_key"] for r in failed.collect())
+    failed.unpersist()
+    return {"rules": counts["rules"], "samples": counts["samples"], "keys": keys}
+
+
+def test_uniqueness_by_duplicated_values_fails_the_rows_the_window_fails(spark, monkeypatch):
+    """`column IN (duplicated values)` instead of a window over the batch: the same rows fail,
+    NULLs never; floats, and more duplicates than MAX_DUPLICATES, keep the window."""
+    df = spark.createDataFrame(ROWS + [(2, None, "A", None, None, 5.0, None, None)], SCHEMA)
+    suite = suite_of(
+        [
+            rule("expect_column_values_to_be_unique", column="k"),
+            rule("expect_column_values_to_be_unique", column="level"),
+            rule("expect_column_values_to_be_unique", column="born"),
+            rule("expect_column_values_to_be_unique", column="n"),
+        ],
+        "ods.qp__unique",
+    )
+    by_rule = {r.name: r for r in suite.expectations}
+    assert unique_by_values(df, by_rule["expect_column_values_to_be_unique:n"]) is None
+    when = conditions(df, suite)
+    assert set(when) == set(by_rule)
+    window = failing_keys(spark, df, suite)
+    assert failing_keys(spark, df, suite, when) == window
+    assert window["rules"] == {
+        "expect_column_values_to_be_unique:k": 4,  # 2, 2, 3, 3
+        "expect_column_values_to_be_unique:level": 5,  # A x3, B x2; the NULL passes
+        "expect_column_values_to_be_unique:born": 0,
+        "expect_column_values_to_be_unique:n": 2,  # 5.0 twice
+    }
+    monkeypatch.setattr(row_rules, "MAX_DUPLICATES", 1)
+    assert unique_by_values(df, by_rule["expect_column_values_to_be_unique:level"]) is None
+    assert failing_keys(spark, df, suite, conditions(df, suite)) == window
+
+
 def test_one_row_pass_counts_and_keeps_only_the_failing_rows(spark):
     df = spark.createDataFrame(ROWS, SCHEMA)
     suite = suite_of(
@@ -170,6 +209,19 @@ def test_one_row_pass_counts_and_keeps_only_the_failing_rows(spark):
         assert sorted(r["_quality_key"] for r in failed.collect()) == ["2", "3", "5", "6"]
     finally:
         failed.unpersist()
+
+
+def test_each_validation_adds_one_file_per_result_table(spark, cfg):
+    """Small tables read by every feedback run: one file per validation, not one per task."""
+    table = "ods.qp__files"
+    suite = suite_of([rule("expect_column_values_to_be_valid_ric", column="sfzh")], table)
+    df = spark.createDataFrame(ROWS, SCHEMA).repartition(4)
+    validate(spark, cfg, suite, df, batch(table))
+    for name in ("results", "failed_rows"):
+        path = cfg.table_path("quality", name)
+        last = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()
+        assert last["operation"] == "WRITE" and last["operationParameters"]["mode"] == "Append"
+        assert last["operationMetrics"]["numFiles"] == "1"
 
 
 def test_an_empty_batch_validates(spark, cfg):

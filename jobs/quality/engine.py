@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from govlake.errors import GovlakeError
 from govlake.settings import Settings
 from jobs.quality import results
-from jobs.quality.rules import ROW_RULES, failing
+from jobs.quality.rules import ROW_RULES, failing, unique_by_values
 from jobs.quality.suites import Rule, Suite, check_columns
 
 if TYPE_CHECKING:
@@ -79,17 +79,34 @@ def flagged_rules(suite: Suite) -> list[tuple[int, Rule]]:
     return [(i, r) for i, r in enumerate(suite.expectations) if r.type in ROW_RULES]
 
 
-def flag_rows(df: DataFrame, suite: Suite) -> DataFrame:
+def conditions(df: DataFrame, suite: Suite) -> dict[str, Column]:
+    """Per row rule, the condition TRUE on a failing row; uniqueness by its duplicated values
+    where there are few (rules.unique_by_values), so the row pass needs no window."""
+    out = {}
+    for _, rule in flagged_rules(suite):
+        out[rule.name] = unique_by_values(df, rule)
+        if out[rule.name] is None:
+            out[rule.name] = failing(rule)
+    return out
+
+
+def flag_rows(df: DataFrame, suite: Suite, when: dict[str, Column] | None = None) -> DataFrame:
     """The batch plus, per row rule, the row's value when the row fails it (NULL when it passes).
 
     Plain columns rather than an array of failures: Spark compiles them into one projection,
-    and counting a rule's failures is a count of its column."""
+    and counting a rule's failures is a count of its column. `when`: conditions() of the batch
+    (each rule's own expression when not given)."""
     from pyspark.sql import functions as F
 
     flags = [
-        F.when(failing(rule), _value(rule)).alias(_flag(i)) for i, rule in flagged_rules(suite)
+        F.when(_condition(rule, when), _value(rule)).alias(_flag(i))
+        for i, rule in flagged_rules(suite)
     ]
     return df.select("*", *flags)
+
+
+def _condition(rule: Rule, when: dict[str, Column] | None) -> Column:
+    return when[rule.name] if when and rule.name in when else failing(rule)
 
 
 def _any_flag(suite: Suite, policy: str | None = None) -> Column:
@@ -189,7 +206,8 @@ def validate(
 
     check_columns(suite, df.columns)
     validated_at = dt.datetime.now()
-    counts, failed = count_failures(flag_rows(df, suite), suite, batch)
+    when = conditions(df, suite)
+    counts, failed = count_failures(flag_rows(df, suite, when), suite, batch)
     lap("row_rules")
     try:
         # The failed rows are written while GX judges the rules from the counts: the two
@@ -198,7 +216,14 @@ def validate(
             failed_job = None
             if counts["failed_rows"]:
                 failed_job = pool.submit(
-                    results.write_failed_rows, spark, cfg, suite, batch, failed, validated_at
+                    results.write_failed_rows,
+                    spark,
+                    cfg,
+                    suite,
+                    batch,
+                    failed,
+                    validated_at,
+                    counts["failed_rows"],
                 )
             gx = validate_with_gx(cfg, suite, df, batch.run_id, counts)
             lap("gx")
@@ -211,14 +236,16 @@ def validate(
         failed.unpersist()
     outcome = Outcome(df, counts["total"], counts["quarantined"], rows, phases=phases)
     if counts["quarantined"]:
-        outcome.rows = without_quarantined(df, suite)
+        outcome.rows = without_quarantined(df, suite, when)
     outcome.seconds = time.perf_counter() - started
     log.info("validated %s in %.1fs: %s", suite.table, outcome.seconds, phases)
     enforce(suite, batch, outcome)
     return outcome
 
 
-def without_quarantined(df: DataFrame, suite: Suite) -> DataFrame:
+def without_quarantined(
+    df: DataFrame, suite: Suite, when: dict[str, Column] | None = None
+) -> DataFrame:
     """The batch without the rows that break a quarantine rule (the rules evaluated again, only
     the quarantine ones, as the batch is written)."""
     from pyspark.sql import functions as F
@@ -226,7 +253,7 @@ def without_quarantined(df: DataFrame, suite: Suite) -> DataFrame:
     quarantine = [(i, r) for i, r in flagged_rules(suite) if r.meta.policy == "quarantine"]
     broken = F.lit(False)
     for _, rule in quarantine:
-        broken = broken | F.coalesce(failing(rule), F.lit(False))
+        broken = broken | F.coalesce(_condition(rule, when), F.lit(False))
     return df.withColumn("_quality_q", broken).where(~F.col("_quality_q")).drop("_quality_q")
 
 

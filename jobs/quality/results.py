@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from typing import TYPE_CHECKING
 
 from govlake.settings import Settings
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RESULTS = "results"
 FAILED_ROWS = "failed_rows"
+ROWS_PER_FILE = 1_000_000  # failing rows per file of quality.failed_rows
 RESULTS_SCHEMA = (
     "run_id string, run_date date, table string, system string, department string, "
     "rule string, column string, dimension string, policy string, success boolean, "
@@ -109,7 +111,8 @@ def _append(df: DataFrame, cfg: Settings, name: str) -> None:
 
 
 def write_results(spark: SparkSession, cfg: Settings, batch: Batch, rows: list[dict]) -> None:
-    _append(spark.createDataFrame(rows, RESULTS_SCHEMA), cfg, RESULTS)
+    # One file per validation: a few dozen rows, read back by every feedback run.
+    _append(spark.createDataFrame(rows, RESULTS_SCHEMA).coalesce(1), cfg, RESULTS)
 
 
 def write_failed_rows(
@@ -119,10 +122,12 @@ def write_failed_rows(
     batch: Batch,
     failed: DataFrame,
     validated_at: dt.datetime,
+    failing: int = 0,
 ) -> None:
     """Every (row, rule) that failed, with the row's key, raw value and where it came from.
 
-    `failed` holds only the failing rows (engine.failing_rows), one flag column per rule."""
+    `failed` holds only the `failing` rows (engine.failing_rows), one flag column per rule;
+    they are written in files of up to ROWS_PER_FILE rows, not one small file per partition."""
     from pyspark.sql import functions as F
 
     from jobs.quality.engine import flagged_rules
@@ -162,4 +167,4 @@ def write_failed_rows(
         F.col("_quality_ref").alias("source_row"),
         F.lit(validated_at).cast("timestamp").alias("validated_at"),
     )
-    _append(rows, cfg, FAILED_ROWS)
+    _append(rows.coalesce(max(1, math.ceil(failing / ROWS_PER_FILE))), cfg, FAILED_ROWS)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column
+    from pyspark.sql import Column, DataFrame
 
     from jobs.quality.suites import Rule
 
@@ -83,6 +83,35 @@ def _unique(rule: Rule) -> Column:
 
     col = _col(rule)
     return col.isNotNull() & (F.count(F.lit(1)).over(Window.partitionBy(col)) > 1)
+
+
+# Up to this many duplicated values, a uniqueness rule is `column IN (those values)`.
+MAX_DUPLICATES = 10_000
+# Types whose values come back from the driver unchanged (no float -0.0 / NaN, no time zones).
+_ATOMIC = ("string", "int", "bigint", "smallint", "tinyint", "date", "boolean")
+
+
+def unique_by_values(df: DataFrame, rule: Rule) -> Column | None:
+    """A single-column uniqueness rule as `column IN (its duplicated values)`, the values found
+    by one aggregate of that column alone; None when there are too many or the type is not a
+    plain one. The same rows fail as with `_unique`, but the row pass needs no window, which
+    would shuffle and sort every row of the batch with all its columns."""
+    from pyspark.sql import functions as F
+
+    if rule.type != "expect_column_values_to_be_unique":
+        return None
+    column = rule.kwargs["column"]
+    kind = df.schema[column].dataType.simpleString()
+    if kind not in _ATOMIC and not kind.startswith("varchar"):
+        return None
+    col = F.col(f"`{column}`")
+    counted = df.where(col.isNotNull()).groupBy(col.alias("v")).count()
+    found = counted.where("count > 1").select("v").limit(MAX_DUPLICATES + 1).collect()
+    if len(found) > MAX_DUPLICATES:
+        return None
+    if not found:
+        return F.lit(False)
+    return col.isin([F.lit(r["v"]).cast(kind) for r in found])
 
 
 def _compound_unique(rule: Rule) -> Column:
