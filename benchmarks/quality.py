@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from govlake.settings import PROJECT_ROOT
 
@@ -27,6 +28,16 @@ DEFAULT_SIZES = [20_000, 200_000]
 TABLE = ("psb_hukou", "hj_resident")  # the largest ods table: one row per resident
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 DAY = dt.date(2026, 11, 26)
+
+
+def cpu_seconds(spark) -> float:
+    """CPU time used so far by this process and its Spark JVM (driver and executors, JIT and GC
+    threads included): far less sensitive than wall time to other work on a shared machine."""
+    pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()  # utime and stime are fields 14 and 15
+    jvm = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return jvm + time.process_time()
 
 
 def measure_without_suite(persons: int) -> dict:
@@ -41,12 +52,13 @@ def measure_without_suite(persons: int) -> dict:
     generate_sources(cfg.sources_root, persons, DAY)
     spark = get_spark(cfg, tables=set())
     tracker = spark.sparkContext.statusTracker()
-    start = time.perf_counter()
+    cpu, start = cpu_seconds(spark), time.perf_counter()
     out = load_table(*TABLE, DAY, spark=spark)
     return {
         "persons": persons,
         "rows_read": out["rows_read"],
         "load_without_suite_s": round(time.perf_counter() - start, 2),
+        "load_without_suite_cpu_s": round(cpu_seconds(spark) - cpu, 2),
         "load_without_suite_jobs": len(tracker.getJobIdsForGroup(None)),
     }
 
@@ -77,13 +89,14 @@ def measure_one(persons: int) -> dict:
     def timed_validate(*args, **kwargs):
         sc.setJobGroup("quality", "validation", interruptOnCancel=False)
         record["jobs_before"] = all_jobs()
-        start = time.perf_counter()
+        cpu, start = cpu_seconds(spark), time.perf_counter()
         try:
             outcome = inner(*args, **kwargs)
             record["phases"] = outcome.phases
             return outcome
         finally:
             record["validation_s"] = time.perf_counter() - start
+            record["validation_cpu_s"] = cpu_seconds(spark) - cpu
             record["validation_jobs"] = len(all_jobs() - record["jobs_before"])
             sc.setLocalProperty("spark.jobGroup.id", None)
 
@@ -93,9 +106,10 @@ def measure_one(persons: int) -> dict:
     import jobs.quality.engine  # noqa: F401
 
     jobs_before = all_jobs()
-    start = time.perf_counter()
+    cpu, start = cpu_seconds(spark), time.perf_counter()
     out = load_table(*TABLE, DAY, spark=spark)
     load_s = time.perf_counter() - start
+    load_cpu = cpu_seconds(spark) - cpu
     quality.validate = inner
     without = load_s - record["validation_s"]
     load_jobs = len(all_jobs() - jobs_before)
@@ -111,11 +125,17 @@ def measure_one(persons: int) -> dict:
         "validation_s": round(record["validation_s"], 2),
         "load_without_validation_s": round(without, 2),
         "ratio": round(record["validation_s"] / without, 3),
+        "load_cpu_s": round(load_cpu, 2),
+        "validation_cpu_s": round(record["validation_cpu_s"], 2),
+        "cpu_ratio": round(record["validation_cpu_s"] / (load_cpu - record["validation_cpu_s"]), 3),
         "validation_jobs": record["validation_jobs"],
         "validation_phases_s": record.get("phases"),
         "load_jobs_total": load_jobs,
         **warm,
         "warm_ratio": round(warm["warm_validation_s"] / without, 3),
+        "warm_cpu_ratio": round(
+            warm["warm_validation_cpu_s"] / (load_cpu - record["validation_cpu_s"]), 3
+        ),
     }
 
 
@@ -131,12 +151,14 @@ def validate_again(spark, cfg, table: str, all_jobs) -> dict:
     rows.count()
     batch = quality.Batch(table, "bench-warm", DAY, ["rec_id"], TABLE[0], "bench")
     before = all_jobs()
-    start = time.perf_counter()
+    cpu, start = cpu_seconds(spark), time.perf_counter()
     outcome = quality.validate(spark, cfg, quality.find_suite(table), rows, batch)
     seconds = time.perf_counter() - start
+    cpu = cpu_seconds(spark) - cpu
     rows.unpersist()
     return {
         "warm_validation_s": round(seconds, 2),
+        "warm_validation_cpu_s": round(cpu, 2),
         "warm_validation_jobs": len(all_jobs() - before),
         "warm_validation_phases_s": outcome.phases,
     }
@@ -151,6 +173,8 @@ def run_size(persons: int) -> dict:
         if "load_without_suite_s" in plain:
             extra = row["load_s"] - plain["load_without_suite_s"]
             row["marginal_ratio"] = round(extra / plain["load_without_suite_s"], 3)
+            extra = row["load_cpu_s"] - plain["load_without_suite_cpu_s"]
+            row["marginal_cpu_ratio"] = round(extra / plain["load_without_suite_cpu_s"], 3)
     row["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return row
 
