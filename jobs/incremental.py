@@ -153,7 +153,9 @@ def changed_keys(spark: SparkSession, ctx: BuildContext, previous: dict):
         return spark.createDataFrame([], f"{KEY} string"), 0, set()
     changes = union_all(parts).persist()
     keyless = changes.where(F.col(KEY).isNull()).select("_input").distinct().collect()
-    keys = changes.where(F.col(KEY).isNotNull()).select(KEY).distinct().persist()
+    # Checkpointed: every input's read joins these keys, and a plan that carried their whole
+    # derivation (two versions of every input) would grow past what the driver can print.
+    keys = changes.where(F.col(KEY).isNotNull()).select(KEY).distinct().localCheckpoint()
     count = keys.count()
     changes.unpersist()
     return keys, count, {r["_input"] for r in keyless}
