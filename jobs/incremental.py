@@ -35,13 +35,21 @@ class Plan:
     config_hash: str
     versions: dict[str, int | None]
     links: dict[str, int | None]
+    fingerprints: dict[str, str | None] = field(default_factory=dict)
     keys: DataFrame | None = None
+    changes: DataFrame | None = None  # (_key, _input): which input changed which key
     changed: int = 0
+    changed_inputs: set[str] = field(default_factory=set)
     null_key_inputs: set[str] = field(default_factory=set)
 
     @property
     def incremental(self) -> bool:
         return self.mode == "incremental"
+
+    def release(self) -> None:
+        for df in (self.keys, self.changes):
+            if df is not None:
+                df.unpersist()
 
 
 def delta_version(path: Path) -> int | None:
@@ -74,7 +82,7 @@ def last_build(spark: SparkSession, ctx: BuildContext) -> dict | None:
     if not (path / "_delta_log").exists():
         return None
     runs = spark.read.format("delta").load(str(path))
-    if "config_hash" not in runs.columns:
+    if "ods_fingerprint" not in runs.columns:
         return None
     mine = runs.where((F.col("library") == ctx.library.library) & F.col("config_hash").isNotNull())
     last = mine.groupBy("run_id").agg(
@@ -83,6 +91,9 @@ def last_build(spark: SparkSession, ctx: BuildContext) -> dict | None:
         F.first("config_hash").alias("config_hash"),
         F.first("link_versions").alias("links"),
         F.map_from_entries(F.collect_list(F.struct("input", "ods_version"))).alias("versions"),
+        F.map_from_entries(F.collect_list(F.struct("input", "ods_fingerprint"))).alias(
+            "fingerprints"
+        ),
     )
     row = last.where("balanced").orderBy(F.col("finished_at").desc()).first()
     return row.asDict() if row else None
@@ -117,6 +128,7 @@ def plan_build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> Pl
         linked = get_library(other)
         links[other] = delta_version(cfg.table_path(linked.database, linked.library))
     plan = Plan("full", "", config_hash(ctx), versions, links)
+    plan.fingerprints = batch_fingerprints(spark, ctx)
     previous = last_build(spark, ctx)
     target = cfg.table_path(lib.database, lib.library)
     reason = "a full build was asked for" if full else why_full(previous, plan)
@@ -126,39 +138,89 @@ def plan_build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> Pl
         plan.reason = reason
         return plan
     try:
-        plan.keys, plan.changed, null_inputs = changed_keys(spark, ctx, previous)
+        find_changes(spark, ctx, previous, plan)
     except AnalysisException as exc:  # e.g. change data feed not kept for those versions
         plan.reason = f"changes since the last build cannot be read: {str(exc).splitlines()[0]}"
         return plan
-    plan.mode, plan.null_key_inputs = "incremental", null_inputs
+    plan.mode = "incremental"
     plan.reason = f"{plan.changed} changed keys since run {previous['run_id']}"
     return plan
 
 
-def changed_keys(spark: SparkSession, ctx: BuildContext, previous: dict):
-    """Standardized keys touched by any input or link since the last build, and the inputs
-    whose keyless rows changed (their quarantine rows are replaced as a whole)."""
+def batch_fingerprints(spark: SparkSession, ctx: BuildContext) -> dict[str, str | None]:
+    """Per snapshot input (without a filter): the content fingerprint ops.load_runs recorded for
+    the batch the build reads, so an unchanged re-delivery is known without reading it."""
+    from pyspark.sql import functions as F
+
+    from jobs.library import input_spec
+    from jobs.ops import COMMITTED
+
+    inputs = {
+        name: s.table
+        for name, s in ctx.library.inputs.items()
+        if not input_spec(s.table).watermark and not s.where
+    }
+    path = ctx.cfg.table_path("ops", "load_runs")
+    if not inputs or not (path / "_delta_log").exists():
+        return {}
+    runs = spark.read.format("delta").load(str(path))
+    latest = (
+        runs.where(F.col("ods_table").isin(*inputs.values()) & F.col("status").isin(*COMMITTED))
+        .where(F.col("rows_written") > 0)
+        .groupBy("ods_table")
+        .agg(F.max_by("fingerprint", F.struct("batch_date", "finished_at")).alias("fp"))
+        .collect()
+    )
+    found = {r["ods_table"]: r["fp"] for r in latest}
+    return {name: found.get(table) for name, table in inputs.items()}
+
+
+def unchanged_input(previous: dict, plan: Plan, name: str, version: int | None) -> bool:
+    """The input's table has no new version, or its new batch has the same content."""
+    if previous["versions"][name] == version:
+        return True
+    before = (previous.get("fingerprints") or {}).get(name)
+    return before is not None and before == plan.fingerprints.get(name)
+
+
+def find_changes(spark: SparkSession, ctx: BuildContext, previous: dict, plan: Plan) -> None:
+    """Fill the plan with the standardized keys each input (or a link) changed since the last
+    build; `_input` is null for keys whose link changed."""
     from pyspark.sql import functions as F
 
     from jobs.library import union_all
 
     parts = []
     for name, source in ctx.library.inputs.items():
-        if previous["versions"][name] != delta_version(_ods(ctx, source)):
+        if not unchanged_input(previous, plan, name, delta_version(_ods(ctx, source))):
             changes = input_changes(spark, ctx, source, previous["versions"][name])
             parts.append(changes.withColumn("_input", F.lit(name)))
     links = link_changes(spark, ctx, previous["links"] or {})
     parts += [p.withColumn("_input", F.lit(None).cast("string")) for p in links]
     if not parts:
-        return spark.createDataFrame([], f"{KEY} string"), 0, set()
-    changes = union_all(parts).persist()
-    keyless = changes.where(F.col(KEY).isNull()).select("_input").distinct().collect()
+        plan.keys = spark.createDataFrame([], f"{KEY} string")
+        plan.changes = spark.createDataFrame([], f"{KEY} string, _input string")
+        return
     # Checkpointed: every input's read joins these keys, and a plan that carried their whole
     # derivation (two versions of every input) would grow past what the driver can print.
-    keys = changes.where(F.col(KEY).isNotNull()).select(KEY).distinct().localCheckpoint()
-    count = keys.count()
-    changes.unpersist()
-    return keys, count, {r["_input"] for r in keyless}
+    plan.changes = union_all(parts).distinct().localCheckpoint()
+    per_input = plan.changes.groupBy("_input").agg(F.count_if(F.col(KEY).isNull()).alias("keyless"))
+    for row in per_input.collect():
+        if row["_input"] is not None:
+            plan.changed_inputs.add(row["_input"])
+        if row["keyless"] and row["_input"] is not None:
+            plan.null_key_inputs.add(row["_input"])
+    plan.keys = plan.changes.where(F.col(KEY).isNotNull()).select(KEY).distinct().localCheckpoint()
+    plan.changed = plan.keys.count()
+
+
+def keys_changed_by(plan: Plan, name: str, column: str) -> DataFrame:
+    """The keys one input itself changed (its standardized rows and quarantine depend on no
+    other input), named `column`."""
+    from pyspark.sql import functions as F
+
+    changed = plan.changes.where((F.col("_input") == name) & F.col(KEY).isNotNull())
+    return changed.select(F.col(KEY).alias(column))
 
 
 def _ods(ctx: BuildContext, source) -> Path:
@@ -272,9 +334,12 @@ def replace_keys(spark: SparkSession, path: Path, rows: DataFrame, markers: Data
     if not (path / "_delta_log").exists():
         retry_concurrent(lambda: rows.write.format("delta").mode("append").save(str(path)))
         return
-    source = rows.withColumn("_marker", F.lit(False)).unionByName(
-        markers.withColumn("_marker", F.lit(True)), allowMissingColumns=True
-    )
+    flagged = markers.withColumn("_marker", F.lit(True))
+    target = spark.read.format("delta").load(str(path))
+    touched = target.alias("t").join(flagged.alias("s"), F.expr(match), "left_semi")
+    if rows.isEmpty() and touched.isEmpty():
+        return  # a MERGE has a fixed cost of several seconds; skip one that would do nothing
+    source = rows.withColumn("_marker", F.lit(False)).unionByName(flagged, allowMissingColumns=True)
     values = {f"`{c}`": f"s.`{c}`" for c in rows.columns}
 
     def merge() -> None:

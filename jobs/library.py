@@ -114,7 +114,7 @@ def select_input(ctx: BuildContext, name: str, source: Input, df: DataFrame) -> 
         *values,
         *[F.col(c).cast("string").alias(f"_raw_{a}") for a, c in source.columns.items()],
         F.to_json(F.struct(*[F.col(c).alias(a) for a, c in raw_columns.items()])).alias("_raw"),
-        (F.col(source.as_of).cast("string") if source.as_of else F.lit(None)).alias("_as_of"),
+        (F.col(source.as_of) if source.as_of else F.lit(None)).cast("string").alias("_as_of"),
         F.col("_batch_date"),
         row_reference(df, source.table).alias("_row_ref"),
         F.lit(name).alias("_input"),
@@ -381,54 +381,53 @@ def write_standardized(spark, ctx: BuildContext, name: str, source: Input, good)
 
 
 def publish_standardized(spark, ctx: BuildContext, plan: Plan, name: str, good) -> None:
-    """std.<library>__<input>: rewritten in a full build, the changed keys replaced otherwise."""
-    from pyspark.sql import functions as F
-
+    """std.<library>__<input>: rewritten in a full build; otherwise the keys this input changed
+    are replaced (its rows depend on no other input)."""
     from govlake.spark import register_table
 
     source, key = ctx.library.inputs[name], ctx.library.key
     if not plan.incremental:
         write_standardized(spark, ctx, name, source, good)
         return
+    if name not in plan.changed_inputs:
+        return
     table = f"{ctx.library.library}__{name}"
     path = ctx.cfg.table_path("std", table)
-    markers = plan.keys.select(F.col(KEY).alias(key))
-    rows = standardized_rows(ctx, source, good)
+    markers = incremental.keys_changed_by(plan, name, key)
+    rows = standardized_rows(ctx, source, good).join(markers, key, "left_semi")
     incremental.replace_keys(spark, path, rows, markers, f"t.`{key}` = s.`{key}`")
     register_table(spark, "std", table, path)
 
 
 def publish_findings(spark, ctx: BuildContext, plan: Plan, quarantined, conflict_rows) -> None:
     """quarantine.<library> and this library's base.conflicts rows: the whole slice replaced in
-    a full build, only the changed keys' rows (and changed inputs' keyless rows) otherwise."""
+    a full build. Otherwise the conflicts of the changed keys are replaced, and the quarantined
+    rows of the keys (and keyless rows) each input changed."""
     from pyspark.sql import functions as F
 
     lib, cfg = ctx.library.library, ctx.cfg
-    quarantine, conflicts_path = (
-        cfg.table_path("quarantine", lib),
-        cfg.table_path("base", "conflicts"),
-    )
+    quarantine = cfg.table_path("quarantine", lib)
+    conflicts_path = cfg.table_path("base", "conflicts")
     if not plan.incremental:
         replace_slice(spark, quarantined, quarantine, lib, ("run_id", "quarantined_at"))
         replace_slice(spark, conflict_rows, conflicts_path, lib, ("run_id",))
         return
-    keys = plan.keys.select(
-        F.col(KEY).alias("key_value"), F.lit(None).cast("string").alias("input")
+    markers = plan.changes.where(F.col("_input").isNotNull()).select(
+        F.col(KEY).alias("key_value"), F.col("_input").alias("input")
     )
-    keyless = spark.createDataFrame(
-        [(None, name) for name in sorted(plan.null_key_inputs)], "key_value string, input string"
-    )
+    by_input_and_key = (quarantined["input"] == markers["input"]) & quarantined[
+        "key_value"
+    ].eqNullSafe(markers["key_value"])
     incremental.replace_keys(
         spark,
         quarantine,
-        quarantined,
-        keys.unionByName(keyless),
-        f"t.library = '{lib}' AND ((s.input IS NULL AND t.key_value = s.key_value) OR "
-        "(s.key_value IS NULL AND t.key_value IS NULL AND t.input = s.input))",
+        quarantined.join(markers, by_input_and_key, "left_semi"),
+        markers,
+        f"t.library = '{lib}' AND t.input = s.input AND t.key_value <=> s.key_value",
     )
-    markers = plan.keys.select(F.col(KEY).alias("key"))
+    keys = plan.keys.select(F.col(KEY).alias("key"))
     match = f"t.library = '{lib}' AND t.key = s.key"
-    incremental.replace_keys(spark, conflicts_path, conflict_rows, markers, match)
+    incremental.replace_keys(spark, conflicts_path, conflict_rows, keys, match)
 
 
 def read_inputs(spark: SparkSession, ctx: BuildContext, plan: Plan):
@@ -616,7 +615,7 @@ LIBRARY_RUNS_SCHEMA = (
     "rows_in long, standardized long, quarantined long, balanced boolean, note string, "
     "keys long, changed_keys long, conflicts long, delta_version long, finished_at timestamp, "
     "build_mode string, build_reason string, ods_version long, config_hash string, "
-    "link_versions map<string,bigint>, current_standardized long"
+    "link_versions map<string,bigint>, current_standardized long, ods_fingerprint string"
 )
 
 
@@ -640,6 +639,7 @@ def record_build(spark: SparkSession, ctx: BuildContext, plan: Plan, balance, to
             "build_reason": plan.reason,
             "config_hash": plan.config_hash,
             "link_versions": plan.links,
+            "ods_fingerprint": plan.fingerprints.get(b["input"]),
             "current_standardized": table_rows(spark, ctx, "std", f"__{b['input']}"),
         }
         for b in balance
@@ -726,8 +726,7 @@ def finish(spark: SparkSession, ctx: BuildContext, plan: Plan, balance, version,
         "conflicts": found,
         "delta_version": version,
     }
-    if plan.keys is not None:
-        plan.keys.unpersist()
+    plan.release()
     record_build(spark, ctx, plan, balance, totals)
     if not all(b["rows_in"] == b["standardized"] + b["quarantined"] for b in balance):
         raise GovlakeError(f"library {lib.library} does not balance: {balance}")

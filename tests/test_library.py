@@ -343,3 +343,67 @@ def test_a_changed_library_file_forces_a_full_build(spark, people, monkeypatch):
     )
     again = people.build(spark, NIGHT1, "build-3")
     assert again["mode"] == "full" and "changed" in again["reason"]
+
+
+FIRMS = """\
+library: {firms}
+title: 法人库
+key: uscc
+key_type: uscc
+attributes:
+  firm_name: {{type: text, sources: [samr]}}
+  legal_representative_id: {{type: ric, sources: [samr], links: [{people}]}}
+inputs:
+  samr:
+    table: ods.{samr}__firm
+    department: 市市场监管局
+    key: tyshxydm
+    columns: {{firm_name: qymc, legal_representative_id: fddbr_zjhm}}
+"""
+SAMR = POLICE.replace("lib_police", "{samr}").replace("市公安局", "市市场监管局")
+SAMR = SAMR.replace("人口户籍管理系统", "企业登记系统").replace("resident", "firm")
+
+
+def test_a_representative_who_becomes_a_resident_is_linked_on_the_next_night(
+    spark, people, source_dir
+):
+    from govlake.sample.identifiers import org_code, uscc_number
+
+    firm, samr = f"firms{people.name[6:]}", f"lib_samr{people.name[6:]}"
+    libraries, folder = people.folder / "libraries", people.folder / samr
+    text = FIRMS.format(firms=firm, people=people.name, samr=samr)
+    (libraries / f"{firm}.yaml").write_text(text, "utf-8")
+    write_entry(
+        people.folder / "catalog",
+        firm,
+        f"base.{firm}",
+        [
+            "uscc",
+            "firm_name",
+            "legal_representative_id",
+            "legal_representative_id_linked",
+            "provenance",
+        ],
+        [samr],
+        code="101001-0002",
+    )
+    folder.mkdir()
+    conf = SAMR.replace("{samr}", samr).format(folder=folder)
+    (source_dir / f"{samr}.yaml").write_text(conf, "utf-8")
+    code = uscc_number("9", "1", "420702", org_code("MA2PBM9H"))
+    for day in (NIGHT1, NIGHT2):
+        lines = ["rec_id,tyshxydm,qymc,fddbr_zjhm", f"1,{code},鄂州某公司,{ZHAO}"]
+        (folder / f"firm_{day:%Y%m%d}.csv").write_text("\n".join(lines) + "\n", "utf-8")
+
+    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT[:2])  # ZHAO not yet known
+    load_table(samr, "firm", NIGHT1, "run-firm-1", spark)
+    people.build(spark, NIGHT1, "people-1")
+    build_library(firm, NIGHT1, "firms-1", spark)
+    assert not spark.table(f"base.{firm}").first().legal_representative_id_linked
+
+    people.deliver(spark, NIGHT2, RESIDENTS, ENROLMENT)  # 人社 now registers ZHAO
+    load_table(samr, "firm", NIGHT2, "run-firm-2", spark)
+    people.build(spark, NIGHT2, "people-2")
+    second = build_library(firm, NIGHT2, "firms-2", spark)
+    assert second["mode"] == "incremental" and second["changed_keys"] == 1
+    assert spark.table(f"base.{firm}").first().legal_representative_id_linked
