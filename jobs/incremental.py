@@ -147,32 +147,16 @@ def plan_build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> Pl
     return plan
 
 
-def batch_fingerprints(spark: SparkSession, ctx: BuildContext) -> dict[str, str | None]:
-    """Per snapshot input (without a filter): the content fingerprint ops.load_runs recorded for
-    the batch the build reads, so an unchanged re-delivery is known without reading it."""
-    from pyspark.sql import functions as F
+def batch_fingerprints(spark: SparkSession, ctx: BuildContext) -> dict[str, str]:
+    """Per snapshot input: a content hash of the columns the library reads in its current batch,
+    so a re-delivery of the same content (under tonight's file name) is known in one pass."""
+    from jobs.library import current_rows, fingerprint, input_spec
 
-    from jobs.library import input_spec
-    from jobs.ops import COMMITTED
-
-    inputs = {
-        name: s.table
+    return {
+        name: fingerprint(current_rows(spark, ctx.cfg, s).select(*compared_columns(s)))
         for name, s in ctx.library.inputs.items()
-        if not input_spec(s.table).watermark and not s.where
+        if not input_spec(s.table).watermark and (_ods(ctx, s) / "_delta_log").exists()
     }
-    path = ctx.cfg.table_path("ops", "load_runs")
-    if not inputs or not (path / "_delta_log").exists():
-        return {}
-    runs = spark.read.format("delta").load(str(path))
-    latest = (
-        runs.where(F.col("ods_table").isin(*inputs.values()) & F.col("status").isin(*COMMITTED))
-        .where(F.col("rows_written") > 0)
-        .groupBy("ods_table")
-        .agg(F.max_by("fingerprint", F.struct("batch_date", "finished_at")).alias("fp"))
-        .collect()
-    )
-    found = {r["ods_table"]: r["fp"] for r in latest}
-    return {name: found.get(table) for name, table in inputs.items()}
 
 
 def unchanged_input(previous: dict, plan: Plan, name: str, version: int | None) -> bool:

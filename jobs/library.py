@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from govlake.libraries import Input, Library
@@ -72,13 +73,32 @@ def current_rows(
     if source.where:
         df = df.where(source.where)
     if not spec.watermark:
-        latest = df.agg(F.max("_batch_date")).first()[0]
-        df = df.where(F.col("_batch_date") == F.lit(latest))
+        df = df.where(F.col("_batch_date") == F.lit(latest_batch(cfg, df, source, version)))
         return restrict(df) if restrict else df
     if restrict:
         df = restrict(df)
     newest = Window.partitionBy(*spec.ods_primary_key).orderBy(F.col("_batch_date").desc())
     return df.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
+
+
+_LATEST_BATCH: dict[tuple, dt.date | None] = {}
+
+
+def latest_batch(cfg: Settings, df: DataFrame, source: Input, version: int | None):
+    """The newest batch date of an input's rows; remembered per table version, as a build
+    asks for it several times (current rows, change detection, the stale-batch note)."""
+    from pyspark.sql import functions as F
+
+    path = Path(ods_path(cfg, source.table))
+    at = version if version is not None else incremental.delta_version(path)
+    commit = path / "_delta_log" / f"{at:020d}.json"
+    # The commit file's time tells a table recreated at the same path from the old one.
+    key = (path, at, commit.stat().st_mtime_ns if commit.exists() else None, source.where)
+    if len(_LATEST_BATCH) > 1000:
+        _LATEST_BATCH.clear()
+    if key not in _LATEST_BATCH:
+        _LATEST_BATCH[key] = df.agg(F.max("_batch_date")).first()[0]
+    return _LATEST_BATCH[key]
 
 
 def row_reference(df: DataFrame, table: str) -> Column:
@@ -415,19 +435,32 @@ def publish_findings(spark, ctx: BuildContext, plan: Plan, quarantined, conflict
     markers = plan.changes.where(F.col("_input").isNotNull()).select(
         F.col(KEY).alias("key_value"), F.col("_input").alias("input")
     )
-    by_input_and_key = (quarantined["input"] == markers["input"]) & quarantined[
-        "key_value"
-    ].eqNullSafe(markers["key_value"])
-    incremental.replace_keys(
-        spark,
-        quarantine,
-        quarantined.join(markers, by_input_and_key, "left_semi"),
-        markers,
-        f"t.library = '{lib}' AND t.input = s.input AND t.key_value <=> s.key_value",
+
+    # Both tables are small next to the library: rewriting the library's slice (only when it
+    # changed) costs less than a MERGE's fixed overhead.
+    def same_row(df: DataFrame):
+        return (df["input"] == markers["input"]) & df["key_value"].eqNullSafe(markers["key_value"])
+
+    current = current_slice(spark, quarantine, lib, quarantined)
+    rows = current.join(markers, same_row(current), "left_anti").unionByName(
+        quarantined.join(markers, same_row(quarantined), "left_semi")
     )
+    replace_slice(spark, rows, quarantine, lib, ("run_id", "quarantined_at"))
     keys = plan.keys.select(F.col(KEY).alias("key"))
-    match = f"t.library = '{lib}' AND t.key = s.key"
-    incremental.replace_keys(spark, conflicts_path, conflict_rows, keys, match)
+    current = current_slice(spark, conflicts_path, lib, conflict_rows)
+    rows = current.join(keys, "key", "left_anti").unionByName(conflict_rows)
+    replace_slice(spark, rows, conflicts_path, lib, ("run_id",))
+
+
+def current_slice(spark: SparkSession, path, library: str, like: DataFrame) -> DataFrame:
+    """This library's rows of a shared findings table (none yet: an empty frame shaped `like`),
+    checkpointed, as the same table is then overwritten with a slice derived from them."""
+    from pyspark.sql import functions as F
+
+    if not (path / "_delta_log").exists():
+        return spark.createDataFrame([], like.schema)
+    df = spark.read.format("delta").load(str(path)).where(F.col("library") == library)
+    return df.localCheckpoint()
 
 
 def read_inputs(spark: SparkSession, ctx: BuildContext, plan: Plan):
@@ -483,12 +516,10 @@ def landed_rows(spark: SparkSession, ctx: BuildContext, name: str, plan: Plan):
 
 def stale_note(spark: SparkSession, ctx: BuildContext, source: Input, path) -> str | None:
     """For a snapshot input whose department sent nothing tonight: which batch was kept."""
-    from pyspark.sql import functions as F
-
     if input_spec(source.table).watermark:
         return None
     df = spark.read.format("delta").load(str(path))
-    latest = (df.where(source.where) if source.where else df).agg(F.max("_batch_date")).first()[0]
+    latest = latest_batch(ctx.cfg, df.where(source.where) if source.where else df, source, None)
     if latest is None or latest < ctx.day:
         return f"no rows from {source.department} for {ctx.day}; kept the batch of {latest}"
     return None
