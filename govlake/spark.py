@@ -41,6 +41,10 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         # Department exports come in GBK / GB18030; Spark 4 only allows UTF-x without this.
         "spark.sql.legacy.javaCharsets": "true",
         "spark.databricks.delta.snapshotPartitions": "2",
+        # upper() with the JVM's case mappings (Spark 3 behaviour): ICU's (SPARK-48681) differ
+        # only in rare cases, none in our identifiers and codes, and loading ICU costs every
+        # process ~2 s on its first upper() (the first validation's identifier checks).
+        "spark.sql.icu.caseMappings.enabled": "false",
         # A library that declares a new attribute gains the column on its next MERGE.
         "spark.databricks.delta.schema.autoMerge.enabled": "true",
         "spark.ui.enabled": "false",

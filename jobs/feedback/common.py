@@ -66,15 +66,23 @@ def qualified_table(column: str = "table"):
     return F.when(col.contains("."), col).otherwise(F.concat(F.lit("ods."), col)).alias(column)
 
 
-def night_rows(df: DataFrame, run_date) -> DataFrame:
+def night_rows(df: DataFrame, run_date, validations: DataFrame | None = None) -> DataFrame:
     """Rows of quality.results or quality.failed_rows for the night. Each source and library
     DAG validates under its own Airflow run id, so the night is the run date; when the table
-    says when it validated (validated_at), only each table's latest validation counts."""
+    says when it validated (validated_at), only each table's latest validation counts.
+
+    Validations are appended (a rerun adds a later one), and one without failures adds no
+    failed rows: for quality.failed_rows pass quality.results as `validations`, which lists
+    every validation. Failed rows written before they carried validated_at (each validation
+    then replaced its table's rows of the night) count with any validation of the night."""
     from pyspark.sql import functions as F
 
     rows = df.where(F.col("run_date") == F.lit(run_date))
-    if "validated_at" in df.columns:
-        latest = rows.groupBy("table").agg(F.max_by("run_id", "validated_at").alias("_latest"))
-        rows = rows.join(latest, "table").where(F.col("run_id") == F.col("_latest"))
-        rows = rows.drop("_latest")
-    return rows
+    if "validated_at" not in df.columns:
+        return rows
+    every = rows
+    if validations is not None and "validated_at" in validations.columns:
+        every = validations.where(F.col("run_date") == F.lit(run_date))
+    latest = every.groupBy("table").agg(F.max("validated_at").alias("_latest"))
+    when = F.coalesce(F.col("validated_at"), F.col("_latest"))
+    return rows.join(latest, "table").where(when == F.col("_latest")).drop("_latest")

@@ -115,7 +115,8 @@ def from_failed_rows(spark: SparkSession, cfg: Settings, run_date) -> DataFrame 
     failed = read_table(spark, cfg, "quality", "failed_rows")
     if failed is None:
         return None
-    return night_rows(failed, run_date).select(
+    validations = read_table(spark, cfg, "quality", "results")
+    return night_rows(failed, run_date, validations).select(
         "department",
         "system",
         qualified_table(),
@@ -309,10 +310,12 @@ def checked_scopes(spark: SparkSession, cfg: Settings, run_date, libraries) -> s
     from pyspark.sql import functions as F
 
     scopes: set[str] = set()
+    validations = read_table(spark, cfg, "quality", "results")
     for name in ("results", "failed_rows"):
         df = read_table(spark, cfg, "quality", name)
         if df is not None:
-            tables = night_rows(df, run_date).select(qualified_table()).distinct().collect()
+            tonight = night_rows(df, run_date, validations)
+            tables = tonight.select(qualified_table()).distinct().collect()
             scopes |= {f"quality|{r[0]}" for r in tables}
     loads = read_table(spark, cfg, "ops", "load_runs")
     if loads is not None:

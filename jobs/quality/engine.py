@@ -1,4 +1,9 @@
-"""The validation step of a load: one pass of row rules, GX on the same batch, then policies.
+"""The validation step of a load: one pass of row rules, GX on its counts, then policies.
+
+One Spark pass over the batch evaluates every row rule once, counts each rule's failing rows
+and keeps only the failing rows (for quality.failed_rows). GX's own expectation classes then
+judge each rule from those counts, so GX runs Spark jobs only for expectations without a row
+rule. Validation therefore costs about one pass and two appends, whatever the suite's size.
 
 warn keeps the row and records it; quarantine removes the row from what is written and keeps
 it in quality.failed_rows with the rule's name; fail stops the task before the target table
@@ -10,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,14 +24,13 @@ from typing import TYPE_CHECKING
 from govlake.errors import GovlakeError
 from govlake.settings import Settings
 from jobs.quality import results
-from jobs.quality.rules import failing
-from jobs.quality.suites import Suite, check_columns
+from jobs.quality.rules import ROW_RULES, failing, unique_by_values
+from jobs.quality.suites import Rule, Suite, check_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-FAILED = "_quality_failed"
 SAMPLE = 10  # failing values kept per rule in quality.results (identifiers masked)
 
 
@@ -59,60 +64,132 @@ class Outcome:
     phases: dict[str, float] = field(default_factory=dict)
 
 
-def flag_rows(df: DataFrame, suite: Suite) -> DataFrame:
-    """The batch plus one array of {rule, value} per row: every rule the row fails."""
+def _flag(index: int) -> str:
+    return f"_quality_f{index}"
+
+
+def _value(rule: Rule) -> Column:
     from pyspark.sql import functions as F
 
-    failures = []
-    for rule in suite.expectations:
-        condition = failing(rule)
-        if condition is None:
-            continue
-        value = F.concat_ws("|", *[F.col(f"`{c}`").cast("string") for c in rule.columns])
-        failures.append(
-            F.when(condition, F.struct(F.lit(rule.name).alias("rule"), value.alias("value")))
-        )
-    if not failures:
-        return df.withColumn(FAILED, F.array().cast("array<struct<rule:string,value:string>>"))
-    return df.withColumn(FAILED, F.filter(F.array(*failures), lambda x: x.isNotNull()))
+    return F.concat_ws("|", *[F.col(f"`{c}`").cast("string") for c in rule.columns])
 
 
-def _has_rule(name: str) -> Column:
+def flagged_rules(suite: Suite) -> list[tuple[int, Rule]]:
+    """The rules with a row rule, by their position in the suite."""
+    return [(i, r) for i, r in enumerate(suite.expectations) if r.type in ROW_RULES]
+
+
+def conditions(df: DataFrame, suite: Suite) -> dict[str, Column]:
+    """Per row rule, the condition TRUE on a failing row; uniqueness by its duplicated values
+    where there are few (rules.unique_by_values), so the row pass needs no window."""
+    out = {}
+    for _, rule in flagged_rules(suite):
+        out[rule.name] = unique_by_values(df, rule)
+        if out[rule.name] is None:
+            out[rule.name] = failing(rule)
+    return out
+
+
+def flag_rows(df: DataFrame, suite: Suite, when: dict[str, Column] | None = None) -> DataFrame:
+    """The batch plus, per row rule, the row's value when the row fails it (NULL when it passes).
+
+    Plain columns rather than an array of failures: Spark compiles them into one projection,
+    and counting a rule's failures is a count of its column. `when`: conditions() of the batch
+    (each rule's own expression when not given)."""
     from pyspark.sql import functions as F
 
-    return F.exists(FAILED, lambda x: x["rule"] == F.lit(name))
+    flags = [
+        F.when(_condition(rule, when), _value(rule)).alias(_flag(i))
+        for i, rule in flagged_rules(suite)
+    ]
+    return df.select("*", *flags)
 
 
-def _sample(name: str) -> Column:
-    """Up to SAMPLE distinct failing values of a rule (the set is built from failing rows only)."""
+def _condition(rule: Rule, when: dict[str, Column] | None) -> Column:
+    return when[rule.name] if when and rule.name in when else failing(rule)
+
+
+def _any_flag(suite: Suite, policy: str | None = None) -> Column:
     from pyspark.sql import functions as F
 
-    value = F.get(F.filter(FAILED, lambda x: x["rule"] == F.lit(name)), 0)["value"]
-    return F.slice(F.array_sort(F.collect_set(value)), 1, SAMPLE)
+    out = F.lit(False)
+    for i, rule in flagged_rules(suite):
+        if policy is None or rule.meta.policy == policy:
+            out = out | F.col(_flag(i)).isNotNull()
+    return out
 
 
-def count_failures(flagged: DataFrame, suite: Suite) -> dict:
-    """Rows, rows failing each rule, samples and rows to quarantine, in one Spark job."""
+def _metrics(suite: Suite) -> list[Column]:
+    """Aggregates of the row pass: rows, rows to quarantine, per rule its failing rows and a
+    sample of failing values, and what GX's metrics need besides (NULLs per column, the rows a
+    compound uniqueness rule does not ignore)."""
     from pyspark.sql import functions as F
 
-    quarantine = [r.name for r in suite.rules("quarantine")]
-    in_quarantine = (
-        F.exists(FAILED, lambda x: x["rule"].isin(quarantine)) if quarantine else F.lit(False)
-    )
-    names = [r.name for r in suite.expectations]
-    row = flagged.agg(
+    out = [
         F.count(F.lit(1)).alias("total"),
-        F.count(F.when(in_quarantine, 1)).alias("quarantined"),
-        *[F.count(F.when(_has_rule(n), 1)).alias(f"r{i}") for i, n in enumerate(names)],
-        *[_sample(n).alias(f"s{i}") for i, n in enumerate(names)],
-    ).first()
-    return {
+        F.count_if(_any_flag(suite, "quarantine")).alias("quarantined"),
+    ]
+    for i, _ in flagged_rules(suite):
+        flag = F.col(_flag(i))
+        out.append(F.count(flag).alias(f"c{i}"))
+        out.append(F.slice(F.array_sort(F.collect_set(flag)), 1, SAMPLE).alias(f"s{i}"))
+        rule = suite.expectations[i]
+        if rule.type == "expect_compound_columns_to_be_unique":
+            present = F.lit(False)
+            for column in rule.columns:
+                present = present | F.col(f"`{column}`").isNotNull()
+            out.append(F.count_if(present).alias(f"p{i}"))
+    columns = sorted({r.kwargs["column"] for r in suite.expectations if "column" in r.kwargs})
+    out += [F.count_if(F.col(f"`{c}`").isNull()).alias(f"n:{c}") for c in columns]
+    return out
+
+
+def count_failures(flagged: DataFrame, suite: Suite, batch: Batch) -> tuple[dict, DataFrame]:
+    """Every rule's failing rows, samples and NULL counts, and the failing rows themselves
+    (cached, for quality.failed_rows), in one Spark pass over the batch.
+
+    The counts are observed on the way while only the failing rows are kept: the rules are
+    evaluated once per row and nothing but the failures is held in memory."""
+    from pyspark.sql import Observation
+
+    observation = Observation(f"quality-{uuid.uuid4().hex}")
+    observed = flagged.observe(observation, *_metrics(suite))
+    failed = failing_rows(observed, suite, batch).persist()
+    failed_rows = failed.count()
+    row = observation.get
+    ids = [i for i, _ in flagged_rules(suite)]
+    names = {i: suite.expectations[i].name for i in ids}
+    counts = {
         "total": row["total"],
         "quarantined": row["quarantined"],
-        "rules": {n: row[f"r{i}"] for i, n in enumerate(names)},
-        "samples": {n: row[f"s{i}"] for i, n in enumerate(names)},
-        "quarantine_filter": in_quarantine,
+        "failed_rows": failed_rows,
+        "rules": {names[i]: row[f"c{i}"] for i in ids},
+        "samples": {names[i]: row[f"s{i}"] for i in ids},
+        "present": {names[i]: row[f"p{i}"] for i in ids if f"p{i}" in row},
+        "nulls": {k[2:]: v for k, v in row.items() if k.startswith("n:")},
     }
+    return counts, failed
+
+
+def failing_rows(flagged: DataFrame, suite: Suite, batch: Batch) -> DataFrame:
+    """Rows failing any rule: the rules' flags, the row's key, where it came from and, for base
+    tables, the department that supplied each failing rule's column."""
+    from pyspark.sql import functions as F
+
+    key = F.concat_ws("|", *[F.col(f"`{c}`").cast("string") for c in batch.key_columns])
+    source_row = F.concat(F.lit(f"{batch.table}:"), key)
+    if batch.source_row is not None:
+        source_row = F.coalesce(batch.source_row, source_row)
+    departments = []
+    if batch.row_department is not None:
+        departments = [
+            batch.row_department(rule.column).cast("string").alias(f"_quality_d{i}")
+            for i, rule in flagged_rules(suite)
+        ]
+    flags = [_flag(i) for i, _ in flagged_rules(suite)]
+    return flagged.where(_any_flag(suite)).select(
+        *flags, key.alias("_quality_key"), source_row.alias("_quality_ref"), *departments
+    )
 
 
 def validate(
@@ -128,28 +205,56 @@ def validate(
         phases[name] = round(time.perf_counter() - started - sum(phases.values()), 3)
 
     check_columns(suite, df.columns)
-    flagged = flag_rows(df, suite).localCheckpoint(eager=False)
-    # GX and our one pass read the same cached batch independently, and the two result tables
-    # are separate commits: run them side by side, as most of their cost is fixed overhead
-    # (planning, GX's metric graph, Delta commits) rather than work on the rows.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        gx_job = pool.submit(validate_with_gx, cfg, suite, df, batch.run_id)
-        counts = count_failures(flagged, suite)
-        lap("row_rules")
-        gx = gx_job.result()
-        lap("gx_after_row_rules")
-        rows = results.rule_results(suite, batch, gx, counts)
-        failed_job = pool.submit(results.write_failed_rows, spark, cfg, suite, batch, flagged)
-        results.write_results(spark, cfg, batch, rows)
-        failed_job.result()
-        lap("write_results_and_failed_rows")
+    validated_at = dt.datetime.now()
+    when = conditions(df, suite)
+    counts, failed = count_failures(flag_rows(df, suite, when), suite, batch)
+    lap("row_rules")
+    try:
+        # The failed rows are written while GX judges the rules from the counts: the two
+        # result tables are separate Delta commits, mostly fixed overhead.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            failed_job = None
+            if counts["failed_rows"]:
+                failed_job = pool.submit(
+                    results.write_failed_rows,
+                    spark,
+                    cfg,
+                    suite,
+                    batch,
+                    failed,
+                    validated_at,
+                    counts["failed_rows"],
+                )
+            gx = validate_with_gx(cfg, suite, df, batch.run_id, counts)
+            lap("gx")
+            rows = results.rule_results(suite, batch, gx, counts, validated_at)
+            results.write_results(spark, cfg, batch, rows)
+            if failed_job is not None:
+                failed_job.result()
+            lap("write_results_and_failed_rows")
+    finally:
+        failed.unpersist()
     outcome = Outcome(df, counts["total"], counts["quarantined"], rows, phases=phases)
     if counts["quarantined"]:
-        outcome.rows = flagged.where(~counts["quarantine_filter"]).drop(FAILED)
+        outcome.rows = without_quarantined(df, suite, when)
     outcome.seconds = time.perf_counter() - started
     log.info("validated %s in %.1fs: %s", suite.table, outcome.seconds, phases)
     enforce(suite, batch, outcome)
     return outcome
+
+
+def without_quarantined(
+    df: DataFrame, suite: Suite, when: dict[str, Column] | None = None
+) -> DataFrame:
+    """The batch without the rows that break a quarantine rule (the rules evaluated again, only
+    the quarantine ones, as the batch is written)."""
+    from pyspark.sql import functions as F
+
+    quarantine = [(i, r) for i, r in flagged_rules(suite) if r.meta.policy == "quarantine"]
+    broken = F.lit(False)
+    for _, rule in quarantine:
+        broken = broken | F.coalesce(_condition(rule, when), F.lit(False))
+    return df.withColumn("_quality_q", broken).where(~F.col("_quality_q")).drop("_quality_q")
 
 
 def enforce(suite: Suite, batch: Batch, outcome: Outcome) -> None:

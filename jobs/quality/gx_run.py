@@ -7,6 +7,7 @@ a file lock, as several Airflow tasks validate side by side.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import logging
 import os
@@ -116,22 +117,151 @@ def _definition(cfg: Settings, suite: Suite):
     return definition
 
 
-def validate_with_gx(cfg: Settings, suite: Suite, df: DataFrame, run_name: str) -> dict:
-    """Run the suite on the DataFrame; returns GX's result per rule name."""
+def validate_with_gx(
+    cfg: Settings, suite: Suite, df: DataFrame, run_name: str, counts: dict | None = None
+) -> dict:
+    """Run the suite on the DataFrame; returns GX's result per rule name.
+
+    With `counts` from the row pass (jobs.quality.engine.count_failures), GX's own expectation
+    classes judge every rule whose metrics those counts already hold, without computing them
+    again in Spark jobs of their own; GX computes the rest from the batch. Either way the
+    suite's validation result is stored for Data Docs."""
     from great_expectations.core.run_identifier import RunIdentifier
 
     definition = _definition(cfg, suite)
-    result = definition.run(
-        batch_parameters={"dataframe": df},
-        result_format=RESULT_FORMAT,
-        run_id=RunIdentifier(run_name=run_name),
-    )
+    run_id = RunIdentifier(run_name=run_name)
+    if counts is None:
+        result = definition.run(
+            batch_parameters={"dataframe": df}, result_format=RESULT_FORMAT, run_id=run_id
+        )
+    else:
+        result = _run_with_counts(cfg, definition, df, counts, run_id)
     out = {}
     for item in result.results:
         rule = item.expectation_config.meta.get("rule")
         error = (item.exception_info or {}).get("exception_message")
         out[rule] = {"success": bool(item.success), **(item.result or {}), "error": error}
     return out
+
+
+_MISSING = object()
+
+
+def _metric_from_counts(name: str, metric, expectation, counts: dict):
+    """The value of one GX metric from the row pass, or _MISSING when the pass has none."""
+    rule = expectation.meta.get("rule")
+    map_metric = getattr(expectation, "map_metric", None)
+    if name == "table.row_count":
+        return counts["total"]
+    if name == "column_values.nonnull.unexpected_count":
+        return counts["nulls"].get(metric.metric_domain_kwargs.get("column"), _MISSING)
+    if name == f"{map_metric}.unexpected_count":
+        return counts["rules"].get(rule, _MISSING)
+    if name == "compound_columns.unique.filtered_row_count":
+        return counts["present"].get(rule, _MISSING)
+    if name == f"{map_metric}.unexpected_values" and _no_values(metric):
+        return []  # GX would take the first 0 unexpected values
+    return _MISSING
+
+
+def _no_values(metric) -> bool:
+    """Whether a metric asks for no unexpected value at all (our BASIC format without lists)."""
+    fmt = metric.metric_value_kwargs.get("result_format") or {}
+    basic = fmt.get("result_format") == "BASIC" and not fmt.get("include_unexpected_rows")
+    return basic and fmt.get("partial_unexpected_count") == 0
+
+
+def _from_counts(config, counts: dict, runtime: dict, batch_id: str | None):
+    """GX's result for one expectation from the row pass's counts, or None to let GX compute."""
+    from jobs.quality.rules import counts_as_gx
+
+    if not counts_as_gx(config.type, config.kwargs):
+        return None
+    config = copy.deepcopy(config)
+    if batch_id:  # as GX's validator does before it evaluates an expectation
+        config.kwargs.update({"batch_id": batch_id})
+    expectation = config.to_domain_obj()
+    needed = expectation.get_validation_dependencies(runtime_configuration=copy.deepcopy(runtime))
+    metrics = {}
+    for name, metric in needed.metric_configurations.items():
+        value = _metric_from_counts(name, metric, expectation, counts)
+        if value is _MISSING:
+            return None
+        metrics[metric.id] = value
+    return expectation.metrics_validate(metrics, runtime_configuration=copy.deepcopy(runtime))
+
+
+def _by_column(configs) -> list[int]:
+    """Positions of the expectations in GX's order of evaluation: grouped by column, in the
+    order each column first appears (Validator.process_expectations_for_validation)."""
+    groups: dict[str, list[int]] = {}
+    for i, config in enumerate(configs):
+        column = config.kwargs.get("column")
+        groups.setdefault(column if isinstance(column, str) else "", []).append(i)
+    return [i for group in groups.values() for i in group]
+
+
+def _run_with_counts(cfg: Settings, definition, df: DataFrame, counts: dict, run_id):
+    """ValidationDefinition.run, with the metrics the row pass holds handed to GX."""
+    import great_expectations as gx
+    from great_expectations.constants import DATAFRAME_REPLACEMENT_STR
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationSuiteValidationResult,
+    )
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+    from great_expectations.validator.v1_validator import Validator
+    from great_expectations.validator.validation_statistics import calc_validation_statistics
+
+    validator = Validator(
+        batch_definition=definition.batch_definition,
+        result_format=RESULT_FORMAT,
+        batch_parameters={"dataframe": df},
+    )
+    runtime = {"result_format": dict(RESULT_FORMAT)}
+    configs = definition.suite.expectation_configurations
+    batch_id = validator.active_batch_id
+    given = {i: _from_counts(c, counts, runtime, batch_id) for i, c in enumerate(configs)}
+    rest = [c for i, c in enumerate(configs) if given[i] is None]
+    computed = validator.validate_expectation_suite(
+        gx.ExpectationSuite(name=definition.suite.name, expectations=rest)
+    )
+    by_rule = {r.expectation_config.meta.get("rule"): r for r in computed.results}
+    results = [given[i] or by_rule[configs[i].meta.get("rule")] for i in _by_column(configs)]
+    stats = calc_validation_statistics(results)
+    result = ExpectationSuiteValidationResult(
+        results=results,
+        success=stats.success,
+        suite_name=definition.suite.name,
+        statistics={
+            "evaluated_expectations": stats.evaluated_expectations,
+            "successful_expectations": stats.successful_expectations,
+            "unsuccessful_expectations": stats.unsuccessful_expectations,
+            "success_percent": stats.success_percent,
+        },
+        meta={
+            **computed.meta,
+            "validation_id": definition.id,
+            "checkpoint_id": None,
+            "run_id": run_id,
+            "validation_time": run_id.run_time,
+            "batch_parameters": {"dataframe": DATAFRAME_REPLACEMENT_STR},
+        },
+        batch_id=computed.batch_id,
+    )
+    suite_id = ExpectationSuiteIdentifier(name=definition.suite.name)
+    context(cfg).validation_results_store.store_validation_results(
+        suite_validation_result=result,
+        suite_validation_result_identifier=ValidationResultIdentifier(
+            batch_identifier=batch_id,
+            expectation_suite_identifier=suite_id,
+            run_id=run_id,
+        ),
+        expectation_suite_identifier=suite_id,
+    )
+    return result
 
 
 def build_data_docs(cfg: Settings) -> Path:

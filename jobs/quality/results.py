@@ -1,20 +1,24 @@
 """quality.results (one row per rule and run) and quality.failed_rows (one per row and rule).
 
-Both are Delta tables partitioned by table; a rerun of the same table and run date replaces
-its own rows, so concurrent loads of different tables never conflict and reruns never double.
+Both are Delta tables partitioned by table, appended to: each validation adds its rows with its
+time (validated_at), so concurrent loads never conflict and a write reads nothing back. A rerun
+of a table and run date adds a later validation; readers take each table's latest validation of
+the night from quality.results (jobs.feedback.common.night_rows), as one without failures adds
+no failed rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from typing import TYPE_CHECKING
 
 from govlake.settings import Settings
 from govlake.spark import register_table
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
     from jobs.quality.engine import Batch
     from jobs.quality.suites import Suite
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RESULTS = "results"
 FAILED_ROWS = "failed_rows"
+ROWS_PER_FILE = 1_000_000  # failing rows per file of quality.failed_rows
 RESULTS_SCHEMA = (
     "run_id string, run_date date, table string, system string, department string, "
     "rule string, column string, dimension string, policy string, success boolean, "
@@ -47,14 +52,19 @@ def _sample(suite: Suite, rule, values: list | None) -> list[str]:
     return [mask(v) if masked else v for v in shown]
 
 
-def rule_results(suite: Suite, batch: Batch, gx: dict, counts: dict) -> list[dict]:
+def rule_results(
+    suite: Suite, batch: Batch, gx: dict, counts: dict, validated_at: dt.datetime | None = None
+) -> list[dict]:
     """One result row per rule: GX's verdict and counts, our row count beside them."""
-    now = dt.datetime.now()
+    from jobs.quality.rules import ROW_RULES
+
+    now = validated_at or dt.datetime.now()
     rows = []
     for rule in suite.expectations:
         res = gx.get(rule.name, {})
-        ours = counts["rules"].get(rule.name)
-        if "unexpected_count" in res and ours is not None and res["unexpected_count"] != ours:
+        ours = counts["rules"].get(rule.name, 0)  # 0 for a GX-only rule, as no row rule ran
+        differs = "unexpected_count" in res and res["unexpected_count"] != ours
+        if differs and rule.type in ROW_RULES:
             log.warning(
                 "GX counts %s failing rows of %s, the row rule %s",
                 res["unexpected_count"],
@@ -87,82 +97,74 @@ def rule_results(suite: Suite, batch: Batch, gx: dict, counts: dict) -> list[dic
     return rows
 
 
-def _replace(df: DataFrame, cfg: Settings, name: str, batch: Batch) -> None:
+def _append(df: DataFrame, cfg: Settings, name: str) -> None:
+    """Append one validation's rows: one Delta commit that reads nothing back. A rerun adds
+    rows with a later validated_at, and readers take each table's latest validation."""
     from jobs.ops import retry_concurrent
 
     path = cfg.table_path("quality", name)
-    where = f"`table` = '{df_table(batch)}' AND run_date = DATE'{batch.run_date}'"
     writer = (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", where)
-        .option("mergeSchema", "true")
-        .partitionBy("table")
+        df.write.format("delta").mode("append").option("mergeSchema", "true").partitionBy("table")
     )
     retry_concurrent(lambda: writer.save(str(path)))
     register_table(df.sparkSession, "quality", name, path)
 
 
-def df_table(batch: Batch) -> str:
-    return batch.table
-
-
 def write_results(spark: SparkSession, cfg: Settings, batch: Batch, rows: list[dict]) -> None:
-    _replace(spark.createDataFrame(rows, RESULTS_SCHEMA), cfg, RESULTS, batch)
+    # One file per validation: a few dozen rows, read back by every feedback run.
+    _append(spark.createDataFrame(rows, RESULTS_SCHEMA).coalesce(1), cfg, RESULTS)
 
 
 def write_failed_rows(
-    spark: SparkSession, cfg: Settings, suite: Suite, batch: Batch, flagged: DataFrame
+    spark: SparkSession,
+    cfg: Settings,
+    suite: Suite,
+    batch: Batch,
+    failed: DataFrame,
+    validated_at: dt.datetime,
+    failing: int = 0,
 ) -> None:
-    """Every (row, rule) that failed, with the row's key, raw value and where it came from."""
+    """Every (row, rule) that failed, with the row's key, raw value and where it came from.
+
+    `failed` holds only the `failing` rows (engine.failing_rows), one flag column per rule;
+    they are written in files of up to ROWS_PER_FILE rows, not one small file per partition."""
     from pyspark.sql import functions as F
 
-    from jobs.quality.engine import FAILED
+    from jobs.quality.engine import flagged_rules
 
-    def lookup(attr: str):
-        pairs = [
-            x for r in suite.expectations for x in (F.lit(r.name), F.lit(getattr_rule(r, attr)))
-        ]
-        return F.create_map(*pairs)[F.col("f.rule")]
-
-    key = F.concat_ws("|", *[F.col(f"`{c}`").cast("string") for c in batch.key_columns])
-    source_row = F.concat(F.lit(f"{suite.table}:"), key)
-    if batch.source_row is not None:
-        source_row = F.coalesce(batch.source_row, source_row)
-    department = F.lit(batch.department)
-    if batch.row_department is not None:
-        column_department = F.create_map(
-            *[
-                x
-                for r in suite.expectations
-                for x in (F.lit(r.name), batch.row_department(r.column))
-            ]
+    def failure(i: int, rule) -> Column:
+        department = F.lit(batch.department).cast("string")
+        if batch.row_department is not None:
+            department = F.coalesce(F.col(f"_quality_d{i}"), department)
+        return F.when(
+            F.col(f"_quality_f{i}").isNotNull(),
+            F.struct(
+                department.alias("department"),
+                F.lit(rule.name).alias("rule"),
+                F.lit(rule.meta.rule_zh).alias("rule_zh"),
+                F.lit(rule.meta.rule_en).alias("rule_en"),
+                F.lit(rule.meta.policy).alias("policy"),
+                F.lit(rule.column).alias("column"),
+                F.col(f"_quality_f{i}").alias("value"),
+            ),
         )
-        department = F.coalesce(column_department[F.col("f.rule")], department)
-    failed = flagged.where(F.size(FAILED) > 0).select(
-        "*", key.alias("_key"), source_row.alias("_ref"), F.explode(FAILED).alias("f")
-    )
-    rows = failed.select(
+
+    every = F.array(*[failure(i, rule) for i, rule in flagged_rules(suite)])
+    exploded = failed.select("_quality_key", "_quality_ref", F.explode(every).alias("f"))
+    rows = exploded.where(F.col("f").isNotNull()).select(
         F.lit(batch.run_id).alias("run_id"),
         F.lit(batch.run_date).cast("date").alias("run_date"),
         F.lit(suite.table).alias("table"),
         F.lit(batch.system).cast("string").alias("system"),
-        department.cast("string").alias("department"),
+        F.col("f.department").alias("department"),
         F.col("f.rule").alias("rule"),
-        lookup("rule_zh").alias("rule_zh"),
-        lookup("rule_en").alias("rule_en"),
-        lookup("policy").alias("policy"),
-        lookup("column").alias("column"),
-        F.col("_key").alias("key"),
+        F.col("f.rule_zh").alias("rule_zh"),
+        F.col("f.rule_en").alias("rule_en"),
+        F.col("f.policy").alias("policy"),
+        F.col("f.column").alias("column"),
+        F.col("_quality_key").alias("key"),
         F.col("f.value").alias("value"),
-        F.col("_ref").alias("source_row"),
+        F.col("_quality_ref").alias("source_row"),
+        F.lit(validated_at).cast("timestamp").alias("validated_at"),
     )
-    _replace(rows, cfg, FAILED_ROWS, batch)
-
-
-def getattr_rule(rule, attr: str) -> str:
-    if attr == "policy":
-        return rule.meta.policy
-    if attr == "column":
-        return rule.column
-    return getattr(rule.meta, attr)
+    _append(rows.coalesce(max(1, math.ceil(failing / ROWS_PER_FILE))), cfg, FAILED_ROWS)

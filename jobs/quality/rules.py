@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column
+    from pyspark.sql import Column, DataFrame
 
     from jobs.quality.suites import Rule
 
@@ -85,6 +85,35 @@ def _unique(rule: Rule) -> Column:
     return col.isNotNull() & (F.count(F.lit(1)).over(Window.partitionBy(col)) > 1)
 
 
+# Up to this many duplicated values, a uniqueness rule is `column IN (those values)`.
+MAX_DUPLICATES = 10_000
+# Types whose values come back from the driver unchanged (no float -0.0 / NaN, no time zones).
+_ATOMIC = ("string", "int", "bigint", "smallint", "tinyint", "date", "boolean")
+
+
+def unique_by_values(df: DataFrame, rule: Rule) -> Column | None:
+    """A single-column uniqueness rule as `column IN (its duplicated values)`, the values found
+    by one aggregate of that column alone; None when there are too many or the type is not a
+    plain one. The same rows fail as with `_unique`, but the row pass needs no window, which
+    would shuffle and sort every row of the batch with all its columns."""
+    from pyspark.sql import functions as F
+
+    if rule.type != "expect_column_values_to_be_unique":
+        return None
+    column = rule.kwargs["column"]
+    kind = df.schema[column].dataType.simpleString()
+    if kind not in _ATOMIC and not kind.startswith("varchar"):
+        return None
+    col = F.col(f"`{column}`")
+    counted = df.where(col.isNotNull()).groupBy(col.alias("v")).count()
+    found = counted.where("count > 1").select("v").limit(MAX_DUPLICATES + 1).collect()
+    if len(found) > MAX_DUPLICATES:
+        return None
+    if not found:
+        return F.lit(False)
+    return col.isin([F.lit(r["v"]).cast(kind) for r in found])
+
+
 def _compound_unique(rule: Rule) -> Column:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -141,3 +170,37 @@ def failing(rule: Rule) -> Column | None:
     """The rule's failure expression, or None for a GX-only (warn) rule."""
     make = ROW_RULES.get(rule.type)
     return make(rule) if make else None
+
+
+# The kwargs each row rule reads, besides `mostly` (which only changes GX's verdict, not which
+# rows fail). An expectation with any other kwarg (row_condition, strict_min, ...) or with a
+# suite parameter ({"$PARAMETER": ...}) may count other rows than its row rule.
+_COLUMN = frozenset({"column", "mostly"})
+_BOUNDS = _COLUMN | {"min_value", "max_value"}
+ROW_RULE_KWARGS: dict[str, frozenset[str]] = {
+    **{name: _COLUMN for name in ROW_RULES},
+    "expect_column_values_to_be_in_set": _COLUMN | {"value_set"},
+    "expect_column_values_to_not_be_in_set": _COLUMN | {"value_set"},
+    "expect_column_values_to_match_regex": _COLUMN | {"regex"},
+    "expect_column_values_to_not_match_regex": _COLUMN | {"regex"},
+    "expect_column_values_to_be_between": _BOUNDS,
+    "expect_column_value_lengths_to_be_between": _BOUNDS,
+    "expect_compound_columns_to_be_unique": frozenset({"column_list", "mostly"}),
+    "expect_column_values_to_be_valid_uscc": _COLUMN | {"check_org_code"},
+}
+# GX's own defaults, which the row rules implement: the same as leaving the kwarg out.
+_DEFAULTS = {"strict_min": False, "strict_max": False, "ignore_row_if": "all_values_are_missing"}
+
+
+def counts_as_gx(kind: str, kwargs: dict) -> bool:
+    """Whether the row rule of this expectation fails exactly the rows GX counts as unexpected,
+    so its counts can stand for GX's metrics (kwargs as GX holds them; batch_id is GX's own)."""
+    allowed = ROW_RULE_KWARGS.get(kind)
+    if allowed is None:
+        return False
+    for key, value in kwargs.items():
+        if key == "batch_id" or (key in _DEFAULTS and value == _DEFAULTS[key]):
+            continue
+        if key not in allowed or isinstance(value, dict):
+            return False
+    return True

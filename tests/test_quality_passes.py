@@ -1,0 +1,297 @@
+"""Validation in as few Spark passes as possible (issue 4, item 8): GX judges the row rules from
+the one row pass, failed rows come from the same pass, results are appended, and the readers
+take each table's latest validation of the night."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from govlake.sample import identifiers as sample_ids
+from jobs.quality import Batch, build_data_docs, validate
+from jobs.quality import rules as row_rules
+from jobs.quality.engine import conditions, count_failures, flag_rows
+from jobs.quality.gx_run import validate_with_gx
+from jobs.quality.rules import ROW_RULES, counts_as_gx, unique_by_values
+from jobs.quality.suites import Suite
+
+DAY = dt.date(2026, 11, 25)
+GOOD = [sample_ids.ric_number("420704", f"19{80 + i}0101", i) for i in range(3)]
+BAD = GOOD[0][:-1] + ("0" if GOOD[0][-1] != "0" else "1")
+ROWS = [
+    # k, sfzh, level, code, born, n, a, b
+    (1, GOOD[0], "A", "AB12", "2001-02-03", 5.0, "x", "1"),
+    (2, BAD, "A", "ab12", "2001-02-30", 50.0, "x", "1"),
+    (3, GOOD[1], "Z", None, "20010203", None, "x", "2"),
+    (3, None, None, "CD34", None, -1.0, None, None),
+    (5, "123", "B", "EF", "not a date", 7.5, "y", None),
+    (6, GOOD[2], "B", "GH56", "2001/02/03", 8.0, None, None),
+]
+SCHEMA = "k int, sfzh string, level string, code string, born string, n double, a string, b string"
+
+
+def rule(kind: str, policy: str = "warn", name: str | None = None, **kwargs) -> dict:
+    meta = {"policy": policy, **({"name": name} if name else {})}
+    return {"type": kind, "kwargs": kwargs, "meta": meta}
+
+
+def every_row_rule() -> list[dict]:
+    """One expectation of every type that has a row rule, some failing, some with `mostly`."""
+    return [
+        rule("expect_column_values_to_not_be_null", column="level"),
+        rule("expect_column_values_to_be_null", column="b", mostly=0.3),
+        rule("expect_column_values_to_be_in_set", column="level", value_set=["A", "B"]),
+        rule("expect_column_values_to_not_be_in_set", column="level", value_set=["Z"]),
+        rule("expect_column_values_to_match_regex", column="code", regex=r"^[A-Z]{2}\d{2}$"),
+        rule("expect_column_values_to_not_match_regex", column="code", regex=r"^[a-z]"),
+        rule("expect_column_values_to_be_between", column="n", min_value=0, max_value=10),
+        rule("expect_column_value_lengths_to_be_between", column="code", min_value=4),
+        rule("expect_column_values_to_be_unique", column="k", mostly=0.5),
+        rule("expect_compound_columns_to_be_unique", column_list=["a", "b"]),
+        rule("expect_column_values_to_be_valid_ric", column="sfzh"),
+        rule("expect_column_values_to_be_valid_uscc", column="code"),
+        rule("expect_column_values_to_be_valid_cert", column="code"),
+        rule("expect_column_values_to_be_valid_date", column="born"),
+    ]
+
+
+def suite_of(rules: list[dict], name: str) -> Suite:
+    return Suite(name=name, expectations=rules)
+
+
+def batch(table: str, run_id: str = "night-1") -> Batch:
+    return Batch(
+        table=table,
+        run_id=run_id,
+        run_date=DAY,
+        key_columns=["k"],
+        system="qp",
+        department="市测试局",
+    )
+
+
+def jobs_run(spark) -> set[int]:
+    tracker = spark.sparkContext.statusTracker()
+    return set(tracker.getJobIdsForGroup(None))
+
+
+def test_every_row_rule_type_is_covered_by_the_comparison():
+    covered = {r["type"] for r in every_row_rule()}
+    assert covered == set(ROW_RULES)
+
+
+def stored(cfg, table: str, run_name: str) -> dict:
+    """The validation result GX stored for Data Docs, without what differs per run."""
+    import json
+
+    database, name = table.split(".")
+    folder = cfg.lakehouse / "quality" / "gx" / "uncommitted" / "validations" / database / name
+    (path,) = (folder / run_name).glob("*/*.json")
+    result = json.loads(path.read_text(encoding="utf-8"))
+    for item in result["results"]:
+        item["expectation_config"].pop("id")
+    for key in ("run_id", "validation_time", "batch_markers", "validation_id"):
+        result["meta"].pop(key)
+    return result
+
+
+def test_gx_judges_row_rules_from_the_row_pass_exactly_as_from_the_batch(spark, cfg):
+    """The same GX expectation classes, given the row pass's counts, reach the same verdicts
+    and the same result fields as GX computing its metrics from the batch itself, and do so
+    without a Spark job of their own."""
+    df = spark.createDataFrame(ROWS, SCHEMA).cache()
+    suite = suite_of(every_row_rule(), "ods.qp__same")
+    when = conditions(df, suite)
+    counts, failed = count_failures(flag_rows(df, suite, when), suite, batch(suite.table))
+    failed.unpersist()
+    computed = validate_with_gx(cfg, suite, df, "computed")
+    before = jobs_run(spark)
+    given = validate_with_gx(cfg, suite, df, "given", counts)
+    assert jobs_run(spark) == before
+    assert set(given) == {r.name for r in suite.expectations}
+    assert given == computed
+    assert stored(cfg, suite.table, "given") == stored(cfg, suite.table, "computed")
+    # The comparison is not vacuous: rules fail, and `mostly` lets some pass anyway.
+    assert not given["expect_column_values_to_be_valid_ric:sfzh"]["success"]
+    assert given["expect_column_values_to_be_valid_ric:sfzh"]["unexpected_count"] == 2
+    assert given["expect_column_values_to_be_unique:k"]["unexpected_count"] == 2
+    assert given["expect_column_values_to_be_unique:k"]["success"]  # mostly 0.5
+    assert given["expect_compound_columns_to_be_unique:a,b"]["unexpected_count"] == 2
+    assert given["expect_column_values_to_be_valid_date:born"]["unexpected_count"] == 2
+
+
+def test_expectations_the_row_pass_cannot_answer_are_computed_by_gx(spark, cfg):
+    """A row_condition, a strict bound or an expectation without a row rule: GX computes them
+    from the batch, beside the rules it judged from the counts, in one stored result."""
+    df = spark.createDataFrame(ROWS, SCHEMA).cache()
+    rules = [
+        rule("expect_column_values_to_not_be_null", column="sfzh"),
+        rule(
+            "expect_column_values_to_not_be_null",
+            name="level when a",
+            column="level",
+            row_condition='col("a")=="x"',
+            condition_parser="great_expectations",
+        ),
+        rule("expect_column_values_to_be_between", column="n", min_value=5, strict_min=True),
+        rule("expect_column_max_to_be_between", column="n", max_value=10),
+    ]
+    suite = suite_of(rules, "ods.qp__mixed")
+    kinds = [(r.type, r.gx_config()["kwargs"]) for r in suite.expectations]
+    assert [counts_as_gx(t, k) for t, k in kinds] == [True, False, False, False]
+    counts, failed = count_failures(flag_rows(df, suite), suite, batch(suite.table))
+    failed.unpersist()
+    given = validate_with_gx(cfg, suite, df, "mixed", counts)
+    assert given == validate_with_gx(cfg, suite, df, "mixed-computed")
+    assert stored(cfg, suite.table, "mixed") == stored(cfg, suite.table, "mixed-computed")
+    assert given["level when a"]["unexpected_count"] == 0  # the row rule alone would say 1
+    assert given["expect_column_values_to_be_between:n"]["unexpected_count"] == 2  # 5.0 strict
+    assert given["expect_column_max_to_be_between:n"]["success"] is False
+
+
+def failing_keys(spark, df, suite, when=None) -> dict:
+    counts, failed = count_failures(flag_rows(df, suite, when), suite, batch(suite.table))
+    keys = sorted(r["_quality_key"] for r in failed.collect())
+    failed.unpersist()
+    return {"rules": counts["rules"], "samples": counts["samples"], "keys": keys}
+
+
+def test_uniqueness_by_duplicated_values_fails_the_rows_the_window_fails(spark, monkeypatch):
+    """`column IN (duplicated values)` instead of a window over the batch: the same rows fail,
+    NULLs never; floats, and more duplicates than MAX_DUPLICATES, keep the window."""
+    df = spark.createDataFrame(ROWS + [(2, None, "A", None, None, 5.0, None, None)], SCHEMA)
+    suite = suite_of(
+        [
+            rule("expect_column_values_to_be_unique", column="k"),
+            rule("expect_column_values_to_be_unique", column="level"),
+            rule("expect_column_values_to_be_unique", column="born"),
+            rule("expect_column_values_to_be_unique", column="n"),
+        ],
+        "ods.qp__unique",
+    )
+    by_rule = {r.name: r for r in suite.expectations}
+    assert unique_by_values(df, by_rule["expect_column_values_to_be_unique:n"]) is None
+    when = conditions(df, suite)
+    assert set(when) == set(by_rule)
+    window = failing_keys(spark, df, suite)
+    assert failing_keys(spark, df, suite, when) == window
+    assert window["rules"] == {
+        "expect_column_values_to_be_unique:k": 4,  # 2, 2, 3, 3
+        "expect_column_values_to_be_unique:level": 5,  # A x3, B x2; the NULL passes
+        "expect_column_values_to_be_unique:born": 0,
+        "expect_column_values_to_be_unique:n": 2,  # 5.0 twice
+    }
+    monkeypatch.setattr(row_rules, "MAX_DUPLICATES", 1)
+    assert unique_by_values(df, by_rule["expect_column_values_to_be_unique:level"]) is None
+    assert failing_keys(spark, df, suite, conditions(df, suite)) == window
+
+
+def test_one_row_pass_counts_and_keeps_only_the_failing_rows(spark):
+    df = spark.createDataFrame(ROWS, SCHEMA)
+    suite = suite_of(
+        [
+            rule("expect_column_values_to_be_valid_ric", column="sfzh"),
+            rule(
+                "expect_column_values_to_be_in_set", "quarantine", column="level", value_set=["A"]
+            ),
+        ],
+        "ods.qp__pass",
+    )
+    counts, failed = count_failures(flag_rows(df, suite), suite, batch(suite.table))
+    try:
+        assert (counts["total"], counts["quarantined"], counts["failed_rows"]) == (6, 3, 4)
+        assert counts["rules"] == {
+            "expect_column_values_to_be_valid_ric:sfzh": 2,
+            "expect_column_values_to_be_in_set:level": 3,
+        }
+        assert counts["samples"]["expect_column_values_to_be_in_set:level"] == ["B", "Z"]
+        assert counts["nulls"] == {"level": 1, "sfzh": 1}
+        assert sorted(r["_quality_key"] for r in failed.collect()) == ["2", "3", "5", "6"]
+    finally:
+        failed.unpersist()
+
+
+def test_each_validation_adds_one_file_per_result_table(spark, cfg):
+    """Small tables read by every feedback run: one file per validation, not one per task."""
+    table = "ods.qp__files"
+    suite = suite_of([rule("expect_column_values_to_be_valid_ric", column="sfzh")], table)
+    df = spark.createDataFrame(ROWS, SCHEMA).repartition(4)
+    validate(spark, cfg, suite, df, batch(table))
+    for name in ("results", "failed_rows"):
+        path = cfg.table_path("quality", name)
+        last = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()
+        assert last["operation"] == "WRITE" and last["operationParameters"]["mode"] == "Append"
+        assert last["operationMetrics"]["numFiles"] == "1"
+
+
+def test_an_empty_batch_validates(spark, cfg):
+    df = spark.createDataFrame([], SCHEMA)
+    suite = suite_of(
+        [rule("expect_column_values_to_be_valid_ric", "quarantine", column="sfzh")], "ods.qp__empty"
+    )
+    out = validate(spark, cfg, suite, df, batch(suite.table))
+    assert (out.total, out.quarantined, out.rows.count()) == (0, 0, 0)
+    assert [r["success"] for r in out.rules] == [True]
+
+
+def latest(spark, cfg, name: str, table: str):
+    from jobs.feedback.common import night_rows, read_table
+
+    validations = read_table(spark, cfg, "quality", "results")
+    rows = night_rows(read_table(spark, cfg, "quality", name), DAY, validations)
+    return rows.where(f"`table` = '{table}'").collect()
+
+
+def test_a_rerun_appends_and_readers_take_the_latest_validation(spark, cfg):
+    """Same table, night and run id twice (an Airflow retry): the second, clean batch adds a
+    validation without failed rows, and the feedback readers see only that one."""
+    from jobs.feedback.problems import from_failed_rows
+
+    table = "ods.qp__rerun"
+    suite = suite_of(
+        [
+            rule("expect_column_values_to_be_valid_ric", column="sfzh"),
+            rule("expect_column_values_to_not_be_null", column="level"),
+        ],
+        table,
+    )
+    validate(spark, cfg, suite, spark.createDataFrame(ROWS, SCHEMA), batch(table))
+    failed = latest(spark, cfg, "failed_rows", table)
+    assert sorted((r["key"], r["value"]) for r in failed) == [("2", BAD), ("3", ""), ("5", "123")]
+    first = {r["rule"]: r["validated_at"] for r in latest(spark, cfg, "results", table)}
+    assert {r["validated_at"] for r in failed} == set(first.values())
+
+    clean = spark.createDataFrame([r for r in ROWS if r[0] in (1, 6)], SCHEMA)
+    validate(spark, cfg, suite, clean, batch(table))
+    results = latest(spark, cfg, "results", table)
+    assert len(results) == 2 and all(r["success"] for r in results)
+    assert {r["validated_at"] for r in results} != set(first.values())
+    assert latest(spark, cfg, "failed_rows", table) == []
+    tonight = from_failed_rows(spark, cfg, DAY).where(f"`table` = '{table}'")
+    assert tonight.count() == 0
+    # Both validations are kept: the first one's rows are history, not deleted.
+    everything = spark.read.format("delta").load(str(cfg.table_path("quality", "results")))
+    assert everything.where(f"`table` = '{table}'").count() == 4
+
+
+def test_quarantined_rows_are_left_out_and_recorded_once(spark, cfg):
+    table = "ods.qp__quarantine"
+    level = rule("expect_column_values_to_be_in_set", "quarantine", column="level", value_set=["A"])
+    suite = suite_of([{**level, "kwargs": {**level["kwargs"], "value_set": ["A", "B"]}}], table)
+    out = validate(spark, cfg, suite, spark.createDataFrame(ROWS, SCHEMA), batch(table))
+    assert (out.total, out.quarantined) == (6, 1)
+    assert sorted(r["k"] for r in out.rows.collect()) == [1, 2, 3, 5, 6]  # NULL level is kept
+    failed = latest(spark, cfg, "failed_rows", table)
+    assert sorted((r["key"], r["value"], r["policy"]) for r in failed) == [("3", "Z", "quarantine")]
+
+
+def test_data_docs_show_the_rules_judged_from_the_row_pass(spark, cfg):
+    table = "ods.qp__docs"
+    suite = suite_of([rule("expect_column_values_to_be_valid_ric", column="sfzh")], table)
+    validate(spark, cfg, suite, spark.createDataFrame(ROWS, SCHEMA), batch(table, "docs-run"))
+    build_data_docs(cfg)
+    docs = cfg.lakehouse / "quality" / "data_docs" / "validations" / "ods" / "qp__docs"
+    (page,) = [p.read_text(encoding="utf-8") for p in (docs / "docs-run").rglob("*.html")]
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "Evaluated Expectations 1 Successful Expectations 0" in text
+    assert "expect_column_values_to_be_valid_ric" in text and "2 unexpected values found" in text
