@@ -701,7 +701,8 @@ def build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> dict:
     rows = with_links(spark, ctx, registered_only(ctx, stated, library_rows(ctx, winners)))
     from jobs import quality
 
-    rows = quality.check_library(spark, ctx, rows.persist())  # may raise: base not updated
+    rebuilt = plan.keys.withColumnRenamed(KEY, "key") if plan.incremental else None
+    rows = quality.check_library(spark, ctx, rows.persist(), rebuilt)  # may raise: no MERGE
     found = [conflicts(ctx, stated, winners), derived_conflicts(ctx, stated)]
     conflict_rows = union_all([c for c in found if c is not None])
     conflict_rows = conflict_rows.withColumn("run_id", lit_string(ctx.run_id))

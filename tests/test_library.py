@@ -407,3 +407,33 @@ def test_a_representative_who_becomes_a_resident_is_linked_on_the_next_night(
     second = build_library(firm, NIGHT2, "firms-2", spark)
     assert second["mode"] == "incremental" and second["changed_keys"] == 1
     assert spark.table(f"base.{firm}").first().legal_representative_id_linked
+
+
+PEOPLE_SUITE = """\
+name: base.{name}
+meta: {{title: 人口库}}
+expectations:
+- type: expect_column_values_to_not_be_null
+  kwargs: {{column: pension_status}}
+  meta: {{policy: warn, rule_zh: 无参保状态, rule_en: no pension status}}
+"""
+
+
+def test_an_incremental_night_keeps_the_unchecked_keys_failures(spark, people, monkeypatch):
+    suites = people.folder / "expectations" / "base"
+    suites.mkdir(parents=True)
+    (suites / f"{people.name}.yml").write_text(PEOPLE_SUITE.format(name=people.name), "utf-8")
+    monkeypatch.setenv("GOVLAKE_EXPECTATIONS_DIR", str(suites.parent))
+    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
+    people.build(spark, NIGHT1, "build-1")
+    residents = [line.replace("张伟", "张维") for line in RESIDENTS]
+    people.deliver(spark, NIGHT2, residents, ENROLMENT)
+    second = people.build(spark, NIGHT2, "build-2")
+    assert second["mode"] == "incremental" and second["changed_keys"] == 1  # ZHANG only
+
+    failed = spark.table("quality.failed_rows").where(f"`table` = 'base.{people.name}'")
+    night = {}
+    for run_id in ("build-1", "build-2"):
+        night[run_id] = {r.key for r in failed.where(failed.run_id == run_id).collect()}
+    # WANG has no pension status; tonight only ZHANG was checked, and WANG's failure stands.
+    assert night == {"build-1": {WANG}, "build-2": {WANG}}
