@@ -155,7 +155,7 @@ def batch_fingerprints(spark: SparkSession, ctx: BuildContext) -> dict[str, str]
     return {
         name: fingerprint(current_rows(spark, ctx.cfg, s).select(*compared_columns(s)))
         for name, s in ctx.library.inputs.items()
-        if not input_spec(s.table).watermark and (_ods(ctx, s) / "_delta_log").exists()
+        if not input_spec(s.table).watermark and (ods_dir(ctx, s) / "_delta_log").exists()
     }
 
 
@@ -176,7 +176,7 @@ def find_changes(spark: SparkSession, ctx: BuildContext, previous: dict, plan: P
 
     parts = []
     for name, source in ctx.library.inputs.items():
-        if not unchanged_input(previous, plan, name, delta_version(_ods(ctx, source))):
+        if not unchanged_input(previous, plan, name, delta_version(ods_dir(ctx, source))):
             changes = input_changes(spark, ctx, source, previous["versions"][name])
             parts.append(changes.withColumn("_input", F.lit(name)))
     links = link_changes(spark, ctx, previous["links"] or {})
@@ -207,7 +207,8 @@ def keys_changed_by(plan: Plan, name: str, column: str) -> DataFrame:
     return changed.select(F.col(KEY).alias(column))
 
 
-def _ods(ctx: BuildContext, source) -> Path:
+def ods_dir(ctx: BuildContext, source) -> Path:
+    """The Delta folder of an input's ods table."""
     from jobs.library import ods_path
 
     return Path(ods_path(ctx.cfg, source.table))
@@ -234,7 +235,7 @@ def input_changes(spark: SparkSession, ctx: BuildContext, source, since: int) ->
             spark.read.format("delta")
             .option("readChangeFeed", "true")
             .option("startingVersion", since + 1)
-            .load(str(_ods(ctx, source)))
+            .load(str(ods_dir(ctx, source)))
             .select(*spec.ods_primary_key)
             .distinct()
         )

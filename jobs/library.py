@@ -728,7 +728,7 @@ def unchanged(spark: SparkSession, ctx: BuildContext, plan: Plan) -> dict:
             "rows_in": 0,
             "standardized": 0,
             "quarantined": 0,
-            "note": stale_note(spark, ctx, source, incremental._ods(ctx, source)),
+            "note": stale_note(spark, ctx, source, incremental.ods_dir(ctx, source)),
             "ods_version": plan.versions[name],
         }
         for name, source in ctx.library.inputs.items()
