@@ -134,9 +134,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     rows = []
     for name in names:
         with console.status(f"Building library {name} for {day} ..."):
-            result = build_library(name, day)
+            result = build_library(name, day, full=args.full)
         rows += [
-            {"library": result["library"], **i, "keys": result["keys"]} for i in result["inputs"]
+            {"library": result["library"], "mode": result["mode"], **i, "keys": result["keys"]}
+            for i in result["inputs"]
         ]
     print_rows(rows, args.json, title=f"Base libraries, night of {day}")
     return 0
@@ -199,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("library", nargs="?", default=None)
     build.add_argument("--date", type=_date, default=None)
     build.add_argument("--json", action="store_true")
+    build.add_argument(
+        "--full", action="store_true", help="rebuild from every input row, not the changed keys"
+    )
     conflicts = add("conflicts", cmd_conflicts, "summarize conflicts by department pair, attribute")
     conflicts.add_argument("--library", default=None)
     conflicts.add_argument("--json", action="store_true")

@@ -137,7 +137,8 @@ def library_rows(day: dt.date) -> list[dict]:
         runs.join(latest, "library").where("finished_at = f").orderBy("library", "input").collect()
     )
     keep = ("library", "input", "department", "rows_in", "standardized", "quarantined", "keys")
-    return [{k: r[k] for k in (*keep, "changed_keys", "conflicts", "note")} for r in rows]
+    extra = ("changed_keys", "conflicts", "build_mode", "note")
+    return [{k: r[k] for k in (*keep, *extra)} for r in rows]
 
 
 def print_libraries(rows: list[dict], day: dt.date, console: Console) -> None:

@@ -190,14 +190,17 @@ def write_batch(
             F.col("_ingested_at").alias("rejected_at"),
         )
         ops.replace_rejects(spark, ctx.cfg, rejects, run)
-    (
+    writer = (
         rows.write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", f"_batch_date = DATE'{ctx.day}'")
         .option("mergeSchema", "true")
         .partitionBy("_batch_date")
-        .save(ctx.path)
     )
+    if not _table_exists(ctx):
+        # Library builds read what changed since their last build from the change data feed.
+        writer = writer.option("delta.enableChangeDataFeed", "true")
+    writer.save(ctx.path)
     return DeltaTable.forPath(spark, ctx.path).history(1).first()["version"]
 
 

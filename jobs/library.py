@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from govlake.libraries import Input, Library
 from govlake.settings import Settings
 from govlake.sources import get_table
-from jobs import identifiers
+from jobs import identifiers, incremental
+from jobs.incremental import KEY, Plan
 from jobs.standardize import coded, standardize, typed
 
 if TYPE_CHECKING:
@@ -54,21 +56,49 @@ def ods_path(cfg: Settings, table: str) -> str:
     return str(cfg.table_path("ods", table.split(".", 1)[1]))
 
 
-def current_rows(spark: SparkSession, cfg: Settings, source: Input) -> DataFrame:
+def current_rows(
+    spark: SparkSession, cfg: Settings, source: Input, version: int | None = None, restrict=None
+) -> DataFrame:
     """The input's current rows: latest batch of a snapshot source, latest version per key of an
-    incremental one, so a row a department corrected replaces the quarantined one."""
+    incremental one, so a row a department corrected replaces the quarantined one. `version`
+    reads the table as it was then; `restrict` narrows the rows before the newest is chosen."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     spec = input_spec(source.table)
-    df = spark.read.format("delta").load(ods_path(cfg, source.table))
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    df = reader.load(ods_path(cfg, source.table))
     if source.where:
         df = df.where(source.where)
     if not spec.watermark:
-        latest = df.agg(F.max("_batch_date")).first()[0]
-        return df.where(F.col("_batch_date") == F.lit(latest))
+        df = df.where(F.col("_batch_date") == F.lit(latest_batch(cfg, df, source, version)))
+        return restrict(df) if restrict else df
+    if restrict:
+        df = restrict(df)
     newest = Window.partitionBy(*spec.ods_primary_key).orderBy(F.col("_batch_date").desc())
     return df.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
+
+
+_LATEST_BATCH: dict[tuple, dt.date | None] = {}
+
+
+def latest_batch(cfg: Settings, df: DataFrame, source: Input, version: int | None):
+    """The newest batch date of an input's rows; remembered per table version, as a build
+    asks for it several times (current rows, change detection, the stale-batch note)."""
+    from pyspark.sql import functions as F
+
+    path = Path(ods_path(cfg, source.table))
+    at = version if version is not None else incremental.delta_version(path)
+    commit = path / "_delta_log" / f"{at:020d}.json"
+    # The commit file's time tells a table recreated at the same path from the old one.
+    key = (path, at, commit.stat().st_mtime_ns if commit.exists() else None, source.where)
+    if len(_LATEST_BATCH) > 1000:
+        _LATEST_BATCH.clear()
+    if key not in _LATEST_BATCH:
+        _LATEST_BATCH[key] = df.agg(F.max("_batch_date")).first()[0]
+    return _LATEST_BATCH[key]
 
 
 def row_reference(df: DataFrame, table: str) -> Column:
@@ -104,7 +134,7 @@ def select_input(ctx: BuildContext, name: str, source: Input, df: DataFrame) -> 
         *values,
         *[F.col(c).cast("string").alias(f"_raw_{a}") for a, c in source.columns.items()],
         F.to_json(F.struct(*[F.col(c).alias(a) for a, c in raw_columns.items()])).alias("_raw"),
-        (F.col(source.as_of).cast("string") if source.as_of else F.lit(None)).alias("_as_of"),
+        (F.col(source.as_of) if source.as_of else F.lit(None)).cast("string").alias("_as_of"),
         F.col("_batch_date"),
         row_reference(df, source.table).alias("_row_ref"),
         F.lit(name).alias("_input"),
@@ -362,26 +392,92 @@ def write_standardized(spark, ctx: BuildContext, name: str, source: Input, good)
     exists = (path / "_delta_log").exists()
     if exists and fingerprint(spark.read.format("delta").load(str(path))) == fingerprint(rows):
         return False
-    writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    writer = with_deletion_vectors(
+        rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true"), exists
+    )
     retry_concurrent(lambda: writer.save(str(path)))
     register_table(spark, "std", table, path)
     return True
 
 
-def read_inputs(spark: SparkSession, ctx: BuildContext):
-    """Standardized statements, quarantined rows and the balance of every input."""
+def publish_standardized(spark, ctx: BuildContext, plan: Plan, name: str, good) -> None:
+    """std.<library>__<input>: rewritten in a full build; otherwise the keys this input changed
+    are replaced (its rows depend on no other input)."""
+    from govlake.spark import register_table
+
+    source, key = ctx.library.inputs[name], ctx.library.key
+    if not plan.incremental:
+        write_standardized(spark, ctx, name, source, good)
+        return
+    if name not in plan.changed_inputs:
+        return
+    table = f"{ctx.library.library}__{name}"
+    path = ctx.cfg.table_path("std", table)
+    markers = incremental.keys_changed_by(plan, name, key)
+    rows = standardized_rows(ctx, source, good).join(markers, key, "left_semi")
+    incremental.replace_keys(spark, path, rows, markers, f"t.`{key}` = s.`{key}`")
+    register_table(spark, "std", table, path)
+
+
+def publish_findings(spark, ctx: BuildContext, plan: Plan, quarantined, conflict_rows) -> None:
+    """quarantine.<library> and this library's base.conflicts rows: the whole slice replaced in
+    a full build. Otherwise the conflicts of the changed keys are replaced, and the quarantined
+    rows of the keys (and keyless rows) each input changed."""
+    from pyspark.sql import functions as F
+
+    lib, cfg = ctx.library.library, ctx.cfg
+    quarantine = cfg.table_path("quarantine", lib)
+    conflicts_path = cfg.table_path("base", "conflicts")
+    if not plan.incremental:
+        replace_slice(spark, quarantined, quarantine, lib, ("run_id", "quarantined_at"))
+        replace_slice(spark, conflict_rows, conflicts_path, lib, ("run_id",))
+        return
+    markers = plan.changes.where(F.col("_input").isNotNull()).select(
+        F.col(KEY).alias("key_value"), F.col("_input").alias("input")
+    )
+
+    # Both tables are small next to the library: rewriting the library's slice (only when it
+    # changed) costs less than a MERGE's fixed overhead.
+    def same_row(df: DataFrame):
+        return (df["input"] == markers["input"]) & df["key_value"].eqNullSafe(markers["key_value"])
+
+    current = current_slice(spark, quarantine, lib, quarantined)
+    rows = current.join(markers, same_row(current), "left_anti").unionByName(
+        quarantined.join(markers, same_row(quarantined), "left_semi")
+    )
+    replace_slice(spark, rows, quarantine, lib, ("run_id", "quarantined_at"))
+    keys = plan.keys.select(F.col(KEY).alias("key"))
+    current = current_slice(spark, conflicts_path, lib, conflict_rows)
+    rows = current.join(keys, "key", "left_anti").unionByName(conflict_rows)
+    replace_slice(spark, rows, conflicts_path, lib, ("run_id",))
+
+
+def current_slice(spark: SparkSession, path, library: str, like: DataFrame) -> DataFrame:
+    """This library's rows of a shared findings table (none yet: an empty frame shaped `like`),
+    checkpointed, as the same table is then overwritten with a slice derived from them."""
+    from pyspark.sql import functions as F
+
+    if not (path / "_delta_log").exists():
+        return spark.createDataFrame([], like.schema)
+    df = spark.read.format("delta").load(str(path)).where(F.col("library") == library)
+    return df.localCheckpoint()
+
+
+def read_inputs(spark: SparkSession, ctx: BuildContext, plan: Plan):
+    """Standardized statements, quarantined rows and the balance of every input (of the
+    changed keys only, on an incremental night)."""
 
     from pyspark.sql import functions as F
 
     stated, quarantined, balance = [], [], []
     for name, source in ctx.library.inputs.items():
-        current, note = landed_rows(spark, ctx, source)
+        current, note = landed_rows(spark, ctx, name, plan)
         selected = with_violations(ctx, source)(select_input(ctx, name, source, current)).persist()
         blocked = F.size("_violations") > 0
         counts = selected.agg(
             F.count(F.lit(1)).alias("n"), F.count(F.when(blocked, 1)).alias("bad")
         ).first()
-        write_standardized(spark, ctx, name, source, selected.where(~blocked))
+        publish_standardized(spark, ctx, plan, name, selected.where(~blocked))
         stated.append(statements(ctx, name, source, selected.where(~blocked)))
         quarantined.append(quarantine_rows(ctx, source, selected.where(blocked)))
         balance.append(
@@ -392,27 +488,41 @@ def read_inputs(spark: SparkSession, ctx: BuildContext):
                 "standardized": counts["n"] - counts["bad"],
                 "quarantined": counts["bad"],
                 "note": note,
+                "ods_version": plan.versions[name],
             }
         )
     return union_all(stated), union_all(quarantined), balance
 
 
-def landed_rows(spark: SparkSession, ctx: BuildContext, source: Input):
-    """The input's current rows, and a note when its latest batch is older than tonight."""
+def landed_rows(spark: SparkSession, ctx: BuildContext, name: str, plan: Plan):
+    """The input's current rows (of the changed keys on an incremental night), and a note when
+    its latest batch is older than tonight."""
+
     from govlake.errors import GovlakeError
 
-    if not (ctx.cfg.table_path("ods", source.table.split(".", 1)[1]) / "_delta_log").exists():
+    source = ctx.library.inputs[name]
+    path = ctx.cfg.table_path("ods", source.table.split(".", 1)[1])
+    if not (path / "_delta_log").exists():
         raise GovlakeError(
             f"input {source.table} of library {ctx.library.library} has not landed yet.",
             fix=f"load it first (govlake load {source.table.split('.')[1].split('__')[0]}).",
         )
-    rows = current_rows(spark, ctx.cfg, source)
+    if plan.incremental:
+        rows = incremental.restricted_rows(spark, ctx, name, plan)
+    else:
+        rows = current_rows(spark, ctx.cfg, source)
+    return rows, stale_note(spark, ctx, source, path)
+
+
+def stale_note(spark: SparkSession, ctx: BuildContext, source: Input, path) -> str | None:
+    """For a snapshot input whose department sent nothing tonight: which batch was kept."""
     if input_spec(source.table).watermark:
-        return rows, None
-    latest = rows.agg({"_batch_date": "max"}).first()[0]
+        return None
+    df = spark.read.format("delta").load(str(path))
+    latest = latest_batch(ctx.cfg, df.where(source.where) if source.where else df, source, None)
     if latest is None or latest < ctx.day:
-        return rows, f"no rows from {source.department} for {ctx.day}; kept the batch of {latest}"
-    return rows, None
+        return f"no rows from {source.department} for {ctx.day}; kept the batch of {latest}"
+    return None
 
 
 def with_links(spark: SparkSession, ctx: BuildContext, rows: DataFrame) -> DataFrame:
@@ -462,7 +572,8 @@ def replace_slice(spark: SparkSession, df: DataFrame, path, library: str, ignore
     from jobs.ops import retry_concurrent
 
     content = [c for c in df.columns if c not in ignore]
-    if (path / "_delta_log").exists():
+    exists = (path / "_delta_log").exists()
+    if exists:
         current = spark.read.format("delta").load(str(path)).where(F.col("library") == library)
         if fingerprint(current.select(*content)) == fingerprint(df.select(*content)):
             return False
@@ -472,8 +583,14 @@ def replace_slice(spark: SparkSession, df: DataFrame, path, library: str, ignore
         .option("replaceWhere", f"library = '{library}'")
         .option("mergeSchema", "true")
     )
-    retry_concurrent(lambda: writer.save(str(path)))
+    retry_concurrent(lambda: with_deletion_vectors(writer, exists).save(str(path)))
     return True
+
+
+def with_deletion_vectors(writer, exists: bool):
+    """A new table gets deletion vectors: an incremental night's MERGE then marks the replaced
+    rows instead of rewriting every file that holds one."""
+    return writer if exists else writer.option("delta.enableDeletionVectors", "true")
 
 
 def merge_changed(spark: SparkSession, ctx: BuildContext, rows: DataFrame) -> tuple[int, int]:
@@ -527,12 +644,15 @@ def _merge(target, changed: DataFrame, key: str) -> tuple[int, int]:
 LIBRARY_RUNS_SCHEMA = (
     "run_id string, library string, batch_date date, input string, department string, "
     "rows_in long, standardized long, quarantined long, balanced boolean, note string, "
-    "keys long, changed_keys long, conflicts long, delta_version long, finished_at timestamp"
+    "keys long, changed_keys long, conflicts long, delta_version long, finished_at timestamp, "
+    "build_mode string, build_reason string, ods_version long, config_hash string, "
+    "link_versions map<string,bigint>, current_standardized long, ods_fingerprint string"
 )
 
 
-def record_build(spark: SparkSession, ctx: BuildContext, balance: list[dict], totals: dict) -> None:
-    """Append one ops.library_runs row per input: rows in = standardized + quarantined."""
+def record_build(spark: SparkSession, ctx: BuildContext, plan: Plan, balance, totals) -> None:
+    """Append one ops.library_runs row per input: rows in = standardized + quarantined, and
+    the ods versions the next build starts from."""
     from govlake.spark import register_table
     from jobs.ops import retry_concurrent
 
@@ -546,69 +666,117 @@ def record_build(spark: SparkSession, ctx: BuildContext, balance: list[dict], to
             "balanced": b["rows_in"] == b["standardized"] + b["quarantined"],
             **totals,
             "finished_at": finished,
+            "build_mode": plan.mode,
+            "build_reason": plan.reason,
+            "config_hash": plan.config_hash,
+            "link_versions": plan.links,
+            "ods_fingerprint": plan.fingerprints.get(b["input"]),
+            "current_standardized": table_rows(spark, ctx, "std", f"__{b['input']}"),
         }
         for b in balance
     ]
     path = ctx.cfg.table_path("ops", "library_runs")
     df = spark.createDataFrame(rows, LIBRARY_RUNS_SCHEMA)
-    retry_concurrent(lambda: df.write.format("delta").mode("append").save(str(path)))
+    writer = df.write.format("delta").mode("append").option("mergeSchema", "true")
+    retry_concurrent(lambda: writer.save(str(path)))
     register_table(spark, "ops", "library_runs", path)
 
 
-def build(spark: SparkSession, ctx: BuildContext) -> dict:
-    """The steps of one library build, on one Spark session."""
+def table_rows(spark: SparkSession, ctx: BuildContext, database: str, suffix: str = "") -> int:
+    """Rows of one of this library's tables (answered from the Delta log's statistics)."""
+    path = ctx.cfg.table_path(database, ctx.library.library + suffix)
+    if not (path / "_delta_log").exists():
+        return 0
+    return spark.read.format("delta").load(str(path)).count()
 
-    from pyspark.sql import functions as F
 
-    from govlake.spark import register_table
-
-    lib, cfg = ctx.library, ctx.cfg
-    stated, quarantined, balance = read_inputs(spark, ctx)
+def build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> dict:
+    """The steps of one library build, on one Spark session: full, or the changed keys only."""
+    plan = incremental.plan_build(spark, ctx, full)
+    if plan.incremental and not plan.changed and not plan.null_key_inputs:
+        return unchanged(spark, ctx, plan)
+    stated, quarantined, balance = read_inputs(spark, ctx, plan)
     stated = stated.persist()
     winners = resolve(stated)
     rows = with_links(spark, ctx, registered_only(ctx, stated, library_rows(ctx, winners)))
     from jobs import quality
 
-    rows = quality.check_library(spark, ctx, rows.persist())  # may raise: base not updated
+    rebuilt = plan.keys.withColumnRenamed(KEY, "key") if plan.incremental else None
+    rows = quality.check_library(spark, ctx, rows.persist(), rebuilt)  # may raise: no MERGE
     found = [conflicts(ctx, stated, winners), derived_conflicts(ctx, stated)]
     conflict_rows = union_all([c for c in found if c is not None])
-    replace_slice(
-        spark,
-        quarantined,
-        cfg.table_path("quarantine", lib.library),
-        lib.library,
-        ("run_id", "quarantined_at"),
-    )
-    conflict_rows = conflict_rows.withColumn("run_id", F.lit(ctx.run_id))
-    replace_slice(
-        spark, conflict_rows, cfg.table_path("base", "conflicts"), lib.library, ("run_id",)
-    )
+    conflict_rows = conflict_rows.withColumn("run_id", lit_string(ctx.run_id))
+    publish_findings(spark, ctx, plan, quarantined, conflict_rows)
     version, changed = merge_changed(spark, ctx, rows)
-    for database, table in (
-        (lib.database, lib.library),
-        ("quarantine", lib.library),
-        ("base", "conflicts"),
-    ):
-        if (cfg.table_path(database, table) / "_delta_log").exists():
-            register_table(spark, database, table, cfg.table_path(database, table))
-    totals = {
-        "keys": rows.count(),
-        "changed_keys": changed,
-        "conflicts": spark.table("base.conflicts").where(f"library = '{lib.library}'").count(),
-        "delta_version": version,
-    }
     stated.unpersist()
     rows.unpersist()
-    record_build(spark, ctx, balance, totals)
+    return finish(spark, ctx, plan, balance, version, changed)
+
+
+def lit_string(value: str) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.lit(value).cast("string")
+
+
+def unchanged(spark: SparkSession, ctx: BuildContext, plan: Plan) -> dict:
+    """No input or linked library changed since the last build: nothing is read or written."""
+    balance = [
+        {
+            "input": name,
+            "department": source.department,
+            "rows_in": 0,
+            "standardized": 0,
+            "quarantined": 0,
+            "note": stale_note(spark, ctx, source, incremental.ods_dir(ctx, source)),
+            "ods_version": plan.versions[name],
+        }
+        for name, source in ctx.library.inputs.items()
+    ]
+    lib = ctx.library
+    version = incremental.delta_version(ctx.cfg.table_path(lib.database, lib.library))
+    return finish(spark, ctx, plan, balance, version, 0)
+
+
+def finish(spark: SparkSession, ctx: BuildContext, plan: Plan, balance, version, changed) -> dict:
+    """Register the tables, record the run (and the versions the next build starts from)."""
+    from govlake.errors import GovlakeError
+    from govlake.spark import register_table
+
+    lib, cfg = ctx.library, ctx.cfg
+    for database, table in ((lib.database, lib.library), ("quarantine", lib.library)):
+        if (cfg.table_path(database, table) / "_delta_log").exists():
+            register_table(spark, database, table, cfg.table_path(database, table))
+    conflicts_path = cfg.table_path("base", "conflicts")
+    found = 0
+    if (conflicts_path / "_delta_log").exists():
+        register_table(spark, "base", "conflicts", conflicts_path)
+        found = spark.table("base.conflicts").where(f"library = '{lib.library}'").count()
+    totals = {
+        "keys": table_rows(spark, ctx, lib.database),
+        "changed_keys": changed,
+        "conflicts": found,
+        "delta_version": version,
+    }
+    plan.release()
+    record_build(spark, ctx, plan, balance, totals)
     if not all(b["rows_in"] == b["standardized"] + b["quarantined"] for b in balance):
-        from govlake.errors import GovlakeError
-
         raise GovlakeError(f"library {lib.library} does not balance: {balance}")
-    return {"library": lib.table, **totals, "inputs": balance}
+    inputs = [{k: v for k, v in b.items() if k != "ods_version"} for b in balance]
+    return {
+        "library": lib.table,
+        **totals,
+        "mode": plan.mode,
+        "reason": plan.reason,
+        "inputs": inputs,
+    }
 
 
-def build_library(name: str, logical_date: dt.date, run_id: str | None = None, spark=None) -> dict:
-    """Build one base library for a night from its ods inputs; returns counts per input."""
+def build_library(
+    name: str, logical_date: dt.date, run_id: str | None = None, spark=None, full: bool = False
+) -> dict:
+    """Build one base library for a night from its ods inputs; returns counts per input.
+    Incremental when the last build's record allows it, unless `full` is asked for."""
     import uuid
 
     from govlake.libraries import get_library
@@ -622,4 +790,4 @@ def build_library(name: str, logical_date: dt.date, run_id: str | None = None, s
     from govlake.catalog import assert_publishable  # 退回纠正: no entry passing review, no MERGE
 
     assert_publishable(ctx.library.table)
-    return build(spark or get_spark(cfg), ctx)
+    return build(spark or get_spark(cfg), ctx, full)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,21 @@ tables:
     format: csv
     primary_key: [rec_id]
 """
-HRSS = POLICE.replace("lib_police", "lib_hrss").replace("市公安局", "市人社局")
-HRSS = HRSS.replace("resident", "enrolment")
+# 人社 is a database read past a watermark: a build sees its changes in the change data feed.
+HRSS = """\
+system: lib_hrss
+department: 市人社局
+information_system: 社会保险信息系统
+mode: physical
+location:
+  conn_id: lib_hrss_db
+  default_url: jdbc:sqlite:{folder}/hrss.db
+tables:
+  - name: enrolment
+    dbtable: enrolment
+    primary_key: [rec_id]
+    watermark: last_modified
+"""
 
 LIBRARY = """\
 library: people
@@ -101,16 +115,21 @@ class People:
     folder: Path
 
     def deliver(self, spark, day, residents, enrolment):
-        for system, name, lines in (
-            (self.police, "resident", residents),
-            (self.hrss, "enrolment", enrolment),
-        ):
-            text = "\n".join(lines) + "\n"
-            (self.folder / system / f"{name}_{day:%Y%m%d}.csv").write_text(text, encoding="utf-8")
+        text = "\n".join(residents) + "\n"
+        path = self.folder / self.police / f"resident_{day:%Y%m%d}.csv"
+        path.write_text(text, encoding="utf-8")
+        with sqlite3.connect(self.folder / self.hrss / "hrss.db") as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS enrolment (rec_id INTEGER PRIMARY KEY, "
+                "id_number TEXT, name TEXT, status TEXT, last_modified TEXT)"
+            )
+            rows = [line.split(",") for line in enrolment[1:]]
+            db.executemany("INSERT OR REPLACE INTO enrolment VALUES (?, ?, ?, ?, ?)", rows)
+        for system, name in ((self.police, "resident"), (self.hrss, "enrolment")):
             load_table(system, name, day, f"run-{day}", spark)
 
-    def build(self, spark, day, run_id):
-        return build_library(self.name, day, run_id, spark)
+    def build(self, spark, day, run_id, full=False):
+        return build_library(self.name, day, run_id, spark, full=full)
 
     def table(self, spark, database="base"):
         return spark.table(f"{database}.{self.name}")
@@ -244,7 +263,8 @@ def test_empty_batch_keeps_yesterday_and_says_so(spark, people):
     people.deliver(spark, NIGHT2, RESIDENTS[:1], ENROLMENT)
     result = people.build(spark, NIGHT2, "build-2")
     police = next(i for i in result["inputs"] if i["input"] == "police")
-    assert police["rows_in"] == 6 and "kept the batch of 2026-11-25" in police["note"]
+    assert "kept the batch of 2026-11-25" in police["note"]
+    assert result["mode"] == "incremental" and police["rows_in"] == 0, "nothing to re-read"
     assert result["changed_keys"] == 0
 
 
@@ -262,3 +282,158 @@ def test_a_corrected_row_leaves_quarantine_and_flows_in_next_night(spark, people
     assert sorted(refs) == ["6", "7"], "line 5 (rec 4) was corrected"
     row = people.table(spark).where(f"id_number = '{fixed_number}'").first()
     assert row is not None and row.birth_date == dt.date(1988, 8, 8)
+
+
+NEWBORN = rid("42070220260101002")
+ZHAO_CORRECTED = rid("42070219700505019")
+
+
+def slice_of(spark, table, library, ignore):
+    rows = spark.table(table).where(f"library = '{library}'").drop(*ignore)
+    return sorted(tuple(r) for r in rows.collect())
+
+
+def test_second_night_rebuilds_only_changed_keys_and_agrees_with_a_full_build(spark, people):
+    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
+    first = people.build(spark, NIGHT1, "build-1")
+    assert first["mode"] == "full" and "no earlier build" in first["reason"]
+
+    residents = [line.replace("张伟", "张维") for line in RESIDENTS]
+    residents.append(f"8,{NEWBORN},新生,2,20260101,2026-11-26")
+    enrolment = [
+        "rec_id,id_number,name,status,last_modified",
+        f"4,{LI},李娜,3,2026-11-26",  # status changed
+        f"3,{ZHAO_CORRECTED},赵强,3,2026-11-26",  # the department corrected the number
+    ]
+    people.deliver(spark, NIGHT2, residents, enrolment)
+    second = people.build(spark, NIGHT2, "build-2")
+
+    assert second["mode"] == "incremental"
+    police = next(i for i in second["inputs"] if i["input"] == "police")
+    assert police["rows_in"] == 3, "ZHANG, LI and the newborn re-read; not WANG, not the bad rows"
+    rows = {r.id_number: r for r in people.table(spark).collect()}
+    assert rows[ZHANG].name == "张维" and rows[NEWBORN].name == "新生"
+    assert rows[LI].pension_status == "3"
+    assert rows[ZHAO].pension_status == "1", "record 3 no longer speaks for ZHAO"
+    assert rows[ZHAO_CORRECTED].pension_status == "3"
+    assert second["changed_keys"] == 5  # ZHANG, NEWBORN, LI, ZHAO, ZHAO_CORRECTED
+
+    conflicts = slice_of(spark, "base.conflicts", people.name, ["run_id"])
+    # A quarantined row re-sent unchanged keeps the reference of the delivery that first had it.
+    same_rows = ["run_id", "quarantined_at", "row_ref", "batch_date"]
+    quarantine = slice_of(spark, f"quarantine.{people.name}", people.name, same_rows)
+    full = people.build(spark, NIGHT2, "build-3", full=True)
+    assert full["mode"] == "full" and full["changed_keys"] == 0, "incremental = full"
+    assert slice_of(spark, "base.conflicts", people.name, ["run_id"]) == conflicts
+    assert slice_of(spark, f"quarantine.{people.name}", people.name, same_rows) == quarantine
+    std = spark.table(f"std.{people.name}__hrss").where(f"id_number = '{ZHAO}'").collect()
+    assert [r.pension_status for r in std] == ["1"]
+
+
+def test_a_changed_library_file_forces_a_full_build(spark, people, monkeypatch):
+    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
+    people.build(spark, NIGHT1, "build-1")
+    assert people.build(spark, NIGHT1, "build-2")["mode"] == "incremental"
+    path = people.folder / "libraries" / f"{people.name}.yaml"
+    path.write_text(
+        path.read_text("utf-8").replace(
+            "pension_status: {type: code", "pension_status: {type: text"
+        ),
+        "utf-8",
+    )
+    again = people.build(spark, NIGHT1, "build-3")
+    assert again["mode"] == "full" and "changed" in again["reason"]
+
+
+FIRMS = """\
+library: {firms}
+title: 法人库
+key: uscc
+key_type: uscc
+attributes:
+  firm_name: {{type: text, sources: [samr]}}
+  legal_representative_id: {{type: ric, sources: [samr], links: [{people}]}}
+inputs:
+  samr:
+    table: ods.{samr}__firm
+    department: 市市场监管局
+    key: tyshxydm
+    columns: {{firm_name: qymc, legal_representative_id: fddbr_zjhm}}
+"""
+SAMR = POLICE.replace("lib_police", "{samr}").replace("市公安局", "市市场监管局")
+SAMR = SAMR.replace("人口户籍管理系统", "企业登记系统").replace("resident", "firm")
+
+
+def test_a_representative_who_becomes_a_resident_is_linked_on_the_next_night(
+    spark, people, source_dir
+):
+    from govlake.sample.identifiers import org_code, uscc_number
+
+    firm, samr = f"firms{people.name[6:]}", f"lib_samr{people.name[6:]}"
+    libraries, folder = people.folder / "libraries", people.folder / samr
+    text = FIRMS.format(firms=firm, people=people.name, samr=samr)
+    (libraries / f"{firm}.yaml").write_text(text, "utf-8")
+    write_entry(
+        people.folder / "catalog",
+        firm,
+        f"base.{firm}",
+        [
+            "uscc",
+            "firm_name",
+            "legal_representative_id",
+            "legal_representative_id_linked",
+            "provenance",
+        ],
+        [samr],
+        code="101001-0002",
+    )
+    folder.mkdir()
+    conf = SAMR.replace("{samr}", samr).format(folder=folder)
+    (source_dir / f"{samr}.yaml").write_text(conf, "utf-8")
+    code = uscc_number("9", "1", "420702", org_code("MA2PBM9H"))
+    for day in (NIGHT1, NIGHT2):
+        lines = ["rec_id,tyshxydm,qymc,fddbr_zjhm", f"1,{code},鄂州某公司,{ZHAO}"]
+        (folder / f"firm_{day:%Y%m%d}.csv").write_text("\n".join(lines) + "\n", "utf-8")
+
+    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT[:2])  # ZHAO not yet known
+    load_table(samr, "firm", NIGHT1, "run-firm-1", spark)
+    people.build(spark, NIGHT1, "people-1")
+    build_library(firm, NIGHT1, "firms-1", spark)
+    assert not spark.table(f"base.{firm}").first().legal_representative_id_linked
+
+    people.deliver(spark, NIGHT2, RESIDENTS, ENROLMENT)  # 人社 now registers ZHAO
+    load_table(samr, "firm", NIGHT2, "run-firm-2", spark)
+    people.build(spark, NIGHT2, "people-2")
+    second = build_library(firm, NIGHT2, "firms-2", spark)
+    assert second["mode"] == "incremental" and second["changed_keys"] == 1
+    assert spark.table(f"base.{firm}").first().legal_representative_id_linked
+
+
+PEOPLE_SUITE = """\
+name: base.{name}
+meta: {{title: 人口库}}
+expectations:
+- type: expect_column_values_to_not_be_null
+  kwargs: {{column: pension_status}}
+  meta: {{policy: warn, rule_zh: 无参保状态, rule_en: no pension status}}
+"""
+
+
+def test_an_incremental_night_keeps_the_unchecked_keys_failures(spark, people, monkeypatch):
+    suites = people.folder / "expectations" / "base"
+    suites.mkdir(parents=True)
+    (suites / f"{people.name}.yml").write_text(PEOPLE_SUITE.format(name=people.name), "utf-8")
+    monkeypatch.setenv("GOVLAKE_EXPECTATIONS_DIR", str(suites.parent))
+    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
+    people.build(spark, NIGHT1, "build-1")
+    residents = [line.replace("张伟", "张维") for line in RESIDENTS]
+    people.deliver(spark, NIGHT2, residents, ENROLMENT)
+    second = people.build(spark, NIGHT2, "build-2")
+    assert second["mode"] == "incremental" and second["changed_keys"] == 1  # ZHANG only
+
+    failed = spark.table("quality.failed_rows").where(f"`table` = 'base.{people.name}'")
+    night = {}
+    for run_id in ("build-1", "build-2"):
+        night[run_id] = {r.key for r in failed.where(failed.run_id == run_id).collect()}
+    # WANG has no pension status; tonight only ZHANG was checked, and WANG's failure stands.
+    assert night == {"build-1": {WANG}, "build-2": {WANG}}

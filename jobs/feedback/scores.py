@@ -7,7 +7,8 @@ Every dimension is a share of good units, 0-100: score = 100 * (1 - bad / checke
   rows_rejected), checked = rows read.
 - consistency (多源比对): bad = statements of the department that lost against the
   authoritative department or against what the identity number encodes (base.conflicts),
-  checked = rows the library standardized from that input (ops.library_runs), plus any
+  checked = rows of that input in the library's standardized layer after the night's build
+  (ops.library_runs current_standardized), plus any
   quality.results rules of the consistency dimension.
 - timeliness: age = run date - batch date of the table's latest committed load; cycle = days
   between two firings of the source's cron schedule (at least 1); missed = floor(age / cycle)
@@ -152,12 +153,19 @@ def consistency_measures(spark: SparkSession, cfg: Settings, run_date: dt.date) 
     if runs is None:
         return []
     tables = input_tables()
+    # An incremental build standardizes only the changed keys' rows; the input's whole
+    # standardized layer after the build is what the conflicts are counted against.
+    standardized = (
+        F.coalesce("current_standardized", "standardized")
+        if "current_standardized" in runs.columns
+        else F.col("standardized")
+    )
     newest = (
         runs.where(F.col("batch_date") == F.lit(run_date))
         .groupBy("library", "input", "department")
         .agg(
             # The night's last build of the input (a rerun replaces the earlier counts).
-            F.max_by("standardized", F.coalesce("finished_at", F.lit(0).cast("timestamp"))).alias(
+            F.max_by(standardized, F.coalesce("finished_at", F.lit(0).cast("timestamp"))).alias(
                 "standardized"
             )
         )

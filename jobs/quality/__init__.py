@@ -61,11 +61,13 @@ def check_load(spark: SparkSession, ctx, rows: DataFrame, run) -> DataFrame:
     return outcome.rows
 
 
-def check_library(spark: SparkSession, ctx, rows: DataFrame) -> DataFrame:
+def check_library(spark: SparkSession, ctx, rows: DataFrame, rebuilt=None) -> DataFrame:
     """Hook of jobs.library: validate the built rows of a base library before the MERGE.
 
     Invalid keys were already quarantined by the build (quarantine.<library>); this checks
-    the rows as they will be published, and names the department that supplied each value."""
+    the rows as they will be published, and names the department that supplied each value.
+    `rebuilt` (an incremental night's keys, column `key`): only their rows were checked, so
+    the last failures of every other key still stand and are carried into this validation."""
     from pyspark.sql import functions as F
 
     lib = ctx.library
@@ -85,4 +87,9 @@ def check_library(spark: SparkSession, ctx, rows: DataFrame) -> DataFrame:
         key_columns=[lib.key],
         row_department=department,
     )
-    return validate(spark, ctx.cfg, suite, rows, batch).rows
+    outcome = validate(spark, ctx.cfg, suite, rows, batch)
+    if rebuilt is not None:
+        from jobs.quality.results import carry_failures
+
+        carry_failures(spark, ctx.cfg, batch, outcome.validated_at, rebuilt)
+    return outcome.rows

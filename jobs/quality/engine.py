@@ -62,6 +62,7 @@ class Outcome:
     rules: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
+    validated_at: dt.datetime | None = None
 
 
 def _flag(index: int) -> str:
@@ -235,6 +236,7 @@ def validate(
     finally:
         failed.unpersist()
     outcome = Outcome(df, counts["total"], counts["quarantined"], rows, phases=phases)
+    outcome.validated_at = validated_at
     if counts["quarantined"]:
         outcome.rows = without_quarantined(df, suite, when)
     outcome.seconds = time.perf_counter() - started

@@ -168,3 +168,34 @@ def write_failed_rows(
         F.lit(validated_at).cast("timestamp").alias("validated_at"),
     )
     _append(rows.coalesce(max(1, math.ceil(failing / ROWS_PER_FILE))), cfg, FAILED_ROWS)
+
+
+def carry_failures(spark: SparkSession, cfg: Settings, batch: Batch, validated_at, rebuilt) -> int:
+    """Carry the table's previous validation's failed rows of keys not checked again (`rebuilt`
+    holds the checked keys, column `key`) into this validation: an incremental library build
+    validates only the keys it rebuilt, and an unchecked failure is not a fixed one."""
+    from pyspark.sql import functions as F
+
+    failed_path = cfg.table_path("quality", FAILED_ROWS)
+    if not (failed_path / "_delta_log").exists():
+        return 0
+    validations = spark.read.format("delta").load(str(cfg.table_path("quality", RESULTS)))
+    before = (
+        validations.where((F.col("table") == batch.table) & (F.col("validated_at") < validated_at))
+        .agg(F.max("validated_at"))
+        .first()[0]
+    )
+    if before is None:
+        return 0
+    failed = spark.read.format("delta").load(str(failed_path))
+    carried = (
+        failed.where((F.col("table") == batch.table) & (F.col("validated_at") == before))
+        .join(rebuilt, "key", "left_anti")
+        .withColumn("run_id", F.lit(batch.run_id))
+        .withColumn("run_date", F.lit(batch.run_date).cast("date"))
+        .withColumn("validated_at", F.lit(validated_at).cast("timestamp"))
+    ).localCheckpoint()
+    count = carried.count()
+    if count:
+        _append(carried.coalesce(1), cfg, FAILED_ROWS)
+    return count

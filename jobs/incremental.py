@@ -1,0 +1,340 @@
+"""Incremental library builds: the keys a night changed, so only they are rebuilt (issue 3).
+
+A build records per input the version of the ods table it read, and a hash of everything
+that shapes its output (library file, code tables, input specs, build code). The next build
+reads them back: same hash and readable versions -> incremental, otherwise full, with the
+reason. Changed keys come from the change data feed of incremental (watermark) inputs, from
+the difference of two batches for snapshot inputs, and from keys that appeared in a linked
+library (a legal representative who became a resident).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from jobs.library import BuildContext
+
+JOBS_DIR = Path(__file__).resolve().parent
+BUILD_CODE = ("library.py", "incremental.py", "standardize.py", "identifiers.py")
+KEY = "_key"
+
+
+@dataclass
+class Plan:
+    """How tonight's build runs: full, or incremental over `keys` (standardized key values)."""
+
+    mode: str
+    reason: str
+    config_hash: str
+    versions: dict[str, int | None]
+    links: dict[str, int | None]
+    fingerprints: dict[str, str | None] = field(default_factory=dict)
+    keys: DataFrame | None = None
+    changes: DataFrame | None = None  # (_key, _input): which input changed which key
+    changed: int = 0
+    changed_inputs: set[str] = field(default_factory=set)
+    null_key_inputs: set[str] = field(default_factory=set)
+
+    @property
+    def incremental(self) -> bool:
+        return self.mode == "incremental"
+
+    def release(self) -> None:
+        for df in (self.keys, self.changes):
+            if df is not None:
+                df.unpersist()
+
+
+def delta_version(path: Path) -> int | None:
+    """The latest committed version of a Delta table, from its log's file names (no Spark)."""
+    log = path / "_delta_log"
+    versions = [int(p.stem) for p in log.glob("*.json") if p.stem.isdigit()] if log.exists() else []
+    return max(versions) if versions else None
+
+
+def config_hash(ctx: BuildContext) -> str:
+    """What decides a build's output besides the data; a change forces a full build."""
+    from govlake.libraries import code_table
+    from jobs.library import input_spec
+
+    lib = ctx.library
+    parts = [lib.model_dump_json()]
+    parts += [input_spec(s.table).model_dump_json() for s in lib.inputs.values()]
+    parts += [
+        json.dumps(code_table(a.codes), sort_keys=True) for a in lib.attributes.values() if a.codes
+    ]
+    parts += [(JOBS_DIR / name).read_text(encoding="utf-8") for name in BUILD_CODE]
+    return hashlib.sha256("\u0000".join(parts).encode()).hexdigest()[:16]
+
+
+def last_build(spark: SparkSession, ctx: BuildContext) -> dict | None:
+    """The versions and hash recorded by the library's last balanced build."""
+    from pyspark.sql import functions as F
+
+    path = ctx.cfg.table_path("ops", "library_runs")
+    if not (path / "_delta_log").exists():
+        return None
+    runs = spark.read.format("delta").load(str(path))
+    if "ods_fingerprint" not in runs.columns:
+        return None
+    mine = runs.where((F.col("library") == ctx.library.library) & F.col("config_hash").isNotNull())
+    last = mine.groupBy("run_id").agg(
+        F.max("finished_at").alias("finished_at"),
+        F.bool_and("balanced").alias("balanced"),
+        F.first("config_hash").alias("config_hash"),
+        F.first("link_versions").alias("links"),
+        F.map_from_entries(F.collect_list(F.struct("input", "ods_version"))).alias("versions"),
+        F.map_from_entries(F.collect_list(F.struct("input", "ods_fingerprint"))).alias(
+            "fingerprints"
+        ),
+    )
+    row = last.where("balanced").orderBy(F.col("finished_at").desc()).first()
+    return row.asDict() if row else None
+
+
+def why_full(previous: dict | None, plan: Plan) -> str | None:
+    """Why tonight cannot build on the last build, or None when it can."""
+    if previous is None:
+        return "no earlier build recorded"
+    if previous["config_hash"] != plan.config_hash:
+        return "the library, its code tables, input specs or build code changed"
+    before = previous["versions"] or {}
+    if set(before) != set(plan.versions) or None in before.values():
+        return "the inputs differ from the last build's"
+    for other, version in plan.links.items():
+        if (previous["links"] or {}).get(other) is None and version is not None:
+            return f"linked library {other} did not exist at the last build"
+    return None
+
+
+def plan_build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> Plan:
+    """Decide full or incremental; for incremental, find and count the changed keys."""
+    from pyspark.errors import AnalysisException
+
+    from govlake.libraries import get_library
+    from jobs.library import ods_path
+
+    lib, cfg = ctx.library, ctx.cfg
+    versions = {n: delta_version(Path(ods_path(cfg, s.table))) for n, s in lib.inputs.items()}
+    links = {}
+    for other in sorted(lib.links):
+        linked = get_library(other)
+        links[other] = delta_version(cfg.table_path(linked.database, linked.library))
+    plan = Plan("full", "", config_hash(ctx), versions, links)
+    plan.fingerprints = batch_fingerprints(spark, ctx)
+    previous = last_build(spark, ctx)
+    target = cfg.table_path(lib.database, lib.library)
+    reason = "a full build was asked for" if full else why_full(previous, plan)
+    if reason is None and delta_version(target) is None:
+        reason = f"{lib.table} does not exist yet"
+    if reason:
+        plan.reason = reason
+        return plan
+    try:
+        find_changes(spark, ctx, previous, plan)
+    except AnalysisException as exc:  # e.g. change data feed not kept for those versions
+        plan.reason = f"changes since the last build cannot be read: {str(exc).splitlines()[0]}"
+        return plan
+    plan.mode = "incremental"
+    plan.reason = f"{plan.changed} changed keys since run {previous['run_id']}"
+    return plan
+
+
+def batch_fingerprints(spark: SparkSession, ctx: BuildContext) -> dict[str, str]:
+    """Per snapshot input: a content hash of the columns the library reads in its current batch,
+    so a re-delivery of the same content (under tonight's file name) is known in one pass."""
+    from jobs.library import current_rows, fingerprint, input_spec
+
+    return {
+        name: fingerprint(current_rows(spark, ctx.cfg, s).select(*compared_columns(s)))
+        for name, s in ctx.library.inputs.items()
+        if not input_spec(s.table).watermark and (ods_dir(ctx, s) / "_delta_log").exists()
+    }
+
+
+def unchanged_input(previous: dict, plan: Plan, name: str, version: int | None) -> bool:
+    """The input's table has no new version, or its new batch has the same content."""
+    if previous["versions"][name] == version:
+        return True
+    before = (previous.get("fingerprints") or {}).get(name)
+    return before is not None and before == plan.fingerprints.get(name)
+
+
+def find_changes(spark: SparkSession, ctx: BuildContext, previous: dict, plan: Plan) -> None:
+    """Fill the plan with the standardized keys each input (or a link) changed since the last
+    build; `_input` is null for keys whose link changed."""
+    from pyspark.sql import functions as F
+
+    from jobs.library import union_all
+
+    parts = []
+    for name, source in ctx.library.inputs.items():
+        if not unchanged_input(previous, plan, name, delta_version(ods_dir(ctx, source))):
+            changes = input_changes(spark, ctx, source, previous["versions"][name])
+            parts.append(changes.withColumn("_input", F.lit(name)))
+    links = link_changes(spark, ctx, previous["links"] or {})
+    parts += [p.withColumn("_input", F.lit(None).cast("string")) for p in links]
+    if not parts:
+        plan.keys = spark.createDataFrame([], f"{KEY} string")
+        plan.changes = spark.createDataFrame([], f"{KEY} string, _input string")
+        return
+    # Checkpointed: every input's read joins these keys, and a plan that carried their whole
+    # derivation (two versions of every input) would grow past what the driver can print.
+    plan.changes = union_all(parts).distinct().localCheckpoint()
+    per_input = plan.changes.groupBy("_input").agg(F.count_if(F.col(KEY).isNull()).alias("keyless"))
+    for row in per_input.collect():
+        if row["_input"] is not None:
+            plan.changed_inputs.add(row["_input"])
+        if row["keyless"] and row["_input"] is not None:
+            plan.null_key_inputs.add(row["_input"])
+    plan.keys = plan.changes.where(F.col(KEY).isNotNull()).select(KEY).distinct().localCheckpoint()
+    plan.changed = plan.keys.count()
+
+
+def keys_changed_by(plan: Plan, name: str, column: str) -> DataFrame:
+    """The keys one input itself changed (its standardized rows and quarantine depend on no
+    other input), named `column`."""
+    from pyspark.sql import functions as F
+
+    changed = plan.changes.where((F.col("_input") == name) & F.col(KEY).isNotNull())
+    return changed.select(F.col(KEY).alias(column))
+
+
+def ods_dir(ctx: BuildContext, source) -> Path:
+    """The Delta folder of an input's ods table."""
+    from jobs.library import ods_path
+
+    return Path(ods_path(ctx.cfg, source.table))
+
+
+def compared_columns(source) -> list[str]:
+    """The ods columns an input reads: a change elsewhere in the row cannot change the library."""
+    return list(
+        dict.fromkeys([source.key, *source.columns.values(), *filter(None, [source.as_of])])
+    )
+
+
+def input_changes(spark: SparkSession, ctx: BuildContext, source, since: int) -> DataFrame:
+    """Keys whose current rows of this input differ between version `since` and now."""
+    from pyspark.sql import functions as F
+
+    from jobs.library import current_rows, input_spec
+    from jobs.standardize import standardize
+
+    spec = input_spec(source.table)
+    restrict = None
+    if spec.watermark:
+        changes = (
+            spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", since + 1)
+            .load(str(ods_dir(ctx, source)))
+            .select(*spec.ods_primary_key)
+            .distinct()
+        )
+
+        def restrict(df):
+            return df.join(changes, spec.ods_primary_key, "left_semi")
+
+    columns = compared_columns(source)
+    old = current_rows(spark, ctx.cfg, source, version=since, restrict=restrict).select(*columns)
+    new = current_rows(spark, ctx.cfg, source, restrict=restrict).select(*columns)
+    differ = new.exceptAll(old).unionByName(old.exceptAll(new))
+    return differ.select(standardize(ctx.library.key_type, F.col(source.key)).alias(KEY))
+
+
+def link_changes(spark: SparkSession, ctx: BuildContext, before: dict) -> list[DataFrame]:
+    """This library's keys whose linked value became a key of the linked library since then."""
+    from pyspark.sql import functions as F
+
+    from govlake.libraries import get_library
+
+    lib = ctx.library
+    target = str(ctx.cfg.table_path(lib.database, lib.library))
+    parts = []
+    for name, attribute in lib.attributes.items():
+        for other in attribute.links:
+            linked = get_library(other)
+            path = ctx.cfg.table_path(linked.database, linked.library)
+            if before.get(other) == delta_version(path):
+                continue
+            appeared = (
+                spark.read.format("delta")
+                .option("readChangeFeed", "true")
+                .option("startingVersion", before[other] + 1)
+                .load(str(path))
+                .where(F.col("_change_type") == "insert")
+                .select(F.col(linked.key).alias(name))
+            )
+            rows = spark.read.format("delta").load(target).join(appeared, name, "left_semi")
+            parts.append(rows.select(F.col(lib.key).alias(KEY)))
+    return parts
+
+
+def restricted_rows(spark: SparkSession, ctx: BuildContext, name: str, plan: Plan) -> DataFrame:
+    """The input's current rows whose standardized key is one of tonight's changed keys, plus
+    its keyless rows when those changed. An incremental input is narrowed to the primary keys
+    that ever carried such a key before the newest row per primary key is chosen."""
+    from pyspark.sql import functions as F
+
+    from jobs.library import current_rows, input_spec
+    from jobs.standardize import standardize
+
+    source = ctx.library.inputs[name]
+    key = standardize(ctx.library.key_type, F.col(source.key))
+
+    def wanted(df: DataFrame) -> DataFrame:
+        marked = df.withColumn(KEY, key)
+        chosen = marked.join(plan.keys, KEY, "left_semi")
+        if name in plan.null_key_inputs:
+            chosen = chosen.unionByName(marked.where(F.col(KEY).isNull()))
+        return chosen.drop(KEY)
+
+    primary_key = input_spec(source.table).ods_primary_key
+    if not input_spec(source.table).watermark:
+        return current_rows(spark, ctx.cfg, source, restrict=wanted)
+
+    def ever_wanted(df: DataFrame) -> DataFrame:
+        return df.join(wanted(df).select(*primary_key).distinct(), primary_key, "left_semi")
+
+    return wanted(current_rows(spark, ctx.cfg, source, restrict=ever_wanted))
+
+
+def replace_keys(spark: SparkSession, path: Path, rows: DataFrame, markers: DataFrame, match: str):
+    """One atomic MERGE: delete the target rows any marker matches, insert `rows`.
+
+    Markers must match disjoint target rows (a target row may match only one source row)."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    from jobs.ops import retry_concurrent
+
+    if not (path / "_delta_log").exists():
+        retry_concurrent(lambda: rows.write.format("delta").mode("append").save(str(path)))
+        return
+    flagged = markers.withColumn("_marker", F.lit(True))
+    target = spark.read.format("delta").load(str(path))
+    touched = target.alias("t").join(flagged.alias("s"), F.expr(match), "left_semi")
+    if rows.isEmpty() and touched.isEmpty():
+        return  # a MERGE has a fixed cost of several seconds; skip one that would do nothing
+    source = rows.withColumn("_marker", F.lit(False)).unionByName(flagged, allowMissingColumns=True)
+    values = {f"`{c}`": f"s.`{c}`" for c in rows.columns}
+
+    def merge() -> None:
+        (
+            DeltaTable.forPath(spark, str(path))
+            .alias("t")
+            .merge(source.alias("s"), f"s._marker AND ({match})")
+            .whenMatchedDelete()
+            .whenNotMatchedInsert(condition="NOT s._marker", values=values)
+            .execute()
+        )
+
+    retry_concurrent(merge)
