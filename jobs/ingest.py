@@ -168,14 +168,24 @@ def batch_stats(df: DataFrame) -> tuple[int, int, str]:
 def write_batch(
     spark: SparkSession, ctx: LoadContext, staged: DataFrame, run: ops.LoadRun, committed
 ):
-    """Rejects first, then the rows in one atomic partition replace; returns the Delta version."""
+    """Validate, then write the batch; returns the Delta version. The validation's results are
+    appended while the batch is written, and committed before this returns."""
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     from jobs import quality
 
     rows = staged.where(F.col("_reject_reason").isNull()).drop(*REJECT_COLUMNS)
-    rows = quality.check_load(spark, ctx, rows, run)  # may raise: then nothing is written
+    checked = quality.check_load(spark, ctx, rows, run)  # may raise: then nothing is written
+    with checked.settling() as valid_rows:
+        write_rows(spark, ctx, staged, valid_rows, run, committed)
+    return DeltaTable.forPath(spark, ctx.path).history(1).first()["version"]
+
+
+def write_rows(spark: SparkSession, ctx: LoadContext, staged, rows, run, committed) -> None:
+    """The batch's rejects, then its rows in one atomic replace of the batch's partition."""
+    from pyspark.sql import functions as F
+
     had_rejects = committed is not None and (committed.rows_rejected or 0) > 0
     if run.rows_rejected or had_rejects:
         rejects = staged.where(F.col("_reject_reason").isNotNull()).select(
@@ -201,7 +211,6 @@ def write_batch(
         # Library builds read what changed since their last build from the change data feed.
         writer = writer.option("delta.enableChangeDataFeed", "true")
     writer.save(ctx.path)
-    return DeltaTable.forPath(spark, ctx.path).history(1).first()["version"]
 
 
 def rows_in_batch(spark: SparkSession, ctx: LoadContext) -> int:

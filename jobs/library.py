@@ -695,6 +695,8 @@ def build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> dict:
     plan = incremental.plan_build(spark, ctx, full)
     if plan.incremental and not plan.changed and not plan.null_key_inputs:
         return unchanged(spark, ctx, plan)
+    from pyspark.sql import functions as F
+
     stated, quarantined, balance = read_inputs(spark, ctx, plan)
     stated = stated.persist()
     winners = resolve(stated)
@@ -702,21 +704,16 @@ def build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> dict:
     from jobs import quality
 
     rebuilt = plan.keys.withColumnRenamed(KEY, "key") if plan.incremental else None
-    rows = quality.check_library(spark, ctx, rows.persist(), rebuilt)  # may raise: no MERGE
-    found = [conflicts(ctx, stated, winners), derived_conflicts(ctx, stated)]
-    conflict_rows = union_all([c for c in found if c is not None])
-    conflict_rows = conflict_rows.withColumn("run_id", lit_string(ctx.run_id))
-    publish_findings(spark, ctx, plan, quarantined, conflict_rows)
-    version, changed = merge_changed(spark, ctx, rows)
+    checked = quality.check_library(spark, ctx, rows.persist(), rebuilt)  # may raise: no MERGE
+    with checked.settling() as valid_rows:
+        found = [conflicts(ctx, stated, winners), derived_conflicts(ctx, stated)]
+        conflict_rows = union_all([c for c in found if c is not None])
+        conflict_rows = conflict_rows.withColumn("run_id", F.lit(ctx.run_id).cast("string"))
+        publish_findings(spark, ctx, plan, quarantined, conflict_rows)
+        version, changed = merge_changed(spark, ctx, valid_rows)
     stated.unpersist()
     rows.unpersist()
     return finish(spark, ctx, plan, balance, version, changed)
-
-
-def lit_string(value: str) -> Column:
-    from pyspark.sql import functions as F
-
-    return F.lit(value).cast("string")
 
 
 def unchanged(spark: SparkSession, ctx: BuildContext, plan: Plan) -> dict:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
+
 from govlake.sample import identifiers as sample_ids
-from jobs.quality import Batch, build_data_docs, validate
+from jobs.quality import Batch, QualityError, build_data_docs, validate
 from jobs.quality import rules as row_rules
 from jobs.quality.engine import conditions, count_failures, flag_rows
 from jobs.quality.gx_run import validate_with_gx
@@ -295,3 +297,43 @@ def test_data_docs_show_the_rules_judged_from_the_row_pass(spark, cfg):
     text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
     assert "Evaluated Expectations 1 Successful Expectations 0" in text
     assert "expect_column_values_to_be_valid_ric" in text and "2 unexpected values found" in text
+
+
+def test_deferred_results_are_committed_when_the_callers_write_is_settled(spark, cfg):
+    """A load's results are appended while it writes its table; leaving `settling()` waits for
+    them, so they are in quality.* when the load reports success."""
+    table = "ods.qp__deferred"
+    suite = suite_of([rule("expect_column_values_to_be_valid_ric", column="sfzh")], table)
+    out = validate(
+        spark, cfg, suite, spark.createDataFrame(ROWS, SCHEMA), batch(table), defer_writes=True
+    )
+    with out.settling() as rows:
+        assert rows.count() == 6
+    assert out.pending is None and "write_results_and_failed_rows" in out.phases
+    assert [r["rule"] for r in latest(spark, cfg, "results", table)] == [
+        "expect_column_values_to_be_valid_ric:sfzh"
+    ]
+    assert sorted(r["key"] for r in latest(spark, cfg, "failed_rows", table)) == ["2", "5"]
+
+
+def test_a_failing_callers_write_still_waits_and_reports_its_own_error(spark, cfg):
+    table = "ods.qp__deferred_fail"
+    suite = suite_of([rule("expect_column_values_to_be_valid_ric", column="sfzh")], table)
+    out = validate(
+        spark, cfg, suite, spark.createDataFrame(ROWS, SCHEMA), batch(table), defer_writes=True
+    )
+    with pytest.raises(OSError, match="disk full"), out.settling():
+        raise OSError("disk full")
+    assert out.pending is None
+    assert sorted(r["key"] for r in latest(spark, cfg, "failed_rows", table)) == ["2", "5"]
+
+
+def test_a_failing_batch_has_its_results_written_before_the_error(spark, cfg):
+    """fail policy with deferred writes: the department's rows are recorded, then the error."""
+    table = "ods.qp__deferred_stop"
+    suite = suite_of([rule("expect_column_values_to_be_valid_ric", "fail", column="sfzh")], table)
+    with pytest.raises(QualityError, match="failed on 2 of 6 rows"):
+        validate(
+            spark, cfg, suite, spark.createDataFrame(ROWS, SCHEMA), batch(table), defer_writes=True
+        )
+    assert sorted(r["key"] for r in latest(spark, cfg, "failed_rows", table)) == ["2", "5"]

@@ -29,15 +29,16 @@ __all__ = [
 ]
 
 
-def check_load(spark: SparkSession, ctx, rows: DataFrame, run) -> DataFrame:
-    """Hook of jobs.ingest: validate an ods batch before it is written; returns rows to write
-    and sets run.rows_quarantined. Tables without a suite are written as they are."""
+def check_load(spark: SparkSession, ctx, rows: DataFrame, run) -> Outcome:
+    """Hook of jobs.ingest: validate an ods batch before it is written and set
+    run.rows_quarantined. The outcome's rows are the ones to write; call its settle() after the
+    write, as its results are appended meanwhile. Tables without a suite are written as they are."""
     from pyspark.sql import functions as F
 
     suite = find_suite(ctx.ods_table)
     if suite is None:
         run.rows_quarantined = 0
-        return rows
+        return Outcome(rows)
     has_line = "_source_row" in rows.columns
     by_line = (
         F.when(
@@ -56,13 +57,14 @@ def check_load(spark: SparkSession, ctx, rows: DataFrame, run) -> DataFrame:
         department=ctx.source.department,
         source_row=by_line,
     )
-    outcome = validate(spark, ctx.cfg, suite, rows, batch)
+    outcome = validate(spark, ctx.cfg, suite, rows, batch, defer_writes=True)
     run.rows_quarantined = outcome.quarantined
-    return outcome.rows
+    return outcome
 
 
-def check_library(spark: SparkSession, ctx, rows: DataFrame, rebuilt=None) -> DataFrame:
-    """Hook of jobs.library: validate the built rows of a base library before the MERGE.
+def check_library(spark: SparkSession, ctx, rows: DataFrame, rebuilt=None) -> Outcome:
+    """Hook of jobs.library: validate the built rows of a base library before the MERGE (call
+    the outcome's settle() after it: the results are appended meanwhile).
 
     Invalid keys were already quarantined by the build (quarantine.<library>); this checks
     the rows as they will be published, and names the department that supplied each value.
@@ -73,7 +75,7 @@ def check_library(spark: SparkSession, ctx, rows: DataFrame, rebuilt=None) -> Da
     lib = ctx.library
     suite = find_suite(lib.table)
     if suite is None:
-        return rows
+        return Outcome(rows)
 
     def department(column: str):
         if column in lib.attributes:
@@ -87,9 +89,9 @@ def check_library(spark: SparkSession, ctx, rows: DataFrame, rebuilt=None) -> Da
         key_columns=[lib.key],
         row_department=department,
     )
-    outcome = validate(spark, ctx.cfg, suite, rows, batch)
+    outcome = validate(spark, ctx.cfg, suite, rows, batch, defer_writes=True)
     if rebuilt is not None:
         from jobs.quality.results import carry_failures
 
         carry_failures(spark, ctx.cfg, batch, outcome.validated_at, rebuilt)
-    return outcome.rows
+    return outcome

@@ -12,12 +12,13 @@ changes. A table threshold turns too many quarantined rows into a failure.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -63,6 +64,32 @@ class Outcome:
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
     validated_at: dt.datetime | None = None
+    pending: Pending | None = None
+
+    def settle(self) -> None:
+        """Wait for the result appends (counted in `seconds`); raises if one failed."""
+        if self.pending is None:
+            return
+        started = time.perf_counter()
+        pending, self.pending = self.pending, None
+        try:
+            pending.wait()
+        finally:
+            waited = time.perf_counter() - started
+            self.seconds += waited
+            self.phases["write_results_and_failed_rows"] = round(waited, 3)
+
+    @contextlib.contextmanager
+    def settling(self) -> Iterator[DataFrame]:
+        """The rows to write; on leaving, the result appends are waited for. When the caller's
+        write fails, its error is the one raised."""
+        try:
+            yield self.rows
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.settle()
+            raise
+        self.settle()
 
 
 def _flag(index: int) -> str:
@@ -194,9 +221,18 @@ def failing_rows(flagged: DataFrame, suite: Suite, batch: Batch) -> DataFrame:
 
 
 def validate(
-    spark: SparkSession, cfg: Settings, suite: Suite, df: DataFrame, batch: Batch
+    spark: SparkSession,
+    cfg: Settings,
+    suite: Suite,
+    df: DataFrame,
+    batch: Batch,
+    defer_writes: bool = False,
 ) -> Outcome:
-    """Validate a batch against its suite and apply the policies; raises QualityError on fail."""
+    """Validate a batch against its suite and apply the policies; raises QualityError on fail.
+
+    `defer_writes`: the results are appended in the background while the caller writes its
+    table, and the caller must call `outcome.settle()` after that write. A batch that fails
+    validation always has its results written before QualityError is raised."""
     from jobs.quality.gx_run import validate_with_gx
 
     started = time.perf_counter()
@@ -211,38 +247,86 @@ def validate(
     counts, failed = count_failures(flag_rows(df, suite, when), suite, batch)
     lap("row_rules")
     try:
-        # The failed rows are written while GX judges the rules from the counts: the two
-        # result tables are separate Delta commits, mostly fixed overhead.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            failed_job = None
-            if counts["failed_rows"]:
-                failed_job = pool.submit(
-                    results.write_failed_rows,
-                    spark,
-                    cfg,
-                    suite,
-                    batch,
-                    failed,
-                    validated_at,
-                    counts["failed_rows"],
-                )
-            gx = validate_with_gx(cfg, suite, df, batch.run_id, counts)
-            lap("gx")
-            rows = results.rule_results(suite, batch, gx, counts, validated_at)
-            results.write_results(spark, cfg, batch, rows)
-            if failed_job is not None:
-                failed_job.result()
-            lap("write_results_and_failed_rows")
-    finally:
+        gx = validate_with_gx(cfg, suite, df, batch.run_id, counts)
+    except BaseException:
         failed.unpersist()
+        raise
+    lap("gx")
+    rows = results.rule_results(suite, batch, gx, counts, validated_at)
     outcome = Outcome(df, counts["total"], counts["quarantined"], rows, phases=phases)
     outcome.validated_at = validated_at
     if counts["quarantined"]:
         outcome.rows = without_quarantined(df, suite, when)
+    problem = verdict(suite, batch, outcome)
+    write = Writes(spark, cfg, suite, batch, failed, counts["failed_rows"])
+    outcome.pending = write.start(rows, validated_at)
     outcome.seconds = time.perf_counter() - started
+    if problem is not None or not defer_writes:
+        outcome.settle()
     log.info("validated %s in %.1fs: %s", suite.table, outcome.seconds, phases)
-    enforce(suite, batch, outcome)
+    if problem is not None:
+        raise problem
     return outcome
+
+
+class Writes:
+    """The two appends of one validation (quality.results, quality.failed_rows), started in
+    background threads: they are separate small Delta commits, mostly fixed overhead, so they
+    run beside each other and beside the caller's own table write."""
+
+    def __init__(self, spark, cfg, suite, batch, failed, failing: int) -> None:
+        self.spark, self.cfg, self.suite, self.batch = spark, cfg, suite, batch
+        self.failed, self.failing = failed, failing
+
+    def start(self, rows: list[dict], validated_at: dt.datetime) -> Pending:
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="quality-results")
+        jobs = [
+            pool.submit(
+                self._labelled, results.write_results, self.spark, self.cfg, self.batch, rows
+            )
+        ]
+        if self.failing:
+            jobs.append(pool.submit(self._labelled, self._failed_rows, validated_at))
+        else:
+            self.failed.unpersist()
+        pool.shutdown(wait=False)
+        return Pending(jobs)
+
+    def _labelled(self, write: Callable, *args) -> None:
+        # Spark UI and job counts show these jobs as the table's validation, not as anonymous.
+        self.spark.sparkContext.setJobGroup("quality", f"results of {self.suite.table}")
+        write(*args)
+
+    def _failed_rows(self, validated_at: dt.datetime) -> None:
+        try:
+            results.write_failed_rows(
+                self.spark,
+                self.cfg,
+                self.suite,
+                self.batch,
+                self.failed,
+                validated_at,
+                self.failing,
+            )
+        finally:
+            self.failed.unpersist()
+
+
+@dataclass
+class Pending:
+    """Result appends still running; `wait` returns when all are committed (or raises)."""
+
+    jobs: list[Future]
+
+    def wait(self) -> None:
+        errors = []
+        for job in self.jobs:
+            try:
+                job.result()
+            except Exception as exc:  # every append is waited for before the first error
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
 
 def without_quarantined(
@@ -259,15 +343,15 @@ def without_quarantined(
     return df.withColumn("_quality_q", broken).where(~F.col("_quality_q")).drop("_quality_q")
 
 
-def enforce(suite: Suite, batch: Batch, outcome: Outcome) -> None:
-    """Raise when a fail rule failed or too many rows were quarantined."""
+def verdict(suite: Suite, batch: Batch, outcome: Outcome) -> QualityError | None:
+    """The error to raise when a fail rule failed or too many rows were quarantined."""
     failed = [r for r in outcome.rules if r["policy"] == "fail" and not r["success"]]
     if failed:
         what = "; ".join(
             f"rule {r['rule']} failed on {r['unexpected_count']} of {r['element_count']} rows"
             for r in failed
         )
-        raise QualityError(
+        return QualityError(
             f"validation of {suite.table} for {batch.run_date} failed: {what}. "
             f"{suite.table} was not updated.",
             source=batch.system,
@@ -281,7 +365,7 @@ def enforce(suite: Suite, batch: Batch, outcome: Outcome) -> None:
         rules = sorted(
             (r["rule"], r["unexpected_count"]) for r in outcome.rules if r["policy"] == "quarantine"
         )
-        raise QualityError(
+        return QualityError(
             f"validation of {suite.table} for {batch.run_date} failed: {outcome.quarantined} of "
             f"{outcome.total} rows ({share:.1%}) broke quarantine rules, over the threshold "
             f"max_quarantined_fraction {limit:.1%} (by rule: {rules}). {suite.table} was not "
@@ -291,3 +375,4 @@ def enforce(suite: Suite, batch: Batch, outcome: Outcome) -> None:
             fix="a broken batch: ask the department to resend it (quality.failed_rows lists the "
             "rows), or raise meta.threshold in the suite if this share is acceptable.",
         )
+    return None
