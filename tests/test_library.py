@@ -437,3 +437,11 @@ def test_an_incremental_night_keeps_the_unchecked_keys_failures(spark, people, m
         night[run_id] = {r.key for r in failed.where(failed.run_id == run_id).collect()}
     # WANG has no pension status; tonight only ZHANG was checked, and WANG's failure stands.
     assert night == {"build-1": {WANG}, "build-2": {WANG}}
+    # The counts describe the whole table, as a full build's would.
+    results = spark.table("quality.results").where(f"`table` = 'base.{people.name}'")
+    counted = {
+        r.run_id: (r.element_count, r.unexpected_count, r.success)
+        for r in results.select("run_id", "element_count", "unexpected_count", "success").collect()
+    }
+    assert counted["build-2"] == counted["build-1"]
+    assert counted["build-1"][1:] == (1, False)

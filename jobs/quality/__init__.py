@@ -68,8 +68,8 @@ def check_library(spark: SparkSession, ctx, rows: DataFrame, rebuilt=None) -> Ou
 
     Invalid keys were already quarantined by the build (quarantine.<library>); this checks
     the rows as they will be published, and names the department that supplied each value.
-    `rebuilt` (an incremental night's keys, column `key`): only their rows were checked, so
-    the last failures of every other key still stand and are carried into this validation."""
+    `rebuilt` (an incremental night's keys, column `key`): only their rows are checked; the
+    other keys' rows and last failures are folded into the results (results.Unchecked)."""
     from pyspark.sql import functions as F
 
     lib = ctx.library
@@ -89,9 +89,19 @@ def check_library(spark: SparkSession, ctx, rows: DataFrame, rebuilt=None) -> Ou
         key_columns=[lib.key],
         row_department=department,
     )
-    outcome = validate(spark, ctx.cfg, suite, rows, batch, defer_writes=True)
     if rebuilt is not None:
-        from jobs.quality.results import carry_failures
+        batch.unchecked = _unchecked(spark, ctx, suite, rebuilt)
+    return validate(spark, ctx.cfg, suite, rows, batch, defer_writes=True)
 
-        carry_failures(spark, ctx.cfg, batch, outcome.validated_at, rebuilt)
-    return outcome
+
+def _unchecked(spark: SparkSession, ctx, suite, rebuilt):
+    from jobs.quality.results import unchecked
+
+    lib = ctx.library
+    path = ctx.cfg.table_path(lib.database, lib.library)
+    if not (path / "_delta_log").exists():
+        return None
+    current = spark.read.format("delta").load(str(path))
+    columns = sorted({c for rule in suite.expectations for c in rule.columns} - {lib.key})
+    current = current.select(lib.key, *[c for c in columns if c in current.columns])
+    return unchecked(spark, ctx.cfg, lib.table, current, lib.key, rebuilt)

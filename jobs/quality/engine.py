@@ -51,6 +51,7 @@ class Batch:
     department: str | None = None
     row_department: Callable[[str], Column] | None = None  # per rule column, for base tables
     source_row: Column | None = None
+    unchecked: results.Unchecked | None = None  # an incremental night's other keys
 
 
 @dataclass
@@ -258,6 +259,8 @@ def validate(
     if counts["quarantined"]:
         outcome.rows = without_quarantined(df, suite, when)
     problem = verdict(suite, batch, outcome)
+    if batch.unchecked is not None:
+        rows = results.widen(rows, suite, counts, batch.unchecked)
     write = Writes(spark, cfg, suite, batch, failed, counts["failed_rows"])
     outcome.pending = write.start(rows, validated_at)
     outcome.seconds = time.perf_counter() - started
@@ -285,7 +288,9 @@ class Writes:
                 self._labelled, results.write_results, self.spark, self.cfg, self.batch, rows
             )
         ]
-        if self.failing:
+        other = self.batch.unchecked
+        carried = other is not None and other.failures is not None
+        if self.failing or carried:
             jobs.append(pool.submit(self._labelled, self._failed_rows, validated_at))
         else:
             self.failed.unpersist()
@@ -307,6 +312,7 @@ class Writes:
                 self.failed,
                 validated_at,
                 self.failing,
+                self.batch.unchecked.failures if self.batch.unchecked else None,
             )
         finally:
             self.failed.unpersist()

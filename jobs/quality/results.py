@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from govlake.settings import Settings
@@ -123,11 +124,14 @@ def write_failed_rows(
     failed: DataFrame,
     validated_at: dt.datetime,
     failing: int = 0,
+    carried: DataFrame | None = None,
 ) -> None:
     """Every (row, rule) that failed, with the row's key, raw value and where it came from.
 
     `failed` holds only the `failing` rows (engine.failing_rows), one flag column per rule;
-    they are written in files of up to ROWS_PER_FILE rows, not one small file per partition."""
+    they are written in files of up to ROWS_PER_FILE rows, not one small file per partition.
+    `carried`: failed rows of keys this validation did not check (Unchecked.failures), added
+    in the same commit as this validation's."""
     from pyspark.sql import functions as F
 
     from jobs.quality.engine import flagged_rules
@@ -167,35 +171,103 @@ def write_failed_rows(
         F.col("_quality_ref").alias("source_row"),
         F.lit(validated_at).cast("timestamp").alias("validated_at"),
     )
-    _append(rows.coalesce(max(1, math.ceil(failing / ROWS_PER_FILE))), cfg, FAILED_ROWS)
+    files = max(1, math.ceil(failing / ROWS_PER_FILE))
+    if carried is not None:
+        restamped = carried.select(
+            *[c for c in carried.columns if c not in ("run_id", "run_date", "validated_at")],
+            F.lit(batch.run_id).alias("run_id"),
+            F.lit(batch.run_date).cast("date").alias("run_date"),
+            F.lit(validated_at).cast("timestamp").alias("validated_at"),
+        )
+        rows = rows.unionByName(restamped, allowMissingColumns=True)
+    _append(rows.coalesce(files), cfg, FAILED_ROWS)
 
 
-def carry_failures(spark: SparkSession, cfg: Settings, batch: Batch, validated_at, rebuilt) -> int:
-    """Carry the table's previous validation's failed rows of keys not checked again (`rebuilt`
-    holds the checked keys, column `key`) into this validation: an incremental library build
-    validates only the keys it rebuilt, and an unchecked failure is not a fixed one."""
+@dataclass
+class Unchecked:
+    """An incremental night's other keys: the rows it did not check again and their last
+    failures. Folded into the night's validation so its counts describe the whole table, as a
+    full build's would, and an unchecked failure is not reported as fixed."""
+
+    rows: int = 0
+    nulls: dict[str, int] = field(default_factory=dict)
+    failures: DataFrame | None = None  # the previous validation's failed rows of those keys
+    by_rule: dict[str, int] = field(default_factory=dict)
+
+
+def unchecked(
+    spark: SparkSession, cfg: Settings, table: str, current: DataFrame, key: str, rebuilt
+) -> Unchecked:
+    """The rows of `current` (the published table, its key column `key`, and the suite's
+    columns) whose keys are not in `rebuilt` (column `key`): their count and NULLs per column,
+    and the last validation's failed rows of those keys."""
+    from pyspark.sql import functions as F
+
+    columns = [c for c in current.columns if c != key]
+    kept = current.join(rebuilt, current[key] == rebuilt["key"], "left_anti")
+    row = kept.agg(
+        F.count(F.lit(1)).alias("rows"),
+        *[F.count_if(F.col(f"`{c}`").isNull()).alias(c) for c in columns],
+    ).first()
+    out = Unchecked(row["rows"], {c: row[c] for c in columns})
+    last = _previous_failures(spark, cfg, table)
+    if last is not None:
+        out.failures = last.join(rebuilt, "key", "left_anti").localCheckpoint()
+        counted = out.failures.groupBy("rule").count().collect()
+        out.by_rule = {r["rule"]: r["count"] for r in counted}
+        if not out.by_rule:
+            out.failures = None
+    return out
+
+
+def _previous_failures(spark: SparkSession, cfg: Settings, table: str) -> DataFrame | None:
     from pyspark.sql import functions as F
 
     failed_path = cfg.table_path("quality", FAILED_ROWS)
     if not (failed_path / "_delta_log").exists():
-        return 0
+        return None
     validations = spark.read.format("delta").load(str(cfg.table_path("quality", RESULTS)))
-    before = (
-        validations.where((F.col("table") == batch.table) & (F.col("validated_at") < validated_at))
-        .agg(F.max("validated_at"))
-        .first()[0]
-    )
+    before = validations.where(F.col("table") == table).agg(F.max("validated_at")).first()[0]
     if before is None:
-        return 0
+        return None
     failed = spark.read.format("delta").load(str(failed_path))
-    carried = (
-        failed.where((F.col("table") == batch.table) & (F.col("validated_at") == before))
-        .join(rebuilt, "key", "left_anti")
-        .withColumn("run_id", F.lit(batch.run_id))
-        .withColumn("run_date", F.lit(batch.run_date).cast("date"))
-        .withColumn("validated_at", F.lit(validated_at).cast("timestamp"))
-    ).localCheckpoint()
-    count = carried.count()
-    if count:
-        _append(carried.coalesce(1), cfg, FAILED_ROWS)
-    return count
+    return failed.where((F.col("table") == table) & (F.col("validated_at") == before))
+
+
+def widen(rows: list[dict], suite: Suite, counts: dict, other: Unchecked) -> list[dict]:
+    """Result rows of the checked rows plus the unchecked ones: counts summed, and GX's
+    percentage and verdict (`mostly`) recomputed for the row rules, as over the whole table."""
+    by_name = {rule.name: rule for rule in suite.expectations}
+    out = []
+    for row in rows:
+        rule = by_name[row["rule"]]
+        if row["rule"] not in counts["rules"] or row["error"]:
+            out.append(row)
+            continue
+        extra = other.by_rule.get(row["rule"], 0)
+        element = row["element_count"] + other.rows
+        unexpected = row["unexpected_count"] + extra
+        judged = element - _nulls_ignored(rule, counts, other)
+        percent = 100.0 * unexpected / judged if judged else 0.0
+        mostly = rule.kwargs.get("mostly", 1.0)
+        success = judged == 0 or (judged - unexpected) / judged >= mostly
+        out.append(
+            {
+                **row,
+                "element_count": element,
+                "unexpected_count": unexpected,
+                "unexpected_percent": percent,
+                "row_failures": row["row_failures"] + extra,
+                "success": success,
+            }
+        )
+    return out
+
+
+def _nulls_ignored(rule, counts: dict, other: Unchecked) -> int:
+    """Rows GX leaves out of a map expectation's percentage: NULLs of its column, except for
+    the NULL checks themselves (whose failures are the NULLs)."""
+    column = rule.kwargs.get("column")
+    if column is None or "_be_null" in rule.type:
+        return 0
+    return counts["nulls"].get(column, 0) + other.nulls.get(column, 0)

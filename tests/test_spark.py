@@ -1,0 +1,21 @@
+"""The Spark session's settings that the nightly runs depend on for their cost."""
+
+from __future__ import annotations
+
+
+def test_a_small_append_commits_without_rebuilding_the_file_list(spark, tmp_path):
+    """Delta forces a file-list check after every commit in a non-UTC session; govlake turns
+    it off (govlake/spark.py). If a Delta upgrade renames the internal flag, this fails: each
+    append would again run 2 extra jobs."""
+    tracker = spark.sparkContext.statusTracker()
+    rows = spark.createDataFrame([(1, "a")], "k int, v string")
+    path = str(tmp_path / "t")
+    rows.write.format("delta").save(path)
+    spark.sparkContext.setJobGroup("append-probe", "one small append")
+    try:
+        rows.write.format("delta").mode("append").save(path)
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    assert spark.conf.get("spark.sql.session.timeZone") != "UTC"
+    assert len(tracker.getJobIdsForGroup("append-probe")) == 1
+    assert spark.read.format("delta").load(path).count() == 2
