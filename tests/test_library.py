@@ -445,3 +445,24 @@ def test_an_incremental_night_keeps_the_unchecked_keys_failures(spark, people, m
     }
     assert counted["build-2"] == counted["build-1"]
     assert counted["build-1"][1:] == (1, False)
+
+
+def test_the_usual_date_forms_parse_as_the_general_path_does(spark):
+    """parse_date's shortcut for yyyyMMdd / yyyy-MM-dd gives what parse_any_date gives."""
+    from faker import Faker
+    from pyspark.sql import functions as F
+
+    fake = Faker("zh_CN")
+    Faker.seed(11)
+    days = [fake.date_between(dt.date(1900, 1, 1), dt.date(2030, 12, 31)) for _ in range(300)]
+    values = [d.strftime(f) for d in days for f in ("%Y%m%d", "%Y-%m-%d", "%Y/%m/%d")]
+    values += ["20230231", "2023-02-29", "2024-02-29", "00000101", "99991231", "2023-1-05"]
+    values += ["202302051", "2023-02-05 ", "２０２３０２０５", "2023-02-05 08:30", "20231305", None]
+    df = spark.createDataFrame([(v,) for v in values], "day string")
+    got = df.select("day", S.parse_date(df.day).alias("d"), S.parse_any_date(df.day).alias("a"))
+    differ = got.where(~F.col("d").eqNullSafe(F.col("a"))).select("day").collect()
+    assert differ == []
+    # Python has no year 0 (00000101).
+    parsed = {r.day: r.d for r in got.where(F.col("d").isNull() | (F.year("d") >= 1)).collect()}
+    assert parsed["2024-02-29"] == dt.date(2024, 2, 29) and parsed["20230231"] is None
+    assert all(parsed[d.strftime("%Y%m%d")] == d for d in days)
