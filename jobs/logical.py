@@ -70,7 +70,8 @@ def register_table(
     run_id: str | None = None,
     spark: SparkSession | None = None,
 ) -> dict:
-    """Nightly check that a logical table answers, recorded in ops.load_runs (nothing copied)."""
+    """Nightly check that a logical table answers, and its validation when it has a suite;
+    recorded in ops.load_runs (nothing copied)."""
     from govlake.spark import get_spark
 
     cfg = settings()
@@ -85,8 +86,11 @@ def register_table(
         run.source_rows = with_retries(
             lambda: spark.table(name).count(), f"{spec.dbtable} at {target.display}", system, cfg
         )
+        from jobs import quality
+
+        quality.check_logical(spark, cfg, source, spec, spark.table(name), run)
         run.status = "registered"
-    except GovlakeError as exc:
+    except GovlakeError as exc:  # QualityError too: a fail rule or the threshold broke
         run.status, run.error = "failed", str(exc)
         raise
     finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from govlake.cli import main
 from jobs.ingest import load_table
 from jobs.logical import register_table
@@ -84,3 +86,57 @@ def test_physical_copy_from_postgresql_balances(spark, pg_url, source_dir, monke
     assert (result["rows_read"], result["rows_written"], result["balanced"]) == (1000, 1000, True)
     ids = spark.table("ods.nhsa_copy__mi_insured").agg({"psn_no": "sum"}).first()[0]
     assert ids == sum(range(1, 1001))
+
+
+SUITE = """\
+name: ods.{system}__mi_insured
+meta: {{title: 医保参保人员, threshold: {{max_quarantined_fraction: 0.05}}}}
+expectations:
+- type: expect_column_values_to_be_valid_ric
+  kwargs: {{column: certno}}
+  meta: {{policy: {policy}, rule_zh: 身份证号码无效, rule_en: invalid ID number}}
+"""
+
+
+def logical_suite(tmp_path, monkeypatch, system, policy):
+    folder = tmp_path / "expectations" / "ods"
+    folder.mkdir(parents=True)
+    text = SUITE.format(system=system, policy=policy)
+    (folder / f"{system}__mi_insured.yml").write_text(text, encoding="utf-8")
+    monkeypatch.setenv("GOVLAKE_EXPECTATIONS_DIR", str(folder.parent))
+
+
+def test_a_logical_table_is_validated_in_place(
+    spark, cfg, pg_url, source_dir, tmp_path, monkeypatch
+):
+    """Its problem rows are recorded for the department; nothing is copied or held back."""
+    rows = [(1, "420702199001011239", "310"), (2, "420702199001011235", "390")]
+    pg_table(spark, pg_url, monkeypatch, "nhsa_pgq", "mi_insured_q", rows)
+    configure(source_dir, "nhsa_pgq", "mi_insured_q")
+    logical_suite(tmp_path, monkeypatch, "nhsa_pgq", "quarantine")
+
+    result = register_table("nhsa_pgq", "mi_insured", DAY, "run-q", spark)
+    assert result["status"] == "registered" and result["source_rows"] == 2
+    table = "ods.nhsa_pgq__mi_insured"
+    failed = spark.table("quality.failed_rows").where(f"`table` = '{table}'").collect()
+    assert [(r.key, r.department, r.policy) for r in failed] == [("2", "市医保局", "quarantine")]
+    (res,) = spark.table("quality.results").where(f"`table` = '{table}'").collect()
+    assert (res.element_count, res.unexpected_count, res.success) == (2, 1, False)
+    assert spark.table(table).count() == 2  # still queried in place, row 2 included
+
+
+def test_a_logical_table_breaking_a_fail_rule_fails_its_task(
+    spark, cfg, pg_url, source_dir, tmp_path, monkeypatch
+):
+    from jobs.quality import QualityError
+
+    rows = [(1, "420702199001011235", "310")]
+    pg_table(spark, pg_url, monkeypatch, "nhsa_pgf", "mi_insured_f", rows)
+    configure(source_dir, "nhsa_pgf", "mi_insured_f")
+    logical_suite(tmp_path, monkeypatch, "nhsa_pgf", "fail")
+
+    with pytest.raises(QualityError, match="failed on 1 of 1 rows"):
+        register_table("nhsa_pgf", "mi_insured", DAY, "run-f", spark)
+    runs = spark.table("ops.load_runs").where("ods_table = 'ods.nhsa_pgf__mi_insured'")
+    (run,) = runs.collect()
+    assert run.status == "failed" and "certno" in run.error

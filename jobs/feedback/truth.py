@@ -64,21 +64,12 @@ def expected_problems(manifest: dict | Path, departments: dict[str, str] | None 
     departments = departments or departments_by_system()
     out: dict[str, dict[str, dict[str, int]]] = {}
     for system, tables in manifest["sources"].items():
-        if system in logical_systems():
-            continue  # queried in place (逻辑接入): never loaded, so never validated here
         for table, entry in tables.items():
             kinds = {k: n for k, n in entry["defects"].items() if k in KIND_RULES and n}
             if kinds:
                 department = departments.get(system, system)
                 out.setdefault(department, {})[f"ods.{system}__{table}"] = kinds
     return out
-
-
-def logical_systems() -> set[str]:
-    """Sources connected logically: their rows stay in the department's database."""
-    from govlake.sources import load_sources
-
-    return {s.system for s in load_sources() if s.mode == "logical"}
 
 
 def kind_of(origin: str, rule: str) -> str | None:

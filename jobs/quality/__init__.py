@@ -1,8 +1,8 @@
 """Data quality (issue 4): GX suites per table, policies per rule, results kept in Delta.
 
 Entry points: `validate(...)` for any task that writes a table, the hooks `check_load` (ods
-load, before the Delta write) and `check_library` (base library, before the MERGE), and
-`build_data_docs(cfg)`.
+load, before the Delta write), `check_library` (base library, before the MERGE) and
+`check_logical` (a table queried in place), and `build_data_docs(cfg)`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ __all__ = [
     "build_data_docs",
     "check_library",
     "check_load",
+    "check_logical",
     "find_suite",
     "load_suite",
     "validate",
@@ -60,6 +61,31 @@ def check_load(spark: SparkSession, ctx, rows: DataFrame, run) -> Outcome:
     outcome = validate(spark, ctx.cfg, suite, rows, batch, defer_writes=True)
     run.rows_quarantined = outcome.quarantined
     return outcome
+
+
+def check_logical(spark: SparkSession, cfg, source, spec, df: DataFrame, run) -> Outcome | None:
+    """Hook of jobs.logical: validate a table queried in place (逻辑接入) with its suite.
+
+    Nothing is copied, so nothing can be held back: a quarantine rule's rows are recorded and
+    fed back to the department like a warning's, while fail rules and the threshold fail the
+    night's task. The rows are read from the department's database once."""
+    table = source.ods_table(spec)
+    suite = find_suite(table)
+    if suite is None:
+        return None
+    batch = Batch(
+        table=table,
+        run_id=run.run_id,
+        run_date=run.batch_date,
+        key_columns=list(spec.primary_key),
+        system=source.system,
+        department=source.department,
+    )
+    rows = df.persist()
+    try:
+        return validate(spark, cfg, suite, rows, batch)
+    finally:
+        rows.unpersist()
 
 
 def check_library(spark: SparkSession, ctx, rows: DataFrame, rebuilt=None) -> Outcome:

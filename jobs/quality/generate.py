@@ -141,7 +141,8 @@ def _read(spark: SparkSession, cfg: Settings, table: str, fix: str) -> DataFrame
 
 
 def source_suites(spark: SparkSession, cfg: Settings, system: str) -> dict[str, dict]:
-    """Starting suites for every table of a physical source, keyed by table name."""
+    """Starting suites for every table of a source, keyed by table name: a physical source's
+    latest batch is profiled, a logical one's table where it lives."""
     from pyspark.sql import functions as F
 
     from govlake.sources import load_sources
@@ -153,14 +154,23 @@ def source_suites(spark: SparkSession, cfg: Settings, system: str) -> dict[str, 
     out = {}
     for spec in source.tables:
         table = source.ods_table(spec)
-        df = _read(spark, cfg, table, f"load it first: govlake load {system}")
-        latest = df.agg(F.max("_batch_date")).first()[0]
-        keys = spec.ods_primary_key
         # The department's own column names (Chinese in its exports) read best in feedback.
         labels = {ods: raw for raw, ods in spec.columns.items()}
-        rules = key_rules(keys, "quarantine", labels) + profiled_rules(
-            df.where(F.col("_batch_date") == F.lit(latest)), keys, {}, labels
-        )
+        if source.mode == "logical":
+            # Queried in place: profiled where it lives, and nothing to hold rows back from.
+            from jobs.logical import register
+
+            rows, keys, policy = (
+                spark.table(register(spark, cfg, source, spec)),
+                spec.primary_key,
+                "warn",
+            )
+        else:
+            df = _read(spark, cfg, table, f"load it first: govlake load {system}")
+            latest = df.agg(F.max("_batch_date")).first()[0]
+            rows = df.where(F.col("_batch_date") == F.lit(latest))
+            keys, policy = spec.ods_primary_key, "quarantine"
+        rules = key_rules(keys, policy, labels) + profiled_rules(rows, keys, {}, labels)
         out[table] = suite_document(
             table, rules, f"{source.department} {source.information_system}: {spec.description}"
         )
