@@ -354,6 +354,13 @@ def cert_check(
 CHECKS = {"ric": ric_check, "uscc": uscc_check, "cert": cert_check}
 
 
+def passes_or_blank(check: Column) -> Column:
+    """TRUE for a valid value and for a NULL or blank one: an identifier expectation judges the
+    values that are there; a missing one is the not-null (or blank) rule's to report, so one
+    defect is not counted twice."""
+    return F.coalesce(check["valid"] | (check["reason"] == "missing"), F.lit(True))
+
+
 def check_values(spark: SparkSession, values: list[str], kind: str) -> list[tuple]:
     """(value, valid, reason) per value in input order, computed in one Spark job."""
     df = spark.createDataFrame(list(enumerate(values)), "pos long, value string")

@@ -90,7 +90,7 @@ def test_physical_copy_from_postgresql_balances(spark, pg_url, source_dir, monke
 
 SUITE = """\
 name: ods.{system}__mi_insured
-meta: {{title: 医保参保人员, threshold: {{max_quarantined_fraction: 0.05}}}}
+meta: {{title: 医保参保人员, threshold: {{max_quarantined_fraction: 0.9}}}}
 expectations:
 - type: expect_column_values_to_be_valid_ric
   kwargs: {{column: certno}}

@@ -337,3 +337,16 @@ def test_a_failing_batch_has_its_results_written_before_the_error(spark, cfg):
             spark, cfg, suite, spark.createDataFrame(ROWS, SCHEMA), batch(table), defer_writes=True
         )
     assert sorted(r["key"] for r in latest(spark, cfg, "failed_rows", table)) == ["2", "5"]
+
+
+def test_a_blank_identifier_is_missing_not_invalid(spark, cfg):
+    """'' and whitespace are the not-null / blank rules' to report (a database keeps '' where a
+    file has nothing); the identifier rule and GX's own count judge only values that are there."""
+    table = "ods.qp__blank_ids"
+    suite = suite_of([rule("expect_column_values_to_be_valid_ric", column="sfzh")], table)
+    rows = [(1, GOOD[0]), (2, BAD), (3, ""), (4, " \u3000"), (5, None)]
+    df = spark.createDataFrame(rows, "k int, sfzh string")
+    out = validate(spark, cfg, suite, df, batch(table))
+    (result,) = out.rules
+    assert (result["unexpected_count"], result["row_failures"]) == (1, 1)
+    assert [r["key"] for r in latest(spark, cfg, "failed_rows", table)] == ["2"]

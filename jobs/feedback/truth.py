@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 KIND_RULES: dict[str, tuple[tuple[str, ...], str]] = {
     # ops.rejected_rows: the reader cannot split the line into the header's fields.
     "unparseable_row": (("load",), r"^unparseable_row$"),
-    # quality: a not-null rule on a required column; library: missing_<attribute>.
-    "missing_required": (("quality", "library"), r"not_be_null|not_null|notnull|:missing_"),
+    # quality: a not-null rule on a required column, or a suite's "blank:<column>" rule (a
+    # database keeps '' where a file has nothing); library: missing_<attribute>.
+    "missing_required": (
+        ("quality", "library"),
+        r"not_be_null|not_null|notnull|:missing_|^blank:",
+    ),
     # quality: the identifier rule on an ID column (GX ric check); library: invalid_<key>:bad_check.
     "invalid_id_checksum": (
         ("quality", "library"),

@@ -28,7 +28,7 @@ class ColumnValuesValidRic(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=SparkDFExecutionEngine)
     def _spark(cls, column, **kwargs):
-        return identifiers.ric_check(column)["valid"]
+        return identifiers.passes_or_blank(identifiers.ric_check(column))
 
 
 class ColumnValuesValidUscc(ColumnMapMetricProvider):
@@ -39,7 +39,8 @@ class ColumnValuesValidUscc(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=SparkDFExecutionEngine)
     def _spark(cls, column, check_org_code=False, **kwargs):
-        return identifiers.uscc_check(column, check_org_code=bool(check_org_code))["valid"]
+        check = identifiers.uscc_check(column, check_org_code=bool(check_org_code))
+        return identifiers.passes_or_blank(check)
 
 
 class ColumnValuesValidCert(ColumnMapMetricProvider):
@@ -49,7 +50,7 @@ class ColumnValuesValidCert(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=SparkDFExecutionEngine)
     def _spark(cls, column, **kwargs):
-        return identifiers.cert_check(column)["valid"]
+        return identifiers.passes_or_blank(identifiers.cert_check(column))
 
 
 class ColumnValuesValidDate(ColumnMapMetricProvider):

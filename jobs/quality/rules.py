@@ -136,7 +136,7 @@ def _identifier(kind: str) -> Callable[[Rule], Column]:
             )
         else:
             check = identifiers.CHECKS[kind](col)
-        return col.isNotNull() & ~check["valid"]
+        return ~identifiers.passes_or_blank(check)
 
     return rule_expr
 
