@@ -83,12 +83,19 @@ def register_table(
     run.balanced = True
     try:
         name = register(spark, cfg, source, spec)
-        run.source_rows = with_retries(
-            lambda: spark.table(name).count(), f"{spec.dbtable} at {target.display}", system, cfg
-        )
         from jobs import quality
 
-        quality.check_logical(spark, cfg, source, spec, spark.table(name), run)
+        # With a suite the rows are validated too: read from the department's database once.
+        rows = spark.table(name)
+        if quality.find_suite(name) is not None:
+            rows = rows.persist()
+        try:
+            run.source_rows = with_retries(
+                rows.count, f"{spec.dbtable} at {target.display}", system, cfg
+            )
+            quality.check_logical(spark, cfg, source, spec, rows, run)
+        finally:
+            rows.unpersist()
         run.status = "registered"
     except GovlakeError as exc:  # QualityError too: a fail rule or the threshold broke
         run.status, run.error = "failed", str(exc)
