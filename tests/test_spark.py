@@ -19,3 +19,23 @@ def test_a_small_append_commits_without_rebuilding_the_file_list(spark, tmp_path
     assert spark.conf.get("spark.sql.session.timeZone") != "UTC"
     assert len(tracker.getJobIdsForGroup("append-probe")) == 1
     assert spark.read.format("delta").load(path).count() == 2
+
+
+def test_a_column_operation_is_one_jvm_call(spark, monkeypatch):
+    """PySpark's call-site capture for DataFrame error context costs 8 extra JVM round trips
+    per Column operation; govlake turns it off, so a suite's rules build in a third of the
+    calls. If the setting stops applying, this fails."""
+    from py4j.clientserver import ClientServerConnection
+    from pyspark.sql import functions as F
+
+    column = F.col("x")
+    sent = []
+    send = ClientServerConnection.send_command
+
+    def counted(self, command):
+        sent.append(command)
+        return send(self, command)
+
+    monkeypatch.setattr(ClientServerConnection, "send_command", counted)
+    column.isNull()
+    assert len(sent) == 1, sent

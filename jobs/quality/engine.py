@@ -245,6 +245,7 @@ def validate(
     check_columns(suite, df.columns)
     validated_at = dt.datetime.now()
     when = conditions(df, suite)
+    lap("duplicates_lookup")
     counts, failed = count_failures(flag_rows(df, suite, when), suite, batch)
     lap("row_rules")
     try:
