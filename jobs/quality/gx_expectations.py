@@ -62,7 +62,8 @@ class ColumnValuesValidDate(ColumnMapMetricProvider):
     def _spark(cls, column, **kwargs):
         from jobs.standardize import clean_text, parse_date
 
-        return clean_text(column).isNull() | parse_date(column).isNotNull()
+        # Parsed first: the blank test then runs only on values that do not parse.
+        return parse_date(column).isNotNull() | clean_text(column).isNull()
 
 
 class ExpectColumnValuesToBeValidDate(ColumnMapExpectation):
