@@ -138,6 +138,7 @@ def measure_one(persons: int) -> dict:
         "validation_s": round(record["validation_s"], 2),
         "load_without_validation_s": round(without, 2),
         "ratio": round(record["validation_s"] / without, 3),
+        "share_of_load": round(record["validation_s"] / load_s, 3),
         "load_cpu_s": round(load_cpu, 2),
         "validation_cpu_s": round(record["validation_cpu_s"], 2),
         "cpu_ratio": round(record["validation_cpu_s"] / (load_cpu - record["validation_cpu_s"]), 3),
