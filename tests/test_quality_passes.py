@@ -350,3 +350,26 @@ def test_a_blank_identifier_is_missing_not_invalid(spark, cfg):
     (result,) = out.rules
     assert (result["unexpected_count"], result["row_failures"]) == (1, 1)
     assert [r["key"] for r in latest(spark, cfg, "failed_rows", table)] == ["2"]
+
+
+def test_a_blank_date_is_missing_not_invalid(spark, cfg):
+    """Blank text (spaces, a full-width space, a tab) is the not-null rules' to report; the date
+    rule flags only values that are there and do not parse, in the row pass as in GX."""
+    table = "ods.qp__blank_dates"
+    suite = suite_of([rule("expect_column_values_to_be_valid_date", column="born")], table)
+    rows = [
+        (1, "2001-02-03"),
+        (2, "2001-02-30"),
+        (3, ""),
+        (4, " \u3000\t"),
+        (5, None),
+        (6, "not a date"),
+        (7, "2001/02/03"),
+    ]
+    df = spark.createDataFrame(rows, "k int, born string").cache()
+    computed = validate_with_gx(cfg, suite, df, "computed-dates")
+    out = validate(spark, cfg, suite, df, batch(table))
+    (result,) = out.rules
+    assert (result["unexpected_count"], result["row_failures"]) == (2, 2)
+    assert computed["expect_column_values_to_be_valid_date:born"]["unexpected_count"] == 2
+    assert sorted(r["key"] for r in latest(spark, cfg, "failed_rows", table)) == ["2", "6"]
