@@ -22,8 +22,8 @@ def test_a_small_append_commits_without_rebuilding_the_file_list(spark, tmp_path
 
 
 def test_a_column_operation_is_one_jvm_call(spark, monkeypatch):
-    """PySpark's call-site capture for DataFrame error context costs 8 extra JVM round trips
-    per Column operation; govlake turns it off, so a suite's rules build in a third of the
+    """PySpark's call-site capture for DataFrame error context costs 10 extra JVM round trips
+    per Column operation; govlake turns it off, so a suite's rules build in under half the
     calls. If the setting stops applying, this fails."""
     from py4j.clientserver import ClientServerConnection
     from pyspark.sql import functions as F
