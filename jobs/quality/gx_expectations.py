@@ -60,10 +60,9 @@ class ColumnValuesValidDate(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=SparkDFExecutionEngine)
     def _spark(cls, column, **kwargs):
-        from jobs.standardize import clean_text, parse_date
+        from jobs.standardize import date_or_blank
 
-        # Parsed first: the blank test then runs only on values that do not parse.
-        return parse_date(column).isNotNull() | clean_text(column).isNull()
+        return date_or_blank(column)
 
 
 class ExpectColumnValuesToBeValidDate(ColumnMapExpectation):

@@ -142,12 +142,9 @@ def _identifier(kind: str) -> Callable[[Rule], Column]:
 
 
 def _invalid_date(rule: Rule) -> Column:
-    from jobs.standardize import clean_text, parse_date
+    from jobs.standardize import date_or_blank
 
-    col = _col(rule)
-    # Spark evaluates AND left to right: the blank test (a regex replace) then runs only on the
-    # few values that do not parse, not on every row (0.4 s -> 0.15 s per 200,000 rows).
-    return parse_date(col).isNull() & clean_text(col).isNotNull()
+    return ~date_or_blank(_col(rule))
 
 
 ROW_RULES: dict[str, Callable[[Rule], Column]] = {
