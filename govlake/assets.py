@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow.sdk import Asset
+from govlake.lakehouse import ASSET_SCHEME as URI_SCHEME
+from govlake.lakehouse import Table
 
 if TYPE_CHECKING:
+    from airflow.sdk import Asset
+
     from govlake.sources import SourceSystem, TableSpec
 
-# An "x-" scheme is kept verbatim by Airflow (no provider lookup, no normalisation), and it
-# names the table rather than a path, so the URI is the same on a laptop and on the cluster.
-URI_SCHEME = "x-govlake"
+__all__ = ["URI_SCHEME", "ods_asset", "table_asset"]
 
 
 def table_asset(table: str) -> Asset:
     """The asset of a lakehouse table <database>.<name>, URI x-govlake://<database>/<name>."""
-    database, _, name = table.partition(".")
-    return Asset(name=f"{database}.{name}", uri=f"{URI_SCHEME}://{database}/{name}")
+    return Table.parse(table).asset()
 
 
 def ods_asset(source: SourceSystem, table: TableSpec) -> Asset:

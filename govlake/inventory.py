@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from govlake.lakehouse import all_tables
 from govlake.settings import Settings, settings
 from govlake.sources import load_sources
-from govlake.spark import delta_tables, get_spark, spark_conf
+from govlake.spark import get_spark, spark_conf
 from jobs.ops import latest_runs
-
-
-def delta_version(table_dir: Path) -> int | None:
-    """Current version of a Delta table, read off its log without starting a query."""
-    versions = [int(p.stem) for p in (table_dir / "_delta_log").glob("*.json") if p.stem.isdigit()]
-    return max(versions) if versions else None
 
 
 def source_rows() -> list[dict]:
@@ -48,13 +43,13 @@ def table_rows() -> list[dict]:
     spark = get_spark(cfg)
     rows = [
         {
-            "table": f"{database}.{table}",
-            "layer": database,
-            "path": str(path),
-            "delta_version": delta_version(path),
-            "rows": spark.read.format("delta").load(str(path)).count(),
+            "table": table.qualified,
+            "layer": table.database,
+            "path": table.location(cfg),
+            "delta_version": table.version(spark, cfg),
+            "rows": table.read(spark, cfg).count(),
         }
-        for database, table, path in delta_tables(cfg.lakehouse)
+        for table in all_tables(spark, cfg)
     ]
     latest = latest_runs(spark, cfg)
     for source in load_sources():
@@ -81,6 +76,7 @@ def write_spark_client_files(cfg: Settings | None = None) -> tuple[Path, Path]:
     sessions from locking each other out.
     """
     cfg = cfg or settings()
+    tables = all_tables(get_spark(cfg), cfg)
     folder = cfg.lakehouse / "_spark"
     folder.mkdir(parents=True, exist_ok=True)
     conf = dict(spark_conf(cfg))
@@ -88,13 +84,10 @@ def write_spark_client_files(cfg: Settings | None = None) -> tuple[Path, Path]:
     conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = "jdbc:derby:memory:govlake;create=true"
     conf_file = folder / "spark-defaults.conf"
     conf_file.write_text("".join(f"{k} {v}\n" for k, v in conf.items()), encoding="utf-8")
-    statements = [
-        f"CREATE DATABASE IF NOT EXISTS {db};"
-        for db in sorted({d for d, _, _ in delta_tables(cfg.lakehouse)})
-    ]
+    statements = [f"CREATE DATABASE IF NOT EXISTS {db};" for db in sorted({t.database for t in tables})]
     statements += [
-        f"CREATE TABLE IF NOT EXISTS {db}.{table} USING DELTA LOCATION '{path}';"
-        for db, table, path in delta_tables(cfg.lakehouse)
+        f"CREATE TABLE IF NOT EXISTS {t.qualified} USING DELTA LOCATION '{t.location(cfg)}';"
+        for t in tables
     ]
     init_file = folder / "init.sql"
     init_file.write_text("\n".join(statements) + "\n", encoding="utf-8")

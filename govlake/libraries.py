@@ -107,6 +107,26 @@ class Library(BaseModel):
         """Libraries this one links to, which must be built before it."""
         return {other for a in self.attributes.values() for other in a.links}
 
+    def std_table(self, input_name: str) -> str:
+        """std.<library>__<input>: one input's standardized rows."""
+        return f"std.{self.library}__{input_name}"
+
+    @property
+    def quarantine_table(self) -> str:
+        return f"quarantine.{self.library}"
+
+    @property
+    def input_tables(self) -> list[str]:
+        """What a build reads: its ods inputs, then the libraries it links to."""
+        inputs = sorted({source.table for source in self.inputs.values()})
+        return inputs + sorted(f"base.{other}" for other in self.links)
+
+    @property
+    def output_tables(self) -> list[str]:
+        """What a build writes: the library, its std inputs, quarantine and base.conflicts."""
+        std = [self.std_table(name) for name in sorted(self.inputs)]
+        return [self.table, *std, self.quarantine_table, "base.conflicts"]
+
 
 def load_library(path: Path) -> Library:
     """Read and validate one library file; errors name the file, the field and the fix."""

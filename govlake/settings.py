@@ -41,8 +41,13 @@ class Settings(BaseModel):
     task_retry_delay_seconds: int
     demo_persons: int
     demo_logical_date: dt.date
+    # The city's time zone: business days, schedules and the Spark session all use it.
+    timezone: str = "Asia/Shanghai"
+    # Where Delta tables live (s3a://bucket/prefix on a cluster); empty: the lakehouse folder.
+    tables_uri: str | None = None
 
     def table_path(self, database: str, table: str) -> Path:
+        # Transitional: callers move to govlake.lakehouse.Table, then this goes.
         return self.lakehouse / database / table
 
 
@@ -67,6 +72,7 @@ def load_settings(env: str | None = None, path: Path | None = None) -> Settings:
         "lakehouse": "GOVLAKE_LAKEHOUSE",
         "sources_root": "GOVLAKE_SOURCES",
         "airflow_home": "AIRFLOW_HOME",
+        "tables_uri": "GOVLAKE_TABLES_URI",
     }
     for key, var in overrides.items():
         if os.environ.get(var):

@@ -1,7 +1,6 @@
 """The lakehouse Spark session: Delta, JDBC drivers from Maven Central, tables by name.
 
-Tables are Delta folders under <lakehouse>/<database>/<table>. Each session registers
-them in its own in-memory catalog, so there is no shared metastore to lock: two Spark
+Each session names the lakehouse's tables (govlake.lakehouse) in its own in-memory catalog, so there is no shared metastore to lock: two Spark
 processes (two Airflow tasks, or a load and an analyst) work side by side.
 """
 
@@ -14,12 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from govlake.errors import GovlakeError
+from govlake.lakehouse import register_all
 from govlake.settings import SPARK_PACKAGES, Settings, settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-DATABASES = ("ods", "ops", "std", "quarantine", "base", "theme", "quality", "catalog", "lineage")
 
 
 def spark_conf(cfg: Settings) -> dict[str, str]:
@@ -34,7 +32,7 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         "spark.sql.catalogImplementation": "in-memory",
         "spark.sql.warehouse.dir": str(cfg.lakehouse),
         "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
-        "spark.sql.session.timeZone": "Asia/Shanghai",
+        "spark.sql.session.timeZone": cfg.timezone,
         # JDBC TEXT columns arrive as VARCHAR(0); keep them plain strings.
         "spark.sql.legacy.charVarcharAsString": "true",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -86,7 +84,7 @@ def get_spark(
             f"{cfg.ivy_dir}.",
         ) from None
     spark.sparkContext.setLogLevel("ERROR")
-    register_tables(spark, cfg.lakehouse, tables)
+    register_all(spark, cfg, tables)
     return spark
 
 
@@ -126,26 +124,3 @@ def _jvm_running() -> bool:
     from pyspark import SparkContext
 
     return SparkContext._active_spark_context is not None
-
-
-def delta_tables(lakehouse: Path) -> list[tuple[str, str, Path]]:
-    """(database, table, path) of every Delta table found on disk, sorted."""
-    found = []
-    for log in sorted(lakehouse.glob("*/*/_delta_log")):
-        table_dir = log.parent
-        found.append((table_dir.parent.name, table_dir.name, table_dir))
-    return found
-
-
-def register_tables(spark: SparkSession, lakehouse: Path, only: set[str] | None = None) -> None:
-    """Name the lakehouse's Delta tables in this session's catalog (reads only their logs)."""
-    for database in DATABASES:
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {database} LOCATION '{lakehouse / database}'")
-    for database, table, path in delta_tables(lakehouse):
-        if only is None or f"{database}.{table}" in only:
-            register_table(spark, database, table, path)
-
-
-def register_table(spark: SparkSession, database: str, table: str, path: Path) -> None:
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database} LOCATION '{path.parent}'")
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {database}.{table} USING DELTA LOCATION '{path}'")

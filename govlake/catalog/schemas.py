@@ -99,23 +99,24 @@ def delta_schemas(
     spark: SparkSession, cfg: Settings, databases: list[str], prefix: str
 ) -> dict[str, dict[str, str]]:
     """Columns and Spark types of every Delta table in the registered databases (log only)."""
-    from govlake.spark import delta_tables
+    from govlake.lakehouse import all_tables
 
     schemas = {}
-    for database, table, path in delta_tables(cfg.lakehouse):
-        if database not in databases:
+    for table in all_tables(spark, cfg):
+        if table.database not in databases:
             continue
-        schema = spark.read.format("delta").load(str(path)).schema
-        schemas[f"{database}.{table}"] = {
-            f.name: f.dataType.simpleString() for f in schema if not f.name.startswith(prefix)
+        schemas[table.qualified] = {
+            name: kind
+            for name, kind in table.fields(spark, cfg).items()
+            if not name.startswith(prefix)
         }
     return schemas
 
 
 def has_delta_tables(cfg: Settings, databases: list[str]) -> bool:
-    from govlake.spark import delta_tables
+    from govlake.lakehouse import may_hold_tables
 
-    return any(db in databases for db, _, _ in delta_tables(cfg.lakehouse))
+    return may_hold_tables(databases, cfg)
 
 
 def real_lakehouse(

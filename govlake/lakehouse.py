@@ -1,0 +1,285 @@
+"""Lakehouse tables: one `Table` per Delta table, the only place that knows where and how they live.
+
+A table is named `<database>.<name>` (`ods.psb_hukou__hj_resident`); its location is the URI
+`<tables_uri>/<database>/<name>`, where `tables_uri` is one settings value (a local folder today,
+`s3a://bucket/prefix` on a cluster). Existence, versions and schemas come from Delta's own API,
+never from file-system paths, so the same code works on object storage. Nothing outside this
+module builds table paths, reads `_delta_log` or calls `format("delta")`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from govlake.errors import GovlakeError
+from govlake.settings import Settings, settings
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from airflow.sdk import Asset
+    from delta.tables import DeltaTable
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+T = TypeVar("T")
+
+# The layers of the lakehouse, in the order data flows through them.
+DATABASES = ("ods", "ops", "std", "quarantine", "base", "theme", "quality", "catalog", "lineage")
+# An "x-" scheme is kept verbatim by Airflow (no provider lookup, no normalisation), and it
+# names the table rather than a path, so the URI is the same on a laptop and on the cluster.
+ASSET_SCHEME = "x-govlake"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True, order=True)
+class Table:
+    """A lakehouse Delta table `<database>.<name>`; storage comes from the settings in use."""
+
+    database: str
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.database not in DATABASES or not _NAME.match(self.name):
+            raise GovlakeError(
+                f"'{self.database}.{self.name}' is not a lakehouse table name.",
+                fix=f"use <database>.<name> with a database among {', '.join(DATABASES)} and a "
+                "name of lower-case letters, digits and underscores.",
+            )
+
+    @classmethod
+    def parse(cls, qualified: str | Table) -> Table:
+        """`ods.psb_hukou__hj_resident` -> Table('ods', 'psb_hukou__hj_resident')."""
+        if isinstance(qualified, Table):
+            return qualified
+        database, dot, name = qualified.partition(".")
+        if not dot:
+            raise GovlakeError(
+                f"'{qualified}' names no database.",
+                fix=f"write <database>.<name>, e.g. ods.{qualified}.",
+            )
+        return cls(database, name)
+
+    def __str__(self) -> str:
+        return self.qualified
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.database}.{self.name}"
+
+    # -- where it lives -------------------------------------------------------------------
+
+    def location(self, cfg: Settings | None = None) -> str:
+        """The table's URI under the environment's tables root."""
+        return f"{tables_root(cfg)}/{self.database}/{self.name}"
+
+    def asset(self) -> Asset:
+        """The Airflow Asset of the table, URI x-govlake://<database>/<name>."""
+        from airflow.sdk import Asset
+
+        return Asset(name=self.qualified, uri=f"{ASSET_SCHEME}://{self.database}/{self.name}")
+
+    # -- what it holds --------------------------------------------------------------------
+
+    def exists(self, spark: SparkSession, cfg: Settings | None = None) -> bool:
+        """Whether a Delta table has been committed at the location (Delta's own check)."""
+        from delta.tables import DeltaTable
+
+        return DeltaTable.isDeltaTable(spark, self.location(cfg))
+
+    def commit(self, spark: SparkSession, cfg: Settings | None = None) -> Commit | None:
+        """The latest commit (version and time), or None when the table was never written."""
+        if not self.exists(spark, cfg):
+            return None
+        row = self.delta(spark, cfg).history(1).select("version", "timestamp").first()
+        return Commit(row["version"], row["timestamp"])
+
+    def version(self, spark: SparkSession, cfg: Settings | None = None) -> int | None:
+        """The current Delta version, or None when the table was never written."""
+        commit = self.commit(spark, cfg)
+        return commit.version if commit else None
+
+    def history(self, spark: SparkSession, cfg: Settings | None = None) -> DataFrame:
+        """Delta's commit history of the table, newest first."""
+        return self.delta(spark, cfg).history()
+
+    def read(
+        self, spark: SparkSession, cfg: Settings | None = None, version: int | None = None
+    ) -> DataFrame:
+        """The table's rows, now or as of `version`; a clear error when it does not exist."""
+        if not self.exists(spark, cfg):
+            raise GovlakeError(
+                f"table {self.qualified} does not exist yet.",
+                file=self.location(cfg),
+                fix="run the task that writes it first (govlake tables lists what exists).",
+            )
+        return self._reader(spark, version).load(self.location(cfg))
+
+    def read_if_exists(
+        self, spark: SparkSession, cfg: Settings | None = None, version: int | None = None
+    ) -> DataFrame | None:
+        """The table's rows, or None when it has never been written."""
+        if not self.exists(spark, cfg):
+            return None
+        return self._reader(spark, version).load(self.location(cfg))
+
+    def changes(
+        self, spark: SparkSession, start: int, end: int | None = None, cfg: Settings | None = None
+    ) -> DataFrame:
+        """The change data feed between two versions (inclusive)."""
+        reader = spark.read.format("delta").option("readChangeFeed", "true")
+        reader = reader.option("startingVersion", start)
+        if end is not None:
+            reader = reader.option("endingVersion", end)
+        return reader.load(self.location(cfg))
+
+    def schema(self, spark: SparkSession, cfg: Settings | None = None) -> StructType | None:
+        """The table's current schema, or None when it does not exist."""
+        df = self.read_if_exists(spark, cfg)
+        return df.schema if df is not None else None
+
+    def fields(self, spark: SparkSession, cfg: Settings | None = None) -> dict[str, str]:
+        """Column -> Spark SQL type of the table (empty when it does not exist yet)."""
+        schema = self.schema(spark, cfg)
+        return {f.name: f.dataType.simpleString() for f in schema.fields} if schema else {}
+
+    def partition_columns(self, spark: SparkSession, cfg: Settings | None = None) -> list[str]:
+        """The columns the table is partitioned by (empty when it does not exist)."""
+        if not self.exists(spark, cfg):
+            return []
+        detail = self.delta(spark, cfg).detail().select("partitionColumns").first()
+        return list(detail["partitionColumns"])
+
+    def delta(self, spark: SparkSession, cfg: Settings | None = None) -> DeltaTable:
+        """Delta's handle of the table, for MERGE, DELETE and history."""
+        from delta.tables import DeltaTable
+
+        return DeltaTable.forPath(spark, self.location(cfg))
+
+    # -- writing and naming ---------------------------------------------------------------
+
+    def write(
+        self,
+        df: DataFrame,
+        mode: str = "append",
+        *,
+        partition_by: Iterable[str] = (),
+        options: Mapping[str, Any] | None = None,
+        cfg: Settings | None = None,
+    ) -> None:
+        """Write `df` in one Delta commit (retried when it loses a concurrency race), then name it."""
+        writer = df.write.format("delta").mode(mode)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        for key, value in (options or {}).items():
+            writer = writer.option(key, value)
+        location = self.location(cfg)
+        retry_concurrent(lambda: writer.save(location))
+        self.register(df.sparkSession, cfg)
+
+    def create_if_missing(
+        self,
+        spark: SparkSession,
+        schema: str | StructType,
+        *,
+        partition_by: Iterable[str] = (),
+        options: Mapping[str, Any] | None = None,
+        cfg: Settings | None = None,
+    ) -> bool:
+        """Create the table empty with `schema` unless it exists; True when it was created."""
+        if self.exists(spark, cfg):
+            return False
+        empty = spark.createDataFrame([], schema)
+        self.write(empty, "append", partition_by=partition_by, options=options, cfg=cfg)
+        return True
+
+    def register(self, spark: SparkSession, cfg: Settings | None = None) -> None:
+        """Name the table in the session's catalog, so SQL reads it as <database>.<name>."""
+        root = tables_root(cfg)
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.database} LOCATION '{root}/{self.database}'")
+        spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {self.qualified} USING DELTA "
+            f"LOCATION '{self.location(cfg)}'"
+        )
+
+    @staticmethod
+    def _reader(spark: SparkSession, version: int | None):
+        reader = spark.read.format("delta")
+        return reader.option("versionAsOf", version) if version is not None else reader
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One Delta commit of a table: its version and when it was made."""
+
+    version: int
+    timestamp: dt.datetime
+
+
+def tables_root(cfg: Settings | None = None) -> str:
+    """The URI under which every table lives: `tables_uri`, else the local lakehouse folder."""
+    cfg = cfg or settings()
+    return (cfg.tables_uri or str(cfg.lakehouse)).rstrip("/")
+
+
+def all_tables(spark: SparkSession, cfg: Settings | None = None) -> list[Table]:
+    """Every Delta table of the lakehouse, sorted: each database folder listed via Hadoop's
+    file system of the root (local disk or object storage alike), each entry checked by Delta."""
+    root = tables_root(cfg)
+    jvm = spark.sparkContext._jvm
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    found = []
+    for database in DATABASES:
+        folder = jvm.org.apache.hadoop.fs.Path(f"{root}/{database}")
+        fs = folder.getFileSystem(hadoop)
+        if not fs.exists(folder):
+            continue
+        for status in fs.listStatus(folder):
+            name = status.getPath().getName()
+            # A folder with a Delta log is a table; Delta checks the log when it is read.
+            log = jvm.org.apache.hadoop.fs.Path(status.getPath(), "_delta_log")
+            if status.isDirectory() and _NAME.match(name) and fs.exists(log):
+                found.append(Table(database, name))
+    return sorted(found)
+
+
+def may_hold_tables(databases: Iterable[str], cfg: Settings | None = None) -> bool:
+    """Whether any of `databases` may hold a table, answered without starting Spark.
+
+    A local root is looked at directly; an object-store root can only be listed by the engine,
+    so it may always hold tables (the caller then starts Spark and asks `all_tables`).
+    """
+    root = tables_root(cfg)
+    if "://" in root and not root.startswith("file://"):
+        return True
+    from pathlib import Path
+
+    base = Path(root.removeprefix("file://"))
+    return any(any(base.glob(f"{db}/*/_delta_log")) for db in databases)
+
+
+def register_all(
+    spark: SparkSession, cfg: Settings | None = None, only: Iterable[str] | None = None
+) -> list[Table]:
+    """Name the lakehouse's tables (or just `only`) in this session's catalog."""
+    wanted = None if only is None else {str(t) for t in only}
+    tables = [t for t in all_tables(spark, cfg) if wanted is None or t.qualified in wanted]
+    for table in tables:
+        table.register(spark, cfg)
+    return tables
+
+
+def retry_concurrent(action: Callable[[], T], attempts: int = 5) -> T:
+    """Retry a Delta commit that lost an optimistic-concurrency race with another task."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except Exception as exc:
+            if "Concurrent" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
