@@ -1,7 +1,8 @@
 """The lakehouse Spark session: Delta, JDBC drivers from Maven Central, tables by name.
 
-Each session names the lakehouse's tables (govlake.lakehouse) in its own in-memory catalog, so there is no shared metastore to lock: two Spark
-processes (two Airflow tasks, or a load and an analyst) work side by side.
+Each session names the lakehouse's tables (govlake.lakehouse) in its own in-memory catalog, so
+there is no shared metastore to lock: two Spark processes (two Airflow tasks, or a load and an
+analyst) work side by side.
 """
 
 from __future__ import annotations

@@ -1,0 +1,70 @@
+"""The Table object: names, locations, existence and versions from Delta, reads as of a version."""
+
+from __future__ import annotations
+
+import pytest
+
+from govlake.errors import GovlakeError
+from govlake.lakehouse import Table, all_tables, tables_root
+from govlake.settings import load_settings
+
+
+def test_a_name_parses_into_database_and_table():
+    table = Table.parse("ods.psb_hukou__hj_resident")
+    assert (table.database, table.name) == ("ods", "psb_hukou__hj_resident")
+    assert str(table) == "ods.psb_hukou__hj_resident"
+    assert Table.parse(table) is table
+
+
+@pytest.mark.parametrize("bad", ["psb_hukou", "nowhere.t", "ods.Bad-Name", "ods."])
+def test_a_bad_name_is_refused_with_the_fix(bad):
+    with pytest.raises(GovlakeError) as info:
+        Table.parse(bad)
+    assert info.value.fix
+
+
+def test_the_location_follows_the_one_settings_value(monkeypatch):
+    monkeypatch.setenv("GOVLAKE_TABLES_URI", "s3a://ezhou-govlake/lakehouse/")
+    cfg = load_settings("local")
+    assert tables_root(cfg) == "s3a://ezhou-govlake/lakehouse"
+    assert Table.parse("base.population").location(cfg) == (
+        "s3a://ezhou-govlake/lakehouse/base/population"
+    )
+    monkeypatch.delenv("GOVLAKE_TABLES_URI")
+    local = load_settings("local")
+    assert Table.parse("base.population").location(local) == str(
+        local.lakehouse / "base" / "population"
+    )
+
+
+def test_the_asset_names_the_table_not_its_path():
+    asset = Table.parse("base.population").asset()
+    assert (asset.name, asset.uri) == ("base.population", "x-govlake://base/population")
+
+
+def test_existence_versions_and_reads_as_of_a_version(spark, cfg):
+    table = Table.parse("ops.lakehouse_probe")
+    assert not table.exists(spark, cfg)
+    assert table.commit(spark, cfg) is None and table.version(spark, cfg) is None
+    assert table.read_if_exists(spark, cfg) is None
+    with pytest.raises(GovlakeError, match="ops.lakehouse_probe does not exist"):
+        table.read(spark, cfg)
+
+    table.write(spark.createDataFrame([(1, "a")], "id int, v string"), "overwrite", cfg=cfg)
+    table.write(spark.createDataFrame([(2, "b")], "id int, v string"), "append", cfg=cfg)
+
+    assert table.exists(spark, cfg)
+    assert table.version(spark, cfg) == 1
+    assert sorted(r.id for r in table.read(spark, cfg).collect()) == [1, 2]
+    assert [r.id for r in table.read(spark, cfg, version=0).collect()] == [1]
+    assert table.fields(spark, cfg) == {"id": "int", "v": "string"}
+    assert spark.sql("SELECT count(*) AS n FROM ops.lakehouse_probe").first().n == 2
+    assert table in all_tables(spark, cfg)
+
+
+def test_partitioning_and_creation_when_missing(spark, cfg):
+    table = Table.parse("ops.lakehouse_parts")
+    assert table.create_if_missing(spark, "d date, n long", partition_by=["d"], cfg=cfg)
+    assert not table.create_if_missing(spark, "d date, n long", partition_by=["d"], cfg=cfg)
+    assert table.partition_columns(spark, cfg) == ["d"]
+    assert table.version(spark, cfg) == 0
