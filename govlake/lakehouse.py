@@ -211,8 +211,8 @@ class Table:
     def register(self, spark: SparkSession, cfg: Settings | None = None) -> None:
         """Name the table in the session's catalog, so SQL reads it as <database>.<name>."""
         root = tables_root(cfg)
-        database = f"CREATE DATABASE IF NOT EXISTS {self.database} LOCATION '{root}/{self.database}'"
-        spark.sql(database)
+        folder = f"{root}/{self.database}"
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.database} LOCATION '{folder}'")
         spark.sql(
             f"CREATE TABLE IF NOT EXISTS {self.qualified} USING DELTA "
             f"LOCATION '{self.location(cfg)}'"
