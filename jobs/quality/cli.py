@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from govlake.console import console, print_rows
+
 SUMMARY_SQL = """
 SELECT `table`, run_date, run_id,
        count(*) AS rules,
@@ -23,7 +25,6 @@ ORDER BY `table`
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from govlake.cli import console, print_rows
     from govlake.settings import settings
     from govlake.spark import get_spark
     from jobs.quality.gx_run import docs_dir
@@ -43,7 +44,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from govlake.cli import console
     from govlake.settings import settings
     from jobs.quality import build_data_docs
 
@@ -52,7 +52,6 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from govlake.cli import console
     from govlake.settings import settings
     from govlake.spark import get_spark
     from jobs.quality import generate
@@ -68,16 +67,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(add: Callable[..., argparse.ArgumentParser]) -> argparse._SubParsersAction:
-    """Add `govlake quality [docs|init]`; returns its subcommands so others can add theirs."""
+def register(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add `govlake quality [docs|init]` with the CLI's `add(name, func, help)`."""
     quality = add("quality", cmd_summary, "latest validation per table and the Data Docs path")
     quality.add_argument("--json", action="store_true")
-    sub = quality.add_subparsers(dest="quality_command")
-    docs = sub.add_parser("docs", help="build GX Data Docs into <lakehouse>/quality/data_docs")
-    docs.set_defaults(func=cmd_docs)
-    init = sub.add_parser("init", help="write a starting suite for a source (or --library)")
+    add("quality docs", cmd_docs, "build GX Data Docs into <lakehouse>/quality/data_docs")
+    init = add("quality init", cmd_init, "write a starting suite for a source (or --library)")
     init.add_argument("name", help="source system (conf/sources/<name>.yaml) or library")
     init.add_argument("--library", action="store_true", help="name is a base library")
     init.add_argument("--force", action="store_true", help="overwrite an existing suite")
-    init.set_defaults(func=cmd_init)
-    return sub
