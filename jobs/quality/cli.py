@@ -25,15 +25,18 @@ ORDER BY `table`
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from govlake.lakehouse import Table, may_hold_tables
     from govlake.settings import settings
     from govlake.spark import get_spark
     from jobs.quality.gx_run import docs_dir
 
     cfg = settings()
-    if not (cfg.table_path("quality", "results") / "_delta_log").exists():
+    results = Table("quality", "results")
+    # A lakehouse without quality tables is answered without starting Spark.
+    spark = get_spark(cfg, tables={str(results)}) if may_hold_tables(["quality"], cfg) else None
+    if spark is None or not results.exists(spark, cfg):
         console.print("No validation has run yet (quality.results is empty): run a load first.")
         return 0
-    spark = get_spark(cfg, tables={"quality.results"})
     rows = [r.asDict() for r in spark.sql(SUMMARY_SQL).collect()]
     print_rows(rows, args.json, title="Latest validation per table (quality.results)")
     index = docs_dir(cfg) / "index.html"
