@@ -147,8 +147,8 @@ def publish_catalog(spark: SparkSession, cfg: Settings, run_date: dt.date, run_i
         (CATALOG_ITEMS, items, ["resource", "table", "column"]),
         (CATALOG_SYSTEMS, systems, ["system"]),
     ):
-        table = owned.table.name
-        result[table] = merge_scd2(spark, cfg, owned, with_keys(rows, key), run_date, run_id)
+        keyed = with_keys(rows, key)
+        result[owned.table.name] = merge_scd2(spark, cfg, owned, keyed, run_date, run_id)
         owned.table.register(spark, cfg)
     result["registrations"] = publish_registrations(
         spark, cfg, review, findings, published, run_date, run_id
