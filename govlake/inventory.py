@@ -84,7 +84,9 @@ def write_spark_client_files(cfg: Settings | None = None) -> tuple[Path, Path]:
     conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = "jdbc:derby:memory:govlake;create=true"
     conf_file = folder / "spark-defaults.conf"
     conf_file.write_text("".join(f"{k} {v}\n" for k, v in conf.items()), encoding="utf-8")
-    statements = [f"CREATE DATABASE IF NOT EXISTS {db};" for db in sorted({t.database for t in tables})]
+    statements = [
+        f"CREATE DATABASE IF NOT EXISTS {db};" for db in sorted({t.database for t in tables})
+    ]
     statements += [
         f"CREATE TABLE IF NOT EXISTS {t.qualified} USING DELTA LOCATION '{t.location(cfg)}';"
         for t in tables
