@@ -159,8 +159,9 @@ def validate_again(spark, cfg, table: str, all_jobs) -> dict:
     from pyspark.sql import functions as F
 
     import jobs.quality as quality
+    from govlake.lakehouse import Table
 
-    rows = spark.read.format("delta").load(str(cfg.table_path(*table.split(".", 1))))
+    rows = Table.parse(table).read(spark, cfg)
     rows = rows.where(F.col("_batch_date") == F.lit(DAY)).persist()
     rows.count()
     batch = quality.Batch(table, "bench-warm", DAY, ["rec_id"], TABLE[0], "bench")

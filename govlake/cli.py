@@ -3,42 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
+from govlake.console import console, err_console, iso_date, print_rows
 from govlake.errors import GovlakeError, summarize_java_error
 from govlake.settings import settings
-
-# Pipes and CI logs get a wide console so tables are not cut to 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2026-11-26") from None
-
-
-def print_rows(rows: list[dict], as_json: bool, title: str | None = None) -> None:
-    """Rows as a rich table for people, or as JSON for scripts."""
-    if as_json:
-        print(json.dumps(rows, ensure_ascii=False, default=str, indent=2))
-        return
-    table = Table(title=title, show_lines=False)
-    for column in rows[0] if rows else ["(no rows)"]:
-        table.add_column(str(column), overflow="fold")
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row.values()])
-    console.print(table)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -178,14 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     add = _adder(sub)
     demo = add("demo", cmd_demo, "generate sample sources and run the nightly DAGs through Airflow")
     demo.add_argument("--persons", type=int, default=None, help="size of the sample city")
-    demo.add_argument("--date", type=_date, default=None, help="logical date (default in conf)")
+    demo.add_argument("--date", type=iso_date, default=None, help="logical date (default in conf)")
     gen = add("generate", cmd_generate, "write sample department sources only")
     gen.add_argument("--persons", type=int, default=settings().demo_persons)
-    gen.add_argument("--date", type=_date, default=None)
+    gen.add_argument("--date", type=iso_date, default=None)
     load = add("load", cmd_load, "load one source system now, without Airflow")
     load.add_argument("system")
     load.add_argument("--table", default=None)
-    load.add_argument("--date", type=_date, default=None)
+    load.add_argument("--date", type=iso_date, default=None)
     load.add_argument("--json", action="store_true")
     for name, func, text in (
         ("sources", cmd_sources, "each configured source: mode, last load, rows"),
@@ -198,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--limit", type=int, default=1000)
     build = add("build", cmd_build, "build the base libraries (or one) from ods, without Airflow")
     build.add_argument("library", nargs="?", default=None)
-    build.add_argument("--date", type=_date, default=None)
+    build.add_argument("--date", type=iso_date, default=None)
     build.add_argument("--json", action="store_true")
     build.add_argument(
         "--full", action="store_true", help="rebuild from every input row, not the changed keys"
@@ -215,20 +187,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def command_groups() -> list[Callable]:
-    """Subcommand groups that live beside their feature (catalog, lineage, ...)."""
+    """Subcommand groups that live beside their feature, each a `register(add)`; a group's
+    parent comes before the groups that add to it (quality before its feedback commands)."""
     from govlake.catalog.cli import register as catalog
-    from govlake.feedback_cli import register as feedback
-    from govlake.quality_cli import register as quality
     from govlake.site.cli import register as docs
+    from jobs.feedback.cli import register as feedback
+    from jobs.quality.cli import register as quality
     from lineage.cli import register as lineage
 
-    return [catalog, lineage, lambda add: feedback(quality(add)), docs]
+    return [catalog, lineage, quality, feedback, docs]
 
 
 def _adder(sub) -> Callable[..., argparse.ArgumentParser]:
+    """`add(name, func, help)` for every command: "quality scores" adds `scores` under
+    `quality`. A group without a function of its own requires one of its subcommands."""
+    parsers: dict[str, argparse.ArgumentParser] = {}
+    groups: dict[str, argparse._SubParsersAction] = {"": sub}
+
     def add(name: str, func, text: str) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=text, description=text)
+        parent, _, child = name.rpartition(" ")
+        if parent not in groups:
+            required = parsers[parent].get_default("func") is None
+            dest = f"{parent.replace(' ', '_')}_command"
+            groups[parent] = parsers[parent].add_subparsers(dest=dest, required=required)
+        parser = groups[parent].add_parser(child, help=text, description=text)
         parser.set_defaults(func=func)
+        parsers[name] = parser
         return parser
 
     return add

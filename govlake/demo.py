@@ -120,14 +120,14 @@ def print_summary(rows: list[dict], day: dt.date, console: Console) -> bool:
 
 def library_rows(day: dt.date) -> list[dict]:
     """Latest build of each library for the night, per input, from ops.library_runs."""
+    from govlake.lakehouse import Table
     from govlake.spark import get_spark
 
     cfg = settings()
-    path = cfg.table_path("ops", "library_runs")
-    if not (path / "_delta_log").exists():
+    runs = Table("ops", "library_runs").read_if_exists(get_spark(cfg), cfg)
+    if runs is None:
         return []
-    spark = get_spark(cfg)
-    runs = spark.read.format("delta").load(str(path)).where(f"batch_date = DATE'{day}'")
+    runs = runs.where(f"batch_date = DATE'{day}'")
     latest = (
         runs.groupBy("library")
         .agg({"finished_at": "max"})

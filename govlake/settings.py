@@ -46,10 +46,6 @@ class Settings(BaseModel):
     # Where Delta tables live (s3a://bucket/prefix on a cluster); empty: the lakehouse folder.
     tables_uri: str | None = None
 
-    def table_path(self, database: str, table: str) -> Path:
-        # Transitional: callers move to govlake.lakehouse.Table, then this goes.
-        return self.lakehouse / database / table
-
 
 def _resolve(path: str | Path) -> Path:
     path = Path(path)

@@ -23,7 +23,7 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
-    from govlake.cli import console
+    from govlake.console import console
     from lineage import query
 
     table, column = query.split_target(args.target)

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import yaml
 
+from govlake.lakehouse import Table
+
 
 def entry(resource: str, table: str, columns: list[str], systems: list[str], **fields) -> dict:
     """A catalog entry that passes review: every column an item graded L2, conditional sharing."""
-    lei = {"ods": "3", "base": "1", "theme": "2"}[table.split(".")[0]]
+    lei = {"ods": "3", "base": "1", "theme": "2"}[Table.parse(table).database]
     return {
         "resource": resource,
         "code": fields.pop("code", f"{lei}01001-0001"),

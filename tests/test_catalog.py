@@ -22,6 +22,7 @@ from govlake.catalog.grades import GradeScheme, inherit
 from govlake.catalog.models import CalendarRules
 from govlake.catalog.workdays import WorkCalendar
 from govlake.errors import ConfigError
+from govlake.lakehouse import Table
 from govlake.libraries import load_libraries
 from govlake.sources import load_sources
 from lineage.declared import ColumnEdge
@@ -194,7 +195,7 @@ def test_validate_command_rejects_broken_entries_with_reasons(catalog, capsys):
     assert all(r["fix"] for r in rows)
 
 
-def test_nightly_build_refuses_a_library_whose_entry_fails_review(catalog, cfg):
+def test_nightly_build_refuses_a_library_whose_entry_fails_review(catalog, spark, cfg):
     from jobs.library import build_library
 
     assert_publishable("base.population")  # the shipped entry passes
@@ -203,7 +204,7 @@ def test_nightly_build_refuses_a_library_whose_entry_fails_review(catalog, cfg):
         build_library("population", dt.date(2026, 11, 26), "run-refused")
     assert "base.population is not published" in str(err.value)
     assert "有条件共享 requires its sharing condition" in str(err.value)
-    assert not (cfg.table_path("base", "population") / "_delta_log").exists()
+    assert not Table("base", "population").exists(spark, cfg)
     (catalog / "population.yaml").unlink()
     with pytest.raises(NotPublishable, match="this one has no entry"):
         assert_publishable("base.population")
@@ -212,7 +213,6 @@ def test_nightly_build_refuses_a_library_whose_entry_fails_review(catalog, cfg):
 def test_publish_is_idempotent_keeps_history_and_tracks_deadlines(spark, cfg, catalog, capsys):
     from govlake.catalog import publish_catalog
     from govlake.catalog.registrations import due_report
-    from govlake.spark import register_table
     from jobs.ops import LoadRun, record_run
 
     day1, day2 = dt.date(2026, 11, 25), dt.date(2026, 11, 26)
@@ -225,13 +225,12 @@ def test_publish_is_idempotent_keeps_history_and_tracks_deadlines(spark, cfg, ca
     assert not any(again[t][k] for t in versions for k in ("inserted", "changed", "closed"))
 
     # A department's table gains a column (a real Delta table, and the load run says so).
-    household = cfg.table_path("ods", "psb_hukou__hj_household")
-    spark.createDataFrame(
+    household = spark.createDataFrame(
         [("h1", "x", "addr", "420702", "2020-01-01", "2026-11-26", "138", day2)],
         "hh string, hzsfzh string, hjdz string, xzqh string, lhrq string, update_time string, "
         "mobile string, _batch_date date",
-    ).write.format("delta").save(str(household))
-    register_table(spark, "ods", "psb_hukou__hj_household", household)
+    )
+    Table("ods", "psb_hukou__hj_household").write(household, cfg=cfg)
     run = LoadRun(
         "load-2",
         "psb_hukou",

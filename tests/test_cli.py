@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from govlake.cli import main
 from jobs.ingest import load_table
 
@@ -53,3 +55,25 @@ def test_errors_are_one_paragraph_without_java_stack(source_dir, capsys):
 
     assert main(["load", "no_such_system"]) == 1
     assert "no source system 'no_such_system'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["quality"], "No validation has run yet"),
+        (["catalog", "validate"], "checked against declared columns"),
+    ],
+)
+def test_commands_answer_without_spark_on_an_empty_lakehouse(
+    argv, says, cfg, tmp_path, monkeypatch, capsys
+):
+    """Nothing written yet: the answer comes from configuration, without starting a JVM."""
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark was started")
+
+    empty = cfg.model_copy(update={"lakehouse": tmp_path / "lakehouse", "tables_uri": None})
+    monkeypatch.setattr("govlake.settings.settings", lambda: empty)
+    monkeypatch.setattr("govlake.spark.get_spark", no_spark)
+    main(argv)
+    assert says in capsys.readouterr().out

@@ -302,16 +302,14 @@ def test_quarantine_and_lost_conflicts_become_department_problems(spark, lake):
 
 
 def run_cli(argv, spark, lake, monkeypatch, capsys):
-    """Run a `govlake quality ...` subcommand from govlake.feedback_cli on the test lakehouse."""
-    import argparse
+    """Run a `govlake quality ...` subcommand from jobs.feedback.cli on the test lakehouse."""
     import json
 
-    from govlake import feedback_cli
+    from govlake.cli import build_parser
+    from jobs.feedback import cli as feedback_cli
 
     monkeypatch.setattr(feedback_cli, "_context", lambda: (spark, lake))
-    parser = argparse.ArgumentParser(prog="govlake quality")
-    feedback_cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args([*argv, "--json"])
+    args = build_parser().parse_args(["quality", *argv, "--json"])
     capsys.readouterr()
     assert args.func(args) == 0
     return json.loads(capsys.readouterr().out)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from govlake.lakehouse import Table
 from govlake.site.model import (
     Freshness,
     Item,
@@ -290,10 +291,10 @@ def test_docs_serve_serves_the_site_over_http(site, browser):
 
 
 def _save(spark, cfg, table: str, rows: list[dict], schema: str) -> None:
-    """Write a Delta table by path only, so the shared session's catalog is left alone."""
-    database, name = table.split(".")
-    path = str(cfg.table_path(database, name))
-    spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(path)
+    """Write a Delta table at its location only. Not Table.write: that also names the table in
+    the shared session, which would point e.g. catalog.resources at this test's folder."""
+    location = Table.parse(table).location(cfg)
+    spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(location)
 
 
 @pytest.fixture()

@@ -6,18 +6,12 @@ import argparse
 import datetime as dt
 from dataclasses import asdict
 
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2026-11-26") from None
+from govlake.console import console, iso_date, print_rows
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Review every entry (退回纠正); exit 1 when any entry is returned."""
     from govlake.catalog import has_delta_tables, load_catalog, load_rules, validate_catalog
-    from govlake.cli import console, print_rows
     from govlake.settings import settings
 
     cfg, rules = settings(), load_rules()
@@ -47,7 +41,6 @@ def cmd_publish(args: argparse.Namespace) -> int:
     import uuid
 
     from govlake.catalog import publish_catalog
-    from govlake.cli import console
     from govlake.settings import settings
     from govlake.spark import get_spark
 
@@ -62,7 +55,6 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_due(args: argparse.Namespace) -> int:
     """Registrations due and overdue per department, in working days."""
     from govlake.catalog.registrations import due_report, per_department
-    from govlake.cli import console, print_rows
     from govlake.settings import settings
     from govlake.spark import get_spark
 
@@ -82,23 +74,18 @@ def cmd_due(args: argparse.Namespace) -> int:
 
 
 def register(add) -> None:
-    """Add `govlake catalog ...` to the main parser (add: govlake.cli's sub-parser adder)."""
+    """Add `govlake catalog validate | publish | due` with the CLI's `add(name, func, help)`."""
     catalog = add("catalog", lambda args: catalog.print_help() or 2, "the government data catalog")
-    sub = catalog.add_subparsers(dest="catalog_command")
-
-    def child(name: str, func, text: str) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=text, description=text)
-        parser.set_defaults(func=func)
-        return parser
-
-    validate = child("validate", cmd_validate, "review every entry; list failures with fixes")
+    validate = add("catalog validate", cmd_validate, "review every entry; list failures with fixes")
     validate.add_argument("--json", action="store_true")
     validate.add_argument(
         "--declared", action="store_true", help="check declared columns only (no Spark)"
     )
-    publish = child("publish", cmd_publish, "write catalog.resources/items/systems/registrations")
-    publish.add_argument("--date", type=_date, default=None)
-    due = child("due", cmd_due, "registrations due and overdue per department (working days)")
+    publish = add(
+        "catalog publish", cmd_publish, "write catalog.resources/items/systems/registrations"
+    )
+    publish.add_argument("--date", type=iso_date, default=None)
+    due = add("catalog due", cmd_due, "registrations due and overdue per department (working days)")
     due.add_argument("--department", default=None)
-    due.add_argument("--date", type=_date, default=None, help="as of (default today)")
+    due.add_argument("--date", type=iso_date, default=None, help="as of (default today)")
     due.add_argument("--json", action="store_true")

@@ -12,12 +12,11 @@ import hashlib
 import json
 from typing import TYPE_CHECKING
 
+from govlake.owned import Owned
 from govlake.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-SCD2_COLUMNS = "valid_from date, valid_to date, is_current boolean, run_id string"
 
 
 def row_hash(row: dict) -> str:
@@ -33,38 +32,32 @@ def with_keys(rows: list[dict], key: list[str]) -> list[dict]:
     ]
 
 
-def _create(spark, rows: list[dict], schema: str, path: str, run_date, run_id: str) -> dict:
-    from pyspark.sql import functions as F
-
-    stamped = spark.createDataFrame(rows, schema).select(
-        "*",
-        F.lit(run_date).cast("date").alias("valid_from"),
-        F.lit(None).cast("date").alias("valid_to"),
-        F.lit(True).alias("is_current"),
-        F.lit(run_id).alias("run_id"),
-    )
-    stamped.write.format("delta").option("delta.enableChangeDataFeed", "true").save(path)
+def _create(spark, cfg: Settings, owned: Owned, rows: list[dict], run_date, run_id: str) -> dict:
+    stamped = [
+        {**r, "valid_from": run_date, "valid_to": None, "is_current": True, "run_id": run_id}
+        for r in rows
+    ]
+    df = spark.createDataFrame(stamped, owned.schema)
+    owned.table.write(df, partition_by=owned.partition_by, options=owned.properties, cfg=cfg)
     return {"inserted": len(rows), "changed": 0, "closed": 0, "version": 0}
 
 
 def merge_scd2(
     spark: SparkSession,
     cfg: Settings,
-    table: str,
+    owned: Owned,
     rows: list[dict],
-    schema: str,
     run_date: dt.date,
     run_id: str,
 ) -> dict:
-    """Keep `catalog.<table>` as SCD2 history of `rows` (one per record_key). The catalog is
-    small, so what changed is worked out on the driver and only those rows go to the MERGE."""
-    from delta.tables import DeltaTable
+    """Keep the catalog table `owned` as SCD2 history of `rows` (one per record_key). The
+    catalog is small, so what changed is worked out on the driver and only those rows go to
+    the MERGE."""
     from pyspark.sql import functions as F
 
-    path = str(cfg.table_path("catalog", table))
-    if not (cfg.table_path("catalog", table) / "_delta_log").exists():
-        return _create(spark, rows, schema, path, run_date, run_id)
-    target = DeltaTable.forPath(spark, path)
+    if not owned.table.exists(spark, cfg):
+        return _create(spark, cfg, owned, rows, run_date, run_id)
+    target = owned.table.delta(spark, cfg)
     current = {
         r["record_key"]: r["content_hash"]
         for r in target.toDF().where("is_current").select("record_key", "content_hash").collect()
@@ -76,12 +69,12 @@ def merge_scd2(
     gone = sorted(set(current) - {r["record_key"] for r in rows})
     counts = {"inserted": len(new), "changed": len(changed), "closed": len(gone)}
     if not (new or changed or gone):
-        return {**counts, "version": target.history(1).first()["version"]}
+        return {**counts, "version": owned.table.version(spark, cfg)}
     # Rows with a merge key close the current version; rows without one are inserted.
     staged = [{**r, "_merge_key": r["record_key"]} for r in changed]
     staged += [{"record_key": k, "_merge_key": k} for k in gone]
     staged += [{**r, "_merge_key": None} for r in changed + new]
-    df = spark.createDataFrame(staged, f"{schema}, _merge_key string")
+    df = spark.createDataFrame(staged, f"{owned.schema}, _merge_key string")
     day = F.lit(run_date).cast("date")
     insert = {c: F.col(f"s.`{c}`") for c in df.columns if c != "_merge_key"}
     insert.update(
@@ -97,4 +90,4 @@ def merge_scd2(
         .whenNotMatchedInsert(values=insert)
         .execute()
     )
-    return {**counts, "version": target.history(1).first()["version"]}
+    return {**counts, "version": owned.table.version(spark, cfg)}

@@ -13,33 +13,12 @@ from govlake.catalog.models import CatalogEntry
 from govlake.catalog.registrations import publish_registrations, published_hashes
 from govlake.catalog.review import Finding, Review, run_review
 from govlake.catalog.schemas import Lakehouse, real_lakehouse
+from govlake.lakehouse import Table
+from govlake.owned import CATALOG_ITEMS, CATALOG_RESOURCES, CATALOG_SYSTEMS
 from govlake.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-RESOURCES_SCHEMA = (
-    "resource string, code string, name string, abstract string, lei_code string, "
-    "lei_name string, xiang_code string, xiang_name string, mu_code string, mu_name string, "
-    "ximu_code string, ximu_name string, provider_department string, provider_code string, "
-    "source_systems array<string>, information_systems array<string>, tables array<string>, "
-    "format string, sharing_type string, sharing_condition string, sharing_method string, "
-    "open_type string, open_condition string, update_cycle string, publish_date date, "
-    "related array<string>, legal_basis string, grade string, national_grade string, "
-    "item_count int, row_count long, review_status string, review_findings array<string>, "
-    "entry_hash string, file string, record_key string, content_hash string"
-)
-ITEMS_SCHEMA = (
-    "resource string, code string, table string, column string, name string, type string, "
-    "physical_type string, description string, grade string, national_grade string, "
-    "declared_grade string, inherited_grade string, inherited_from array<string>, "
-    "record_key string, content_hash string"
-)
-SYSTEMS_SCHEMA = (
-    "system string, information_system string, department string, department_code string, "
-    "mode string, tables array<string>, resources array<string>, record_key string, "
-    "content_hash string"
-)
 
 
 def row_counts(spark: SparkSession, cfg: Settings, lake: Lakehouse) -> dict[str, int]:
@@ -47,7 +26,7 @@ def row_counts(spark: SparkSession, cfg: Settings, lake: Lakehouse) -> dict[str,
     from jobs.ops import latest_runs
 
     counts = {
-        table: spark.read.format("delta").load(str(cfg.table_path(*table.split(".", 1)))).count()
+        table: Table.parse(table).read(spark, cfg).count()
         for table, info in lake.tables.items()
         if info.origin == "delta"
     }
@@ -155,8 +134,6 @@ def catalog_rows(review: Review, findings: list[Finding], counts: dict[str, int]
 
 def publish_catalog(spark: SparkSession, cfg: Settings, run_date: dt.date, run_id: str) -> dict:
     """Review every entry, enrich it from the lakehouse, and merge the catalog tables."""
-    from govlake.spark import register_table
-
     rules = load_rules()
     entries = load_catalog()
     lake = real_lakehouse(spark, cfg, rules.registered_databases, rules.technical_column_prefix)
@@ -165,15 +142,14 @@ def publish_catalog(spark: SparkSession, cfg: Settings, run_date: dt.date, run_i
     resources, items, systems = catalog_rows(review, findings, row_counts(spark, cfg, lake))
     published = published_hashes(spark, cfg)
     result = {}
-    for table, rows, key, schema in (
-        ("resources", resources, ["resource"], RESOURCES_SCHEMA),
-        ("items", items, ["resource", "table", "column"], ITEMS_SCHEMA),
-        ("systems", systems, ["system"], SYSTEMS_SCHEMA),
+    for owned, rows, key in (
+        (CATALOG_RESOURCES, resources, ["resource"]),
+        (CATALOG_ITEMS, items, ["resource", "table", "column"]),
+        (CATALOG_SYSTEMS, systems, ["system"]),
     ):
-        result[table] = merge_scd2(
-            spark, cfg, table, with_keys(rows, key), schema, run_date, run_id
-        )
-        register_table(spark, "catalog", table, cfg.table_path("catalog", table))
+        keyed = with_keys(rows, key)
+        result[owned.table.name] = merge_scd2(spark, cfg, owned, keyed, run_date, run_id)
+        owned.table.register(spark, cfg)
     result["registrations"] = publish_registrations(
         spark, cfg, review, findings, published, run_date, run_id
     )

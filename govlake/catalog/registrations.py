@@ -11,17 +11,13 @@ from typing import TYPE_CHECKING
 from govlake.catalog.models import CatalogEntry
 from govlake.catalog.review import Finding, Review
 from govlake.catalog.workdays import WorkCalendar
+from govlake.lakehouse import Table
+from govlake.owned import CATALOG_REGISTRATIONS, CATALOG_RESOURCES
 from govlake.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-REGISTRATIONS = "registrations"
-REGISTRATIONS_SCHEMA = (
-    "registration_id string, kind string, department string, resource string, table string, "
-    "detail string, detected_on date, due_on date, working_days int, status string, "
-    "done_on date, detected_run_id string, updated_run_id string"
-)
 KINDS = {
     "new_table": "a new table has no catalog entry",
     "new_column": "a source added a column the entry does not describe",
@@ -102,7 +98,7 @@ class Detector:
         manager = self.review.rules.manager_department
         rows = []
         for table, info in sorted(self.review.lake.tables.items()):
-            if table.split(".", 1)[0] not in self.review.rules.registered_databases:
+            if Table.parse(table).database not in self.review.rules.registered_databases:
                 continue
             entry = self.entry_for(table)
             detected = first_loaded.get(table, self.run_date)
@@ -162,10 +158,10 @@ class Detector:
 
 def published_hashes(spark: SparkSession, cfg: Settings) -> dict[str, str]:
     """Entry hash per resource in the last published catalog (before this run's merge)."""
-    path = cfg.table_path("catalog", "resources")
-    if not (path / "_delta_log").exists():
+    resources = CATALOG_RESOURCES.table.read_if_exists(spark, cfg)
+    if resources is None:
         return {}
-    current = spark.read.format("delta").load(str(path)).where("is_current")
+    current = resources.where("is_current")
     return {
         r["resource"]: r["entry_hash"] for r in current.select("resource", "entry_hash").collect()
     }
@@ -199,40 +195,35 @@ def publish_registrations(
     run_id: str,
 ) -> dict:
     """Detect registrations, keep their status, MERGE only what changed."""
-    from delta.tables import DeltaTable
-
-    from govlake.spark import register_table
-
     rules_file = str(review.rules.file_path) if review.rules.file_path else None
     calendar = WorkCalendar(review.rules.calendar, rules_file)
     det = Detector(review, findings, run_date, run_id, calendar)
     first_loaded, added = load_events(spark, cfg)
-    path = cfg.table_path("catalog", REGISTRATIONS)
-    exists = (path / "_delta_log").exists()
+    owned = CATALOG_REGISTRATIONS
+    stored = owned.table.read_if_exists(spark, cfg)
     existing = {}
-    if exists:
-        existing = {
-            r["registration_id"]: r.asDict()
-            for r in spark.read.format("delta").load(str(path)).collect()
-        }
+    if stored is not None:
+        existing = {r["registration_id"]: r.asDict() for r in stored.collect()}
     # Entry registrations compare with the resources published before this run.
     detected = det.tables(first_loaded) + det.columns(added) + det.entries(published)
     rows = settle(existing, detected, det)
     changed = [r for r in rows if existing.get(r["registration_id"]) != r]
     if changed:
-        df = spark.createDataFrame(changed, REGISTRATIONS_SCHEMA)
-        if not exists:
-            df.write.format("delta").option("delta.enableChangeDataFeed", "true").save(str(path))
+        df = spark.createDataFrame(changed, owned.schema)
+        if stored is None:
+            owned.table.write(
+                df, partition_by=owned.partition_by, options=owned.properties, cfg=cfg
+            )
         else:
             (
-                DeltaTable.forPath(spark, str(path))
+                owned.table.delta(spark, cfg)
                 .alias("t")
                 .merge(df.alias("s"), "t.registration_id = s.registration_id")
                 .whenMatchedUpdateAll()
                 .whenNotMatchedInsertAll()
                 .execute()
             )
-    register_table(spark, "catalog", REGISTRATIONS, path)
+    owned.table.register(spark, cfg)
     return {"changed": len(changed), "open": sum(r["status"] == "open" for r in rows)}
 
 
@@ -243,16 +234,17 @@ def due_report(
     from govlake.catalog.loader import load_rules
     from govlake.errors import GovlakeError
 
-    path = cfg.table_path("catalog", REGISTRATIONS)
-    if not (path / "_delta_log").exists():
+    table = CATALOG_REGISTRATIONS.table
+    registrations = table.read_if_exists(spark, cfg)
+    if registrations is None:
         raise GovlakeError(
-            "catalog.registrations does not exist yet.",
-            file=str(path),
+            f"{table} does not exist yet.",
+            file=table.location(cfg),
             fix="publish the catalog first: `govlake catalog publish` (the nightly run does it).",
         )
     rules = load_rules()
     calendar = WorkCalendar(rules.calendar, str(rules.file_path))
-    df = spark.read.format("delta").load(str(path)).where("status = 'open'")
+    df = registrations.where("status = 'open'")
     if department:
         df = df.where(df.department == department)
     rows = []

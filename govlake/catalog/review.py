@@ -10,6 +10,7 @@ from govlake.catalog.grades import GradeScheme, declared_grades, inherit
 from govlake.catalog.models import CatalogEntry, CatalogRules
 from govlake.catalog.schemas import Lakehouse
 from govlake.errors import GovlakeError
+from govlake.lakehouse import Table
 
 
 @dataclass(frozen=True, order=True)
@@ -64,14 +65,14 @@ def check_code(review: Review, entry: CatalogEntry) -> list[Finding]:
                 )
             )
     for table in entry.tables:
-        lei = rule.lei_by_database.get(table.split(".", 1)[0])
+        database = Table.parse(table).database
+        lei = rule.lei_by_database.get(database)
         if lei and entry.classification.lei.code != lei:
             found.append(
                 Finding(
                     entry.resource,
                     "classification.lei",
-                    f"类 of a {table.split('.')[0]} table is {lei}, not "
-                    f"{entry.classification.lei.code}",
+                    f"类 of a {database} table is {lei}, not {entry.classification.lei.code}",
                     f"register {table} under 类 {lei} (conf/catalog.yaml code.lei_by_database).",
                 )
             )
@@ -272,10 +273,10 @@ def check_coverage(review: Review) -> list[Finding]:
             table,
             "tables",
             "every lakehouse table is a registered catalog resource; this one has no entry",
-            f"add conf/catalog/{table.split('.', 1)[1]}.yaml describing {table}.",
+            f"add conf/catalog/{Table.parse(table).name}.yaml describing {table}.",
         )
         for table in sorted(review.lake.tables)
-        if table not in covered and table.split(".", 1)[0] in review.rules.registered_databases
+        if table not in covered and Table.parse(table).database in review.rules.registered_databases
     ]
 
 

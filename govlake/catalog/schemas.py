@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from govlake.lakehouse import Table, all_tables, may_hold_tables
 from govlake.libraries import Library, load_libraries
 from govlake.settings import Settings
 from govlake.sources import SourceSystem, load_sources
@@ -69,7 +70,7 @@ def library_table_info(library: Library, sources: dict[str, SourceSystem]) -> Ta
         if attribute.links:
             columns[f"{name}_linked"] = "boolean"
     columns["provenance"] = "map"
-    systems = {spec.table.split(".", 1)[1].split("__", 1)[0] for spec in library.inputs.values()}
+    systems = {Table.parse(spec.table).name.split("__", 1)[0] for spec in library.inputs.values()}
     return TableInfo(
         table=library.table,
         columns=columns,
@@ -99,8 +100,6 @@ def delta_schemas(
     spark: SparkSession, cfg: Settings, databases: list[str], prefix: str
 ) -> dict[str, dict[str, str]]:
     """Columns and Spark types of every Delta table in the registered databases (log only)."""
-    from govlake.lakehouse import all_tables
-
     schemas = {}
     for table in all_tables(spark, cfg):
         if table.database not in databases:
@@ -114,8 +113,7 @@ def delta_schemas(
 
 
 def has_delta_tables(cfg: Settings, databases: list[str]) -> bool:
-    from govlake.lakehouse import may_hold_tables
-
+    """Whether any registered database may hold a Delta table (answered without Spark)."""
     return may_hold_tables(databases, cfg)
 
 

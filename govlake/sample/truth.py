@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from govlake.lakehouse import Table
 from govlake.libraries import Input, Library
 from govlake.sources import get_table
 
@@ -31,9 +32,15 @@ ROW_OFFSET = {"csv": 1, "xlsx": 1, "json": 0}
 SAME_DEPARTMENT = "newer statement of the same department"
 
 
+def _system_table(source: Input) -> tuple[str, str]:
+    """(system, table) of the department table an input reads: ods.<system>__<table>."""
+    system, _, table = Table.parse(source.table).name.partition("__")
+    return system, table
+
+
 def _source_columns(source: Input) -> tuple[str, dict[str, list[str]]]:
     """The input's key and, per department column, the attributes it supplies (source names)."""
-    system, table = source.table.split(".", 1)[1].split("__", 1)
+    system, table = _system_table(source)
     spec = get_table(system, table)[1]
     back = {ods: src for src, ods in spec.columns.items()}
     by_column: dict[str, list[str]] = {}
@@ -51,7 +58,7 @@ def blocking_defects(library: Library, name: str, defects: list[dict]) -> list[d
         for column, attributes in by_column.items()
         if any(library.attributes[a].required for a in attributes)
     }
-    system, table = source.table.split(".", 1)[1].split("__", 1)
+    system, table = _system_table(source)
     hits = []
     for d in defects:
         if (d["system"], d["table"]) != (system, table):
@@ -75,7 +82,7 @@ def conflict_defects(library: Library, name: str, defects: list[dict]) -> list[t
     """(defect, attribute) for each conflicting statement one input carries into the library."""
     source = library.inputs[name]
     _, by_column = _source_columns(source)
-    system, table = source.table.split(".", 1)[1].split("__", 1)
+    system, table = _system_table(source)
     return [
         (d, attribute)
         for d in defects
@@ -90,9 +97,9 @@ def located(spark: SparkSession, cfg: Settings, source: Input, rows: list[int]) 
     """The ods rows of the input (its filter applied) that were the given source data rows."""
     from pyspark.sql import functions as F
 
-    system, table = source.table.split(".", 1)[1].split("__", 1)
+    system, table = _system_table(source)
     spec = get_table(system, table)[1]
-    df = spark.read.format("delta").load(str(cfg.table_path("ods", f"{system}__{table}")))
+    df = Table.parse(source.table).read(spark, cfg)
     if source.where:
         df = df.where(source.where)
     wanted = F.array(*[F.lit(r) for r in rows]) if rows else F.array().cast("array<long>")
@@ -136,13 +143,13 @@ def expected_conflicts(spark, cfg, library: Library, defects: list[dict]) -> set
 
 def recorded_conflicts(spark, cfg, library: Library) -> set[tuple[str, str]]:
     """(key, attribute) the build put in base.conflicts, other than a department's own updates."""
-    conflicts = spark.read.format("delta").load(str(cfg.table_path("base", "conflicts")))
+    conflicts = Table("base", "conflicts").read(spark, cfg)
     mine = conflicts.where(f"library = '{library.library}' AND reason <> '{SAME_DEPARTMENT}'")
     return {(r["key"], r["attribute"]) for r in mine.select("key", "attribute").collect()}
 
 
 def recorded_quarantine(spark, cfg, library: Library) -> set[tuple[str, str]]:
     """(input, row reference) of the rows in quarantine.<library>."""
-    path = cfg.table_path("quarantine", library.library)
-    rows = spark.read.format("delta").load(str(path)).select("input", "row_ref").collect()
+    quarantine = Table.parse(library.quarantine_table).read(spark, cfg)
+    rows = quarantine.select("input", "row_ref").collect()
     return {(r["input"], r["row_ref"]) for r in rows}

@@ -1,8 +1,8 @@
 """How rows of the catalog tables become ledger objects: the one place to adjust their columns.
 
-Column names follow govlake.catalog.publish (RESOURCES_SCHEMA, ITEMS_SCHEMA, SYSTEMS_SCHEMA)
-and govlake.catalog.registrations (REGISTRATIONS_SCHEMA) as of the catalog branch; each field
-lists the names it accepts, first match wins, so a renamed column is a one-word change here.
+Column names follow the catalog tables' declarations in govlake.owned (CATALOG_RESOURCES,
+CATALOG_ITEMS, CATALOG_SYSTEMS, CATALOG_REGISTRATIONS); each field lists the names it accepts,
+first match wins, so a renamed column is a one-word change here.
 """
 
 from __future__ import annotations

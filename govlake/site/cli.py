@@ -7,13 +7,12 @@ import functools
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from govlake.console import console
 from govlake.errors import GovlakeError
 from govlake.settings import settings
 
 
 def cmd_docs_build(args: argparse.Namespace) -> int:
-    from govlake.cli import console
-
     build_and_print(console)
     return 0
 
@@ -46,7 +45,6 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 def cmd_docs_serve(args: argparse.Namespace) -> int:
-    from govlake.cli import console
     from govlake.site import site_dir
 
     server = make_server(site_dir(settings()), args.port, args.host)
@@ -63,11 +61,8 @@ def cmd_docs_serve(args: argparse.Namespace) -> int:
 
 def register(add) -> None:
     """Add `docs build` and `docs serve` with the CLI's own `add(name, func, help)`."""
-    docs = add("docs", None, "the ledger site (一本账): build or serve it")
-    sub = docs.add_subparsers(dest="docs_command", required=True)
-    build = sub.add_parser("build", help="write the static site into <lakehouse>/site/")
-    build.set_defaults(func=cmd_docs_build)
-    serve = sub.add_parser("serve", help="serve <lakehouse>/site/ over HTTP")
+    add("docs", None, "the ledger site (一本账): build or serve it")
+    add("docs build", cmd_docs_build, "write the static site into <lakehouse>/site/")
+    serve = add("docs serve", cmd_docs_serve, "serve <lakehouse>/site/ over HTTP")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.set_defaults(func=cmd_docs_serve)

@@ -13,7 +13,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from govlake.lakehouse import Table, all_tables
 from govlake.libraries import Library, load_libraries
+from govlake.owned import (
+    CATALOG_ITEMS,
+    CATALOG_REGISTRATIONS,
+    CATALOG_RESOURCES,
+    CATALOG_SYSTEMS,
+)
 from govlake.settings import Settings
 from govlake.site.catalog_map import catalog_item, catalog_registration, catalog_resource
 from govlake.site.model import (
@@ -32,6 +39,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 RESOURCE_LAYERS = ("ods", "base", "theme")
+COLUMN_EDGES = Table("lineage", "column_edges")
+LIBRARY_RUNS = Table("ops", "library_runs")
+SCORES = Table("quality", "scores")
 DIMENSIONS = ("completeness", "validity", "consistency", "uniqueness", "timeliness")
 DATA_DOCS = Path("quality") / "data_docs"
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -41,7 +51,9 @@ def collect_ledger(spark: SparkSession, cfg: Settings) -> Ledger:
     """The whole ledger of the lakehouse as it stands now."""
     notes: dict[str, str] = {}
     sources, libraries = load_sources(), load_libraries()
-    inferred = configured_resources(spark, cfg, sources, libraries)
+    # One version per table for the whole ledger, each asked of Delta once.
+    versions: dict[Table, int | None] = {}
+    inferred = configured_resources(spark, cfg, sources, libraries, versions)
     resources = _catalog_resources(spark, cfg, notes) or []
     covered = {t for r in resources for t in r.tables}
     # Tables without a catalog entry stay visible, marked 未编目, so the ledger is complete.
@@ -51,9 +63,9 @@ def collect_ledger(spark: SparkSession, cfg: Settings) -> Ledger:
     return Ledger(
         generated_at=dt.datetime.now().replace(microsecond=0),
         resources=resources,
-        edges=_edges(spark, cfg, sources, libraries, notes),
+        edges=_edges(spark, cfg, sources, libraries, notes, versions),
         systems=_systems(spark, cfg, sources, notes),
-        freshness=_freshness(spark, cfg, tables, notes),
+        freshness=_freshness(spark, cfg, tables, notes, versions),
         scores=_scores(spark, cfg, tables, notes),
         department_scores=_department_scores(spark, cfg),
         data_docs=data_docs,
@@ -62,32 +74,18 @@ def collect_ledger(spark: SparkSession, cfg: Settings) -> Ledger:
     )
 
 
-def read_table(spark: SparkSession, cfg: Settings, name: str) -> DataFrame | None:
-    """A lakehouse Delta table by `db.table`, or None when it has never been written."""
-    database, table = name.split(".", 1)
-    path = cfg.table_path(database, table)
-    if not (path / "_delta_log").exists():
-        return None
-    return spark.read.format("delta").load(str(path))
-
-
-def _version(path: Path) -> int:
-    """The Delta table's current version, from its log file names (no Spark job)."""
-    from govlake.inventory import delta_version
-
-    return delta_version(path) or 0
-
-
 @lru_cache(maxsize=512)
-def _schema(spark: SparkSession, path: str, version: int) -> list[tuple[str, str]]:
-    frame = spark.read.format("delta").option("versionAsOf", version).load(path)
+def _schema(
+    spark: SparkSession, cfg: Settings, table: Table, version: int
+) -> list[tuple[str, str]]:
+    frame = table.read(spark, cfg, version)
     return [(f.name, f.dataType.simpleString()) for f in frame.schema]
 
 
 @lru_cache(maxsize=512)
-def _count(spark: SparkSession, path: str, version: int) -> int:
+def _count(spark: SparkSession, cfg: Settings, table: Table, version: int) -> int:
     # Delta answers count(*) from its log statistics, without scanning the files.
-    return spark.read.format("delta").option("versionAsOf", version).load(path).count()
+    return table.read(spark, cfg, version).count()
 
 
 def _rows(df: DataFrame) -> list[dict[str, Any]]:
@@ -112,14 +110,14 @@ def current(df: DataFrame) -> DataFrame:
 
 
 def _catalog_resources(spark, cfg, notes) -> list[Resource] | None:
-    resources = read_table(spark, cfg, "catalog.resources")
+    resources = CATALOG_RESOURCES.table.read_if_exists(spark, cfg)
     if resources is None:
         notes["catalog"] = (
             "catalog.resources 尚未发布: resources below are inferred from conf/sources and "
             "libraries/ (not yet registered in the catalog)."
         )
         return None
-    items_df = read_table(spark, cfg, "catalog.items")
+    items_df = CATALOG_ITEMS.table.read_if_exists(spark, cfg)
     items = [catalog_item(r) for r in _rows(current(items_df))] if items_df is not None else []
     found = [catalog_resource(r, items) for r in _rows(current(resources))]
     notes["catalog"] = (
@@ -130,34 +128,45 @@ def _catalog_resources(spark, cfg, notes) -> list[Resource] | None:
 
 
 def configured_resources(
-    spark: SparkSession, cfg: Settings, sources: list[SourceSystem], libraries: list[Library]
+    spark: SparkSession,
+    cfg: Settings,
+    sources: list[SourceSystem],
+    libraries: list[Library],
+    versions: dict[Table, int | None],
 ) -> list[Resource]:
     """One inferred resource per configured ods table and library, and per other Delta table."""
-    found = [_source_resource(spark, cfg, s, t) for s in sources for t in s.tables]
-    found += [_library_resource(spark, cfg, lib, sources) for lib in libraries]
+    found = [_source_resource(spark, cfg, s, t, versions) for s in sources for t in s.tables]
+    found += [_library_resource(spark, cfg, lib, sources, versions) for lib in libraries]
     known = {t for r in found for t in r.tables}
-    for path in sorted(cfg.lakehouse.glob("*/*/_delta_log")):
-        name = f"{path.parent.parent.name}.{path.parent.name}"
-        if name.split(".")[0] in RESOURCE_LAYERS and name not in known:
-            items = [Item(c, "", t, table=name) for c, t in delta_columns(spark, cfg, name) or []]
-            found.append(Resource(name, name, [name], layer=name.split(".")[0], items=items))
+    for table in all_tables(spark, cfg):
+        name = table.qualified
+        if table.database in RESOURCE_LAYERS and name not in known:
+            columns = delta_columns(spark, cfg, name, versions) or []
+            items = [Item(c, "", t, table=name) for c, t in columns]
+            found.append(Resource(name, name, [name], layer=table.database, items=items))
     return found
 
 
-def delta_columns(spark, cfg, table: str) -> list[tuple[str, str]] | None:
+def _version(spark, cfg, table: Table, versions: dict[Table, int | None]) -> int | None:
+    """The table's current version (None: never written), asked of Delta once per ledger."""
+    if table not in versions:
+        versions[table] = table.version(spark, cfg)
+    return versions[table]
+
+
+def delta_columns(spark, cfg, name: str, versions) -> list[tuple[str, str]] | None:
     """(column, Spark type) of a Delta table without its `_` meta columns; None if absent."""
-    database, name = table.split(".", 1)
-    path = cfg.table_path(database, name)
-    if not (path / "_delta_log").exists():
+    table = Table.parse(name)
+    version = _version(spark, cfg, table, versions)
+    if version is None:
         return None
-    columns = _schema(spark, str(path), _version(path))
-    return [(c, t) for c, t in columns if not c.startswith("_")]
+    return [(c, t) for c, t in _schema(spark, cfg, table, version) if not c.startswith("_")]
 
 
-def _source_resource(spark, cfg, source: SourceSystem, spec) -> Resource:
+def _source_resource(spark, cfg, source: SourceSystem, spec, versions) -> Resource:
     table = source.ods_table(spec)
     source_name = {ods: src for src, ods in spec.columns.items()}
-    columns = delta_columns(spark, cfg, table)
+    columns = delta_columns(spark, cfg, table, versions)
     if columns is None:  # never loaded (or logical): what the configuration names
         names = dict.fromkeys([*spec.ods_primary_key, *spec.columns.values()])
         columns = [(c, "") for c in names]
@@ -178,8 +187,8 @@ def _source_resource(spark, cfg, source: SourceSystem, spec) -> Resource:
     )
 
 
-def _library_resource(spark, cfg, library: Library, sources: list[SourceSystem]) -> Resource:
-    types = dict(delta_columns(spark, cfg, library.table) or [])
+def _library_resource(spark, cfg, library: Library, sources, versions) -> Resource:
+    types = dict(delta_columns(spark, cfg, library.table, versions) or [])
     names = [library.key, *library.attributes]
     items = [
         Item(
@@ -191,7 +200,7 @@ def _library_resource(spark, cfg, library: Library, sources: list[SourceSystem])
         )
         for name in names
     ]
-    inputs = {i.table.removeprefix("ods.").split("__")[0] for i in library.inputs.values()}
+    inputs = {Table.parse(i.table).name.split("__")[0] for i in library.inputs.values()}
     return Resource(
         resource_id=library.table,
         name=library.title,
@@ -224,7 +233,7 @@ def _systems(spark, cfg, sources, notes) -> dict[str, SystemInfo]:
         )
         for s in sources
     }
-    df = read_table(spark, cfg, "catalog.systems")
+    df = CATALOG_SYSTEMS.table.read_if_exists(spark, cfg)
     if df is None:
         return configured
     from govlake.site.catalog_map import catalog_system
@@ -233,18 +242,18 @@ def _systems(spark, cfg, sources, notes) -> dict[str, SystemInfo]:
     return {**configured, **published}
 
 
-def _edges(spark, cfg, sources, libraries, notes) -> list[ColumnEdge]:
+def _edges(spark, cfg, sources, libraries, notes, versions) -> list[ColumnEdge]:
     """Declared column edges plus those recorded by the latest run of each table."""
     declared = all_library_edges(libraries)
     for source in sources:
         for spec in source.tables:
-            cols = delta_columns(spark, cfg, source.ods_table(spec))
+            cols = delta_columns(spark, cfg, source.ods_table(spec), versions)
             if cols is None:
                 cols = [
                     (c, "") for c in dict.fromkeys([*spec.ods_primary_key, *spec.columns.values()])
                 ]
             declared += ods_edges(source, spec.name, [c for c, _ in cols])
-    df = read_table(spark, cfg, "lineage.column_edges")
+    df = COLUMN_EDGES.read_if_exists(spark, cfg)
     if df is None:
         notes["lineage"] = "lineage.column_edges 尚未生成: graphs show declared lineage."
         return sorted(set(declared))
@@ -271,7 +280,7 @@ def _latest_recorded(df: DataFrame) -> set[ColumnEdge]:
 # --- freshness, quality, Data Docs, registrations --------------------------------------------
 
 
-def _freshness(spark, cfg, tables: list[str], notes) -> dict[str, Freshness]:
+def _freshness(spark, cfg, tables: list[str], notes, versions) -> dict[str, Freshness]:
     from jobs.ops import latest_runs
 
     runs = latest_runs(spark, cfg)
@@ -280,7 +289,7 @@ def _freshness(spark, cfg, tables: list[str], notes) -> dict[str, Freshness]:
         notes["freshness"] = "ops.load_runs 尚无记录: no load has run yet."
     found = {}
     for table in tables:
-        total = _row_count(spark, cfg, table)
+        total = _row_count(spark, cfg, table, versions)
         run, build = runs.get(table), builds.get(table)
         if run:
             loaded = run["source_rows"] if run["mode"] == "logical" else run["rows_written"]
@@ -298,19 +307,17 @@ def _freshness(spark, cfg, tables: list[str], notes) -> dict[str, Freshness]:
     return found
 
 
-def _row_count(spark, cfg, table: str) -> int | None:
-    database, name = table.split(".", 1)
-    path = cfg.table_path(database, name)
-    if not (path / "_delta_log").exists():
-        return None
-    return _count(spark, str(path), _version(path))
+def _row_count(spark, cfg, name: str, versions) -> int | None:
+    table = Table.parse(name)
+    version = _version(spark, cfg, table, versions)
+    return None if version is None else _count(spark, cfg, table, version)
 
 
 def _library_builds(spark, cfg) -> dict[str, dict]:
     """Latest build per library table from ops.library_runs, with its quarantined rows summed."""
     from pyspark.sql import functions as F
 
-    df = read_table(spark, cfg, "ops.library_runs")
+    df = LIBRARY_RUNS.read_if_exists(spark, cfg)
     if df is None:
         return {}
     latest = df.groupBy("library").agg(F.max("finished_at").alias("finished_at"))
@@ -325,7 +332,7 @@ def _library_builds(spark, cfg) -> dict[str, dict]:
 
 def _scores(spark, cfg, tables: list[str], notes) -> dict[str, QualityScore]:
     """Latest table score from quality.scores, by `db.table`."""
-    df = read_table(spark, cfg, "quality.scores")
+    df = SCORES.read_if_exists(spark, cfg)
     if df is None:
         notes["quality"] = "quality.scores 尚未生成: no quality score yet."
         return {}
@@ -336,7 +343,7 @@ def _scores(spark, cfg, tables: list[str], notes) -> dict[str, QualityScore]:
 
 def _department_scores(spark, cfg) -> dict[str, QualityScore]:
     """Latest department score (scope 'department') from quality.scores."""
-    df = read_table(spark, cfg, "quality.scores")
+    df = SCORES.read_if_exists(spark, cfg)
     if df is None or "scope" not in df.columns:
         return {}
     return _latest_scores(df, "department", "department")
@@ -364,7 +371,7 @@ def _full_name(table: str, tables: list[str]) -> str:
     """`db.table` for a name given with or without its database."""
     if "." in table:
         return table
-    return next((t for t in tables if t.split(".", 1)[1] == table), table)
+    return next((t for t in tables if Table.parse(t).name == table), table)
 
 
 def _data_docs(cfg: Settings, tables: list[str], notes) -> dict[str, str]:
@@ -376,7 +383,7 @@ def _data_docs(cfg: Settings, tables: list[str], notes) -> dict[str, str]:
     pages = sorted(root.rglob("*.html"), key=lambda p: p.stat().st_mtime, reverse=True)
     found = {"": "index.html"}
     for table in tables:
-        keys = {table, table.replace(".", "_"), table.split(".", 1)[1]}
+        keys = {table, table.replace(".", "_"), Table.parse(table).name}
         for page in pages:
             rel = page.relative_to(root).as_posix()
             if "validations" in rel and any(k in rel for k in keys):
@@ -386,7 +393,7 @@ def _data_docs(cfg: Settings, tables: list[str], notes) -> dict[str, str]:
 
 
 def _registrations(spark, cfg, notes) -> list[Registration] | None:
-    df = read_table(spark, cfg, "catalog.registrations")
+    df = CATALOG_REGISTRATIONS.table.read_if_exists(spark, cfg)
     if df is None:
         notes["registrations"] = "catalog.registrations 尚未发布: deadlines are not tracked yet."
         return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from govlake.console import console, print_rows
+
 SUMMARY_SQL = """
 SELECT `table`, run_date, run_id,
        count(*) AS rules,
@@ -23,16 +25,18 @@ ORDER BY `table`
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from govlake.cli import console, print_rows
+    from govlake.lakehouse import Table, may_hold_tables
     from govlake.settings import settings
     from govlake.spark import get_spark
     from jobs.quality.gx_run import docs_dir
 
     cfg = settings()
-    if not (cfg.table_path("quality", "results") / "_delta_log").exists():
+    results = Table("quality", "results")
+    # A lakehouse without quality tables is answered without starting Spark.
+    spark = get_spark(cfg, tables={str(results)}) if may_hold_tables(["quality"], cfg) else None
+    if spark is None or not results.exists(spark, cfg):
         console.print("No validation has run yet (quality.results is empty): run a load first.")
         return 0
-    spark = get_spark(cfg, tables={"quality.results"})
     rows = [r.asDict() for r in spark.sql(SUMMARY_SQL).collect()]
     print_rows(rows, args.json, title="Latest validation per table (quality.results)")
     index = docs_dir(cfg) / "index.html"
@@ -43,7 +47,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from govlake.cli import console
     from govlake.settings import settings
     from jobs.quality import build_data_docs
 
@@ -52,7 +55,6 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from govlake.cli import console
     from govlake.settings import settings
     from govlake.spark import get_spark
     from jobs.quality import generate
@@ -68,16 +70,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(add: Callable[..., argparse.ArgumentParser]) -> argparse._SubParsersAction:
-    """Add `govlake quality [docs|init]`; returns its subcommands so others can add theirs."""
+def register(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add `govlake quality [docs|init]` with the CLI's `add(name, func, help)`."""
     quality = add("quality", cmd_summary, "latest validation per table and the Data Docs path")
     quality.add_argument("--json", action="store_true")
-    sub = quality.add_subparsers(dest="quality_command")
-    docs = sub.add_parser("docs", help="build GX Data Docs into <lakehouse>/quality/data_docs")
-    docs.set_defaults(func=cmd_docs)
-    init = sub.add_parser("init", help="write a starting suite for a source (or --library)")
+    add("quality docs", cmd_docs, "build GX Data Docs into <lakehouse>/quality/data_docs")
+    init = add("quality init", cmd_init, "write a starting suite for a source (or --library)")
     init.add_argument("name", help="source system (conf/sources/<name>.yaml) or library")
     init.add_argument("--library", action="store_true", help="name is a base library")
     init.add_argument("--force", action="store_true", help="overwrite an existing suite")
-    init.set_defaults(func=cmd_init)
-    return sub

@@ -1,12 +1,15 @@
 """`govlake quality scores | feedback | duplicates`: quality scores with their trend, a
 department's open problems (问题数据可反馈), and the duplicate-collection report.
 
-`register(sub)` adds the three subcommands to the argparse subparsers of `govlake quality`.
+`register(add)` adds the three subcommands under `govlake quality`.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+
+from govlake.console import console, print_rows
 
 
 def _context():
@@ -18,7 +21,6 @@ def _context():
 
 
 def cmd_scores(args: argparse.Namespace) -> int:
-    from govlake.cli import console, print_rows
     from jobs.feedback.scores import score_trend
 
     spark, cfg = _context()
@@ -31,7 +33,6 @@ def cmd_scores(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
-    from govlake.cli import console, print_rows
     from govlake.masking import mask_text
     from jobs.feedback.scores import short_name
     from jobs.feedback.workbooks import open_problems
@@ -64,7 +65,6 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    from govlake.cli import console, print_rows
     from jobs.feedback.duplicates import latest_report
 
     spark, cfg = _context()
@@ -91,19 +91,20 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub) -> None:
-    """Add scores, feedback and duplicates to the subparsers of `govlake quality`."""
+def register(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add scores, feedback and duplicates under `govlake quality` (registered before this)."""
 
-    def add(name: str, func, text: str) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=text, description=text)
-        parser.set_defaults(func=func)
+    def command(name: str, func, text: str) -> argparse.ArgumentParser:
+        parser = add(f"quality {name}", func, text)
         parser.add_argument("--json", action="store_true")
         return parser
 
-    scores = add("scores", cmd_scores, "quality scores per table and department, with the trend")
+    scores = command(
+        "scores", cmd_scores, "quality scores per table and department, with the trend"
+    )
     scores.add_argument("--department", default=None, help="only this department, e.g. 市公安局")
     scores.add_argument("--runs", type=int, default=5, help="runs shown in the trend")
-    feedback = add("feedback", cmd_feedback, "open problem rows to send back to a department")
+    feedback = command("feedback", cmd_feedback, "open problem rows to send back to a department")
     feedback.add_argument("--department", default=None, help="e.g. 市公安局")
     feedback.add_argument("--limit", type=int, default=200, help="rows printed at most")
-    add("duplicates", cmd_duplicates, "attributes collected by several departments")
+    command("duplicates", cmd_duplicates, "attributes collected by several departments")
