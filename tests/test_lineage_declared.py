@@ -110,3 +110,27 @@ def test_ods_columns_trace_to_the_department_system_without_meta_columns():
         ("system:psb_hukou.hj_resident", "rec_id"),
         ("system:psb_hukou.hj_resident", "xm"),
     ]
+
+
+def test_a_library_run_records_the_std_layer_in_its_events_and_edges(spark):
+    """The lineage run of the declared build (its body here returns counts without building):
+    the COMPLETE event names the std outputs, base.population's column lineage reads them,
+    and the recorded edges put them upstream of base.population."""
+    from govlake.tasks import traced
+    from lineage.query import recorded_edges
+
+    population = get_library("population")
+    with traced(library_task(population)) as run:
+        run.complete({"keys": 0, "conflicts": 0, "inputs": []})
+    complete = run.events[-1]
+    assert complete["eventType"] == "COMPLETE"
+    outputs = {d["name"]: d for d in complete["outputs"]}
+    std = {population.std_table(name) for name in population.inputs}
+    assert std | {"quarantine.population", "base.conflicts"} <= set(outputs)
+    fields = outputs["base.population"]["facets"]["columnLineage"]["fields"]
+    assert {f["name"] for f in fields["marital_status"]["inputFields"]} == {
+        "std.population__mca_husband",
+        "std.population__mca_wife",
+    }
+    found = upstream("base.population", None, recorded_edges(spark))
+    assert std <= {e.source_table for e in found if e.target_table == "base.population"}
