@@ -322,6 +322,21 @@ def test_the_readme_night_diagram_draws_the_asset_edges_of_the_dags(project):
     assert not [e for e in edges if e[0] == "ezhou_nightly"]
 
 
+def test_every_declared_task_names_a_job_and_description_that_take_its_arguments(project):
+    import inspect
+
+    from govlake.tasks import all_tasks, resolve
+
+    tasks = all_tasks()
+    declared = {(t.dag_id, t.task_id) for t in tasks}
+    parsed = {(d, task) for d, dag in project["dags"].items() for task in dag["tasks"]}
+    assert declared == parsed, "every Airflow task comes from a declaration, and only from one"
+    for task in tasks:
+        inspect.signature(resolve(task.job)).bind(*task.args, dt.date(2026, 11, 26), "run")
+        if task.describe:
+            inspect.signature(resolve(task.describe)).bind(None, *task.args)
+
+
 def test_the_parse_check_catches_heavy_imports_and_lookups(reports):
     careless = reports["careless"]
     assert careless["heavy"] == ["pandas"]
