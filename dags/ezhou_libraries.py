@@ -1,44 +1,32 @@
-"""One base__<library> DAG per file in libraries/, run when every ods input has landed."""
+"""One base__<library> DAG per file in libraries/, run when every table it reads has landed.
+
+The build is declared in govlake.tasks.library_task (inputs: the library's ods tables and the
+libraries it links to; outputs: the library, its std inputs, quarantine and base.conflicts);
+the DAG is scheduled on the Assets of its inputs.
+"""
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from govlake.assets import table_asset
 from govlake.libraries import Library, load_libraries
-from govlake.sources import SourceSystem
-
-TIMEZONE = SourceSystem.model_fields["timezone"].default
+from govlake.tasks import airflow_task, library_task
 
 
 def _build(library: Library):
-    inputs = sorted({source.table for source in library.inputs.values()})
-    # A library that links to others waits for them too, so its links see tonight's build.
-    inputs += sorted(f"base.{other}" for other in library.links)
+    build = library_task(library)
 
     @dag(
-        dag_id=f"{library.database}__{library.library}",
-        schedule=[table_asset(t) for t in inputs],
+        dag_id=build.dag_id,
+        schedule=[t.asset() for t in build.inputs],
         catchup=False,
         tags=[library.database, library.title],
         doc_md=f"### {library.title} `{library.table}`\n\n{library.description}\n\n"
         + "Inputs: "
-        + ", ".join(f"`{t}`" for t in inputs),
+        + ", ".join(f"`{t}`" for t in build.inputs),
     )
     def generated():
-        @task(task_id=f"build_{library.library}", outlets=[table_asset(library.table)])
-        def build(**context) -> dict:
-            from govlake.orchestration import landing_date, record_landing
-            from jobs.library import build_library
-            from lineage.hooks import library_lineage
-
-            day = landing_date(context, TIMEZONE)
-            with library_lineage(context, library.library) as run:
-                result = run.complete(build_library(library.library, day, context["run_id"]))
-            record_landing(context, table_asset(library.table), day, result)
-            return {k: v for k, v in result.items() if k != "inputs"}
-
-        build()
+        airflow_task(build)
 
     return generated()
 

@@ -1,43 +1,36 @@
-"""Nightly DAG that runs once every ods table has landed; base-library builds (issue 3) attach here.
+"""The nightly landing report (ops.nightly_landing): which ods tables landed for the night.
 
-Scheduled on the list of all ods assets, so Airflow starts it only after each source DAG has
-updated its tables since the last nightly run.
+Scheduled on the Assets of all ods tables, so Airflow starts it only after each source DAG has
+updated its tables since the last report. It gates nothing: each base library waits for its
+own ods inputs (dags/ezhou_libraries.py), so one department's late delivery holds back only the
+libraries that read it. The task is declared in govlake.tasks.landing_task.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from govlake.assets import ods_asset
-from govlake.sources import SourceSystem, load_sources
+from govlake.sources import load_sources
+from govlake.tasks import airflow_task, landing_task, source_task
 
-SOURCES = load_sources()
-ODS_ASSETS = [ods_asset(s, t) for s in SOURCES for t in s.tables]
-TIMEZONE = SOURCES[0].timezone if SOURCES else SourceSystem.model_fields["timezone"].default
+ODS_TABLES = [t for s in load_sources() for spec in s.tables for t in source_task(s, spec).outputs]
+LANDING = landing_task()
 
 
 @dag(
-    dag_id="ezhou_nightly",
-    schedule=ODS_ASSETS,
+    dag_id=LANDING.dag_id,
+    schedule=[t.asset() for t in ODS_TABLES],
     catchup=False,
     tags=["nightly"],
     doc_md=(
         "Runs when all ods tables have landed:\n\n"
-        + "\n".join(f"- `{a.name}`" for a in ODS_ASSETS)
-        + "\n\nBase-library builds (issue 3) are added as tasks after `summarize_landing`."
+        + "\n".join(f"- `{t}`" for t in ODS_TABLES)
+        + f"\n\nWrites {', '.join(f'`{t}`' for t in LANDING.outputs)}, a report that no DAG"
+        " waits for: base libraries are scheduled on their own ods inputs."
     ),
 )
 def ezhou_nightly():
-    @task
-    def summarize_landing(**context) -> dict:
-        from govlake.orchestration import landing_date
-        from jobs.nightly import summarize
-        from lineage.hooks import landing_lineage
-
-        with landing_lineage(context) as run:
-            return run.complete(summarize(landing_date(context, TIMEZONE), context["run_id"]))
-
-    summarize_landing()
+    airflow_task(LANDING)
 
 
 ezhou_nightly()

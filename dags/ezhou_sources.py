@@ -1,21 +1,18 @@
-"""One ods__<system> DAG per department source in conf/sources/*.yaml (归集: land into ods)."""
+"""One ods__<system> DAG per department source in conf/sources/*.yaml (归集: land into ods).
+
+Each table's task is declared in govlake.tasks.source_task; this file only loops over the
+source files and schedules each DAG on the source's cron.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import CronTriggerTimetable, dag, task
+from airflow.sdk import CronTriggerTimetable, dag
 
-from govlake.assets import ods_asset
 from govlake.settings import settings
-from govlake.sources import SourceSystem, TableSpec, load_sources
-
-# mode -> (task id prefix, job module, job function); jobs import pyspark, so they are
-# imported inside the task, never while the scheduler parses this file.
-JOBS = {
-    "physical": ("load", "jobs.ingest", "load_table"),
-    "logical": ("register", "jobs.logical", "register_table"),
-}
+from govlake.sources import SourceSystem, load_sources
+from govlake.tasks import airflow_task, source_task
 
 
 def _doc(source: SourceSystem) -> str:
@@ -32,27 +29,6 @@ def _doc(source: SourceSystem) -> str:
         "| table | description | ods table |\n|---|---|---|\n"
         f"{tables}\n"
     )
-
-
-def _table_task(source: SourceSystem, table: TableSpec):
-    prefix, module, function = JOBS[source.mode]
-    asset = ods_asset(source, table)
-
-    @task(task_id=f"{prefix}_{table.name}", outlets=[asset])
-    def land(**context) -> dict:
-        import importlib
-
-        from govlake.orchestration import record_landing, run_date
-        from lineage.hooks import ods_lineage
-
-        job = getattr(importlib.import_module(module), function)
-        day = run_date(context, source.timezone)
-        with ods_lineage(context, source.system, table.name) as run:
-            counts = run.complete(job(source.system, table.name, day, context["run_id"]))
-        record_landing(context, asset, day, counts)
-        return counts
-
-    return land()
 
 
 def _build(source: SourceSystem):
@@ -73,7 +49,7 @@ def _build(source: SourceSystem):
     )
     def generated():
         for table in source.tables:
-            _table_task(source, table)
+            airflow_task(source_task(source, table))
 
     return generated()
 

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 LOG_FILE = "govlake-airflow.log"
 MIGRATED_MARKER = ".govlake-migrated"
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 # The environment applied by prepare_airflow in this process; run_dag reuses it.
 _active: dict[str, str] = {}
@@ -113,7 +112,8 @@ def run_dag(dag_id: str, logical_date: dt.date) -> DagRunOutcome:
     import pendulum
 
     dag = _load_dag(dag_id)
-    timezone = getattr(dag.timetable, "timezone", None) or DEFAULT_TIMEZONE
+    # A cron DAG runs in its source's time zone; an asset-scheduled one in the city's.
+    timezone = getattr(dag.timetable, "timezone", None) or current_settings().timezone
     moment = pendulum.datetime(logical_date.year, logical_date.month, logical_date.day, tz=timezone)
     errors: dict[str, str] = {}
     for task in dag.tasks:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from govlake.conffile import read_mapping
 from govlake.errors import ConfigError
-from govlake.settings import PROJECT_ROOT
+from govlake.settings import PROJECT_ROOT, settings
 
 SOURCES_DIR = PROJECT_ROOT / "conf" / "sources"
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
@@ -108,7 +108,8 @@ class SourceSystem(BaseModel):
     mode: Literal["physical", "logical"]
     location: Location
     schedule: str = "0 2 * * *"
-    timezone: str = "Asia/Shanghai"
+    # Schedules and business days; by default the city's (conf/settings.yaml `timezone`).
+    timezone: str = Field(default_factory=lambda: settings().timezone)
     description: str = ""
     tables: list[TableSpec] = Field(min_length=1)
     file_path: Path | None = Field(None, exclude=True)

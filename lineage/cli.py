@@ -83,6 +83,9 @@ def _label(node: tuple[str, str], transformation: str) -> str:
     library = _libraries().get(node[0])
     if library is not None:
         text += f"  ← attribute of library [bold]{library.title}[/] ({library.library})"
+    elif node[0].startswith("std."):
+        name, _, input_name = node[0].removeprefix("std.").partition("__")
+        text += f"  ← standardized input [bold]{escape(input_name)}[/] of library {escape(name)}"
     return text
 
 

@@ -1,8 +1,9 @@
 """Column lineage as declared in configuration, not guessed from code.
 
 Sources (conf/sources) say which department system column lands in which ods column;
-libraries (libraries/) say which ods column supplies which library attribute. Together they
-answer "where does base.population.marital_status come from" without running anything.
+libraries (libraries/) say which ods column supplies which library attribute, through the
+standardized std.<library>__<input> table the build writes. Together they answer "where does
+base.population.marital_status come from" without running anything.
 """
 
 from __future__ import annotations
@@ -42,23 +43,68 @@ def ods_edges(source: SourceSystem, table: str, ods_columns: list[str]) -> list[
     ]
 
 
+def logical_sql(dbtable: str) -> str:
+    """The query Spark's JDBC source sends for a logical table (dbtable may be a subquery)."""
+    return f"SELECT * FROM {dbtable}"
+
+
 def library_edges(library: Library) -> list[ColumnEdge]:
-    """Each library attribute from every input that may supply it, and the key from every input."""
-    edges = {
-        ColumnEdge(library.table, library.key, spec.table, spec.key, "key")
-        for spec in library.inputs.values()
-    }
+    """A library build's column lineage, layer by layer as the build writes it: each ods input
+    -> its standardized std.<library>__<input> -> the library attribute (authority first) and
+    the base.conflicts values; rows breaking a blocking rule -> quarantine.<library>."""
+    edges: set[ColumnEdge] = set()
+    for name in library.inputs:
+        edges |= std_edges(library, name)
+        edges |= quarantine_edges(library, name)
+        std = library.std_table(name)
+        edges.add(ColumnEdge(library.table, library.key, std, library.key, "key"))
+        edges.add(ColumnEdge(CONFLICTS, "key", std, library.key, "key"))
     for attribute, declared in library.attributes.items():
         for rank, input_name in enumerate(declared.sources):
-            spec = library.inputs[input_name]
+            std = library.std_table(input_name)
             how = "authoritative" if rank == 0 else f"fallback {rank}"
-            if attribute in spec.values:
-                how += " + code mapping"
-            edges.add(
-                ColumnEdge(library.table, attribute, spec.table, spec.columns[attribute], how)
-            )
+            edges.add(ColumnEdge(library.table, attribute, std, attribute, how))
+            stated = f"{library.library}.{attribute} as each department states it"
+            edges.add(ColumnEdge(CONFLICTS, "value", std, attribute, stated))
+            chosen = f"{library.library}.{attribute} as the library takes it"
+            edges.add(ColumnEdge(CONFLICTS, "winner_value", std, attribute, chosen))
+            if declared.derived_from_key:
+                derived = f"{library.library}.{attribute} {declared.derived_from_key}"
+                edges.add(ColumnEdge(CONFLICTS, "winner_value", std, library.key, derived))
     return sorted(edges)
 
 
+CONFLICTS = "base.conflicts"
+
+
+def std_edges(library: Library, input_name: str) -> set[ColumnEdge]:
+    """ods input -> std.<library>__<input>: the key and each attribute standardized (typed,
+    coded, mapped), the statement time copied."""
+    spec = library.inputs[input_name]
+    std = library.std_table(input_name)
+    edges = {ColumnEdge(std, library.key, spec.table, spec.key, "key")}
+    for attribute, column in spec.columns.items():
+        declared = library.attributes[attribute]
+        how = f"standardized {declared.type}"
+        if declared.codes:
+            how += f", codes {declared.codes}"
+        if attribute in spec.values:
+            how += " + code mapping"
+        edges.add(ColumnEdge(std, attribute, spec.table, column, how))
+    if spec.as_of:
+        edges.add(ColumnEdge(std, "as_of", spec.table, spec.as_of, "copy"))
+    return edges
+
+
+def quarantine_edges(library: Library, input_name: str) -> set[ColumnEdge]:
+    """ods input -> quarantine.<library>: a blocked row's key and its raw values."""
+    spec = library.inputs[input_name]
+    target = library.quarantine_table
+    edges = {ColumnEdge(target, "key_value", spec.table, spec.key, "key of a blocked row")}
+    for column in (spec.key, *spec.columns.values()):
+        edges.add(ColumnEdge(target, "raw", spec.table, column, "raw value of a blocked row"))
+    return edges
+
+
 def all_library_edges(libraries: list[Library]) -> list[ColumnEdge]:
-    return sorted(e for lib in libraries for e in library_edges(lib))
+    return sorted({e for lib in libraries for e in library_edges(lib)})

@@ -1,10 +1,12 @@
-"""DAGs parse cleanly, lightly and offline, one per source; run_dag runs dag.test end to end."""
+"""DAGs parse cleanly, lightly and offline, file by file; their Asset edges are the README's
+night diagram; run_dag runs dag.test end to end."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,108 +22,10 @@ from govlake.settings import PROJECT_ROOT, settings
 from govlake.sources import SOURCES_DIR, load_sources
 
 DAGS = PROJECT_ROOT / "dags"
+DAG_FILES = sorted(p.name for p in DAGS.glob("*.py"))
+# Parses a DAG folder file by file in a fresh interpreter; see its docstring.
+PROBE = Path(__file__).with_name("dag_parse_probe.py")
 PREFIX = {"physical": "load", "logical": "register"}
-
-# Lookups made while parsing are recorded here and raise, so a DAG file that reads a
-# connection or variable at top level fails the test whichever way it asks.
-RAISING_SECRETS = '''
-LOOKUPS = []
-
-
-class RaisingBackend:
-    """Duck-typed secrets backend: Airflow imports it while airflow.configuration is loading."""
-
-    def _set_connection_class(self, connection_class):
-        pass
-
-    def get_config(self, key):
-        return None
-
-    def get_conn_value(self, conn_id):
-        LOOKUPS.append(f"connection {conn_id}")
-        raise RuntimeError(f"connection {conn_id} looked up while parsing")
-
-    def get_connection(self, conn_id):
-        return self.get_conn_value(conn_id)
-
-    def get_variable(self, key):
-        LOOKUPS.append(f"variable {key}")
-        raise RuntimeError(f"variable {key} looked up while parsing")
-'''
-
-# Runs in a fresh interpreter so sys.modules shows exactly what parsing the DAG folder imports.
-PARSE = r"""
-import json, sys
-from pathlib import Path
-from unittest import mock
-
-import pendulum
-import raising_secrets
-from airflow.sdk.execution_time import context as sdk_context
-from airflow.models.connection import Connection
-from airflow.models.variable import Variable
-
-
-def forbid(what):
-    def lookup(*args, **kwargs):
-        raising_secrets.LOOKUPS.append(f"{what} {args} {kwargs}")
-        raise RuntimeError(f"{what} called while parsing")
-    return lookup
-
-
-patches = [
-    mock.patch.object(sdk_context, "_get_connection", forbid("sdk connection")),
-    mock.patch.object(sdk_context, "_get_variable", forbid("sdk variable")),
-    mock.patch.object(Connection, "get_connection_from_secrets", forbid("connection")),
-    mock.patch.object(Variable, "get", forbid("variable")),
-]
-for p in patches:
-    p.start()
-
-from airflow.dag_processing.dagbag import DagBag
-from airflow.serialization.encoders import coerce_to_core_timetable
-from airflow.timetables.base import TimeRestriction
-
-bag = DagBag(dag_folder=sys.argv[1])
-heavy = sorted(m for m in ("pyspark", "pandas") if m in sys.modules)
-
-
-def schedule(dag):
-    table = dag.timetable
-    if getattr(table, "asset_condition", None) is not None:
-        cond = table.asset_condition
-        return {"kind": type(cond).__name__, "assets": sorted(a.name for a in cond.objects)}
-    tz = getattr(table.timezone, "name", str(table.timezone))
-    first = coerce_to_core_timetable(table).next_dagrun_info(
-        last_automated_data_interval=None,
-        restriction=TimeRestriction(pendulum.datetime(2026, 11, 27, tz=tz), None, True),
-    )
-    return {
-        "kind": type(table).__name__, "cron": table.expression, "timezone": tz,
-        "run_after": first.run_after.in_timezone(tz).isoformat(),
-        "logical_date": first.logical_date.in_timezone(tz).isoformat(),
-    }
-
-
-dags = {
-    dag_id: {
-        "tasks": sorted(dag.task_ids),
-        "outlets": {t.task_id: [[a.name, a.uri] for a in t.outlets] for t in dag.tasks},
-        "retries": sorted({t.retries for t in dag.tasks}),
-        "tags": sorted(dag.tags),
-        "catchup": dag.catchup,
-        "doc_md": dag.doc_md,
-        "schedule": schedule(dag),
-    }
-    for dag_id, dag in bag.dags.items()
-}
-print(json.dumps({
-    "import_errors": {Path(k).name: v for k, v in bag.import_errors.items()},
-    "heavy": heavy,
-    "lookups": raising_secrets.LOOKUPS,
-    "dags": dags,
-}))
-"""
 
 CARELESS_DAG = """
 import contextlib
@@ -196,11 +100,11 @@ def _unknown_mode(sources: Path) -> None:
 
 @pytest.fixture(scope="module")
 def reports(airflow_home, tmp_path_factory) -> dict[str, dict]:
-    """Parse four DAG-folder/sources cases at once, each in a fresh interpreter (JSON reports)."""
+    """Parse four DAG-folder/sources cases at once, each in a fresh interpreter (JSON reports
+    per DAG file)."""
     from govlake.orchestration import airflow_env
 
     work = tmp_path_factory.mktemp("parse")
-    (work / "raising_secrets.py").write_text(RAISING_SECRETS)
     careless = work / "careless_dags"
     careless.mkdir()
     (careless / "careless.py").write_text(textwrap.dedent(CARELESS_DAG))
@@ -214,16 +118,18 @@ def reports(airflow_home, tmp_path_factory) -> dict[str, dict]:
         "added": (DAGS, added),
         "bad_mode": (DAGS, bad),
     }
+    # The probe's folder first, then whatever made this worktree's code importable here.
+    path = os.pathsep.join(filter(None, [str(PROBE.parent), os.environ.get("PYTHONPATH")]))
     base = {
         **os.environ,
         **airflow_env(settings().model_copy(update={"airflow_home": airflow_home})),
-        "PYTHONPATH": str(work),
-        "AIRFLOW__SECRETS__BACKEND": "raising_secrets.RaisingBackend",
+        "PYTHONPATH": path,
+        "AIRFLOW__SECRETS__BACKEND": "dag_parse_probe.RaisingBackend",
     }
     base.pop("GOVLAKE_SOURCES_DIR", None)
     running = {
         name: subprocess.Popen(
-            [sys.executable, "-c", PARSE, str(dags)],
+            [sys.executable, str(PROBE), str(dags)],
             env={**base, "GOVLAKE_SOURCES_DIR": str(sources)} if sources else base,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -235,8 +141,19 @@ def reports(airflow_home, tmp_path_factory) -> dict[str, dict]:
     for name, process in running.items():
         out, err = process.communicate(timeout=180)
         assert process.returncode == 0, f"{name}: {err[-3000:]}"
-        results[name] = {**json.loads(out.strip().splitlines()[-1]), "sources": cases[name][1]}
+        files = json.loads(out.strip().splitlines()[-1])
+        results[name] = {"files": files, **merged(files), "sources": cases[name][1]}
     return results
+
+
+def merged(files: dict[str, dict]) -> dict:
+    """The reports of a folder's files as one: all DAGs, import errors, heavy modules, lookups."""
+    return {
+        "dags": {k: v for report in files.values() for k, v in report["dags"].items()},
+        "import_errors": {k: v for r in files.values() for k, v in r["import_errors"].items()},
+        "heavy": sorted({m for report in files.values() for m in report["heavy"]}),
+        "lookups": [lookup for report in files.values() for lookup in report["lookups"]],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -244,8 +161,18 @@ def project(reports) -> dict:
     return reports["project"]
 
 
-def test_dag_files_import_without_errors(project):
-    assert project["import_errors"] == {}
+@pytest.mark.parametrize("dag_file", DAG_FILES)
+def test_dag_file_imports_without_errors_and_defines_dags(project, dag_file):
+    report = project["files"][dag_file]
+    assert report["import_errors"] == {}
+    assert report["dags"], f"{dag_file} defines no DAG"
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES)
+def test_dag_file_imports_no_spark_or_pandas_and_looks_nothing_up(project, dag_file):
+    report = project["files"][dag_file]
+    assert report["heavy"] == []
+    assert report["lookups"] == []
 
 
 LIBRARIES = load_libraries()
@@ -260,15 +187,19 @@ def test_one_dag_per_source_file_plus_nightly_and_libraries(project):
     assert len(project["dags"]) == len(files) + len(nightly) + len(LIBRARIES)
 
 
-def test_each_library_waits_for_its_ods_inputs(project):
+def _asset(table: str) -> list[str]:
+    return [table, "x-govlake://" + table.replace(".", "/", 1)]
+
+
+def test_each_library_waits_for_its_inputs_and_declares_every_table_it_writes(project):
     for lib in LIBRARIES:
         dag = project["dags"][f"{lib.database}__{lib.library}"]
         inputs = {source.table for source in lib.inputs.values()}
         inputs |= {f"base.{other}" for other in lib.links}
         assert dag["schedule"] == {"kind": "AssetAll", "assets": sorted(inputs)}
-        assert dag["outlets"] == {
-            f"build_{lib.library}": [[lib.table, f"x-govlake://base/{lib.library}"]]
-        }
+        std = [f"std.{lib.library}__{name}" for name in sorted(lib.inputs)]
+        written = [lib.table, *std, f"quarantine.{lib.library}", "base.conflicts"]
+        assert dag["outlets"] == {f"build_{lib.library}": [_asset(t) for t in written]}
 
 
 def test_ledger_runs_after_every_library_catalog_first_site_last(project):
@@ -282,10 +213,7 @@ def test_ledger_runs_after_every_library_catalog_first_site_last(project):
     assert ledger["tasks"] == sorted(step.task_id for step in STEPS)
     assert [s.task_id for s in STEPS][0] == "publish_catalog"
     assert [s.task_id for s in STEPS][-1] == "build_site"
-    assert ledger["outlets"]["publish_catalog"][0] == [
-        "catalog.resources",
-        "x-govlake://catalog/resources",
-    ]
+    assert ledger["outlets"]["publish_catalog"][0] == _asset("catalog.resources")
 
 
 def test_one_task_per_table_with_its_ods_asset(project):
@@ -294,9 +222,7 @@ def test_one_task_per_table_with_its_ods_asset(project):
         names = {f"{PREFIX[source.mode]}_{t.name}": t for t in source.tables}
         assert dag["tasks"] == sorted(names)
         for task_id, table in names.items():
-            ods = source.ods_table(table)
-            uri = "x-govlake://" + ods.replace(".", "/", 1)
-            assert dag["outlets"][task_id] == [[ods, uri]]
+            assert dag["outlets"][task_id] == [_asset(source.ods_table(table))]
         assert dag["tags"] == sorted([source.department, source.mode])
         assert dag["retries"] == [settings().task_retries]
         for text in (
@@ -307,20 +233,31 @@ def test_one_task_per_table_with_its_ods_asset(project):
             assert text in dag["doc_md"]
 
 
-def test_schedules_are_source_crons_in_shanghai_and_load_the_previous_day(project):
+def test_schedules_are_source_crons_in_the_city_time_zone_and_load_the_previous_day(project):
+    assert settings().timezone == "Asia/Shanghai"
     for source in load_sources():
         dag = project["dags"][f"ods__{source.system}"]
         assert dag["catchup"] is False
         schedule = dag["schedule"]
         assert schedule["kind"] == "CronTriggerTimetable"
-        assert (schedule["cron"], schedule["timezone"]) == (source.schedule, "Asia/Shanghai")
+        assert (schedule["cron"], schedule["timezone"]) == (source.schedule, settings().timezone)
         # The run that fires in the night of the 27th loads the 26th.
         assert schedule["run_after"].startswith("2026-11-27T")
         assert schedule["logical_date"].startswith("2026-11-26T")
         assert schedule["run_after"].endswith("+08:00")
 
 
-def test_nightly_waits_for_every_ods_asset(project):
+def test_a_source_takes_the_city_time_zone_from_the_settings(monkeypatch):
+    from govlake.sources import SourceSystem
+
+    source = load_sources()[0]
+    raw = source.model_dump(exclude={"timezone"})
+    monkeypatch.setattr("govlake.sources.settings", lambda: SimpleNamespace(timezone="Asia/Urumqi"))
+    assert SourceSystem(**raw).timezone == "Asia/Urumqi"
+    assert SourceSystem(**raw, timezone="Asia/Harbin").timezone == "Asia/Harbin"
+
+
+def test_nightly_waits_for_every_ods_asset_and_writes_its_report(project):
     nightly = project["dags"]["ezhou_nightly"]
     produced = {
         outlet[0]
@@ -330,13 +267,74 @@ def test_nightly_waits_for_every_ods_asset(project):
         for outlet in outlets
     }
     assert nightly["schedule"] == {"kind": "AssetAll", "assets": sorted(produced)}
-    assert nightly["tasks"] == ["summarize_landing"]
-    assert "issue 3" in nightly["doc_md"]
+    assert nightly["outlets"] == {"summarize_landing": [_asset("ops.nightly_landing")]}
+    assert "no DAG waits for" in nightly["doc_md"]
 
 
-def test_parsing_imports_no_spark_or_pandas_and_looks_nothing_up(project):
-    assert project["heavy"] == []
-    assert project["lookups"] == []
+def asset_edges(dags: dict[str, dict]) -> set[tuple[str, str, str]]:
+    """(producer DAG, consumer DAG, asset): a DAG writes the asset another is scheduled on."""
+    producers: dict[str, set[str]] = {}
+    for dag_id, dag in dags.items():
+        for outlets in dag["outlets"].values():
+            for name, _uri in outlets:
+                producers.setdefault(name, set()).add(dag_id)
+    return {
+        (producer, dag_id, asset)
+        for dag_id, dag in dags.items()
+        for asset in dag["schedule"].get("assets", [])
+        for producer in producers.get(asset, ())
+    }
+
+
+def drawn_as(producer: str, consumer: str) -> tuple[str, str]:
+    """How the README draws an edge: ods DAGs as one node, library DAGs as one node except
+    where one library waits for another."""
+    link = producer.startswith("base__") and consumer.startswith("base__")
+
+    def node(dag_id: str) -> str:
+        if dag_id.startswith("ods__"):
+            return "ods__<system>"
+        return "base__<library>" if dag_id.startswith("base__") and not link else dag_id
+
+    return node(producer), node(consumer)
+
+
+ARROW = re.compile(r"^\s*(\S+)\s+──►\s+(\S+)(?:\s+on\s+([a-z]+\.[a-z_]+))?")
+
+
+def readme_night() -> list[tuple[str, str, str | None]]:
+    """The arrows of the README's night diagram: (from DAG, to DAG, the asset it names)."""
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## The night, end to end", 1)[1].split("\n## ", 1)[0]
+    diagram = section.split("```", 2)[1]
+    return [m.groups() for line in diagram.splitlines() if (m := ARROW.match(line))]
+
+
+def test_the_readme_night_diagram_draws_the_asset_edges_of_the_dags(project):
+    edges = asset_edges(project["dags"])
+    drawn = readme_night()
+    assert {(a, b) for a, b, _ in drawn} == {drawn_as(p, c) for p, c, _ in edges}
+    # Where the README names one asset between two named DAGs, the DAGs agree.
+    for a, b, asset in drawn:
+        if asset and "<" not in a + b:
+            assert (a, b, asset) in edges
+    # ezhou_nightly gates nothing: no DAG is scheduled on what it writes.
+    assert not [e for e in edges if e[0] == "ezhou_nightly"]
+
+
+def test_every_declared_task_names_a_job_and_description_that_take_its_arguments(project):
+    import inspect
+
+    from govlake.tasks import all_tasks, resolve
+
+    tasks = all_tasks()
+    declared = {(t.dag_id, t.task_id) for t in tasks}
+    parsed = {(d, task) for d, dag in project["dags"].items() for task in dag["tasks"]}
+    assert declared == parsed, "every Airflow task comes from a declaration, and only from one"
+    for task in tasks:
+        inspect.signature(resolve(task.job)).bind(*task.args, dt.date(2026, 11, 26), "run")
+        if task.describe:
+            inspect.signature(resolve(task.describe)).bind(None, *task.args)
 
 
 def test_the_parse_check_catches_heavy_imports_and_lookups(reports):

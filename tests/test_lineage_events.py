@@ -10,9 +10,9 @@ import sqlite3
 import pytest
 
 from govlake.sources import get_table
+from govlake.tasks import source_task, traced
 from lineage.declared import ods_edges
 from lineage.emit import Dataset, task_run
-from lineage.hooks import ods_lineage
 from lineage.validate import LineageSchemaError, schema_errors, validate_event
 
 DAY = dt.date(2026, 11, 26)
@@ -138,7 +138,7 @@ def test_ods_hook_on_a_real_load_records_counts_schema_and_columns(spark, cfg, t
     from jobs.ingest import load_table
 
     tax_source("tax_lineage", [("91420700MA4XXXXX1A", "A"), ("91420700MA4XXXXX2B", "B")], DAY)
-    with ods_lineage(None, "tax_lineage", "credit_rating") as run:
+    with traced(source_task(*get_table("tax_lineage", "credit_rating"))) as run:
         run.complete(load_table("tax_lineage", "credit_rating", DAY, "run-lineage", spark))
 
     complete = events_of(cfg, run.run_id)[-1]
@@ -180,7 +180,7 @@ def test_logical_registration_traces_its_sql_with_sqlglot(spark, cfg, source_dir
         conn.execute("INSERT INTO mi_insured VALUES (1, '420702199001011234', '310')")
     (source_dir / "nhsa_lineage.yaml").write_text(LOGICAL.format(db=db), encoding="utf-8")
 
-    with ods_lineage(None, "nhsa_lineage", "mi_insured") as run:
+    with traced(source_task(*get_table("nhsa_lineage", "mi_insured"))) as run:
         run.complete(register_table("nhsa_lineage", "mi_insured", DAY, "run-logical", spark))
 
     start, complete = events_of(cfg, run.run_id)

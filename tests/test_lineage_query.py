@@ -16,7 +16,20 @@ def test_marital_status_upstream_reaches_the_civil_affairs_column():
     found = upstream("base.population", "marital_status", declared_edges())
     hops = {(e.target_table, e.target_column, e.source_table, e.source_column) for e in found}
     assert hops == {
-        ("base.population", "marital_status", "ods.mca_marriage__marriage", "registration_type"),
+        ("base.population", "marital_status", "std.population__mca_husband", "marital_status"),
+        ("base.population", "marital_status", "std.population__mca_wife", "marital_status"),
+        (
+            "std.population__mca_husband",
+            "marital_status",
+            "ods.mca_marriage__marriage",
+            "registration_type",
+        ),
+        (
+            "std.population__mca_wife",
+            "marital_status",
+            "ods.mca_marriage__marriage",
+            "registration_type",
+        ),
         (
             "ods.mca_marriage__marriage",
             "registration_type",
@@ -41,7 +54,11 @@ def test_cli_downstream_from_an_ods_column_lists_the_library_attributes(capsys):
     assert main(["lineage", target, "--downstream", "--declared-only", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
     assert {(e["target_table"], e["target_column"]) for e in found} == {
-        ("base.population", "id_number")
+        ("std.population__mca_husband", "id_number"),
+        ("base.population", "id_number"),
+        ("base.conflicts", "key"),
+        ("quarantine.population", "key_value"),
+        ("quarantine.population", "raw"),
     }
     assert main(["lineage", "ods.mca_marriage__marriage.registration_type", "--downstream",
                  "--declared-only"]) == 0  # fmt: skip

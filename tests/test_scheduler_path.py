@@ -121,8 +121,8 @@ def test_scheduler_runs_the_source_dag_and_the_asset_triggered_nightly(airflow_s
         assert table.count() == truth["rows"] - unparseable
         assert {r["_batch_date"] for r in table.select("_batch_date").distinct().collect()} == {DAY}
 
-        (event,) = services.asset_events()
-        assert event["name"] == f"ods.{TABLE}" and event["source_dag_id"] == DAG_ID
+        (event,) = [e for e in services.asset_events() if e["source_dag_id"] == DAG_ID]
+        assert event["name"] == f"ods.{TABLE}"
         assert event["extra"]["logical_date"] == DAY.isoformat()
         assert event["extra"]["rows_rejected"] == unparseable
 
@@ -136,6 +136,11 @@ def test_scheduler_runs_the_source_dag_and_the_asset_triggered_nightly(airflow_s
         assert [(r["batch_date"], r["ods_table"], r["landed"]) for r in rows] == [
             (DAY, f"ods.{TABLE}", True)
         ], rows
+        # The declared output of the landing check is its outlet: the report's event names
+        # the day it took from the triggering event; no DAG is scheduled on it.
+        (report,) = [e for e in services.asset_events() if e["source_dag_id"] == NIGHTLY]
+        assert report["name"] == "ops.nightly_landing"
+        assert report["extra"]["logical_date"] == DAY.isoformat()
     except BaseException:
         print(services.report())
         raise

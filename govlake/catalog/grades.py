@@ -91,9 +91,16 @@ def inherit(
         strictest = scheme.strictest([g for g, _ in graded])
         result = None
         if strictest:
-            names = tuple(f"{t}.{c}" for g, (t, c) in graded if g == strictest)
-            result = Inherited(strictest, names)
+            names = (n for g, src in graded if g == strictest for n in typed_at(src, g))
+            result = Inherited(strictest, tuple(dict.fromkeys(names)))
         done[column] = result
         return result
+
+    def typed_at(column: Column, grade: str) -> tuple[str, ...]:
+        # Name where the grade was typed, not the ungraded layers between (std.<lib>__<input>).
+        above = done.get(column)
+        if declared.get(column) == grade or above is None or above.grade != grade:
+            return (f"{column[0]}.{column[1]}",)
+        return above.sources
 
     return {c: r for c in upstream if (r := visit(c, frozenset())) is not None}

@@ -1,0 +1,192 @@
+"""Every task of the night declared once: what it reads, what it writes, which job runs it.
+
+A `Task` is plain data (like astronomer-cosmos's graph entities): the DAG files loop over
+configuration, get declarations from here (and `jobs.ledger.STEPS`) and turn each into an
+Airflow task with `airflow_task`. That one function gives every task the same three things
+from the same declaration: its outlets (the Assets of the tables it writes), its OpenLineage
+START/COMPLETE/FAIL run with those inputs, outputs and column edges, and the landing record on
+each outlet event. Jobs are named as "module:function" and imported only when the task runs,
+so parsing a DAG file never imports Spark or pandas.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from govlake.lakehouse import Table
+from govlake.libraries import Library, load_libraries
+from govlake.settings import settings
+from govlake.sources import SourceSystem, TableSpec, load_sources
+from lineage.declared import ColumnEdge, library_edges, logical_sql, source_dataset
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from lineage.emit import TaskRun
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task: `job(*args, day, run_id) -> counts` reads `inputs` and writes `outputs`.
+
+    `upstream` names what the task reads from outside the lakehouse (a department system's
+    table, `system:<system>.<table>`); `edges` and `sql` are its column lineage as far as it is
+    known before the run; `describe` ("module:function", called with the run and `args`) adds
+    what only the run tells (columns, row counts, edges of the columns it found).
+    """
+
+    dag_id: str
+    task_id: str
+    job: str
+    args: tuple[str, ...] = ()
+    inputs: tuple[Table, ...] = ()
+    outputs: tuple[Table, ...] = ()
+    upstream: tuple[str, ...] = ()
+    edges: tuple[ColumnEdge, ...] = ()
+    sql: str | None = None
+    describe: str | None = None
+    timezone: str | None = None  # None: the city's (settings `timezone`)
+
+    @property
+    def job_name(self) -> str:
+        """The lineage job name, `<dag_id>.<task_id>`, as Airflow names the task."""
+        return f"{self.dag_id}.{self.task_id}"
+
+    @property
+    def datasets_read(self) -> list[str]:
+        return [*self.upstream, *map(str, self.inputs)]
+
+    def run(self, day: dt.date, run_id: str) -> Any:
+        """Import the job and run it for one business day."""
+        return resolve(self.job)(*self.args, day, run_id)
+
+    @property
+    def doc_md(self) -> str:
+        def names(items) -> str:
+            return ", ".join(f"`{t}`" for t in items) or "nothing"
+
+        return f"Reads {names(self.datasets_read)}; writes {names(self.outputs)}; job `{self.job}`."
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    """The function named "module:function", imported now."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def tables(*names: str) -> tuple[Table, ...]:
+    return tuple(Table.parse(n) for n in names)
+
+
+# -- the declarations -------------------------------------------------------------------------
+
+# mode -> (task id prefix, job, lineage description of the run)
+SOURCE_KINDS = {
+    "physical": ("load", "jobs.ingest:load_table", "lineage.hooks:describe_physical"),
+    "logical": ("register", "jobs.logical:register_table", "lineage.hooks:describe_logical"),
+}
+
+
+def source_task(source: SourceSystem, spec: TableSpec) -> Task:
+    """归集: one department table copied (physical) or registered in place (logical) into ods."""
+    prefix, job, describe = SOURCE_KINDS[source.mode]
+    return Task(
+        dag_id=f"ods__{source.system}",
+        task_id=f"{prefix}_{spec.name}",
+        job=job,
+        args=(source.system, spec.name),
+        outputs=tables(source.ods_table(spec)),
+        upstream=(source_dataset(source.system, spec.name),),
+        sql=logical_sql(spec.dbtable) if source.mode == "logical" else None,
+        describe=describe,
+        timezone=source.timezone,
+    )
+
+
+def landing_task() -> Task:
+    """The nightly landing check: which ods tables landed for the night (a report)."""
+    return Task(
+        dag_id="ezhou_nightly",
+        task_id="summarize_landing",
+        job="jobs.nightly:summarize",
+        inputs=tables("ops.load_runs"),
+        outputs=tables("ops.nightly_landing"),
+        describe="lineage.hooks:describe_landing",
+    )
+
+
+def library_task(library: Library) -> Task:
+    """One library build: its ods inputs (and linked libraries) -> the library, its std
+    inputs, its quarantine and its rows of base.conflicts, with the declared column edges."""
+    return Task(
+        dag_id=f"{library.database}__{library.library}",
+        task_id=f"build_{library.library}",
+        job="jobs.library:build_library",
+        args=(library.library,),
+        inputs=tables(*library.input_tables),
+        outputs=tables(*library.output_tables),
+        edges=tuple(library_edges(library)),
+        describe="lineage.hooks:describe_library",
+    )
+
+
+def all_tasks() -> list[Task]:
+    """Every declared task of the night, in the order the night runs them."""
+    from jobs.ledger import STEPS
+
+    loads = [source_task(s, spec) for s in load_sources() for spec in s.tables]
+    builds = [library_task(lib) for lib in load_libraries()]
+    return [*loads, landing_task(), *builds, *STEPS]
+
+
+# -- from a declaration to a running task -----------------------------------------------------
+
+
+@contextmanager
+def traced(task: Task, context: Mapping[str, Any] | None = None) -> Iterator[TaskRun]:
+    """The task's OpenLineage run around the `with` body: START, then the tables' columns and
+    the task's own description, then COMPLETE (or FAIL when the body raises)."""
+    from lineage.emit import Dataset, task_run
+    from lineage.hooks import describe_tables, job_name
+
+    context = context or {}
+    with task_run(
+        job_name(context, task.job_name),
+        [Dataset(name) for name in task.datasets_read],
+        [Dataset(str(t)) for t in task.outputs],
+        context.get("run_id"),
+        edges=list(task.edges),
+        sql=task.sql,
+    ) as run:
+        yield run
+        describe_tables(run)
+        if task.describe:
+            resolve(task.describe)(run, *task.args)
+
+
+def execute(task: Task, context: Mapping[str, Any]) -> dict:
+    """Body of the Airflow task: run the job for the run's day inside its lineage run, then
+    put the day and the counts on every outlet event (what an asset-triggered run reads)."""
+    from govlake.orchestration import landing_date, record_landing
+
+    day = landing_date(context, task.timezone or settings().timezone)
+    with traced(task, context) as run:
+        result = run.complete(task.run(day, context["run_id"]) or {})
+    for table in task.outputs:
+        record_landing(context, table.asset(), day, result)
+    return {k: v for k, v in result.items() if v is None or isinstance(v, str | int | float | bool)}
+
+
+def airflow_task(task: Task):
+    """The Airflow task of a declaration (call it inside a DAG): its id, outlets and body."""
+    from airflow.sdk import task as as_task
+
+    @as_task(task_id=task.task_id, outlets=[t.asset() for t in task.outputs], doc_md=task.doc_md)
+    def run(**context) -> dict:
+        return execute(task, context)
+
+    return run()
