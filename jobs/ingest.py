@@ -108,6 +108,10 @@ def read_source(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, committ
     ).asDict()
     window = plan_window(spark, ctx, committed, stats.get("high"))
     run.watermark_low, run.watermark_high = window.low, window.high
+    if ctx.spec.watermark:
+        # Rows without a mark are never selected once a mark exists: counted, and reported to
+        # the department as a problem (jobs.feedback.problems.from_null_watermarks).
+        run.rows_null_watermark = 0 if window.reads_null_marks() else stats["nulls"]
     bounds = stats if "lo" in stats else None
     return readers.read_database(spark, target, ctx.spec, ctx.cfg, window, bounds)
 
@@ -284,5 +288,6 @@ def load_table(
         "balanced": run.balanced,
         "delta_version": run.delta_version,
         "watermark_high": run.watermark_high,
+        "rows_null_watermark": run.rows_null_watermark,
         "schema_change": run.schema_change,
     }

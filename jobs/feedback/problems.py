@@ -10,7 +10,9 @@ Where problems come from (origin):
 - quality: quality.failed_rows of the night (GX rules on ods and base tables; each DAG
   validates under its own run id, so the night is the run date);
 - load: ops.rejected_rows of the batch (rows that do not parse); key = hash of the raw line,
-  so the same broken line is recognised in the next night's file;
+  so the same broken line is recognised in the next night's file; and, one per table, the rows
+  of an incremental database table whose watermark column is NULL (ops.load_runs
+  rows_null_watermark), which no incremental load ever reads;
 - library: quarantine.<library>, one problem per blocking rule a row broke, unless the quality
   checks already reported the same table, field and value tonight;
 - conflict: base.conflicts where the department's statement lost against the authoritative
@@ -158,6 +160,56 @@ def from_rejected_rows(spark: SparkSession, cfg: Settings, run_date: dt.date):
             "source_ref"
         ),
     )
+
+
+NULL_WATERMARK_KEY = "(增量字段为空的行 rows without a watermark)"
+
+
+def from_null_watermarks(spark: SparkSession, cfg: Settings, run_date: dt.date):
+    """One problem per table whose night's committed load counted rows with a NULL watermark:
+    those rows are never collected, so the department must fill the column (value: how many)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    runs = LOAD_RUNS.table.read_if_exists(spark, cfg)
+    if runs is None or "rows_null_watermark" not in runs.columns:
+        return None
+    tonight = (F.col("batch_date") == F.lit(run_date)) & F.col("status").isin(*COMMITTED)
+    newest = Window.partitionBy("ods_table").orderBy(F.col("finished_at").desc())
+    latest = runs.where(tonight).withColumn("_n", F.row_number().over(newest)).where("_n = 1")
+    rows = latest.where(F.col("rows_null_watermark") > 0).collect()
+    if not rows:
+        return None
+    return spark.createDataFrame(
+        [null_watermark_problem(r) for r in rows], ", ".join(f"{c} string" for c in OBSERVED)
+    )
+
+
+def null_watermark_problem(run) -> dict:
+    """The problem row of one load run that left rows without a watermark unread."""
+    from govlake.errors import ConfigError
+    from govlake.sources import get_table
+
+    try:
+        column = get_table(run["source_system"], run["table_name"])[1].watermark
+    except ConfigError:  # the source left the configuration since: name it generically
+        column = None
+    column = column or "watermark"
+    n = run["rows_null_watermark"]
+    return {
+        "department": run["department"],
+        "system": run["source_system"],
+        "table": run["ods_table"],
+        "key": NULL_WATERMARK_KEY,
+        "field": column,
+        "value": f"{n} 行 rows",
+        "rule": "null_watermark",
+        "rule_zh": f"增量字段 {column} 为空：这些行无法按增量采集，不会进入数据湖，请补全该字段",
+        "rule_en": f"{column} (the watermark) is empty: these rows are never collected "
+        "incrementally and do not reach the lakehouse; fill the column",
+        "origin": "load",
+        "source_ref": run["location"],
+    }
 
 
 def library_rule_text(library, input_name: str, rule: str) -> dict | None:
@@ -350,6 +402,7 @@ def observed(spark: SparkSession, cfg: Settings, run_date, libraries) -> DataFra
         )
         library = library.join(seen, cond, "left_anti")
     parts = [quality, from_rejected_rows(spark, cfg, run_date), library]
+    parts.append(from_null_watermarks(spark, cfg, run_date))
     parts.append(from_conflicts(spark, cfg, libraries))
     found = union([p.select(*OBSERVED) for p in parts if p is not None])
     if found is None:
