@@ -13,6 +13,7 @@ from govlake.lakehouse import Table
 from jobs.quality.batch import Batch
 from jobs.quality.engine import Outcome, QualityError, validate
 from jobs.quality.gx_run import build_data_docs
+from jobs.quality.results import unchecked
 from jobs.quality.suites import find_suite, load_suite
 
 if TYPE_CHECKING:
@@ -119,8 +120,6 @@ def check_library(spark: SparkSession, ctx, rows: DataFrame, rebuilt=None) -> Ou
 
 
 def _unchecked(spark: SparkSession, ctx, suite, rebuilt):
-    from jobs.quality.results import unchecked
-
     lib = ctx.library
     current = Table.parse(lib.table).read_if_exists(spark, ctx.cfg)
     if current is None:
