@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from govlake.libraries import build_order, load_libraries
+from govlake.owned import BALANCED, NOT_COPIED
 from govlake.settings import Settings, settings
 from govlake.site import site_dir
 from govlake.sources import load_sources
@@ -84,7 +85,8 @@ def summary_rows(day: dt.date) -> list[dict]:
                     "written": run.get("rows_written"),
                     "rejected": run.get("rows_rejected"),
                     "quarantined": run.get("rows_quarantined"),
-                    "balanced": run.get("balanced"),
+                    # A logical source is never copied: its balance is n/a, not True.
+                    "balanced": run.get("balance") or run.get("balanced"),
                     "in_source": run.get("source_rows"),
                 }
             )
@@ -101,11 +103,13 @@ def print_summary(rows: list[dict], day: dt.date, console: Console) -> bool:
     for row in rows:
         table.add_row(*["" if v is None else str(v) for v in row.values()])
     console.print(table)
-    ok = all(r["status"] in ("success", "unchanged", "registered") and r["balanced"] for r in rows)
-    read = sum(r["read"] or 0 for r in rows)
-    written = sum(r["written"] or 0 for r in rows)
-    rejected = sum(r["rejected"] or 0 for r in rows)
-    quarantined = sum(r["quarantined"] or 0 for r in rows)
+    copied = [r for r in rows if r["balanced"] != NOT_COPIED]  # n/a: no failure, not counted
+    ok = all(r["status"] in ("success", "unchanged", "registered") for r in rows)
+    ok = ok and all(r["balanced"] in (True, BALANCED) for r in copied)
+    read = sum(r["read"] or 0 for r in copied)
+    written = sum(r["written"] or 0 for r in copied)
+    rejected = sum(r["rejected"] or 0 for r in copied)
+    quarantined = sum(r["quarantined"] or 0 for r in copied)
     balanced = ok and read == written + rejected + quarantined
     verdict = "[green]balanced[/]" if balanced else "[red]NOT balanced[/]"
     console.print(

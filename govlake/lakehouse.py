@@ -218,6 +218,15 @@ class Table:
             f"LOCATION '{self.location(cfg)}'"
         )
 
+    def remove_empty_location(self, spark: SparkSession, cfg: Settings | None = None) -> None:
+        """Delete the table's folder when it holds nothing: the session catalog makes one for a
+        table that is not Delta (a logical source's JDBC table), and nothing ever lives there."""
+        jvm = spark.sparkContext._jvm
+        folder = jvm.org.apache.hadoop.fs.Path(self.location(cfg))
+        fs = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        if fs.isDirectory(folder) and len(fs.listStatus(folder)) == 0:
+            fs.delete(folder, False)
+
     @staticmethod
     def _reader(spark: SparkSession, version: int | None):
         reader = spark.read.format("delta")
@@ -291,7 +300,20 @@ def retry_concurrent(action: Callable[[], T], attempts: int = 5) -> T:
         try:
             return action()
         except Exception as exc:
-            if "Concurrent" not in str(exc) or attempt == attempts - 1:
+            # ConcurrentAppendException and the like, but also "... changed by a concurrent
+            # update" (ProtocolChanged/MetadataChanged) when two writers create a table at once.
+            if "concurrent" not in str(exc).lower() or attempt == attempts - 1:
                 raise
             time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def ensure_database(spark: SparkSession, database: str, cfg: Settings | None = None) -> None:
+    """Name a lakehouse database in the session, located under the tables root, before a table
+    that is not Delta (a logical source's JDBC table) is named in it."""
+    if database not in DATABASES:
+        raise GovlakeError(
+            f"'{database}' is not a lakehouse database.", fix=f"use one of {DATABASES}."
+        )
+    root = tables_root(cfg)
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database} LOCATION '{root}/{database}'")

@@ -33,8 +33,95 @@ def _declare(name: str, schema: str, description: str, **kw) -> Owned:
 
 # -- ops: load runs and rejected rows ------------------------------------------------------
 
+# Values of ops.load_runs.balance (`balanced` is its boolean, NULL unless the balance was counted).
+BALANCED, UNBALANCED = "balanced", "unbalanced"
+# A logical source (逻辑接入) is validated where it lives and never copied: nothing is written or
+# rejected, so read = written + rejected cannot be asked. Not a failure, and not balanced either.
+NOT_COPIED = "n/a (logical, not copied)"
+
+LOAD_RUNS = _declare(
+    "ops.load_runs",
+    "run_id string, source_system string, department string, table_name string, "
+    "ods_table string, mode string, batch_date date, started_at timestamp, "
+    "finished_at timestamp, status string, rows_read long, rows_written long, "
+    "rows_rejected long, balanced boolean, source_rows long, delta_version long, "
+    "watermark_low string, watermark_high string, fingerprint string, location string, "
+    "error string, schema_change string, rows_quarantined long, rows_null_watermark long, "
+    "balance string",
+    "One row per load or logical registration of a department table (append-only). "
+    "rows_read: rows read from the source (for a logical source, the rows validated in place; "
+    "NULL without a suite). balance: 'balanced' (read = written + rejected + quarantined, "
+    f"balanced true), 'unbalanced' (balanced false, the load failed), '{NOT_COPIED}' for a "
+    "logical source (balanced NULL, rows_written and rows_rejected NULL), NULL when the run "
+    "failed before its rows were counted. rows_null_watermark: rows of an incremental database "
+    "source whose watermark column is NULL, which no incremental read selects (NULL for files "
+    "and full reads); reported to the department as a problem (jobs.feedback.problems).",
+)
+REJECTED_ROWS = _declare(
+    "ops.rejected_rows",
+    "run_id string, source_system string, table_name string, batch_date date, "
+    "source_file string, source_row long, raw_record string, reason string, "
+    "rejected_at timestamp",
+    "Rows of a delivered file that do not parse, kept raw with their file and line; a rerun of "
+    "a batch replaces that table's rows of the batch.",
+)
+NIGHTLY_LANDING = _declare(
+    "ops.nightly_landing",
+    "batch_date date, ods_table string, landed boolean, status string, "
+    "rows_written long, load_run_id string, nightly_run_id string, balance string",
+    "Per night and configured table, whether its latest run landed (jobs.nightly); balance as "
+    "in ops.load_runs, so a logical table reads n/a rather than balanced.",
+)
+
 
 # -- quality: validations, failed rows, scores, problems -----------------------------------
+
+RESULTS = _declare(
+    "quality.results",
+    "run_id string, run_date date, table string, system string, department string, "
+    "rule string, column string, dimension string, policy string, success boolean, "
+    "element_count long, unexpected_count long, unexpected_percent double, "
+    "sample array<string>, rule_zh string, rule_en string, row_failures long, error string, "
+    "validated_at timestamp",
+    "One row per rule and validation (append-only; readers take each table's latest "
+    "validation of the night). Samples of identifier columns are masked.",
+    partition_by=("table",),
+)
+FAILED_ROWS = _declare(
+    "quality.failed_rows",
+    "run_id string, run_date date, table string, system string, department string, "
+    "rule string, rule_zh string, rule_en string, policy string, column string, key string, "
+    "value string, source_row string, validated_at timestamp",
+    "One row per failing row and rule of a validation, with the row's key, value and origin "
+    "(append-only, stamped with the validation's validated_at).",
+    partition_by=("table",),
+)
+SCORES = _declare(
+    "quality.scores",
+    "run_id string, run_date date, scope string, table string, department string, "
+    "completeness double, validity double, consistency double, uniqueness double, "
+    "timeliness double, overall double",
+    "Quality scores per table and per department and run (jobs.feedback.scores); a rerun "
+    "replaces its run's rows.",
+)
+PROBLEMS = _declare(
+    "quality.problems",
+    "problem_id string, department string, system string, table string, key string, "
+    "field string, value_masked string, rule string, rule_zh string, rule_en string, "
+    "origin string, source_ref string, first_seen date, last_seen date, times_seen int, "
+    "status string, fixed_on date, days_to_fix int, first_run_id string, last_run_id string",
+    "Problems tracked over nights per (department, table, key, field, rule), opened, seen "
+    "again and fixed by one MERGE a night (jobs.feedback.problems); identifiers masked.",
+)
+DUPLICATE_COLLECTION = _declare(
+    "quality.duplicate_collection",
+    "run_id string, run_date date, library string, attribute string, "
+    "authoritative_department string, authoritative_inputs string, department string, "
+    "inputs string, declared_rank int, keys_authority long, keys_department long, "
+    "keys_both long, keys_agree long, agree_percent double, recommendation string",
+    "Attributes collected by more than one department, their overlap and agreement, and the "
+    "recommended authoritative source (jobs.feedback.duplicates); a rerun replaces its run.",
+)
 
 
 # -- catalog: resources, items, systems, registrations -------------------------------------
@@ -87,6 +174,21 @@ CATALOG_REGISTRATIONS = _catalog(
 
 
 # -- lineage: run events and column edges --------------------------------------------------
+
+EVENTS = _declare(
+    "lineage.events",
+    "event_time timestamp, event_type string, run_id string, job_namespace string, "
+    "job_name string, inputs array<string>, outputs array<string>, event string, "
+    "orchestrator_run_id string",
+    "Every OpenLineage event of every task run (START, COMPLETE, FAIL), appended at the run's "
+    "end; the event files themselves are kept beside it (lineage.emit.event_files).",
+)
+COLUMN_EDGES = _declare(
+    "lineage.column_edges",
+    "run_id string, target_table string, target_column string, source_table string, "
+    "source_column string, transformation string, job_name string, recorded_at timestamp",
+    "Column-level lineage recorded by completed runs (readers take each target's latest run).",
+)
 
 
 # -- libraries: std.<library>__<input>, quarantine.<library>, base.conflicts, library runs --

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from govlake.errors import GovlakeError, SourceError, summarize_java_error
+from govlake.lakehouse import Table
+from govlake.owned import BALANCED, UNBALANCED
 from govlake.settings import Settings, settings
 from govlake.sources import SourceSystem, TableSpec
 from jobs import ops, readers
@@ -41,12 +43,8 @@ class LoadContext:
         return self.source.ods_table(self.spec)
 
     @property
-    def name(self) -> str:
-        return self.ods_table.split(".", 1)[1]
-
-    @property
-    def path(self) -> str:
-        return str(self.cfg.table_path("ods", self.name))
+    def table(self) -> Table:
+        return Table.parse(self.ods_table)
 
 
 def with_run_metadata(ctx: LoadContext, ingested_at: dt.datetime) -> Step:
@@ -70,18 +68,18 @@ def without_loaded_ties(ctx: LoadContext, spark: SparkSession, low: str | None) 
     """Drop rows sitting exactly on the previous mark that an earlier batch already loaded."""
 
     def step(df: DataFrame) -> DataFrame:
-        if not (ctx.spec.watermark and low and _table_exists(ctx)):
+        if not (ctx.spec.watermark and low):
+            return df
+        table = ctx.table.read_if_exists(spark, ctx.cfg)
+        if table is None:
             return df
         from pyspark.sql import functions as F
 
         mark = ctx.spec.ods_column(ctx.spec.watermark)
         keys = [*ctx.spec.ods_primary_key, mark]
-        loaded = (
-            spark.read.format("delta")
-            .load(ctx.path)
-            .where((F.col("_batch_date") < F.lit(ctx.day)) & (F.col(mark) == F.lit(low)))
-            .select(*keys)
-        )
+        loaded = table.where(
+            (F.col("_batch_date") < F.lit(ctx.day)) & (F.col(mark) == F.lit(low))
+        ).select(*keys)
         return df.join(loaded, on=keys, how="left_anti")
 
     return step
@@ -91,10 +89,6 @@ def run_steps(df: DataFrame, steps: list[Step]) -> DataFrame:
     for step in steps:
         df = step(df)
     return df
-
-
-def _table_exists(ctx: LoadContext) -> bool:
-    return (ctx.cfg.table_path("ods", ctx.name) / "_delta_log").exists()
 
 
 def read_source(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, committed) -> DataFrame:
@@ -114,6 +108,10 @@ def read_source(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, committ
     ).asDict()
     window = plan_window(spark, ctx, committed, stats.get("high"))
     run.watermark_low, run.watermark_high = window.low, window.high
+    if ctx.spec.watermark:
+        # Rows without a mark are never selected once a mark exists: counted, and reported to
+        # the department as a problem (jobs.feedback.problems.from_null_watermarks).
+        run.rows_null_watermark = 0 if window.reads_null_marks() else stats["nulls"]
     bounds = stats if "lo" in stats else None
     return readers.read_database(spark, target, ctx.spec, ctx.cfg, window, bounds)
 
@@ -132,10 +130,11 @@ def plan_window(spark: SparkSession, ctx: LoadContext, committed, high_now) -> r
 def schema_change(spark: SparkSession, ctx: LoadContext, staged: DataFrame) -> str | None:
     """Columns the department added or dropped since the table's last version (a rename is
     both); under on_schema_change: fail the load stops before anything is written."""
-    if not _table_exists(ctx):
+    columns = ctx.table.fields(spark, ctx.cfg)
+    if not columns:
         return None
     ignore = {*REJECT_COLUMNS}
-    current = set(spark.read.format("delta").load(ctx.path).columns)
+    current = set(columns)
     incoming = set(staged.columns) - ignore
     added, dropped = sorted(incoming - current), sorted(current - incoming)
     if not (added or dropped):
@@ -170,7 +169,6 @@ def write_batch(
 ):
     """Validate, then write the batch; returns the Delta version. The validation's results are
     appended while the batch is written, and committed before this returns."""
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     from jobs import quality
@@ -179,7 +177,7 @@ def write_batch(
     checked = quality.check_load(spark, ctx, rows, run)  # may raise: then nothing is written
     with checked.settling() as valid_rows:
         write_rows(spark, ctx, staged, valid_rows, run, committed)
-    return DeltaTable.forPath(spark, ctx.path).history(1).first()["version"]
+    return ctx.table.version(spark, ctx.cfg)
 
 
 def write_rows(spark: SparkSession, ctx: LoadContext, staged, rows, run, committed) -> None:
@@ -200,29 +198,21 @@ def write_rows(spark: SparkSession, ctx: LoadContext, staged, rows, run, committ
             F.col("_ingested_at").alias("rejected_at"),
         )
         ops.replace_rejects(spark, ctx.cfg, rejects, run)
-    writer = (
-        rows.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"_batch_date = DATE'{ctx.day}'")
-        .option("mergeSchema", "true")
-        .partitionBy("_batch_date")
-    )
-    if not _table_exists(ctx):
+    options = {"replaceWhere": f"_batch_date = DATE'{ctx.day}'", "mergeSchema": "true"}
+    if not ctx.table.exists(spark, ctx.cfg):
         # Library builds read what changed since their last build from the change data feed.
-        writer = writer.option("delta.enableChangeDataFeed", "true")
-    writer.save(ctx.path)
+        options["delta.enableChangeDataFeed"] = "true"
+    ctx.table.write(rows, "overwrite", partition_by=("_batch_date",), options=options, cfg=ctx.cfg)
 
 
 def rows_in_batch(spark: SparkSession, ctx: LoadContext) -> int:
     from pyspark.sql import functions as F
 
-    table = spark.read.format("delta").load(ctx.path)
+    table = ctx.table.read(spark, ctx.cfg)
     return table.where(F.col("_batch_date") == F.lit(ctx.day)).count()
 
 
 def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
-    from govlake.spark import register_table
-
     committed = ops.last_committed(spark, ctx.cfg, ctx.ods_table, ctx.day, before=False)
     raw = read_source(spark, ctx, run, committed)
     steps = [
@@ -241,7 +231,7 @@ def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
             run.status, run.delta_version = "success", version
     finally:
         staged.unpersist()
-    register_table(spark, "ods", ctx.name, ctx.cfg.table_path("ods", ctx.name))
+    ctx.table.register(spark, ctx.cfg)
     check_balance(spark, ctx, run)
 
 
@@ -252,6 +242,7 @@ def check_balance(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> No
         run.rows_rejected = ops.count_rejects(spark, ctx.cfg, run)
     quarantined = run.rows_quarantined or 0
     run.balanced = run.rows_read == run.rows_written + run.rows_rejected + quarantined
+    run.balance = BALANCED if run.balanced else UNBALANCED
     if not run.balanced:
         raise GovlakeError(
             f"load of {ctx.ods_table} for {ctx.day} does not balance: read {run.rows_read}, "
@@ -297,5 +288,6 @@ def load_table(
         "balanced": run.balanced,
         "delta_version": run.delta_version,
         "watermark_high": run.watermark_high,
+        "rows_null_watermark": run.rows_null_watermark,
         "schema_change": run.schema_change,
     }

@@ -6,6 +6,8 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from govlake.errors import GovlakeError
+from govlake.lakehouse import Table, ensure_database
+from govlake.owned import NOT_COPIED
 from govlake.settings import Settings, settings
 from govlake.sources import SourceSystem, TableSpec, load_sources
 from jobs import ops
@@ -29,11 +31,11 @@ def register(spark: SparkSession, cfg: Settings, source: SourceSystem, spec: Tab
             "dbtable": spec.dbtable,
             "fetchsize": str(cfg.jdbc_fetchsize),
         }
+        table = Table.parse(name)
+        ensure_database(spark, table.database, cfg)
         spark.catalog.createTable(name, source="jdbc", **options)
         # The session catalog makes an empty managed-table folder; nothing lives there.
-        folder = cfg.table_path("ods", name.split(".", 1)[1])
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+        table.remove_empty_location(spark, cfg)
     return name
 
 
@@ -79,8 +81,9 @@ def register_table(
     spark = spark or get_spark(cfg)
     target = resolve_jdbc(source, cfg)
     run.location = f"{target.display} {spec.dbtable}"
-    run.rows_read = run.rows_written = run.rows_rejected = 0
-    run.balanced = True
+    # Nothing is copied, so nothing is written or rejected and there is no balance to check:
+    # rows_written, rows_rejected and balanced stay NULL; rows_read is what validation read.
+    run.balance = NOT_COPIED
     try:
         name = register(spark, cfg, source, spec)
         from jobs import quality
@@ -93,7 +96,8 @@ def register_table(
             run.source_rows = with_retries(
                 rows.count, f"{spec.dbtable} at {target.display}", system, cfg
             )
-            quality.check_logical(spark, cfg, source, spec, rows, run)
+            checked = quality.check_logical(spark, cfg, source, spec, rows, run)
+            run.rows_read = checked.total if checked is not None else None
         finally:
             rows.unpersist()
         run.status = "registered"
@@ -103,4 +107,10 @@ def register_table(
     finally:
         run.finished_at = dt.datetime.now()
         ops.record_run(spark, cfg, run)
-    return {"ods_table": run.ods_table, "status": run.status, "source_rows": run.source_rows}
+    return {
+        "ods_table": run.ods_table,
+        "status": run.status,
+        "source_rows": run.source_rows,
+        "rows_read": run.rows_read,
+        "balance": run.balance,
+    }

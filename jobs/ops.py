@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
+# Transitional re-export for jobs/library.py and jobs/incremental.py, which import it from here
+# until they import govlake.lakehouse.retry_concurrent themselves (removed at the merge).
+from govlake.lakehouse import retry_concurrent  # noqa: F401
+from govlake.owned import LOAD_RUNS, REJECTED_ROWS, Owned
 from govlake.settings import Settings
-from govlake.spark import register_table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-T = TypeVar("T")
-
-LOAD_RUNS = "load_runs"
-REJECTED_ROWS = "rejected_rows"
-LOAD_RUNS_SCHEMA = (
-    "run_id string, source_system string, department string, table_name string, "
-    "ods_table string, mode string, batch_date date, started_at timestamp, "
-    "finished_at timestamp, status string, rows_read long, rows_written long, "
-    "rows_rejected long, balanced boolean, source_rows long, delta_version long, "
-    "watermark_low string, watermark_high string, fingerprint string, location string, "
-    "error string, schema_change string, rows_quarantined long"
-)
-REJECTED_SCHEMA = (
-    "run_id string, source_system string, table_name string, batch_date date, "
-    "source_file string, source_row long, raw_record string, reason string, "
-    "rejected_at timestamp"
-)
 COMMITTED = ("success", "unchanged")
 
 
@@ -61,6 +45,8 @@ class LoadRun:
     error: str | None = None
     schema_change: str | None = None
     rows_quarantined: int | None = None  # removed by a quality rule with policy quarantine
+    rows_null_watermark: int | None = None  # left unread: their watermark is NULL
+    balance: str | None = None  # govlake.owned: BALANCED, UNBALANCED or NOT_COPIED
 
 
 def begin_run(system: str, table: str, day: dt.date, run_id: str | None, mode: str):
@@ -93,30 +79,15 @@ def begin_run(system: str, table: str, day: dt.date, run_id: str | None, mode: s
     return source, spec, run
 
 
-def retry_concurrent(action: Callable[[], T], attempts: int = 5) -> T:
-    """Retry a Delta commit that lost an optimistic-concurrency race with another task."""
-    for attempt in range(attempts):
-        try:
-            return action()
-        except Exception as exc:
-            if "Concurrent" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.5 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-def _write(df: DataFrame, cfg: Settings, table: str, mode: str, where: str | None) -> None:
-    path = cfg.table_path("ops", table)
-    writer = df.write.format("delta").mode(mode).option("mergeSchema", "true")
-    if where:
-        writer = writer.option("replaceWhere", where)
-    retry_concurrent(lambda: writer.save(str(path)))
-    register_table(df.sparkSession, "ops", table, path)
+def _write(df: DataFrame, cfg: Settings, owned: Owned, mode: str, where: str | None) -> None:
+    # mergeSchema: a table written before a column was declared gains it on the next write.
+    options = {"mergeSchema": "true", **({"replaceWhere": where} if where else {})}
+    owned.table.write(df, mode, options=options, cfg=cfg)
 
 
 def record_run(spark: SparkSession, cfg: Settings, run: LoadRun) -> None:
     """Append the run's record; load_runs is append-only, so concurrent tasks never conflict."""
-    df = spark.createDataFrame([asdict(run)], LOAD_RUNS_SCHEMA)
+    df = spark.createDataFrame([asdict(run)], LOAD_RUNS.schema)
     _write(df, cfg, LOAD_RUNS, "append", None)
 
 
@@ -130,10 +101,9 @@ def replace_rejects(spark: SparkSession, cfg: Settings, rejects: DataFrame, run:
 
 
 def count_rejects(spark: SparkSession, cfg: Settings, run: LoadRun) -> int:
-    path = cfg.table_path("ops", REJECTED_ROWS)
-    if not (path / "_delta_log").exists():
+    df = REJECTED_ROWS.table.read_if_exists(spark, cfg)
+    if df is None:
         return 0
-    df = spark.read.format("delta").load(str(path))
     return df.where(
         (df.source_system == run.source_system)
         & (df.table_name == run.table_name)
@@ -142,10 +112,7 @@ def count_rejects(spark: SparkSession, cfg: Settings, run: LoadRun) -> int:
 
 
 def load_runs(spark: SparkSession, cfg: Settings) -> DataFrame | None:
-    path = cfg.table_path("ops", LOAD_RUNS)
-    if not (path / "_delta_log").exists():
-        return None
-    return spark.read.format("delta").load(str(path))
+    return LOAD_RUNS.table.read_if_exists(spark, cfg)
 
 
 def last_committed(spark: SparkSession, cfg: Settings, ods_table: str, day: dt.date, before: bool):

@@ -265,6 +265,11 @@ class Increment:
     low: str | None
     high: str | None
 
+    def reads_null_marks(self) -> bool:
+        """Whether the window selects rows whose watermark is NULL: only a first load of a
+        table with no mark at all does (see _where); any other comparison leaves them out."""
+        return self.low is None and self.high is None
+
 
 def jdbc_reader(spark: SparkSession, target, fetchsize: int):
     reader = spark.read.format("jdbc").option("fetchsize", fetchsize)
@@ -289,15 +294,16 @@ def partition_column(spec: TableSpec) -> str | None:
 
 
 def probe(spark: SparkSession, target, spec: TableSpec, cfg: Settings):
-    """One small query: key range for parallel reads and the current high watermark."""
+    """One small query: key range for parallel reads, the current high watermark and the rows
+    without a watermark (NULL), which no incremental read selects."""
     column = partition_column(spec)
     select, types = ["COUNT(*) AS n"], ["n LONG"]
     if column:
         select += [f"MIN({column}) AS lo", f"MAX({column}) AS hi"]
         types += ["lo STRING", "hi STRING"]
     if spec.watermark:
-        select.append(f"MAX({spec.watermark}) AS high")
-        types.append("high STRING")
+        select += [f"MAX({spec.watermark}) AS high", f"COUNT(*) - COUNT({spec.watermark}) AS nulls"]
+        types += ["high STRING", "nulls LONG"]
     query = f"SELECT {', '.join(select)} FROM {spec.dbtable}"
     reader = jdbc_reader(spark, target, cfg.jdbc_fetchsize).option("query", query)
     # Aggregates carry no declared type in some drivers (SQLite): read them as text.

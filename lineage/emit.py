@@ -20,6 +20,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from govlake.owned import COLUMN_EDGES, EVENTS, Owned
 from govlake.settings import Settings, settings
 from lineage.declared import ColumnEdge
 from lineage.validate import LineageSchemaError, validate_event
@@ -31,15 +32,6 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "ezhou-govlake"
 PRODUCER = "urn:ezhou-govlake:lineage"
-EVENTS_SCHEMA = (
-    "event_time timestamp, event_type string, run_id string, job_namespace string, "
-    "job_name string, inputs array<string>, outputs array<string>, event string, "
-    "orchestrator_run_id string"
-)
-EDGES_SCHEMA = (
-    "run_id string, target_table string, target_column string, source_table string, "
-    "source_column string, transformation string, job_name string, recorded_at timestamp"
-)
 IDENTITY = ("copy", "rename", "key")
 
 
@@ -177,9 +169,11 @@ def column_lineage_facet(edges: list[ColumnEdge]):
 
 
 def event_files(cfg: Settings) -> Path:
-    """Folder of the event files: inside the lineage.events Delta folder (the contract's
-    <lakehouse>/lineage/events/), under a `_` name that Delta readers and VACUUM skip."""
-    return cfg.table_path("lineage", "events") / "_openlineage"
+    """Folder of the event files, on the local disk where the OpenLineage file transport
+    writes: <lakehouse>/lineage/events/_openlineage/ (the contract), which is inside the
+    lineage.events folder when tables live in the lakehouse folder; Delta readers and VACUUM
+    skip a `_` name."""
+    return cfg.lakehouse / "lineage" / "events" / "_openlineage"
 
 
 class LineageWriter:
@@ -209,11 +203,11 @@ class LineageWriter:
         from govlake.spark import get_spark
 
         spark = self._spark or get_spark(self.cfg, tables=set())
-        _append(spark, self.cfg, "events", [_event_row(run, e) for e in run.events], EVENTS_SCHEMA)
+        _append(spark, self.cfg, EVENTS, [_event_row(run, e) for e in run.events])
         if with_edges and run.edges:
             now = dt.datetime.now()
             rows = [(run.run_id, *_edge_tuple(e), run.job, now) for e in run.edges]
-            _append(spark, self.cfg, "column_edges", rows, EDGES_SCHEMA)
+            _append(spark, self.cfg, COLUMN_EDGES, rows)
 
 
 def _edge_tuple(e: ColumnEdge) -> tuple:
@@ -236,25 +230,10 @@ def _event_row(run: TaskRun, event: dict) -> tuple:
     )
 
 
-def _append(spark: SparkSession, cfg: Settings, table: str, rows: list, schema: str) -> None:
-    """Blind append; parallel tasks may race, above all to create the table on the first night."""
-    import time
-
-    from govlake.spark import register_table
-
-    path = cfg.table_path("lineage", table)
-    df = spark.createDataFrame(rows, schema)
-    for attempt in range(6):
-        try:
-            df.write.format("delta").mode("append").save(str(path))
-            break
-        except Exception as exc:
-            # ConcurrentAppendException, or ProtocolChangedException "... concurrent update"
-            # when two writers create the table at once: the retry appends to the winner's.
-            if "concurrent" not in str(exc).lower() or attempt == 5:
-                raise
-            time.sleep(0.5 * (attempt + 1))
-    register_table(spark, "lineage", table, path)
+def _append(spark: SparkSession, cfg: Settings, owned: Owned, rows: list) -> None:
+    """Blind append; parallel tasks may race, above all to create the table on the first night
+    (Table.write retries a lost race: the retry appends to the winner's table)."""
+    owned.table.write(spark.createDataFrame(rows, owned.schema), "append", cfg=cfg)
 
 
 @contextmanager

@@ -11,7 +11,9 @@ from collections import defaultdict, deque
 from typing import TYPE_CHECKING
 
 from govlake.errors import GovlakeError
+from govlake.lakehouse import may_hold_tables
 from govlake.libraries import load_libraries
+from govlake.owned import COLUMN_EDGES
 from govlake.settings import settings
 from govlake.sources import SourceSystem, load_sources
 from lineage.declared import ColumnEdge, all_library_edges, ods_edges
@@ -43,13 +45,15 @@ def declared_edges() -> list[ColumnEdge]:
 def recorded_edges(spark: SparkSession | None = None) -> list[ColumnEdge]:
     """Edges of the latest recorded run of each target table, if any run recorded them."""
     cfg = settings()
-    path = cfg.table_path("lineage", "column_edges")
-    if not (path / "_delta_log").exists():
-        return []
+    if not may_hold_tables([COLUMN_EDGES.table.database], cfg):
+        return []  # no lineage table at all: answered without starting Spark
     from govlake.spark import get_spark
 
-    spark = spark or get_spark(cfg, tables={"lineage.column_edges"})
-    spark.read.format("delta").load(str(path)).createOrReplaceTempView("recorded_column_edges")
+    spark = spark or get_spark(cfg, tables={COLUMN_EDGES.name})
+    recorded = COLUMN_EDGES.table.read_if_exists(spark, cfg)
+    if recorded is None:
+        return []
+    recorded.createOrReplaceTempView("recorded_column_edges")
     rows = spark.sql(
         "SELECT DISTINCT target_table, target_column, source_table, source_column, transformation "
         "FROM (SELECT *, max(recorded_at) OVER (PARTITION BY target_table) AS latest "

@@ -11,10 +11,11 @@ import datetime as dt
 import pytest
 from stdnum.cn import ric
 
+from govlake.lakehouse import Table
+from govlake.owned import LOAD_RUNS, PROBLEMS, REJECTED_ROWS, SCORES
 from jobs.feedback import publish_feedback
 from jobs.feedback.problems import track_problems
 from jobs.feedback.scores import cycle_days, score_trend, timeliness_score, write_scores
-from jobs.ops import LOAD_RUNS_SCHEMA, REJECTED_SCHEMA
 
 D1 = dt.date(2026, 11, 20)
 RESIDENT, HOUSEHOLD = "ods.fb_police__resident", "ods.fb_police__household"
@@ -87,8 +88,9 @@ inputs:
 
 
 @pytest.fixture()
-def lake(cfg, source_dir, tmp_path, monkeypatch):
-    """A private lakehouse, two department sources and one library over them."""
+def lake(spark, cfg, source_dir, tmp_path, monkeypatch):
+    """A private lakehouse, two department sources and one library over them; the session's
+    names of its tables are dropped afterwards, so later tests name their own."""
     for system, department, schedule, tables in (
         ("fb_police", "市公安局", "0 1 * * *", ("resident", "household")),
         ("fb_hrss", "市人社局", "0 2 * * 1", ("enrolment",)),
@@ -104,13 +106,24 @@ def lake(cfg, source_dir, tmp_path, monkeypatch):
     libraries.mkdir()
     (libraries / "people.yaml").write_text(LIBRARY, encoding="utf-8")
     monkeypatch.setenv("GOVLAKE_LIBRARIES_DIR", str(libraries))
-    return cfg.model_copy(update={"lakehouse": tmp_path / "lakehouse"})
+    yield cfg.model_copy(update={"lakehouse": tmp_path / "lakehouse"})
+    forget_tables_under(spark, tmp_path)
+
+
+def forget_tables_under(spark, folder):
+    """Drop the session's names (not the data) of the tables located under `folder`."""
+    for database in spark.catalog.listDatabases():
+        for table in spark.catalog.listTables(database.name):
+            name = f"{database.name}.{table.name}"
+            detail = spark.sql(f"DESCRIBE TABLE EXTENDED {name}").where("col_name = 'Location'")
+            location = detail.first()
+            if location is not None and str(folder) in location["data_type"]:
+                spark.sql(f"DROP TABLE {name}")
 
 
 def put(spark, cfg, database, table, rows, schema, mode="append"):
-    """Write rows into <lakehouse>/<database>/<table> as Delta."""
-    df = spark.createDataFrame(rows, schema)
-    df.write.format("delta").mode(mode).save(str(cfg.table_path(database, table)))
+    """Write rows into the lakehouse table <database>.<table>."""
+    Table(database, table).write(spark.createDataFrame(rows, schema), mode, cfg=cfg)
 
 
 def load_run(run_id, table, day, read=100, rejected=0, department="市公安局"):
@@ -163,7 +176,7 @@ def test_scores_per_table_and_department_with_trend(spark, lake):
         load_run("n0", HOUSEHOLD, D1 - dt.timedelta(days=2)),
         load_run("n1", ENROLMENT, D1 - dt.timedelta(days=3), department="市人社局"),
         load_run("n2", RESIDENT, day2),
-    ], LOAD_RUNS_SCHEMA)  # fmt: skip
+    ], LOAD_RUNS.schema)  # fmt: skip
     put(spark, lake, "ops", "library_runs", [
         {"run_id": "n1", "library": "people", "batch_date": D1, "input": "police",
          "department": "市公安局", "rows_in": 52, "standardized": 50, "quarantined": 2},
@@ -180,9 +193,7 @@ def test_scores_per_table_and_department_with_trend(spark, lake):
     assert write_scores(spark, lake, D1, "n1") == 5  # 3 tables + 2 departments
     scores = {
         (r["scope"], r["table"] or r["department"]): r.asDict()
-        for r in spark.read.format("delta")
-        .load(str(lake.table_path("quality", "scores")))
-        .collect()
+        for r in SCORES.table.read(spark, lake).collect()
     }
     resident = scores[("table", RESIDENT)]
     # completeness 1-5/100; validity pools the rule (10/100) and the load (10 rejected of 100);
@@ -215,7 +226,7 @@ def night(spark, lake, day, run_id, broken: bool, publish=track_problems):
         result(run_id, day, RESIDENT, "validity", 3, 1 if broken else 0, "sfzh"),
     ], RESULTS_SCHEMA)  # fmt: skip
     put(spark, lake, "ops", "load_runs", [load_run(run_id, RESIDENT, day, 4, int(broken))],
-        LOAD_RUNS_SCHEMA)  # fmt: skip
+        LOAD_RUNS.schema)  # fmt: skip
     if broken:
         put(spark, lake, "quality", "failed_rows", [failed(run_id, day, "R7", "sfzh", BAD_ID)],
             FAILED_SCHEMA)  # fmt: skip
@@ -223,13 +234,12 @@ def night(spark, lake, day, run_id, broken: bool, publish=track_problems):
             {"run_id": run_id, "source_system": "fb_police", "table_name": "resident",
              "batch_date": day, "source_file": f"resident_{day:%Y%m%d}.csv", "source_row": 9,
              "raw_record": f"9,{LI},李娜", "reason": "does not parse as a CSV record"},
-        ], REJECTED_SCHEMA)  # fmt: skip
+        ], REJECTED_ROWS.schema)  # fmt: skip
     return publish(spark, lake, day, run_id)
 
 
 def problems(spark, lake):
-    path = lake.table_path("quality", "problems")
-    return {r["origin"]: r.asDict() for r in spark.read.format("delta").load(str(path)).collect()}
+    return {r["origin"]: r.asDict() for r in PROBLEMS.table.read(spark, lake).collect()}
 
 
 def test_same_broken_row_three_nights_is_one_problem_then_fixed(spark, lake):
@@ -280,8 +290,7 @@ def test_quarantine_and_lost_conflicts_become_department_problems(spark, lake):
          "reason": "newer statement of the same department"},
     ], CONFLICTS_SCHEMA)  # fmt: skip
     track_problems(spark, lake, D1, "q1")
-    path = lake.table_path("quality", "problems")
-    found = spark.read.format("delta").load(str(path)).collect()
+    found = PROBLEMS.table.read(spark, lake).collect()
     keyless = [r for r in found if r["rule"] == "people:missing_id_number"]
     # Without its key, a row is known by the hash of its raw values (stable across nights).
     assert len(keyless) == 1 and keyless[0]["key"].startswith("row:")

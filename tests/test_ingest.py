@@ -229,3 +229,27 @@ def test_a_changed_layout_is_reported_and_follows_the_declared_policy(spark, sou
     ):
         load_table("vital_f", "birth", DAY2, "run-3", spark)
     assert version_of(spark, "ods.vital_f__birth") == before
+
+
+def test_rows_without_a_watermark_are_counted_and_reported(spark, cfg, source_dir, tmp_path):
+    """Once a mark exists no incremental read selects a NULL mark: the run counts those rows
+    and the night's problems tell the department which table and column to fill."""
+    from jobs.feedback.problems import observed
+
+    rows = [(i, f"id{i}", "2026-11-25 10:00:00") for i in range(1, 4)]
+    db = db_source(source_dir, tmp_path, "hrss_n", rows)
+    first = load_table("hrss_n", "enrolment", DAY1, "run-1", spark)
+    assert (first["rows_written"], first["rows_null_watermark"]) == (3, 0)
+    make_db(db, [(4, "id4", None), (5, "id5", None), (6, "id6", "2026-11-26 08:00:00")])
+    second = load_table("hrss_n", "enrolment", DAY2, "run-2", spark)
+    assert (second["rows_written"], second["rows_null_watermark"]) == (1, 2)
+    run = spark.sql(
+        "SELECT rows_null_watermark FROM ops.load_runs WHERE source_system = 'hrss_n' "
+        f"AND batch_date = DATE'{DAY2}'"
+    ).first()
+    assert run.rows_null_watermark == 2
+
+    found = observed(spark, cfg, DAY2, []).where("`table` = 'ods.hrss_n__enrolment'").collect()
+    assert [(p.department, p.field, p.value, p.rule, p.origin) for p in found] == [
+        ("市人社局", "last_modified", "2 行 rows", "null_watermark", "load")
+    ]

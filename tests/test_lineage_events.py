@@ -9,6 +9,7 @@ import sqlite3
 
 import pytest
 
+from govlake.lakehouse import Table
 from govlake.sources import get_table
 from govlake.tasks import source_task, traced
 from lineage.declared import ods_edges
@@ -26,8 +27,7 @@ def events_of(cfg, run_id: str) -> list[dict]:
 
 
 def delta_rows(spark, cfg, table: str, run_id: str) -> list[dict]:
-    path = cfg.table_path("lineage", table)
-    df = spark.read.format("delta").load(str(path)).where(f"run_id = '{run_id}'")
+    df = Table.parse(f"lineage.{table}").read(spark, cfg).where(f"run_id = '{run_id}'")
     return [r.asDict() for r in df.collect()]
 
 

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from govlake.cli import main
+from govlake.owned import BALANCED, NOT_COPIED, UNBALANCED
 from jobs.ingest import load_table
 from jobs.logical import register_table
 
@@ -53,6 +54,8 @@ def test_logical_table_is_queried_in_place(spark, cfg, pg_url, source_dir, monke
         "ods_table": "ods.nhsa_pg__mi_insured",
         "status": "registered",
         "source_rows": 2,
+        "rows_read": None,  # no suite: nothing was validated
+        "balance": NOT_COPIED,
     }
     assert not (cfg.lakehouse / "ods" / "nhsa_pg__mi_insured").exists(), "nothing is copied"
 
@@ -117,6 +120,10 @@ def test_a_logical_table_is_validated_in_place(
 
     result = register_table("nhsa_pgq", "mi_insured", DAY, "run-q", spark)
     assert result["status"] == "registered" and result["source_rows"] == 2
+    # The rows validated in place were read; nothing was copied, so no balance is claimed.
+    run = spark.table("ops.load_runs").where("source_system = 'nhsa_pgq'").first()
+    assert (run.rows_read, run.rows_written, run.rows_rejected) == (2, None, None)
+    assert (run.balanced, run.balance) == (None, NOT_COPIED)
     table = "ods.nhsa_pgq__mi_insured"
     failed = spark.table("quality.failed_rows").where(f"`table` = '{table}'").collect()
     assert [(r.key, r.department, r.policy) for r in failed] == [("2", "市医保局", "quarantine")]
@@ -140,3 +147,34 @@ def test_a_logical_table_breaking_a_fail_rule_fails_its_task(
     runs = spark.table("ops.load_runs").where("ods_table = 'ods.nhsa_pgf__mi_insured'")
     (run,) = runs.collect()
     assert run.status == "failed" and "certno" in run.error
+
+
+def test_the_night_and_the_demo_treat_a_logical_balance_as_not_applicable():
+    """n/a lands and does not fail the demo's verdict, but is not summed as balanced rows."""
+    from rich.console import Console
+
+    from govlake.demo import print_summary
+    from jobs.nightly import _landing
+
+    logical = {"run_id": "r1", "status": "registered", "rows_written": None, "balance": NOT_COPIED}
+    landed = _landing("ods.a__t", logical, DAY, "night")
+    assert (landed["landed"], landed["balance"]) == (True, NOT_COPIED)
+    broken = {"run_id": "r2", "status": "success", "rows_written": 5, "balance": UNBALANCED}
+    assert _landing("ods.b__t", broken, DAY, "night")["landed"] is False
+
+    def row(table, mode, read, written, balanced):
+        return {
+            "table": table, "mode": mode, "status": "success", "read": read,
+            "written": written, "rejected": 0, "quarantined": 0, "balanced": balanced,
+            "in_source": None,
+        }  # fmt: skip
+
+    rows = [
+        row("ods.a__t", "physical", 5, 5, BALANCED),
+        row("ods.b__t", "logical", 2, None, NOT_COPIED),
+    ]
+    console = Console(record=True, width=200)
+    assert print_summary(rows, DAY, console)
+    text = console.export_text()
+    assert "n/a (logical, not copied)" in text
+    assert "Rows read 5 = written 5 + rejected 0 + quarantined 0: balanced" in text

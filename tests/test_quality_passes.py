@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from govlake.owned import FAILED_ROWS, RESULTS
 from govlake.sample import identifiers as sample_ids
 from jobs.quality import Batch, QualityError, build_data_docs, validate
 from jobs.quality import rules as row_rules
@@ -219,9 +220,8 @@ def test_each_validation_adds_one_file_per_result_table(spark, cfg):
     suite = suite_of([rule("expect_column_values_to_be_valid_ric", column="sfzh")], table)
     df = spark.createDataFrame(ROWS, SCHEMA).repartition(4)
     validate(spark, cfg, suite, df, batch(table))
-    for name in ("results", "failed_rows"):
-        path = cfg.table_path("quality", name)
-        last = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()
+    for owned in (RESULTS, FAILED_ROWS):
+        last = owned.table.history(spark, cfg).first()
         assert last["operation"] == "WRITE" and last["operationParameters"]["mode"] == "Append"
         assert last["operationMetrics"]["numFiles"] == "1"
 
@@ -236,11 +236,11 @@ def test_an_empty_batch_validates(spark, cfg):
     assert [r["success"] for r in out.rules] == [True]
 
 
-def latest(spark, cfg, name: str, table: str):
-    from jobs.feedback.common import night_rows, read_table
+def latest(spark, cfg, owned, table: str):
+    from jobs.feedback.common import night_rows
 
-    validations = read_table(spark, cfg, "quality", "results")
-    rows = night_rows(read_table(spark, cfg, "quality", name), DAY, validations)
+    validations = RESULTS.table.read(spark, cfg)
+    rows = night_rows(owned.table.read(spark, cfg), DAY, validations)
     return rows.where(f"`table` = '{table}'").collect()
 
 
@@ -258,21 +258,21 @@ def test_a_rerun_appends_and_readers_take_the_latest_validation(spark, cfg):
         table,
     )
     validate(spark, cfg, suite, spark.createDataFrame(ROWS, SCHEMA), batch(table))
-    failed = latest(spark, cfg, "failed_rows", table)
+    failed = latest(spark, cfg, FAILED_ROWS, table)
     assert sorted((r["key"], r["value"]) for r in failed) == [("2", BAD), ("3", ""), ("5", "123")]
-    first = {r["rule"]: r["validated_at"] for r in latest(spark, cfg, "results", table)}
+    first = {r["rule"]: r["validated_at"] for r in latest(spark, cfg, RESULTS, table)}
     assert {r["validated_at"] for r in failed} == set(first.values())
 
     clean = spark.createDataFrame([r for r in ROWS if r[0] in (1, 6)], SCHEMA)
     validate(spark, cfg, suite, clean, batch(table))
-    results = latest(spark, cfg, "results", table)
+    results = latest(spark, cfg, RESULTS, table)
     assert len(results) == 2 and all(r["success"] for r in results)
     assert {r["validated_at"] for r in results} != set(first.values())
-    assert latest(spark, cfg, "failed_rows", table) == []
+    assert latest(spark, cfg, FAILED_ROWS, table) == []
     tonight = from_failed_rows(spark, cfg, DAY).where(f"`table` = '{table}'")
     assert tonight.count() == 0
     # Both validations are kept: the first one's rows are history, not deleted.
-    everything = spark.read.format("delta").load(str(cfg.table_path("quality", "results")))
+    everything = RESULTS.table.read(spark, cfg)
     assert everything.where(f"`table` = '{table}'").count() == 4
 
 
@@ -283,7 +283,7 @@ def test_quarantined_rows_are_left_out_and_recorded_once(spark, cfg):
     out = validate(spark, cfg, suite, spark.createDataFrame(ROWS, SCHEMA), batch(table))
     assert (out.total, out.quarantined) == (6, 1)
     assert sorted(r["k"] for r in out.rows.collect()) == [1, 2, 3, 5, 6]  # NULL level is kept
-    failed = latest(spark, cfg, "failed_rows", table)
+    failed = latest(spark, cfg, FAILED_ROWS, table)
     assert sorted((r["key"], r["value"], r["policy"]) for r in failed) == [("3", "Z", "quarantine")]
 
 
@@ -310,10 +310,10 @@ def test_deferred_results_are_committed_when_the_callers_write_is_settled(spark,
     with out.settling() as rows:
         assert rows.count() == 6
     assert out.pending is None and "write_results_and_failed_rows" in out.phases
-    assert [r["rule"] for r in latest(spark, cfg, "results", table)] == [
+    assert [r["rule"] for r in latest(spark, cfg, RESULTS, table)] == [
         "expect_column_values_to_be_valid_ric:sfzh"
     ]
-    assert sorted(r["key"] for r in latest(spark, cfg, "failed_rows", table)) == ["2", "5"]
+    assert sorted(r["key"] for r in latest(spark, cfg, FAILED_ROWS, table)) == ["2", "5"]
 
 
 def test_a_failing_callers_write_still_waits_and_reports_its_own_error(spark, cfg):
@@ -325,7 +325,7 @@ def test_a_failing_callers_write_still_waits_and_reports_its_own_error(spark, cf
     with pytest.raises(OSError, match="disk full"), out.settling():
         raise OSError("disk full")
     assert out.pending is None
-    assert sorted(r["key"] for r in latest(spark, cfg, "failed_rows", table)) == ["2", "5"]
+    assert sorted(r["key"] for r in latest(spark, cfg, FAILED_ROWS, table)) == ["2", "5"]
 
 
 def test_a_failing_batch_has_its_results_written_before_the_error(spark, cfg):
@@ -336,7 +336,7 @@ def test_a_failing_batch_has_its_results_written_before_the_error(spark, cfg):
         validate(
             spark, cfg, suite, spark.createDataFrame(ROWS, SCHEMA), batch(table), defer_writes=True
         )
-    assert sorted(r["key"] for r in latest(spark, cfg, "failed_rows", table)) == ["2", "5"]
+    assert sorted(r["key"] for r in latest(spark, cfg, FAILED_ROWS, table)) == ["2", "5"]
 
 
 def test_a_blank_identifier_is_missing_not_invalid(spark, cfg):
@@ -349,7 +349,7 @@ def test_a_blank_identifier_is_missing_not_invalid(spark, cfg):
     out = validate(spark, cfg, suite, df, batch(table))
     (result,) = out.rules
     assert (result["unexpected_count"], result["row_failures"]) == (1, 1)
-    assert [r["key"] for r in latest(spark, cfg, "failed_rows", table)] == ["2"]
+    assert [r["key"] for r in latest(spark, cfg, FAILED_ROWS, table)] == ["2"]
 
 
 def test_a_blank_date_is_missing_not_invalid(spark, cfg):
@@ -372,4 +372,4 @@ def test_a_blank_date_is_missing_not_invalid(spark, cfg):
     (result,) = out.rules
     assert (result["unexpected_count"], result["row_failures"]) == (2, 2)
     assert computed["expect_column_values_to_be_valid_date:born"]["unexpected_count"] == 2
-    assert sorted(r["key"] for r in latest(spark, cfg, "failed_rows", table)) == ["2", "6"]
+    assert sorted(r["key"] for r in latest(spark, cfg, FAILED_ROWS, table)) == ["2", "6"]

@@ -305,9 +305,10 @@ def private_cfg(cfg, tmp_path):
 def test_collect_ledger_falls_back_to_configuration_and_ops(spark, private_cfg, tax_source):
     from dataclasses import asdict
 
+    from govlake.owned import LOAD_RUNS
     from govlake.site import build_site
     from govlake.site.collect import collect_ledger
-    from jobs.ops import LOAD_RUNS_SCHEMA, LoadRun
+    from jobs.ops import LoadRun
 
     day = dt.date(2026, 11, 26)
     tax_source("site_tax", [], day)  # the source's conf: Chinese source columns, renamed
@@ -317,7 +318,7 @@ def test_collect_ledger_falls_back_to_configuration_and_ops(spark, private_cfg, 
     finished = dt.datetime(2026, 11, 27, 1, 30)
     run = LoadRun("run-1", "site_tax", "市税务局", "credit_rating", "ods.site_tax__credit_rating",
                   "physical", day, finished, finished, "success", 4, 3, 1, True)  # fmt: skip
-    _save(spark, private_cfg, "ops.load_runs", [asdict(run)], LOAD_RUNS_SCHEMA)
+    _save(spark, private_cfg, "ops.load_runs", [asdict(run)], LOAD_RUNS.schema)
 
     ledger = collect_ledger(spark, private_cfg)
 

@@ -1,29 +1,25 @@
-"""What the feedback steps share: reading optional Delta tables, naming tables, writing slices."""
+"""What the feedback steps share: naming tables, writing slices, the night's rows."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from govlake.lakehouse import Table
+from govlake.owned import Owned
 from govlake.settings import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
+# Written by the library builds (jobs.library), read by the feedback steps.
+LIBRARY_RUNS, CONFLICTS = Table.parse("ops.library_runs"), Table.parse("base.conflicts")
 # Load statuses after which the table holds the night's data (jobs.ops.COMMITTED).
 COMMITTED = ("success", "unchanged")
 
 
-def read_table(spark: SparkSession, cfg: Settings, database: str, table: str) -> DataFrame | None:
-    """The Delta table, or None when it has not been written yet (each input is optional)."""
-    path = cfg.table_path(database, table)
-    if not (path / "_delta_log").exists():
-        return None
-    return spark.read.format("delta").load(str(path))
-
-
 def split_ods(table: str) -> tuple[str | None, str]:
     """(system, table) of ods.<system>__<table>; (None, name) for any other table."""
-    name = table.split(".", 1)[-1]
+    name = table.partition(".")[2] or table
     if table.startswith("ods.") and "__" in name:
         system, short = name.split("__", 1)
         return system, short
@@ -37,19 +33,14 @@ def departments_by_system() -> dict[str, str]:
     return {s.system: s.department for s in load_sources()}
 
 
-def write_slice(df: DataFrame, cfg: Settings, table: str, where: str) -> None:
-    """Replace the rows of quality.<table> matching `where` (a rerun replaces, never doubles)."""
-    from govlake.spark import register_table
-    from jobs.ops import retry_concurrent
-
-    path = cfg.table_path("quality", table)
-    writer = df.write.format("delta").option("mergeSchema", "true")
-    if (path / "_delta_log").exists():
-        writer = writer.mode("overwrite").option("replaceWhere", where)
-    else:
-        writer = writer.mode("append")
-    retry_concurrent(lambda: writer.save(str(path)))
-    register_table(df.sparkSession, "quality", table, path)
+def write_slice(df: DataFrame, cfg: Settings, owned: Owned, where: str) -> None:
+    """Replace the rows of an owned quality table matching `where` (a rerun replaces, never
+    doubles); the first write creates it."""
+    options = {"mergeSchema": "true"}
+    exists = owned.table.exists(df.sparkSession, cfg)
+    if exists:
+        options["replaceWhere"] = where
+    owned.table.write(df, "overwrite" if exists else "append", options=options, cfg=cfg)
 
 
 def sql_list(values) -> str:

@@ -12,18 +12,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from govlake.lakehouse import Table
+from govlake.owned import DUPLICATE_COLLECTION
 from govlake.settings import Settings
-from jobs.feedback.common import read_table, write_slice
+from jobs.feedback.common import write_slice
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-DUPLICATES_SCHEMA = (
-    "run_id string, run_date date, library string, attribute string, "
-    "authoritative_department string, authoritative_inputs string, department string, "
-    "inputs string, declared_rank int, keys_authority long, keys_department long, "
-    "keys_both long, keys_agree long, agree_percent double, recommendation string"
-)
 
 
 def collected_twice(library) -> dict[str, list[tuple[str, list[str]]]]:
@@ -51,7 +46,7 @@ def statements(spark: SparkSession, cfg: Settings, library, attributes: set[str]
         wanted = [a for a in source.columns if a in attributes]
         if not wanted:
             continue
-        if read_table(spark, cfg, "ods", source.table.split(".", 1)[1]) is None:
+        if not Table.parse(source.table).exists(spark, cfg):
             return None
         rows = select_input(ctx, name, source, current_rows(spark, cfg, source))
         pairs = F.explode(
@@ -169,10 +164,8 @@ def write_duplicates(
     rows = []
     for library in libraries if libraries is not None else load_libraries():
         rows += library_report(spark, cfg, library, run_date, run_id)
-    df = spark.createDataFrame(rows, DUPLICATES_SCHEMA)
-    write_slice(
-        df, cfg, "duplicate_collection", f"run_id = '{run_id.replace(chr(39), chr(39) * 2)}'"
-    )
+    df = spark.createDataFrame(rows, DUPLICATE_COLLECTION.schema)
+    write_slice(df, cfg, DUPLICATE_COLLECTION, f"run_id = '{run_id.replace(chr(39), chr(39) * 2)}'")
     return rows
 
 
@@ -180,7 +173,7 @@ def latest_report(spark, cfg: Settings) -> list[dict]:
     """The newest run's duplicate-collection rows."""
     from pyspark.sql import functions as F
 
-    report = read_table(spark, cfg, "quality", "duplicate_collection")
+    report = DUPLICATE_COLLECTION.table.read_if_exists(spark, cfg)
     if report is None:
         return []
     newest = (

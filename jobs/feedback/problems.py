@@ -10,7 +10,9 @@ Where problems come from (origin):
 - quality: quality.failed_rows of the night (GX rules on ods and base tables; each DAG
   validates under its own run id, so the night is the run date);
 - load: ops.rejected_rows of the batch (rows that do not parse); key = hash of the raw line,
-  so the same broken line is recognised in the next night's file;
+  so the same broken line is recognised in the next night's file; and, one per table, the rows
+  of an incremental database table whose watermark column is NULL (ops.load_runs
+  rows_null_watermark), which no incremental load ever reads;
 - library: quarantine.<library>, one problem per blocking rule a row broke, unless the quality
   checks already reported the same table, field and value tonight;
 - conflict: base.conflicts where the department's statement lost against the authoritative
@@ -23,8 +25,17 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
+from govlake.lakehouse import Table
+from govlake.owned import FAILED_ROWS, LOAD_RUNS, PROBLEMS, REJECTED_ROWS, RESULTS
 from govlake.settings import Settings
-from jobs.feedback.common import COMMITTED, night_rows, qualified_table, read_table, sql_list
+from jobs.feedback.common import (
+    COMMITTED,
+    CONFLICTS,
+    LIBRARY_RUNS,
+    night_rows,
+    qualified_table,
+    sql_list,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -41,12 +52,6 @@ OBSERVED = (
     "rule_en",
     "origin",
     "source_ref",
-)
-PROBLEMS_SCHEMA = (
-    "problem_id string, department string, system string, table string, key string, "
-    "field string, value_masked string, rule string, rule_zh string, rule_en string, "
-    "origin string, source_ref string, first_seen date, last_seen date, times_seen int, "
-    "status string, fixed_on date, days_to_fix int, first_run_id string, last_run_id string"
 )
 LIBRARY_RULE = re.compile(r"^(missing|unparseable|invalid)_([a-z0-9_]+?)(?::(.*))?$")
 KEY_LABELS = {
@@ -112,10 +117,10 @@ def file_name(ref):
 def from_failed_rows(spark: SparkSession, cfg: Settings, run_date) -> DataFrame | None:
     from pyspark.sql import functions as F
 
-    failed = read_table(spark, cfg, "quality", "failed_rows")
+    failed = FAILED_ROWS.table.read_if_exists(spark, cfg)
     if failed is None:
         return None
-    validations = read_table(spark, cfg, "quality", "results")
+    validations = RESULTS.table.read_if_exists(spark, cfg)
     return night_rows(failed, run_date, validations).select(
         "department",
         "system",
@@ -137,7 +142,7 @@ def from_failed_rows(spark: SparkSession, cfg: Settings, run_date) -> DataFrame 
 def from_rejected_rows(spark: SparkSession, cfg: Settings, run_date: dt.date):
     from pyspark.sql import functions as F
 
-    rejected = read_table(spark, cfg, "ops", "rejected_rows")
+    rejected = REJECTED_ROWS.table.read_if_exists(spark, cfg)
     if rejected is None:
         return None
     return rejected.where(F.col("batch_date") == F.lit(run_date)).select(
@@ -155,6 +160,56 @@ def from_rejected_rows(spark: SparkSession, cfg: Settings, run_date: dt.date):
             "source_ref"
         ),
     )
+
+
+NULL_WATERMARK_KEY = "(增量字段为空的行 rows without a watermark)"
+
+
+def from_null_watermarks(spark: SparkSession, cfg: Settings, run_date: dt.date):
+    """One problem per table whose night's committed load counted rows with a NULL watermark:
+    those rows are never collected, so the department must fill the column (value: how many)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    runs = LOAD_RUNS.table.read_if_exists(spark, cfg)
+    if runs is None or "rows_null_watermark" not in runs.columns:
+        return None
+    tonight = (F.col("batch_date") == F.lit(run_date)) & F.col("status").isin(*COMMITTED)
+    newest = Window.partitionBy("ods_table").orderBy(F.col("finished_at").desc())
+    latest = runs.where(tonight).withColumn("_n", F.row_number().over(newest)).where("_n = 1")
+    rows = latest.where(F.col("rows_null_watermark") > 0).collect()
+    if not rows:
+        return None
+    return spark.createDataFrame(
+        [null_watermark_problem(r) for r in rows], ", ".join(f"{c} string" for c in OBSERVED)
+    )
+
+
+def null_watermark_problem(run) -> dict:
+    """The problem row of one load run that left rows without a watermark unread."""
+    from govlake.errors import ConfigError
+    from govlake.sources import get_table
+
+    try:
+        column = get_table(run["source_system"], run["table_name"])[1].watermark
+    except ConfigError:  # the source left the configuration since: name it generically
+        column = None
+    column = column or "watermark"
+    n = run["rows_null_watermark"]
+    return {
+        "department": run["department"],
+        "system": run["source_system"],
+        "table": run["ods_table"],
+        "key": NULL_WATERMARK_KEY,
+        "field": column,
+        "value": f"{n} 行 rows",
+        "rule": "null_watermark",
+        "rule_zh": f"增量字段 {column} 为空：这些行无法按增量采集，不会进入数据湖，请补全该字段",
+        "rule_en": f"{column} (the watermark) is empty: these rows are never collected "
+        "incrementally and do not reach the lakehouse; fill the column",
+        "origin": "load",
+        "source_ref": run["location"],
+    }
 
 
 def library_rule_text(library, input_name: str, rule: str) -> dict | None:
@@ -188,7 +243,7 @@ def from_quarantine(spark: SparkSession, cfg: Settings, libraries: list) -> Data
 
     parts = []
     for lib in libraries:
-        rows = read_table(spark, cfg, "quarantine", lib.library)
+        rows = Table.parse(lib.quarantine_table).read_if_exists(spark, cfg)
         if rows is None:
             continue
         exploded = rows.select("*", F.explode("rules").alias("rule_raw"))
@@ -244,7 +299,7 @@ def from_conflicts(spark: SparkSession, cfg: Settings, libraries: list) -> DataF
     """The department's side of every conflict it lost against the authority."""
     from pyspark.sql import functions as F
 
-    conflicts = read_table(spark, cfg, "base", "conflicts")
+    conflicts = CONFLICTS.read_if_exists(spark, cfg)
     if conflicts is None:
         return None
     by_name = {lib.library: lib for lib in libraries}
@@ -291,7 +346,7 @@ def built_libraries(spark: SparkSession, cfg: Settings, run_date: dt.date) -> li
     from govlake.libraries import load_libraries
 
     libraries = load_libraries()
-    runs = read_table(spark, cfg, "ops", "library_runs")
+    runs = LIBRARY_RUNS.read_if_exists(spark, cfg)
     if runs is None:
         return libraries
     built = {
@@ -310,14 +365,14 @@ def checked_scopes(spark: SparkSession, cfg: Settings, run_date, libraries) -> s
     from pyspark.sql import functions as F
 
     scopes: set[str] = set()
-    validations = read_table(spark, cfg, "quality", "results")
-    for name in ("results", "failed_rows"):
-        df = read_table(spark, cfg, "quality", name)
+    validations = RESULTS.table.read_if_exists(spark, cfg)
+    for owned in (RESULTS, FAILED_ROWS):
+        df = owned.table.read_if_exists(spark, cfg)
         if df is not None:
             tonight = night_rows(df, run_date, validations)
             tables = tonight.select(qualified_table()).distinct().collect()
             scopes |= {f"quality|{r[0]}" for r in tables}
-    loads = read_table(spark, cfg, "ops", "load_runs")
+    loads = LOAD_RUNS.table.read_if_exists(spark, cfg)
     if loads is not None:
         tonight = (F.col("batch_date") == F.lit(run_date)) & F.col("status").isin(*COMMITTED)
         scopes |= {
@@ -347,6 +402,7 @@ def observed(spark: SparkSession, cfg: Settings, run_date, libraries) -> DataFra
         )
         library = library.join(seen, cond, "left_anti")
     parts = [quality, from_rejected_rows(spark, cfg, run_date), library]
+    parts.append(from_null_watermarks(spark, cfg, run_date))
     parts.append(from_conflicts(spark, cfg, libraries))
     found = union([p.select(*OBSERVED) for p in parts if p is not None])
     if found is None:
@@ -395,14 +451,9 @@ def merge_problems(
     spark: SparkSession, cfg: Settings, tonight: DataFrame, run_date, scopes: set[str]
 ) -> None:
     """One MERGE: insert new problems, count the ones seen again, close the ones gone."""
-    from delta.tables import DeltaTable
+    from govlake.lakehouse import retry_concurrent
 
-    from govlake.spark import register_table
-    from jobs.ops import retry_concurrent
-
-    path = cfg.table_path("quality", "problems")
-    if not (path / "_delta_log").exists():
-        spark.createDataFrame([], PROBLEMS_SCHEMA).write.format("delta").save(str(path))
+    PROBLEMS.table.create_if_missing(spark, PROBLEMS.schema, cfg=cfg)
     day = f"DATE'{run_date.isoformat()}'"
     latest = {c: f"s.{c}" for c in ("value_masked", "rule_zh", "rule_en", "source_ref", "system")}
     seen_again = {
@@ -426,7 +477,7 @@ def merge_problems(
 
     def run() -> None:
         (
-            DeltaTable.forPath(spark, str(path))
+            PROBLEMS.table.delta(spark, cfg)
             .alias("t")
             .merge(tonight.alias("s"), "t.problem_id = s.problem_id")
             .whenMatchedUpdate("t.last_seen < s.last_seen", seen_again)
@@ -439,7 +490,6 @@ def merge_problems(
         )
 
     retry_concurrent(run)
-    register_table(spark, "quality", "problems", path)
 
 
 def track_problems(spark: SparkSession, cfg: Settings, run_date: dt.date, run_id: str) -> dict:
@@ -451,11 +501,11 @@ def track_problems(spark: SparkSession, cfg: Settings, run_date: dt.date, run_id
     tonight = (
         problem_rows(found, run_date, run_id)
         if found is not None
-        else spark.createDataFrame([], PROBLEMS_SCHEMA)
+        else spark.createDataFrame([], PROBLEMS.schema)
     )
     scopes = checked_scopes(spark, cfg, run_date, libraries)
     merge_problems(spark, cfg, tonight, run_date, scopes)
-    problems = read_table(spark, cfg, "quality", "problems")
+    problems = PROBLEMS.table.read_if_exists(spark, cfg)
     counts = problems.agg(
         F.count(F.when(F.col("status") == "open", 1)).alias("open"),
         F.count(F.when(F.col("first_seen") == F.lit(run_date), 1)).alias("new"),

@@ -24,12 +24,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from govlake.owned import LOAD_RUNS, RESULTS, SCORES
 from govlake.settings import Settings
 from jobs.feedback.common import (
     COMMITTED,
+    CONFLICTS,
+    LIBRARY_RUNS,
     night_rows,
     qualified_table,
-    read_table,
     split_ods,
     write_slice,
 )
@@ -39,11 +41,6 @@ if TYPE_CHECKING:
 
 DIMENSIONS = ("completeness", "validity", "consistency", "uniqueness", "timeliness")
 MISSED_DELIVERY_PENALTY = 25
-SCORES_SCHEMA = (
-    "run_id string, run_date date, scope string, table string, department string, "
-    "completeness double, validity double, consistency double, uniqueness double, "
-    "timeliness double, overall double"
-)
 
 
 def cycle_days(schedule: str) -> int:
@@ -65,7 +62,7 @@ def results_measures(spark: SparkSession, cfg: Settings, run_date: dt.date) -> l
     """Counts from the night's GX results (quality.results), per table and dimension."""
     from pyspark.sql import functions as F
 
-    results = read_table(spark, cfg, "quality", "results")
+    results = RESULTS.table.read_if_exists(spark, cfg)
     if results is None:
         return []
     rows = (
@@ -87,7 +84,7 @@ def latest_loads(spark: SparkSession, cfg: Settings, run_date: dt.date) -> DataF
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    runs = read_table(spark, cfg, "ops", "load_runs")
+    runs = LOAD_RUNS.table.read_if_exists(spark, cfg)
     if runs is None:
         return None
     newest = Window.partitionBy("ods_table").orderBy(
@@ -148,8 +145,8 @@ def consistency_measures(spark: SparkSession, cfg: Settings, run_date: dt.date) 
 
     from jobs.feedback.problems import input_tables, lost_conflicts
 
-    runs = read_table(spark, cfg, "ops", "library_runs")
-    conflicts = read_table(spark, cfg, "base", "conflicts")
+    runs = LIBRARY_RUNS.read_if_exists(spark, cfg)
+    conflicts = CONFLICTS.read_if_exists(spark, cfg)
     if runs is None:
         return []
     tables = input_tables()
@@ -236,8 +233,8 @@ def compute_scores(spark: SparkSession, cfg: Settings, run_date: dt.date, run_id
 def write_scores(spark: SparkSession, cfg: Settings, run_date: dt.date, run_id: str) -> int:
     """Compute and write the run's scores into quality.scores (a rerun replaces them)."""
     rows = compute_scores(spark, cfg, run_date, run_id)
-    df = spark.createDataFrame(rows, SCORES_SCHEMA)
-    write_slice(df, cfg, "scores", f"run_id = '{run_id.replace(chr(39), chr(39) * 2)}'")
+    df = spark.createDataFrame(rows, SCORES.schema)
+    write_slice(df, cfg, SCORES, f"run_id = '{run_id.replace(chr(39), chr(39) * 2)}'")
     return len(rows)
 
 
@@ -248,7 +245,7 @@ def score_trend(
     and the overall score of the last `runs` runs, oldest first."""
     from pyspark.sql import functions as F
 
-    scores = read_table(spark, cfg, "quality", "scores")
+    scores = SCORES.table.read_if_exists(spark, cfg)
     if scores is None:
         return []
     if department:

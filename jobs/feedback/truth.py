@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from govlake.owned import PROBLEMS
 from govlake.settings import Settings
-from jobs.feedback.common import read_table
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -92,7 +92,7 @@ def actual_problems(spark: SparkSession, cfg: Settings, run_date: dt.date):
     key) and a library (keyed by the identity number) counts once: the larger origin counts."""
     from pyspark.sql import functions as F
 
-    problems = read_table(spark, cfg, "quality", "problems")
+    problems = PROBLEMS.table.read_if_exists(spark, cfg)
     if problems is None:
         return {}
     seen = problems.where(F.col("last_seen") == F.lit(run_date))

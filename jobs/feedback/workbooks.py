@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from govlake.masking import mask_text
+from govlake.owned import PROBLEMS, SCORES
 from govlake.settings import Settings
-from jobs.feedback.common import read_table
 from jobs.feedback.scores import short_name
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def open_problems(spark: SparkSession, cfg: Settings, department: str | None = N
     """Open problems, per department, table, rule and key, as plain dicts."""
     from pyspark.sql import functions as F
 
-    problems = read_table(spark, cfg, "quality", "problems")
+    problems = PROBLEMS.table.read_if_exists(spark, cfg)
     if problems is None:
         return []
     rows = problems.where(F.col("status") == "open")
@@ -123,7 +123,7 @@ def write_workbooks(spark: SparkSession, cfg: Settings, run_date: dt.date, run_i
     from pyspark.sql import functions as F
 
     problems = open_problems(spark, cfg)
-    table = read_table(spark, cfg, "quality", "problems")
+    table = PROBLEMS.table.read_if_exists(spark, cfg)
     fixed = (
         [r.asDict() for r in table.where(F.col("fixed_on") == F.lit(run_date)).collect()]
         if table is not None
@@ -147,7 +147,7 @@ def write_workbooks(spark: SparkSession, cfg: Settings, run_date: dt.date, run_i
 def department_scores(spark: SparkSession, cfg: Settings, run_id: str) -> dict[str, dict]:
     from pyspark.sql import functions as F
 
-    scores = read_table(spark, cfg, "quality", "scores")
+    scores = SCORES.table.read_if_exists(spark, cfg)
     if scores is None:
         return {}
     rows = scores.where((F.col("scope") == "department") & (F.col("run_id") == run_id)).collect()

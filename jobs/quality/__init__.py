@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.quality.engine import Batch, Outcome, QualityError, validate
+from govlake.lakehouse import Table
+from jobs.quality.batch import Batch
+from jobs.quality.engine import Outcome, QualityError, validate
 from jobs.quality.gx_run import build_data_docs
+from jobs.quality.results import unchecked
 from jobs.quality.suites import find_suite, load_suite
 
 if TYPE_CHECKING:
@@ -117,13 +120,10 @@ def check_library(spark: SparkSession, ctx, rows: DataFrame, rebuilt=None) -> Ou
 
 
 def _unchecked(spark: SparkSession, ctx, suite, rebuilt):
-    from jobs.quality.results import unchecked
-
     lib = ctx.library
-    path = ctx.cfg.table_path(lib.database, lib.library)
-    if not (path / "_delta_log").exists():
+    current = Table.parse(lib.table).read_if_exists(spark, ctx.cfg)
+    if current is None:
         return None
-    current = spark.read.format("delta").load(str(path))
     columns = sorted({c for rule in suite.expectations for c in rule.columns} - {lib.key})
     current = current.select(lib.key, *[c for c in columns if c in current.columns])
     return unchecked(spark, ctx.cfg, lib.table, current, lib.key, rebuilt)

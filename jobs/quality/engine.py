@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING
 from govlake.errors import GovlakeError
 from govlake.settings import Settings
 from jobs.quality import results
-from jobs.quality.rules import ROW_RULES, failing, unique_by_values
+from jobs.quality.batch import Batch
+from jobs.quality.rules import (
+    department_column,
+    failing,
+    flag_column,
+    flagged_rules,
+    unique_by_values,
+)
 from jobs.quality.suites import Rule, Suite, check_columns
 
 if TYPE_CHECKING:
@@ -37,21 +44,6 @@ SAMPLE = 10  # failing values kept per rule in quality.results (identifiers mask
 
 class QualityError(GovlakeError):
     """A batch broke a fail rule or the quarantine threshold: the table was not updated."""
-
-
-@dataclass
-class Batch:
-    """Who the rows are, so results and failed rows name the table, system and department."""
-
-    table: str
-    run_id: str
-    run_date: dt.date
-    key_columns: list[str]
-    system: str | None = None
-    department: str | None = None
-    row_department: Callable[[str], Column] | None = None  # per rule column, for base tables
-    source_row: Column | None = None
-    unchecked: results.Unchecked | None = None  # an incremental night's other keys
 
 
 @dataclass
@@ -93,19 +85,10 @@ class Outcome:
         self.settle()
 
 
-def _flag(index: int) -> str:
-    return f"_quality_f{index}"
-
-
 def _value(rule: Rule) -> Column:
     from pyspark.sql import functions as F
 
     return F.concat_ws("|", *[F.col(f"`{c}`").cast("string") for c in rule.columns])
-
-
-def flagged_rules(suite: Suite) -> list[tuple[int, Rule]]:
-    """The rules with a row rule, by their position in the suite."""
-    return [(i, r) for i, r in enumerate(suite.expectations) if r.type in ROW_RULES]
 
 
 def conditions(df: DataFrame, suite: Suite) -> dict[str, Column]:
@@ -128,7 +111,7 @@ def flag_rows(df: DataFrame, suite: Suite, when: dict[str, Column] | None = None
     from pyspark.sql import functions as F
 
     flags = [
-        F.when(_condition(rule, when), _value(rule)).alias(_flag(i))
+        F.when(_condition(rule, when), _value(rule)).alias(flag_column(i))
         for i, rule in flagged_rules(suite)
     ]
     return df.select("*", *flags)
@@ -144,7 +127,7 @@ def _any_flag(suite: Suite, policy: str | None = None) -> Column:
     out = F.lit(False)
     for i, rule in flagged_rules(suite):
         if policy is None or rule.meta.policy == policy:
-            out = out | F.col(_flag(i)).isNotNull()
+            out = out | F.col(flag_column(i)).isNotNull()
     return out
 
 
@@ -159,7 +142,7 @@ def _metrics(suite: Suite) -> list[Column]:
         F.count_if(_any_flag(suite, "quarantine")).alias("quarantined"),
     ]
     for i, _ in flagged_rules(suite):
-        flag = F.col(_flag(i))
+        flag = F.col(flag_column(i))
         out.append(F.count(flag).alias(f"c{i}"))
         out.append(F.slice(F.array_sort(F.collect_set(flag)), 1, SAMPLE).alias(f"s{i}"))
         rule = suite.expectations[i]
@@ -212,10 +195,10 @@ def failing_rows(flagged: DataFrame, suite: Suite, batch: Batch) -> DataFrame:
     departments = []
     if batch.row_department is not None:
         departments = [
-            batch.row_department(rule.column).cast("string").alias(f"_quality_d{i}")
+            batch.row_department(rule.column).cast("string").alias(department_column(i))
             for i, rule in flagged_rules(suite)
         ]
-    flags = [_flag(i) for i, _ in flagged_rules(suite)]
+    flags = [flag_column(i) for i, _ in flagged_rules(suite)]
     return flagged.where(_any_flag(suite)).select(
         *flags, key.alias("_quality_key"), source_row.alias("_quality_ref"), *departments
     )

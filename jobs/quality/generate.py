@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from govlake.errors import ConfigError
+from govlake.lakehouse import Table
 from govlake.settings import Settings
 from jobs.quality.gx_expectations import IDENTIFIER_EXPECTATIONS
 from jobs.quality.suites import suite_path
@@ -133,11 +134,10 @@ def key_rules(keys: list[str], policy: str, labels: dict | None = None) -> list[
 
 
 def _read(spark: SparkSession, cfg: Settings, table: str, fix: str) -> DataFrame:
-    database, name = table.split(".", 1)
-    path = cfg.table_path(database, name)
-    if not (path / "_delta_log").exists():
+    df = Table.parse(table).read_if_exists(spark, cfg)
+    if df is None:
         raise ConfigError(f"{table} has not been written yet, so it cannot be profiled.", fix=fix)
-    return spark.read.format("delta").load(str(path))
+    return df
 
 
 def source_suites(spark: SparkSession, cfg: Settings, system: str) -> dict[str, dict]:

@@ -12,29 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from govlake.owned import FAILED_ROWS, RESULTS, Owned
 from govlake.settings import Settings
-from govlake.spark import register_table
+from jobs.quality.batch import Batch, Unchecked
+from jobs.quality.rules import ROW_RULES, department_column, flag_column, flagged_rules
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-    from jobs.quality.engine import Batch
     from jobs.quality.suites import Suite
 
 log = logging.getLogger(__name__)
-RESULTS = "results"
-FAILED_ROWS = "failed_rows"
 ROWS_PER_FILE = 1_000_000  # failing rows per file of quality.failed_rows
-RESULTS_SCHEMA = (
-    "run_id string, run_date date, table string, system string, department string, "
-    "rule string, column string, dimension string, policy string, success boolean, "
-    "element_count long, unexpected_count long, unexpected_percent double, "
-    "sample array<string>, rule_zh string, rule_en string, row_failures long, error string, "
-    "validated_at timestamp"
-)
 
 
 def mask(value: str | None) -> str | None:
@@ -57,8 +48,6 @@ def rule_results(
     suite: Suite, batch: Batch, gx: dict, counts: dict, validated_at: dt.datetime | None = None
 ) -> list[dict]:
     """One result row per rule: GX's verdict and counts, our row count beside them."""
-    from jobs.quality.rules import ROW_RULES
-
     now = validated_at or dt.datetime.now()
     rows = []
     for rule in suite.expectations:
@@ -98,22 +87,16 @@ def rule_results(
     return rows
 
 
-def _append(df: DataFrame, cfg: Settings, name: str) -> None:
+def _append(df: DataFrame, cfg: Settings, owned: Owned) -> None:
     """Append one validation's rows: one Delta commit that reads nothing back. A rerun adds
     rows with a later validated_at, and readers take each table's latest validation."""
-    from jobs.ops import retry_concurrent
-
-    path = cfg.table_path("quality", name)
-    writer = (
-        df.write.format("delta").mode("append").option("mergeSchema", "true").partitionBy("table")
-    )
-    retry_concurrent(lambda: writer.save(str(path)))
-    register_table(df.sparkSession, "quality", name, path)
+    options = {"mergeSchema": "true"}
+    owned.table.write(df, "append", partition_by=owned.partition_by, options=options, cfg=cfg)
 
 
 def write_results(spark: SparkSession, cfg: Settings, batch: Batch, rows: list[dict]) -> None:
     # One file per validation: a few dozen rows, read back by every feedback run.
-    _append(spark.createDataFrame(rows, RESULTS_SCHEMA).coalesce(1), cfg, RESULTS)
+    _append(spark.createDataFrame(rows, RESULTS.schema).coalesce(1), cfg, RESULTS)
 
 
 def write_failed_rows(
@@ -134,14 +117,12 @@ def write_failed_rows(
     in the same commit as this validation's."""
     from pyspark.sql import functions as F
 
-    from jobs.quality.engine import flagged_rules
-
     def failure(i: int, rule) -> Column:
         department = F.lit(batch.department).cast("string")
         if batch.row_department is not None:
-            department = F.coalesce(F.col(f"_quality_d{i}"), department)
+            department = F.coalesce(F.col(department_column(i)), department)
         return F.when(
-            F.col(f"_quality_f{i}").isNotNull(),
+            F.col(flag_column(i)).isNotNull(),
             F.struct(
                 department.alias("department"),
                 F.lit(rule.name).alias("rule"),
@@ -149,7 +130,7 @@ def write_failed_rows(
                 F.lit(rule.meta.rule_en).alias("rule_en"),
                 F.lit(rule.meta.policy).alias("policy"),
                 F.lit(rule.column).alias("column"),
-                F.col(f"_quality_f{i}").alias("value"),
+                F.col(flag_column(i)).alias("value"),
             ),
         )
 
@@ -183,18 +164,6 @@ def write_failed_rows(
     _append(rows.coalesce(files), cfg, FAILED_ROWS)
 
 
-@dataclass
-class Unchecked:
-    """An incremental night's other keys: the rows it did not check again and their last
-    failures. Folded into the night's validation so its counts describe the whole table, as a
-    full build's would, and an unchecked failure is not reported as fixed."""
-
-    rows: int = 0
-    nulls: dict[str, int] = field(default_factory=dict)
-    failures: DataFrame | None = None  # the previous validation's failed rows of those keys
-    by_rule: dict[str, int] = field(default_factory=dict)
-
-
 def unchecked(
     spark: SparkSession, cfg: Settings, table: str, current: DataFrame, key: str, rebuilt
 ) -> Unchecked:
@@ -223,14 +192,13 @@ def unchecked(
 def _previous_failures(spark: SparkSession, cfg: Settings, table: str) -> DataFrame | None:
     from pyspark.sql import functions as F
 
-    failed_path = cfg.table_path("quality", FAILED_ROWS)
-    if not (failed_path / "_delta_log").exists():
+    failed = FAILED_ROWS.table.read_if_exists(spark, cfg)
+    validations = RESULTS.table.read_if_exists(spark, cfg)
+    if failed is None or validations is None:
         return None
-    validations = spark.read.format("delta").load(str(cfg.table_path("quality", RESULTS)))
     before = validations.where(F.col("table") == table).agg(F.max("validated_at")).first()[0]
     if before is None:
         return None
-    failed = spark.read.format("delta").load(str(failed_path))
     return failed.where((F.col("table") == table) & (F.col("validated_at") == before))
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-    from jobs.quality.suites import Rule
+    from jobs.quality.suites import Rule, Suite
 
 
 def _col(rule: Rule) -> Column:
@@ -163,6 +163,21 @@ ROW_RULES: dict[str, Callable[[Rule], Column]] = {
     "expect_column_values_to_be_valid_cert": _identifier("cert"),
     "expect_column_values_to_be_valid_date": _invalid_date,
 }
+
+
+def flagged_rules(suite: Suite) -> list[tuple[int, Rule]]:
+    """The rules with a row rule, by their position in the suite."""
+    return [(i, r) for i, r in enumerate(suite.expectations) if r.type in ROW_RULES]
+
+
+def flag_column(index: int) -> str:
+    """Column of the row pass holding a failing row's value for the index-th rule of the suite."""
+    return f"_quality_f{index}"
+
+
+def department_column(index: int) -> str:
+    """Column of the failing rows naming the department that supplied the rule's column."""
+    return f"_quality_d{index}"
 
 
 def failing(rule: Rule) -> Column | None:

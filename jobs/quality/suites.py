@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from govlake.conffile import read_mapping
 from govlake.errors import ConfigError
+from govlake.lakehouse import Table
 from govlake.settings import PROJECT_ROOT
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
@@ -138,8 +139,8 @@ def expectations_dir() -> Path:
 
 def suite_path(table: str, directory: Path | None = None) -> Path:
     """expectations/<db>/<table>.yml for a table named <db>.<table>."""
-    database, name = table.split(".", 1)
-    return (directory or expectations_dir()) / database / f"{name}.yml"
+    parsed = Table.parse(table)
+    return (directory or expectations_dir()) / parsed.database / f"{parsed.name}.yml"
 
 
 def _node_line(node: yaml.Node | None, loc: tuple) -> int | None:
