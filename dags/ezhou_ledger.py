@@ -1,6 +1,6 @@
 """The nightly ledger (一本账): catalog, quality feedback and the site, once every library is built.
 
-Scheduled on the Assets of all base libraries; the steps are declared in jobs/ledger.py.
+Scheduled on the Assets of all base libraries; the steps are declared in govlake/tasks.py.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from airflow.sdk import chain, dag
 
 from govlake.lakehouse import Table
 from govlake.libraries import load_libraries
+from govlake.tasks import LEDGER_STEPS as STEPS
 from govlake.tasks import airflow_task
-from jobs.ledger import STEPS
 
 LIBRARIES = [Table.parse(lib.table) for lib in load_libraries()]
 

@@ -1,7 +1,7 @@
 """Every task of the night declared once: what it reads, what it writes, which job runs it.
 
 A `Task` is plain data (like astronomer-cosmos's graph entities): the DAG files loop over
-configuration, get declarations from here (and `jobs.ledger.STEPS`) and turn each into an
+configuration, get declarations from here and turn each into an
 Airflow task with `airflow_task`. That one function gives every task the same three things
 from the same declaration: its outlets (the Assets of the tables it writes), its OpenLineage
 START/COMPLETE/FAIL run with those inputs, outputs and column edges, and the landing record on
@@ -134,13 +134,32 @@ def library_task(library: Library) -> Task:
     )
 
 
+def _ledger_step(task_id: str, job: str, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> Task:
+    job = f"jobs.ledger:{job}"
+    return Task("ezhou_ledger", task_id, job, inputs=tables(*inputs), outputs=tables(*outputs))
+
+
+CATALOG_TABLES = ("catalog.resources", "catalog.items", "catalog.systems", "catalog.registrations")
+QUALITY_INPUTS = ("quality.results", "quality.failed_rows", "ops.rejected_rows", "base.conflicts")
+QUALITY_OUTPUTS = ("quality.scores", "quality.problems", "quality.duplicate_collection")
+
+# The ledger (一本账) once every library is built, in the order it runs: the catalog first,
+# then what reads it. The jobs live in jobs/ledger.py.
+LEDGER_STEPS = (
+    _ledger_step("publish_catalog", "catalog", ("ops.load_runs",), CATALOG_TABLES),
+    _ledger_step("publish_feedback", "feedback", QUALITY_INPUTS, QUALITY_OUTPUTS),
+    _ledger_step("build_data_docs", "data_docs", ("quality.results",), ()),
+    _ledger_step(
+        "build_site", "site", (*CATALOG_TABLES, "quality.scores", "lineage.column_edges"), ()
+    ),
+)
+
+
 def all_tasks() -> list[Task]:
     """Every declared task of the night, in the order the night runs them."""
-    from jobs.ledger import STEPS
-
     loads = [source_task(s, spec) for s in load_sources() for spec in s.tables]
     builds = [library_task(lib) for lib in load_libraries()]
-    return [*loads, landing_task(), *builds, *STEPS]
+    return [*loads, landing_task(), *builds, *LEDGER_STEPS]
 
 
 # -- from a declaration to a running task -----------------------------------------------------

@@ -203,7 +203,7 @@ def test_each_library_waits_for_its_inputs_and_declares_every_table_it_writes(pr
 
 
 def test_ledger_runs_after_every_library_catalog_first_site_last(project):
-    from jobs.ledger import STEPS
+    from govlake.tasks import LEDGER_STEPS as STEPS
 
     ledger = project["dags"]["ezhou_ledger"]
     assert ledger["schedule"] == {
