@@ -144,3 +144,40 @@ def test_the_graph_sees_imports_inside_functions_and_skips_type_checking(tmp_pat
     assert graph["govlake.feature"] == {"govlake.cli"}
     assert graph["govlake.typed"] == {"govlake.feature"}
     assert cycles(graph) == [["govlake.cli", "govlake.feature", "govlake.cli"]]
+
+
+# The layers of govlake/README.md and dags/README.md: the core imports nothing above it; DAG
+# files import the core and the task declarations, never a job (jobs import Spark).
+CORE = (
+    "govlake.settings",
+    "govlake.errors",
+    "govlake.conffile",
+    "govlake.lakehouse",
+    "govlake.owned",
+    "govlake.sources",
+    "govlake.libraries",
+    "govlake.masking",
+    "govlake.spark",
+    "govlake.console",
+)
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Imports that break the layering: core -> anything but core, dags -> jobs or lineage."""
+    wrong = []
+    for module, targets in sorted(graph.items()):
+        if module in CORE:
+            wrong += [f"{module} -> {t}" for t in sorted(targets) if t not in CORE]
+        elif module.startswith("dags"):
+            wrong += [f"{module} -> {t}" for t in sorted(targets) if t.startswith(("jobs", "lin"))]
+    return wrong
+
+
+def test_the_core_imports_nothing_above_it_and_dags_import_no_job():
+    wrong = upward_imports(import_graph(project_modules()))
+    assert not wrong, "imports against the layering of govlake/README.md:\n" + "\n".join(wrong)
+
+
+def test_the_layering_check_finds_an_upward_import():
+    graph = {"govlake.settings": {"jobs.ingest"}, "dags.x": {"jobs.ingest", "govlake.tasks"}}
+    assert upward_imports(graph) == ["dags.x -> jobs.ingest", "govlake.settings -> jobs.ingest"]
