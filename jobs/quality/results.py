@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from govlake.masking import mask_column_value
 from govlake.settings import Settings
 from govlake.spark import register_table
 
@@ -37,20 +38,10 @@ RESULTS_SCHEMA = (
 )
 
 
-def mask(value: str | None) -> str | None:
-    """An identifier with only its first 6 and last 4 characters shown (420704********1234)."""
-    if value is None:
-        return None
-    text = str(value)
-    if len(text) <= 10:
-        return "*" * len(text)
-    return text[:6] + "*" * (len(text) - 10) + text[-4:]
-
-
 def _sample(suite: Suite, rule, values: list | None) -> list[str]:
     masked = any(c in suite.masked for c in rule.columns)
     shown = [str(v) for v in values or []]
-    return [mask(v) if masked else v for v in shown]
+    return [mask_column_value(v) if masked else v for v in shown]
 
 
 def rule_results(
