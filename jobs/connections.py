@@ -1,7 +1,9 @@
-"""Department database connections: Airflow connection first, embedded default second.
+"""Department database connections: the Airflow connection, or the embedded default when none
+is defined.
 
-Credentials live only in Airflow connections (AIRFLOW_CONN_<ID> or the metadata DB);
-the conf file may name an embedded default URL that carries none.
+Credentials live only in Airflow connections (AIRFLOW_CONN_<ID>, a secrets backend or the
+metadata DB); the conf file may name an embedded default URL that carries none. A connection
+that cannot be read fails the task: loading the default instead would be silently wrong.
 """
 
 from __future__ import annotations
