@@ -2,6 +2,8 @@
 
 An identifier is found anywhere inside a value (a raw CSV line holds several), as long as it is
 not part of a longer run of digits or letters; the middle is replaced, first and last kept.
+Every value that leaves the lakehouse for people is masked here: quality.results samples,
+quality.problems, the feedback workbooks and CSVs, the CLI.
 """
 
 from __future__ import annotations
@@ -25,12 +27,17 @@ MASKING_FILE = PROJECT_ROOT / "conf" / "masking.yaml"
 EDGE = "0-9A-Za-z０-９Ａ-Ｚａ-ｚ"
 
 
-class IdentifierMask(BaseModel):
+class ValueMask(BaseModel):
+    """How many characters of a masked value stay visible at each end."""
+
     model_config = ConfigDict(extra="forbid")
 
-    pattern: str
     keep_first: int = Field(ge=0)
     keep_last: int = Field(ge=0)
+
+
+class IdentifierMask(ValueMask):
+    pattern: str
 
 
 class Masking(BaseModel):
@@ -38,6 +45,9 @@ class Masking(BaseModel):
 
     mask_char: str = Field("*", min_length=1, max_length=1)
     identifiers: dict[str, IdentifierMask]
+    # A value of an identifier column in which no identifier is recognised (a malformed
+    # number); without this entry such a value is hidden whole.
+    column_value: ValueMask | None = None
 
     def regexes(self) -> list[tuple[str, IdentifierMask]]:
         """Per identifier kind, a regex with groups (kept head)(hidden middle)(kept tail)."""
@@ -52,9 +62,14 @@ class Masking(BaseModel):
         return out
 
 
+def load_masking(path: Path | None = None) -> Masking:
+    """The masking rules (conf/masking.yaml unless `path`); a malformed file is a clear error
+    naming the file."""
+    return _load_masking(Path(path or MASKING_FILE))
+
+
 @lru_cache(maxsize=4)
-def load_masking(path: Path = MASKING_FILE) -> Masking:
-    """The masking rules; a malformed file is a clear error naming the file."""
+def _load_masking(path: Path) -> Masking:
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         masking = Masking(**raw)
@@ -83,6 +98,25 @@ def mask_text(value: str | None, masking: Masking | None = None) -> str | None:
             regex, lambda m: m.group(1) + masking.mask_char * len(m.group(2)) + m.group(3), value
         )
     return value
+
+
+def mask_column_value(value: str | None, masking: Masking | None = None) -> str | None:
+    """A value of a column that carries identifiers (a quality sample of an ID column): its
+    identifiers masked as configured; when none is recognised (a malformed number), only
+    column_value's first and last characters are shown, or nothing when it is too short."""
+    if value is None:
+        return None
+    masking = masking or load_masking()
+    masked = mask_text(value, masking)
+    if masked != value:
+        return masked
+    keep = masking.column_value or ValueMask(keep_first=0, keep_last=0)
+    hidden = len(value) - keep.keep_first - keep.keep_last
+    if hidden <= 0:
+        return masking.mask_char * len(value)
+    return (
+        value[: keep.keep_first] + masking.mask_char * hidden + value[len(value) - keep.keep_last :]
+    )
 
 
 def mask_column(col: Column, masking: Masking | None = None) -> Column:

@@ -1,7 +1,9 @@
-"""Department database connections: Airflow connection first, embedded default second.
+"""Department database connections: the Airflow connection, or the embedded default when none
+is defined.
 
-Credentials live only in Airflow connections (AIRFLOW_CONN_<ID> or the metadata DB);
-the conf file may name an embedded default URL that carries none.
+Credentials live only in Airflow connections (AIRFLOW_CONN_<ID>, a secrets backend or the
+metadata DB); the conf file may name an embedded default URL that carries none. A connection
+that cannot be read fails the task: loading the default instead would be silently wrong.
 """
 
 from __future__ import annotations
@@ -74,24 +76,54 @@ def _target(kind, host, port, login, password, schema) -> JdbcTarget:
     return JdbcTarget(url, DRIVERS["postgresql"], props)
 
 
-def _airflow_connection(conn_id: str) -> JdbcTarget | None:
-    """Look the connection up through Airflow (metadata DB, secrets backends), if reachable."""
-    try:
-        from airflow.sdk import BaseHook
+def _airflow_connection(conn_id: str, system: str) -> JdbcTarget | None:
+    """The connection Airflow holds (metadata DB, secrets backends); None only when Airflow
+    says no backend defines it. Any other failure stops the task, naming the connection, as
+    falling back to the embedded default would load sample data instead of the department's."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
+    try:
         conn = BaseHook.get_connection(conn_id)
-    except Exception:
+    except AirflowNotFoundException:
+        _no_backend_failed(conn_id, system)
         return None
+    except Exception as exc:
+        raise _unreadable(conn_id, system, "Airflow", exc) from exc
     return _target(conn.conn_type, conn.host, conn.port, conn.login, conn.password, conn.schema)
 
 
+def _no_backend_failed(conn_id: str, system: str) -> None:
+    """Ask each secrets backend again: Airflow logs a backend's error and reports the connection
+    as not defined, so an unreachable secrets store would look like a missing connection."""
+    from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded
+
+    for backend in ensure_secrets_backend_loaded():
+        try:
+            backend.get_connection(conn_id=conn_id)
+        except Exception as exc:
+            raise _unreadable(conn_id, system, type(backend).__name__, exc) from exc
+
+
+def _unreadable(conn_id: str, system: str, where: str, exc: Exception) -> SourceError:
+    return SourceError(
+        f"Airflow connection '{conn_id}' could not be read ({where}: "
+        f"{type(exc).__name__}: {exc}); the source's default_url is not used in its place.",
+        source=system,
+        fix="restore access to the secrets backend (or the Airflow metadata database) and "
+        "rerun the task; nothing was loaded.",
+    )
+
+
 def resolve_jdbc(source: SourceSystem, cfg: Settings, use_airflow: bool = True) -> JdbcTarget:
-    """The JDBC target of a database source, credentials from Airflow, never from conf."""
+    """The JDBC target of a database source, credentials from Airflow, never from conf.
+
+    The embedded default_url is used only when no connection of that id is defined."""
     conn_id = source.location.conn_id
     env_uri = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
     if env_uri:
         return _from_airflow_uri(env_uri)
-    found = _airflow_connection(conn_id) if use_airflow else None
+    found = _airflow_connection(conn_id, source.system) if use_airflow else None
     if found:
         return found
     if source.location.default_url:

@@ -1,19 +1,70 @@
-"""Shared fixtures: one Spark session for the whole run, a private lakehouse, test sources."""
+"""Shared fixtures: one Spark session for the whole run, a private lakehouse per test module.
+
+Each test module gets its own lakehouse folder (like Delta's DeltaTestCase.tempPath), so no
+module sees another's tables, ops.* and quality.* included; the Spark session is shared, as
+starting one takes seconds, and its catalog is emptied between modules.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-# Settings are read once per process, so point them at a private folder before any import.
-SESSION_DIR = Path(tempfile.mkdtemp(prefix="govlake-test-"))
-os.environ["GOVLAKE_LAKEHOUSE"] = str(SESSION_DIR / "lakehouse")
-os.environ["GOVLAKE_SOURCES"] = str(SESSION_DIR / "sources")
-os.environ["AIRFLOW_HOME"] = str(SESSION_DIR / "airflow")
+pytest_plugins = ("pytester",)
+
+# Settings are read from the environment: point them at a private folder before any import.
+RUN_DIR = Path(tempfile.mkdtemp(prefix="govlake-test-"))
+os.environ["GOVLAKE_LAKEHOUSE"] = str(RUN_DIR / "lakehouse")
+os.environ["GOVLAKE_SOURCES"] = str(RUN_DIR / "sources")
+# One Airflow home for the run: Airflow reads it once per process, at import.
+os.environ["AIRFLOW_HOME"] = str(RUN_DIR / "airflow")
+# A developer's object-store root must never receive test tables.
+os.environ.pop("GOVLAKE_TABLES_URI", None)
 PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_lakehouse(request) -> Path:
+    """The test module's own lakehouse and sources folders, in the settings and the catalog."""
+    from govlake.settings import settings
+
+    home = RUN_DIR / request.module.__name__.rpartition(".")[2]
+    os.environ["GOVLAKE_LAKEHOUSE"] = str(home / "lakehouse")
+    os.environ["GOVLAKE_SOURCES"] = str(home / "sources")
+    settings.cache_clear()
+    forget_tables()
+    return home / "lakehouse"
+
+
+def forget_tables() -> None:
+    """Empty the shared Spark session's catalog: its tables name the previous module's folders.
+
+    Tables are dropped (their files stay: they were registered with a LOCATION), and each
+    database is pointed at the new lakehouse, as Table.register creates it only if missing.
+    """
+    if "pyspark.sql" not in sys.modules:
+        return
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        return
+    from govlake.lakehouse import tables_root
+
+    spark.catalog.clearCache()
+    for database in spark.catalog.listDatabases():
+        for table in spark.catalog.listTables(database.name):
+            if table.isTemporary:
+                spark.catalog.dropTempView(table.name)
+            else:
+                spark.sql(f"DROP TABLE IF EXISTS `{database.name}`.`{table.name}`")
+        if database.name != "default":
+            location = f"{tables_root()}/{database.name}"
+            spark.sql(f"ALTER DATABASE `{database.name}` SET LOCATION '{location}'")
 
 
 @pytest.fixture(scope="session")
@@ -23,8 +74,9 @@ def spark():
     return get_spark()
 
 
-@pytest.fixture(scope="session")
-def cfg():
+@pytest.fixture(scope="module")
+def cfg(module_lakehouse):
+    """The settings of the test module (its own lakehouse)."""
     from govlake.settings import settings
 
     return settings()

@@ -9,11 +9,11 @@ import random
 import pytest
 
 from govlake.errors import ConfigError
+from govlake.masking import mask_column_value
 from govlake.sample import identifiers as sample_ids
 from jobs import identifiers
 from jobs.quality import Batch, QualityError, build_data_docs, load_suite, validate
 from jobs.quality.generate import source_suites, write_suites
-from jobs.quality.results import mask
 from jobs.quality.suites import Suite, expectations_dir
 
 DAY1, DAY2 = dt.date(2026, 11, 25), dt.date(2026, 11, 26)
@@ -129,7 +129,7 @@ def test_policies_warn_keeps_quarantine_removes_and_both_are_recorded(spark, cfg
     ric = results["expect_column_values_to_be_valid_ric:sfzh"]
     assert (ric["success"], ric["unexpected_count"], ric["row_failures"]) == (False, 2, 2)
     assert ric["element_count"] == 5 and ric["dimension"] == "validity"
-    assert set(ric["sample"]) == {mask(v) for v in BAD_RIC}
+    assert set(ric["sample"]) == {mask_column_value(v) for v in BAD_RIC}
     level = results["expect_column_values_to_be_in_set:level"]
     assert level["sample"] == ["Z"] and level["policy"] == "quarantine"
     failed = spark.table("quality.failed_rows").where("`table` = 'ods.q__policies'")
@@ -160,9 +160,9 @@ def test_fail_policy_raises_naming_table_rule_and_counts(spark, cfg):
 
 
 def test_mask_keeps_first_six_and_last_four():
-    assert mask("420704198001010011") == "420704********0011"
-    assert mask("12345") == "*****"
-    assert mask(None) is None
+    assert mask_column_value("420704198001010011") == "420704********0011"
+    assert mask_column_value("12345") == "*****"
+    assert mask_column_value(None) is None
 
 
 TAX_SUITE = """\

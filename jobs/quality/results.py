@@ -14,6 +14,7 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
+from govlake.masking import mask_column_value
 from govlake.owned import FAILED_ROWS, RESULTS, Owned
 from govlake.settings import Settings
 from jobs.quality.batch import Batch, Unchecked
@@ -28,20 +29,10 @@ log = logging.getLogger(__name__)
 ROWS_PER_FILE = 1_000_000  # failing rows per file of quality.failed_rows
 
 
-def mask(value: str | None) -> str | None:
-    """An identifier with only its first 6 and last 4 characters shown (420704********1234)."""
-    if value is None:
-        return None
-    text = str(value)
-    if len(text) <= 10:
-        return "*" * len(text)
-    return text[:6] + "*" * (len(text) - 10) + text[-4:]
-
-
 def _sample(suite: Suite, rule, values: list | None) -> list[str]:
     masked = any(c in suite.masked for c in rule.columns)
     shown = [str(v) for v in values or []]
-    return [mask(v) if masked else v for v in shown]
+    return [mask_column_value(v) if masked else v for v in shown]
 
 
 def rule_results(
