@@ -64,3 +64,9 @@ def test_step(spark, fixture, case):
     function, output = ALL_STEPS[step]
     actual = run([(function, output)], given)[output].drop(*fixture.get("ignore", []))
     assertDataFrameEqual(actual, frame(spark, case["expected"]), checkRowOrder=False)
+
+
+def test_every_step_has_its_fixture():
+    """A step added to the build without a fixture file fails here."""
+    files = {p.stem for p in FIXTURES.glob("*.yaml")} - {"library"}
+    assert files == set(ALL_STEPS) | {"why_full"}
