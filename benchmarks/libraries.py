@@ -64,10 +64,10 @@ def naive_library(spark, cfg, lib, out: Path) -> None:
     column), written to Parquet. No standardization, checks, resolution, history or MERGE."""
     from pyspark.sql import functions as F
 
-    from jobs.library import ods_path
+    from govlake.lakehouse import Table as LakeTable
 
     for name, source in lib.inputs.items():
-        df = spark.read.format("delta").load(ods_path(cfg, source.table))
+        df = LakeTable.parse(source.table).read(spark, cfg)
         if source.where:
             df = df.where(source.where)
         columns = [c for c in dict.fromkeys(source.columns.values()) if c != source.key]
@@ -116,11 +116,12 @@ def redeliver_files(cfg, tables, day: dt.date, next_day: dt.date) -> list[str]:
     return copied
 
 
-def history_metrics(spark, path: Path | str, version: int) -> dict | None:
-    """The operation and numeric operationMetrics of one version of a Delta table, from
-    DESCRIBE HISTORY, with rewritten_rows = rows updated + inserted + copied (unchanged rows
-    a MERGE had to rewrite because they share a file with a changed one)."""
-    rows = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").where(f"version = {int(version)}")
+def history_metrics(spark, table, version: int, cfg=None) -> dict | None:
+    """The operation and numeric operationMetrics of one version of a lakehouse table
+    (govlake.lakehouse.Table), from its Delta history, with rewritten_rows = rows updated +
+    inserted + copied (unchanged rows a MERGE had to rewrite as they share a file with a
+    changed one)."""
+    rows = table.history(spark, cfg).where(f"version = {int(version)}")
     row = rows.select("operation", "operationMetrics").first()
     if row is None:
         return None
@@ -133,18 +134,21 @@ def reported_changed_keys(spark, cfg, run_id: str) -> int | None:
     """changed_keys of one build as recorded in ops.library_runs."""
     from pyspark.sql import functions as F
 
-    runs = spark.read.format("delta").load(str(cfg.table_path("ops", "library_runs")))
+    from govlake.owned import LIBRARY_RUNS
+
+    runs = LIBRARY_RUNS.table.read(spark, cfg)
     return runs.where(F.col("run_id") == run_id).agg(F.max("changed_keys")).first()[0]
 
 
 def merge_cost(spark, cfg, build: dict) -> dict:
     """Rewritten rows per changed key of one second-night build."""
-    library = build["library"].split(".", 1)[1]
+    from govlake.lakehouse import Table as LakeTable
+
     changed = reported_changed_keys(spark, cfg, build["run_id"])
     history = None
     if changed and build.get("delta_version") is not None:
-        path = cfg.table_path("base", library)
-        history = history_metrics(spark, path, build["delta_version"])
+        table = LakeTable.parse(build["library"])
+        history = history_metrics(spark, table, build["delta_version"], cfg)
     rewritten = history and history["operation"] == "MERGE" and history["rewritten_rows"]
     return {
         "changed_keys": changed,
@@ -321,7 +325,8 @@ def stdnum_checks() -> dict:
 
 def spark_checks() -> dict:
     """The Spark expressions, without the embedded organisation-code check (GB 11714) that
-    stdnum does not make either; the library build skips it for USCC keys too."""
+    stdnum does not make, so both sides check the same thing. The library build does make it:
+    a USCC key whose organisation code fails its check is quarantined (bad_org_code_check)."""
     from jobs import identifiers
 
     return {

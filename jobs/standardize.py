@@ -124,10 +124,15 @@ def coded(col: Column, table: str) -> Column:
     return F.coalesce(mapping[col], col)
 
 
+# Library column types other than string, by attribute type.
+COLUMN_TYPES = {"date": "date", "number": "decimal(20,4)"}
+
+
+def column_type(kind: str) -> str:
+    """The Spark type of a library column of an attribute type."""
+    return COLUMN_TYPES.get(kind, "string")
+
+
 def typed(kind: str, col: Column) -> Column:
     """The library column's type for a standardized string value."""
-    if kind == "date":
-        return col.cast("date")
-    if kind == "number":
-        return col.cast("decimal(20,4)")
-    return col
+    return col.cast(COLUMN_TYPES[kind]) if kind in COLUMN_TYPES else col

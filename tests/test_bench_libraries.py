@@ -6,14 +6,17 @@ from benchmarks.libraries import history_metrics
 
 
 def test_history_metrics_counts_rows_a_merge_rewrote(spark, tmp_path):
-    from delta.tables import DeltaTable
+    from govlake.lakehouse import Table
+    from govlake.settings import settings
 
-    path = str(tmp_path / "people")
+    # A lakehouse of its own, so the table is new whatever ran before in this session.
+    cfg = settings().model_copy(update={"tables_uri": str(tmp_path / "lakehouse")})
+    table = Table("base", "bench_people")
     rows = [(i, f"v{i}") for i in range(10)]
-    spark.createDataFrame(rows, "id int, v string").coalesce(1).write.format("delta").save(path)
+    table.write(spark.createDataFrame(rows, "id int, v string").coalesce(1), cfg=cfg)
     changes = spark.createDataFrame([(1, "new"), (2, "new"), (99, "added")], "id int, v string")
     (
-        DeltaTable.forPath(spark, path)
+        table.delta(spark, cfg)
         .alias("t")
         .merge(changes.alias("s"), "t.id = s.id")
         .whenMatchedUpdateAll()
@@ -21,7 +24,7 @@ def test_history_metrics_counts_rows_a_merge_rewrote(spark, tmp_path):
         .execute()
     )
 
-    merge = history_metrics(spark, path, 1)
+    merge = history_metrics(spark, table, 1, cfg)
     assert merge["operation"] == "MERGE"
     assert merge["metrics"]["numTargetRowsUpdated"] == 2
     assert merge["metrics"]["numTargetRowsInserted"] == 1
@@ -29,7 +32,7 @@ def test_history_metrics_counts_rows_a_merge_rewrote(spark, tmp_path):
     assert merge["metrics"]["numTargetRowsCopied"] == 8
     assert merge["rewritten_rows"] == 11 == merge["metrics"]["numOutputRows"]
 
-    write = history_metrics(spark, path, 0)
+    write = history_metrics(spark, table, 0, cfg)
     assert write["operation"] == "WRITE"
     assert write["rewritten_rows"] == 0
-    assert history_metrics(spark, path, 7) is None
+    assert history_metrics(spark, table, 7, cfg) is None

@@ -466,3 +466,74 @@ def test_the_usual_date_forms_parse_as_the_general_path_does(spark):
     parsed = {r.day: r.d for r in got.where(F.col("d").isNull() | (F.year("d") >= 1)).collect()}
     assert parsed["2024-02-29"] == dt.date(2024, 2, 29) and parsed["20230231"] is None
     assert all(parsed[d.strftime("%Y%m%d")] == d for d in days)
+
+
+NIGHT3 = dt.date(2026, 11, 27)
+
+
+def current_of(spark, people):
+    rows = people.table(spark).select("id_number", "_is_current", "_retired_on").collect()
+    return {r.id_number: (r._is_current, r._retired_on) for r in rows}
+
+
+def test_a_key_no_input_states_any_more_is_retired_and_comes_back_when_stated_again(spark, people):
+    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
+    first = people.build(spark, NIGHT1, "build-1")
+    assert first["keys"] == 4
+
+    # WANG (only the police know her) is missing from the police's next full snapshot.
+    without_wang = [line for line in RESIDENTS if WANG not in line]
+    people.deliver(spark, NIGHT2, without_wang, ENROLMENT)
+    second = people.build(spark, NIGHT2, "build-2")
+    assert second["mode"] == "incremental" and second["retired_keys"] == 1
+    assert second["keys"] == 3, "a retired key is not counted among the library's keys"
+    state = current_of(spark, people)
+    assert state[WANG] == (False, NIGHT2) and state[ZHANG] == (True, None)
+    kept = people.table(spark).where(f"id_number = '{WANG}'").first()
+    assert kept.name == "王芳", "the retired row keeps its last values"
+    changes = spark.sql(
+        f"SELECT _is_current, _change_type FROM table_changes('base.{people.name}', "
+        f"{second['delta_version']}) WHERE id_number = '{WANG}' ORDER BY _change_type"
+    ).collect()
+    assert [(c._is_current, c._change_type) for c in changes] == [
+        (False, "update_postimage"),
+        (True, "update_preimage"),
+    ]
+    full = people.build(spark, NIGHT2, "build-3", full=True)
+    assert full["changed_keys"] == 0 and full["retired_keys"] == 0, "incremental = full"
+    assert current_of(spark, people) == state
+
+    people.deliver(spark, NIGHT3, RESIDENTS, ENROLMENT)  # WANG is stated again
+    third = people.build(spark, NIGHT3, "build-4")
+    assert third["mode"] == "incremental" and third["changed_keys"] == 1
+    assert current_of(spark, people)[WANG] == (True, None) and third["keys"] == 4
+
+
+def test_a_full_build_retires_too(spark, people):
+    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
+    people.build(spark, NIGHT1, "build-1")
+    people.deliver(spark, NIGHT2, [line for line in RESIDENTS if WANG not in line], ENROLMENT)
+    result = people.build(spark, NIGHT2, "build-2", full=True)
+    assert result["mode"] == "full" and result["retired_keys"] == 1
+    assert current_of(spark, people)[WANG] == (False, NIGHT2)
+
+
+def test_standardized_rows_are_counted_where_they_were_written(spark, people, monkeypatch):
+    """A build whose standardized layer lost a row does not balance: `standardized` is counted
+    in std.<library>__<input>, not derived as rows in - quarantined."""
+    from govlake.errors import GovlakeError
+    from jobs.library import write
+
+    written = write.standardized_rows
+
+    def losing_one(ctx, source, checked):
+        return written(ctx, source, checked).where(f"id_number != '{LI}'")
+
+    monkeypatch.setattr(write, "standardized_rows", losing_one)
+    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
+    with pytest.raises(GovlakeError, match="does not balance"):
+        people.build(spark, NIGHT1, "build-1")
+    runs = spark.table("ops.library_runs").where(f"library = '{people.name}'").collect()
+    police = next(r for r in runs if r.input == "police")
+    assert (police.rows_in, police.standardized, police.quarantined) == (6, 2, 3)
+    assert police.balanced is False

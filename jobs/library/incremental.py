@@ -11,19 +11,31 @@ library (a legal representative who became a resident).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from govlake.lakehouse import Table, retry_concurrent
+from govlake.libraries import code_table, get_library
+from govlake.owned import LIBRARY_RUNS
+from jobs import identifiers, standardize
+from jobs.library.context import KEY, BuildContext, input_spec, ods_table
+from jobs.library.read import current_rows, fingerprint, library_table
+from jobs.library.steps import union_all
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from jobs.library import BuildContext
+PACKAGE_DIR = Path(__file__).resolve().parent
 
-JOBS_DIR = Path(__file__).resolve().parent
-BUILD_CODE = ("library.py", "incremental.py", "standardize.py", "identifiers.py")
-KEY = "_key"
+
+def build_code() -> list[Path]:
+    """The code whose change forces a full build: every module of this package and the
+    standardization and identifier checks its steps call."""
+    imported = [Path(inspect.getsourcefile(m)) for m in (standardize, identifiers)]
+    return sorted(PACKAGE_DIR.rglob("*.py")) + imported
 
 
 @dataclass
@@ -35,6 +47,7 @@ class Plan:
     config_hash: str
     versions: dict[str, int | None]
     links: dict[str, int | None]
+    target_version: int | None = None
     fingerprints: dict[str, str | None] = field(default_factory=dict)
     keys: DataFrame | None = None
     changes: DataFrame | None = None  # (_key, _input): which input changed which key
@@ -52,25 +65,15 @@ class Plan:
                 df.unpersist()
 
 
-def delta_version(path: Path) -> int | None:
-    """The latest committed version of a Delta table, from its log's file names (no Spark)."""
-    log = path / "_delta_log"
-    versions = [int(p.stem) for p in log.glob("*.json") if p.stem.isdigit()] if log.exists() else []
-    return max(versions) if versions else None
-
-
 def config_hash(ctx: BuildContext) -> str:
     """What decides a build's output besides the data; a change forces a full build."""
-    from govlake.libraries import code_table
-    from jobs.library import input_spec
-
     lib = ctx.library
     parts = [lib.model_dump_json()]
     parts += [input_spec(s.table).model_dump_json() for s in lib.inputs.values()]
     parts += [
         json.dumps(code_table(a.codes), sort_keys=True) for a in lib.attributes.values() if a.codes
     ]
-    parts += [(JOBS_DIR / name).read_text(encoding="utf-8") for name in BUILD_CODE]
+    parts += [path.read_text(encoding="utf-8") for path in build_code()]
     return hashlib.sha256("\u0000".join(parts).encode()).hexdigest()[:16]
 
 
@@ -78,11 +81,8 @@ def last_build(spark: SparkSession, ctx: BuildContext) -> dict | None:
     """The versions and hash recorded by the library's last balanced build."""
     from pyspark.sql import functions as F
 
-    path = ctx.cfg.table_path("ops", "library_runs")
-    if not (path / "_delta_log").exists():
-        return None
-    runs = spark.read.format("delta").load(str(path))
-    if "ods_fingerprint" not in runs.columns:
+    runs = LIBRARY_RUNS.table.read_if_exists(spark, ctx.cfg)
+    if runs is None or "ods_fingerprint" not in runs.columns:
         return None
     mine = runs.where((F.col("library") == ctx.library.library) & F.col("config_hash").isNotNull())
     last = mine.groupBy("run_id").agg(
@@ -99,8 +99,9 @@ def last_build(spark: SparkSession, ctx: BuildContext) -> dict | None:
     return row.asDict() if row else None
 
 
-def why_full(previous: dict | None, plan: Plan) -> str | None:
-    """Why tonight cannot build on the last build, or None when it can."""
+def why_full(previous: dict | None, plan: Plan, library: str = "the library") -> str | None:
+    """Why tonight cannot build on the last build, or None when it can: a pure function of the
+    last build's record and tonight's facts (hash, input and link versions, target version)."""
     if previous is None:
         return "no earlier build recorded"
     if previous["config_hash"] != plan.config_hash:
@@ -111,6 +112,8 @@ def why_full(previous: dict | None, plan: Plan) -> str | None:
     for other, version in plan.links.items():
         if (previous["links"] or {}).get(other) is None and version is not None:
             return f"linked library {other} did not exist at the last build"
+    if plan.target_version is None:
+        return f"{library} does not exist yet"
     return None
 
 
@@ -118,22 +121,14 @@ def plan_build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> Pl
     """Decide full or incremental; for incremental, find and count the changed keys."""
     from pyspark.errors import AnalysisException
 
-    from govlake.libraries import get_library
-    from jobs.library import ods_path
-
     lib, cfg = ctx.library, ctx.cfg
-    versions = {n: delta_version(Path(ods_path(cfg, s.table))) for n, s in lib.inputs.items()}
-    links = {}
-    for other in sorted(lib.links):
-        linked = get_library(other)
-        links[other] = delta_version(cfg.table_path(linked.database, linked.library))
+    versions = {n: ods_table(s).version(spark, cfg) for n, s in lib.inputs.items()}
+    links = {other: library_table(other).version(spark, cfg) for other in sorted(lib.links)}
     plan = Plan("full", "", config_hash(ctx), versions, links)
+    plan.target_version = Table.parse(lib.table).version(spark, cfg)
     plan.fingerprints = batch_fingerprints(spark, ctx)
     previous = last_build(spark, ctx)
-    target = cfg.table_path(lib.database, lib.library)
-    reason = "a full build was asked for" if full else why_full(previous, plan)
-    if reason is None and delta_version(target) is None:
-        reason = f"{lib.table} does not exist yet"
+    reason = "a full build was asked for" if full else why_full(previous, plan, lib.table)
     if reason:
         plan.reason = reason
         return plan
@@ -150,18 +145,16 @@ def plan_build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> Pl
 def batch_fingerprints(spark: SparkSession, ctx: BuildContext) -> dict[str, str]:
     """Per snapshot input: a content hash of the columns the library reads in its current batch,
     so a re-delivery of the same content (under tonight's file name) is known in one pass."""
-    from jobs.library import current_rows, fingerprint, input_spec
-
     return {
         name: fingerprint(current_rows(spark, ctx.cfg, s).select(*compared_columns(s)))
         for name, s in ctx.library.inputs.items()
-        if not input_spec(s.table).watermark and (ods_dir(ctx, s) / "_delta_log").exists()
+        if not input_spec(s.table).watermark and ods_table(s).exists(spark, ctx.cfg)
     }
 
 
-def unchanged_input(previous: dict, plan: Plan, name: str, version: int | None) -> bool:
+def unchanged_input(previous: dict, plan: Plan, name: str) -> bool:
     """The input's table has no new version, or its new batch has the same content."""
-    if previous["versions"][name] == version:
+    if previous["versions"][name] == plan.versions[name]:
         return True
     before = (previous.get("fingerprints") or {}).get(name)
     return before is not None and before == plan.fingerprints.get(name)
@@ -172,14 +165,12 @@ def find_changes(spark: SparkSession, ctx: BuildContext, previous: dict, plan: P
     build; `_input` is null for keys whose link changed."""
     from pyspark.sql import functions as F
 
-    from jobs.library import union_all
-
     parts = []
     for name, source in ctx.library.inputs.items():
-        if not unchanged_input(previous, plan, name, delta_version(ods_dir(ctx, source))):
+        if not unchanged_input(previous, plan, name):
             changes = input_changes(spark, ctx, source, previous["versions"][name])
             parts.append(changes.withColumn("_input", F.lit(name)))
-    links = link_changes(spark, ctx, previous["links"] or {})
+    links = link_changes(spark, ctx, previous["links"] or {}, plan.links)
     parts += [p.withColumn("_input", F.lit(None).cast("string")) for p in links]
     if not parts:
         plan.keys = spark.createDataFrame([], f"{KEY} string")
@@ -207,13 +198,6 @@ def keys_changed_by(plan: Plan, name: str, column: str) -> DataFrame:
     return changed.select(F.col(KEY).alias(column))
 
 
-def ods_dir(ctx: BuildContext, source) -> Path:
-    """The Delta folder of an input's ods table."""
-    from jobs.library import ods_path
-
-    return Path(ods_path(ctx.cfg, source.table))
-
-
 def compared_columns(source) -> list[str]:
     """The ods columns an input reads: a change elsewhere in the row cannot change the library."""
     return list(
@@ -225,20 +209,11 @@ def input_changes(spark: SparkSession, ctx: BuildContext, source, since: int) ->
     """Keys whose current rows of this input differ between version `since` and now."""
     from pyspark.sql import functions as F
 
-    from jobs.library import current_rows, input_spec
-    from jobs.standardize import standardize
-
     spec = input_spec(source.table)
     restrict = None
     if spec.watermark:
-        changes = (
-            spark.read.format("delta")
-            .option("readChangeFeed", "true")
-            .option("startingVersion", since + 1)
-            .load(str(ods_dir(ctx, source)))
-            .select(*spec.ods_primary_key)
-            .distinct()
-        )
+        feed = ods_table(source).changes(spark, since + 1, cfg=ctx.cfg)
+        changes = feed.select(*spec.ods_primary_key).distinct()
 
         def restrict(df):
             return df.join(changes, spec.ods_primary_key, "left_semi")
@@ -247,33 +222,30 @@ def input_changes(spark: SparkSession, ctx: BuildContext, source, since: int) ->
     old = current_rows(spark, ctx.cfg, source, version=since, restrict=restrict).select(*columns)
     new = current_rows(spark, ctx.cfg, source, restrict=restrict).select(*columns)
     differ = new.exceptAll(old).unionByName(old.exceptAll(new))
-    return differ.select(standardize(ctx.library.key_type, F.col(source.key)).alias(KEY))
+    return differ.select(
+        standardize.standardize(ctx.library.key_type, F.col(source.key)).alias(KEY)
+    )
 
 
-def link_changes(spark: SparkSession, ctx: BuildContext, before: dict) -> list[DataFrame]:
+def link_changes(
+    spark: SparkSession, ctx: BuildContext, before: dict, now: dict
+) -> list[DataFrame]:
     """This library's keys whose linked value became a key of the linked library since then."""
     from pyspark.sql import functions as F
 
-    from govlake.libraries import get_library
-
     lib = ctx.library
-    target = str(ctx.cfg.table_path(lib.database, lib.library))
+    target = Table.parse(lib.table)
     parts = []
     for name, attribute in lib.attributes.items():
         for other in attribute.links:
-            linked = get_library(other)
-            path = ctx.cfg.table_path(linked.database, linked.library)
-            if before.get(other) == delta_version(path):
+            if before.get(other) == now.get(other):
                 continue
-            appeared = (
-                spark.read.format("delta")
-                .option("readChangeFeed", "true")
-                .option("startingVersion", before[other] + 1)
-                .load(str(path))
-                .where(F.col("_change_type") == "insert")
-                .select(F.col(linked.key).alias(name))
+            linked = get_library(other)
+            feed = library_table(other).changes(spark, before[other] + 1, cfg=ctx.cfg)
+            appeared = feed.where(F.col("_change_type") == "insert").select(
+                F.col(linked.key).alias(name)
             )
-            rows = spark.read.format("delta").load(target).join(appeared, name, "left_semi")
+            rows = target.read(spark, ctx.cfg).join(appeared, name, "left_semi")
             parts.append(rows.select(F.col(lib.key).alias(KEY)))
     return parts
 
@@ -284,11 +256,8 @@ def restricted_rows(spark: SparkSession, ctx: BuildContext, name: str, plan: Pla
     that ever carried such a key before the newest row per primary key is chosen."""
     from pyspark.sql import functions as F
 
-    from jobs.library import current_rows, input_spec
-    from jobs.standardize import standardize
-
     source = ctx.library.inputs[name]
-    key = standardize(ctx.library.key_type, F.col(source.key))
+    key = standardize.standardize(ctx.library.key_type, F.col(source.key))
 
     def wanted(df: DataFrame) -> DataFrame:
         marked = df.withColumn(KEY, key)
@@ -307,20 +276,17 @@ def restricted_rows(spark: SparkSession, ctx: BuildContext, name: str, plan: Pla
     return wanted(current_rows(spark, ctx.cfg, source, restrict=ever_wanted))
 
 
-def replace_keys(spark: SparkSession, path: Path, rows: DataFrame, markers: DataFrame, match: str):
+def replace_keys(spark: SparkSession, ctx: BuildContext, table: Table, rows, markers, match: str):
     """One atomic MERGE: delete the target rows any marker matches, insert `rows`.
 
     Markers must match disjoint target rows (a target row may match only one source row)."""
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    from jobs.ops import retry_concurrent
-
-    if not (path / "_delta_log").exists():
-        retry_concurrent(lambda: rows.write.format("delta").mode("append").save(str(path)))
+    target = table.read_if_exists(spark, ctx.cfg)
+    if target is None:
+        table.write(rows, "append", cfg=ctx.cfg)
         return
     flagged = markers.withColumn("_marker", F.lit(True))
-    target = spark.read.format("delta").load(str(path))
     touched = target.alias("t").join(flagged.alias("s"), F.expr(match), "left_semi")
     if rows.isEmpty() and touched.isEmpty():
         return  # a MERGE has a fixed cost of several seconds; skip one that would do nothing
@@ -329,7 +295,7 @@ def replace_keys(spark: SparkSession, path: Path, rows: DataFrame, markers: Data
 
     def merge() -> None:
         (
-            DeltaTable.forPath(spark, str(path))
+            table.delta(spark, ctx.cfg)
             .alias("t")
             .merge(source.alias("s"), f"s._marker AND ({match})")
             .whenMatchedDelete()

@@ -1,0 +1,253 @@
+"""Writing what a library build made: the standardized layer, quarantine, conflicts, the
+library itself (MERGE of changed keys, retirement of keys no input states any more) and the
+run record. Every table and schema comes from govlake.owned / govlake.lakehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from govlake import owned
+from govlake.lakehouse import Table, retry_concurrent
+from jobs.library.context import KEY, BuildContext
+from jobs.library.incremental import Plan, keys_changed_by, replace_keys
+from jobs.library.read import fingerprint
+from jobs.library.steps import standardized_rows
+from jobs.standardize import column_type
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+# A new findings or standardized table gets deletion vectors: an incremental night's MERGE
+# then marks the replaced rows instead of rewriting every file that holds one.
+NEW_TABLE = {"delta.enableDeletionVectors": "true"}
+
+
+def shaped(df: DataFrame, declared: owned.Owned) -> DataFrame:
+    """`df` as the declared table holds it: its columns, in order, of the declared types."""
+    from pyspark.sql import functions as F
+
+    schema = df.sparkSession.createDataFrame([], declared.schema).schema
+    missing = [f.name for f in schema.fields if f.name not in df.columns]
+    if missing:
+        raise ValueError(f"rows for {declared.name} lack the declared columns {missing}")
+    return df.select(*[F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def std_declared(ctx: BuildContext, name: str) -> owned.Owned:
+    """The declaration of std.<library>__<input>, from the library's attribute types."""
+    lib = ctx.library
+    columns = {lib.key: "string"}
+    columns |= {a: column_type(lib.attributes[a].type) for a in lib.inputs[name].columns}
+    return owned.standardized(lib.library, name, columns)
+
+
+def publish_standardized(spark: SparkSession, ctx: BuildContext, plan: Plan, name: str, checked):
+    """std.<library>__<input>: rewritten in a full build (only when its rows changed); on an
+    incremental night the keys this input changed are replaced (its rows depend on no other
+    input)."""
+    declared = std_declared(ctx, name)
+    table, key = declared.table, ctx.library.key
+    rows = shaped(standardized_rows(ctx, ctx.library.inputs[name], checked), declared)
+    if not plan.incremental:
+        current = table.read_if_exists(spark, ctx.cfg)
+        if current is not None and fingerprint(current) == fingerprint(rows):
+            return
+        options = {"overwriteSchema": "true", **({} if current is not None else NEW_TABLE)}
+        table.write(rows, "overwrite", options=options, cfg=ctx.cfg)
+        return
+    if name not in plan.changed_inputs:
+        return
+    markers = keys_changed_by(plan, name, key)
+    rows = rows.join(markers, key, "left_semi")
+    replace_keys(spark, ctx, table, rows, markers, f"t.`{key}` = s.`{key}`")
+    table.register(spark, ctx.cfg)
+
+
+def standardized_count(spark: SparkSession, ctx: BuildContext, plan: Plan, name: str) -> int:
+    """The input's rows in its std table after the build, counted there (of tonight's keys on
+    an incremental night): the balance's `standardized`, independent of the rows read."""
+    from pyspark.sql import functions as F
+
+    rows = std_declared(ctx, name).table.read_if_exists(spark, ctx.cfg)
+    if rows is None:
+        return 0
+    if plan.incremental:
+        keys = plan.keys.select(F.col(KEY).alias(ctx.library.key))
+        rows = rows.join(keys, ctx.library.key, "left_semi")
+    return rows.count()
+
+
+def publish_findings(spark, ctx: BuildContext, plan: Plan, quarantined, conflict_rows) -> None:
+    """quarantine.<library> and this library's base.conflicts rows: the whole slice replaced in
+    a full build. Otherwise the conflicts of the changed keys are replaced, and the quarantined
+    rows of the keys (and keyless rows) each input changed."""
+    from pyspark.sql import functions as F
+
+    lib = ctx.library.library
+    quarantine, conflicts = owned.quarantine(lib), owned.CONFLICTS
+    quarantined = shaped(quarantined, quarantine)
+    conflict_rows = shaped(conflict_rows, conflicts)
+    if not plan.incremental:
+        replace_slice(spark, ctx, quarantined, quarantine.table, ("run_id", "quarantined_at"))
+        replace_slice(spark, ctx, conflict_rows, conflicts.table, ("run_id",))
+        return
+    markers = plan.changes.where(F.col("_input").isNotNull()).select(
+        F.col(KEY).alias("key_value"), F.col("_input").alias("input")
+    )
+
+    # Both tables are small next to the library: rewriting the library's slice (only when it
+    # changed) costs less than a MERGE's fixed overhead.
+    def same_row(df: DataFrame):
+        return (df["input"] == markers["input"]) & df["key_value"].eqNullSafe(markers["key_value"])
+
+    current = current_slice(spark, ctx, quarantine.table, quarantined)
+    rows = current.join(markers, same_row(current), "left_anti").unionByName(
+        quarantined.join(markers, same_row(quarantined), "left_semi")
+    )
+    replace_slice(spark, ctx, rows, quarantine.table, ("run_id", "quarantined_at"))
+    keys = plan.keys.select(F.col(KEY).alias("key"))
+    current = current_slice(spark, ctx, conflicts.table, conflict_rows)
+    rows = current.join(keys, "key", "left_anti").unionByName(conflict_rows)
+    replace_slice(spark, ctx, rows, conflicts.table, ("run_id",))
+
+
+def current_slice(spark: SparkSession, ctx: BuildContext, table: Table, like: DataFrame):
+    """This library's rows of a shared findings table (none yet: an empty frame shaped `like`),
+    checkpointed, as the same table is then overwritten with a slice derived from them."""
+    from pyspark.sql import functions as F
+
+    df = table.read_if_exists(spark, ctx.cfg)
+    if df is None:
+        return spark.createDataFrame([], like.schema)
+    return df.where(F.col("library") == ctx.library.library).localCheckpoint()
+
+
+def replace_slice(spark, ctx: BuildContext, df: DataFrame, table: Table, ignore: tuple) -> bool:
+    """Replace this library's rows of a shared table, unless they are already the same."""
+    from pyspark.sql import functions as F
+
+    library = ctx.library.library
+    content = [c for c in df.columns if c not in ignore]
+    current = table.read_if_exists(spark, ctx.cfg)
+    if current is not None:
+        mine = current.where(F.col("library") == library)
+        if fingerprint(mine.select(*content)) == fingerprint(df.select(*content)):
+            return False
+    options = {"replaceWhere": f"library = '{library}'", "mergeSchema": "true"}
+    options |= NEW_TABLE if current is None else {}
+    table.write(df, "overwrite", options=options, cfg=ctx.cfg)
+    return True
+
+
+def merge_changed(spark, ctx: BuildContext, plan: Plan, rows, registered) -> tuple[int, int, int]:
+    """MERGE the keys whose row changed, and retire the current keys (of tonight's keys on an
+    incremental night) that no input which adds keys has a row for any more: `_is_current`
+    false, `_retired_on` tonight. Returns (Delta version, changed keys, retired keys)."""
+    from pyspark.sql import functions as F
+
+    lib = ctx.library
+    table = Table.parse(lib.table)
+    stamp = {
+        "_batch_date": F.lit(ctx.day).cast("date"),
+        "_run_id": F.lit(ctx.run_id),
+        "_updated_at": F.lit(ctx.started_at).cast("timestamp"),
+    }
+    stamped = rows.withColumns(
+        {**stamp, "_is_current": F.lit(True), "_retired_on": F.lit(None).cast("date")}
+    )
+    target = table.read_if_exists(spark, ctx.cfg)
+    if target is None:
+        # Deletion vectors let a MERGE mark the old version of a changed row instead of
+        # rewriting every file that holds one: a 1% night rewrites ~1% of the rows.
+        options = {"delta.enableChangeDataFeed": "true", **NEW_TABLE}
+        table.write(stamped, "append", options=options, cfg=ctx.cfg)
+        return table.version(spark, ctx.cfg), rows.count(), 0
+    current = target.where(F.col("_is_current")) if "_is_current" in target.columns else target
+    if set(stamped.columns) - set(target.columns):
+        # A newly declared column: every row gains it, so every key is rewritten.
+        changed = stamped
+    else:
+        changed = stamped.join(
+            current.select(lib.key, "_row_hash"), [lib.key, "_row_hash"], "left_anti"
+        )
+    scope = (
+        current.join(plan.keys.select(F.col(KEY).alias(lib.key)), lib.key, "left_semi")
+        if plan.incremental
+        else current
+    )
+    gone = scope.join(registered, lib.key, "left_anti").withColumns(
+        {**stamp, "_is_current": F.lit(False), "_retired_on": F.lit(ctx.day).cast("date")}
+    )
+    return _merge(spark, ctx, table, changed.persist(), gone.localCheckpoint())
+
+
+def _merge(spark, ctx: BuildContext, table: Table, changed, gone) -> tuple[int, int, int]:
+    """One MERGE by key: changed rows updated or inserted, retired rows updated in place."""
+    key = ctx.library.key
+    counts = (changed.count(), gone.count())
+    if any(counts):
+        source = changed.unionByName(gone, allowMissingColumns=True)
+
+        def merge() -> None:
+            (
+                table.delta(spark, ctx.cfg)
+                .alias("t")
+                .merge(source.alias("s"), f"t.`{key}` = s.`{key}`")
+                .whenMatchedUpdateAll()
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+
+        retry_concurrent(merge)
+    changed.unpersist()
+    return table.version(spark, ctx.cfg), *counts
+
+
+def current_keys(spark: SparkSession, ctx: BuildContext) -> int:
+    """The library's current (not retired) keys."""
+    from pyspark.sql import functions as F
+
+    rows = Table.parse(ctx.library.table).read_if_exists(spark, ctx.cfg)
+    if rows is None:
+        return 0
+    return (
+        rows.where(F.col("_is_current")).count() if "_is_current" in rows.columns else rows.count()
+    )
+
+
+def record_build(spark: SparkSession, ctx: BuildContext, plan: Plan, balance, totals) -> None:
+    """Append one ops.library_runs row per input: rows in = standardized + quarantined, and
+    the ods versions the next build starts from."""
+    finished = dt.datetime.now()
+    rows = [
+        {
+            "run_id": ctx.run_id,
+            "library": ctx.library.library,
+            "batch_date": ctx.day,
+            **b,
+            "balanced": balanced(b),
+            **totals,
+            "finished_at": finished,
+            "build_mode": plan.mode,
+            "build_reason": plan.reason,
+            "config_hash": plan.config_hash,
+            "link_versions": plan.links,
+            "ods_fingerprint": plan.fingerprints.get(b["input"]),
+            "current_standardized": table_count(spark, ctx, std_declared(ctx, b["input"]).table),
+        }
+        for b in balance
+    ]
+    df = spark.createDataFrame(rows, owned.LIBRARY_RUNS.schema)
+    owned.LIBRARY_RUNS.table.write(df, "append", options={"mergeSchema": "true"}, cfg=ctx.cfg)
+
+
+def balanced(counts: dict) -> bool:
+    """Every row read was either written to the standardized layer or quarantined."""
+    return counts["rows_in"] == counts["standardized"] + counts["quarantined"]
+
+
+def table_count(spark: SparkSession, ctx: BuildContext, table: Table) -> int:
+    """Rows of a table (answered from the Delta log's statistics); 0 when it does not exist."""
+    rows = table.read_if_exists(spark, ctx.cfg)
+    return 0 if rows is None else rows.count()
