@@ -6,9 +6,6 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-# Transitional re-export for jobs/library.py and jobs/incremental.py, which import it from here
-# until they import govlake.lakehouse.retry_concurrent themselves (removed at the merge).
-from govlake.lakehouse import retry_concurrent  # noqa: F401
 from govlake.owned import LOAD_RUNS, REJECTED_ROWS, Owned
 from govlake.settings import Settings
 
