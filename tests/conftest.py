@@ -56,6 +56,7 @@ def forget_tables() -> None:
     from govlake.lakehouse import tables_root
 
     spark.catalog.clearCache()
+    release_jvm_objects(spark)
     for database in spark.catalog.listDatabases():
         for table in spark.catalog.listTables(database.name):
             if table.isTemporary:
@@ -65,6 +66,23 @@ def forget_tables() -> None:
         if database.name != "default":
             location = f"{tables_root()}/{database.name}"
             spark.sql(f"ALTER DATABASE `{database.name}` SET LOCATION '{location}'")
+
+
+def release_jvm_objects(spark) -> None:
+    """Let the shared JVM free what the previous module left: its plans, broadcasts and logs.
+
+    Spark frees a broadcast (a hash join's table: 1 MB or more each) or a shuffle only when the
+    driver object holding it is garbage-collected, and the objects Python handed over through
+    py4j live until Python collects its side. Over a whole run they filled the 4 GB driver heap
+    (full GCs, then a dead JVM), so both sides are collected here, and Delta's cache of table
+    logs, which names only the previous module's folders, is emptied.
+    """
+    import gc
+
+    gc.collect()
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+    jvm.System.gc()
 
 
 @pytest.fixture(scope="session")
