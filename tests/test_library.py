@@ -17,7 +17,7 @@ from jobs import standardize as S
 from jobs.ingest import load_table
 from jobs.library import build_library
 
-NIGHT1, NIGHT2 = dt.date(2026, 11, 25), dt.date(2026, 11, 26)
+NIGHT1, NIGHT2, NIGHT3 = dt.date(2026, 11, 25), dt.date(2026, 11, 26), dt.date(2026, 11, 27)
 
 
 def rid(body: str) -> str:
@@ -191,10 +191,18 @@ def test_code_tables_map_every_spelling_to_the_code_and_keep_unknown_values(spar
     assert_df_equality(got, expected, ignore_nullable=True)
 
 
-def test_build_resolves_authority_quarantines_and_records_conflicts(spark, people):
-    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
-    result = people.build(spark, NIGHT1, "build-1")
+PEOPLE_SUITE = """\
+name: base.{name}
+meta: {{title: 人口库}}
+expectations:
+- type: expect_column_values_to_not_be_null
+  kwargs: {{column: pension_status}}
+  meta: {{policy: warn, rule_zh: 无参保状态, rule_en: no pension status}}
+"""
 
+
+def assert_authority_quarantine_and_conflicts(spark, people, result):
+    """Night one's library: 一数一源, the newest statement, quarantine and conflicts."""
     rows = {r.id_number: r for r in people.table(spark).collect()}
     assert set(rows) == {ZHANG, LI, WANG, ZHAO}
     assert rows[ZHANG].name == "张伟", "the police (authority) spelling wins over 张 伟"
@@ -218,46 +226,72 @@ def test_build_resolves_authority_quarantines_and_records_conflicts(spark, peopl
         for r in spark.table("base.conflicts").where(f"library = '{people.name}'").collect()
     }
     assert (ZHANG, "name", "hrss", "张 伟", "张伟", "authoritative department (一数一源)") in found
-    assert (
-        ZHAO,
-        "pension_status",
-        "hrss",
-        "1",
-        "3",
-        "newer statement of the same department",
-    ) in found
-    assert (
-        WANG,
-        "sex",
-        "police",
-        "1",
-        "2",
-        "differs from what the identity number encodes",
-    ) in found
+    newer = (ZHAO, "pension_status", "hrss", "1", "3", "newer statement of the same department")
+    assert newer in found
+    sex = (WANG, "sex", "police", "1", "2", "differs from what the identity number encodes")
+    assert sex in found
 
 
-def test_rerun_changes_nothing_and_next_night_merges_only_changed_keys(spark, people):
+def assert_unchecked_failures_stand(spark, people, first_run, second_run):
+    """An incremental night validates the changed keys only; the others' failures stand."""
+    failed = spark.table("quality.failed_rows").where(f"`table` = 'base.{people.name}'")
+    night = {}
+    for run_id in (first_run, second_run):
+        night[run_id] = {r.key for r in failed.where(failed.run_id == run_id).collect()}
+    # WANG has no pension status; the second night checked only ZHANG, and WANG's failure stands.
+    assert night == {first_run: {WANG}, second_run: {WANG}}
+    # The counts describe the whole table, as a full build's would.
+    results = spark.table("quality.results").where(f"`table` = 'base.{people.name}'")
+    counted = {
+        r.run_id: (r.element_count, r.unexpected_count, r.success)
+        for r in results.select("run_id", "element_count", "unexpected_count", "success").collect()
+    }
+    assert counted[second_run] == counted[first_run]
+    assert counted[first_run][1:] == (1, False)
+
+
+def test_one_library_over_three_builds_and_a_changed_library_file(spark, people, monkeypatch):
+    """One history, each step checked where it happens (one chain, as builds cost seconds each):
+    night one resolves authority, quarantines and records conflicts; its rerun changes nothing;
+    night two merges only the changed key and keeps the unchecked keys' quality failures; a
+    changed library file then forces a full build."""
+    suites = people.folder / "expectations" / "base"
+    suites.mkdir(parents=True)
+    (suites / f"{people.name}.yml").write_text(PEOPLE_SUITE.format(name=people.name), "utf-8")
+    monkeypatch.setenv("GOVLAKE_EXPECTATIONS_DIR", str(suites.parent))
     people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
     first = people.build(spark, NIGHT1, "build-1")
+    assert first["mode"] == "full" and "no earlier build" in first["reason"]
+    assert_authority_quarantine_and_conflicts(spark, people, first)
+
     again = people.build(spark, NIGHT1, "build-2")
+    assert again["mode"] == "incremental"
     assert again["changed_keys"] == 0 and again["delta_version"] == first["delta_version"]
 
     moved = [line.replace("张伟", "张维") if line.startswith("1,") else line for line in RESIDENTS]
     people.deliver(spark, NIGHT2, moved, ENROLMENT)
     second = people.build(spark, NIGHT2, "build-3")
-    assert second["changed_keys"] == 1
-    version = second["delta_version"]
+    assert second["mode"] == "incremental" and second["changed_keys"] == 1  # ZHANG only
     changes = spark.sql(
-        f"SELECT name, _change_type FROM table_changes('base.{people.name}', {version}) "
-        f"WHERE id_number = '{ZHANG}' ORDER BY _change_type"
+        f"SELECT name, _change_type FROM table_changes('base.{people.name}', "
+        f"{second['delta_version']}) WHERE id_number = '{ZHANG}' ORDER BY _change_type"
     ).collect()
     assert [(c.name, c._change_type) for c in changes] == [
         ("张维", "update_postimage"),
         ("张伟", "update_preimage"),
     ]
+    assert_unchecked_failures_stand(spark, people, "build-1", "build-3")
+
+    path = people.folder / "libraries" / f"{people.name}.yaml"
+    text = path.read_text("utf-8")
+    path.write_text(text.replace("pension_status: {type: code", "pension_status: {type: text"))
+    changed = people.build(spark, NIGHT2, "build-4")
+    assert changed["mode"] == "full" and "changed" in changed["reason"]
 
 
-def test_empty_batch_keeps_yesterday_and_says_so(spark, people):
+def test_an_empty_batch_keeps_yesterday_then_a_corrected_row_leaves_quarantine(spark, people):
+    """Night two's police batch is empty: the build keeps night one's and says so. Night three
+    corrects a quarantined row: it leaves quarantine and flows into the library."""
     people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
     people.build(spark, NIGHT1, "build-1")
     people.deliver(spark, NIGHT2, RESIDENTS[:1], ENROLMENT)
@@ -267,17 +301,13 @@ def test_empty_batch_keeps_yesterday_and_says_so(spark, people):
     assert result["mode"] == "incremental" and police["rows_in"] == 0, "nothing to re-read"
     assert result["changed_keys"] == 0
 
-
-def test_a_corrected_row_leaves_quarantine_and_flows_in_next_night(spark, people):
-    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
-    people.build(spark, NIGHT1, "build-1")
     fixed_number = rid("42070219880808123")
     corrected = [
         f"4,{fixed_number},错号,1,19880808,2026-01-02" if line.startswith("4,") else line
         for line in RESIDENTS
     ]
-    people.deliver(spark, NIGHT2, corrected, ENROLMENT)
-    people.build(spark, NIGHT2, "build-2")
+    people.deliver(spark, NIGHT3, corrected, ENROLMENT)
+    people.build(spark, NIGHT3, "build-3")
     refs = [r.row_ref.rsplit(":", 1)[1] for r in people.table(spark, "quarantine").collect()]
     assert sorted(refs) == ["6", "7"], "line 5 (rec 4) was corrected"
     row = people.table(spark).where(f"id_number = '{fixed_number}'").first()
@@ -328,21 +358,6 @@ def test_second_night_rebuilds_only_changed_keys_and_agrees_with_a_full_build(sp
     assert slice_of(spark, f"quarantine.{people.name}", people.name, same_rows) == quarantine
     std = spark.table(f"std.{people.name}__hrss").where(f"id_number = '{ZHAO}'").collect()
     assert [r.pension_status for r in std] == ["1"]
-
-
-def test_a_changed_library_file_forces_a_full_build(spark, people, monkeypatch):
-    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
-    people.build(spark, NIGHT1, "build-1")
-    assert people.build(spark, NIGHT1, "build-2")["mode"] == "incremental"
-    path = people.folder / "libraries" / f"{people.name}.yaml"
-    path.write_text(
-        path.read_text("utf-8").replace(
-            "pension_status: {type: code", "pension_status: {type: text"
-        ),
-        "utf-8",
-    )
-    again = people.build(spark, NIGHT1, "build-3")
-    assert again["mode"] == "full" and "changed" in again["reason"]
 
 
 FIRMS = """\
@@ -409,44 +424,6 @@ def test_a_representative_who_becomes_a_resident_is_linked_on_the_next_night(
     assert spark.table(f"base.{firm}").first().legal_representative_id_linked
 
 
-PEOPLE_SUITE = """\
-name: base.{name}
-meta: {{title: 人口库}}
-expectations:
-- type: expect_column_values_to_not_be_null
-  kwargs: {{column: pension_status}}
-  meta: {{policy: warn, rule_zh: 无参保状态, rule_en: no pension status}}
-"""
-
-
-def test_an_incremental_night_keeps_the_unchecked_keys_failures(spark, people, monkeypatch):
-    suites = people.folder / "expectations" / "base"
-    suites.mkdir(parents=True)
-    (suites / f"{people.name}.yml").write_text(PEOPLE_SUITE.format(name=people.name), "utf-8")
-    monkeypatch.setenv("GOVLAKE_EXPECTATIONS_DIR", str(suites.parent))
-    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
-    people.build(spark, NIGHT1, "build-1")
-    residents = [line.replace("张伟", "张维") for line in RESIDENTS]
-    people.deliver(spark, NIGHT2, residents, ENROLMENT)
-    second = people.build(spark, NIGHT2, "build-2")
-    assert second["mode"] == "incremental" and second["changed_keys"] == 1  # ZHANG only
-
-    failed = spark.table("quality.failed_rows").where(f"`table` = 'base.{people.name}'")
-    night = {}
-    for run_id in ("build-1", "build-2"):
-        night[run_id] = {r.key for r in failed.where(failed.run_id == run_id).collect()}
-    # WANG has no pension status; tonight only ZHANG was checked, and WANG's failure stands.
-    assert night == {"build-1": {WANG}, "build-2": {WANG}}
-    # The counts describe the whole table, as a full build's would.
-    results = spark.table("quality.results").where(f"`table` = 'base.{people.name}'")
-    counted = {
-        r.run_id: (r.element_count, r.unexpected_count, r.success)
-        for r in results.select("run_id", "element_count", "unexpected_count", "success").collect()
-    }
-    assert counted["build-2"] == counted["build-1"]
-    assert counted["build-1"][1:] == (1, False)
-
-
 def test_the_usual_date_forms_parse_as_the_general_path_does(spark):
     """parse_date's shortcut for yyyyMMdd / yyyy-MM-dd gives what parse_any_date gives."""
     from faker import Faker
@@ -466,9 +443,6 @@ def test_the_usual_date_forms_parse_as_the_general_path_does(spark):
     parsed = {r.day: r.d for r in got.where(F.col("d").isNull() | (F.year("d") >= 1)).collect()}
     assert parsed["2024-02-29"] == dt.date(2024, 2, 29) and parsed["20230231"] is None
     assert all(parsed[d.strftime("%Y%m%d")] == d for d in days)
-
-
-NIGHT3 = dt.date(2026, 11, 27)
 
 
 def current_of(spark, people):
