@@ -45,6 +45,9 @@ class Settings(BaseModel):
     timezone: str = "Asia/Shanghai"
     # Where Delta tables live (s3a://bucket/prefix on a cluster); empty: the lakehouse folder.
     tables_uri: str | None = None
+    # Spark's adaptive execution re-plans each query at run time: worth it on real volumes, a
+    # second or so of planning per query on the few rows of a test.
+    adaptive_execution: bool = True
 
 
 def _resolve(path: str | Path) -> Path:

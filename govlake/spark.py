@@ -33,6 +33,7 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         "spark.sql.catalogImplementation": "in-memory",
         "spark.sql.warehouse.dir": str(cfg.lakehouse),
         "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
+        "spark.sql.adaptive.enabled": str(cfg.adaptive_execution).lower(),
         "spark.sql.session.timeZone": cfg.timezone,
         # JDBC TEXT columns arrive as VARCHAR(0); keep them plain strings.
         "spark.sql.legacy.charVarcharAsString": "true",

@@ -17,6 +17,8 @@ import pytest
 pytest_plugins = ("pytester",)
 
 # Settings are read from the environment: point them at a private folder before any import.
+# The test row of conf/settings.yaml: the local row tuned for a few rows per table.
+os.environ["GOVLAKE_ENV"] = "test"
 RUN_DIR = Path(tempfile.mkdtemp(prefix="govlake-test-"))
 os.environ["GOVLAKE_LAKEHOUSE"] = str(RUN_DIR / "lakehouse")
 os.environ["GOVLAKE_SOURCES"] = str(RUN_DIR / "sources")
