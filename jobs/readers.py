@@ -8,9 +8,9 @@ parse, so nothing is dropped and every row can be traced back to its origin.
 from __future__ import annotations
 
 import codecs
-import csv
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from govlake.errors import SourceError
 from govlake.settings import Settings
 from govlake.sources import SourceSystem, TableSpec
+from jobs import records
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -45,6 +46,7 @@ def resolve_file(source: SourceSystem, spec: TableSpec, day: dt.date, cfg: Setti
     folder = Path(source.location.path)
     folder = folder if folder.is_absolute() else cfg.sources_root / folder
     path = folder / spec.file.format(ds=day.strftime("%Y%m%d"))
+    _check_inside_roots(source, path, cfg)
     if not path.is_file():
         raise SourceError(
             f"the {spec.format} file for table '{spec.name}' on {day} was not delivered.",
@@ -54,6 +56,22 @@ def resolve_file(source: SourceSystem, spec: TableSpec, day: dt.date, cfg: Setti
             f"{source.file_path}; other sources are not affected.",
         )
     return FileInput(source, spec, path)
+
+
+def _check_inside_roots(source: SourceSystem, path: Path, cfg: Settings) -> None:
+    """A file source reads under sources_root or a root the environment allows, nowhere else
+    (`path: ../../../../etc` with `file: passwd` must not load /etc/passwd)."""
+    real = path.resolve()
+    roots = [cfg.sources_root.resolve(), *cfg.source_roots]
+    if not any(real.is_relative_to(root) for root in roots):
+        raise SourceError(
+            f"the file resolves to {real}, outside the sources root {roots[0]} and the allowed "
+            f"roots {[str(r) for r in cfg.source_roots]}; it was not read.",
+            source=source.system,
+            file=str(path),
+            fix=f"give a 'path' inside the sources root in {source.file_path}, or add its folder "
+            "to source_roots of this environment in conf/settings.yaml.",
+        )
 
 
 def check_encoding(item: FileInput) -> None:
@@ -95,16 +113,17 @@ def _encoding_error(item: FileInput, row: int | None, why: str = "") -> SourceEr
     )
 
 
-def _check_columns(item: FileInput, header: list[str]) -> list[str]:
-    missing = [c for c in [*item.spec.primary_key, *item.spec.columns] if c not in header]
+def _check_columns(item: FileInput, header: list[str], row: int = 1) -> list[str]:
+    declared = list(dict.fromkeys([*item.spec.primary_key, *item.spec.columns]))
+    missing = [c for c in declared if c not in header]
     if missing:
         raise SourceError(
             f"the header lacks column(s) {missing}; it has {header}.",
             source=item.source.system,
             file=str(item.path),
-            row=1,
-            fix=f"correct 'columns'/'primary_key' of table '{item.spec.name}' in "
-            f"{item.conf_file}, or ask {item.source.department} for the agreed layout.",
+            row=row,
+            fix=f"correct 'columns'/'primary_key' (or 'header_row') of table '{item.spec.name}' "
+            f"in {item.conf_file}, or ask {item.source.department} for the agreed layout.",
         )
     names = [item.spec.ods_column(c.strip()) for c in header]
     if len(set(names)) != len(names) or not all(names):
@@ -112,16 +131,60 @@ def _check_columns(item: FileInput, header: list[str]) -> list[str]:
             f"the header has empty or repeated column names: {header}.",
             source=item.source.system,
             file=str(item.path),
-            row=1,
+            row=row,
             fix="ask the department for a header with one distinct name per column.",
         )
     return names
 
 
-def csv_header(item: FileInput) -> list[str]:
+def _empty(item: FileInput) -> SourceError:
+    size = item.path.stat().st_size
+    what = "0 bytes" if size == 0 else "no header and no rows, only blank lines"
+    return SourceError(
+        f"the delivery is empty ({what}).",
+        source=item.source.system,
+        file=str(item.path),
+        fix=f"ask {item.source.department} to deliver the file again with its header and rows; "
+        "the configuration is not at fault.",
+    )
+
+
+def _rows_schema(columns: list[str]):
+    from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+    return StructType(
+        [StructField(c, StringType()) for c in columns]
+        + [
+            StructField("_source_file", StringType()),
+            StructField("_source_row", LongType()),
+            StructField("_raw_record", StringType()),
+            StructField("_reject_reason", StringType()),
+            StructField("_drop_reason", StringType()),
+        ]
+    )
+
+
+def file_rows(item: FileInput, found: Iterator[records.Record], strict_width: bool):
+    """The ods columns and rows of a file's records: titles above the header and listed total
+    rows dropped with a reason, records that do not fit the header rejected with theirs."""
+    header, above = records.split_header(found, item.spec, _empty(item))
+    columns = _check_columns(item, records.header_names(header), header.line)
+    rows = records.to_rows(header, above, found, item.spec, str(item.path), strict_width)
+    return columns, rows
+
+
+def read_csv(spark: SparkSession, item: FileInput) -> DataFrame:
+    """CSV in the declared encoding, parsed as RFC 4180 (jobs.records); every record keeps the
+    physical line it starts on, and records that do not parse are kept with their raw text."""
+    columns, rows = csv_records_of(item)
+    return spark.createDataFrame(rows, _rows_schema(columns))
+
+
+def csv_records_of(item: FileInput) -> tuple[list[str], list[tuple]]:
+    """The ods columns and the rows of a CSV file, after checking its encoding."""
+    check_encoding(item)
     with item.path.open(encoding=item.spec.encoding, newline="") as handle:
-        first = next(csv.reader(handle), [])
-    return _check_columns(item, [c.lstrip("\ufeff") for c in first])
+        return file_rows(item, records.csv_records(handle), strict_width=True)
 
 
 def _string_schema(columns: list[str]):
@@ -147,23 +210,8 @@ def with_line_numbers(df: DataFrame, item: FileInput, reason: str, first_line: i
         "_source_row",
         F.col(CORRUPT).alias("_raw_record"),
         F.when(F.col(CORRUPT).isNotNull(), F.lit(reason)).alias("_reject_reason"),
+        F.lit(None).cast("string").alias("_drop_reason"),
     )
-
-
-def read_csv(spark: SparkSession, item: FileInput) -> DataFrame:
-    """CSV in the declared encoding; malformed lines are kept with their raw text."""
-    check_encoding(item)
-    columns = csv_header(item)
-    df = (
-        spark.read.schema(_string_schema(columns))
-        .option("header", True)
-        .option("encoding", JAVA_CHARSETS.get(item.spec.encoding.lower(), item.spec.encoding))
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT)
-        .csv(str(item.path))
-    )
-    reason = f"does not parse as a CSV record of the header's {len(columns)} fields"
-    return with_line_numbers(df, item, reason, first_line=2)
 
 
 def json_keys(item: FileInput, sample_lines: int = 1000) -> list[str]:
@@ -209,8 +257,16 @@ def _cell_text(value: object) -> str | None:
     return str(value).strip("\n") if isinstance(value, str) else str(value)
 
 
+def sheet_records(sheet) -> Iterator[records.Record]:
+    """The rows of a worksheet as records numbered by sheet row."""
+    for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+        texts = [_cell_text(c) for c in cells]
+        raw = "\t".join("" if t is None else t for t in texts).rstrip("\t")
+        yield records.Record(number, number, texts, raw)
+
+
 def xlsx_rows(item: FileInput) -> tuple[list[str], list[tuple]]:
-    """Header and data rows of the declared sheet; rows wider than the header are rejects."""
+    """Header and rows of the declared sheet; rows wider than the header are rejects."""
     from openpyxl import load_workbook
 
     book = load_workbook(item.path, read_only=True, data_only=True)
@@ -223,39 +279,16 @@ def xlsx_rows(item: FileInput) -> tuple[list[str], list[tuple]]:
             file=str(item.path),
             fix=f"correct 'sheet' of table '{item.spec.name}' in {item.conf_file}.",
         ) from None
-    rows = sheet.iter_rows(values_only=True)
-    header = [str(c).strip() for c in next(rows, ()) if c is not None]
-    columns = _check_columns(item, header)
-    width = len(header)
-    out = []
-    for number, cells in enumerate(rows, start=2):
-        texts = [_cell_text(c) for c in cells]
-        if all(t is None for t in texts):
-            continue
-        extra = [t for t in texts[width:] if t is not None]
-        raw = "\t".join("" if t is None else t for t in texts) if extra else None
-        reason = f"has {len(extra)} value(s) beyond the header's {width} columns" if extra else None
-        values = (texts + [None] * width)[:width]
-        out.append((*values, str(item.path), number, raw, reason))
-    book.close()
-    return columns, out
+    try:
+        return file_rows(item, sheet_records(sheet), strict_width=False)
+    finally:
+        book.close()
 
 
 def read_xlsx(spark: SparkSession, item: FileInput) -> DataFrame:
     """An Excel workbook, read with openpyxl (Spark has no built-in xlsx reader)."""
-    from pyspark.sql.types import LongType, StringType, StructField, StructType
-
     columns, rows = xlsx_rows(item)
-    schema = StructType(
-        [StructField(c, StringType()) for c in columns]
-        + [
-            StructField("_source_file", StringType()),
-            StructField("_source_row", LongType()),
-            StructField("_raw_record", StringType()),
-            StructField("_reject_reason", StringType()),
-        ]
-    )
-    return spark.createDataFrame(rows, schema)
+    return spark.createDataFrame(rows, _rows_schema(columns))
 
 
 @dataclass(frozen=True)
@@ -344,4 +377,5 @@ def read_database(
         F.lit(None).cast("long").alias("_source_row"),
         F.lit(None).cast("string").alias("_raw_record"),
         F.lit(None).cast("string").alias("_reject_reason"),
+        F.lit(None).cast("string").alias("_drop_reason"),
     )
