@@ -193,16 +193,28 @@ def _string_schema(columns: list[str]):
     return StructType([StructField(c, StringType()) for c in [*columns, CORRUPT]])
 
 
-def with_line_numbers(df: DataFrame, item: FileInput, reason: str, first_line: int) -> DataFrame:
-    """Number records by line in file order; Spark's corrupt-record column becomes a reason."""
+def record_lines(item: FileInput) -> list[int]:
+    """The physical line of each JSON record: Spark skips blank lines, so the n-th record sits
+    on the n-th non-blank line, not on line n."""
+    with item.path.open(encoding=item.spec.encoding) as handle:
+        return [n for n, line in enumerate(handle, start=1) if line.strip(" \t\r\n")]
+
+
+def with_line_numbers(
+    spark: SparkSession, df: DataFrame, item: FileInput, reason: str, lines: list[int]
+) -> DataFrame:
+    """Number records in file order by their physical line; Spark's corrupt-record column
+    becomes a reason."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     order = Window.orderBy("_mid")
+    physical = spark.createDataFrame(list(enumerate(lines, start=1)), "_nth long, _source_row long")
     numbered = (
         df.withColumn("_mid", F.monotonically_increasing_id())
-        .withColumn("_source_row", (F.row_number().over(order) + first_line - 1).cast("long"))
-        .drop("_mid")
+        .withColumn("_nth", F.row_number().over(order).cast("long"))
+        .join(F.broadcast(physical), on="_nth", how="left")
+        .drop("_mid", "_nth")
     )
     return numbered.select(
         *[c for c in df.columns if c != CORRUPT],
@@ -231,6 +243,9 @@ def json_keys(item: FileInput, sample_lines: int = 1000) -> list[str]:
 def read_json(spark: SparkSession, item: FileInput) -> DataFrame:
     """JSON lines; values kept as their raw text, lines that are not JSON objects kept raw."""
     check_encoding(item)
+    lines = record_lines(item)
+    if not lines:
+        raise _empty(item)
     source_columns = json_keys(item)
     ods_columns = _check_columns(item, source_columns)
     df = (
@@ -243,7 +258,7 @@ def read_json(spark: SparkSession, item: FileInput) -> DataFrame:
         .json(str(item.path))
     )
     df = df.withColumnsRenamed(dict(zip(source_columns, ods_columns, strict=True)))
-    return with_line_numbers(df, item, "is not a complete JSON object", first_line=1)
+    return with_line_numbers(spark, df, item, "is not a complete JSON object", lines)
 
 
 def _cell_text(value: object) -> str | None:

@@ -279,6 +279,7 @@ def test_a_path_outside_the_sources_root_is_refused(spark, cfg, source_dir, monk
         extra="",
     ).replace("t_{ds}.csv", "passwd")
     (source_dir / "q_escape.yaml").write_text(conf, "utf-8")
+    cfg.sources_root.mkdir(parents=True, exist_ok=True)  # so that ../ resolves through it
     monkeypatch.delenv("GOVLAKE_SOURCE_ROOTS")
     settings.cache_clear()
     try:
@@ -320,3 +321,12 @@ def test_gb18030_csv_with_mixed_dates_loads_from_its_yaml_and_balances(spark, so
         ("钱多多", "20261103"),
         ("孙悟空", "2026年11月4日"),
     ]
+
+
+def test_blank_lines_in_json_lines_do_not_shift_line_numbers(spark, source_dir, tmp_path):
+    text = '{"id": "1", "v": "a"}\n\n{"id": "2", "v": "b"}\n  \nnot json\n{"id": "3", "v": "c"}\n'
+    deliver(source_dir, tmp_path, "q_jsonl", text.encode(), fmt="json")
+    result = load_table("q_jsonl", "t", DAY, "run-1", spark)
+    assert (result["rows_read"], result["rows_written"], result["rows_rejected"]) == (4, 3, 1)
+    assert landed(spark, "q_jsonl", "id", "_source_row") == [("1", 1), ("2", 3), ("3", 6)]
+    assert [r[:2] for r in set_aside(spark, "ops.rejected_rows", "q_jsonl")] == [(5, "not json")]
