@@ -249,16 +249,32 @@ def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
     try:
         run.schema_change = schema_change(spark, ctx, staged)
         batch_stats(staged, run, is_file=bool(ctx.spec.file))
-        if committed is not None and committed.fingerprint == run.fingerprint:
+        same = committed is not None and committed.fingerprint == run.fingerprint
+        altered = altered_outside(spark, ctx, committed) if same else None
+        if same and not altered:
             run.status, run.delta_version = "unchanged", committed.delta_version
             run.rows_quarantined = committed.asDict().get("rows_quarantined")  # as first loaded
         else:
             version = write_batch(spark, ctx, staged, run, committed)
             run.status, run.delta_version = "success", version
+            run.notes = "; ".join(n for n in (altered, run.notes) if n) or None
     finally:
         staged.unpersist()
     ctx.table.register(spark, ctx.cfg)
     check_balance(spark, ctx, run)
+
+
+def altered_outside(spark: SparkSession, ctx: LoadContext, committed) -> str | None:
+    """Why an unchanged delivery must still be written: its batch in ods no longer holds the
+    rows its load wrote (a DELETE or INSERT outside the loader). Rewriting the partition repairs
+    it; without this every rerun would find the same fingerprint, skip, and fail the balance."""
+    now = rows_in_batch(spark, ctx) if ctx.table.exists(spark, ctx.cfg) else 0
+    if now == committed.rows_written:
+        return None
+    return (
+        f"repaired: the batch held {now} rows, not the {committed.rows_written} its load "
+        f"{committed.run_id} wrote (changed outside the loader); rewritten from the delivery"
+    )
 
 
 def check_balance(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:

@@ -258,9 +258,12 @@ def test_a_repeated_yaml_key_is_refused_with_both_lines(source_dir, tmp_path):
 
 
 def test_a_repeated_key_in_the_settings_is_refused(tmp_path):
+    from govlake.settings import PROJECT_ROOT
+
+    shipped = (PROJECT_ROOT / "conf" / "settings.yaml").read_text("utf-8")
     path = tmp_path / "settings.yaml"
-    path.write_text("local:\n  lakehouse: a\n  lakehouse: b\n", "utf-8")
-    with pytest.raises(ConfigError, match="lines 2 and 3"):
+    path.write_text(shipped.replace("local:\n", "local:\n  spark_master: local[1]\n", 1), "utf-8")
+    with pytest.raises(ConfigError, match=r"key 'spark_master' appears twice, at lines 5 and \d+"):
         load_settings("local", path)
 
 
@@ -330,3 +333,16 @@ def test_blank_lines_in_json_lines_do_not_shift_line_numbers(spark, source_dir, 
     assert (result["rows_read"], result["rows_written"], result["rows_rejected"]) == (4, 3, 1)
     assert landed(spark, "q_jsonl", "id", "_source_row") == [("1", 1), ("2", 3), ("3", 6)]
     assert [r[:2] for r in set_aside(spark, "ops.rejected_rows", "q_jsonl")] == [(5, "not json")]
+
+
+# -- 13: a batch changed outside the loader --------------------------------------------------
+
+
+def test_a_batch_deleted_outside_the_loader_is_repaired_by_a_rerun(spark, source_dir, tmp_path):
+    deliver(source_dir, tmp_path, "q_repair", b"id,name\n1,a\n2,b\n3,c\n")
+    assert load_table("q_repair", "t", DAY, "run-1", spark)["rows_written"] == 3
+    spark.sql("DELETE FROM ods.q_repair__t WHERE id = '2'")
+    again = load_table("q_repair", "t", DAY, "run-2", spark)
+    assert (again["status"], again["rows_written"], again["balanced"]) == ("success", 3, True)
+    assert again["notes"].startswith("repaired: the batch held 2 rows, not the 3")
+    assert [r[0] for r in landed(spark, "q_repair", "id")] == ["1", "2", "3"]
