@@ -190,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     conflicts.add_argument("--json", action="store_true")
     ids = add("check-ids", cmd_check_ids, "validate identifiers read from stdin, one per line")
     ids.add_argument("--kind", choices=["ric", "uscc", "cert"], required=True)
+    ids.add_argument(
+        "--strict", action="store_true", help="exit 1 if any value is invalid (default: exit 0)"
+    )
     add("spark-conf", cmd_spark_conf, "write spark-defaults and init SQL for spark-sql users")
     for register in command_groups():
         register(add)
