@@ -5,7 +5,8 @@ quoted field is one `"`, and a quoted field may hold line breaks (Excel's Alt+En
 reader does neither by default and cannot say on which line a record starts; blank lines shift
 its row numbers. A quoted field that is never closed would swallow the rest of the file: its
 first line alone is rejected and reading resumes on the next line, so one stray quote costs one
-row, never half a record written as data.
+row, never half a record written as data. An empty field, quoted or not, is NULL (RFC 4180 does
+not tell `""` from nothing, and Excel writes both for an empty cell).
 
 Rows above the header (a title such as 鄂州市残疾人基本信息表（2026年11月）) and rows whose first
 value is listed in the table's `drop_rows` (a total row such as 合计) are dropped with a reason:
