@@ -177,7 +177,8 @@ def read_csv(spark: SparkSession, item: FileInput) -> DataFrame:
     """CSV in the declared encoding, parsed as RFC 4180 (jobs.records); every record keeps the
     physical line it starts on, and records that do not parse are kept with their raw text."""
     columns, rows = csv_records_of(item)
-    return spark.createDataFrame(rows, _rows_schema(columns))
+    # One partition in file order, as Spark's CSV reader gave: the batch is written as one file.
+    return spark.createDataFrame(rows, _rows_schema(columns)).coalesce(1)
 
 
 def csv_records_of(item: FileInput) -> tuple[list[str], list[tuple]]:
