@@ -88,7 +88,15 @@ def cmd_sql(args: argparse.Namespace) -> int:
     spark = get_spark(cfg, tables=tables)
     register_referenced(spark, cfg, tables)
     df = spark.sql(args.query)
-    rows = [r.asDict(recursive=True) for r in df.limit(args.limit).collect()]
+    rows = [r.asDict(recursive=True) for r in df.limit(args.limit + 1).collect()]
+    if len(rows) > args.limit:
+        rows = rows[: args.limit]
+        # On stderr, so --json output stays valid JSON; silently cut rows look like all rows.
+        err_console.print(
+            f"only the first {args.limit} rows are shown; the query returns more. "
+            "Use --limit N for more, or LIMIT/aggregates in the query.",
+            highlight=False,
+        )
     if not rows and not args.json:
         console.print(f"(no rows; columns: {', '.join(df.columns)})")
         return 0
@@ -167,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     sql = add("sql", cmd_sql, "run Spark SQL against the lakehouse by table name")
     sql.add_argument("query")
     sql.add_argument("--json", action="store_true")
-    sql.add_argument("--limit", type=int, default=1000)
+    sql.add_argument(
+        "--limit", type=int, default=1000, help="rows to print (default 1000); stderr says if cut"
+    )
     build = add("build", cmd_build, "build the base libraries (or one) from ods, without Airflow")
     build.add_argument("library", nargs="?", default=None)
     build.add_argument("--date", type=iso_date, default=None)
@@ -180,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     conflicts.add_argument("--json", action="store_true")
     ids = add("check-ids", cmd_check_ids, "validate identifiers read from stdin, one per line")
     ids.add_argument("--kind", choices=["ric", "uscc", "cert"], required=True)
+    ids.add_argument(
+        "--strict", action="store_true", help="exit 1 if any value is invalid (default: exit 0)"
+    )
     add("spark-conf", cmd_spark_conf, "write spark-defaults and init SQL for spark-sql users")
     for register in command_groups():
         register(add)

@@ -85,6 +85,8 @@ def summary_rows(day: dt.date) -> list[dict]:
                     "written": run.get("rows_written"),
                     "rejected": run.get("rows_rejected"),
                     "quarantined": run.get("rows_quarantined"),
+                    # Not data: title rows above a header, total rows listed in drop_rows.
+                    "dropped": run.get("rows_dropped"),
                     # A logical source is never copied: its balance is n/a, not True.
                     "balanced": run.get("balance") or run.get("balanced"),
                     "in_source": run.get("source_rows"),
@@ -98,7 +100,9 @@ def print_summary(rows: list[dict], day: dt.date, console: Console) -> bool:
     for column in rows[0]:
         table.add_column(
             column,
-            justify="right" if column in ("read", "written", "rejected", "quarantined") else "left",
+            justify="right"
+            if column in ("read", "written", "rejected", "quarantined", "dropped")
+            else "left",
         )
     for row in rows:
         table.add_row(*["" if v is None else str(v) for v in row.values()])
@@ -110,11 +114,13 @@ def print_summary(rows: list[dict], day: dt.date, console: Console) -> bool:
     written = sum(r["written"] or 0 for r in copied)
     rejected = sum(r["rejected"] or 0 for r in copied)
     quarantined = sum(r["quarantined"] or 0 for r in copied)
-    balanced = ok and read == written + rejected + quarantined
+    dropped = sum(r.get("dropped") or 0 for r in copied)
+    balanced = ok and read == written + rejected + quarantined + dropped
     verdict = "[green]balanced[/]" if balanced else "[red]NOT balanced[/]"
+    shown = f" + dropped {dropped}" if dropped else ""
     console.print(
-        f"Rows read {read} = written {written} + rejected {rejected} + quarantined {quarantined}:"
-        f" {verdict}"
+        f"Rows read {read} = written {written} + rejected {rejected} + quarantined {quarantined}"
+        f"{shown}: {verdict}"
     )
     console.print(
         'Query it: govlake tables | govlake sql "SELECT * FROM ods.psb_hukou__hj_resident LIMIT 5"'

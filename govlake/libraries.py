@@ -12,10 +12,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from govlake.conffile import read_mapping
+from govlake.conffile import read_mapping, read_yaml
 from govlake.errors import ConfigError
 from govlake.settings import PROJECT_ROOT
 
@@ -179,7 +178,7 @@ def code_table(name: str) -> dict[str, str]:
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in CODES_DIR.glob("*.yaml")))
         raise ConfigError(f"no code table '{name}'.", fix=f"use one of {known}.")
-    codes = yaml.safe_load(path.read_text(encoding="utf-8"))["codes"]
+    codes = read_yaml(path)["codes"]
     return {str(code): str(label) for code, label in codes.items()}
 
 

@@ -13,9 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from govlake.conffile import read_yaml
 from govlake.errors import ConfigError
 from govlake.settings import PROJECT_ROOT
 
@@ -71,11 +71,11 @@ def load_masking(path: Path | None = None) -> Masking:
 @lru_cache(maxsize=4)
 def _load_masking(path: Path) -> Masking:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = read_yaml(path)
         masking = Masking(**raw)
         for mask in masking.identifiers.values():
             re.compile(mask.pattern)
-    except (yaml.YAMLError, TypeError, re.error) as exc:
+    except (TypeError, re.error) as exc:
         raise ConfigError(f"cannot read the masking rules: {exc}.", file=str(path)) from None
     except ValidationError as exc:
         err = exc.errors()[0]

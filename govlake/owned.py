@@ -47,15 +47,19 @@ LOAD_RUNS = _declare(
     "rows_rejected long, balanced boolean, source_rows long, delta_version long, "
     "watermark_low string, watermark_high string, fingerprint string, location string, "
     "error string, schema_change string, rows_quarantined long, rows_null_watermark long, "
-    "balance string",
+    "balance string, rows_dropped long, notes string",
     "One row per load or logical registration of a department table (append-only). "
     "rows_read: rows read from the source (for a logical source, the rows validated in place; "
-    "NULL without a suite). balance: 'balanced' (read = written + rejected + quarantined, "
+    "NULL without a suite). balance: 'balanced' (read = written + rejected + quarantined "
+    "+ dropped, "
     f"balanced true), 'unbalanced' (balanced false, the load failed), '{NOT_COPIED}' for a "
     "logical source (balanced NULL, rows_written and rows_rejected NULL), NULL when the run "
     "failed before its rows were counted. rows_null_watermark: rows of an incremental database "
     "source whose watermark column is NULL, which no incremental read selects (NULL for files "
-    "and full reads); reported to the department as a problem (jobs.feedback.problems).",
+    "and full reads); reported to the department as a problem (jobs.feedback.problems). "
+    "rows_dropped: rows of a file that are not data (a title above the header, a total row "
+    "listed in drop_rows), kept in ops.dropped_rows. notes: what a reader of the run should "
+    "know although it succeeded, e.g. 'empty delivery' for a file with a header and no rows.",
 )
 REJECTED_ROWS = _declare(
     "ops.rejected_rows",
@@ -64,6 +68,15 @@ REJECTED_ROWS = _declare(
     "rejected_at timestamp",
     "Rows of a delivered file that do not parse, kept raw with their file and line; a rerun of "
     "a batch replaces that table's rows of the batch.",
+)
+DROPPED_ROWS = _declare(
+    "ops.dropped_rows",
+    "run_id string, source_system string, table_name string, batch_date date, "
+    "source_file string, source_row long, raw_record string, reason string, "
+    "dropped_at timestamp",
+    "Rows of a delivered file that are not data and are dropped on purpose (a title row above "
+    "the header, a total row such as 合计 listed in the table's drop_rows), with file, line and "
+    "reason; a rerun of a batch replaces that table's rows of the batch.",
 )
 NIGHTLY_LANDING = _declare(
     "ops.nightly_landing",

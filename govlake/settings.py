@@ -7,9 +7,9 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from govlake.conffile import read_yaml
 from govlake.errors import ConfigError
 
 PROJECT_ROOT = Path(os.environ.get("GOVLAKE_HOME", Path(__file__).resolve().parent.parent))
@@ -48,6 +48,17 @@ class Settings(BaseModel):
     # Spark's adaptive execution re-plans each query at run time: worth it on real volumes, a
     # second or so of planning per query on the few rows of a test.
     adaptive_execution: bool = True
+    # Absolute folders outside sources_root that a file source's `path` may name; any other
+    # path (`../../etc`, `/etc`) is refused, so a source file cannot load arbitrary files.
+    source_roots: tuple[Path, ...] = ()
+
+    @field_validator("source_roots")
+    @classmethod
+    def _absolute(cls, roots: tuple[Path, ...]) -> tuple[Path, ...]:
+        relative = [str(r) for r in roots if not r.is_absolute()]
+        if relative:
+            raise ValueError(f"source_roots must be absolute paths, not {relative}")
+        return tuple(r.resolve() for r in roots)
 
 
 def _resolve(path: str | Path) -> Path:
@@ -56,10 +67,11 @@ def _resolve(path: str | Path) -> Path:
 
 
 def load_settings(env: str | None = None, path: Path | None = None) -> Settings:
-    """Read the environment's row; GOVLAKE_LAKEHOUSE / GOVLAKE_SOURCES override its folders."""
+    """Read the environment's row; GOVLAKE_LAKEHOUSE / GOVLAKE_SOURCES / GOVLAKE_SOURCE_ROOTS
+    (os.pathsep-separated) override its folders."""
     env = env or os.environ.get("GOVLAKE_ENV", "local")
     path = path or PROJECT_ROOT / "conf" / "settings.yaml"
-    table = yaml.safe_load(path.read_text(encoding="utf-8"))
+    table = read_yaml(path)
     if env not in table:
         raise ConfigError(
             f"environment '{env}' is not defined.",
@@ -76,6 +88,8 @@ def load_settings(env: str | None = None, path: Path | None = None) -> Settings:
     for key, var in overrides.items():
         if os.environ.get(var):
             row[key] = os.environ[var]
+    if os.environ.get("GOVLAKE_SOURCE_ROOTS"):
+        row["source_roots"] = os.environ["GOVLAKE_SOURCE_ROOTS"].split(os.pathsep)
     for key in ("lakehouse", "sources_root", "airflow_home", "ivy_dir"):
         row[key] = _resolve(row[key])
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from pathlib import Path
@@ -29,6 +30,7 @@ FIXES = {
     "primary_key": "list the column(s) that identify a row, e.g. [rec_id].",
     "format": "use csv, json or xlsx for files.",
     "schedule": "use a cron expression such as '0 2 * * *' (02:00 every night).",
+    "encoding": "use a Python/Java charset such as gbk, gb18030, utf-8, utf-8-sig or utf-16.",
 }
 
 
@@ -69,6 +71,16 @@ class TableSpec(BaseModel):
     format: Literal["csv", "json", "xlsx"] | None = None
     encoding: str = "utf-8"
     sheet: str | None = None
+    header_row: int | None = Field(
+        None,
+        ge=1,
+        description="line (csv) or sheet row (xlsx) of the header; rows above it "
+        "are titles, dropped and counted. Default: the first row holding the declared columns",
+    )
+    drop_rows: list[str] = Field(
+        default_factory=list,
+        description="rows whose first value is one of these (合计, 总计) are dropped and counted",
+    )
     columns: dict[str, str] = Field(default_factory=dict, description="source column -> ods name")
     watermark: str | None = None
     partition_column: str | None = None
@@ -86,6 +98,24 @@ class TableSpec(BaseModel):
         bad = [c for c in self.columns.values() if not re.match(IDENTIFIER, c)]
         if bad:
             raise ValueError(f"ods column names must be snake_case, not {bad}")
+        return self
+
+    @model_validator(mode="after")
+    def _readable(self) -> TableSpec:
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(
+                f"encoding '{self.encoding}' is not known (gbk, gb18030, utf-8, utf-8-sig, utf-16)"
+            ) from None
+        # JSON lines are split on the byte 0x0A by Spark: UTF-16/32 would split mid-character.
+        if self.format == "json" and "\n".encode(self.encoding) != b"\n":
+            raise ValueError(
+                f"encoding '{self.encoding}' cannot be read as JSON lines; ask for "
+                "UTF-8 or GB18030 (csv and xlsx accept UTF-16)"
+            )
+        if self.format not in ("csv", "xlsx") and (self.header_row or self.drop_rows):
+            raise ValueError("'header_row' and 'drop_rows' apply to csv and xlsx files only")
         return self
 
     def ods_column(self, source_column: str) -> str:

@@ -379,11 +379,14 @@ def _lines(text: str) -> list[str]:
 
 
 def cmd_check_ids(args: argparse.Namespace) -> int:
-    """`govlake check-ids --kind ric|uscc|cert`: value, valid|invalid, reason per stdin line."""
+    """`govlake check-ids --kind ric|uscc|cert [--strict]`: value, valid|invalid, reason per
+    stdin line. Exit 0 (a report); with --strict, exit 1 when a value is invalid, like a linter."""
     from govlake.spark import get_spark
 
     values = _lines(sys.stdin.read())
+    invalid = 0
     if values:
         for value, valid, reason in check_values(get_spark(tables=set()), values, args.kind):
             sys.stdout.write(f"{value}\t{'valid' if valid else 'invalid'}\t{reason or ''}\n")
-    return 0
+            invalid += not valid
+    return 1 if invalid and getattr(args, "strict", False) else 0

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 Step = Callable[["DataFrame"], "DataFrame"]
 META_COLUMNS = ("_source_system", "_batch_date", "_run_id", "_ingested_at")
-REJECT_COLUMNS = ("_raw_record", "_reject_reason")
+REJECT_COLUMNS = ("_raw_record", "_reject_reason", "_drop_reason")
 
 
 @dataclass(frozen=True)
@@ -151,17 +151,33 @@ def schema_change(spark: SparkSession, ctx: LoadContext, staged: DataFrame) -> s
     return change
 
 
-def batch_stats(df: DataFrame) -> tuple[int, int, str]:
-    """Rows read, rows rejected and a content fingerprint, in one pass over the batch."""
+def batch_stats(df: DataFrame, run: ops.LoadRun, is_file: bool) -> None:
+    """Rows read, rejected and dropped and a content fingerprint, in one pass over the batch."""
     from pyspark.sql import functions as F
 
-    content = [c for c in df.columns if c not in (*META_COLUMNS, "_reject_reason")]
+    content = [c for c in df.columns if c not in (*META_COLUMNS, "_reject_reason", "_drop_reason")]
     row = df.agg(
         F.count(F.lit(1)).alias("n"),
         F.count("_reject_reason").alias("rejected"),
+        F.count("_drop_reason").alias("dropped"),
+        F.count_if(F.col("_drop_reason").startswith("title")).alias("titles"),
         F.coalesce(F.sum(F.xxhash64(*content).cast("decimal(38,0)")), F.lit(0)).alias("fp"),
     ).first()
-    return row["n"], row["rejected"], f"{row['n']}:{row['fp']}"
+    run.rows_read, run.rows_rejected, run.rows_dropped = row["n"], row["rejected"], row["dropped"]
+    run.fingerprint = f"{row['n']}:{row['fp']}"
+    run.notes = delivery_notes(row["n"], row["dropped"], row["titles"]) if is_file else None
+
+
+def delivery_notes(read: int, dropped: int, titles: int) -> str | None:
+    """What the run record says about a file that is empty or carries rows that are not data."""
+    notes = []
+    if read - dropped == 0:
+        notes.append("empty delivery: no data rows (a header only, or nothing but dropped rows)")
+    if titles:
+        notes.append(f"dropped {titles} title row(s) above the header")
+    if dropped - titles:
+        notes.append(f"dropped {dropped - titles} row(s) listed in drop_rows (totals)")
+    return "; ".join(notes) + "; see ops.dropped_rows" if dropped else "; ".join(notes) or None
 
 
 def write_batch(
@@ -173,7 +189,8 @@ def write_batch(
 
     from jobs import quality
 
-    rows = staged.where(F.col("_reject_reason").isNull()).drop(*REJECT_COLUMNS)
+    data = F.col("_reject_reason").isNull() & F.col("_drop_reason").isNull()
+    rows = staged.where(data).drop(*REJECT_COLUMNS)
     checked = quality.check_load(spark, ctx, rows, run)  # may raise: then nothing is written
     with checked.settling() as valid_rows:
         write_rows(spark, ctx, staged, valid_rows, run, committed)
@@ -182,27 +199,36 @@ def write_batch(
 
 def write_rows(spark: SparkSession, ctx: LoadContext, staged, rows, run, committed) -> None:
     """The batch's rejects, then its rows in one atomic replace of the batch's partition."""
-    from pyspark.sql import functions as F
 
-    had_rejects = committed is not None and (committed.rows_rejected or 0) > 0
-    if run.rows_rejected or had_rejects:
-        rejects = staged.where(F.col("_reject_reason").isNotNull()).select(
-            F.col("_run_id").alias("run_id"),
-            F.col("_source_system").alias("source_system"),
-            F.lit(ctx.spec.name).alias("table_name"),
-            F.col("_batch_date").alias("batch_date"),
-            F.col("_source_file").alias("source_file"),
-            F.col("_source_row").alias("source_row"),
-            F.col("_raw_record").alias("raw_record"),
-            F.col("_reject_reason").alias("reason"),
-            F.col("_ingested_at").alias("rejected_at"),
-        )
+    had = committed.asDict() if committed is not None else {}
+    if run.rows_rejected or had.get("rows_rejected"):
+        rejects = _set_aside(staged, ctx, "_reject_reason", "rejected_at")
         ops.replace_rejects(spark, ctx.cfg, rejects, run)
+    if run.rows_dropped or had.get("rows_dropped"):
+        dropped = _set_aside(staged, ctx, "_drop_reason", "dropped_at")
+        ops.replace_dropped(spark, ctx.cfg, dropped, run)
     options = {"replaceWhere": f"_batch_date = DATE'{ctx.day}'", "mergeSchema": "true"}
     if not ctx.table.exists(spark, ctx.cfg):
         # Library builds read what changed since their last build from the change data feed.
         options["delta.enableChangeDataFeed"] = "true"
     ctx.table.write(rows, "overwrite", partition_by=("_batch_date",), options=options, cfg=ctx.cfg)
+
+
+def _set_aside(staged: DataFrame, ctx: LoadContext, reason: str, stamped: str) -> DataFrame:
+    """The staged rows with a reject or drop reason, as rows of ops.rejected/dropped_rows."""
+    from pyspark.sql import functions as F
+
+    return staged.where(F.col(reason).isNotNull()).select(
+        F.col("_run_id").alias("run_id"),
+        F.col("_source_system").alias("source_system"),
+        F.lit(ctx.spec.name).alias("table_name"),
+        F.col("_batch_date").alias("batch_date"),
+        F.col("_source_file").alias("source_file"),
+        F.col("_source_row").alias("source_row"),
+        F.col("_raw_record").alias("raw_record"),
+        F.col(reason).alias("reason"),
+        F.col("_ingested_at").alias(stamped),
+    )
 
 
 def rows_in_batch(spark: SparkSession, ctx: LoadContext) -> int:
@@ -222,31 +248,52 @@ def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
     staged = run_steps(raw, steps).persist()
     try:
         run.schema_change = schema_change(spark, ctx, staged)
-        run.rows_read, run.rows_rejected, run.fingerprint = batch_stats(staged)
-        if committed is not None and committed.fingerprint == run.fingerprint:
+        batch_stats(staged, run, is_file=bool(ctx.spec.file))
+        same = committed is not None and committed.fingerprint == run.fingerprint
+        altered = altered_outside(spark, ctx, committed) if same else None
+        if same and not altered:
             run.status, run.delta_version = "unchanged", committed.delta_version
             run.rows_quarantined = committed.asDict().get("rows_quarantined")  # as first loaded
         else:
             version = write_batch(spark, ctx, staged, run, committed)
             run.status, run.delta_version = "success", version
+            run.notes = "; ".join(n for n in (altered, run.notes) if n) or None
     finally:
         staged.unpersist()
     ctx.table.register(spark, ctx.cfg)
     check_balance(spark, ctx, run)
 
 
+def altered_outside(spark: SparkSession, ctx: LoadContext, committed) -> str | None:
+    """Why an unchanged delivery must still be written: its batch in ods no longer holds the
+    rows its load wrote (a DELETE or INSERT outside the loader). Rewriting the partition repairs
+    it; without this every rerun would find the same fingerprint, skip, and fail the balance."""
+    now = rows_in_batch(spark, ctx) if ctx.table.exists(spark, ctx.cfg) else 0
+    if now == committed.rows_written:
+        return None
+    return (
+        f"repaired: the batch held {now} rows, not the {committed.rows_written} its load "
+        f"{committed.run_id} wrote (changed outside the loader); rewritten from the delivery"
+    )
+
+
 def check_balance(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
-    """Count what the tables now hold for the batch; read must equal written + rejected."""
+    """Count what the tables now hold for the batch, each side on its own: read (counted from
+    the source) must equal written + rejected + quarantined + dropped (counted in their tables)."""
     run.rows_written = rows_in_batch(spark, ctx)
     if run.rows_rejected:
         run.rows_rejected = ops.count_rejects(spark, ctx.cfg, run)
+    if run.rows_dropped:
+        run.rows_dropped = ops.count_dropped(spark, ctx.cfg, run)
     quarantined = run.rows_quarantined or 0
-    run.balanced = run.rows_read == run.rows_written + run.rows_rejected + quarantined
+    held = run.rows_written + run.rows_rejected + quarantined + (run.rows_dropped or 0)
+    run.balanced = run.rows_read == held
     run.balance = BALANCED if run.balanced else UNBALANCED
     if not run.balanced:
         raise GovlakeError(
             f"load of {ctx.ods_table} for {ctx.day} does not balance: read {run.rows_read}, "
-            f"written {run.rows_written}, rejected {run.rows_rejected}, quarantined {quarantined}.",
+            f"written {run.rows_written}, rejected {run.rows_rejected}, quarantined {quarantined}, "
+            f"dropped {run.rows_dropped or 0}.",
             source=ctx.source.system,
             fix="look for another process writing the same batch, then rerun the load.",
         )
@@ -285,6 +332,8 @@ def load_table(
         "rows_written": run.rows_written,
         "rows_rejected": run.rows_rejected,
         "rows_quarantined": run.rows_quarantined,
+        "rows_dropped": run.rows_dropped,
+        "notes": run.notes,
         "balanced": run.balanced,
         "delta_version": run.delta_version,
         "watermark_high": run.watermark_high,

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from govlake.owned import LOAD_RUNS, REJECTED_ROWS, Owned
+from govlake.owned import DROPPED_ROWS, LOAD_RUNS, REJECTED_ROWS, Owned
 from govlake.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ class LoadRun:
     rows_quarantined: int | None = None  # removed by a quality rule with policy quarantine
     rows_null_watermark: int | None = None  # left unread: their watermark is NULL
     balance: str | None = None  # govlake.owned: BALANCED, UNBALANCED or NOT_COPIED
+    rows_dropped: int | None = None  # not data: a title above the header, a listed total row
+    notes: str | None = None  # e.g. an empty delivery, or why rows were dropped
 
 
 def begin_run(system: str, table: str, day: dt.date, run_id: str | None, mode: str):
@@ -88,17 +90,33 @@ def record_run(spark: SparkSession, cfg: Settings, run: LoadRun) -> None:
     _write(df, cfg, LOAD_RUNS, "append", None)
 
 
-def replace_rejects(spark: SparkSession, cfg: Settings, rejects: DataFrame, run: LoadRun) -> None:
-    """Replace this table's rejected rows for the batch (a rerun must not duplicate them)."""
-    where = (
+def _batch(run: LoadRun) -> str:
+    return (
         f"source_system = '{run.source_system}' AND table_name = '{run.table_name}' "
         f"AND batch_date = DATE'{run.batch_date}'"
     )
-    _write(rejects, cfg, REJECTED_ROWS, "overwrite", where)
+
+
+def replace_rejects(spark: SparkSession, cfg: Settings, rejects: DataFrame, run: LoadRun) -> None:
+    """Replace this table's rejected rows for the batch (a rerun must not duplicate them)."""
+    _write(rejects, cfg, REJECTED_ROWS, "overwrite", _batch(run))
+
+
+def replace_dropped(spark: SparkSession, cfg: Settings, dropped: DataFrame, run: LoadRun) -> None:
+    """Replace this table's dropped rows (titles, totals) for the batch."""
+    _write(dropped, cfg, DROPPED_ROWS, "overwrite", _batch(run))
 
 
 def count_rejects(spark: SparkSession, cfg: Settings, run: LoadRun) -> int:
-    df = REJECTED_ROWS.table.read_if_exists(spark, cfg)
+    return _count_batch(spark, cfg, REJECTED_ROWS, run)
+
+
+def count_dropped(spark: SparkSession, cfg: Settings, run: LoadRun) -> int:
+    return _count_batch(spark, cfg, DROPPED_ROWS, run)
+
+
+def _count_batch(spark: SparkSession, cfg: Settings, owned: Owned, run: LoadRun) -> int:
+    df = owned.table.read_if_exists(spark, cfg)
     if df is None:
         return 0
     return df.where(

@@ -8,9 +8,9 @@ parse, so nothing is dropped and every row can be traced back to its origin.
 from __future__ import annotations
 
 import codecs
-import csv
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from govlake.errors import SourceError
 from govlake.settings import Settings
 from govlake.sources import SourceSystem, TableSpec
+from jobs import records
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -45,6 +46,7 @@ def resolve_file(source: SourceSystem, spec: TableSpec, day: dt.date, cfg: Setti
     folder = Path(source.location.path)
     folder = folder if folder.is_absolute() else cfg.sources_root / folder
     path = folder / spec.file.format(ds=day.strftime("%Y%m%d"))
+    _check_inside_roots(source, path, cfg)
     if not path.is_file():
         raise SourceError(
             f"the {spec.format} file for table '{spec.name}' on {day} was not delivered.",
@@ -54,6 +56,22 @@ def resolve_file(source: SourceSystem, spec: TableSpec, day: dt.date, cfg: Setti
             f"{source.file_path}; other sources are not affected.",
         )
     return FileInput(source, spec, path)
+
+
+def _check_inside_roots(source: SourceSystem, path: Path, cfg: Settings) -> None:
+    """A file source reads under sources_root or a root the environment allows, nowhere else
+    (`path: ../../../../etc` with `file: passwd` must not load /etc/passwd)."""
+    real = path.resolve()
+    roots = [cfg.sources_root.resolve(), *cfg.source_roots]
+    if not any(real.is_relative_to(root) for root in roots):
+        raise SourceError(
+            f"the file resolves to {real}, outside the sources root {roots[0]} and the allowed "
+            f"roots {[str(r) for r in cfg.source_roots]}; it was not read.",
+            source=source.system,
+            file=str(path),
+            fix=f"give a 'path' inside the sources root in {source.file_path}, or add its folder "
+            "to source_roots of this environment in conf/settings.yaml.",
+        )
 
 
 def check_encoding(item: FileInput) -> None:
@@ -95,16 +113,17 @@ def _encoding_error(item: FileInput, row: int | None, why: str = "") -> SourceEr
     )
 
 
-def _check_columns(item: FileInput, header: list[str]) -> list[str]:
-    missing = [c for c in [*item.spec.primary_key, *item.spec.columns] if c not in header]
+def _check_columns(item: FileInput, header: list[str], row: int = 1) -> list[str]:
+    declared = list(dict.fromkeys([*item.spec.primary_key, *item.spec.columns]))
+    missing = [c for c in declared if c not in header]
     if missing:
         raise SourceError(
             f"the header lacks column(s) {missing}; it has {header}.",
             source=item.source.system,
             file=str(item.path),
-            row=1,
-            fix=f"correct 'columns'/'primary_key' of table '{item.spec.name}' in "
-            f"{item.conf_file}, or ask {item.source.department} for the agreed layout.",
+            row=row,
+            fix=f"correct 'columns'/'primary_key' (or 'header_row') of table '{item.spec.name}' "
+            f"in {item.conf_file}, or ask {item.source.department} for the agreed layout.",
         )
     names = [item.spec.ods_column(c.strip()) for c in header]
     if len(set(names)) != len(names) or not all(names):
@@ -112,16 +131,61 @@ def _check_columns(item: FileInput, header: list[str]) -> list[str]:
             f"the header has empty or repeated column names: {header}.",
             source=item.source.system,
             file=str(item.path),
-            row=1,
+            row=row,
             fix="ask the department for a header with one distinct name per column.",
         )
     return names
 
 
-def csv_header(item: FileInput) -> list[str]:
+def _empty(item: FileInput) -> SourceError:
+    size = item.path.stat().st_size
+    what = "0 bytes" if size == 0 else "no header and no rows, only blank lines"
+    return SourceError(
+        f"the delivery is empty ({what}).",
+        source=item.source.system,
+        file=str(item.path),
+        fix=f"ask {item.source.department} to deliver the file again with its header and rows; "
+        "the configuration is not at fault.",
+    )
+
+
+def _rows_schema(columns: list[str]):
+    from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+    return StructType(
+        [StructField(c, StringType()) for c in columns]
+        + [
+            StructField("_source_file", StringType()),
+            StructField("_source_row", LongType()),
+            StructField("_raw_record", StringType()),
+            StructField("_reject_reason", StringType()),
+            StructField("_drop_reason", StringType()),
+        ]
+    )
+
+
+def file_rows(item: FileInput, found: Iterator[records.Record], strict_width: bool):
+    """The ods columns and rows of a file's records: titles above the header and listed total
+    rows dropped with a reason, records that do not fit the header rejected with theirs."""
+    header, above = records.split_header(found, item.spec, _empty(item))
+    columns = _check_columns(item, records.header_names(header), header.line)
+    rows = records.to_rows(header, above, found, item.spec, str(item.path), strict_width)
+    return columns, rows
+
+
+def read_csv(spark: SparkSession, item: FileInput) -> DataFrame:
+    """CSV in the declared encoding, parsed as RFC 4180 (jobs.records); every record keeps the
+    physical line it starts on, and records that do not parse are kept with their raw text."""
+    columns, rows = csv_records_of(item)
+    # One partition in file order, as Spark's CSV reader gave: the batch is written as one file.
+    return spark.createDataFrame(rows, _rows_schema(columns)).coalesce(1)
+
+
+def csv_records_of(item: FileInput) -> tuple[list[str], list[tuple]]:
+    """The ods columns and the rows of a CSV file, after checking its encoding."""
+    check_encoding(item)
     with item.path.open(encoding=item.spec.encoding, newline="") as handle:
-        first = next(csv.reader(handle), [])
-    return _check_columns(item, [c.lstrip("\ufeff") for c in first])
+        return file_rows(item, records.csv_records(handle), strict_width=True)
 
 
 def _string_schema(columns: list[str]):
@@ -130,16 +194,28 @@ def _string_schema(columns: list[str]):
     return StructType([StructField(c, StringType()) for c in [*columns, CORRUPT]])
 
 
-def with_line_numbers(df: DataFrame, item: FileInput, reason: str, first_line: int) -> DataFrame:
-    """Number records by line in file order; Spark's corrupt-record column becomes a reason."""
+def record_lines(item: FileInput) -> list[int]:
+    """The physical line of each JSON record: Spark skips blank lines, so the n-th record sits
+    on the n-th non-blank line, not on line n."""
+    with item.path.open(encoding=item.spec.encoding) as handle:
+        return [n for n, line in enumerate(handle, start=1) if line.strip(" \t\r\n")]
+
+
+def with_line_numbers(
+    spark: SparkSession, df: DataFrame, item: FileInput, reason: str, lines: list[int]
+) -> DataFrame:
+    """Number records in file order by their physical line; Spark's corrupt-record column
+    becomes a reason."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     order = Window.orderBy("_mid")
+    physical = spark.createDataFrame(list(enumerate(lines, start=1)), "_nth long, _source_row long")
     numbered = (
         df.withColumn("_mid", F.monotonically_increasing_id())
-        .withColumn("_source_row", (F.row_number().over(order) + first_line - 1).cast("long"))
-        .drop("_mid")
+        .withColumn("_nth", F.row_number().over(order).cast("long"))
+        .join(F.broadcast(physical), on="_nth", how="left")
+        .drop("_mid", "_nth")
     )
     return numbered.select(
         *[c for c in df.columns if c != CORRUPT],
@@ -147,23 +223,8 @@ def with_line_numbers(df: DataFrame, item: FileInput, reason: str, first_line: i
         "_source_row",
         F.col(CORRUPT).alias("_raw_record"),
         F.when(F.col(CORRUPT).isNotNull(), F.lit(reason)).alias("_reject_reason"),
+        F.lit(None).cast("string").alias("_drop_reason"),
     )
-
-
-def read_csv(spark: SparkSession, item: FileInput) -> DataFrame:
-    """CSV in the declared encoding; malformed lines are kept with their raw text."""
-    check_encoding(item)
-    columns = csv_header(item)
-    df = (
-        spark.read.schema(_string_schema(columns))
-        .option("header", True)
-        .option("encoding", JAVA_CHARSETS.get(item.spec.encoding.lower(), item.spec.encoding))
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT)
-        .csv(str(item.path))
-    )
-    reason = f"does not parse as a CSV record of the header's {len(columns)} fields"
-    return with_line_numbers(df, item, reason, first_line=2)
 
 
 def json_keys(item: FileInput, sample_lines: int = 1000) -> list[str]:
@@ -183,6 +244,9 @@ def json_keys(item: FileInput, sample_lines: int = 1000) -> list[str]:
 def read_json(spark: SparkSession, item: FileInput) -> DataFrame:
     """JSON lines; values kept as their raw text, lines that are not JSON objects kept raw."""
     check_encoding(item)
+    lines = record_lines(item)
+    if not lines:
+        raise _empty(item)
     source_columns = json_keys(item)
     ods_columns = _check_columns(item, source_columns)
     df = (
@@ -195,7 +259,7 @@ def read_json(spark: SparkSession, item: FileInput) -> DataFrame:
         .json(str(item.path))
     )
     df = df.withColumnsRenamed(dict(zip(source_columns, ods_columns, strict=True)))
-    return with_line_numbers(df, item, "is not a complete JSON object", first_line=1)
+    return with_line_numbers(spark, df, item, "is not a complete JSON object", lines)
 
 
 def _cell_text(value: object) -> str | None:
@@ -209,8 +273,16 @@ def _cell_text(value: object) -> str | None:
     return str(value).strip("\n") if isinstance(value, str) else str(value)
 
 
+def sheet_records(sheet) -> Iterator[records.Record]:
+    """The rows of a worksheet as records numbered by sheet row."""
+    for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+        texts = [_cell_text(c) for c in cells]
+        raw = "\t".join("" if t is None else t for t in texts).rstrip("\t")
+        yield records.Record(number, number, texts, raw)
+
+
 def xlsx_rows(item: FileInput) -> tuple[list[str], list[tuple]]:
-    """Header and data rows of the declared sheet; rows wider than the header are rejects."""
+    """Header and rows of the declared sheet; rows wider than the header are rejects."""
     from openpyxl import load_workbook
 
     book = load_workbook(item.path, read_only=True, data_only=True)
@@ -223,39 +295,16 @@ def xlsx_rows(item: FileInput) -> tuple[list[str], list[tuple]]:
             file=str(item.path),
             fix=f"correct 'sheet' of table '{item.spec.name}' in {item.conf_file}.",
         ) from None
-    rows = sheet.iter_rows(values_only=True)
-    header = [str(c).strip() for c in next(rows, ()) if c is not None]
-    columns = _check_columns(item, header)
-    width = len(header)
-    out = []
-    for number, cells in enumerate(rows, start=2):
-        texts = [_cell_text(c) for c in cells]
-        if all(t is None for t in texts):
-            continue
-        extra = [t for t in texts[width:] if t is not None]
-        raw = "\t".join("" if t is None else t for t in texts) if extra else None
-        reason = f"has {len(extra)} value(s) beyond the header's {width} columns" if extra else None
-        values = (texts + [None] * width)[:width]
-        out.append((*values, str(item.path), number, raw, reason))
-    book.close()
-    return columns, out
+    try:
+        return file_rows(item, sheet_records(sheet), strict_width=False)
+    finally:
+        book.close()
 
 
 def read_xlsx(spark: SparkSession, item: FileInput) -> DataFrame:
     """An Excel workbook, read with openpyxl (Spark has no built-in xlsx reader)."""
-    from pyspark.sql.types import LongType, StringType, StructField, StructType
-
     columns, rows = xlsx_rows(item)
-    schema = StructType(
-        [StructField(c, StringType()) for c in columns]
-        + [
-            StructField("_source_file", StringType()),
-            StructField("_source_row", LongType()),
-            StructField("_raw_record", StringType()),
-            StructField("_reject_reason", StringType()),
-        ]
-    )
-    return spark.createDataFrame(rows, schema)
+    return spark.createDataFrame(rows, _rows_schema(columns))
 
 
 @dataclass(frozen=True)
@@ -344,4 +393,5 @@ def read_database(
         F.lit(None).cast("long").alias("_source_row"),
         F.lit(None).cast("string").alias("_raw_record"),
         F.lit(None).cast("string").alias("_reject_reason"),
+        F.lit(None).cast("string").alias("_drop_reason"),
     )

@@ -24,6 +24,8 @@ os.environ["GOVLAKE_LAKEHOUSE"] = str(RUN_DIR / "lakehouse")
 os.environ["GOVLAKE_SOURCES"] = str(RUN_DIR / "sources")
 # One Airflow home for the run: Airflow reads it once per process, at import.
 os.environ["AIRFLOW_HOME"] = str(RUN_DIR / "airflow")
+# File sources of tests live in pytest's temporary folders, outside sources_root: allow them.
+os.environ["GOVLAKE_SOURCE_ROOTS"] = tempfile.gettempdir()
 # A developer's object-store root must never receive test tables.
 os.environ.pop("GOVLAKE_TABLES_URI", None)
 PROJECT = Path(__file__).resolve().parent.parent

@@ -23,6 +23,9 @@ def test_sql_tables_and_sources(spark, tax_source, capsys):
         {"taxpayer_id": "91420700MA4900001X", "credit_level": "A"},
         {"taxpayer_id": "91420700MA4900002Y", "credit_level": "B"},
     ]
+    assert main(["sql", query, "--json", "--limit", "1"]) == 0
+    cut = capsys.readouterr()
+    assert len(json.loads(cut.out)) == 1 and "only the first 1 rows are shown" in cut.err
 
     assert main(["tables", "--json"]) == 0
     tables = {t["table"]: t for t in json.loads(capsys.readouterr().out)}

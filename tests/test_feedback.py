@@ -359,6 +359,12 @@ def test_workbook_and_csv_per_department(spark, lake, monkeypatch, capsys):
     listed = run_cli(["feedback", "--department", "市公安局"], spark, lake, monkeypatch, capsys)
     assert sorted(r["field"] for r in listed) == ["(整行 whole row)", "sfzh"]
     assert run_cli(["feedback", "--department", "市人社局"], spark, lake, monkeypatch, capsys) == []
+    from govlake.cli import build_parser
+
+    argv = ["quality", "feedback", "--department", "市公安局", "--limit", "1"]
+    cut = build_parser().parse_args(argv)
+    assert cut.func(cut) == 0
+    assert f"1 more; the workbooks in {folder} list them all." in capsys.readouterr().out
     scores = run_cli(["scores"], spark, lake, monkeypatch, capsys)
     assert {(r["scope"], r["name"]) for r in scores} == {
         ("department", "市公安局"),

@@ -496,3 +496,8 @@ def test_check_ids_command(spark, monkeypatch, capsys):
         "91110000600037341L\tvalid\t",
         "91110000600037341N\tinvalid\tbad_check",
     ]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("91110000600037341L\n91110000600037341N\n"))
+    assert main(["check-ids", "--kind", "uscc", "--strict"]) == 1, "an invalid value fails"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("91110000600037341L\n"))
+    assert main(["check-ids", "--kind", "uscc", "--strict"]) == 0
+    capsys.readouterr()

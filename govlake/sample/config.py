@@ -7,8 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from govlake.conffile import read_yaml
 from govlake.errors import ConfigError
 from govlake.settings import PROJECT_ROOT
 
@@ -108,7 +107,7 @@ def load_config(path: Path | None = None) -> SampleConfig:
     path = Path(path or DEFAULT_CONFIG)
     if not path.exists():
         raise ConfigError("sample generator settings not found.", file=str(path))
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_yaml(path) or {}
     return SampleConfig(
         scale={k: float(v) for k, v in _section(raw, "scale", path).items()},
         districts={str(k): float(v) for k, v in _section(raw, "districts", path).items()},

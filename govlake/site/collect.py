@@ -296,6 +296,7 @@ def _freshness(spark, cfg, tables: list[str], notes, versions) -> dict[str, Fres
             found[table] = Freshness(
                 run["finished_at"], run["batch_date"], run["status"], loaded,
                 run["rows_rejected"], total if total is not None else run["source_rows"],
+                run.get("notes"),
             )  # fmt: skip
         elif build:
             found[table] = Freshness(

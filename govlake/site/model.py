@@ -39,6 +39,7 @@ class Freshness:
     rows_loaded: int | None = None
     rows_rejected: int | None = None
     rows_total: int | None = None
+    notes: str | None = None  # ops.load_runs.notes: an empty delivery, title/total rows dropped
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,10 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     title = f"Open problems of {args.department or 'all departments'} ({len(problems)})"
     print_rows(rows, args.json, title=title)
     if len(problems) > args.limit and not args.json:
-        console.print(f"... {len(problems) - args.limit} more; the workbook lists them all.")
+        nights = sorted((cfg.lakehouse / "feedback").glob("*-*-*"))
+        where = f"the workbooks in {nights[-1]}" if nights else "the night's workbooks"
+        more = f"... {len(problems) - args.limit} more; {where} list them all."
+        console.print(more, soft_wrap=True, highlight=False)  # a path must stay copyable
     return 0
 
 

@@ -4,7 +4,7 @@ Every dimension is a share of good units, 0-100: score = 100 * (1 - bad / checke
 - completeness, validity, uniqueness: the night's quality.results of that dimension,
   bad = unexpected_count, checked = element_count, summed over the table's rules.
   Validity also counts the load: bad = rows rejected as unparseable (ops.load_runs
-  rows_rejected), checked = rows read.
+  rows_rejected), checked = rows read less rows dropped (title and total rows).
 - consistency (多源比对): bad = statements of the department that lost against the
   authoritative department or against what the identity number encodes (base.conflicts),
   checked = rows of that input in the library's standardized layer after the night's build
@@ -112,16 +112,11 @@ def load_measures(spark: SparkSession, cfg: Settings, run_date: dt.date) -> list
     out = []
     for row in loads.collect():
         table = row["ods_table"]
-        if row["batch_date"] == run_date and row["rows_read"]:
-            out.append(
-                measure(
-                    table,
-                    row["department"],
-                    "validity",
-                    row["rows_rejected"] or 0,
-                    row["rows_read"],
-                )
-            )
+        # Title and total rows dropped on purpose are not rows to validate.
+        checked = (row["rows_read"] or 0) - (row.asDict().get("rows_dropped") or 0)
+        if row["batch_date"] == run_date and checked > 0:
+            rejected = row["rows_rejected"] or 0
+            out.append(measure(table, row["department"], "validity", rejected, checked))
         age = (run_date - row["batch_date"]).days
         score = timeliness_score(age, cycles.get(table, 1))
         # As a share of one unit, so a department's timeliness is the mean of its tables'.
