@@ -10,7 +10,8 @@ from govlake.lakehouse import Table, all_tables, may_hold_tables
 from govlake.libraries import Library, load_libraries
 from govlake.settings import Settings
 from govlake.sources import SourceSystem, load_sources
-from lineage.declared import ColumnEdge, all_library_edges
+from govlake.themes import Theme, load_themes
+from lineage.declared import ColumnEdge, all_library_edges, all_theme_edges
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -32,13 +33,23 @@ class TableInfo:
     mode: str | None = None
 
 
+@dataclass(frozen=True)
+class ModelGrade:
+    """A grade a theme model's YAML gives a column, with the reason when it is looser."""
+
+    grade: str
+    reason: str | None = None
+
+
 @dataclass
 class Lakehouse:
-    """Tables, configured sources and declared lineage, as validation and publishing need them."""
+    """Tables, configured sources and declared lineage, as validation and publishing need them;
+    `grades` are those theme models declare for their columns."""
 
     tables: dict[str, TableInfo]
     sources: dict[str, SourceSystem]
     edges: list[ColumnEdge]
+    grades: dict[tuple[str, str], ModelGrade] = field(default_factory=dict)
 
 
 def source_table_info(source: SourceSystem) -> list[TableInfo]:
@@ -81,6 +92,32 @@ def library_table_info(library: Library, sources: dict[str, SourceSystem]) -> Ta
     )
 
 
+def theme_table_info(theme: Theme, tables: dict[str, TableInfo]) -> TableInfo:
+    """A theme table as its model declares it; its systems are those of its inputs."""
+    systems = set()
+    for name in theme.inputs:
+        known = tables.get(name)
+        systems |= known.systems if known else set()
+    return TableInfo(
+        table=theme.table,
+        columns=dict.fromkeys(theme.columns, "declared"),
+        complete=True,
+        origin="declared",
+        systems=systems,
+        department=theme.owner,
+        mode="theme",
+    )
+
+
+def model_grades(themes: list[Theme]) -> dict[tuple[str, str], ModelGrade]:
+    return {
+        (theme.table, name): ModelGrade(column.grade, column.grade_reason)
+        for theme in themes
+        for name, column in theme.columns.items()
+        if column.grade
+    }
+
+
 def declared_lakehouse() -> Lakehouse:
     """Tables as configuration declares them, without reading any data."""
     sources = {s.system: s for s in load_sources()}
@@ -93,7 +130,11 @@ def declared_lakehouse() -> Lakehouse:
         # columns are known once it exists.
         systems = {s for lib in libraries for s in tables[lib.table].systems}
         tables[CONFLICTS] = TableInfo(CONFLICTS, {}, False, "declared", systems, mode="library")
-    return Lakehouse(tables, sources, all_library_edges(libraries))
+    themes = load_themes()  # in build order: a theme's input themes are known before it
+    for theme in themes:
+        tables[theme.table] = theme_table_info(theme, tables)
+    edges = all_library_edges(libraries) + all_theme_edges(themes)
+    return Lakehouse(tables, sources, edges, model_grades(themes))
 
 
 def delta_schemas(
