@@ -19,6 +19,8 @@ into the Delta table (change data feed on), so a rerun on the same inputs makes 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from govlake.errors import GovlakeError
@@ -36,7 +38,7 @@ NEW_TABLE = {"delta.enableChangeDataFeed": "true", "delta.enableDeletionVectors"
 
 
 def view_name(table: str) -> str:
-    """The run's temporary view of an input: `base.population` -> `theme_input__base__population`."""
+    """The run's view of an input: `base.population` -> `theme_input__base__population`."""
     return "theme_input__" + table.replace(".", "__")
 
 
@@ -92,21 +94,30 @@ def runnable_sql(theme: Theme) -> str:
 
 
 def result(spark: SparkSession, cfg: Settings, theme: Theme) -> DataFrame:
-    """The model's rows: inputs bound to views, the SQL run; a Spark error names the model."""
-    from pyspark.errors import PySparkException
-
+    """The model's rows: inputs bound to views, the SQL run."""
     for table in theme.inputs:
         input_frame(spark, cfg, table, theme).createOrReplaceTempView(view_name(table))
-    try:
+    with spark_errors(theme):
         return spark.sql(runnable_sql(theme))
-    except PySparkException as exc:
+
+
+@contextmanager
+def spark_errors(theme: Theme) -> Iterator[None]:
+    """A Spark error while planning or running the model, as one line naming the model."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except (PySparkException, Py4JJavaError) as exc:
         from govlake.errors import summarize_java_error
 
         raise GovlakeError(
-            f"theme {theme.theme}: Spark refuses the SQL: {summarize_java_error(exc)}",
+            f"theme {theme.theme}: Spark refuses the SQL: {summarize_java_error(exc)}; "
+            f"{theme.table} is left as it was.",
             file=str(theme.sql_path),
-            fix="correct the model (a column the input does not have?); try it with "
-            "`govlake sql`.",
+            fix="correct the model (a column the input does not have? a value to TRY_CAST?); "
+            "try it with `govlake sql`.",
         ) from None
 
 
@@ -190,9 +201,10 @@ def build(spark: SparkSession, cfg: Settings, theme: Theme) -> dict:
     table = Table.parse(theme.table)
     rows = hashed(result(spark, cfg, theme)).persist()
     try:
-        check_key(rows, theme)
-        counts = write_changes(spark, cfg, theme, rows)
-        total = rows.count()
+        with spark_errors(theme):
+            check_key(rows, theme)
+            counts = write_changes(spark, cfg, theme, rows)
+            total = rows.count()
     finally:
         rows.unpersist()
     if table.exists(spark, cfg):

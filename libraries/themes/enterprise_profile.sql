@@ -6,7 +6,7 @@ WITH ratings AS (
     array_sort(collect_list(named_struct(
       'rating_year', r.rating_year,
       'credit_level', r.credit_level,
-      'rating_date', CAST(r.rating_date AS DATE)
+      'rating_date', TRY_CAST(r.rating_date AS DATE)
     ))) AS tax_credit_ratings
   FROM ods.tax_credit__credit_rating AS r
   GROUP BY upper(trim(r.taxpayer_id))

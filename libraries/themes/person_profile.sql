@@ -30,7 +30,7 @@ marriages AS (
   SELECT
     s.id_number,
     array_sort(collect_list(named_struct(
-      'registration_date', CAST(s.registration_date AS DATE),
+      'registration_date', TRY_CAST(s.registration_date AS DATE),
       'registration_type', s.registration_type,
       'certificate_no', s.certificate_no,
       'spouse_name', s.spouse_name,
@@ -46,7 +46,7 @@ enrolment AS (
     array_sort(collect_list(named_struct(
       'insurance_type', e.insurance_type,
       'status', e.status,
-      'start_date', CAST(e.start_date AS DATE),
+      'start_date', TRY_CAST(e.start_date AS DATE),
       'unit_uscc', e.unit_uscc
     ))) AS social_insurance
   FROM ods.hrss_social_insurance__si_enrolment AS e
@@ -58,7 +58,7 @@ medical AS (
     array_sort(collect_list(named_struct(
       'insurance_type', i.insutype,
       'status', i.psn_insu_stas,
-      'begin_date', CAST(i.begndate AS DATE)
+      'begin_date', TRY_CAST(i.begndate AS DATE)
     ))) AS medical_insurance
   FROM ods.nhsa_medical_insurance__mi_insured AS i
   GROUP BY upper(trim(i.certno))
@@ -90,15 +90,15 @@ enterprises AS (
 ),
 vital AS (
   SELECT upper(trim(b.mother_id_number)) AS id_number, 'birth of a child (mother)' AS event,
-    b.birth_cert_no AS record_no, CAST(b.birth_date AS DATE) AS event_date
+    b.birth_cert_no AS record_no, TRY_CAST(b.birth_date AS DATE) AS event_date
   FROM ods.nhc_vital__birth AS b
   UNION ALL
   SELECT upper(trim(b.father_id_number)) AS id_number, 'birth of a child (father)' AS event,
-    b.birth_cert_no AS record_no, CAST(b.birth_date AS DATE) AS event_date
+    b.birth_cert_no AS record_no, TRY_CAST(b.birth_date AS DATE) AS event_date
   FROM ods.nhc_vital__birth AS b
   UNION ALL
   SELECT upper(trim(d.id_number)) AS id_number, 'death' AS event, d.death_cert_no AS record_no,
-    CAST(d.death_date AS DATE) AS event_date
+    TRY_CAST(d.death_date AS DATE) AS event_date
   FROM ods.nhc_vital__death AS d
 ),
 vital_events AS (

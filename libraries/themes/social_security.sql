@@ -6,12 +6,12 @@ WITH enrolment AS (
     array_sort(collect_list(named_struct(
       'insurance_type', e.insurance_type,
       'status', e.status,
-      'start_date', CAST(e.start_date AS DATE),
+      'start_date', TRY_CAST(e.start_date AS DATE),
       'unit_uscc', e.unit_uscc
     ))) AS enrolments,
-    min(CASE WHEN e.insurance_type IN ('110', '120', '170') THEN CAST(e.start_date AS DATE) END)
+    min(CASE WHEN e.insurance_type IN ('110', '120', '170') THEN TRY_CAST(e.start_date AS DATE) END)
       AS first_pension_start,
-    max(CASE WHEN e.insurance_type IN ('110', '120', '170') THEN CAST(e.start_date AS DATE) END)
+    max(CASE WHEN e.insurance_type IN ('110', '120', '170') THEN TRY_CAST(e.start_date AS DATE) END)
       AS last_pension_start
   FROM ods.hrss_social_insurance__si_enrolment AS e
   GROUP BY upper(trim(e.id_number))
@@ -22,9 +22,9 @@ person AS (
     p.name,
     p.sex,
     p.division,
-    CAST(p.death_date AS DATE) AS death_date,
+    TRY_CAST(p.death_date AS DATE) AS death_date,
     p.social_insurance_status,
-    floor(months_between(current_date(), CAST(p.birth_date AS DATE)) / 12) AS age
+    floor(months_between(current_date(), TRY_CAST(p.birth_date AS DATE)) / 12) AS age
   FROM base.population AS p
 )
 SELECT

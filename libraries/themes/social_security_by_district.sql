@@ -1,6 +1,6 @@
 -- Coverage per district (区县): counts over theme.social_security, rebuilt in full.
 SELECT
-  s.division,
+  coalesce(s.division, 'unknown') AS division,
   count(*) AS persons,
   count_if(s.death_date IS NULL) AS living,
   count_if(s.pension_enrolled) AS pension_enrolled,
@@ -9,4 +9,4 @@ SELECT
   round(count_if(s.pension_enrolled AND s.death_date IS NULL)
     / nullif(count_if(s.death_date IS NULL), 0), 4) AS pension_coverage
 FROM theme.social_security AS s
-GROUP BY s.division
+GROUP BY coalesce(s.division, 'unknown')
