@@ -33,7 +33,8 @@ class ThemeColumn(BaseModel):
 
     description: str = Field(min_length=1)
     grade: str | None = Field(
-        None, description="a level of conf/catalog.yaml; stricter than inherited, or looser "
+        None,
+        description="a level of conf/catalog.yaml; stricter than inherited, or looser "
         "with grade_reason",
     )
     grade_reason: str | None = Field(

@@ -169,12 +169,23 @@ def write_changes(spark: SparkSession, cfg: Settings, theme: Theme, rows: DataFr
         table.write(rows, "overwrite", options={"overwriteSchema": "true"}, cfg=cfg)
         return {"changed_keys": rows.count(), "removed_keys": 0, "mode": "rewritten (schema)"}
     key = theme.key
-    changed = rows.join(current.select(*key, ROW_HASH), [*key, ROW_HASH], "left_anti")
-    gone = current.select(*key).join(rows.select(*key), key, "left_anti")
-    changed, gone = changed.localCheckpoint(), gone.localCheckpoint()
-    counts = {"changed_keys": changed.count(), "removed_keys": gone.count(), "mode": "merged"}
+    # One pass over both sides: per key, whether it is new or changed (hash differs) or gone.
+    old = current.select(*key, F.col(ROW_HASH).alias("_old_hash"))
+    diff = rows.select(*key, ROW_HASH).join(old, key, "full_outer")
+    diff = diff.where(~F.col(ROW_HASH).eqNullSafe(F.col("_old_hash"))).localCheckpoint()
+    counts = (
+        diff.agg(
+            F.count_if(F.col(ROW_HASH).isNotNull()).alias("changed_keys"),
+            F.count_if(F.col(ROW_HASH).isNull()).alias("removed_keys"),
+        )
+        .first()
+        .asDict()
+    )
     if not counts["changed_keys"] and not counts["removed_keys"]:
         return {**counts, "mode": "unchanged (no commit)"}
+    counts["mode"] = "merged"
+    changed = rows.join(diff.where(F.col(ROW_HASH).isNotNull()).select(*key), key, "left_semi")
+    gone = diff.where(F.col(ROW_HASH).isNull()).select(*key)
     source = changed.withColumn("_delete", F.lit(False)).unionByName(
         gone.withColumn("_delete", F.lit(True)), allowMissingColumns=True
     )
@@ -229,9 +240,7 @@ def build_reason(theme: Theme) -> str:
     )
 
 
-def build_theme(
-    name: str, logical_date: dt.date, run_id: str | None = None, spark=None
-) -> dict:
+def build_theme(name: str, logical_date: dt.date, run_id: str | None = None, spark=None) -> dict:
     """The task's job: build one theme for a night, once its catalog entry passes review."""
     from govlake.catalog import assert_publishable
     from govlake.spark import get_spark

@@ -119,7 +119,10 @@ def theme_edges(theme: Theme) -> list[ColumnEdge]:
     from sqlglot.optimizer.qualify import qualify
 
     tree = qualify(
-        theme.parsed.tree.copy(), dialect=DIALECT, validate_qualify_columns=False, quote_identifiers=False
+        theme.parsed.tree.copy(),
+        dialect=DIALECT,
+        validate_qualify_columns=False,
+        quote_identifiers=False,
     )
     edges: set[ColumnEdge] = set()
     for column, node in lineage(None, tree, schema={}, dialect=DIALECT, copy=False).items():

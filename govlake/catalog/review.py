@@ -210,8 +210,12 @@ def check_model_grades(review: Review, entry: CatalogEntry, where: str, models, 
         if not review.scheme.known(model.grade):
             levels = ", ".join(review.scheme.levels)
             found.append(
-                Finding(entry.resource, where, f"unknown grade '{model.grade}' in the theme "
-                        "model", f"use {levels} in libraries/themes/{entry.resource}.yaml.")
+                Finding(
+                    entry.resource,
+                    where,
+                    f"unknown grade '{model.grade}' in the theme model",
+                    f"use {levels} in libraries/themes/{entry.resource}.yaml.",
+                )
             )
             continue
         for parent in up:
