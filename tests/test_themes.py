@@ -143,13 +143,15 @@ ENROLMENT = [
 ]
 
 
-def write_inputs(spark, cfg, population=POPULATION) -> None:
+def write_inputs(spark, cfg, population=POPULATION, enrolment=True) -> None:
     base = spark.createDataFrame(
         population,
         "id_number string, name string, sex string, birth_date date, division string, "
         "death_date date, social_insurance_status string, _is_current boolean",
     )
     Table.parse("base.population").write(base, "overwrite", cfg=cfg)
+    if not enrolment:
+        return
     ods = spark.createDataFrame(
         [(i, p, "n", t, None, s, d, m, b) for i, p, t, s, d, m, b in ENROLMENT],
         "enrol_id long, id_number string, name string, insurance_type string, "
@@ -220,7 +222,7 @@ def test_a_rerun_commits_nothing_and_a_change_merges_one_key(spark, cfg, built):
     # D4 renamed, A1 gone: one key changes, one is deleted, in one commit (the README answers
     # below read neither).
     changed = [(p[0], "丁丁" if p[0] == "D4" else p[1], *p[2:]) for p in POPULATION]
-    write_inputs(spark, cfg, [p for p in changed if p[0] != "A1"])
+    write_inputs(spark, cfg, [p for p in changed if p[0] != "A1"], enrolment=False)
     after = build(spark, cfg, themes["social_security"])
     assert (after["mode"], after["changed_keys"], after["removed_keys"]) == ("merged", 1, 1)
     assert after["delta_version"] == first["delta_version"] + 1
@@ -320,6 +322,22 @@ def test_project_model_files_come_in_pairs(tmp_path):
 
 
 # -- column lineage and grades ----------------------------------------------------------------
+
+
+def test_the_theme_task_declares_its_inputs_output_edges_and_sql():
+    from govlake.tasks import all_tasks, theme_task
+    from lineage.declared import theme_edges
+
+    theme = {t.theme: t for t in load_themes()}["social_security"]
+    task = theme_task(theme)
+    assert (task.dag_id, task.task_id) == ("theme__social_security", "build_social_security")
+    assert (task.job, task.args) == ("jobs.theme:build_theme", ("social_security",))
+    assert [str(t) for t in task.inputs] == theme.inputs
+    assert [str(t) for t in task.outputs] == ["theme.social_security"]
+    assert list(task.edges) == theme_edges(theme) and task.sql == theme.sql
+    order = [t.task_id for t in all_tasks()]
+    assert order.index("build_population") < order.index("build_social_security")
+    assert order.index("build_social_security") < order.index("build_social_security_by_district")
 
 
 def test_column_edges_come_from_the_sql_through_ctes():
