@@ -260,6 +260,15 @@ def load_themes(directory: Path | None = None, known: set[str] | None = None) ->
     return build_order(themes)
 
 
+def themes_or_error() -> tuple[list[Theme], ConfigError | None]:
+    """The models, or none and the error: for readers beside the themes (the catalog review,
+    lineage, the site), which a broken model must not stop; its own DAG and build still fail."""
+    try:
+        return load_themes(), None
+    except ConfigError as exc:
+        return [], exc
+
+
 def get_theme(name: str) -> Theme:
     themes = {t.theme: t for t in load_themes()}
     if name not in themes:

@@ -16,7 +16,7 @@ from govlake.libraries import load_libraries
 from govlake.owned import COLUMN_EDGES
 from govlake.settings import settings
 from govlake.sources import SourceSystem, load_sources
-from govlake.themes import load_themes
+from govlake.themes import themes_or_error
 from lineage.declared import ColumnEdge, all_library_edges, all_theme_edges, ods_edges
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def declared_edges() -> list[ColumnEdge]:
     for library in libraries:
         for spec in library.inputs.values():
             used[spec.table] |= {spec.key, *spec.columns.values()}
-    themes = all_theme_edges(load_themes())
+    themes = all_theme_edges(themes_or_error()[0])  # a broken model: its own DAG says why
     for edge in themes:
         used[edge.source_table].add(edge.source_column)
     edges = all_library_edges(libraries) + themes

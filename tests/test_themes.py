@@ -434,3 +434,21 @@ def test_a_reasoned_looser_grade_is_what_downstream_columns_inherit():
     reasoned = inherit(scheme, declared, edges, fixed={("theme.agg", "n"): "L2"})
     assert reasoned[("theme.report", "n")].grade == "L2"
     assert reasoned[("theme.agg", "n")].grade == "L4", "the review still sees what it counts"
+
+
+def test_a_broken_model_is_a_review_finding_not_a_stop_for_the_libraries(tmp_path, monkeypatch):
+    from govlake.catalog import assert_publishable, validate_catalog
+    from lineage.query import declared_edges
+
+    copied = tmp_path / "themes"
+    shutil.copytree(THEMES_DIR, copied)
+    path = copied / "social_security.sql"
+    path.write_text(path.read_text().replace("base.population", "base.populaton"))
+    monkeypatch.setenv("GOVLAKE_THEMES_DIR", str(copied))
+    findings = validate_catalog()
+    models = [f for f in findings if f.entry == "libraries/themes"]
+    assert len(models) == 1 and "unknown table base.populaton" in models[0].rule
+    assert_publishable("base.population")  # the libraries are still published
+    with pytest.raises(Exception, match="not published"):
+        assert_publishable("theme.social_security")
+    assert {e.target_table for e in declared_edges()} >= {"base.population"}

@@ -342,8 +342,22 @@ def check_related(entries: list[CatalogEntry]) -> list[Finding]:
     ]
 
 
+def check_theme_models(review: Review) -> list[Finding]:
+    """The theme models load: otherwise their tables are unknown, and the review says why."""
+    if not review.lake.theme_error:
+        return []
+    return [
+        Finding(
+            "libraries/themes",
+            "models",
+            f"the theme models do not load: {review.lake.theme_error}",
+            "correct the model named there (govlake theme lists the same error).",
+        )
+    ]
+
+
 def run_review(review: Review) -> list[Finding]:
-    found = check_duplicates(review.entries) + check_coverage(review)
+    found = check_duplicates(review.entries) + check_coverage(review) + check_theme_models(review)
     found += check_related(review.entries)
     for entry in review.entries:
         found += check_code(review, entry) + check_attributes(entry)

@@ -10,7 +10,7 @@ from govlake.lakehouse import Table, all_tables, may_hold_tables
 from govlake.libraries import Library, load_libraries
 from govlake.settings import Settings
 from govlake.sources import SourceSystem, load_sources
-from govlake.themes import Theme, load_themes
+from govlake.themes import Theme, themes_or_error
 from lineage.declared import ColumnEdge, all_library_edges, all_theme_edges
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class Lakehouse:
     sources: dict[str, SourceSystem]
     edges: list[ColumnEdge]
     grades: dict[tuple[str, str], ModelGrade] = field(default_factory=dict)
+    theme_error: str | None = None  # the theme models do not load: why
 
 
 def source_table_info(source: SourceSystem) -> list[TableInfo]:
@@ -130,11 +131,15 @@ def declared_lakehouse() -> Lakehouse:
         # columns are known once it exists.
         systems = {s for lib in libraries for s in tables[lib.table].systems}
         tables[CONFLICTS] = TableInfo(CONFLICTS, {}, False, "declared", systems, mode="library")
-    themes = load_themes()  # in build order: a theme's input themes are known before it
+    # In build order: a theme's input themes are known before it. Models that do not load
+    # are a finding of the review, not a failure of every library's publication.
+    themes, error = themes_or_error()
     for theme in themes:
         tables[theme.table] = theme_table_info(theme, tables)
     edges = all_library_edges(libraries) + all_theme_edges(themes)
-    return Lakehouse(tables, sources, edges, model_grades(themes))
+    lake = Lakehouse(tables, sources, edges, model_grades(themes))
+    lake.theme_error = str(error) if error else None
+    return lake
 
 
 def delta_schemas(
