@@ -240,11 +240,11 @@ def build_order(themes: list[Theme]) -> list[Theme]:
     try:
         return [by_table[n] for n in TopologicalSorter(graph).static_order()]
     except CycleError as exc:
-        cycle = exc.args[1]
-        first, reads = by_table[cycle[0]], cycle[1]
+        chain = exc.args[1][::-1]  # graphlib lists each model before the one reading it
+        first, reads = by_table[chain[0]], chain[1]
         line = first.parsed.tables.get(reads, 0)
         raise ConfigError(
-            f"models read each other in a cycle: {' <- '.join(cycle)}; "
+            f"models read each other in a cycle: {' reads '.join(chain)}; "
             f"{first.table} reads {reads} at line {line}.",
             file=str(first.sql_path),
             row=line,

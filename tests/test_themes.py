@@ -97,12 +97,19 @@ def test_a_table_without_database_is_refused_but_a_cte_is_not_an_input(tmp_path)
 
 def test_models_reading_each_other_in_a_cycle_are_refused(tmp_path):
     model(tmp_path, "a", "SELECT b.division, b.n\nFROM theme.b AS b\n")
-    model(tmp_path, "b", "SELECT a.division,\n  a.n\nFROM theme.a AS a\n")
+    model(tmp_path, "b", "SELECT c.division,\n  c.n\nFROM theme.c AS c\n")
+    model(tmp_path, "c", "SELECT a.division,\n  a.n\n\nFROM theme.a AS a\n")
     with pytest.raises(ConfigError) as err:
         load_themes(tmp_path, known=KNOWN)
     message = str(err.value)
-    assert "cycle" in message and "theme.a" in message and "theme.b" in message
-    assert "line" in message and "Fix:" in message
+    ring = ["theme.a", "theme.b", "theme.c"]
+    cycles = [" reads ".join([*ring[i:], *ring[:i], ring[i]]) for i in range(3)]
+    assert any(c in message for c in cycles), message
+    lines = {"a": ("theme.b", 2), "b": ("theme.c", 3), "c": ("theme.a", 4)}
+    first = message.split("; ")[1].split(" ")[0].removeprefix("theme.")
+    reads, line = lines[first]
+    assert f"theme.{first} reads {reads} at line {line}" in message
+    assert str(tmp_path / f"{first}.sql") in message and "Fix:" in message
 
 
 def test_the_yaml_describes_exactly_the_sql_columns_and_a_reason_needs_a_grade(tmp_path):
