@@ -240,27 +240,24 @@ def test_a_rerun_commits_nothing_and_a_change_merges_one_key(spark, cfg, built):
 def test_a_key_that_is_not_unique_leaves_the_table_at_its_version(spark, cfg, built, tmp_path):
     from jobs.theme import build
 
-    known = KNOWN | {"theme.social_security"}
-    model(
-        tmp_path,
-        "by_sex",
-        "SELECT p.sex AS division, count(*) AS n\nFROM base.population AS p\nGROUP BY p.sex\n",
-    )
-    good = load_themes(tmp_path, known=known)[0]
-    build(spark, cfg, good)
-    table = Table.parse("theme.by_sex")
+    # A broken edit of the social_security model: one row per enrolment, not per person.
+    table = Table.parse("theme.social_security")
     version = table.version(spark, cfg)
-    before = sorted(tuple(r) for r in table.read(spark, cfg).collect())
-    assert len(before) == 2
-    model(tmp_path, "by_sex", "SELECT p.sex AS division, 1 AS n\nFROM base.population AS p\n")
-    bad = load_themes(tmp_path, known=known)[0]
+    before = sorted(r["_row_hash"] for r in table.read(spark, cfg).collect())
+    sql = (
+        "SELECT upper(trim(e.id_number)) AS id_number, e.status AS n\n"
+        "FROM ods.hrss_social_insurance__si_enrolment AS e\n"
+    )
+    model(tmp_path, "social_security", sql, key="id_number")
+    bad = load_themes(tmp_path, known=KNOWN)[0]
     with pytest.raises(Exception) as err:
         build(spark, cfg, bad)
     message = str(err.value)
-    assert "theme by_sex: the key (division) is not unique" in message
-    assert str(tmp_path / "by_sex.sql") in message and "left as it was" in message
+    assert "theme social_security: the key (id_number) is not unique" in message
+    assert "A1 (2 rows)" in message
+    assert str(tmp_path / "social_security.sql") in message and "left as it was" in message
     assert table.version(spark, cfg) == version
-    assert sorted(tuple(r) for r in table.read(spark, cfg).collect()) == before
+    assert sorted(r["_row_hash"] for r in table.read(spark, cfg).collect()) == before
 
 
 def test_a_model_naming_a_column_its_input_lacks_names_the_model(spark, cfg, built, tmp_path):
