@@ -123,6 +123,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_theme(args: argparse.Namespace) -> int:
+    from govlake.themes import load_themes
+    from jobs.theme import build_theme
+
+    day = args.date or settings().demo_logical_date
+    names = [args.theme] if args.theme else [t.theme for t in load_themes()]
+    rows = []
+    for name in names:
+        with console.status(f"Building theme {name} for {day} ..."):
+            rows.append(build_theme(name, day))
+    print_rows(rows, args.json, title=f"Theme libraries, night of {day}")
+    return 0
+
+
 def cmd_conflicts(args: argparse.Namespace) -> int:
     from govlake.spark import get_spark
 
@@ -185,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--full", action="store_true", help="rebuild from every input row, not the changed keys"
     )
+    theme = add("theme", cmd_theme, "build the theme libraries (or one) from their SQL models")
+    theme.add_argument("theme", nargs="?", default=None)
+    theme.add_argument("--date", type=iso_date, default=None)
+    theme.add_argument("--json", action="store_true")
     conflicts = add("conflicts", cmd_conflicts, "summarize conflicts by department pair, attribute")
     conflicts.add_argument("--library", default=None)
     conflicts.add_argument("--json", action="store_true")

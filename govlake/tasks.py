@@ -21,7 +21,8 @@ from govlake.lakehouse import Table
 from govlake.libraries import Library, load_libraries
 from govlake.settings import settings
 from govlake.sources import SourceSystem, TableSpec, load_sources
-from lineage.declared import ColumnEdge, library_edges, logical_sql, source_dataset
+from govlake.themes import Theme, load_themes
+from lineage.declared import ColumnEdge, library_edges, logical_sql, source_dataset, theme_edges
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -134,6 +135,21 @@ def library_task(library: Library) -> Task:
     )
 
 
+def theme_task(theme: Theme) -> Task:
+    """One theme build: the tables its SQL names -> theme.<name>, with the column edges
+    sqlglot's lineage finds in that SQL, and the SQL itself on the lineage event."""
+    return Task(
+        dag_id=f"theme__{theme.theme}",
+        task_id=f"build_{theme.theme}",
+        job="jobs.theme:build_theme",
+        args=(theme.theme,),
+        inputs=tables(*theme.inputs),
+        outputs=tables(theme.table),
+        edges=tuple(theme_edges(theme)),
+        sql=theme.sql,
+    )
+
+
 def _ledger_step(task_id: str, job: str, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> Task:
     job = f"jobs.ledger:{job}"
     return Task("ezhou_ledger", task_id, job, inputs=tables(*inputs), outputs=tables(*outputs))
@@ -159,7 +175,8 @@ def all_tasks() -> list[Task]:
     """Every declared task of the night, in the order the night runs them."""
     loads = [source_task(s, spec) for s in load_sources() for spec in s.tables]
     builds = [library_task(lib) for lib in load_libraries()]
-    return [*loads, landing_task(), *builds, *LEDGER_STEPS]
+    themes = [theme_task(theme) for theme in load_themes()]
+    return [*loads, landing_task(), *builds, *themes, *LEDGER_STEPS]
 
 
 # -- from a declaration to a running task -----------------------------------------------------

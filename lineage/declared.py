@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from govlake.libraries import Library
 from govlake.sources import SourceSystem
+from govlake.themes import DIALECT, Theme
 
 
 @dataclass(frozen=True, order=True)
@@ -108,3 +109,37 @@ def quarantine_edges(library: Library, input_name: str) -> set[ColumnEdge]:
 
 def all_library_edges(libraries: list[Library]) -> list[ColumnEdge]:
     return sorted({e for lib in libraries for e in library_edges(lib)})
+
+
+def theme_edges(theme: Theme) -> list[ColumnEdge]:
+    """A theme's column lineage from its SQL (sqlglot.lineage): each output column -> every
+    column of an input table its value is computed from, through CTEs and subqueries."""
+    from sqlglot import exp
+    from sqlglot.lineage import lineage
+    from sqlglot.optimizer.qualify import qualify
+
+    tree = qualify(
+        theme.parsed.tree.copy(),
+        dialect=DIALECT,
+        validate_qualify_columns=False,
+        quote_identifiers=False,
+    )
+    edges: set[ColumnEdge] = set()
+    for column, node in lineage(None, tree, schema={}, dialect=DIALECT, copy=False).items():
+        how = _expression_text(node)
+        for leaf in node.walk():
+            if isinstance(leaf.expression, exp.Table) and leaf.expression.db:
+                table = f"{leaf.expression.db}.{leaf.expression.name}".lower()
+                source_column = leaf.name.rpartition(".")[2]
+                edges.add(ColumnEdge(theme.table, column, table, source_column, how))
+    return sorted(edges)
+
+
+def _expression_text(node) -> str:
+    """How the output column is computed, as the SQL says it (shortened for the catalog)."""
+    text = node.expression.sql(dialect=DIALECT)
+    return "sql: " + (text if len(text) <= 200 else text[:197] + "...")
+
+
+def all_theme_edges(themes: list[Theme]) -> list[ColumnEdge]:
+    return sorted({e for theme in themes for e in theme_edges(theme)})

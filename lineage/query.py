@@ -16,7 +16,8 @@ from govlake.libraries import load_libraries
 from govlake.owned import COLUMN_EDGES
 from govlake.settings import settings
 from govlake.sources import SourceSystem, load_sources
-from lineage.declared import ColumnEdge, all_library_edges, ods_edges
+from govlake.themes import themes_or_error
+from lineage.declared import ColumnEdge, all_library_edges, all_theme_edges, ods_edges
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -25,13 +26,17 @@ Node = tuple[str, str]
 
 
 def declared_edges() -> list[ColumnEdge]:
-    """Edges of the current configuration: department column -> ods column -> library."""
+    """Edges of the current configuration: department column -> ods column -> library ->
+    theme (the column lineage of each theme model's SQL)."""
     libraries = load_libraries()
     used: dict[str, set[str]] = defaultdict(set)
     for library in libraries:
         for spec in library.inputs.values():
             used[spec.table] |= {spec.key, *spec.columns.values()}
-    edges = all_library_edges(libraries)
+    themes = all_theme_edges(themes_or_error()[0])  # a broken model: its own DAG says why
+    for edge in themes:
+        used[edge.source_table].add(edge.source_column)
+    edges = all_library_edges(libraries) + themes
     for source in load_sources():
         for spec in source.tables:
             # Without reading the table, the ods columns known are the renamed ones, the key

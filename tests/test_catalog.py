@@ -189,6 +189,10 @@ def test_validate_command_rejects_broken_entries_with_reasons(catalog, capsys):
         ("tax_credit__credit_rating", "open.type"),
         ("base.legal_entity", "tables"),
         ("conflicts", "related"),  # conflicts names the removed legal_entity's code
+        # the themes relate to population, whose code is now broken
+        ("person_profile", "related"),
+        ("enterprise_profile", "related"),
+        ("social_security", "related"),
     }
     assert "like 101001-0001" in got[("population", "code")]["fix"]
     assert got[("tax_credit__credit_rating", "open.type")]["fix"] == "set open.type: 不予开放."
@@ -217,7 +221,7 @@ def test_publish_is_idempotent_keeps_history_and_tracks_deadlines(spark, cfg, ca
 
     day1, day2 = dt.date(2026, 11, 25), dt.date(2026, 11, 26)
     first = publish_catalog(spark, cfg, day1, "run-1")
-    assert first["resources"]["inserted"] == 14 and first["findings"] == 0
+    assert first["resources"]["inserted"] == 18 and first["findings"] == 0
     versions = {t: first[t]["version"] for t in ("resources", "items", "systems")}
     again = publish_catalog(spark, cfg, day1, "run-1b")
     assert {t: again[t]["version"] for t in versions} == versions

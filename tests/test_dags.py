@@ -20,6 +20,7 @@ import yaml
 from govlake.libraries import load_libraries
 from govlake.settings import PROJECT_ROOT, settings
 from govlake.sources import SOURCES_DIR, load_sources
+from govlake.themes import load_themes
 
 DAGS = PROJECT_ROOT / "dags"
 DAG_FILES = sorted(p.name for p in DAGS.glob("*.py"))
@@ -176,15 +177,26 @@ def test_dag_file_imports_no_spark_or_pandas_and_looks_nothing_up(project, dag_f
 
 
 LIBRARIES = load_libraries()
+THEMES = load_themes()
 
 
-def test_one_dag_per_source_file_plus_nightly_and_libraries(project):
+def test_one_dag_per_source_file_plus_nightly_libraries_and_themes(project):
     files = sorted(SOURCES_DIR.glob("*.yaml"))
     libraries = {f"{lib.database}__{lib.library}" for lib in LIBRARIES}
+    themes = {f"theme__{theme.theme}" for theme in THEMES}
     nightly = {"ezhou_nightly", "ezhou_ledger"}
-    expected = {f"ods__{path.stem}" for path in files} | nightly | libraries
+    expected = {f"ods__{path.stem}" for path in files} | nightly | libraries | themes
     assert set(project["dags"]) == expected
-    assert len(project["dags"]) == len(files) + len(nightly) + len(LIBRARIES)
+    assert len(project["dags"]) == len(files) + len(nightly) + len(LIBRARIES) + len(THEMES)
+
+
+def test_each_theme_waits_for_the_tables_its_sql_names_and_writes_its_table(project):
+    for theme in THEMES:
+        dag = project["dags"][f"theme__{theme.theme}"]
+        assert dag["schedule"] == {"kind": "AssetAll", "assets": theme.inputs}
+        assert dag["outlets"] == {f"build_{theme.theme}": [_asset(theme.table)]}
+    by_district = project["dags"]["theme__social_security_by_district"]
+    assert by_district["schedule"]["assets"] == ["theme.social_security"]
 
 
 def _asset(table: str) -> list[str]:
@@ -287,14 +299,16 @@ def asset_edges(dags: dict[str, dict]) -> set[tuple[str, str, str]]:
 
 
 def drawn_as(producer: str, consumer: str) -> tuple[str, str]:
-    """How the README draws an edge: ods DAGs as one node, library DAGs as one node except
-    where one library waits for another."""
-    link = producer.startswith("base__") and consumer.startswith("base__")
+    """How the README draws an edge: ods DAGs as one node, library DAGs and theme DAGs as one
+    node each except where one library (or theme) waits for another."""
+    link = any(producer.startswith(p) and consumer.startswith(p) for p in ("base__", "theme__"))
+    groups = {"base__": "base__<library>", "theme__": "theme__<model>"}
 
     def node(dag_id: str) -> str:
         if dag_id.startswith("ods__"):
             return "ods__<system>"
-        return "base__<library>" if dag_id.startswith("base__") and not link else dag_id
+        group = next((g for p, g in groups.items() if dag_id.startswith(p)), None)
+        return group if group and not link else dag_id
 
     return node(producer), node(consumer)
 
@@ -349,7 +363,8 @@ def test_the_parse_check_catches_heavy_imports_and_lookups(reports):
 def test_a_new_source_file_adds_a_dag(reports):
     added = reports["added"]
     assert added["import_errors"] == {}
-    assert len(added["dags"]) == len(list(SOURCES_DIR.glob("*.yaml"))) + 3 + len(LIBRARIES)
+    expected = len(list(SOURCES_DIR.glob("*.yaml"))) + 3 + len(LIBRARIES) + len(THEMES)
+    assert len(added["dags"]) == expected
     assert added["dags"]["ods__psb_hukou_copy"]["tasks"] == [
         "load_hj_household",
         "load_hj_resident",

@@ -156,6 +156,7 @@ CORE = (
     "govlake.owned",
     "govlake.sources",
     "govlake.libraries",
+    "govlake.themes",
     "govlake.masking",
     "govlake.spark",
     "govlake.console",

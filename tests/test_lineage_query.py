@@ -59,6 +59,11 @@ def test_cli_downstream_from_an_ods_column_lists_the_library_attributes(capsys):
         ("base.conflicts", "key"),
         ("quarantine.population", "key_value"),
         ("quarantine.population", "raw"),
+        # the themes' SQL: the person's key, their marriages, a representative's link
+        ("theme.person_profile", "id_number"),
+        ("theme.person_profile", "marriages"),
+        ("theme.social_security", "id_number"),
+        ("theme.enterprise_profile", "legal_representative_in_population"),
     }
     assert main(["lineage", "ods.mca_marriage__marriage.registration_type", "--downstream",
                  "--declared-only"]) == 0  # fmt: skip

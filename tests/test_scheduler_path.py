@@ -43,12 +43,15 @@ def airflow_services(tmp_path: Path):
 
     conf = tmp_path / "conf_sources"
     conf.mkdir()
+    (tmp_path / "no_themes").mkdir()
     text = (PROJECT_ROOT / "conf" / "sources" / "tax_credit.yaml").read_text(encoding="utf-8")
     (conf / "tax_credit.yaml").write_text(far_schedule(text), encoding="utf-8")
     services = AirflowServices(
         tmp_path / "airflow",
         {
             "GOVLAKE_SOURCES_DIR": str(conf),
+            # A one-source world has no theme models (theirs read other sources).
+            "GOVLAKE_THEMES_DIR": str(tmp_path / "no_themes"),
             "GOVLAKE_SOURCES": str(tmp_path / "sources"),
             "GOVLAKE_LAKEHOUSE": str(tmp_path / "lakehouse"),
         },

@@ -64,10 +64,17 @@ def declared_grades(entries: list[CatalogEntry]) -> dict[Column, str]:
 
 
 def inherit(
-    scheme: GradeScheme, declared: dict[Column, str], edges: list[ColumnEdge]
+    scheme: GradeScheme,
+    declared: dict[Column, str],
+    edges: list[ColumnEdge],
+    fixed: dict[Column, str] | None = None,
 ) -> dict[Column, Inherited]:
     """Per derived column, the strictest grade of the columns it is built from, through as many
-    layers as the lineage has (a theme column from a base column from an ods column)."""
+    layers as the lineage has (a theme column from a base column from an ods column).
+
+    `fixed` columns (a count per district declared looser with a reason) pass their own grade
+    on to what is computed from them, not the stricter grade of what they count."""
+    fixed = fixed or {}
     upstream: dict[Column, set[Column]] = {}
     for e in edges:
         upstream.setdefault((e.target_table, e.target_column), set()).add(
@@ -76,6 +83,8 @@ def inherit(
     done: dict[Column, Inherited | None] = {}
 
     def grade_of(column: Column, seen: frozenset) -> str | None:
+        if column in fixed:
+            return fixed[column]
         own = declared.get(column)
         above = visit(column, seen)
         candidates = [g for g in (own, above.grade if above else None) if g]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from govlake.catalog.grades import GradeScheme, declared_grades, inherit
+from govlake.catalog.grades import GradeScheme
 from govlake.catalog.history import merge_scd2, with_keys
 from govlake.catalog.loader import load_catalog, load_rules
 from govlake.catalog.models import CatalogEntry
@@ -43,6 +43,9 @@ def item_rows(entry: CatalogEntry, lake: Lakehouse, scheme: GradeScheme, inherit
         for item in entry.items:
             up = inherited.get((table, item.column))
             grade = scheme.strictest([g for g in (item.grade, up.grade if up else None) if g])
+            model = lake.grades.get((table, item.column))
+            if model:  # the theme model's grade: stricter, or looser with its reason
+                grade = model.grade if model.reason else scheme.strictest([grade, model.grade])
             rows.append(
                 {
                     "resource": entry.resource,
@@ -122,7 +125,7 @@ def system_rows(entries: list[CatalogEntry], lake: Lakehouse) -> list[dict]:
 
 def catalog_rows(review: Review, findings: list[Finding], counts: dict[str, int]):
     """Rows of catalog.resources, catalog.items and catalog.systems for this run."""
-    inherited = inherit(review.scheme, declared_grades(review.entries), review.lake.edges)
+    inherited = review.inherited
     resources, items = [], []
     for entry in review.entries:
         mine = [f for f in findings if f.entry == entry.resource]

@@ -33,8 +33,19 @@ class Review:
     scheme: GradeScheme
 
     @property
+    def declared(self) -> dict:
+        """Grades typed in the entries and in theme models (a model's wins for its column)."""
+        models = {column: g.grade for column, g in self.lake.grades.items()}
+        return declared_grades(self.entries) | models
+
+    @property
+    def reasoned(self) -> dict:
+        """Theme columns declared looser than inherited, with the reason: kept as declared."""
+        return {column: g.grade for column, g in self.lake.grades.items() if g.reason}
+
+    @property
     def inherited(self):
-        return inherit(self.scheme, declared_grades(self.entries), self.lake.edges)
+        return inherit(self.scheme, self.declared, self.lake.edges, self.reasoned)
 
 
 def check_code(review: Review, entry: CatalogEntry) -> list[Finding]:
@@ -164,6 +175,10 @@ def check_grades(review: Review, entry: CatalogEntry) -> list[Finding]:
             )
             continue
         up = [inherited[(t, item.column)] for t in entry.tables if (t, item.column) in inherited]
+        models = [m for t in entry.tables if (m := review.lake.grades.get((t, item.column)))]
+        found += check_model_grades(review, entry, where, models, up)
+        if models:
+            continue
         if not item.grade and not up:
             found.append(
                 Finding(
@@ -182,6 +197,38 @@ def check_grades(review: Review, entry: CatalogEntry) -> list[Finding]:
                         f"就高从严 declared {item.grade} is looser than {parent.grade} inherited "
                         f"from {', '.join(parent.sources)}",
                         f"remove the grade to inherit {parent.grade}, or raise it.",
+                    )
+                )
+    return found
+
+
+def check_model_grades(review: Review, entry: CatalogEntry, where: str, models, up) -> list:
+    """A theme column graded in its model: a known level, and looser than what it inherits
+    only with a written reason (a count per district is not the persons it counts)."""
+    found = []
+    for model in models:
+        if not review.scheme.known(model.grade):
+            levels = ", ".join(review.scheme.levels)
+            found.append(
+                Finding(
+                    entry.resource,
+                    where,
+                    f"unknown grade '{model.grade}' in the theme model",
+                    f"use {levels} in libraries/themes/{entry.resource}.yaml.",
+                )
+            )
+            continue
+        for parent in up:
+            if review.scheme.looser(model.grade, parent.grade) and not model.reason:
+                found.append(
+                    Finding(
+                        entry.resource,
+                        where,
+                        f"就高从严 the theme model declares {model.grade}, looser than "
+                        f"{parent.grade} inherited from {', '.join(parent.sources)}, without a "
+                        "reason",
+                        f"write grade_reason in libraries/themes/{entry.resource}.yaml, or "
+                        "remove the grade.",
                     )
                 )
     return found
@@ -295,8 +342,22 @@ def check_related(entries: list[CatalogEntry]) -> list[Finding]:
     ]
 
 
+def check_theme_models(review: Review) -> list[Finding]:
+    """The theme models load: otherwise their tables are unknown, and the review says why."""
+    if not review.lake.theme_error:
+        return []
+    return [
+        Finding(
+            "libraries/themes",
+            "models",
+            f"the theme models do not load: {review.lake.theme_error}",
+            "correct the model named there (govlake theme lists the same error).",
+        )
+    ]
+
+
 def run_review(review: Review) -> list[Finding]:
-    found = check_duplicates(review.entries) + check_coverage(review)
+    found = check_duplicates(review.entries) + check_coverage(review) + check_theme_models(review)
     found += check_related(review.entries)
     for entry in review.entries:
         found += check_code(review, entry) + check_attributes(entry)

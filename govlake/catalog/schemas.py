@@ -10,7 +10,8 @@ from govlake.lakehouse import Table, all_tables, may_hold_tables
 from govlake.libraries import Library, load_libraries
 from govlake.settings import Settings
 from govlake.sources import SourceSystem, load_sources
-from lineage.declared import ColumnEdge, all_library_edges
+from govlake.themes import Theme, themes_or_error
+from lineage.declared import ColumnEdge, all_library_edges, all_theme_edges
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -32,13 +33,24 @@ class TableInfo:
     mode: str | None = None
 
 
+@dataclass(frozen=True)
+class ModelGrade:
+    """A grade a theme model's YAML gives a column, with the reason when it is looser."""
+
+    grade: str
+    reason: str | None = None
+
+
 @dataclass
 class Lakehouse:
-    """Tables, configured sources and declared lineage, as validation and publishing need them."""
+    """Tables, configured sources and declared lineage, as validation and publishing need them;
+    `grades` are those theme models declare for their columns."""
 
     tables: dict[str, TableInfo]
     sources: dict[str, SourceSystem]
     edges: list[ColumnEdge]
+    grades: dict[tuple[str, str], ModelGrade] = field(default_factory=dict)
+    theme_error: str | None = None  # the theme models do not load: why
 
 
 def source_table_info(source: SourceSystem) -> list[TableInfo]:
@@ -81,6 +93,32 @@ def library_table_info(library: Library, sources: dict[str, SourceSystem]) -> Ta
     )
 
 
+def theme_table_info(theme: Theme, tables: dict[str, TableInfo]) -> TableInfo:
+    """A theme table as its model declares it; its systems are those of its inputs."""
+    systems = set()
+    for name in theme.inputs:
+        known = tables.get(name)
+        systems |= known.systems if known else set()
+    return TableInfo(
+        table=theme.table,
+        columns=dict.fromkeys(theme.columns, "declared"),
+        complete=True,
+        origin="declared",
+        systems=systems,
+        department=theme.owner,
+        mode="theme",
+    )
+
+
+def model_grades(themes: list[Theme]) -> dict[tuple[str, str], ModelGrade]:
+    return {
+        (theme.table, name): ModelGrade(column.grade, column.grade_reason)
+        for theme in themes
+        for name, column in theme.columns.items()
+        if column.grade
+    }
+
+
 def declared_lakehouse() -> Lakehouse:
     """Tables as configuration declares them, without reading any data."""
     sources = {s.system: s for s in load_sources()}
@@ -93,7 +131,15 @@ def declared_lakehouse() -> Lakehouse:
         # columns are known once it exists.
         systems = {s for lib in libraries for s in tables[lib.table].systems}
         tables[CONFLICTS] = TableInfo(CONFLICTS, {}, False, "declared", systems, mode="library")
-    return Lakehouse(tables, sources, all_library_edges(libraries))
+    # In build order: a theme's input themes are known before it. Models that do not load
+    # are a finding of the review, not a failure of every library's publication.
+    themes, error = themes_or_error()
+    for theme in themes:
+        tables[theme.table] = theme_table_info(theme, tables)
+    edges = all_library_edges(libraries) + all_theme_edges(themes)
+    lake = Lakehouse(tables, sources, edges, model_grades(themes))
+    lake.theme_error = str(error) if error else None
+    return lake
 
 
 def delta_schemas(

@@ -33,7 +33,8 @@ from govlake.site.model import (
     SystemInfo,
 )
 from govlake.sources import SourceSystem, load_sources
-from lineage.declared import ColumnEdge, all_library_edges, ods_edges
+from govlake.themes import themes_or_error
+from lineage.declared import ColumnEdge, all_library_edges, all_theme_edges, ods_edges
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -244,7 +245,7 @@ def _systems(spark, cfg, sources, notes) -> dict[str, SystemInfo]:
 
 def _edges(spark, cfg, sources, libraries, notes, versions) -> list[ColumnEdge]:
     """Declared column edges plus those recorded by the latest run of each table."""
-    declared = all_library_edges(libraries)
+    declared = all_library_edges(libraries) + all_theme_edges(themes_or_error()[0])
     for source in sources:
         for spec in source.tables:
             cols = delta_columns(spark, cfg, source.ods_table(spec), versions)

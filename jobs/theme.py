@@ -1,0 +1,251 @@
+"""Build a theme library (主题库): run its SQL model on Spark and write theme.<name>.
+
+Each table the SQL names is bound, for the run, to a temporary view of what a reader should
+see of it, and the SQL (parsed once by sqlglot) is rewritten to read those views:
+
+- `base.<library>`: the current rows only (`_is_current = true`), so a retired key never
+  reaches a theme;
+- `ods.<system>__<table>` of a physical source: its current rows (the latest batch of a
+  snapshot source, the newest version per primary key of an incremental one), as a library
+  build reads them;
+- `ods.…` of a logical source: the department table itself, registered over JDBC in place;
+- `theme.<name>`: the theme table as it is.
+
+The result must have one row per key (else nothing is written). Each row carries `_row_hash`,
+a hash of its values; only rows whose hash is new, and the keys that disappeared, are merged
+into the Delta table (change data feed on), so a rerun on the same inputs makes no commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from govlake.errors import GovlakeError
+from govlake.lakehouse import Table, retry_concurrent
+from govlake.libraries import Input
+from govlake.settings import Settings, settings
+from govlake.sources import get_table, load_sources
+from govlake.themes import DIALECT, Theme, get_theme
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+ROW_HASH = "_row_hash"
+NEW_TABLE = {"delta.enableChangeDataFeed": "true", "delta.enableDeletionVectors": "true"}
+
+
+def view_name(table: str) -> str:
+    """The run's view of an input: `base.population` -> `theme_input__base__population`."""
+    return "theme_input__" + table.replace(".", "__")
+
+
+def input_frame(spark: SparkSession, cfg: Settings, table: str, theme: Theme) -> DataFrame:
+    """What the model reads of one input (see the module docstring)."""
+    from pyspark.sql import functions as F
+
+    parsed = Table.parse(table)
+    if parsed.database == "ods" and is_logical(table):
+        from jobs.logical import register_referenced
+
+        register_referenced(spark, cfg, {table})
+        return spark.table(table)
+    if not parsed.exists(spark, cfg):
+        raise GovlakeError(
+            f"input {table} of theme {theme.theme} does not exist yet.",
+            file=str(theme.sql_path),
+            row=theme.parsed.tables.get(table),
+            fix="build or load it first (the theme's DAG waits for its inputs' Assets).",
+        )
+    if parsed.database == "ods":
+        from jobs.library.read import current_rows
+
+        system, name = parsed.name.split("__", 1)
+        source, spec = get_table(system, name)
+        declared = Input(table=table, department=source.department, key=spec.ods_primary_key[0])
+        return current_rows(spark, cfg, declared)
+    df = parsed.read(spark, cfg)
+    if parsed.database == "base" and "_is_current" in df.columns:
+        df = df.where(F.col("_is_current"))
+    return df
+
+
+def is_logical(table: str) -> bool:
+    return any(s.mode == "logical" and table in map(s.ods_table, s.tables) for s in load_sources())
+
+
+def runnable_sql(theme: Theme) -> str:
+    """The model's SQL reading the run's views instead of the tables it names."""
+    from sqlglot import exp
+
+    def bind(node):
+        if isinstance(node, exp.Table) and node.db:
+            name = f"{node.db}.{node.name}".lower()
+            if name in theme.parsed.tables:
+                bound = exp.to_table(view_name(name))
+                alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
+                bound.set("alias", alias)
+                return bound
+        return node
+
+    return theme.parsed.tree.copy().transform(bind).sql(dialect=DIALECT)
+
+
+def result(spark: SparkSession, cfg: Settings, theme: Theme) -> DataFrame:
+    """The model's rows: inputs bound to views, the SQL run."""
+    for table in theme.inputs:
+        input_frame(spark, cfg, table, theme).createOrReplaceTempView(view_name(table))
+    with spark_errors(theme):
+        return spark.sql(runnable_sql(theme))
+
+
+@contextmanager
+def spark_errors(theme: Theme) -> Iterator[None]:
+    """A Spark error while planning or running the model, as one line naming the model."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except (PySparkException, Py4JJavaError) as exc:
+        from govlake.errors import summarize_java_error
+
+        raise GovlakeError(
+            f"theme {theme.theme}: Spark refuses the SQL: {summarize_java_error(exc)}; "
+            f"{theme.table} is left as it was.",
+            file=str(theme.sql_path),
+            fix="correct the model (a column the input does not have? a value to TRY_CAST?); "
+            "try it with `govlake sql`.",
+        ) from None
+
+
+def check_key(df: DataFrame, theme: Theme) -> None:
+    """One row per key, and no key part NULL; else an error naming a few offending keys."""
+    from pyspark.sql import functions as F
+
+    key = theme.key
+    null_key = F.greatest(*[F.col(k).isNull() for k in key]) if len(key) > 1 else None
+    null_key = null_key if null_key is not None else F.col(key[0]).isNull()
+    counts = df.groupBy(*key).agg(F.count(F.lit(1)).alias("_rows"))
+    bad = counts.where((F.col("_rows") > 1) | null_key).limit(5).collect()
+    if bad:
+        shown = ", ".join(
+            f"{'/'.join(str(row[k]) for k in key)} ({row['_rows']} rows)" for row in bad
+        )
+        raise GovlakeError(
+            f"theme {theme.theme}: the key ({', '.join(key)}) is not unique or is NULL in the "
+            f"result, e.g. {shown}; theme.{theme.theme} is left as it was.",
+            file=str(theme.sql_path),
+            fix="make the SELECT return one row per key (aggregate, or join on the whole key), "
+            f"or correct `key` in {theme.file_path}.",
+        )
+
+
+def hashed(df: DataFrame) -> DataFrame:
+    """The rows with `_row_hash`: a hash of every value, to tell a changed row from an equal one."""
+    from pyspark.sql import functions as F
+
+    return df.withColumn(ROW_HASH, F.sha2(F.to_json(F.struct(*df.columns)), 256))
+
+
+def shape(df: DataFrame) -> list[tuple[str, str]]:
+    """Column names and types, nullability aside (Delta stores every column nullable)."""
+    return [(f.name, f.dataType.simpleString()) for f in df.schema]
+
+
+def write_changes(spark: SparkSession, cfg: Settings, theme: Theme, rows: DataFrame) -> dict:
+    """Merge the changed and vanished keys; no commit when nothing changed. Returns counts."""
+    from pyspark.sql import functions as F
+
+    table = Table.parse(theme.table)
+    current = table.read_if_exists(spark, cfg)
+    if current is None:
+        table.write(rows, "overwrite", options=NEW_TABLE, cfg=cfg)
+        return {"changed_keys": rows.count(), "removed_keys": 0, "mode": "created"}
+    if shape(current) != shape(rows):
+        # A column added, dropped or retyped: every row is rewritten, in one commit.
+        table.write(rows, "overwrite", options={"overwriteSchema": "true"}, cfg=cfg)
+        return {"changed_keys": rows.count(), "removed_keys": 0, "mode": "rewritten (schema)"}
+    key = theme.key
+    # One pass over both sides: per key, whether it is new or changed (hash differs) or gone.
+    old = current.select(*key, F.col(ROW_HASH).alias("_old_hash"))
+    diff = rows.select(*key, ROW_HASH).join(old, key, "full_outer")
+    diff = diff.where(~F.col(ROW_HASH).eqNullSafe(F.col("_old_hash"))).localCheckpoint()
+    counts = (
+        diff.agg(
+            F.count_if(F.col(ROW_HASH).isNotNull()).alias("changed_keys"),
+            F.count_if(F.col(ROW_HASH).isNull()).alias("removed_keys"),
+        )
+        .first()
+        .asDict()
+    )
+    if not counts["changed_keys"] and not counts["removed_keys"]:
+        return {**counts, "mode": "unchanged (no commit)"}
+    counts["mode"] = "merged"
+    changed = rows.join(diff.where(F.col(ROW_HASH).isNotNull()).select(*key), key, "left_semi")
+    gone = diff.where(F.col(ROW_HASH).isNull()).select(*key)
+    source = changed.withColumn("_delete", F.lit(False)).unionByName(
+        gone.withColumn("_delete", F.lit(True)), allowMissingColumns=True
+    )
+    values = {c: f"s.`{c}`" for c in rows.columns}
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
+
+    def merge() -> None:
+        (
+            table.delta(spark, cfg)
+            .alias("t")
+            .merge(source.alias("s"), condition)
+            .whenMatchedDelete(condition="s._delete")
+            .whenMatchedUpdate(set=values)
+            .whenNotMatchedInsert(condition="NOT s._delete", values=values)
+            .execute()
+        )
+
+    retry_concurrent(merge)
+    return counts
+
+
+def build(spark: SparkSession, cfg: Settings, theme: Theme) -> dict:
+    """Run the model, check its key, write what changed; the table stays as it was on error."""
+    table = Table.parse(theme.table)
+    rows = hashed(result(spark, cfg, theme)).persist()
+    try:
+        with spark_errors(theme):
+            check_key(rows, theme)
+            counts = write_changes(spark, cfg, theme, rows)
+            total = rows.count()
+    finally:
+        rows.unpersist()
+    if table.exists(spark, cfg):
+        table.register(spark, cfg)
+    return {
+        "theme": theme.table,
+        "rows": total,
+        **counts,
+        "delta_version": table.version(spark, cfg),
+        "refresh": theme.refresh.rule,
+        "reason": build_reason(theme),
+    }
+
+
+def build_reason(theme: Theme) -> str:
+    """Which build this was and why, for the run record and the task log."""
+    if theme.refresh.rule == "full":
+        return f"full rebuild as declared: {theme.refresh.reason}"
+    return (
+        "full recompute, changed keys merged: the per-key incremental read of the inputs' "
+        f"change data feed is not built yet (declared incremental: {theme.refresh.reason})"
+    )
+
+
+def build_theme(name: str, logical_date: dt.date, run_id: str | None = None, spark=None) -> dict:
+    """The task's job: build one theme for a night, once its catalog entry passes review."""
+    from govlake.catalog import assert_publishable
+    from govlake.spark import get_spark
+
+    cfg = settings()
+    theme = get_theme(name)
+    assert_publishable(theme.table)  # 退回纠正: no entry passing review, no write
+    return build(spark or get_spark(cfg), cfg, theme)

@@ -1,0 +1,458 @@
+"""Theme models (libraries/themes/): loading and refusal, input discovery, and builds on tiny
+inline base and ods tables (expected rows by hand, key check, a rerun that commits nothing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from govlake.errors import ConfigError
+from govlake.lakehouse import Table
+from govlake.themes import THEMES_DIR, load_theme, load_themes
+
+KNOWN = {"base.population", "ods.hrss_social_insurance__si_enrolment"}
+META = """\
+theme: {name}
+title: test
+description: a test model
+owner: 市人社局
+grain: one district
+key: [{key}]
+refresh: {{rule: full, reason: tiny}}
+columns:
+{columns}
+"""
+
+
+def model(folder: Path, name: str, sql: str, key: str = "division", columns=None) -> Path:
+    """Write <name>.sql and <name>.yaml describing `columns` (default: the key and `n`)."""
+    columns = columns or [key, "n"]
+    described = "\n".join(f"  {c}: {{description: {c}}}" for c in columns)
+    (folder / f"{name}.sql").write_text(textwrap.dedent(sql), encoding="utf-8")
+    path = folder / f"{name}.yaml"
+    path.write_text(META.format(name=name, key=key, columns=described), encoding="utf-8")
+    return path
+
+
+COUNT_SQL = "SELECT p.division, count(*) AS n\nFROM base.population AS p\nGROUP BY p.division\n"
+
+
+def test_the_project_models_load_with_inputs_from_their_sql():
+    themes = {t.theme: t for t in load_themes()}
+    assert themes["social_security"].inputs == [
+        "base.population",
+        "ods.hrss_social_insurance__si_enrolment",
+    ]
+    # A CTE name is not an input; a theme read by another is.
+    assert themes["social_security_by_district"].inputs == ["theme.social_security"]
+    person = themes["person_profile"].inputs
+    assert "ods.nhsa_medical_insurance__mi_insured" in person  # the logical source, in place
+    assert not [t for t in person if t.startswith(("household", "marriages", "vital"))]
+    order = [t.theme for t in load_themes()]
+    assert order.index("social_security") < order.index("social_security_by_district")
+
+
+def test_a_syntax_error_names_the_file_and_line(tmp_path):
+    path = model(
+        tmp_path,
+        "broken",
+        "SELECT p.division, count(*) AS n\nFROM base.population AS p\nGROUP BY (\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_theme(path)
+    message = str(err.value)
+    assert str(tmp_path / "broken.sql") in message and "line 3" in message
+    assert "syntax error" in message
+
+
+def test_an_unknown_table_is_refused_with_line_and_a_fix(tmp_path):
+    sql = (
+        "SELECT p.division, count(*) AS n\nFROM base.population AS p\n"
+        "JOIN base.populaton AS q\n  ON q.division = p.division\nGROUP BY p.division\n"
+    )
+    model(tmp_path, "typo", sql)
+    with pytest.raises(ConfigError) as err:
+        load_themes(tmp_path, known=KNOWN)
+    message = str(err.value)
+    assert "unknown table base.populaton (line 3)" in message
+    assert str(tmp_path / "typo.sql") in message and "row 3" in message
+    assert "Fix:" in message
+
+
+def test_a_table_without_database_is_refused_but_a_cte_is_not_an_input(tmp_path):
+    model(tmp_path, "bare", "SELECT p.division, count(*) AS n FROM population AS p GROUP BY 1")
+    with pytest.raises(ConfigError, match="'population' .*names no database.*base., theme."):
+        load_theme(tmp_path / "bare.yaml")
+    sql = (
+        "WITH p AS (SELECT * FROM base.population)\n"
+        "SELECT p.division, count(*) AS n FROM p GROUP BY p.division"
+    )
+    model(tmp_path, "cte", sql)
+    assert load_theme(tmp_path / "cte.yaml").inputs == ["base.population"]
+
+
+def test_models_reading_each_other_in_a_cycle_are_refused(tmp_path):
+    model(tmp_path, "a", "SELECT b.division, b.n\nFROM theme.b AS b\n")
+    model(tmp_path, "b", "SELECT c.division,\n  c.n\nFROM theme.c AS c\n")
+    model(tmp_path, "c", "SELECT a.division,\n  a.n\n\nFROM theme.a AS a\n")
+    with pytest.raises(ConfigError) as err:
+        load_themes(tmp_path, known=KNOWN)
+    message = str(err.value)
+    ring = ["theme.a", "theme.b", "theme.c"]
+    cycles = [" reads ".join([*ring[i:], *ring[:i], ring[i]]) for i in range(3)]
+    assert any(c in message for c in cycles), message
+    lines = {"a": ("theme.b", 2), "b": ("theme.c", 3), "c": ("theme.a", 4)}
+    first = message.split("; ")[1].split(" ")[0].removeprefix("theme.")
+    reads, line = lines[first]
+    assert f"theme.{first} reads {reads} at line {line}" in message
+    assert str(tmp_path / f"{first}.sql") in message and "Fix:" in message
+
+
+def test_the_yaml_describes_exactly_the_sql_columns_and_a_reason_needs_a_grade(tmp_path):
+    path = model(tmp_path, "short", COUNT_SQL, columns=["division"])
+    with pytest.raises(ConfigError, match=r"columns \['n'\] of the SQL have no description"):
+        load_theme(path)
+    model(tmp_path, "star", "SELECT * FROM base.population AS p", columns=["division"])
+    with pytest.raises(ConfigError, match="selects '\\*'"):
+        load_theme(tmp_path / "star.yaml")
+    path = model(tmp_path, "reason", COUNT_SQL)
+    text = path.read_text().replace(
+        "  n: {description: n}", "  n: {description: n, grade_reason: x}"
+    )
+    path.write_text(text)
+    with pytest.raises(
+        ConfigError, match="field 'columns.n': grade_reason is given without a grade"
+    ):
+        load_theme(path)
+
+
+# -- builds on tiny inline tables -------------------------------------------------------------
+
+TODAY = dt.date.today()
+POPULATION = [
+    # id, name, sex, birth, division, death, pension status, current
+    ("A1", "甲", "1", dt.date(1980, 5, 1), "420702", None, "1", True),
+    ("B2", "乙", "2", dt.date(1985, 3, 1), "420702", None, None, True),
+    ("C3", "丙", "1", dt.date(1940, 1, 1), "420703", dt.date(2020, 6, 1), "1", True),
+    ("D4", "丁", "2", dt.date(2016, 1, 1), "420703", None, None, True),
+    ("E5", "戊", "1", dt.date(1980, 1, 1), "420703", None, None, False),  # retired key
+]
+ENROLMENT = [
+    # enrol_id, id_number, type, status, start, modified, batch
+    (1, "a1 ", "110", "2", "2005-01-01", "2026-01-01 00:00:00", dt.date(2026, 1, 1)),
+    (1, "a1", "110", "1", "2005-01-01", "2026-02-01 00:00:00", dt.date(2026, 2, 1)),
+    (2, "A1", "310", "1", "2006-01-01", "2026-01-01 00:00:00", dt.date(2026, 1, 1)),
+    (3, "C3", "120", "1", "2021-01-01", "2026-01-01 00:00:00", dt.date(2026, 1, 1)),
+]
+
+
+def write_inputs(spark, cfg, population=POPULATION, enrolment=True) -> None:
+    base = spark.createDataFrame(
+        population,
+        "id_number string, name string, sex string, birth_date date, division string, "
+        "death_date date, social_insurance_status string, _is_current boolean",
+    )
+    Table.parse("base.population").write(base, "overwrite", cfg=cfg)
+    if not enrolment:
+        return
+    ods = spark.createDataFrame(
+        [(i, p, "n", t, None, s, d, m, b) for i, p, t, s, d, m, b in ENROLMENT],
+        "enrol_id long, id_number string, name string, insurance_type string, "
+        "unit_uscc string, status string, start_date string, last_modified string, "
+        "_batch_date date",
+    )
+    Table.parse("ods.hrss_social_insurance__si_enrolment").write(ods, "overwrite", cfg=cfg)
+
+
+@pytest.fixture(scope="module")
+def built(spark, cfg):
+    from jobs.theme import build
+
+    write_inputs(spark, cfg)
+    themes = {t.theme: t for t in load_themes()}
+    first = build(spark, cfg, themes["social_security"])
+    district = build(spark, cfg, themes["social_security_by_district"])
+    return themes, first, district
+
+
+def test_social_security_rows_on_tiny_inputs(spark, cfg, built):
+    _, first, _ = built
+    assert first["mode"] == "created" and first["rows"] == 4
+    rows = {
+        r["id_number"]: r for r in Table.parse("theme.social_security").read(spark, cfg).collect()
+    }
+    assert set(rows) == {"A1", "B2", "C3", "D4"}, "current persons only"
+    a1 = rows["A1"]
+    # The newest version of enrolment 1 (status 1), and the id written the department's way.
+    assert [(e["insurance_type"], e["status"]) for e in a1["enrolments"]] == [
+        ("110", "1"),
+        ("310", "1"),
+    ]
+    assert a1["pension_enrolled"] and not a1["working_age_not_enrolled"]
+    assert rows["B2"]["working_age_not_enrolled"] and not rows["B2"]["pension_enrolled"]
+    assert rows["C3"]["enrolled_after_death"] and not rows["C3"]["working_age_not_enrolled"]
+    assert not rows["D4"]["working_age_not_enrolled"], "a child is not of working age"
+    assert rows["D4"]["enrolments"] == []
+
+
+def test_the_district_aggregate_on_the_theme(spark, cfg, built):
+    rows = Table.parse("theme.social_security_by_district").read(spark, cfg).collect()
+    got = {
+        r["division"]: (
+            r["persons"],
+            r["living"],
+            r["pension_enrolled"],
+            r["working_age_not_enrolled"],
+            r["enrolled_after_death"],
+        )
+        for r in rows
+    }
+    assert got == {"420702": (2, 2, 1, 1, 0), "420703": (2, 1, 1, 0, 1)}
+    assert {r["division"]: float(r["pension_coverage"]) for r in rows} == {
+        "420702": 0.5,
+        "420703": 0.0,
+    }
+
+
+def test_a_rerun_commits_nothing_and_a_change_merges_one_key(spark, cfg, built):
+    from jobs.theme import build
+
+    themes, first, _ = built
+    table = Table.parse("theme.social_security")
+    again = build(spark, cfg, themes["social_security"])
+    assert again["mode"] == "unchanged (no commit)"
+    assert again["delta_version"] == first["delta_version"] == table.version(spark, cfg)
+    # D4 renamed, A1 gone: one key changes, one is deleted, in one commit (the README answers
+    # below read neither).
+    changed = [(p[0], "丁丁" if p[0] == "D4" else p[1], *p[2:]) for p in POPULATION]
+    write_inputs(spark, cfg, [p for p in changed if p[0] != "A1"], enrolment=False)
+    after = build(spark, cfg, themes["social_security"])
+    assert (after["mode"], after["changed_keys"], after["removed_keys"]) == ("merged", 1, 1)
+    assert after["delta_version"] == first["delta_version"] + 1
+    now = {r["id_number"]: r["name"] for r in table.read(spark, cfg).collect()}
+    assert now == {"B2": "乙", "C3": "丙", "D4": "丁丁"}
+
+
+def test_a_key_that_is_not_unique_leaves_the_table_at_its_version(spark, cfg, built, tmp_path):
+    from jobs.theme import build
+
+    # A broken edit of the social_security model: one row per enrolment, not per person.
+    table = Table.parse("theme.social_security")
+    version = table.version(spark, cfg)
+    before = sorted(r["_row_hash"] for r in table.read(spark, cfg).collect())
+    sql = (
+        "SELECT upper(trim(e.id_number)) AS id_number, e.status AS n\n"
+        "FROM ods.hrss_social_insurance__si_enrolment AS e\n"
+    )
+    model(tmp_path, "social_security", sql, key="id_number")
+    bad = load_themes(tmp_path, known=KNOWN)[0]
+    with pytest.raises(Exception) as err:
+        build(spark, cfg, bad)
+    message = str(err.value)
+    assert "theme social_security: the key (id_number) is not unique" in message
+    assert "A1 (2 rows)" in message
+    assert str(tmp_path / "social_security.sql") in message and "left as it was" in message
+    assert table.version(spark, cfg) == version
+    assert sorted(r["_row_hash"] for r in table.read(spark, cfg).collect()) == before
+
+
+def test_a_model_naming_a_column_its_input_lacks_names_the_model(spark, cfg, built, tmp_path):
+    from jobs.theme import build
+
+    model(
+        tmp_path,
+        "wrong",
+        "SELECT p.district AS division, count(*) AS n\nFROM base.population AS p\nGROUP BY 1\n",
+    )
+    theme = load_themes(tmp_path, known=KNOWN)[0]
+    with pytest.raises(Exception, match=r"theme wrong: Spark refuses the SQL.*district"):
+        build(spark, cfg, theme)
+    assert not Table.parse("theme.wrong").exists(spark, cfg)
+
+
+def readme_queries() -> dict[str, str]:
+    """The analyst queries of libraries/themes/README.md by name (`<!-- query: name -->`)."""
+    import re
+
+    text = (THEMES_DIR / "README.md").read_text(encoding="utf-8")
+    return dict(re.findall(r"<!-- query: (\w+) -->.*?```sql\n(.*?)```", text, re.S))
+
+
+def test_the_readme_documents_every_model_and_its_queries_name_real_columns():
+    import sqlglot
+    from sqlglot.optimizer.qualify import qualify
+
+    readme = (THEMES_DIR / "README.md").read_text(encoding="utf-8")
+    themes = load_themes()
+    for theme in themes:
+        assert f"theme.{theme.theme}" in readme
+    queries = readme_queries()
+    assert len(queries) >= 8
+    schema = {"theme": {t.theme: dict.fromkeys(t.columns, "string") for t in themes}}
+    for name, sql in queries.items():
+        tree = sqlglot.parse_one(sql, read="spark")
+        tables = {f"{t.db}.{t.name}" for t in tree.find_all(sqlglot.exp.Table)}
+        assert tables and all(t.startswith("theme.") for t in tables), name
+        qualify(tree, schema=schema, dialect="spark")  # raises on a column no model returns
+    wrong = sqlglot.parse_one("SELECT e.nope FROM theme.enterprise_profile AS e", read="spark")
+    with pytest.raises(sqlglot.errors.OptimizeError, match="nope"):
+        qualify(wrong, schema=schema, dialect="spark")
+
+
+def test_readme_queries_answer_on_the_tiny_inputs(spark, cfg, built):
+    queries = readme_queries()
+    Table.parse("theme.social_security").register(spark, cfg)
+    Table.parse("theme.social_security_by_district").register(spark, cfg)
+
+    def run(name):
+        return [tuple(r) for r in spark.sql(queries[name]).collect()]
+
+    coverage = [(d, living, enrolled, float(c)) for d, living, enrolled, c in run("coverage")]
+    assert coverage == [("420703", 1, 1, 0.0), ("420702", 2, 1, 0.5)]
+    assert run("after_death") == [("C3", "丙", dt.date(2020, 6, 1))]
+    assert run("working_age_gap") == [("420702", 1)]
+
+
+def test_project_model_files_come_in_pairs(tmp_path):
+    copied = tmp_path / "themes"
+    shutil.copytree(THEMES_DIR, copied)
+    (copied / "social_security.sql").unlink()
+    with pytest.raises(ConfigError, match="no SQL beside it"):
+        load_themes(copied)
+
+
+# -- column lineage and grades ----------------------------------------------------------------
+
+
+def test_the_theme_task_declares_its_inputs_output_edges_and_sql():
+    from govlake.tasks import all_tasks, theme_task
+    from lineage.declared import theme_edges
+
+    theme = {t.theme: t for t in load_themes()}["social_security"]
+    task = theme_task(theme)
+    assert (task.dag_id, task.task_id) == ("theme__social_security", "build_social_security")
+    assert (task.job, task.args) == ("jobs.theme:build_theme", ("social_security",))
+    assert [str(t) for t in task.inputs] == theme.inputs
+    assert [str(t) for t in task.outputs] == ["theme.social_security"]
+    assert list(task.edges) == theme_edges(theme) and task.sql == theme.sql
+    order = [t.task_id for t in all_tasks()]
+    assert order.index("build_population") < order.index("build_social_security")
+    assert order.index("build_social_security") < order.index("build_social_security_by_district")
+
+
+def test_column_edges_come_from_the_sql_through_ctes():
+    from lineage.declared import theme_edges
+
+    themes = {t.theme: t for t in load_themes()}
+    edges = {
+        (e.target_column, e.source_table, e.source_column)
+        for e in theme_edges(themes["social_security"])
+    }
+    ods = "ods.hrss_social_insurance__si_enrolment"
+    assert ("pension_status", "base.population", "social_insurance_status") in edges
+    assert {c for t, s, c in edges if t == "working_age_not_enrolled"} == {
+        "birth_date",
+        "death_date",
+        "sex",
+        "insurance_type",
+        "start_date",
+    }
+    assert ("enrolments", ods, "status") in edges
+    assert not [e for e in edges if e[1] in ("enrolment", "person")], "CTEs are not tables"
+    assert all(t.startswith(("base.", "ods.")) for _, t, _ in edges)
+
+
+def test_lineage_reaches_the_department_column_from_a_theme_column():
+    from lineage.query import upstream
+
+    walked = {
+        (e.source_table, e.source_column)
+        for e in upstream("theme.person_profile", "pension_status")
+    }
+    assert ("base.population", "social_insurance_status") in walked
+    assert ("system:hrss_social_insurance.si_enrolment", "status") in walked
+
+
+def review_grades(themes_dir: Path, monkeypatch):
+    """Findings and inherited grades of the catalog with the models of `themes_dir`."""
+    from govlake.catalog import load_catalog, load_rules, validate_catalog
+    from govlake.catalog.grades import GradeScheme
+    from govlake.catalog.review import Review
+    from govlake.catalog.schemas import declared_lakehouse
+
+    monkeypatch.setenv("GOVLAKE_THEMES_DIR", str(themes_dir))
+    rules = load_rules()
+    review = Review(load_catalog(), rules, declared_lakehouse(), GradeScheme(rules.grades))
+    return validate_catalog(), review.inherited
+
+
+def test_a_theme_column_inherits_the_strictest_grade_of_its_sources(tmp_path, monkeypatch):
+    findings, inherited = review_grades(THEMES_DIR, monkeypatch)
+    assert findings == []
+    # Catalog grades of the ods columns: csrq L3, xzqh L2, id columns L4 (conf/catalog/).
+    assert inherited[("theme.social_security", "id_number")].grade == "L4"
+    assert inherited[("theme.social_security", "division")].grade == "L2"
+    working = inherited[("theme.social_security", "working_age_not_enrolled")]
+    assert working.grade == "L3" and "ods.psb_hukou__hj_resident.csrq" in working.sources
+    assert inherited[("theme.person_profile", "marriages")].grade == "L4"
+
+
+def test_a_looser_grade_needs_a_written_reason(tmp_path, monkeypatch):
+    copied = tmp_path / "themes"
+    shutil.copytree(THEMES_DIR, copied)
+    path = copied / "social_security_by_district.yaml"
+    text = path.read_text(encoding="utf-8")
+    reason = "    grade_reason: a count per district names nobody\n"
+    start = text.index("  working_age_not_enrolled:")
+    path.write_text(text[:start] + text[start:].replace(reason, "", 1), encoding="utf-8")
+    findings, inherited = review_grades(copied, monkeypatch)
+    assert (
+        inherited[("theme.social_security_by_district", "working_age_not_enrolled")].grade == "L3"
+    )
+    assert [(f.entry, f.field) for f in findings] == [
+        ("social_security_by_district", "items[4].grade (working_age_not_enrolled)")
+    ]
+    assert (
+        "declares L2, looser than L3" in findings[0].rule and "without a reason" in findings[0].rule
+    )
+    assert "grade_reason" in findings[0].fix
+
+
+def test_a_reasoned_looser_grade_is_what_downstream_columns_inherit():
+    from govlake.catalog import load_rules
+    from govlake.catalog.grades import GradeScheme, inherit
+    from lineage.declared import ColumnEdge
+
+    scheme = GradeScheme(load_rules().grades)
+    edges = [
+        ColumnEdge("theme.agg", "n", "ods.x", "secret", "count"),
+        ColumnEdge("theme.report", "n", "theme.agg", "n", "copy"),
+    ]
+    declared = {("ods.x", "secret"): "L4", ("theme.agg", "n"): "L2"}
+    strict = inherit(scheme, declared, edges)
+    assert strict[("theme.report", "n")].grade == "L4", "without a reason: 就高从严"
+    reasoned = inherit(scheme, declared, edges, fixed={("theme.agg", "n"): "L2"})
+    assert reasoned[("theme.report", "n")].grade == "L2"
+    assert reasoned[("theme.agg", "n")].grade == "L4", "the review still sees what it counts"
+
+
+def test_a_broken_model_is_a_review_finding_not_a_stop_for_the_libraries(tmp_path, monkeypatch):
+    from govlake.catalog import assert_publishable, validate_catalog
+    from lineage.query import declared_edges
+
+    copied = tmp_path / "themes"
+    shutil.copytree(THEMES_DIR, copied)
+    path = copied / "social_security.sql"
+    path.write_text(path.read_text().replace("base.population", "base.populaton"))
+    monkeypatch.setenv("GOVLAKE_THEMES_DIR", str(copied))
+    findings = validate_catalog()
+    models = [f for f in findings if f.entry == "libraries/themes"]
+    assert len(models) == 1 and "unknown table base.populaton" in models[0].rule
+    assert_publishable("base.population")  # the libraries are still published
+    with pytest.raises(Exception, match="not published"):
+        assert_publishable("theme.social_security")
+    assert {e.target_table for e in declared_edges()} >= {"base.population"}
