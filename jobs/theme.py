@@ -76,11 +76,17 @@ def is_logical(table: str) -> bool:
     return any(s.mode == "logical" and table in map(s.ods_table, s.tables) for s in load_sources())
 
 
-def runnable_sql(theme: Theme) -> str:
-    """The model's SQL reading the run's views instead of the tables it names."""
+def runnable_sql(theme: Theme, night: dt.date) -> str:
+    """The model's SQL reading the run's views instead of the tables it names, on the night's day.
+
+    `current_date()` is the night's logical date, so an age or a duration computed by a model
+    does not move when a night is rerun on a later day (a rerun changes nothing).
+    """
     from sqlglot import exp
 
     def bind(node):
+        if isinstance(node, exp.CurrentDate):
+            return exp.cast(exp.Literal.string(night.isoformat()), "DATE")
         if isinstance(node, exp.Table) and node.db:
             name = f"{node.db}.{node.name}".lower()
             if name in theme.parsed.tables:
@@ -93,12 +99,12 @@ def runnable_sql(theme: Theme) -> str:
     return theme.parsed.tree.copy().transform(bind).sql(dialect=DIALECT)
 
 
-def result(spark: SparkSession, cfg: Settings, theme: Theme) -> DataFrame:
-    """The model's rows: inputs bound to views, the SQL run."""
+def result(spark: SparkSession, cfg: Settings, theme: Theme, night: dt.date) -> DataFrame:
+    """The model's rows for a night: inputs bound to views, the SQL run."""
     for table in theme.inputs:
         input_frame(spark, cfg, table, theme).createOrReplaceTempView(view_name(table))
     with spark_errors(theme):
-        return spark.sql(runnable_sql(theme))
+        return spark.sql(runnable_sql(theme, night))
 
 
 @contextmanager
@@ -207,10 +213,10 @@ def write_changes(spark: SparkSession, cfg: Settings, theme: Theme, rows: DataFr
     return counts
 
 
-def build(spark: SparkSession, cfg: Settings, theme: Theme) -> dict:
+def build(spark: SparkSession, cfg: Settings, theme: Theme, night: dt.date) -> dict:
     """Run the model, check its key, write what changed; the table stays as it was on error."""
     table = Table.parse(theme.table)
-    rows = hashed(result(spark, cfg, theme)).persist()
+    rows = hashed(result(spark, cfg, theme, night)).persist()
     try:
         with spark_errors(theme):
             check_key(rows, theme)
@@ -248,4 +254,4 @@ def build_theme(name: str, logical_date: dt.date, run_id: str | None = None, spa
     cfg = settings()
     theme = get_theme(name)
     assert_publishable(theme.table)  # 退回纠正: no entry passing review, no write
-    return build(spark or get_spark(cfg), cfg, theme)
+    return build(spark or get_spark(cfg), cfg, theme, logical_date)

@@ -130,9 +130,18 @@ def test_the_yaml_describes_exactly_the_sql_columns_and_a_reason_needs_a_grade(t
         load_theme(path)
 
 
+def test_current_date_is_the_nights_date():
+    """A model's current_date() is the night it builds: a night rerun later changes no age."""
+    from jobs.theme import runnable_sql
+
+    sql = runnable_sql(load_theme(THEMES_DIR / "social_security.yaml"), dt.date(2026, 11, 26))
+    assert "CAST('2026-11-26' AS DATE)" in sql
+    assert "CURRENT_DATE" not in sql.upper()
+
+
 # -- builds on tiny inline tables -------------------------------------------------------------
 
-TODAY = dt.date.today()
+NIGHT = dt.date(2026, 11, 26)
 POPULATION = [
     # id, name, sex, birth, division, death, pension status, current
     ("A1", "甲", "1", dt.date(1980, 5, 1), "420702", None, "1", True),
@@ -174,8 +183,8 @@ def built(spark, cfg):
 
     write_inputs(spark, cfg)
     themes = {t.theme: t for t in load_themes()}
-    first = build(spark, cfg, themes["social_security"])
-    district = build(spark, cfg, themes["social_security_by_district"])
+    first = build(spark, cfg, themes["social_security"], NIGHT)
+    district = build(spark, cfg, themes["social_security_by_district"], NIGHT)
     return themes, first, district
 
 
@@ -223,14 +232,14 @@ def test_a_rerun_commits_nothing_and_a_change_merges_one_key(spark, cfg, built):
 
     themes, first, _ = built
     table = Table.parse("theme.social_security")
-    again = build(spark, cfg, themes["social_security"])
+    again = build(spark, cfg, themes["social_security"], NIGHT)
     assert again["mode"] == "unchanged (no commit)"
     assert again["delta_version"] == first["delta_version"] == table.version(spark, cfg)
     # D4 renamed, A1 gone: one key changes, one is deleted, in one commit (the README answers
     # below read neither).
     changed = [(p[0], "丁丁" if p[0] == "D4" else p[1], *p[2:]) for p in POPULATION]
     write_inputs(spark, cfg, [p for p in changed if p[0] != "A1"], enrolment=False)
-    after = build(spark, cfg, themes["social_security"])
+    after = build(spark, cfg, themes["social_security"], NIGHT)
     assert (after["mode"], after["changed_keys"], after["removed_keys"]) == ("merged", 1, 1)
     assert after["delta_version"] == first["delta_version"] + 1
     now = {r["id_number"]: r["name"] for r in table.read(spark, cfg).collect()}
@@ -251,7 +260,7 @@ def test_a_key_that_is_not_unique_leaves_the_table_at_its_version(spark, cfg, bu
     model(tmp_path, "social_security", sql, key="id_number")
     bad = load_themes(tmp_path, known=KNOWN)[0]
     with pytest.raises(Exception) as err:
-        build(spark, cfg, bad)
+        build(spark, cfg, bad, NIGHT)
     message = str(err.value)
     assert "theme social_security: the key (id_number) is not unique" in message
     assert "A1 (2 rows)" in message
@@ -270,7 +279,7 @@ def test_a_model_naming_a_column_its_input_lacks_names_the_model(spark, cfg, bui
     )
     theme = load_themes(tmp_path, known=KNOWN)[0]
     with pytest.raises(Exception, match=r"theme wrong: Spark refuses the SQL.*district"):
-        build(spark, cfg, theme)
+        build(spark, cfg, theme, NIGHT)
     assert not Table.parse("theme.wrong").exists(spark, cfg)
 
 
