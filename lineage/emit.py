@@ -199,15 +199,44 @@ class LineageWriter:
         return as_dict
 
     def record(self, run: TaskRun, with_edges: bool) -> None:
-        """Append the run's events (and its column edges) to lineage.events / column_edges."""
+        """Append the run's events to lineage.events, and its column edges to column_edges
+        when they differ from the latest recorded ones of its target tables.
+
+        Events are the runs' audit trail: every run keeps its own. Edges are derived from the
+        code and configuration, not from the night: a rerun (issue 20, item 11) or the next
+        night with the same edges records nothing, so the table holds each change of lineage
+        once; readers take each target's latest recorded edges."""
         from govlake.spark import get_spark
 
         spark = self._spark or get_spark(self.cfg, tables=set())
         _append(spark, self.cfg, EVENTS, [_event_row(run, e) for e in run.events])
-        if with_edges and run.edges:
+        if with_edges and run.edges and _edges_changed(spark, self.cfg, run):
             now = dt.datetime.now()
             rows = [(run.run_id, *_edge_tuple(e), run.job, now) for e in run.edges]
             _append(spark, self.cfg, COLUMN_EDGES, rows)
+
+
+def _edges_changed(spark: SparkSession, cfg: Settings, run: TaskRun) -> bool:
+    """Whether the run's edges differ from the latest recorded edges of its target tables."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    recorded = COLUMN_EDGES.table.read_if_exists(spark, cfg)
+    if recorded is None:
+        return True
+    targets = sorted({e.target_table for e in run.edges})
+    latest = F.max("recorded_at").over(Window.partitionBy("target_table"))
+    rows = (
+        recorded.where(F.col("target_table").isin(*targets))
+        .withColumn("_latest", latest)
+        .where(F.col("recorded_at") == F.col("_latest"))
+        .select(*EDGE_COLUMNS, "job_name")
+        .collect()
+    )
+    return {tuple(r) for r in rows} != {(*_edge_tuple(e), run.job) for e in run.edges}
+
+
+EDGE_COLUMNS = ("target_table", "target_column", "source_table", "source_column", "transformation")
 
 
 def _edge_tuple(e: ColumnEdge) -> tuple:

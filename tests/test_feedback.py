@@ -210,8 +210,11 @@ def test_scores_per_table_and_department_with_trend(spark, lake):
     assert police["timeliness"] == 75  # mean of 100 and 50
     assert police["overall"] == pytest.approx((95 + 90 + 90 + 100 + 75) / 5)
 
-    write_scores(spark, lake, day2, "n2")
-    write_scores(spark, lake, day2, "n2")  # a rerun replaces, never doubles
+    night2 = write_scores(spark, lake, day2, "n2")
+    # Issue 20 item 11: a rerun of the night, under another run id (a second `make demo`),
+    # replaces the night's scores: the count is unchanged and the trend lists the night once.
+    assert write_scores(spark, lake, day2, "n2-rerun") == night2
+    assert SCORES.table.read(spark, lake).where(f"run_date = DATE'{day2}'").count() == night2
     trend = {(r["scope"], r["name"]): r for r in score_trend(spark, lake, department="市公安局")}
     latest = trend[("table", "fb_police.resident")]
     assert latest["completeness"] == 100 and latest["run_date"] == day2
@@ -401,6 +404,11 @@ def test_duplicate_collection_report(spark, lake):
     assert (row["keys_authority"], row["keys_department"], row["keys_both"]) == (3, 3, 2)
     assert (row["keys_agree"], row["agree_percent"]) == (1, 50.0)
     assert "市公安局 为权威来源" in row["recommendation"]
+    assert [r["keys_both"] for r in latest_report(spark, lake)] == [2]
+    # Issue 20 item 11: the night run again under another run id replaces its report.
+    write_duplicates(spark, lake, D1, "d1-rerun")
+    report = Table("quality", "duplicate_collection").read(spark, lake)
+    assert report.count() == len(rows) == 1
     assert [r["keys_both"] for r in latest_report(spark, lake)] == [2]
 
 

@@ -71,6 +71,28 @@ def test_successful_run_emits_start_then_complete_with_counts(spark, cfg):
     }
 
 
+def test_rerun_with_the_same_edges_records_them_once(spark, cfg):
+    """Issue 20 item 11: a rerun keeps its own events but adds no second copy of the same
+    column edges; the recorded lineage readers see is unchanged."""
+    from pyspark.sql import functions as F
+
+    from lineage.query import recorded_edges
+
+    def edge_rows() -> int:
+        table = Table.parse("lineage.column_edges").read(spark, cfg)
+        return table.where(F.col("job_name") == "ods__mca_marriage.load_marriage").count()
+
+    with marriage_run():
+        pass
+    before, seen = edge_rows(), sorted(recorded_edges(spark))
+    with marriage_run() as rerun:
+        pass
+    assert before >= 2
+    assert edge_rows() == before
+    assert sorted(recorded_edges(spark)) == seen
+    assert len(delta_rows(spark, cfg, "events", rerun.run_id)) == 2  # START, COMPLETE
+
+
 def test_column_lineage_facet_names_the_department_column(cfg, spark):
     with marriage_run() as run:
         pass

@@ -149,6 +149,31 @@ def test_policies_warn_keeps_quarantine_removes_and_both_are_recorded(spark, cfg
     }
 
 
+def test_rerun_of_a_night_replaces_its_failed_rows(spark, cfg):
+    """Issue 20 item 11: validating the same night again (another run id, same rows) leaves
+    quality.failed_rows with the night's failures once, and the readers' count unchanged."""
+    from dataclasses import replace
+
+    from jobs.feedback.common import night_rows
+
+    table = "ods.q__rerun"
+    df = spark.createDataFrame(
+        [(1, GOOD_RIC[0]), (2, BAD_RIC[0]), (3, BAD_RIC[1])], "k int, sfzh string"
+    )
+    suite = suite_of([r("expect_column_values_to_be_valid_ric", "sfzh")], name=table)
+
+    def counts() -> tuple[int, int]:
+        failed = spark.table("quality.failed_rows").where(f"`table` = '{table}'")
+        read = night_rows(failed, DAY1, spark.table("quality.results"))
+        return failed.count(), read.where(f"`table` = '{table}'").count()
+
+    validate(spark, cfg, suite, df, batch(table))
+    first = counts()
+    validate(spark, cfg, suite, df, replace(batch(table), run_id="test-rerun"))
+    assert first == (2, 2)
+    assert counts() == first
+
+
 def test_fail_policy_raises_naming_table_rule_and_counts(spark, cfg):
     df = spark.createDataFrame([(1, "A"), (2, "A"), (2, "B")], "k int, level string")
     suite = suite_of([r("expect_column_values_to_be_unique", "k", "fail")], name="ods.q__fail")

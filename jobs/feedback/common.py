@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from govlake.lakehouse import Table
@@ -41,6 +42,12 @@ def write_slice(df: DataFrame, cfg: Settings, owned: Owned, where: str) -> None:
     if exists:
         options["replaceWhere"] = where
     owned.table.write(df, "overwrite" if exists else "append", options=options, cfg=cfg)
+
+
+def night_predicate(run_date: dt.date) -> str:
+    """The replaceWhere of a night's slice: a rerun of the night, under any run id, replaces
+    the night's rows, so scores and reports never count a night twice (issue 20, item 11)."""
+    return f"run_date = DATE'{dt.date.fromisoformat(str(run_date)[:10]).isoformat()}'"
 
 
 def sql_list(values) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from govlake.lakehouse import Table
 from govlake.owned import DUPLICATE_COLLECTION
 from govlake.settings import Settings
-from jobs.feedback.common import write_slice
+from jobs.feedback.common import night_predicate, write_slice
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -158,14 +158,15 @@ def library_report(spark, cfg, library, run_date: dt.date, run_id: str) -> list[
 def write_duplicates(
     spark, cfg: Settings, run_date: dt.date, run_id: str, libraries=None
 ) -> list[dict]:
-    """The duplicate-collection report of every library into quality.duplicate_collection."""
+    """The duplicate-collection report of every library into quality.duplicate_collection;
+    a rerun of the night, under any run id, replaces the night's report."""
     from govlake.libraries import load_libraries
 
     rows = []
     for library in libraries if libraries is not None else load_libraries():
         rows += library_report(spark, cfg, library, run_date, run_id)
     df = spark.createDataFrame(rows, DUPLICATE_COLLECTION.schema)
-    write_slice(df, cfg, DUPLICATE_COLLECTION, f"run_id = '{run_id.replace(chr(39), chr(39) * 2)}'")
+    write_slice(df, cfg, DUPLICATE_COLLECTION, night_predicate(run_date))
     return rows
 
 

@@ -30,6 +30,7 @@ from jobs.feedback.common import (
     COMMITTED,
     CONFLICTS,
     LIBRARY_RUNS,
+    night_predicate,
     night_rows,
     qualified_table,
     split_ods,
@@ -226,10 +227,11 @@ def compute_scores(spark: SparkSession, cfg: Settings, run_date: dt.date, run_id
 
 
 def write_scores(spark: SparkSession, cfg: Settings, run_date: dt.date, run_id: str) -> int:
-    """Compute and write the run's scores into quality.scores (a rerun replaces them)."""
+    """Compute and write the night's scores into quality.scores. A rerun of the night, under
+    any run id, replaces the night's rows, so a trend never counts a night twice."""
     rows = compute_scores(spark, cfg, run_date, run_id)
     df = spark.createDataFrame(rows, SCORES.schema)
-    write_slice(df, cfg, SCORES, f"run_id = '{run_id.replace(chr(39), chr(39) * 2)}'")
+    write_slice(df, cfg, SCORES, night_predicate(run_date))
     return len(rows)
 
 

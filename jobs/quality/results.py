@@ -1,10 +1,12 @@
 """quality.results (one row per rule and run) and quality.failed_rows (one per row and rule).
 
-Both are Delta tables partitioned by table, appended to: each validation adds its rows with its
-time (validated_at), so concurrent loads never conflict and a write reads nothing back. A rerun
-of a table and run date adds a later validation; readers take each table's latest validation of
-the night from quality.results (jobs.feedback.common.night_rows), as one without failures adds
-no failed rows.
+Both are Delta tables partitioned by table, stamped with the validation's time (validated_at),
+so concurrent loads of different tables never conflict. quality.results is the validations'
+record and is appended to: a rerun of a table and run date adds a later validation, and readers
+take each table's latest validation of the night (jobs.feedback.common.night_rows).
+quality.failed_rows is derived from it: a validation with failures replaces its table's failed
+rows of the night (issue 20, item 11), so a rerun never doubles them; one without failures adds
+none, and readers ignore the earlier validation's rows by validated_at.
 """
 
 from __future__ import annotations
@@ -152,7 +154,23 @@ def write_failed_rows(
             F.lit(validated_at).cast("timestamp").alias("validated_at"),
         )
         rows = rows.unionByName(restamped, allowMissingColumns=True)
-    _append(rows.coalesce(files), cfg, FAILED_ROWS)
+    _replace_night(rows.coalesce(files), cfg, suite.table, batch.run_date)
+
+
+def _replace_night(df: DataFrame, cfg: Settings, table: str, run_date) -> None:
+    """Replace the table's failed rows of the night (the first write creates the table)."""
+    if not FAILED_ROWS.table.exists(df.sparkSession, cfg):
+        _append(df, cfg, FAILED_ROWS)
+        return
+    day = dt.date.fromisoformat(str(run_date)[:10]).isoformat()
+    name = table.replace("'", "''")  # a table name we declared, quoted as a SQL literal
+    options = {
+        "mergeSchema": "true",
+        "replaceWhere": f"`table` = '{name}' AND run_date = DATE'{day}'",
+    }
+    FAILED_ROWS.table.write(
+        df, "overwrite", partition_by=FAILED_ROWS.partition_by, options=options, cfg=cfg
+    )
 
 
 def unchecked(
