@@ -8,8 +8,10 @@ import sqlite3
 import pytest
 
 from govlake.errors import SourceError
+from govlake.settings import settings
 from jobs import ingest
 from jobs.ingest import load_table
+from jobs.ops import latest_runs
 
 DAY1, DAY2 = dt.date(2026, 11, 25), dt.date(2026, 11, 26)
 
@@ -116,6 +118,15 @@ def test_rerun_same_date_changes_nothing(spark, source_dir, tmp_path):
     again = load_table("vital_b", "birth", DAY2, "run-2", spark)
     assert again["status"] == "unchanged"
     assert version_of(spark, "ods.vital_b__birth") == before
+    # Issue 20 item 11: both runs stay in ops.load_runs (the audit trail); the night's latest
+    # is the rerun, marked unchanged, with the first run's counts, as the demo summary reads it.
+    runs = spark.table("ops.load_runs").where("ods_table = 'ods.vital_b__birth'").collect()
+    assert sorted(r.status for r in runs) == ["success", "unchanged"]
+    latest = latest_runs(spark, settings(), DAY2)["ods.vital_b__birth"]
+    first = next(r for r in runs if r.status == "success")
+    assert latest["status"] == "unchanged"
+    counts = ("rows_read", "rows_written", "rows_rejected", "balanced")
+    assert [latest[c] for c in counts] == [first[c] for c in counts]
     assert rows_of(spark, "ods.vital_b__birth", DAY2).count() == 2
     assert spark.table("ops.rejected_rows").where("source_system = 'vital_b'").count() == 2
 

@@ -265,8 +265,18 @@ def test_one_library_over_three_builds_and_a_changed_library_file(spark, people,
     assert_authority_quarantine_and_conflicts(spark, people, first)
 
     again = people.build(spark, NIGHT1, "build-2")
-    assert again["mode"] == "incremental"
+    assert again["mode"] == "unchanged"  # recorded as a rerun that changed nothing
     assert again["changed_keys"] == 0 and again["delta_version"] == first["delta_version"]
+    # Issue 20 item 11: both builds of the night stay in ops.library_runs (the audit trail);
+    # the rerun counts the same standardized rows, so a reader taking the latest is unchanged.
+    night = spark.table("ops.library_runs").where(
+        f"library = '{people.name}' AND batch_date = DATE'{NIGHT1}'"
+    )
+    counted = {(r.run_id, r.input): r.current_standardized for r in night.collect()}
+    assert {run for run, _ in counted} == {"build-1", "build-2"}
+    assert {i: n for (run, i), n in counted.items() if run == "build-2"} == {
+        i: n for (run, i), n in counted.items() if run == "build-1"
+    }
 
     moved = [line.replace("张伟", "张维") if line.startswith("1,") else line for line in RESIDENTS]
     people.deliver(spark, NIGHT2, moved, ENROLMENT)
@@ -298,7 +308,7 @@ def test_an_empty_batch_keeps_yesterday_then_a_corrected_row_leaves_quarantine(s
     result = people.build(spark, NIGHT2, "build-2")
     police = next(i for i in result["inputs"] if i["input"] == "police")
     assert "kept the batch of 2026-11-25" in police["note"]
-    assert result["mode"] == "incremental" and police["rows_in"] == 0, "nothing to re-read"
+    assert result["mode"] == "unchanged" and police["rows_in"] == 0, "nothing to re-read"
     assert result["changed_keys"] == 0
 
     fixed_number = rid("42070219880808123")

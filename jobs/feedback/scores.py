@@ -250,7 +250,10 @@ def score_trend(
     history: dict[tuple, list[dict]] = {}
     for r in scores.orderBy("run_date", "run_id").collect():
         name = r["table"] if r["scope"] == "table" else r["department"]
-        history.setdefault((r["scope"], name), []).append(r.asDict())
+        rows = history.setdefault((r["scope"], name), [])
+        if rows and rows[-1]["run_date"] == r["run_date"]:
+            rows.pop()  # a night scored twice before reruns replaced it: the later run counts
+        rows.append(r.asDict())
     out = []
     for (scope, name), rows in sorted(
         history.items(), key=lambda kv: (kv[0][0] != "department", kv[0][1] or "")

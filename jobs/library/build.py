@@ -87,7 +87,12 @@ def build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> dict:
 
 
 def unchanged(spark: SparkSession, ctx: BuildContext, plan: Plan) -> dict:
-    """No input or linked library changed since the last build: nothing is read or written."""
+    """No input or linked library changed since the last build: nothing is read or written.
+    The run is still recorded in ops.library_runs (runs are an audit trail, never replaced),
+    marked build_mode 'unchanged' so a rerun of a night reads as one; readers summarizing a
+    night take each library's latest build."""
+    plan.mode = "unchanged"
+    plan.reason = f"nothing to rebuild: {plan.reason}"
     balance = [
         {
             "input": name,
