@@ -48,7 +48,9 @@ LOAD_RUNS = _declare(
     "watermark_low string, watermark_high string, fingerprint string, location string, "
     "error string, schema_change string, rows_quarantined long, rows_null_watermark long, "
     "balance string, rows_dropped long, notes string",
-    "One row per load or logical registration of a department table (append-only). "
+    "One row per load or logical registration of a department table (append-only: a rerun "
+    "of a night is kept as its own run, status 'unchanged' when nothing changed; readers "
+    "summarizing a night take each table's latest run). "
     "rows_read: rows read from the source (for a logical source, the rows validated in place; "
     "NULL without a suite). balance: 'balanced' (read = written + rejected + quarantined "
     "+ dropped, "
@@ -106,7 +108,8 @@ FAILED_ROWS = _declare(
     "rule string, rule_zh string, rule_en string, policy string, column string, key string, "
     "value string, source_row string, validated_at timestamp",
     "One row per failing row and rule of a validation, with the row's key, value and origin "
-    "(append-only, stamped with the validation's validated_at).",
+    "(stamped with the validation's validated_at; a validation with failures replaces its "
+    "table's rows of the night, so a rerun never doubles them).",
     partition_by=("table",),
 )
 SCORES = _declare(
@@ -114,8 +117,8 @@ SCORES = _declare(
     "run_id string, run_date date, scope string, table string, department string, "
     "completeness double, validity double, consistency double, uniqueness double, "
     "timeliness double, overall double",
-    "Quality scores per table and per department and run (jobs.feedback.scores); a rerun "
-    "replaces its run's rows.",
+    "Quality scores per table and per department and night (jobs.feedback.scores); a rerun "
+    "of the night, under any run id, replaces the night's rows.",
 )
 PROBLEMS = _declare(
     "quality.problems",
@@ -133,7 +136,8 @@ DUPLICATE_COLLECTION = _declare(
     "inputs string, declared_rank int, keys_authority long, keys_department long, "
     "keys_both long, keys_agree long, agree_percent double, recommendation string",
     "Attributes collected by more than one department, their overlap and agreement, and the "
-    "recommended authoritative source (jobs.feedback.duplicates); a rerun replaces its run.",
+    "recommended authoritative source (jobs.feedback.duplicates); a rerun of the night, "
+    "under any run id, replaces the night's report.",
 )
 
 
@@ -200,7 +204,8 @@ COLUMN_EDGES = _declare(
     "lineage.column_edges",
     "run_id string, target_table string, target_column string, source_table string, "
     "source_column string, transformation string, job_name string, recorded_at timestamp",
-    "Column-level lineage recorded by completed runs (readers take each target's latest run).",
+    "Column-level lineage recorded by completed runs whose edges differ from the latest "
+    "recorded ones of their targets (a rerun adds no copy); readers take each target's latest.",
 )
 
 
@@ -229,7 +234,9 @@ LIBRARY_RUNS = _declare(
     "link_versions map<string,bigint>, current_standardized long, ods_fingerprint string, "
     "retired_keys long",
     "One row per library build and input: rows in = standardized (counted in the std table) "
-    "+ quarantined, and the ods versions the next (incremental) build starts from.",
+    "+ quarantined, and the ods versions the next (incremental) build starts from. "
+    "Append-only: a rebuild that found nothing changed is kept with build_mode 'unchanged'; "
+    "readers summarizing a night take each library's latest build.",
 )
 
 
