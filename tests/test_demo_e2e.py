@@ -164,6 +164,9 @@ def assert_themes_match_generator(spark, home: Path) -> None:
         return [r.asDict() for r in spark.sql(on_views(analyst_queries()[name], views)).collect()]
 
     coverage = {r.pop("division"): r for r in answer("coverage")}
+    for row in coverage.values():  # a double or a decimal, as Spark types the division
+        share = row["pension_coverage"]
+        row["pension_coverage"] = None if share is None else float(share)
     assert coverage == theme_truth.coverage_by_district(truth)
     gap = {r["division"]: r["persons"] for r in answer("working_age_gap")}
     assert gap == theme_truth.working_age_gap_by_district(truth) and sum(gap.values()) > 10
