@@ -90,6 +90,7 @@ def theme_rows(outcomes: list) -> list[dict]:
                 "changed_keys": built.get("changed_keys"),
                 "removed_keys": built.get("removed_keys"),
                 "mode": built.get("mode"),
+                "refresh": built.get("refresh"),
                 "delta_version": built.get("delta_version"),
                 "seconds": outcome.seconds,
                 "reason": built.get("reason"),
@@ -102,11 +103,14 @@ def print_themes(rows: list[dict], day: dt.date, console: Console) -> None:
     if not rows:
         return
     table = Table(title=f"Theme libraries (主题库), night of {day}")
-    for column in rows[0]:
-        table.add_column(column, overflow="fold")
+    columns = [c for c in rows[0] if c != "reason"]  # a sentence: printed under the table
+    for column in columns:
+        table.add_column(column)
     for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row.values()])
+        table.add_row(*["" if row[c] is None else str(row[c]) for c in columns])
     console.print(table)
+    for row in rows:
+        console.print(f"  {row['theme']}: {row['reason']}", highlight=False)
     seconds = sum(r["seconds"] for r in rows)
     console.print(
         f"Themes built in {seconds:.1f}s. Query them: "
