@@ -14,9 +14,11 @@ from govlake.owned import BALANCED, NOT_COPIED
 from govlake.settings import Settings, settings
 from govlake.site import site_dir
 from govlake.sources import load_sources
+from govlake.themes import load_themes
 
 NIGHTLY_DAG = "ezhou_nightly"
 LEDGER_DAG = "ezhou_ledger"
+THEME_PREFIX = "theme__"
 
 
 def ensure_sample_sources(cfg: Settings, persons: int, day: dt.date, console: Console) -> dict:
@@ -51,7 +53,10 @@ def run_nightly(day: dt.date, console: Console) -> list:
     )
     outcomes = []
     libraries = [f"{lib.database}__{lib.library}" for lib in build_order(load_libraries())]
-    dag_ids = [f"ods__{s.system}" for s in load_sources()] + [NIGHTLY_DAG, *libraries, LEDGER_DAG]
+    themes = [theme_dag_id(t.theme) for t in load_themes()]  # build order: a model after its inputs
+    sources = [f"ods__{s.system}" for s in load_sources()]
+    # The ledger last: its catalog and site describe the themes too.
+    dag_ids = [*sources, NIGHTLY_DAG, *libraries, *themes, LEDGER_DAG]
     for number, dag_id in enumerate(dag_ids, start=1):
         with console.status(f"[{number}/{len(dag_ids)}] airflow dag.test {dag_id} {day} ..."):
             outcome = run_dag(dag_id, day)
@@ -62,6 +67,56 @@ def run_nightly(day: dt.date, console: Console) -> list:
                 console.print(f"    {task.task_id}: {task.error}", highlight=False)
         outcomes.append(outcome)
     return outcomes
+
+
+def theme_dag_id(theme: str) -> str:
+    return f"{THEME_PREFIX}{theme}"
+
+
+def theme_rows(outcomes: list) -> list[dict]:
+    """What each theme build of the night did (its task's return value): rows, mode, why."""
+    rows = []
+    for outcome in outcomes:
+        if not outcome.dag_id.startswith(THEME_PREFIX):
+            continue
+        name = outcome.dag_id.removeprefix(THEME_PREFIX)
+        task = outcome.tasks.get(f"build_{name}")
+        built = (task.xcom if task else None) or {}
+        rows.append(
+            {
+                "theme": f"theme.{name}",
+                "status": outcome.state,
+                "rows": built.get("rows"),
+                "changed_keys": built.get("changed_keys"),
+                "removed_keys": built.get("removed_keys"),
+                "mode": built.get("mode"),
+                "refresh": built.get("refresh"),
+                "delta_version": built.get("delta_version"),
+                "seconds": outcome.seconds,
+                "reason": built.get("reason"),
+            }
+        )
+    return rows
+
+
+def print_themes(rows: list[dict], day: dt.date, console: Console) -> None:
+    if not rows:
+        return
+    table = Table(title=f"Theme libraries (主题库), night of {day}")
+    columns = [c for c in rows[0] if c != "reason"]  # a sentence: printed under the table
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["" if row[c] is None else str(row[c]) for c in columns])
+    console.print(table)
+    for row in rows:
+        console.print(f"  {row['theme']}: {row['reason']}", highlight=False)
+    seconds = sum(r["seconds"] for r in rows)
+    console.print(
+        f"Themes built in {seconds:.1f}s. Query them: "
+        'govlake sql "SELECT * FROM theme.person_profile LIMIT 1" '
+        "(analyst queries: libraries/themes/README.md)"
+    )
 
 
 def summary_rows(day: dt.date) -> list[dict]:
@@ -194,6 +249,7 @@ def run_demo(persons: int | None, day: dt.date | None, console: Console) -> int:
     outcomes = run_nightly(day, console)
     ok = print_summary(summary_rows(day), day, console)
     print_libraries(library_rows(day), day, console)
+    print_themes(theme_rows(outcomes), day, console)
     ok &= print_ground_truth(console)
     from jobs.quality.gx_run import docs_dir
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,83 @@ def assert_workbooks_match_manifest(spark, home: Path) -> None:
     assert all(r["agrees"] for r in rows), [r for r in rows if not r["agrees"]]
 
 
+def analyst_queries() -> dict[str, str]:
+    """The analyst queries of libraries/themes/README.md by name (`<!-- query: name -->`)."""
+    text = (PROJECT_ROOT / "libraries" / "themes" / "README.md").read_text(encoding="utf-8")
+    return dict(re.findall(r"<!-- query: (\w+) -->.*?```sql\n(.*?)```", text, re.S))
+
+
+def on_views(sql: str, views: dict[str, str]) -> str:
+    """The query with each theme table it names read from a view instead (sqlglot rewrite)."""
+    import sqlglot
+    from sqlglot import exp
+
+    def bind(node):
+        if isinstance(node, exp.Table) and f"{node.db}.{node.name}" in views:
+            bound = exp.to_table(views[f"{node.db}.{node.name}"])
+            bound.set("alias", node.args.get("alias"))
+            return bound
+        return node
+
+    return sqlglot.parse_one(sql, read="spark").transform(bind).sql(dialect="spark")
+
+
+def theme_versions(spark, home: Path) -> dict[str, int]:
+    from govlake.themes import load_themes
+
+    out = {}
+    for theme in load_themes():
+        path = home / "lakehouse" / "theme" / theme.theme
+        history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").agg({"version": "max"})
+        out[theme.table] = history.first()[0]
+    return out
+
+
+def assert_themes_match_generator(spark, home: Path) -> None:
+    """Four README analyst queries, run on the demo's theme tables, give the answers the
+    generator knows from its own records (govlake.sample.theme_truth), over the persons it wrote
+    without a defect in any table (what becomes of a broken row is checked above)."""
+    import datetime as dt
+
+    from govlake.sample import theme_truth
+    from govlake.themes import get_theme
+    from jobs.theme import runnable_sql, view_name
+
+    manifest = json.loads((home / "sources" / "manifest.json").read_text("utf-8"))
+    truth = theme_truth.social_security_truth(home / "sources")
+    assert len(truth) > manifest["persons"] * 0.8  # few persons are left out
+    ids = spark.createDataFrame([(p.id_number,) for p in truth], "id_number string")
+    lake = home / "lakehouse" / "theme"
+    views = {}
+    for name in ("social_security", "person_profile"):
+        rows = spark.read.format("delta").load(str(lake / name))
+        assert rows.join(ids, "id_number", "left_semi").count() == len(truth), name
+        rows.join(ids, "id_number", "left_semi").createOrReplaceTempView(f"clean_{name}")
+        views[f"theme.{name}"] = f"clean_{name}"
+    # Coverage reads the per-district model: that model's SQL, run over the same persons.
+    by_district = get_theme("social_security_by_district")
+    spark.table("clean_social_security").createOrReplaceTempView(view_name("theme.social_security"))
+    night = dt.date.fromisoformat(manifest["logical_date"])
+    spark.sql(runnable_sql(by_district, night)).createOrReplaceTempView("clean_by_district")
+    views["theme.social_security_by_district"] = "clean_by_district"
+
+    def answer(name: str) -> list:
+        return [r.asDict() for r in spark.sql(on_views(analyst_queries()[name], views)).collect()]
+
+    coverage = {r.pop("division"): r for r in answer("coverage")}
+    for row in coverage.values():  # a double or a decimal, as Spark types the division
+        share = row["pension_coverage"]
+        row["pension_coverage"] = None if share is None else float(share)
+    assert coverage == theme_truth.coverage_by_district(truth)
+    gap = {r["division"]: r["persons"] for r in answer("working_age_gap")}
+    assert gap == theme_truth.working_age_gap_by_district(truth) and sum(gap.values()) > 10
+    medical = {r["division"]: r["persons"] for r in answer("medical_not_social")}
+    assert medical == theme_truth.medical_not_social_by_district(truth)
+    assert sum(medical.values()) > 10
+    after_death = {(r["id_number"], r["death_date"]) for r in answer("after_death")}
+    assert after_death == {(p.id_number, p.death_date) for p in truth if p.enrolled_after_death}
+
+
 @pytest.mark.slow
 def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_home):
     first = run_demo(demo_home)
@@ -136,6 +214,9 @@ def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_ho
     assert {j for j, k in kinds if k == "START"} == {j for j, k in kinds if k == "COMPLETE"}
     assert "vs the generator's defects.jsonl: agree" in first.stdout
     assert_ledger_published(spark, demo_home)
+    assert "Theme libraries" in first.stdout
+    assert_themes_match_generator(spark, demo_home)
+    themes = theme_versions(spark, demo_home)
 
     second = run_demo(demo_home)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
@@ -145,3 +226,4 @@ def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_ho
         assert run["status"] in ("unchanged", "registered"), name
         assert run["rows_written"] == runs[name]["rows_written"]
         assert run["delta_version"] == runs[name]["delta_version"]
+    assert theme_versions(spark, demo_home) == themes  # a rerun night commits nothing

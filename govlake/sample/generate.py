@@ -71,12 +71,16 @@ class _Run:
             day = self.world.logical_date
             write_xlsx(path, spec, result.rows, datetime.datetime(day.year, day.month, day.day, 23))
 
+    def store(self, path: Path, tables: list) -> None:
+        """Write SQLite tables (a replay of the run overrides this to write nothing)."""
+        write_sqlite(path, tables)
+
     def psb(self) -> None:
         """Household register first: its clean rows are the authority for conflicts."""
         residents = self.finish(people_sources.resident_table(self.world))
         self.world.dirty_persons = set(residents.hit)
         households = self.finish(people_sources.household_table(self.world))
-        write_sqlite(
+        self.store(
             self.root / people_sources.RESIDENT.path,
             [
                 (people_sources.RESIDENT, residents.rows),
@@ -92,13 +96,13 @@ class _Run:
         dirty = {members[i] for i in result.hit}
         dirty |= {e for e in range(len(self.world.ents)) if e not in registered}
         self.world.dirty_entities = dirty
-        write_sqlite(self.root / data.spec.path, [(data.spec, result.rows)])
+        self.store(self.root / data.spec.path, [(data.spec, result.rows)])
 
     def database(self, build: Callable[[World], TableData]) -> None:
         """A single-table SQLite source."""
         data = build(self.world)
         result = self.finish(data)
-        write_sqlite(self.root / data.spec.path, [(data.spec, result.rows)])
+        self.store(self.root / data.spec.path, [(data.spec, result.rows)])
 
     def file(self, build: Callable[[World, str], TableData]) -> None:
         """A file source for the logical date."""
@@ -125,6 +129,13 @@ def generate_sources(
     root.mkdir(parents=True, exist_ok=True)
     say(f"building {persons:,} residents and their legal entities")
     run = _Run(root, build_world(persons, logical_date, seed, config), rates or config.rates, say)
+    run_all(run)
+    run.manifest.write(root / "manifest.json")
+    return run.manifest
+
+
+def run_all(run: _Run) -> None:
+    """Every department table of a run, in the order the defects depend on (psb, samr first)."""
     run.psb()
     run.samr()
     run.database(people_sources.enrolment_table)
@@ -137,5 +148,3 @@ def generate_sources(
         entity_sources.certificate_table,
     ):
         run.file(build)
-    run.manifest.write(root / "manifest.json")
-    return run.manifest
