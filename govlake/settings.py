@@ -51,6 +51,11 @@ class Settings(BaseModel):
     # Absolute folders outside sources_root that a file source's `path` may name; any other
     # path (`../../etc`, `/etc`) is refused, so a source file cannot load arbitrary files.
     source_roots: tuple[Path, ...] = ()
+    # The governed SQL endpoint (govlake serve, HiveServer2 protocol): where it listens and how
+    # many client connections it serves at once (one thread each; one more is refused clearly).
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 10009
+    serve_max_sessions: int = 32
 
     @field_validator("source_roots")
     @classmethod

@@ -1,0 +1,127 @@
+"""The listener: one thread per connection (bounded), SASL PLAIN first, then TCLIService calls."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any
+
+from TCLIService import TCLIService
+from thrift.protocol.TBinaryProtocol import TBinaryProtocol
+from thrift.Thrift import TType
+from thrift.transport import TSocket
+from thrift.transport.TTransport import TTransportException
+
+from govlake.serve.gateway import Gateway, Handler
+from govlake.serve.sasl import ERROR, SaslRefused, TSaslServerTransport, plain_handshake, refuse
+
+log = logging.getLogger("govlake.serve")
+
+
+class _Protocol(TBinaryProtocol):
+    """Binary protocol that skips unknown calls' binary fields (handle GUIDs) without decoding
+    them as UTF-8: impyla first tries Impala's CloseImpalaOperation, expecting UNKNOWN_METHOD."""
+
+    def skip(self, ttype, max_depth=64):
+        if ttype == TType.STRING:
+            self.readBinary()
+        else:
+            super().skip(ttype, max_depth)
+
+
+class Server:
+    """A HiveServer2 endpoint on (host, port) in front of one Gateway."""
+
+    def __init__(self, gateway: Gateway, host: str, port: int, max_sessions: int = 32):
+        self.gateway, self.max_sessions = gateway, max_sessions
+        self._listener = socket.create_server((host, port), reuse_port=False)
+        self.host, self.port = self._listener.getsockname()[:2]
+        self._slots = threading.BoundedSemaphore(max_sessions)
+        self._stopping = threading.Event()
+        self._handlers: set[Handler] = set()
+        self._lock = threading.Lock()
+
+    def serve_forever(self) -> None:
+        """Accept connections until stop(); each is served on its own thread."""
+        log.info("govlake serve listening on %s:%d", self.host, self.port)
+        while not self._stopping.is_set():
+            try:
+                conn, address = self._listener.accept()
+            except OSError:
+                break  # the listener was closed by stop()
+            threading.Thread(
+                target=self._serve, args=(conn, address), name="govlake-conn", daemon=True
+            ).start()
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="govlake-serve", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        """Stop accepting, end every connection (their operations are audited), flush the audit."""
+        self._stopping.set()
+        self._listener.close()
+        with self._lock:
+            handlers = list(self._handlers)
+        for handler in handlers:
+            handler.disconnected()
+        self.gateway.flush_audits()
+
+    def _serve(self, conn: socket.socket, address) -> None:
+        client = f"{address[0]}:{address[1]}"
+        trans = TSocket.TSocket()
+        trans.setHandle(conn)
+        if not self._slots.acquire(blocking=False):
+            try:
+                refuse(
+                    trans,
+                    f"the endpoint serves {self.max_sessions} connections at most; retry later",
+                    ERROR,
+                )
+            except (SaslRefused, OSError, TTransportException):
+                pass
+            trans.close()
+            return
+        try:
+            self._session(trans, client)
+        finally:
+            self._slots.release()
+            trans.close()
+
+    def _session(self, trans: TSocket.TSocket, client: str) -> None:
+        try:
+            principal = plain_handshake(trans, self.gateway.access.authenticate)
+        except (SaslRefused, OSError, TTransportException) as exc:
+            log.info("client=%s refused at authentication: %s", client, exc)
+            return
+        handler = Handler(self.gateway, principal, client, self.max_sessions)
+        with self._lock:
+            self._handlers.add(handler)
+        try:
+            self._loop(handler, TSaslServerTransport(trans))
+        finally:
+            handler.disconnected()
+            with self._lock:
+                self._handlers.discard(handler)
+
+    def _loop(self, handler: Handler, transport: TSaslServerTransport) -> None:
+        processor = TCLIService.Processor(handler)
+        protocol = _Protocol(transport)
+        try:
+            while not self._stopping.is_set():
+                processor.process(protocol, protocol)
+        except (TTransportException, OSError, EOFError):
+            pass  # the client closed the connection (or stop() did)
+
+
+def build(cfg, spark: Any = None, access: Any = None) -> Gateway:
+    """The gateway of the lakehouse: Spark inside this process, the access rules of `cfg`."""
+    from govlake.access import AccessControl, AuditEvent, Refused
+
+    from govlake.spark import get_spark
+
+    spark = spark or get_spark(cfg, app_name="govlake-serve")
+    access = access or AccessControl.load(cfg)
+    return Gateway(spark, access, AuditEvent, (Refused,))
