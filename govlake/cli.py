@@ -221,12 +221,13 @@ def command_groups() -> list[Callable]:
     """Subcommand groups that live beside their feature, each a `register(add)`; a group's
     parent comes before the groups that add to it (quality before its feedback commands)."""
     from govlake.catalog.cli import register as catalog
+    from govlake.serve.cli import register as serve
     from govlake.site.cli import register as docs
     from jobs.feedback.cli import register as feedback
     from jobs.quality.cli import register as quality
     from lineage.cli import register as lineage
 
-    return [catalog, lineage, quality, feedback, docs]
+    return [catalog, lineage, quality, feedback, docs, serve]
 
 
 def _adder(sub) -> Callable[..., argparse.ArgumentParser]:

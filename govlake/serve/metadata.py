@@ -1,8 +1,8 @@
 """Metadata answers (GetSchemas, GetTables, GetColumns, ...) showing only what a principal reads.
 
-A table is listed when the enforcement point plans `SELECT * FROM it` for the principal, and its
-columns are those of the planned (masked, filtered) query, as analysed by Spark without running
-it: the listing cannot show more than a query would.
+They are the principal's own SHOW DATABASES, SHOW TABLES IN db and DESCRIBE db.table, planned by
+the enforcement point like any statement and run by Spark: a listing cannot show more than those
+statements would (an analyst's DESCRIBE describes the masked, filtered form of the table).
 """
 
 from __future__ import annotations
@@ -62,53 +62,61 @@ def pattern(text: str | None) -> re.Pattern:
 
 
 class Metadata:
-    """The catalog as one principal sees it, probed through the enforcement point and cached."""
+    """The catalog as one principal sees it, through the enforcement point; cached."""
 
     def __init__(self, access: AccessLike, principal: Any):
         self.access, self.principal = access, principal
-        self._seen: dict[tuple[str, str], list[tuple[str, str]] | None] = {}
+        self._cache: dict[str, list] = {}
         self._lock = threading.Lock()
 
-    def visible_columns(self, spark, database: str, table: str) -> list[tuple[str, str]] | None:
-        """(name, Spark type) of what `SELECT *` gives the principal, or None if refused."""
-        key = (database, table)
+    def _ask(self, spark, statement: str) -> list:
+        """Rows of a metadata statement as planned for the principal; none if it is refused."""
         with self._lock:
-            if key in self._seen:
-                return self._seen[key]
+            if statement in self._cache:
+                return self._cache[statement]
         try:
-            plan = self.access.plan(self.principal, f"SELECT * FROM `{database}`.`{table}`")
-            fields = spark.sql(plan.sql).schema.fields
-            seen = [(f.name, f.dataType.simpleString()) for f in fields]
-        except Exception:  # refused, or not readable as a table: not listed
-            seen = None
+            rows = [
+                tuple(r)
+                for r in spark.sql(self.access.plan(self.principal, statement).sql).collect()
+            ]
+        except Exception:  # refused, or gone since: nothing to list
+            rows = []
         with self._lock:
-            self._seen[key] = seen
-        return seen
+            self._cache[statement] = rows
+        return rows
+
+    def visible_columns(self, spark, database: str, table: str) -> list[tuple[str, str]]:
+        """(name, Spark type) of the table as DESCRIBE shows it to the principal."""
+        columns = []
+        for name, data_type, *_ in self._ask(spark, f"DESCRIBE `{database}`.`{table}`"):
+            if not name or name.startswith("#"):
+                break  # partition and detail sections follow the columns
+            columns.append((name, data_type))
+        return columns
 
     def _tables(self, session, schema: str | None, table: str | None):
         spark = session.spark
         schemas, names = pattern(schema), pattern(table)
-        for database in sorted(d.name for d in spark.catalog.listDatabases()):
-            if not schemas.fullmatch(database):
+        for (database,) in sorted(self._ask(spark, "SHOW DATABASES")):
+            if not schemas.fullmatch(database.lower()):
                 continue
-            for entry in sorted(spark.catalog.listTables(database), key=lambda e: e.name):
-                if entry.isTemporary or not names.fullmatch(entry.name):
-                    continue
-                columns = self.visible_columns(spark, database, entry.name)
-                if columns is not None:
-                    yield database, entry.name, columns
+            for _, name, temporary in sorted(self._ask(spark, f"SHOW TABLES IN `{database}`")):
+                if not temporary and names.fullmatch(name.lower()):
+                    yield database, name
 
     def catalogs(self, session):
         return CATALOG_COLUMNS, [("spark_catalog",)]
 
     def schemas(self, session, schema: str | None):
-        databases = sorted({database for database, _, _ in self._tables(session, schema, None)})
-        return SCHEMA_COLUMNS, [(d, "spark_catalog") for d in databases]
+        wanted = pattern(schema)
+        databases = sorted(d for (d,) in self._ask(session.spark, "SHOW DATABASES"))
+        rows = [(d, "spark_catalog") for d in databases if wanted.fullmatch(d.lower())]
+        return SCHEMA_COLUMNS, rows
 
     def tables(self, session, schema: str | None, table: str | None):
         rows = [
             ("spark_catalog", database, name, "TABLE", None)
-            for database, name, _ in self._tables(session, schema, table)
+            for database, name in self._tables(session, schema, table)
         ]
         return TABLE_COLUMNS, rows
 
@@ -118,7 +126,8 @@ class Metadata:
     def columns(self, session, schema: str | None, table: str | None, column: str | None):
         wanted = pattern(column)
         rows = []
-        for database, name, columns in self._tables(session, schema, table):
+        for database, name in self._tables(session, schema, table):
+            columns = self.visible_columns(session.spark, database, name)
             for position, (col, spark_type) in enumerate(columns, start=1):
                 if wanted.fullmatch(col.lower()):
                     rows.append(_column_row(database, name, col, spark_type, position))
