@@ -28,3 +28,6 @@ class AccessLike(Protocol):
 
     def audit(self, spark: Any, event: Any) -> None:
         """Append one AuditEvent to audit.queries."""
+
+    # Optional: `audit_many(spark, events)` appends several events in one Delta commit; the
+    # endpoint uses it when present (one commit per statement cannot keep up with 20 sessions).

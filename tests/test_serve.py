@@ -1,0 +1,281 @@
+"""The governed endpoint (govlake serve) through ordinary HiveServer2 clients: PyHive and impyla.
+
+The server runs in this process on a free port, on the test module's Spark session, with the real
+enforcement point (govlake.access) and principals whose passwords the test sets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from pyhive import hive
+from pyhive.exc import OperationalError
+from thrift.transport.TTransport import TTransportException
+
+PROJECT = Path(__file__).resolve().parent.parent
+PASSWORDS = {"ec_official": "district-pw", "admin": "admin-pw"}
+POPULATION = [
+    # id_number, name, birth_date, division, _is_current
+    ("420704199001011234", "张三", dt.date(1990, 1, 1), "420704", True),
+    ("420704198505052345", "欧阳娜娜", dt.date(1985, 5, 5), "420704", True),
+    ("420702199203033456", "李四", dt.date(1992, 3, 3), "420702", True),  # another district
+    ("420704197001014567", "王五", dt.date(1970, 1, 1), "420704", False),  # retired row
+]
+QUERY = "SELECT id_number, name, birth_date, division FROM base.population ORDER BY id_number"
+# What the 鄂城区 official sees: his district's current rows, identity numbers 6+4, given names
+# masked, birth dates generalised to the year.
+OFFICIAL_ROWS = [
+    ("420704********1234", "张*", "1990", "420704"),
+    ("420704********2345", "欧阳**", "1985", "420704"),
+]
+ADMIN_ROWS = [(i, n, b.isoformat(), d) for i, n, b, d, _ in sorted(POPULATION)]
+
+
+@pytest.fixture(scope="module")
+def access_dir(tmp_path_factory) -> Path:
+    """conf/access/ with known passwords for two principals (the hashes are scrypt)."""
+    from govlake.access.config import hash_password
+
+    target = tmp_path_factory.mktemp("serve") / "access"
+    shutil.copytree(PROJECT / "conf" / "access", target)
+    path = target / "principals.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for entry in doc["principals"]:
+        if entry["id"] in PASSWORDS:
+            entry["password_hash"] = hash_password(PASSWORDS[entry["id"]])
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="module")
+def lake(spark, cfg):
+    from govlake.lakehouse import Table
+
+    schema = (
+        "id_number string, name string, sex string, birth_date date, ethnicity string, "
+        "household_address string, division string, marital_status string, death_date date, "
+        "social_insurance_status string, provenance map<string,string>, _is_current boolean"
+    )
+    rows = [
+        (i, n, "1", b, "01", "鄂州市某路1号", d, "20", None, "1", {"name": "psb"}, c)
+        for i, n, b, d, c in POPULATION
+    ]
+    Table.parse("base.population").write(spark.createDataFrame(rows, schema), "overwrite", cfg=cfg)
+    return spark
+
+
+@pytest.fixture(scope="module")
+def server(lake, cfg, access_dir):
+    from govlake.access import AccessControl
+    from govlake.serve.server import Server, build
+
+    gateway = build(cfg, spark=lake, access=AccessControl.load(cfg, access_dir))
+    srv = Server(gateway, "127.0.0.1", 0, max_sessions=32)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def connect(server, user: str, password: str | None = None):
+    password = PASSWORDS.get(user, "x") if password is None else password
+    return hive.connect("127.0.0.1", server.port, username=user, password=password, auth="CUSTOM")
+
+
+def rows_of(server, user: str, sql: str) -> list[tuple]:
+    with connect(server, user) as conn:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+
+def audit_rows(server, spark, marker: str, count: int = 1, timeout: float = 30.0) -> list:
+    """audit.queries rows whose statement contains `marker`, once `count` of them are written."""
+    deadline = time.monotonic() + timeout
+    while True:
+        server.gateway.flush_audits()
+        found = []
+        if spark.catalog.tableExists("audit.queries"):
+            query = "SELECT * FROM audit.queries WHERE statement LIKE ?"
+            found = spark.sql(query.replace("?", f"'%{marker}%'")).collect()
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def test_official_sees_his_district_masked_and_the_admin_sees_raw_rows(server):
+    assert rows_of(server, "ec_official", QUERY) == OFFICIAL_ROWS
+    assert rows_of(server, "admin", QUERY) == ADMIN_ROWS
+
+
+def test_impyla_reads_the_same_masked_rows(server):
+    from impala.dbapi import connect as impala_connect
+
+    conn = impala_connect(
+        host="127.0.0.1",
+        port=server.port,
+        user="ec_official",
+        password=PASSWORDS["ec_official"],
+        auth_mechanism="PLAIN",
+    )
+    try:
+        cursor = conn.cursor()
+        cursor.execute(QUERY)
+        assert [d[0] for d in cursor.description] == ["id_number", "name", "birth_date", "division"]
+        assert cursor.fetchall() == OFFICIAL_ROWS
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("SELECT household_address FROM base.population", "household_address"),
+        ("DELETE FROM base.population WHERE 1 = 1", "DELETE"),
+        ("SELECT * FROM delta.`/etc/passwd`", "path"),
+    ],
+)
+def test_refused_statements_come_back_with_the_reason(server, sql, reason):
+    with connect(server, "ec_official") as conn, pytest.raises(OperationalError) as err:
+        conn.cursor().execute(sql)
+    message = err.value.args[0].status.errorMessage
+    assert message.startswith("refused:") and reason.lower() in message.lower()
+    assert "Traceback" not in message and "at org.apache" not in message
+
+
+def test_wrong_password_and_unknown_user_get_one_message_and_nosasl_is_refused(server):
+    with pytest.raises(TTransportException) as wrong:
+        connect(server, "ec_official", "not-the-password")
+    with pytest.raises(TTransportException) as unknown:
+        connect(server, "nobody", "district-pw")
+    assert "unknown user or wrong password" in str(wrong.value)
+    assert str(wrong.value) == str(unknown.value)
+    with pytest.raises(TTransportException):
+        hive.connect("127.0.0.1", server.port, username="admin", auth="NOSASL").cursor().execute(
+            "SELECT 1"
+        )
+
+
+def test_a_statement_of_1_mb_is_refused(server):
+    sql = "SELECT name FROM base.population WHERE name IN (" + "'x', " * 200_000 + "'x')"
+    assert len(sql) > 1_000_000
+    with connect(server, "ec_official") as conn, pytest.raises(OperationalError) as err:
+        conn.cursor().execute(sql)
+    assert "limit" in err.value.args[0].status.errorMessage
+    assert rows_of(server, "ec_official", "SELECT count(*) FROM base.population") == [(2,)]
+
+
+def test_a_client_gone_mid_result_leaves_the_server_healthy_and_is_audited(server, lake):
+    marker = "gone_mid_result"
+    conn = connect(server, "admin")
+    cursor = conn.cursor()
+    cursor.arraysize = 100
+    cursor.execute(f"SELECT id AS {marker} FROM range(0, 20000, 1, 4)")
+    assert cursor.fetchone() == (0,)  # one batch of 100 rows was fetched
+    conn._transport.close()  # the socket goes away without CloseOperation or CloseSession
+    [row] = audit_rows(server, lake, marker)
+    assert (row.principal, row.verdict, row.rows) == ("admin", "allowed", 100)
+    assert "client disconnected after 100 rows" in row.reason
+    assert rows_of(server, "ec_official", "SELECT count(*) FROM base.population") == [(2,)]
+
+
+def test_every_statement_gives_one_audit_row_with_verdict_and_rows(server, lake):
+    with connect(server, "ec_official") as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT name AS audited_ok FROM base.population")
+        assert len(cursor.fetchall()) == 2
+        with pytest.raises(OperationalError):
+            cursor.execute("SELECT household_address AS audited_refused FROM base.population")
+    rows = {
+        r.statement.split(" AS ")[1].split()[0]: r for r in audit_rows(server, lake, "audited_", 2)
+    }
+    assert set(rows) == {"audited_ok", "audited_refused"}
+    ok, refused = rows["audited_ok"], rows["audited_refused"]
+    assert (ok.principal, ok.verdict, ok.rows) == ("ec_official", "allowed", 2)
+    assert ok.filters and ok.client.startswith("127.0.0.1:")
+    assert (refused.verdict, refused.rows) == ("refused", 0)
+    assert "household_address" in refused.reason
+
+
+def test_metadata_calls_list_only_what_the_principal_reads(server):
+    with connect(server, "ec_official") as conn:
+        cursor = conn.cursor()
+        client = conn.client
+        from TCLIService import ttypes
+
+        response = client.GetColumns(
+            ttypes.TGetColumnsReq(conn.sessionHandle, schemaName="base", tableName="population")
+        )
+        cursor._operationHandle = response.operationHandle
+        cursor._state = cursor._STATE_RUNNING
+        columns = [row[3] for row in cursor.fetchall()]
+    assert "id_number" in columns and "division" in columns
+    assert "household_address" not in columns  # not in the official's grant
+
+
+def test_20_concurrent_sessions_each_get_their_own_rows(server):
+    users = ["ec_official", "admin"] * 10
+    want = {"ec_official": [(2,)], "admin": [(4,)]}
+    got: dict[int, object] = {}
+
+    def run(i: int, user: str) -> None:
+        try:
+            got[i] = (user, rows_of(server, user, "SELECT count(*) FROM base.population"))
+        except Exception as exc:  # reported below with the session that failed
+            got[i] = (user, exc)
+
+    threads = [threading.Thread(target=run, args=(i, u)) for i, u in enumerate(users)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert {i: rows for i, (user, rows) in got.items() if rows != want[user]} == {}
+    assert len(got) == 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_govlake_serve_detach_then_stop(access_dir, lake):
+    port = free_port()
+    env = {**os.environ, "GOVLAKE_ACCESS_DIR": str(access_dir), "PYTHONPATH": str(PROJECT)}
+    govlake = [sys.executable, "-m", "govlake.cli", "serve"]
+
+    def run(*args):
+        return subprocess.run(
+            [*govlake, *args], env=env, capture_output=True, text=True, timeout=240
+        )
+
+    started = run("--detach", "--port", str(port))
+    assert started.returncode == 0, started.stderr
+    try:
+        assert run("--status").returncode == 0
+        conn = hive.connect(
+            "127.0.0.1",
+            port,
+            username="ec_official",
+            password=PASSWORDS["ec_official"],
+            auth="CUSTOM",
+        )
+        with conn:
+            cursor = conn.cursor()
+            cursor.execute("SELECT count(*) FROM base.population")
+            assert cursor.fetchall() == [(2,)]
+    finally:
+        stopped = run("--stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert run("--status").returncode == 1
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
