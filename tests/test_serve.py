@@ -280,3 +280,20 @@ def test_govlake_serve_detach_then_stop(access_dir, lake):
     assert run("--status").returncode == 1
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_sqlalchemy_hive_dialect_lists_granted_schemas_and_columns(server):
+    """What Superset does with `hive://user:password@host:port/default?auth=CUSTOM`. (Its table
+    list reads column 0 of Spark's SHOW TABLES, the database: a known PyHive quirk with Spark,
+    dropbox/PyHive#150, the same with the Spark Thrift Server; queries are not affected.)"""
+    from sqlalchemy import create_engine, inspect
+
+    url = f"hive://ec_official:{PASSWORDS['ec_official']}@127.0.0.1:{server.port}/default"
+    engine = create_engine(url + "?auth=CUSTOM")
+    try:
+        found = inspect(engine)
+        assert "base" in found.get_schema_names()
+        columns = [c["name"] for c in found.get_columns("population", schema="base")]
+        assert "id_number" in columns and "household_address" not in columns
+    finally:
+        engine.dispose()
