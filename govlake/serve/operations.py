@@ -136,16 +136,17 @@ class Operation:
 
     def cancel(self, reason: str) -> None:
         """Stop the statement's Spark jobs; the audit row says why and how many rows were read."""
+        # Cancel the jobs before taking the lock: a fetch holds it while Spark computes rows.
+        self.session.spark.sparkContext.cancelJobGroup(self.job_group)
         with self._lock:
             if self.state in ("pending", "running", "finished"):
-                self.session.spark.sparkContext.cancelJobGroup(self.job_group)
                 self.state = "cancelled"
             self.finish("allowed", f"{reason} after {self.rows} rows")
 
     def close(self, reason: str = "closed by the client") -> None:
+        if self.state in ("pending", "running"):
+            self.session.spark.sparkContext.cancelJobGroup(self.job_group)
         with self._lock:
-            if self.state in ("pending", "running"):
-                self.session.spark.sparkContext.cancelJobGroup(self.job_group)
             self.finish("allowed", f"{reason} after {self.rows} rows")
             self.state = "closed"
             self._rows = iter(())
