@@ -28,6 +28,7 @@ bench: venv
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.libraries
 	$(BIN)/python -m benchmarks.quality
+	$(BIN)/python -m benchmarks.serve
 
 lint: venv
 	$(BIN)/ruff check .
