@@ -297,3 +297,18 @@ def test_sqlalchemy_hive_dialect_lists_granted_schemas_and_columns(server):
         assert "id_number" in columns and "household_address" not in columns
     finally:
         engine.dispose()
+
+
+def test_cancel_stops_a_running_statement_and_is_audited(server, lake):
+    from TCLIService.ttypes import TOperationState
+
+    with connect(server, "admin") as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT count(*) AS cancelled_one FROM range(0, 5000000000)", async_=True)
+        time.sleep(0.5)
+        cursor.cancel()
+        assert cursor.poll().operationState == TOperationState.CANCELED_STATE
+        cursor.execute("SELECT 1")  # the session goes on
+        assert cursor.fetchall() == [(1,)]
+    [row] = audit_rows(server, lake, "cancelled_one")
+    assert row.verdict == "allowed" and "cancelled by the client after 0 rows" in row.reason

@@ -93,6 +93,9 @@ class Operation:
             df = spark.sql(self.plan.sql)
             self.columns = columns_of(df)
             rows = for_the_wire(df, self.columns).toLocalIterator(prefetchPartitions=False)
+            if self.state != "running":  # cancelled while Spark analysed: stop what started
+                spark.sparkContext.cancelJobGroup(self.job_group)
+                return
             first = list(itertools.islice(rows, 1))
             self._rows = itertools.chain(first, rows)
         except Exception as exc:
@@ -131,6 +134,8 @@ class Operation:
 
     def fail(self, message: str) -> None:
         with self._lock:
+            if self.state in ("cancelled", "closed"):
+                return  # its Spark job was stopped on purpose; the audit row says so already
             self.state, self.error = "error", message
             self.finish("failed", message)
 
