@@ -312,3 +312,25 @@ def test_cancel_stops_a_running_statement_and_is_audited(server, lake):
         assert cursor.fetchall() == [(1,)]
     [row] = audit_rows(server, lake, "cancelled_one")
     assert row.verdict == "allowed" and "cancelled by the client after 0 rows" in row.reason
+
+
+def test_connections_beyond_the_bound_are_refused_with_a_clear_message(server):
+    from govlake.serve.server import Server
+
+    small = Server(server.gateway, "127.0.0.1", 0, max_sessions=1)
+    small.start()
+    try:
+        first = hive.connect(
+            "127.0.0.1", small.port, username="admin", password=PASSWORDS["admin"], auth="CUSTOM"
+        )
+        with pytest.raises(TTransportException, match="1 connections at most"):
+            hive.connect(
+                "127.0.0.1",
+                small.port,
+                username="admin",
+                password=PASSWORDS["admin"],
+                auth="CUSTOM",
+            )
+        first.close()
+    finally:
+        small.stop()
