@@ -153,13 +153,18 @@ def test_refused_statements_come_back_with_the_reason(server, sql, reason):
     assert "Traceback" not in message and "at org.apache" not in message
 
 
-def test_wrong_password_and_unknown_user_get_one_message_and_nosasl_is_refused(server):
+def test_wrong_password_and_unknown_user_get_one_message_and_nosasl_is_refused(server, lake):
     with pytest.raises(TTransportException) as wrong:
         connect(server, "ec_official", "not-the-password")
     with pytest.raises(TTransportException) as unknown:
         connect(server, "nobody", "district-pw")
     assert "unknown user or wrong password" in str(wrong.value)
     assert str(wrong.value) == str(unknown.value)
+    logins = audit_rows(server, lake, "LOGIN", 2)
+    assert sorted((r.principal, r.verdict) for r in logins) == [
+        ("ec_official", "refused"),
+        ("nobody", "refused"),
+    ]
     with pytest.raises(TTransportException):
         hive.connect("127.0.0.1", server.port, username="admin", auth="NOSASL").cursor().execute(
             "SELECT 1"

@@ -26,8 +26,5 @@ class AccessLike(Protocol):
     def plan(self, principal: Any, sql: str, today: dt.date | None = None) -> PlanLike:
         """The statement made safe, or raises govlake.access.Refused(reason)."""
 
-    def audit(self, spark: Any, event: Any) -> None:
-        """Append one AuditEvent to audit.queries."""
-
-    # Optional: `audit_many(spark, events)` appends several events in one Delta commit; the
-    # endpoint uses it when present (one commit per statement cannot keep up with 20 sessions).
+    def audit(self, spark: Any, *events: Any) -> None:
+        """Append AuditEvents to audit.queries, all in one Delta commit."""

@@ -25,7 +25,10 @@ MAX_FRAME = 16 * 1024 * 1024
 
 
 class SaslRefused(Exception):
-    """The handshake failed; the message was already sent to the client."""
+    """The handshake failed; the message was already sent to the client. `user` is set when
+    the credentials were refused (a failed login, to be audited)."""
+
+    user: str | None = None
 
 
 def read_exactly(trans: TTransportBase, size: int) -> bytes:
@@ -74,7 +77,11 @@ def plain_handshake(trans: TTransportBase, authenticate: Callable[[str, str], ob
     try:
         principal = authenticate(user, password)
     except Exception as exc:  # the authenticator's refusal, said to the client
-        refuse(trans, str(exc) or "authentication failed", BAD)
+        try:
+            refuse(trans, str(exc) or "authentication failed", BAD)
+        except SaslRefused as refused:
+            refused.user = user
+            raise
     _send(trans, COMPLETE, b"")
     return principal
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from typing import Any
 
 from TCLIService import TCLIService
@@ -91,10 +92,17 @@ class Server:
             trans.close()
 
     def _session(self, trans: TSocket.TSocket, client: str) -> None:
+        started = time.monotonic()
         try:
             principal = plain_handshake(trans, self.gateway.access.authenticate)
-        except (SaslRefused, OSError, TTransportException) as exc:
-            log.info("client=%s refused at authentication: %s", client, exc)
+        except SaslRefused as exc:
+            if exc.user is not None:
+                ms = int((time.monotonic() - started) * 1000)
+                self.gateway.login_refused(exc.user, client, str(exc), ms)
+            else:
+                log.info("client=%s refused at authentication: %s", client, exc)
+            return
+        except (OSError, TTransportException):
             return
         handler = Handler(self.gateway, principal, client, self.max_sessions)
         with self._lock:
@@ -123,5 +131,6 @@ def build(cfg, spark: Any = None, access: Any = None) -> Gateway:
     from govlake.spark import get_spark
 
     spark = spark or get_spark(cfg, app_name="govlake-serve")
-    access = access or AccessControl.load(cfg)
+    # With spark, columns dropped from a Delta table are seen at load (a grant of one is refused).
+    access = access or AccessControl.load(cfg, spark=spark)
     return Gateway(spark, access, AuditEvent, (Refused,))
