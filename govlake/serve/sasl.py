@@ -55,6 +55,17 @@ def refuse(trans: TTransportBase, message: str, status: int = BAD) -> None:
         raise SaslRefused(message)
 
 
+def refuse_at_start(trans: TTransportBase, message: str) -> None:
+    """Read the client's opening messages, then refuse: a client whose messages were left unread
+    sees its connection reset instead of the message."""
+    try:
+        for _ in range(2):
+            _recv(trans)
+    except (ValueError, struct.error):
+        pass
+    refuse(trans, message, ERROR)
+
+
 def plain_handshake(trans: TTransportBase, authenticate: Callable[[str, str], object]) -> object:
     """Run the PLAIN exchange on an open socket transport; return what `authenticate` returns.
 

@@ -15,7 +15,12 @@ from thrift.transport import TSocket
 from thrift.transport.TTransport import TTransportException
 
 from govlake.serve.gateway import Gateway, Handler
-from govlake.serve.sasl import ERROR, SaslRefused, TSaslServerTransport, plain_handshake, refuse
+from govlake.serve.sasl import (
+    SaslRefused,
+    TSaslServerTransport,
+    plain_handshake,
+    refuse_at_start,
+)
 
 log = logging.getLogger("govlake.serve")
 
@@ -76,10 +81,10 @@ class Server:
         trans.setHandle(conn)
         if not self._slots.acquire(blocking=False):
             try:
-                refuse(
+                trans.setTimeout(5000)  # a refused client does not hold this thread
+                refuse_at_start(
                     trans,
                     f"the endpoint serves {self.max_sessions} connections at most; retry later",
-                    ERROR,
                 )
             except (SaslRefused, OSError, TTransportException):
                 pass
