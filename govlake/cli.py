@@ -138,16 +138,22 @@ def cmd_theme(args: argparse.Namespace) -> int:
 
 
 def cmd_conflicts(args: argparse.Namespace) -> int:
+    from pyspark.sql import functions as F
+
     from govlake.spark import get_spark
 
     spark = get_spark(settings(), tables={"base.conflicts"})
-    where = f"WHERE library = '{args.library}'" if args.library else ""
-    query = (
-        "SELECT library, department, winner_department, attribute, count(*) AS conflicts "
-        f"FROM base.conflicts {where} GROUP BY ALL ORDER BY conflicts DESC, library, attribute"
-    )
-    rows = [r.asDict() for r in spark.sql(query).collect()]
-    print_rows(rows, args.json, title="Multi-source conflicts (多源比对) by department pair")
+    conflicts = spark.table("base.conflicts")
+    if args.library:
+        conflicts = conflicts.where(F.col("library") == F.lit(args.library))
+    # The reason splits the count: a department's own newer statement is also a differing
+    # value, but not a conflict between departments (the demo's "planted" count leaves it out).
+    by = ["library", "department", "winner_department", "attribute", "reason"]
+    counted = conflicts.groupBy(*by).agg(F.count("*").alias("conflicts"))
+    ordered = counted.orderBy(F.desc("conflicts"), "library", "attribute", "reason")
+    rows = [r.asDict() for r in ordered.collect()]
+    title = "Multi-source conflicts (多源比对) by department pair and reason"
+    print_rows(rows, args.json, title=title)
     return 0
 
 
