@@ -121,9 +121,11 @@ def generated_inputs(library: Library, generated: dict[str, dict]) -> set[str]:
     }
 
 
-def only_inputs(recorded: set[tuple], inputs: set[str], columns: tuple[int, ...]) -> set[tuple]:
-    """The recorded rows whose input columns (positions in each tuple) all name one of `inputs`."""
-    return {row for row in recorded if all(row[i] in inputs for i in columns)}
+def without_inputs(recorded: set[tuple], skipped: set[str], columns: tuple[int, ...]) -> set[tuple]:
+    """The recorded rows none of whose input columns (positions in each tuple) names one of
+    the `skipped` inputs. (A conflict's winner may be no input at all: what the identity
+    number encodes.)"""
+    return {row for row in recorded if not any(row[i] in skipped for i in columns)}
 
 
 def expected_quarantine(
@@ -176,7 +178,7 @@ def recorded_conflicts(
     rows = mine.select("key", "attribute", "input", "winner_input").collect()
     recorded = {tuple(r) for r in rows}
     if inputs is not None:
-        recorded = only_inputs(recorded, inputs, (2, 3))
+        recorded = without_inputs(recorded, set(library.inputs) - inputs, (2, 3))
     return {(key, attribute) for key, attribute, _, _ in recorded}
 
 
@@ -187,4 +189,6 @@ def recorded_quarantine(
     quarantine = Table.parse(library.quarantine_table).read(spark, cfg)
     rows = quarantine.select("input", "row_ref").collect()
     recorded = {(r["input"], r["row_ref"]) for r in rows}
-    return recorded if inputs is None else only_inputs(recorded, inputs, (0,))
+    if inputs is None:
+        return recorded
+    return without_inputs(recorded, set(library.inputs) - inputs, (0,))
