@@ -1,0 +1,264 @@
+"""AccessControl: load principals, roles and grants against the catalog, authenticate, plan
+(the one enforcement point) and audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.schema import MappingSchema
+
+from govlake.access import enforce
+from govlake.access.config import (
+    PrincipalConf,
+    access_dir,
+    check_password,
+    hash_password,
+    load_grants,
+    load_principals,
+    load_roles,
+)
+from govlake.access.enforce import Plan, Read, Refused
+from govlake.access.policy import (
+    Access,
+    check_grant,
+    clearance,
+    readable,
+    resource_index,
+    resources,
+    shows_unmasked,
+)
+from govlake.catalog.grades import GradeScheme
+from govlake.catalog.loader import load_catalog, load_rules
+from govlake.catalog.review import Review
+from govlake.catalog.schemas import declared_lakehouse, real_lakehouse
+from govlake.errors import ConfigError, GovlakeError
+from govlake.masking import load_masking, mask_sql
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from govlake.settings import Settings
+
+# One message for an unknown user and a wrong password: a caller cannot enumerate users.
+BAD_LOGIN = "authentication failed: unknown user or wrong password."
+# Compared against when the user is unknown, so both failures take the same time.
+_DUMMY_HASH = hash_password("", salt=b"govlake-no-user!")
+
+
+class AuthenticationFailed(GovlakeError):
+    """Unknown user or wrong password (deliberately indistinguishable)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated (or impersonated) principal."""
+
+    id: str
+    kind: str
+    department: str | None
+    roles: tuple[str, ...]
+    clearance: str | None
+    impersonated: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == "admin"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One statement's outcome, as audit.queries records it."""
+
+    principal: Principal | str
+    client: str
+    statement: str
+    plan: Plan | None
+    verdict: str  # allowed | refused | failed
+    reason: str | None = None
+    rows: int | None = None
+    duration_ms: int | None = None
+
+
+class AccessControl:
+    """Principals, roles and grants checked against the catalog; cached per instance."""
+
+    def __init__(self, cfg, directory: Path, review: Review, masking) -> None:
+        self.cfg = cfg
+        self.directory = directory
+        self.scheme = review.scheme
+        self.masking = masking
+        self.roles = load_roles(directory)
+        principals, path = load_principals(directory)
+        self._principals = _index_principals(principals, self.roles, self.scheme, path)
+        self.tables = resources(review, masking)
+        self.index = resource_index(self.tables)
+        self.grants = load_grants(directory)
+        for grant in self.grants:
+            check_grant(grant, self.roles, self.index)
+        self._views: dict[tuple, tuple] = {}
+
+    @classmethod
+    def load(
+        cls, cfg: Settings, directory: Path | None = None, spark: SparkSession | None = None
+    ) -> AccessControl:
+        """conf/access/ (or `directory`, or GOVLAKE_ACCESS_DIR) against the catalog; with
+        `spark`, table columns come from the Delta schemas (a dropped column is seen)."""
+        entries, rules = load_catalog(), load_rules()
+        if spark is None:
+            lake = declared_lakehouse()
+        else:
+            lake = real_lakehouse(
+                spark, cfg, rules.registered_databases, rules.technical_column_prefix
+            )
+        review = Review(entries, rules, lake, GradeScheme(rules.grades))
+        return cls(cfg, access_dir(directory), review, load_masking())
+
+    # -- principals ------------------------------------------------------------------------
+
+    def authenticate(self, user: str, password: str) -> Principal:
+        conf = self._principals.get(user)
+        ok = check_password(password, conf.password_hash if conf else _DUMMY_HASH)
+        if conf is None or not ok:
+            raise AuthenticationFailed(BAD_LOGIN)
+        return self._principal(conf, impersonated=False)
+
+    def principal(self, user: str) -> Principal:
+        """A principal without its password: local administrator impersonation (`--as`)."""
+        conf = self._principals.get(user)
+        if conf is None:
+            raise GovlakeError(
+                f"unknown principal '{user}'.",
+                file=str(self.directory / "principals.yaml"),
+                fix=f"use one of {', '.join(sorted(self._principals))}.",
+            )
+        return self._principal(conf, impersonated=True)
+
+    def _principal(self, conf: PrincipalConf, impersonated: bool) -> Principal:
+        return Principal(
+            conf.id,
+            conf.kind,
+            conf.department,
+            tuple(conf.roles),
+            clearance(conf, self.roles, self.scheme),
+            impersonated,
+        )
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def readable(self, p: Principal, today: dt.date | None = None) -> dict[str, Access]:
+        today = today or dt.date.today()
+        return self._view(p, today)[0]
+
+    def _view(self, p: Principal, today: dt.date):
+        key = (p.id, today)
+        if key not in self._views:
+            conf = self._principals[p.id]
+            access = readable(conf, self.tables, self.grants, self.index, today)
+            schema = MappingSchema(dialect="spark")
+            subqueries = {}
+            for table, acc in access.items():
+                cols = [c for c in acc.resource.columns if c in acc.columns]
+                schema.add_table(table, dict.fromkeys(cols, "STRING"), dialect="spark")
+                subqueries[table] = self._subquery(p, acc, cols)
+            self._views[key] = (access, schema, subqueries)
+        return self._views[key]
+
+    def _subquery(self, p: Principal, acc: Access, cols: list[str]) -> exp.Select:
+        parts = []
+        for name in cols:
+            column = acc.resource.columns[name]
+            quoted = f"`{name}`"
+            shown = quoted
+            if not shows_unmasked(column, p.clearance, self.scheme):
+                shown = mask_sql(column.mask, quoted, self.masking)
+            parts.append(f"{shown} AS {quoted}")
+        db, _, name = acc.resource.table.partition(".")
+        where = [f"({acc.row_filter})"] if acc.row_filter else []
+        if acc.resource.is_base:
+            where.append("`_is_current`")
+        sql = f"SELECT {', '.join(parts)} FROM `{db}`.`{name}`"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return sqlglot.parse_one(sql, read="spark")
+
+    def plan(self, p: Principal, sql: str, today: dt.date | None = None) -> Plan:
+        """The statement to run for `p`, rewritten; Refused when it cannot be proven safe."""
+        tree = enforce.parse_one_statement(sql)
+        kind = enforce.statement_kind(tree)
+        fp = enforce.fingerprint(tree)
+        if p.is_admin:
+            return Plan(sql, kind, (), (), fp)
+        if kind != "query":
+            raise Refused(f"{kind.upper()} statements are not supported yet for analysts.")
+        enforce.check_read_only(tree)
+        enforce.strip_hints(tree)
+        access, schema, subqueries = self._view(p, today or dt.date.today())
+        enforce.check_tables(tree, set(access))
+        enforce.check_functions(tree)
+        tree = enforce.qualified(tree, schema)
+        reads = self._reads(p, tree, access)
+        tables = sorted({r.table for r in reads} | _tables(tree))
+        enforce.replace_tables(tree, subqueries)
+        filters = tuple(
+            f"{t}: {access[t].row_filter}" for t in tables if access[t].row_filter is not None
+        )
+        return Plan(tree.sql(dialect="spark"), kind, reads, filters, fp, tuple(tables))
+
+    def _reads(self, p: Principal, tree: exp.Expression, access: dict[str, Access]):
+        reads = {}
+        for column, table in enforce.table_sources(tree):
+            info = access[table].resource.columns[column.name]
+            masked = not shows_unmasked(info, p.clearance, self.scheme)
+            reads[(table, column.name)] = Read(
+                table, column.name, info.grade, info.mask if masked else None
+            )
+        return tuple(reads[k] for k in sorted(reads))
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def audit(self, spark: SparkSession, event: AuditEvent) -> None:
+        """Append one row to audit.queries (statement text masked)."""
+        from govlake.access.audit import append
+
+        append(spark, self.cfg, event)
+
+
+def _tables(tree: exp.Expression) -> set[str]:
+    return {f"{t.db}.{t.name}".lower() for t in tree.find_all(exp.Table) if t.db}
+
+
+def _index_principals(principals, roles, scheme: GradeScheme, path) -> dict[str, PrincipalConf]:
+    out: dict[str, PrincipalConf] = {}
+    for i, conf in enumerate(principals):
+        if conf.id in out:
+            raise ConfigError(
+                f"field 'principals.{i}.id': '{conf.id}' is listed twice.",
+                file=str(path),
+                fix="give each principal one entry.",
+            )
+        for role in conf.roles:
+            if role not in roles:
+                raise ConfigError(
+                    f"field 'principals.{i}.roles': unknown role '{role}'.",
+                    file=str(path),
+                    fix=f"add roles/{role}.yaml or use one of {', '.join(sorted(roles))}.",
+                )
+        out[conf.id] = conf
+    for name, role in roles.items():
+        if not scheme.known(role.clearance):
+            raise ConfigError(
+                f"field 'clearance': unknown grade '{role.clearance}'.",
+                file=str(path.parent / "roles" / f"{name}.yaml"),
+                fix=f"use one of {', '.join(scheme.levels)}.",
+            )
+    return out
+
+
+def elapsed_ms(start: float) -> int:
+    return int((time.perf_counter() - start) * 1000)
