@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from govlake.access.enforce import fingerprint_text
 from govlake.masking import mask_text
 from govlake.owned import AUDIT_QUERIES
 
@@ -29,7 +30,7 @@ def audit_row(event: AuditEvent, at: dt.datetime | None = None) -> dict:
         "verdict": event.verdict,
         "reason": mask_text(event.reason),
         "statement_kind": plan.kind if plan else None,
-        "fingerprint": plan.fingerprint if plan else None,
+        "fingerprint": plan.fingerprint if plan else fingerprint_text(event.statement),
         "statement": mask_text(event.statement[:10_000]),
         "tables": list(plan.tables) if plan else [],
         "reads": [

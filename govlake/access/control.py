@@ -13,7 +13,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.schema import MappingSchema
 
-from govlake.access import enforce
+from govlake.access import enforce, metadata
 from govlake.access.config import (
     PrincipalConf,
     access_dir,
@@ -23,7 +23,7 @@ from govlake.access.config import (
     load_principals,
     load_roles,
 )
-from govlake.access.enforce import Plan, Read, Refused
+from govlake.access.enforce import Plan, Read
 from govlake.access.policy import (
     Access,
     check_grant,
@@ -194,11 +194,12 @@ class AccessControl:
         fp = enforce.fingerprint(tree)
         if p.is_admin:
             return Plan(sql, kind, (), (), fp)
-        if kind != "query":
-            raise Refused(f"{kind.upper()} statements are not supported yet for analysts.")
-        enforce.check_read_only(tree)
-        enforce.strip_hints(tree)
         access, schema, subqueries = self._view(p, today or dt.date.today())
+        if kind in ("use", "show", "describe"):
+            return self._metadata(tree, kind, fp, access, subqueries)
+        enforce.check_read_only(tree)
+        enforce.check_no_substitution(tree, sql)
+        enforce.strip_hints(tree)
         enforce.check_tables(tree, set(access))
         enforce.check_functions(tree)
         tree = enforce.qualified(tree, schema)
@@ -208,7 +209,25 @@ class AccessControl:
         filters = tuple(
             f"{t}: {access[t].row_filter}" for t in tables if access[t].row_filter is not None
         )
-        return Plan(tree.sql(dialect="spark"), kind, reads, filters, fp, tuple(tables))
+        sql_out = tree.sql(dialect="spark", comments=False)
+        enforce.check_no_substitution(tree, sql_out)
+        return Plan(sql_out, kind, reads, filters, fp, tuple(tables))
+
+    def _metadata(self, tree, kind: str, fp: str, access: dict[str, Access], subqueries) -> Plan:
+        """USE, SHOW and DESCRIBE, answered from what the principal may read only."""
+        if kind == "use":
+            databases = {t.split(".")[0] for t in access}
+            return Plan(metadata.plan_use(tree, databases), kind, (), (), fp)
+        if kind == "show":
+            columns = {
+                t: [c for c in a.resource.columns if c in a.columns] for t, a in access.items()
+            }
+            return Plan(metadata.plan_show(tree.text("expression"), columns), kind, (), (), fp)
+        table = metadata.plan_describe(tree, set(access))
+        alias = exp.to_identifier(table.split(".")[1], quoted=True).sql(dialect="spark")
+        inner = subqueries[table].sql(dialect="spark")
+        sql = f"DESCRIBE QUERY SELECT * FROM ({inner}) AS {alias}"
+        return Plan(sql, kind, (), (), fp, (table,))
 
     def _reads(self, p: Principal, tree: exp.Expression, access: dict[str, Access]):
         reads = {}

@@ -125,6 +125,18 @@ def fingerprint(tree: exp.Expression) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def fingerprint_text(sql: str) -> str:
+    """The fingerprint of any statement text, also one that is refused before planning: the
+    normalised tree's when it parses, else the raw text's."""
+    try:
+        trees = [t for t in sqlglot.parse(sql, read="spark") if t is not None]
+    except SqlglotError:
+        trees = []
+    if len(trees) == 1 and len(sql) <= MAX_STATEMENT_BYTES:
+        return fingerprint(trees[0])
+    return hashlib.sha256(sql.encode("utf-8")).hexdigest()
+
+
 def statement_kind(tree: exp.Expression) -> str:
     if isinstance(tree, exp.Use):
         return "use"
@@ -146,6 +158,17 @@ def check_read_only(tree: exp.Expression) -> None:
     for node in tree.walk():
         if isinstance(node, FORBIDDEN_NODES):
             raise Refused(f"{node.key.upper()} inside a query is refused (read-only access).")
+
+
+def check_no_substitution(tree: exp.Expression, text: str) -> None:
+    """Spark substitutes ${name} with configuration values, even inside string literals, and
+    Delta reads `table@v3` as an old version: neither may reach Spark."""
+    params = (exp.Parameter, exp.Placeholder, exp.SessionParameter)
+    if "${" in text or any(isinstance(n, params) for n in tree.walk()):
+        raise Refused(
+            "variables and parameters (${...}, @name, ?) are refused: they reach Spark's "
+            "configuration or a table's old versions (table@v0)."
+        )
 
 
 def function_name(node: exp.Func) -> str:
