@@ -230,3 +230,35 @@ def test_other_spark_syntax_refused(ac, official, sql, reason):
     with pytest.raises(Refused) as refused:
         ac.plan(official, sql)
     assert reason.lower() in refused.value.reason.lower()
+
+
+def test_sql_as_principal_is_governed_and_audited(lake, capsys):
+    """`govlake sql --as`: masked and filtered rows, refusals, and an audit row for each."""
+    import json
+
+    from govlake.cli import main
+
+    sql = "SELECT id_number, name FROM base.population ORDER BY id_number"
+    assert main(["sql", "--as", "ec_official", "--json", sql]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out) == [
+        {"id_number": "420704********1234", "name": "张*"},
+        {"id_number": "420704********2345", "name": "欧阳**"},
+    ]
+    assert "impersonated by the local administrator" in out.err
+    assert main(["sql", "--as", "ec_official", "DROP TABLE base.population"]) == 1
+    assert "DROP statements are refused" in capsys.readouterr().err
+    assert main(["audit", "reads", "population", "--json"]) == 0
+    reads = {(r["principal"], r["column"], r["shown"]) for r in json.loads(capsys.readouterr().out)}
+    assert reads == {
+        ("ec_official", "id_number", "resident_id"),
+        ("ec_official", "name", "person_name"),
+    }
+    assert main(["audit", "refused", "--json"]) == 0
+    refused = json.loads(capsys.readouterr().out)
+    assert [(r["principal"], r["verdict"], r["statements"]) for r in refused] == [
+        ("ec_official", "refused", 1)
+    ]
+    assert "DROP" in refused[0]["reason"]
+    assert main(["sql", "SELECT count(*) AS n FROM base.population"]) == 0
+    assert "as the administrator" in capsys.readouterr().err

@@ -21,7 +21,7 @@ def audit_row(event: AuditEvent, at: dt.datetime | None = None) -> dict:
     p = event.principal
     plan = event.plan
     return {
-        "at": at or dt.datetime.now(),
+        "at": at or dt.datetime.now(dt.UTC),
         "principal": p if isinstance(p, str) else p.id,
         "principal_kind": None if isinstance(p, str) else p.kind,
         "department": None if isinstance(p, str) else p.department,

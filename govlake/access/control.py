@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import sqlglot
 from sqlglot import exp
@@ -152,7 +153,7 @@ class AccessControl:
     # -- planning ----------------------------------------------------------------------------
 
     def readable(self, p: Principal, today: dt.date | None = None) -> dict[str, Access]:
-        today = today or dt.date.today()
+        today = today or city_today(self.cfg)
         return self._view(p, today)[0]
 
     def _view(self, p: Principal, today: dt.date):
@@ -194,7 +195,7 @@ class AccessControl:
         fp = enforce.fingerprint(tree)
         if p.is_admin:
             return Plan(sql, kind, (), (), fp)
-        access, schema, subqueries = self._view(p, today or dt.date.today())
+        access, schema, subqueries = self._view(p, today or city_today(self.cfg))
         if kind in ("use", "show", "describe"):
             return self._metadata(tree, kind, fp, access, subqueries)
         enforce.check_read_only(tree)
@@ -277,6 +278,11 @@ def _index_principals(principals, roles, scheme: GradeScheme, path) -> dict[str,
                 fix=f"use one of {', '.join(scheme.levels)}.",
             )
     return out
+
+
+def city_today(cfg) -> dt.date:
+    """Today in the city's time zone (grants end on a city date; audit periods are city days)."""
+    return dt.datetime.now(ZoneInfo(cfg.timezone)).date()
 
 
 def elapsed_ms(start: float) -> int:
