@@ -121,7 +121,9 @@ def check_grant(grant: Grant, roles: dict[str, Role], by_name: dict[str, list[Re
         missing = [c for c in grant.columns if c not in known]
         if missing:
             raise ConfigError(
-                f"field 'columns': {', '.join(missing)} is not a column of {grant.resource} "
+                f"field 'columns': {', '.join(missing)} "
+                f"{'is not a column' if len(missing) == 1 else 'are not columns'} of "
+                f"{grant.resource} "
                 "(not catalogued, or dropped from the table since the grant was written).",
                 **where,
                 fix=f"grant only columns the table has now: {', '.join(sorted(known))}.",
