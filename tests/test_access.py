@@ -47,6 +47,21 @@ def test_authenticate_one_message_for_unknown_user_and_wrong_password(ac):
     assert str(wrong.value) == str(unknown.value)
 
 
+@pytest.mark.parametrize(
+    ("user", "password"),
+    [
+        ("admin", "admin-demo-2026"),
+        ("ec_official", "ezhou-420704"),
+        ("hrss_analyst", "hrss-demo-2026"),
+        ("bi_app", "bi-app-demo-2026"),
+    ],
+)
+def test_demo_passwords_of_the_readme_authenticate(ac, user, password):
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    assert f"`{user}` / `{password}`" in readme
+    assert ac.authenticate(user, password).id == user
+
+
 def test_impersonation_is_marked(ac):
     assert ac.principal("ec_official").impersonated
     with pytest.raises(GovlakeError, match="unknown principal"):
