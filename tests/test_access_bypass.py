@@ -37,6 +37,12 @@ REFUSED = [
     ("SELECT 1 FROM base.population UNION SELECT 1 FROM theme.person_profile", "person_profile"),
     ("SELECT (SELECT max(id_number) FROM theme.person_profile) FROM base.population", "person"),
     ("SELECT * FROM population", "not qualified"),
+    # a CTE name used outside its scope is a real table to Spark (after USE base: raw rows)
+    (
+        "SELECT * FROM (WITH population AS (SELECT 1 AS a) SELECT * FROM population) x, population",
+        "not qualified",
+    ),
+    ("WITH population AS (SELECT * FROM population) SELECT * FROM population", "not qualified"),
     # paths, files, table functions, time travel, history
     ("SELECT * FROM delta.`/tmp/lakehouse/base/population`", "path-based read"),
     ("SELECT * FROM parquet.`/tmp/lakehouse/base/population`", "path-based read"),
@@ -125,6 +131,10 @@ MASKED = [
     "ON p.id_number = e.fddbr_zjhm",
     "SELECT /*+ BROADCAST(p) */ p.name FROM base.population p",
     "SELECT `ID_Number` FROM `BASE`.`Population`",
+    "SELECT to_json(struct(*)) FROM base.population",
+    "SELECT * FROM base.population p WHERE EXISTS "
+    "(SELECT 1 FROM base.population q WHERE q.id_number = p.id_number)",
+    "WITH population AS (SELECT id_number FROM base.population) SELECT * FROM population",
 ]
 
 

@@ -167,7 +167,8 @@ class AccessControl:
                 cols = [c for c in acc.resource.columns if c in acc.columns]
                 schema.add_table(table, dict.fromkeys(cols, "STRING"), dialect="spark")
                 subqueries[table] = self._subquery(p, acc, cols)
-            self._views[key] = (access, schema, subqueries)
+            allowed = frozenset(sub.sql(dialect="spark") for sub in subqueries.values())
+            self._views[key] = (access, schema, subqueries, allowed)
         return self._views[key]
 
     def _subquery(self, p: Principal, acc: Access, cols: list[str]) -> exp.Select:
@@ -195,7 +196,7 @@ class AccessControl:
         tree = enforce.parse_one_statement(sql)
         kind = enforce.statement_kind(tree)
         fp = enforce.fingerprint(tree)
-        access, schema, subqueries = self._view(p, today or city_today(self.cfg))
+        access, schema, subqueries, allowed = self._view(p, today or city_today(self.cfg))
         if kind in ("use", "show", "describe"):
             return self._metadata(tree, kind, fp, access, subqueries)
         enforce.check_read_only(tree)
@@ -212,6 +213,7 @@ class AccessControl:
         )
         sql_out = tree.sql(dialect="spark", comments=False)
         enforce.check_no_substitution(tree, sql_out)
+        enforce.check_rewritten(sql_out, allowed)
         return Plan(sql_out, kind, reads, filters, fp, tuple(tables))
 
     @staticmethod

@@ -40,7 +40,8 @@ ALLOWED_FUNCTIONS = frozenset(
     CURRENT_TIMESTAMP LAST_DAY MAKE_DATE UNIX_TO_TIME TIME_TO_UNIX
     ABS ROUND FLOOR CEIL SQRT POW LN LOG EXP SIGN MOD GREATEST LEAST
     COALESCE IF NULLIF NVL NVL2 CAST TRY_CAST CASE IS_NAN
-    ARRAY SIZE ARRAY_SIZE ARRAY_CONTAINS ELEMENT_AT MAP_KEYS MAP_VALUES
+    ARRAY SIZE ARRAY_SIZE ARRAY_CONTAINS ELEMENT_AT MAP_KEYS MAP_VALUES STRUCT EXISTS
+    JSON_FORMAT
     """.split()
 )
 
@@ -185,14 +186,25 @@ def check_functions(tree: exp.Expression) -> None:
             )
 
 
-def cte_names(tree: exp.Expression) -> set[str]:
-    return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+def cte_references(tree: exp.Expression) -> set[int]:
+    """ids of the table nodes that name a CTE visible in their own scope (sqlglot's scopes):
+    an unqualified name outside its CTE's scope is a real table to Spark, and is refused."""
+    try:
+        scopes = traverse_scope(tree)
+    except SqlglotError as exc:
+        raise Refused(f"cannot resolve the query's scopes: {_first_line(exc)}") from None
+    return {
+        id(table)
+        for scope in scopes
+        for table in scope.tables
+        if not table.db and table.name in scope.cte_sources
+    }
 
 
 def check_tables(tree: exp.Expression, readable: set[str]) -> None:
     """Every table is a CTE or a readable catalog table named db.table, read at its current
     version, never a path or a table function."""
-    ctes = cte_names(tree)
+    ctes = cte_references(tree)
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
             what = table.this.sql(dialect="spark")[:80]
@@ -208,7 +220,7 @@ def check_tables(tree: exp.Expression, readable: set[str]) -> None:
         if table.catalog and table.catalog.lower() != "spark_catalog":
             raise Refused(f"catalog {table.catalog} is refused: name tables as db.table.")
         if not db:
-            if name in ctes:
+            if id(table) in ctes:
                 continue
             raise Refused(f"table {name} is not qualified: name it as <database>.{name}.")
         if f"{db}.{name}" not in readable:
@@ -254,6 +266,20 @@ def replace_tables(tree: exp.Expression, subqueries: dict[str, exp.Select]) -> N
             this=subqueries[name].copy(), alias=exp.TableAlias(this=exp.to_identifier(alias))
         )
         table.replace(sub)
+
+
+def check_rewritten(sql: str, allowed: frozenset[str]) -> None:
+    """Defence in depth: the SQL handed to Spark, parsed again, reads catalog tables only inside
+    the masked subqueries, and every other table name is a CTE of its scope."""
+    tree = sqlglot.parse_one(sql, read="spark")
+    ctes = cte_references(tree)
+    for table in tree.find_all(exp.Table):
+        if table.db:
+            select = table.find_ancestor(exp.Select)
+            if select is None or select.sql(dialect="spark") not in allowed:
+                raise Refused(f"internal check: {table.sql(dialect='spark')} escaped the masks.")
+        elif id(table) not in ctes:
+            raise Refused(f"internal check: table {table.name} is not a CTE of its scope.")
 
 
 def strip_hints(tree: exp.Expression) -> None:
