@@ -126,6 +126,8 @@ MASKED = [
     "SELECT birth_date, count(*) FROM base.population GROUP BY birth_date",
     "SELECT count(*) FROM base.population GROUP BY id_number HAVING min(id_number) > '4'",
     "SELECT name FROM base.population ORDER BY id_number",
+    "SELECT name FROM base.population WHERE division = '1' OR NOT (sex = '2' AND name IS NULL)",
+    "SELECT extract(YEAR FROM birth_date), hour(now()) FROM base.population",
     # a join that would re-identify through the identity number joins masked values only
     "SELECT p.name, e.qymc FROM base.population p JOIN ods.samr_enterprise__qy_jbxx e "
     "ON p.id_number = e.fddbr_zjhm",
@@ -151,6 +153,12 @@ def test_planned_only_on_masked_filtered_subqueries(ac, official, sql):
     )
     assert plan.sql.count("FROM `base`.`population`") >= 1
     assert "BROADCAST" not in plan.sql
+
+
+def test_a_deeply_nested_statement_is_refused_not_crashed(ac, official):
+    sql = "SELECT " + "(" * 5000 + "1" + ")" * 5000 + " FROM base.population"
+    with pytest.raises(Refused, match="nested too deeply"):
+        ac.plan(official, sql)
 
 
 def test_a_statement_of_1_mb_is_refused_quickly(ac, official):

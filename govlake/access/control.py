@@ -191,6 +191,12 @@ class AccessControl:
 
     def plan(self, p: Principal, sql: str, today: dt.date | None = None) -> Plan:
         """The statement to run for `p`, rewritten; Refused when it cannot be proven safe."""
+        try:
+            return self._plan(p, sql, today)
+        except RecursionError:
+            raise Refused(enforce.TOO_DEEP) from None
+
+    def _plan(self, p: Principal, sql: str, today: dt.date | None) -> Plan:
         if p.is_admin:
             return self._admin_plan(sql)
         tree = enforce.parse_one_statement(sql)

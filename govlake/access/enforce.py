@@ -19,6 +19,7 @@ from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.schema import MappingSchema
 
 MAX_STATEMENT_BYTES = 64 * 1024
+TOO_DEEP = "the statement is nested too deeply to check; simplify it."
 
 # Path-based and file-format "databases" of Spark SQL (delta.`/path`, parquet.`/path`, ...).
 PATH_FORMATS = {"delta", "parquet", "csv", "json", "orc", "text", "avro", "binaryfile", "file"}
@@ -41,7 +42,10 @@ ALLOWED_FUNCTIONS = frozenset(
     ABS ROUND FLOOR CEIL SQRT POW LN LOG EXP SIGN MOD GREATEST LEAST
     COALESCE IF NULLIF NVL NVL2 CAST TRY_CAST CASE IS_NAN
     ARRAY SIZE ARRAY_SIZE ARRAY_CONTAINS ELEMENT_AT MAP_KEYS MAP_VALUES STRUCT EXISTS
-    JSON_FORMAT
+    JSON_FORMAT AND OR XOR APPROX_QUANTILE QUANTILE ARRAY_UNIQUE_AGG BROUND BTRIM CONTAINS
+    DAY_OF_MONTH DAY_OF_WEEK DECODE_CASE ENDS_WITH STARTS_WITH EXTRACT HOUR MINUTE SECOND
+    ISNULL ISNOTNULL NANVL NOW PAD PMOD POWER REGEXP_SPLIT STR_TO_UNIX TIME_STR_TO_TIME
+    UNIX_TO_STR WEEK_OF_YEAR
     """.split()
 )
 
@@ -108,6 +112,8 @@ def parse_one_statement(sql: str) -> exp.Expression:
         trees = [t for t in sqlglot.parse(sql, read="spark") if t is not None]
     except (ParseError, SqlglotError) as exc:
         raise Refused(f"malformed SQL: {_first_line(exc)}") from None
+    except RecursionError:
+        raise Refused(TOO_DEEP) from None
     if len(trees) != 1:
         raise Refused(f"send exactly one statement (got {len(trees)}).")
     return trees[0]
