@@ -228,3 +228,45 @@ def test_audit_appends_masked_statement(ac, spark, cfg):
         ("name", "person_name"),
         ("id_number", "resident_id"),
     }
+
+
+def test_hash_password_command_reads_stdin(monkeypatch, capsys):
+    import io
+
+    from govlake.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse\n"))
+    assert main(["access", "hash-password"]) == 0
+    stored = capsys.readouterr().out.strip()
+    assert check_password("correct horse", stored) and "correct horse" not in stored
+
+
+def test_access_show_lists_masks_and_row_filter(capsys):
+    import json
+
+    from govlake.cli import main
+
+    assert main(["access", "show", "ec_official", "--json"]) == 0
+    rows = {(r["table"], r["column"]): r for r in json.loads(capsys.readouterr().out)}
+    assert rows[("base.population", "id_number")]["shown"] == "masked (resident_id)"
+    assert rows[("base.population", "division")]["shown"] == "raw"
+    assert rows[("base.population", "division")]["rows"] == "(division = '420704')"
+    assert ("base.population", "household_address") not in rows
+
+
+def test_twenty_concurrent_plans_agree_with_sequential_ones(cfg):
+    """The endpoint shares one AccessControl between sessions: plans do not interfere."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ac = AccessControl.load(cfg)  # fresh: its per-principal caches fill concurrently
+    users = ["ec_official", "hrss_analyst", "bi_app", "admin"] * 5
+    queries = {
+        "ec_official": "SELECT name, division FROM base.population",
+        "hrss_analyst": "SELECT id_number, name FROM theme.social_security",
+        "bi_app": "SELECT * FROM theme.social_security_by_district",
+        "admin": "SELECT 1",
+    }
+    with ThreadPoolExecutor(20) as pool:
+        plans = list(pool.map(lambda u: ac.plan(ac.principal(u), queries[u]), users))
+    fresh = AccessControl.load(cfg)
+    assert plans == [fresh.plan(fresh.principal(u), queries[u]) for u in users]
