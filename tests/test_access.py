@@ -219,15 +219,27 @@ def test_audit_appends_masked_statement(ac, spark, cfg):
     sql = "SELECT name FROM base.population WHERE id_number = '420702199001011234'"
     plan = ac.plan(p, sql)
     ac.audit(spark, AuditEvent(p, "test", sql, plan, "allowed", None, 3, 12))
-    ac.audit(spark, AuditEvent(p, "test", "DROP TABLE x", None, "refused", "DROP refused", None, 1))
-    rows = spark.sql("SELECT * FROM audit.queries ORDER BY at").collect()
-    assert [r.verdict for r in rows] == ["allowed", "refused"]
+    ac.audit(
+        spark,
+        AuditEvent(p, "test", "DROP TABLE x", None, "refused", "DROP refused", None, 1),
+        AuditEvent("mallory", "test", "", None, "refused", "authentication failed", None, 0),
+    )
+    rows = spark.sql("SELECT * FROM audit.queries ORDER BY at, principal").collect()
+    assert [(r.principal, r.verdict) for r in rows] == [
+        ("ec_official", "allowed"),
+        ("ec_official", "refused"),
+        ("mallory", "refused"),
+    ]
+    assert rows[1].fingerprint and rows[1].principal_kind == "person"
     assert "420702********1234" in rows[0].statement and "199001011234" not in rows[0].statement
     assert rows[0].fingerprint == plan.fingerprint and rows[0].rows == 3
     assert {(r.column, r.mask) for r in rows[0].reads} == {
         ("name", "person_name"),
         ("id_number", "resident_id"),
     }
+    # Append-only: Delta itself refuses to delete or update an audit row.
+    with pytest.raises(Exception, match="(?i)append"):
+        spark.sql("DELETE FROM audit.queries WHERE verdict = 'refused'")
 
 
 def test_hash_password_command_reads_stdin(monkeypatch, capsys):

@@ -43,8 +43,8 @@ def audit_row(event: AuditEvent, at: dt.datetime | None = None) -> dict:
     }
 
 
-def append(spark: SparkSession, cfg: Settings, event: AuditEvent) -> None:
-    """Append the event's row to audit.queries (created append-only on first use)."""
+def append(spark: SparkSession, cfg: Settings, *events: AuditEvent) -> None:
+    """Append the events' rows to audit.queries in one commit (created append-only)."""
     owned = AUDIT_QUERIES
-    df = spark.createDataFrame([audit_row(event)], owned.schema)
+    df = spark.createDataFrame([audit_row(e) for e in events], owned.schema)
     owned.table.write(df, "append", options=owned.properties, cfg=cfg)

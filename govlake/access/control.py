@@ -262,11 +262,12 @@ class AccessControl:
 
     # -- audit -------------------------------------------------------------------------------
 
-    def audit(self, spark: SparkSession, event: AuditEvent) -> None:
-        """Append one row to audit.queries (statement text masked)."""
+    def audit(self, spark: SparkSession, *events: AuditEvent) -> None:
+        """Append one row per event to audit.queries, in one Delta commit (statement text
+        masked); an endpoint may buffer events and append them together."""
         from govlake.access.audit import append
 
-        append(spark, self.cfg, event)
+        append(spark, self.cfg, *events)
 
 
 def _tables(tree: exp.Expression) -> set[str]:
