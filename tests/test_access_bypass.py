@@ -227,6 +227,9 @@ def test_predicates_and_functions_on_a_masked_column_learn_nothing(ac, official,
 
 
 def test_metadata_statements_run_filtered(ac, official, lake):
+    assert run(lake, ac.plan(official, "SHOW VIEWS IN `base`")) == []
+    assert ("base",) in run(lake, ac.plan(official, "SHOW SCHEMAS"))
+    assert ("theme",) not in run(lake, ac.plan(official, "SHOW DATABASES"))
     tables = run(lake, ac.plan(official, "SHOW TABLES IN base"))
     assert ("base", "population", False) in tables
     assert all(t[0] == "base" for t in tables)

@@ -16,6 +16,7 @@ _SHOW_DATABASES = re.compile(r"^(DATABASES|SCHEMAS|NAMESPACES)(?:\s+(?:LIKE\s+)?
 _SHOW_TABLES = re.compile(
     r"^TABLES(?:\s+(?:IN|FROM)\s+`?(\w+)`?)?(?:\s+(?:LIKE\s+)?'([^']*)')?$", re.I
 )
+_SHOW_VIEWS = re.compile(r"^VIEWS(?:\s+(?:IN|FROM)\s+`?\w+`?)?(?:\s+(?:LIKE\s+)?'[^']*')?$", re.I)
 _SHOW_COLUMNS = re.compile(
     r"^COLUMNS\s+(?:IN|FROM)\s+`?(\w+)`?\.`?(\w+)`?(?:\s+(?:IN|FROM)\s+`?(\w+)`?)?$", re.I
 )
@@ -63,6 +64,8 @@ def plan_show(text: str, tables: dict[str, list[str]]) -> str:
         return _values(
             rows, ("namespace", "tableName", "isTemporary"), ("STRING", "STRING", "BOOLEAN")
         )
+    if _SHOW_VIEWS.match(text):  # analysts read tables only; BI tools ask for views too
+        return _values([], ("namespace", "viewName", "isTemporary"), ("STRING",) * 2 + ("BOOLEAN",))
     if m := _SHOW_COLUMNS.match(text):
         db = (m.group(3) or m.group(1)).lower()
         table = f"{db}.{m.group(2).lower()}"
@@ -71,7 +74,7 @@ def plan_show(text: str, tables: dict[str, list[str]]) -> str:
         return _values([(c,) for c in tables[table]], ("col_name",), ("STRING",))
     raise Refused(
         f"SHOW {text.split(' ')[0].upper()} is refused: analysts may run SHOW DATABASES, "
-        "SHOW TABLES [IN db] and SHOW COLUMNS IN db.table."
+        "SHOW TABLES [IN db], SHOW VIEWS and SHOW COLUMNS IN db.table."
     )
 
 
