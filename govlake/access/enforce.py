@@ -9,6 +9,7 @@ compute on the masked value and learn nothing more than the projection shows.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 import sqlglot
@@ -17,6 +18,17 @@ from sqlglot.errors import OptimizeError, ParseError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.schema import MappingSchema
+
+
+class _CommandFallback(logging.Filter):
+    """sqlglot warns each time it parses SHOW or ADD JAR as a plain command: expected here
+    (metadata.py reads SHOW itself, the rest is refused), and it would flood the endpoint log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Falling back to parsing as a 'Command'" not in record.getMessage()
+
+
+logging.getLogger("sqlglot").addFilter(_CommandFallback())
 
 MAX_STATEMENT_BYTES = 64 * 1024
 TOO_DEEP = "the statement is nested too deeply to check; simplify it."
