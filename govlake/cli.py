@@ -84,6 +84,20 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from jobs.logical import referenced_tables, register_referenced
 
     cfg = settings()
+    if args.as_principal:
+        from govlake.access.cli import run_as
+
+        def spark_for(tables: set[str]):
+            spark = get_spark(cfg, tables=tables)
+            register_referenced(spark, cfg, tables)
+            return spark
+
+        return run_as(args, spark_for)
+    err_console.print(
+        "as the administrator: unrestricted and unaudited (use --as <principal> for a "
+        "principal's masked, filtered and audited view).",
+        highlight=False,
+    )
     tables = referenced_tables(args.query)
     spark = get_spark(cfg, tables=tables)
     register_referenced(spark, cfg, tables)
@@ -196,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.add_argument("--json", action="store_true")
     sql.add_argument(
+        "--as",
+        dest="as_principal",
+        default=None,
+        metavar="PRINCIPAL",
+        help="run as a principal of conf/access/: masked, row-filtered, audited",
+    )
+    sql.add_argument(
         "--limit", type=int, default=1000, help="rows to print (default 1000); stderr says if cut"
     )
     build = add("build", cmd_build, "build the base libraries (or one) from ods, without Airflow")
@@ -226,13 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
 def command_groups() -> list[Callable]:
     """Subcommand groups that live beside their feature, each a `register(add)`; a group's
     parent comes before the groups that add to it (quality before its feedback commands)."""
+    from govlake.access.cli import register as access
     from govlake.catalog.cli import register as catalog
     from govlake.site.cli import register as docs
     from jobs.feedback.cli import register as feedback
     from jobs.quality.cli import register as quality
     from lineage.cli import register as lineage
 
-    return [catalog, lineage, quality, feedback, docs]
+    return [catalog, lineage, quality, feedback, docs, access]
 
 
 def _adder(sub) -> Callable[..., argparse.ArgumentParser]:
