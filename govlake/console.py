@@ -11,6 +11,7 @@ import sys
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 # Pipes and CI logs get a wide console so tables are not cut to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -34,5 +35,13 @@ def print_rows(rows: list[dict], as_json: bool, title: str | None = None) -> Non
     for column in rows[0] if rows else ["(no rows)"]:
         table.add_column(str(column), overflow="fold")
     for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row.values()])
+        table.add_row(*[cell(v) for v in row.values()])
     console.print(table)
+
+
+def cell(value: object) -> Text:
+    """A value as a table cell: NULL is written NULL (dimmed, as the DuckDB shell does), so a
+    missing value is told apart from an empty string, which stays empty."""
+    if value is None:
+        return Text("NULL", style="dim italic")
+    return Text(str(value))

@@ -29,7 +29,18 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # The layers of the lakehouse, in the order data flows through them.
-DATABASES = ("ods", "ops", "std", "quarantine", "base", "theme", "quality", "catalog", "lineage")
+DATABASES = (
+    "ods",
+    "ops",
+    "std",
+    "quarantine",
+    "base",
+    "theme",
+    "quality",
+    "catalog",
+    "lineage",
+    "audit",
+)
 # An "x-" scheme is kept verbatim by Airflow (no provider lookup, no normalisation), and it
 # names the table rather than a path, so the URI is the same on a laptop and on the cluster.
 ASSET_SCHEME = "x-govlake"

@@ -40,6 +40,20 @@ class IdentifierMask(ValueMask):
     pattern: str
 
 
+BUILTIN_KINDS = ("person_name", "year", "hidden")
+
+
+class ColumnMasks(BaseModel):
+    """Which mask a whole column gets in governed access, chosen from its catalog item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by_name_ending: dict[str, str] = Field(default_factory=dict)
+    by_item_type: dict[str, str] = Field(default_factory=dict)
+    default: str = "hidden"
+    compound_surnames: list[str] = Field(default_factory=list)
+
+
 class Masking(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -48,6 +62,7 @@ class Masking(BaseModel):
     # A value of an identifier column in which no identifier is recognised (a malformed
     # number); without this entry such a value is hidden whole.
     column_value: ValueMask | None = None
+    columns: ColumnMasks = ColumnMasks()
 
     def regexes(self) -> list[tuple[str, IdentifierMask]]:
         """Per identifier kind, a regex with groups (kept head)(hidden middle)(kept tail)."""
@@ -75,6 +90,7 @@ def _load_masking(path: Path) -> Masking:
         masking = Masking(**raw)
         for mask in masking.identifiers.values():
             re.compile(mask.pattern)
+        _check_kinds(masking, path)
     except (TypeError, re.error) as exc:
         raise ConfigError(f"cannot read the masking rules: {exc}.", file=str(path)) from None
     except ValidationError as exc:
@@ -140,3 +156,82 @@ def _hide_marked(col: Column, mask_char: str) -> Column:
     # before any \0 is inside a marked span.
     hidden = F.regexp_replace(col, "[^\u0000\u0001](?=[^\u0000]*\u0001)", mask_char)
     return F.regexp_replace(hidden, "[\u0000\u0001]", "")
+
+
+# -- column masks of governed access -------------------------------------------------------
+
+
+def _check_kinds(masking: Masking, path: Path) -> None:
+    cols = masking.columns
+    named = {**{f"by_name_ending.{k}": v for k, v in cols.by_name_ending.items()}}
+    named |= {f"by_item_type.{k}": v for k, v in cols.by_item_type.items()}
+    named["default"] = cols.default
+    known = (*masking.identifiers, *BUILTIN_KINDS)
+    for field, kind in named.items():
+        if kind not in known:
+            raise ConfigError(
+                f"field 'columns.{field}': unknown mask kind '{kind}'.",
+                file=str(path),
+                fix=f"use one of {', '.join(known)}.",
+            )
+
+
+def column_mask_kind(item_name: str, item_type: str, masking: Masking | None = None) -> str:
+    """The mask kind of a catalog item: by the longest configured ending of its name, else by
+    its type, else the default."""
+    cols = (masking or load_masking()).columns
+    endings = [e for e in cols.by_name_ending if item_name.endswith(e)]
+    if endings:
+        return cols.by_name_ending[max(endings, key=len)]
+    return cols.by_item_type.get(item_type, cols.default)
+
+
+def mask_value(kind: str, value, masking: Masking | None = None):
+    """A whole column value masked by `kind` (the Python side, and the oracle of mask_sql)."""
+    masking = masking or load_masking()
+    if value is None or kind == "hidden":
+        return None
+    if kind == "year":
+        return str(value.year) if hasattr(value, "year") else str(value)[:4]
+    text = str(value)
+    if kind == "person_name":
+        surnames = masking.columns.compound_surnames
+        keep = 2 if len(text) > 2 and text[:2] in surnames else 1
+        if len(text) <= 1:
+            keep = 0
+        return text[:keep] + masking.mask_char * (len(text) - keep)
+    ident = masking.identifiers[kind]
+    hidden = len(text) - ident.keep_first - ident.keep_last
+    if hidden <= 0:
+        return masking.mask_char * len(text)
+    return (
+        text[: ident.keep_first] + masking.mask_char * hidden + text[len(text) - ident.keep_last :]
+    )
+
+
+def mask_sql(kind: str, column: str, masking: Masking | None = None) -> str:
+    """The same mask as Spark SQL over the column expression `column` (e.g. `id_number`), so
+    the raw value never leaves the subquery that masks it."""
+    masking = masking or load_masking()
+    if kind == "hidden":
+        return "CAST(NULL AS STRING)"
+    if kind == "year":
+        return f"CAST(year({column}) AS STRING)"
+    v = f"CAST({column} AS STRING)"
+    n = f"char_length({v})"
+    star = "'" + masking.mask_char.replace("'", "\\'") + "'"
+    if kind == "person_name":
+        names = ", ".join("'" + s + "'" for s in masking.columns.compound_surnames) or "NULL"
+        return (
+            f"CASE WHEN {v} IS NULL THEN NULL WHEN {n} <= 1 THEN repeat({star}, {n}) "
+            f"WHEN {n} > 2 AND substr({v}, 1, 2) IN ({names}) "
+            f"THEN concat(substr({v}, 1, 2), repeat({star}, {n} - 2)) "
+            f"ELSE concat(substr({v}, 1, 1), repeat({star}, {n} - 1)) END"
+        )
+    ident = masking.identifiers[kind]
+    first, last = ident.keep_first, ident.keep_last
+    tail = f"substr({v}, {n} - {last} + 1, {last})" if last else "''"
+    return (
+        f"CASE WHEN {v} IS NULL THEN NULL WHEN {n} <= {first + last} THEN repeat({star}, {n}) "
+        f"ELSE concat(substr({v}, 1, {first}), repeat({star}, {n} - {first + last}), {tail}) END"
+    )

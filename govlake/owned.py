@@ -240,6 +240,23 @@ LIBRARY_RUNS = _declare(
 )
 
 
+# -- audit: governed access (govlake/access) ---------------------------------------------------
+
+AUDIT_QUERIES = _declare(
+    "audit.queries",
+    "at timestamp, principal string, principal_kind string, department string, "
+    "impersonated boolean, client string, verdict string, reason string, statement_kind string, "
+    "fingerprint string, statement string, tables array<string>, "
+    "reads array<struct<table:string,column:string,grade:string,mask:string>>, "
+    "filters array<string>, rows long, duration_ms long",
+    "One row per statement through governed access (the endpoint or `govlake sql --as`), "
+    "allowed, refused or failed: who, from where, the statement (identifiers masked) and its "
+    "fingerprint (literals replaced), the columns read with their grades and masks, the row "
+    "filters, rows returned and duration. Append-only: never updated or deleted.",
+    properties={"delta.appendOnly": "true"},
+)
+
+
 def quarantine(library: str) -> Owned:
     """quarantine.<library>: the input rows that broke a blocking rule of the library."""
     return _declare(

@@ -27,6 +27,11 @@ def test_sql_tables_and_sources(spark, tax_source, capsys):
     cut = capsys.readouterr()
     assert len(json.loads(cut.out)) == 1 and "only the first 1 rows are shown" in cut.err
 
+    # The table view tells NULL from an empty string (issue 20): NULL is written, "" is blank.
+    assert main(["sql", "SELECT 'x' AS a, '' AS b, NULL AS c, '[a]' AS d"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "x" in line)
+    assert [c.strip() for c in row.strip("│ ").split("│")] == ["x", "", "NULL", "[a]"]
+
     assert main(["tables", "--json"]) == 0
     tables = {t["table"]: t for t in json.loads(capsys.readouterr().out)}
     entry = tables["ods.cli_tax__credit_rating"]

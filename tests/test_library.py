@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 import zlib
 from dataclasses import dataclass
@@ -201,7 +202,7 @@ expectations:
 """
 
 
-def assert_authority_quarantine_and_conflicts(spark, people, result):
+def assert_authority_quarantine_and_conflicts(spark, people, result, capsys):
     """Night one's library: 一数一源, the newest statement, quarantine and conflicts."""
     rows = {r.id_number: r for r in people.table(spark).collect()}
     assert set(rows) == {ZHANG, LI, WANG, ZHAO}
@@ -230,6 +231,25 @@ def assert_authority_quarantine_and_conflicts(spark, people, result):
     assert newer in found
     sex = (WANG, "sex", "police", "1", "2", "differs from what the identity number encodes")
     assert sex in found
+    assert_conflicts_command_splits_by_reason(people, found, capsys)
+
+
+def assert_conflicts_command_splits_by_reason(people, found, capsys):
+    """`govlake conflicts` counts per reason, so a department's own newer statements are told
+    apart from conflicts between departments (issue 20: 148 shown, 141 planted)."""
+    from govlake.cli import main
+
+    capsys.readouterr()
+    assert main(["conflicts", "--library", people.name, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    by_reason = {}
+    for row in shown:
+        assert row["library"] == people.name
+        by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + row["conflicts"]
+    expected = {}
+    for *_, reason in found:
+        expected[reason] = expected.get(reason, 0) + 1
+    assert by_reason == expected and "newer statement of the same department" in by_reason
 
 
 def assert_unchecked_failures_stand(spark, people, first_run, second_run):
@@ -250,7 +270,9 @@ def assert_unchecked_failures_stand(spark, people, first_run, second_run):
     assert counted[first_run][1:] == (1, False)
 
 
-def test_one_library_over_three_builds_and_a_changed_library_file(spark, people, monkeypatch):
+def test_one_library_over_three_builds_and_a_changed_library_file(
+    spark, people, monkeypatch, capsys
+):
     """One history, each step checked where it happens (one chain, as builds cost seconds each):
     night one resolves authority, quarantines and records conflicts; its rerun changes nothing;
     night two merges only the changed key and keeps the unchecked keys' quality failures; a
@@ -262,7 +284,7 @@ def test_one_library_over_three_builds_and_a_changed_library_file(spark, people,
     people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
     first = people.build(spark, NIGHT1, "build-1")
     assert first["mode"] == "full" and "no earlier build" in first["reason"]
-    assert_authority_quarantine_and_conflicts(spark, people, first)
+    assert_authority_quarantine_and_conflicts(spark, people, first, capsys)
 
     again = people.build(spark, NIGHT1, "build-2")
     assert again["mode"] == "unchanged"  # recorded as a rerun that changed nothing

@@ -343,6 +343,24 @@ def test_init_generates_a_suite_that_loads_and_validates(spark, cfg, tax_source,
     assert written[0].parent == suites_dir / "ods"
 
 
+def test_init_finds_date_columns_in_any_format_and_the_rule_reports_the_impossible_date(spark, cfg):
+    """Issue 20: `quality init` never generated the date-validity rule. A text column of
+    dates in the formats departments write gets it; names and codes do not."""
+    from jobs.quality.generate import profiled_rules
+
+    births = ["1990-01-02", "19850312", "1979/07/08", "2001年02月03日"] * 5 + ["2023-02-30"]
+    rows = [(i, b, f"名字{i}") for i, b in enumerate(births)]
+    df = spark.createDataFrame(rows, "k int, csrq string, xm string")
+    rules = profiled_rules(df, ["k"], {}, {"csrq": "出生日期"})
+    dated = [r for r in rules if r["type"] == "expect_column_values_to_be_valid_date"]
+    assert [r["kwargs"]["column"] for r in dated] == ["csrq"]
+    assert dated[0]["meta"]["rule_zh"] == "出生日期不是有效日期"
+
+    validate(spark, cfg, suite_of(dated, name="ods.q__dates"), df, batch("ods.q__dates"))
+    failed = spark.table("quality.failed_rows").where("`table` = 'ods.q__dates'").collect()
+    assert sorted((x["key"], x["value"]) for x in failed) == [("20", "2023-02-30")]
+
+
 def test_committed_suites_all_load():
     folder = expectations_dir()
     paths = sorted(folder.glob("*/*.yml"))

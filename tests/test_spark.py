@@ -39,3 +39,15 @@ def test_a_column_operation_is_one_jvm_call(spark, monkeypatch):
     monkeypatch.setattr(ClientServerConnection, "send_command", counted)
     column.isNull()
     assert len(sent) == 1, sent
+
+
+def test_each_settings_row_decides_adaptive_execution(spark):
+    """`adaptive_execution` of a settings row becomes spark.sql.adaptive.enabled: the test row
+    turns it off (planning costs more than it saves on a few rows), the local row keeps Spark's
+    default on. The running session is checked, not only the dictionary."""
+    from govlake.settings import load_settings
+    from govlake.spark import spark_conf
+
+    assert spark.conf.get("spark.sql.adaptive.enabled") == "false"
+    assert spark_conf(load_settings("test"))["spark.sql.adaptive.enabled"] == "false"
+    assert spark_conf(load_settings("local"))["spark.sql.adaptive.enabled"] == "true"

@@ -110,12 +110,35 @@ def located(spark: SparkSession, cfg: Settings, source: Input, rows: list[int]) 
     return df.where(F.array_contains(wanted, position))
 
 
-def expected_quarantine(spark, cfg, library: Library, defects: list[dict]) -> set[tuple[str, str]]:
-    """(input, row reference) of every row the build must have quarantined."""
+def generated_inputs(library: Library, generated: dict[str, dict]) -> set[str]:
+    """The library's inputs that read a table the generator wrote (manifest.json `sources`):
+    only these have ground truth. A department a user added has none, so its quarantined
+    rows and the conflicts it takes part in cannot be checked against the generator."""
+    return {
+        name
+        for name, source in library.inputs.items()
+        if _system_table(source)[1] in generated.get(_system_table(source)[0], {})
+    }
+
+
+def without_inputs(recorded: set[tuple], skipped: set[str], columns: tuple[int, ...]) -> set[tuple]:
+    """The recorded rows none of whose input columns (positions in each tuple) names one of
+    the `skipped` inputs. (A conflict's winner may be no input at all: what the identity
+    number encodes.)"""
+    return {row for row in recorded if not any(row[i] in skipped for i in columns)}
+
+
+def expected_quarantine(
+    spark, cfg, library: Library, defects: list[dict], inputs: set[str] | None = None
+) -> set[tuple[str, str]]:
+    """(input, row reference) of every row the build must have quarantined (of `inputs`, or
+    of every input)."""
     from jobs.library import row_reference
 
     expected = set()
     for name, source in library.inputs.items():
+        if inputs is not None and name not in inputs:
+            continue
         rows = [d["row"] for d in blocking_defects(library, name, defects)]
         df = located(spark, cfg, source, rows)
         refs = df.select(row_reference(df, source.table).alias("ref")).collect()
@@ -123,15 +146,19 @@ def expected_quarantine(spark, cfg, library: Library, defects: list[dict]) -> se
     return expected
 
 
-def expected_conflicts(spark, cfg, library: Library, defects: list[dict]) -> set[tuple[str, str]]:
+def expected_conflicts(
+    spark, cfg, library: Library, defects: list[dict], inputs: set[str] | None = None
+) -> set[tuple[str, str]]:
     """(key, attribute) of every statement the generator made conflicting, as the build sees
-    it: the key standardized like the library's."""
+    it: the key standardized like the library's (of `inputs`, or of every input)."""
     from pyspark.sql import functions as F
 
     from jobs.standardize import standardize
 
     expected = set()
     for name, source in library.inputs.items():
+        if inputs is not None and name not in inputs:
+            continue
         pairs = conflict_defects(library, name, defects)
         for attribute in sorted({a for _, a in pairs}):
             rows = [d["row"] for d, a in pairs if a == attribute]
@@ -141,15 +168,27 @@ def expected_conflicts(spark, cfg, library: Library, defects: list[dict]) -> set
     return expected
 
 
-def recorded_conflicts(spark, cfg, library: Library) -> set[tuple[str, str]]:
-    """(key, attribute) the build put in base.conflicts, other than a department's own updates."""
+def recorded_conflicts(
+    spark, cfg, library: Library, inputs: set[str] | None = None
+) -> set[tuple[str, str]]:
+    """(key, attribute) the build put in base.conflicts, other than a department's own updates
+    (only statements between two of `inputs`, when given)."""
     conflicts = Table("base", "conflicts").read(spark, cfg)
     mine = conflicts.where(f"library = '{library.library}' AND reason <> '{SAME_DEPARTMENT}'")
-    return {(r["key"], r["attribute"]) for r in mine.select("key", "attribute").collect()}
+    rows = mine.select("key", "attribute", "input", "winner_input").collect()
+    recorded = {tuple(r) for r in rows}
+    if inputs is not None:
+        recorded = without_inputs(recorded, set(library.inputs) - inputs, (2, 3))
+    return {(key, attribute) for key, attribute, _, _ in recorded}
 
 
-def recorded_quarantine(spark, cfg, library: Library) -> set[tuple[str, str]]:
-    """(input, row reference) of the rows in quarantine.<library>."""
+def recorded_quarantine(
+    spark, cfg, library: Library, inputs: set[str] | None = None
+) -> set[tuple[str, str]]:
+    """(input, row reference) of the rows in quarantine.<library> (of `inputs`, when given)."""
     quarantine = Table.parse(library.quarantine_table).read(spark, cfg)
     rows = quarantine.select("input", "row_ref").collect()
-    return {(r["input"], r["row_ref"]) for r in rows}
+    recorded = {(r["input"], r["row_ref"]) for r in rows}
+    if inputs is None:
+        return recorded
+    return without_inputs(recorded, set(library.inputs) - inputs, (0,))

@@ -43,6 +43,7 @@ RULE_TEXT = {
         "{c} is not a valid e-certificate identifier",
     ),
     "expect_column_values_to_be_in_set": ("{c}代码不在允许值内", "{c} is not an accepted code"),
+    "expect_column_values_to_be_valid_date": ("{c}不是有效日期", "{c} is not a real date"),
 }
 
 
@@ -67,6 +68,7 @@ def profile(df: DataFrame) -> dict:
     from pyspark.sql import functions as F
 
     from jobs.library import KEY_CHECKS as CHECKS  # the checks the libraries block on
+    from jobs.standardize import parse_date
 
     columns = [c for c, t in df.dtypes if not c.startswith("_")]
     strings = [c for c, t in df.dtypes if t == "string" and not c.startswith("_")]
@@ -81,6 +83,7 @@ def profile(df: DataFrame) -> dict:
         col = F.col(f"`{c}`")
         for kind, check in CHECKS.items():
             aggs.append(F.count(F.when(check(col)["valid"], 1)).alias(f"{c}__{kind}"))
+        aggs.append(F.count(parse_date(col)).alias(f"{c}__date"))
     row = df.agg(*aggs).first().asDict()
     return {"rows": row.pop("_n"), "stats": row, "columns": columns, "strings": strings}
 
@@ -116,6 +119,8 @@ def profiled_rules(
         )
         if kind in IDENTIFIER_EXPECTATIONS:
             out.append(rule(IDENTIFIER_EXPECTATIONS[kind], [c], labels=labels))
+        elif _dates(prof, c):
+            out.append(rule("expect_column_values_to_be_valid_date", [c], labels=labels))
         elif c in keys:
             continue
         elif c in prof["strings"] and 0 < stats[f"{c}__distinct"] <= MAX_CODES and rows >= 20:
@@ -124,6 +129,18 @@ def profiled_rules(
                 rule("expect_column_values_to_be_in_set", [c], labels=labels, value_set=codes)
             )
     return out
+
+
+def _dates(prof: dict, column: str) -> bool:
+    """A text column whose values are nearly all dates, in any format departments write: the
+    rest are the impossible dates (2023-02-30) the rule is there to report."""
+    stats = prof["stats"]
+    nonnull = stats[f"{column}__nonnull"]
+    return (
+        column in prof["strings"]
+        and nonnull
+        and stats[f"{column}__date"] >= (IDENTIFIER_SHARE * nonnull)
+    )
 
 
 def key_rules(keys: list[str], policy: str, labels: dict | None = None) -> list[dict]:

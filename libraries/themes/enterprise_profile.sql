@@ -10,19 +10,6 @@ WITH ratings AS (
     ))) AS tax_credit_ratings
   FROM ods.tax_credit__credit_rating AS r
   GROUP BY upper(trim(r.taxpayer_id))
-),
-certificates AS (
-  SELECT
-    c.holder_id AS uscc,
-    array_sort(collect_list(named_struct(
-      'certificate_type_name', c.certificate_type_name,
-      'certificate_id', c.certificate_id,
-      'issue_date', c.issue_date,
-      'valid_to', c.valid_to,
-      'status', c.status
-    ))) AS certificates
-  FROM base.certificate AS c
-  GROUP BY c.holder_id
 )
 SELECT
   l.uscc,
@@ -38,8 +25,8 @@ SELECT
   person.id_number IS NOT NULL AS legal_representative_in_population,
   l.tax_credit_rating AS latest_tax_credit_rating,
   coalesce(ratings.tax_credit_ratings, array()) AS tax_credit_ratings,
-  coalesce(certificates.certificates, array()) AS certificates
+  coalesce(held.certificates, array()) AS certificates
 FROM base.legal_entity AS l
 LEFT JOIN base.population AS person ON person.id_number = l.legal_representative_id
 LEFT JOIN ratings ON ratings.uscc = l.uscc
-LEFT JOIN certificates ON certificates.uscc = l.uscc
+LEFT JOIN theme.holder_certificates AS held ON held.holder_id = l.uscc

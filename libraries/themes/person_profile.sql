@@ -63,19 +63,6 @@ medical AS (
   FROM ods.nhsa_medical_insurance__mi_insured AS i
   GROUP BY upper(trim(i.certno))
 ),
-certificates AS (
-  SELECT
-    c.holder_id AS id_number,
-    array_sort(collect_list(named_struct(
-      'certificate_type_name', c.certificate_type_name,
-      'certificate_id', c.certificate_id,
-      'issue_date', c.issue_date,
-      'valid_to', c.valid_to,
-      'status', c.status
-    ))) AS certificates
-  FROM base.certificate AS c
-  GROUP BY c.holder_id
-),
 enterprises AS (
   SELECT
     l.legal_representative_id AS id_number,
@@ -126,7 +113,7 @@ SELECT
   coalesce(marriages.marriages, array()) AS marriages,
   coalesce(enrolment.social_insurance, array()) AS social_insurance,
   coalesce(medical.medical_insurance, array()) AS medical_insurance,
-  coalesce(certificates.certificates, array()) AS certificates,
+  coalesce(held.certificates, array()) AS certificates,
   coalesce(enterprises.enterprises_represented, array()) AS enterprises_represented,
   coalesce(vital_events.vital_events, array()) AS vital_events
 FROM base.population AS p
@@ -134,6 +121,6 @@ LEFT JOIN household ON household.id_number = p.id_number
 LEFT JOIN marriages ON marriages.id_number = p.id_number
 LEFT JOIN enrolment ON enrolment.id_number = p.id_number
 LEFT JOIN medical ON medical.id_number = p.id_number
-LEFT JOIN certificates ON certificates.id_number = p.id_number
+LEFT JOIN theme.holder_certificates AS held ON held.holder_id = p.id_number
 LEFT JOIN enterprises ON enterprises.id_number = p.id_number
 LEFT JOIN vital_events ON vital_events.id_number = p.id_number

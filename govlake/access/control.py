@@ -1,0 +1,310 @@
+"""AccessControl: load principals, roles and grants against the catalog, authenticate, plan
+(the one enforcement point) and audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.schema import MappingSchema
+
+from govlake.access import enforce, metadata
+from govlake.access.config import (
+    PrincipalConf,
+    access_dir,
+    check_password,
+    hash_password,
+    load_grants,
+    load_principals,
+    load_roles,
+)
+from govlake.access.enforce import Plan, Read, Refused
+from govlake.access.policy import (
+    Access,
+    check_grant,
+    clearance,
+    readable,
+    resource_index,
+    resources,
+    shows_unmasked,
+)
+from govlake.catalog.grades import GradeScheme
+from govlake.catalog.loader import load_catalog, load_rules
+from govlake.catalog.review import Review
+from govlake.catalog.schemas import declared_lakehouse, real_lakehouse
+from govlake.errors import ConfigError, GovlakeError
+from govlake.masking import load_masking, mask_sql
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from govlake.settings import Settings
+
+# One message for an unknown user and a wrong password: a caller cannot enumerate users.
+BAD_LOGIN = "authentication failed: unknown user or wrong password."
+# Compared against when the user is unknown, so both failures take the same time.
+_DUMMY_HASH = hash_password("", salt=b"govlake-no-user!")
+
+
+class AuthenticationFailed(GovlakeError):
+    """Unknown user or wrong password (deliberately indistinguishable)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated (or impersonated) principal."""
+
+    id: str
+    kind: str
+    department: str | None
+    roles: tuple[str, ...]
+    clearance: str | None
+    impersonated: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == "admin"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One statement's outcome, as audit.queries records it."""
+
+    principal: Principal | str
+    client: str
+    statement: str
+    plan: Plan | None
+    verdict: str  # allowed | refused | failed
+    reason: str | None = None
+    rows: int | None = None
+    duration_ms: int | None = None
+
+
+class AccessControl:
+    """Principals, roles and grants checked against the catalog; cached per instance."""
+
+    def __init__(self, cfg, directory: Path, review: Review, masking) -> None:
+        self.cfg = cfg
+        self.directory = directory
+        self.scheme = review.scheme
+        self.masking = masking
+        self.roles = load_roles(directory)
+        principals, path = load_principals(directory)
+        self._principals = _index_principals(principals, self.roles, self.scheme, path)
+        self.tables = resources(review, masking)
+        self.index = resource_index(self.tables)
+        self.grants = load_grants(directory)
+        for grant in self.grants:
+            check_grant(grant, self.roles, self.index)
+        self._views: dict[tuple, tuple] = {}
+
+    @classmethod
+    def load(
+        cls, cfg: Settings, directory: Path | None = None, spark: SparkSession | None = None
+    ) -> AccessControl:
+        """conf/access/ (or `directory`, or GOVLAKE_ACCESS_DIR) against the catalog; with
+        `spark`, table columns come from the Delta schemas (a dropped column is seen)."""
+        entries, rules = load_catalog(), load_rules()
+        if spark is None:
+            lake = declared_lakehouse()
+        else:
+            lake = real_lakehouse(
+                spark, cfg, rules.registered_databases, rules.technical_column_prefix
+            )
+        review = Review(entries, rules, lake, GradeScheme(rules.grades))
+        return cls(cfg, access_dir(directory), review, load_masking())
+
+    # -- principals ------------------------------------------------------------------------
+
+    def authenticate(self, user: str, password: str) -> Principal:
+        conf = self._principals.get(user)
+        ok = check_password(password, conf.password_hash if conf else _DUMMY_HASH)
+        if conf is None or not ok:
+            raise AuthenticationFailed(BAD_LOGIN)
+        return self._principal(conf, impersonated=False)
+
+    def principal(self, user: str) -> Principal:
+        """A principal without its password: local administrator impersonation (`--as`)."""
+        conf = self._principals.get(user)
+        if conf is None:
+            raise GovlakeError(
+                f"unknown principal '{user}'.",
+                file=str(self.directory / "principals.yaml"),
+                fix=f"use one of {', '.join(sorted(self._principals))}.",
+            )
+        return self._principal(conf, impersonated=True)
+
+    def _principal(self, conf: PrincipalConf, impersonated: bool) -> Principal:
+        return Principal(
+            conf.id,
+            conf.kind,
+            conf.department,
+            tuple(conf.roles),
+            clearance(conf, self.roles, self.scheme),
+            impersonated,
+        )
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def readable(self, p: Principal, today: dt.date | None = None) -> dict[str, Access]:
+        today = today or city_today(self.cfg)
+        return self._view(p, today)[0]
+
+    def _view(self, p: Principal, today: dt.date):
+        key = (p.id, today)
+        if key not in self._views:
+            conf = self._principals[p.id]
+            access = readable(conf, self.tables, self.grants, self.index, today)
+            schema = MappingSchema(dialect="spark")
+            subqueries = {}
+            for table, acc in access.items():
+                cols = [c for c in acc.resource.columns if c in acc.columns]
+                schema.add_table(table, dict.fromkeys(cols, "STRING"), dialect="spark")
+                subqueries[table] = self._subquery(p, acc, cols)
+            allowed = frozenset(sub.sql(dialect="spark") for sub in subqueries.values())
+            self._views[key] = (access, schema, subqueries, allowed)
+        return self._views[key]
+
+    def _subquery(self, p: Principal, acc: Access, cols: list[str]) -> exp.Select:
+        parts = []
+        for name in cols:
+            column = acc.resource.columns[name]
+            quoted = f"`{name}`"
+            shown = quoted
+            if not shows_unmasked(column, p.clearance, self.scheme):
+                shown = mask_sql(column.mask, quoted, self.masking)
+            parts.append(f"{shown} AS {quoted}")
+        db, _, name = acc.resource.table.partition(".")
+        where = [f"({acc.row_filter})"] if acc.row_filter else []
+        if acc.resource.is_base:
+            where.append("`_is_current`")
+        sql = f"SELECT {', '.join(parts)} FROM `{db}`.`{name}`"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return sqlglot.parse_one(sql, read="spark")
+
+    def plan(self, p: Principal, sql: str, today: dt.date | None = None) -> Plan:
+        """The statement to run for `p`, rewritten; Refused when it cannot be proven safe."""
+        try:
+            return self._plan(p, sql, today)
+        except RecursionError:
+            raise Refused(enforce.TOO_DEEP) from None
+
+    def _plan(self, p: Principal, sql: str, today: dt.date | None) -> Plan:
+        if p.is_admin:
+            return self._admin_plan(sql)
+        tree = enforce.parse_one_statement(sql)
+        kind = enforce.statement_kind(tree)
+        fp = enforce.fingerprint(tree)
+        access, schema, subqueries, allowed = self._view(p, today or city_today(self.cfg))
+        if kind in ("use", "show", "describe"):
+            return self._metadata(tree, kind, fp, access, subqueries)
+        enforce.check_read_only(tree)
+        enforce.check_no_substitution(tree, sql)
+        enforce.strip_hints(tree)
+        enforce.check_tables(tree, set(access))
+        enforce.check_functions(tree)
+        tree = enforce.qualified(tree, schema)
+        reads = self._reads(p, tree, access)
+        tables = sorted({r.table for r in reads} | _tables(tree))
+        enforce.replace_tables(tree, subqueries)
+        filters = tuple(
+            f"{t}: {access[t].row_filter}" for t in tables if access[t].row_filter is not None
+        )
+        sql_out = tree.sql(dialect="spark", comments=False)
+        enforce.check_no_substitution(tree, sql_out)
+        enforce.check_rewritten(sql_out, allowed)
+        return Plan(sql_out, kind, reads, filters, fp, tuple(tables))
+
+    @staticmethod
+    def _admin_plan(sql: str) -> Plan:
+        """An administrator's statement runs unchanged (still size-limited and audited), also
+        one sqlglot cannot parse (OPTIMIZE, VACUUM, ...)."""
+        try:
+            kind = enforce.statement_kind(enforce.parse_one_statement(sql))
+        except Refused as refused:
+            if "over the limit" in refused.reason:
+                raise
+            kind = "command"
+        return Plan(sql, kind, (), (), enforce.fingerprint_text(sql))
+
+    def _metadata(self, tree, kind: str, fp: str, access: dict[str, Access], subqueries) -> Plan:
+        """USE, SHOW and DESCRIBE, answered from what the principal may read only."""
+        if kind == "use":
+            databases = {t.split(".")[0] for t in access}
+            return Plan(metadata.plan_use(tree, databases), kind, (), (), fp)
+        if kind == "show":
+            columns = {
+                t: [c for c in a.resource.columns if c in a.columns] for t, a in access.items()
+            }
+            return Plan(metadata.plan_show(tree.text("expression"), columns), kind, (), (), fp)
+        table = metadata.plan_describe(tree, set(access))
+        alias = exp.to_identifier(table.split(".")[1], quoted=True).sql(dialect="spark")
+        inner = subqueries[table].sql(dialect="spark")
+        sql = f"DESCRIBE QUERY SELECT * FROM ({inner}) AS {alias}"
+        return Plan(sql, kind, (), (), fp, (table,))
+
+    def _reads(self, p: Principal, tree: exp.Expression, access: dict[str, Access]):
+        reads = {}
+        for column, table in enforce.table_sources(tree):
+            info = access[table].resource.columns[column.name]
+            masked = not shows_unmasked(info, p.clearance, self.scheme)
+            reads[(table, column.name)] = Read(
+                table, column.name, info.grade, info.mask if masked else None
+            )
+        return tuple(reads[k] for k in sorted(reads))
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def audit(self, spark: SparkSession, *events: AuditEvent) -> None:
+        """Append one row per event to audit.queries, in one Delta commit (statement text
+        masked); an endpoint may buffer events and append them together."""
+        from govlake.access.audit import append
+
+        append(spark, self.cfg, *events)
+
+
+def _tables(tree: exp.Expression) -> set[str]:
+    return {f"{t.db}.{t.name}".lower() for t in tree.find_all(exp.Table) if t.db}
+
+
+def _index_principals(principals, roles, scheme: GradeScheme, path) -> dict[str, PrincipalConf]:
+    out: dict[str, PrincipalConf] = {}
+    for i, conf in enumerate(principals):
+        if conf.id in out:
+            raise ConfigError(
+                f"field 'principals.{i}.id': '{conf.id}' is listed twice.",
+                file=str(path),
+                fix="give each principal one entry.",
+            )
+        for role in conf.roles:
+            if role not in roles:
+                raise ConfigError(
+                    f"field 'principals.{i}.roles': unknown role '{role}'.",
+                    file=str(path),
+                    fix=f"add roles/{role}.yaml or use one of {', '.join(sorted(roles))}.",
+                )
+        out[conf.id] = conf
+    for name, role in roles.items():
+        if not scheme.known(role.clearance):
+            raise ConfigError(
+                f"field 'clearance': unknown grade '{role.clearance}'.",
+                file=str(path.parent / "roles" / f"{name}.yaml"),
+                fix=f"use one of {', '.join(scheme.levels)}.",
+            )
+    return out
+
+
+def city_today(cfg) -> dt.date:
+    """Today in the city's time zone (grants end on a city date; audit periods are city days)."""
+    return dt.datetime.now(ZoneInfo(cfg.timezone)).date()
+
+
+def elapsed_ms(start: float) -> int:
+    return int((time.perf_counter() - start) * 1000)
