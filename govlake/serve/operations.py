@@ -1,8 +1,9 @@
 """Sessions and operations of the endpoint: one statement's life from plan to last row to audit.
 
-An operation streams its rows from Spark one partition at a time (toLocalIterator), in batches of
-the client's maxRows; it is audited exactly once: when its rows are exhausted, or when it is
-closed, cancelled, fails, or its client goes away, with the rows the client actually received.
+An operation streams its rows from Spark one partition at a time (toLocalIterator, computing the
+next partition while the client reads one: a job per partition, at most two in memory), in
+batches of the client's maxRows. It is audited exactly once: when its rows are exhausted, or when
+it is closed, cancelled, fails, or its client goes away, with the rows the client received.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class Operation:
             spark.sparkContext.setJobGroup(self.job_group, "govlake serve", True)
             df = spark.sql(self.plan.sql)
             self.columns = columns_of(df)
-            rows = for_the_wire(df, self.columns).toLocalIterator(prefetchPartitions=False)
+            rows = for_the_wire(df, self.columns).toLocalIterator(prefetchPartitions=True)
             if self.state != "running":  # cancelled while Spark analysed: stop what started
                 spark.sparkContext.cancelJobGroup(self.job_group)
                 return
@@ -149,7 +150,7 @@ class Operation:
             self.finish("allowed", f"{reason} after {self.rows} rows")
 
     def close(self, reason: str = "closed by the client") -> None:
-        if self.state in ("pending", "running"):
+        if self.state not in ("error", "closed"):  # a prefetched partition may be computing
             self.session.spark.sparkContext.cancelJobGroup(self.job_group)
         with self._lock:
             self.finish("allowed", f"{reason} after {self.rows} rows")
