@@ -77,7 +77,6 @@ def lake(spark, cfg):
 @pytest.fixture(scope="module")
 def server(lake, cfg, access_dir):
     from govlake.access import AccessControl
-
     from govlake.serve.server import Server, build
 
     gateway = build(cfg, spark=lake, access=AccessControl.load(cfg, access_dir))

@@ -132,7 +132,6 @@ class Server:
 def build(cfg, spark: Any = None, access: Any = None) -> Gateway:
     """The gateway of the lakehouse: Spark inside this process, the access rules of `cfg`."""
     from govlake.access import AccessControl, AuditEvent, Refused
-
     from govlake.spark import get_spark
 
     spark = spark or get_spark(cfg, app_name="govlake-serve")
