@@ -16,6 +16,7 @@ import pytest
 
 from govlake.lakehouse import Table
 from govlake.site.model import (
+    Access,
     Freshness,
     Item,
     Ledger,
@@ -112,6 +113,11 @@ def tiny_ledger() -> Ledger:
             ),
             Registration("市公安局", RESIDENT, "changed abstract", day, day, day, "done"),
         ],
+        access=[
+            Access(POPULATION, "420704000", "allowed", 12, 340, 12, 2),
+            Access(POPULATION, "420704000", "refused", 3, 0, 0, 1),
+            Access(RESIDENT, "420700008", "allowed", 5, 50, 0, 1),
+        ],
         notes={"lineage": "declared lineage (test)"},
     )
 
@@ -129,6 +135,7 @@ def site(tmp_path) -> Path:
 def test_site_has_every_page_and_a_search_index(site):
     names = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
     assert names == [
+        "access.html",
         "index.html",
         "lineage/base_population.html",
         "lineage/ods_mca_marriage__marriage.html",
@@ -173,6 +180,15 @@ def test_stats_count_resources_and_open_registrations(site):
     assert '<a href="resources/ods_mca_marriage__marriage.html">婚姻登记</a>' in html
     assert "<title>市公安局: 1</title>" in html  # a bar of the department chart
     assert "<title>市公安局: 88.5</title>" in html and "市民政局: None" not in html
+
+
+def test_access_page_counts_reads_per_table_and_department_without_values(site):
+    """Issue 15: the ledger's access page, from audit.queries counts only."""
+    html = (site / "access.html").read_text(encoding="utf-8")
+    assert "允许 allowed: <b>17</b>" in html and '拒绝 refused: <b class="bad">3</b>' in html
+    row = "<td>420704000</td><td>allowed</td><td>12</td><td>340</td><td>12</td><td>2</td>"
+    assert row in html and 'href="resources/base_population.html">base.population</a>' in html
+    assert 'href="access.html"' in (site / "index.html").read_text(encoding="utf-8")
 
 
 def test_rebuild_replaces_the_site_in_place(site):
@@ -235,7 +251,7 @@ def test_every_page_loads_without_errors_from_the_file_system(site, browser):
         watched.open(page.as_uri())
         assert watched.page.locator("body").count() == 1
     assert watched.problems == [], watched.problems
-    assert len(pages) == 10
+    assert len(pages) == 11
 
 
 def test_search_and_facets_narrow_the_catalog(site, browser):
@@ -345,6 +361,38 @@ def test_collect_ledger_falls_back_to_configuration_and_ops(spark, private_cfg, 
     assert site == private_cfg.lakehouse / "site"
     page = (site / "resources" / "ods_site_tax__credit_rating.html").read_text(encoding="utf-8")
     assert "纳税人识别号" in page and "本资源尚未在目录中登记" in page and "quality.scores" in page
+
+
+def _save_audit(spark, cfg) -> None:
+    """Four statements in audit.queries: two reads by 鄂城区 (one masked), a refusal, and one
+    read older than the page's 30 days."""
+    from govlake.owned import AUDIT_QUERIES
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    masked = [{"table": "base.population", "column": "id_number", "grade": "L4", "mask": "id"}]
+    plain = [{"table": "base.population", "column": "division", "grade": "L2", "mask": None}]
+    base = {"principal_kind": "person", "impersonated": False, "client": "127.0.0.1",
+            "reason": None, "statement_kind": "query", "fingerprint": "f", "statement": "SELECT",
+            "filters": [], "duration_ms": 5}  # fmt: skip
+    rows = [
+        {**base, "at": now, "principal": "ec1", "department": "420704000", "verdict": "allowed",
+         "tables": ["base.population"], "reads": masked, "rows": 7},
+        {**base, "at": now, "principal": "ec2", "department": "420704000", "verdict": "allowed",
+         "tables": ["base.population"], "reads": plain, "rows": 3},
+        {**base, "at": now, "principal": "ec1", "department": "420704000", "verdict": "refused",
+         "tables": [], "reads": [], "rows": None},
+        {**base, "at": now - dt.timedelta(days=40), "principal": "ec1",
+         "department": "420704000", "verdict": "allowed", "tables": ["base.population"],
+         "reads": masked, "rows": 99},
+    ]  # fmt: skip
+    _save(spark, cfg, "audit.queries", rows, AUDIT_QUERIES.schema)
+
+
+def assert_access_counted(ledger) -> None:
+    assert ledger.access == [
+        Access("base.population", "420704000", "allowed", 2, 10, 1, 2),
+        Access("—", "420704000", "refused", 1, 0, 0, 1),
+    ]
 
 
 def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_cfg, source_dir):
@@ -510,9 +558,11 @@ def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_
         "target_table string, target_column string, source_table string, source_column string, "
         "run_id string, transformation string, recorded_at timestamp",
     )
+    _save_audit(spark, private_cfg)
 
     ledger = collect_ledger(spark, private_cfg)
 
+    assert_access_counted(ledger)
     population = next(r for r in ledger.resources if r.registered)
     assert (population.name, population.code, population.resource_id) == (
         "人口基础库",

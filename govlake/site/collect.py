@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from govlake.lakehouse import Table, all_tables
 from govlake.libraries import Library, load_libraries
 from govlake.owned import (
+    AUDIT_QUERIES,
     CATALOG_ITEMS,
     CATALOG_REGISTRATIONS,
     CATALOG_RESOURCES,
@@ -24,6 +25,8 @@ from govlake.owned import (
 from govlake.settings import Settings
 from govlake.site.catalog_map import catalog_item, catalog_registration, catalog_resource
 from govlake.site.model import (
+    UNKNOWN,
+    Access,
     Freshness,
     Item,
     Ledger,
@@ -71,6 +74,7 @@ def collect_ledger(spark: SparkSession, cfg: Settings) -> Ledger:
         department_scores=_department_scores(spark, cfg),
         data_docs=data_docs,
         registrations=_registrations(spark, cfg, notes),
+        access=_access(spark, cfg, notes),
         notes=notes,
     )
 
@@ -402,3 +406,42 @@ def _registrations(spark, cfg, notes) -> list[Registration] | None:
     today = dt.date.today()
     found = [catalog_registration(r, today) for r in _rows(current(df))]
     return sorted(found, key=lambda r: (r.status != "overdue", r.due_date or dt.date.max))
+
+
+# --- governed access (共享过程可追溯) -------------------------------------------------------------
+
+ACCESS_DAYS = 30  # the access page counts the statements of this many days
+
+
+def _access(spark, cfg, notes) -> list[Access] | None:
+    """Statements per table, reading department and verdict over the last ACCESS_DAYS days,
+    counted in Spark from audit.queries (a statement naming two tables counts for each)."""
+    from pyspark.sql import functions as F
+
+    df = AUDIT_QUERIES.table.read_if_exists(spark, cfg)
+    if df is None:
+        notes["access"] = "audit.queries 尚无记录: nobody has read through governed access yet."
+        return None
+    since = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=ACCESS_DAYS)
+    masked = F.exists("reads", lambda r: r["mask"].isNotNull())
+    counted = (
+        df.where(F.col("at") >= F.lit(since))
+        .select(
+            F.explode_outer("tables").alias("table"),
+            F.coalesce("department", F.lit(UNKNOWN)).alias("department"),
+            "verdict",
+            "principal",
+            F.coalesce("rows", F.lit(0)).alias("rows"),
+            masked.alias("masked"),
+        )
+        .groupBy(F.coalesce("table", F.lit("—")).alias("table"), "department", "verdict")
+        .agg(
+            F.count("*").alias("statements"),
+            F.sum("rows").alias("rows"),
+            F.count_if("masked").alias("masked"),
+            F.count_distinct("principal").alias("principals"),
+        )
+    )
+    notes["access"] = f"audit.queries, the last {ACCESS_DAYS} days (counts only)."
+    rows = [Access(**r.asDict()) for r in counted.collect()]
+    return sorted(rows, key=lambda a: (a.table, a.department, a.verdict))

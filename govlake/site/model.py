@@ -108,6 +108,20 @@ class Registration:
     status: str = "due"  # due | overdue | done
 
 
+@dataclass(frozen=True)
+class Access:
+    """Statements through governed access naming one table, per reading department and
+    verdict (from audit.queries; counts only: no statement text, no value)."""
+
+    table: str
+    department: str
+    verdict: str  # allowed | refused | failed
+    statements: int
+    rows: int
+    masked: int  # statements that read at least one masked column
+    principals: int
+
+
 @dataclass
 class Ledger:
     """Everything the site shows, plus a note per input saying where it came from or why not."""
@@ -121,6 +135,7 @@ class Ledger:
     department_scores: dict[str, QualityScore] = field(default_factory=dict)
     data_docs: dict[str, str] = field(default_factory=dict)  # table -> page under data_docs/
     registrations: list[Registration] | None = None  # None: not tracked yet
+    access: list[Access] | None = None  # None: nobody has read through governed access yet
     notes: dict[str, str] = field(default_factory=dict)  # input -> where from / why missing
 
     def resource_of(self, table: str) -> Resource | None:

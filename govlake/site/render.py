@@ -134,6 +134,24 @@ def _stats(ledger: Ledger) -> dict:
     return view
 
 
+def _access(ledger: Ledger) -> dict | None:
+    """The access page: statements per table and department, and the reads per table chart."""
+    if ledger.access is None:
+        return None
+    allowed = [a for a in ledger.access if a.verdict == "allowed"]
+    per_table: dict[str, int] = {}
+    for a in allowed:
+        per_table[a.table] = per_table.get(a.table, 0) + a.statements
+    links = {t: r for r in ledger.resources for t in r.tables}
+    return {
+        "rows": ledger.access,
+        "links": links,
+        "chart": bar_chart("读取 reads by table", sorted(per_table.items()), "a"),
+        "allowed": sum(a.statements for a in allowed),
+        "refused": sum(a.statements for a in ledger.access if a.verdict == "refused"),
+    }
+
+
 def _quality_chart(ledger: Ledger) -> str | None:
     scored = [(d, s.overall) for d, s in ledger.department_scores.items() if s.overall is not None]
     if not scored:
@@ -162,6 +180,7 @@ def render_site(ledger: Ledger, out: Path, data_docs: Path | None = None) -> Pat
     )
     by_id = {r.resource_id: r for r in ledger.resources}
     _write(env, staging, "stats.html", "stats.html", "", common, stats=_stats(ledger), by_id=by_id)
+    _write(env, staging, "access.html", "access.html", "", common, access=_access(ledger))
     for resource in ledger.resources:
         tables = [_table_view(ledger, t, _columns(ledger, t), "../") for t in resource.tables]
         _write(env, staging, f"resources/{resource.slug}.html", "resource.html", "../", common,
