@@ -1,12 +1,14 @@
 """Benchmark: end-to-end latency through the governed endpoint against a plain Spark session.
 
-Usage: python -m benchmarks.serve [--persons 1000000] [--repeats 5]
-One interpreter, its own temporary lakehouse: base.population is filled with synthetic rows
-(two districts), the endpoint starts in-process on a free port with the real enforcement point,
-and a point lookup and an aggregate run (a) in the plain Spark session, (b) through PyHive as the
-administrator (statements unchanged: the protocol's cost), (c) through PyHive as the 鄂城区
-official (masked, row-filtered rewrite). Median of the repeats after one warm-up each; nothing is
-asserted. Results go to benchmarks/results/serve-<time>.json.
+Usage: python -m benchmarks.serve [--sizes 100000,1000000] [--repeats 5]
+One interpreter, its own temporary lakehouse: per size, base.population is filled with synthetic
+rows (two districts), the endpoint starts in-process on a free port with the real enforcement
+point, and a point lookup and an aggregate run (a) in the plain Spark session (the baseline),
+(b) the enforcement point alone (parse, check, rewrite: `AccessControl.plan` for the 鄂城区
+official), (c) through PyHive as the administrator (statements unchanged: the protocol's cost),
+(d) through PyHive as the official (masked, row-filtered rewrite). Median of the repeats after
+one warm-up each, ratios against (a) of the same run, the 1-minute load average before and
+after each size; nothing is asserted. Results go to benchmarks/results/serve-<time>.json.
 """
 
 from __future__ import annotations
@@ -73,24 +75,45 @@ def timed(run, repeats: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--sizes", default="100000,1000000", help="persons, comma-separated")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
 
+    from govlake.spark import get_spark
+
+    cfg = settings()
+    spark = get_spark(cfg, app_name="bench-serve")
+    access = access_dir()
+    sizes = [int(n) for n in args.sizes.split(",")]
+    record = {"repeats": args.repeats, "sizes": [measure(spark, cfg, access, n, args.repeats)
+                                                 for n in sizes]}  # fmt: skip
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"serve-{dt.datetime.now():%Y%m%dT%H%M%S}.json"
+    out.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for size in record["sizes"]:
+        for row in size["rows"]:
+            print(json.dumps({"persons": size["persons"], **row}, ensure_ascii=False))
+    print(f"saved to {out}")
+    shutil.rmtree(ROOT, ignore_errors=True)
+    return 0
+
+
+def measure(spark, cfg, access: Path, persons: int, repeats: int) -> dict:
+    """One size: fill base.population, start the endpoint, time each path of both queries."""
     from pyhive import hive
 
     from govlake.access import AccessControl
     from govlake.lakehouse import Table
     from govlake.serve.server import Server, build
-    from govlake.spark import get_spark
 
-    cfg = settings()
-    spark = get_spark(cfg, app_name="bench-serve")
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
-    population = spark.sql(SYNTHETIC.format(n=args.persons))
+    population = spark.sql(SYNTHETIC.format(n=persons))
     Table.parse("base.population").write(population, "overwrite", cfg=cfg)
     fill_s = round(time.perf_counter() - start, 1)
-    server = Server(build(cfg, spark, AccessControl.load(cfg, access_dir())), "127.0.0.1", 0)
+    control = AccessControl.load(cfg, access)
+    official = control.principal("ec_official")
+    server = Server(build(cfg, spark, control), "127.0.0.1", 0)
     server.start()
     conns = {
         user: hive.connect("127.0.0.1", server.port, username=user, password=pw, auth="CUSTOM")
@@ -108,26 +131,22 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for name, sql in (("point lookup", POINT), ("aggregate", AGGREGATE)):
-        rows.append(
-            {
-                "query": name,
-                "plain_spark_ms": timed(lambda s=sql: spark.sql(s).collect(), args.repeats),
-                "endpoint_admin_ms": timed(through("admin", sql), args.repeats),
-                "endpoint_official_ms": timed(through("ec_official", sql), args.repeats),
-            }
-        )
+        row = {
+            "query": name,
+            "plain_spark_ms": timed(lambda s=sql: spark.sql(s).collect(), repeats),
+            "plan_only_ms": timed(lambda s=sql: control.plan(official, s), repeats),
+            "endpoint_admin_ms": timed(through("admin", sql), repeats),
+            "endpoint_official_ms": timed(through("ec_official", sql), repeats),
+        }
+        base = row["plain_spark_ms"] or 1
+        for key in ("plan_only", "endpoint_admin", "endpoint_official"):
+            row[f"{key}_ratio"] = round(row[f"{key}_ms"] / base, 3)
+        rows.append(row)
     for conn in conns.values():
         conn.close()
     server.stop()
-    record = {"persons": args.persons, "fill_s": fill_s, "repeats": args.repeats, "rows": rows}
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"serve-{dt.datetime.now():%Y%m%dT%H%M%S}.json"
-    out.write_text(json.dumps(record, indent=2))
-    for row in rows:
-        print(json.dumps(row, ensure_ascii=False))
-    print(f"{args.persons} persons (filled in {fill_s} s); saved to {out}")
-    shutil.rmtree(ROOT, ignore_errors=True)
-    return 0
+    load = [load_before, os.getloadavg()[0]]
+    return {"persons": persons, "fill_s": fill_s, "load_average_1min": load, "rows": rows}
 
 
 if __name__ == "__main__":
