@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from govlake.access import AccessControl, Refused
-from govlake.catalog.workdays import WorkCalendar
 from govlake.owned import SHARE_DECISIONS, SHARE_REQUESTS
 from govlake.share import DecisionLost, NewRequest, Share, ShareError
 
@@ -70,8 +69,9 @@ def test_whole_path_request_partial_approval_grant_revoke(share, spark, cfg):
     with pytest.raises(Refused, match="theme.social_security is not granted"):
         ac.plan(official, SQL, today=today)  # before approval (pending grants nothing)
 
+    later = NOW + dt.timedelta(hours=1)
     decided = share.approve(
-        p(share, "hrss_analyst"), row["request_id"], ["id_number", "pension_enrolled"], now=NOW
+        p(share, "hrss_analyst"), row["request_id"], ["id_number", "pension_enrolled"], now=later
     )
     assert decided["state"] == "partially_approved"
     ac = AccessControl.load(cfg, spark=spark)
@@ -91,7 +91,9 @@ def test_whole_path_request_partial_approval_grant_revoke(share, spark, cfg):
     with pytest.raises(Refused, match="not granted"):  # another principal of another unit
         ac.plan(p(share, "bi_app"), "SELECT pension_enrolled FROM theme.social_security", today)
 
-    share.revoke(p(share, "admin"), row["request_id"], "职责调整", now=NOW)
+    share.revoke(
+        p(share, "admin"), row["request_id"], "职责调整", now=later + dt.timedelta(hours=1)
+    )
     with pytest.raises(Refused, match="not granted"):
         AccessControl.load(cfg, spark=spark).plan(official, SQL, today=today)
 
@@ -102,39 +104,33 @@ def test_whole_path_request_partial_approval_grant_revoke(share, spark, cfg):
         ("approve", "hrss_analyst", "partially_approved"),
         ("revoke", "admin", "revoked"),
     ]
-    history = SHARE_REQUESTS.table.delta(spark, cfg).history().collect()
-    assert {h.operation for h in history} >= {"MERGE"}
+    changes = SHARE_REQUESTS.table.changes(spark, 0, cfg=cfg)
     states = [
         r.state
-        for v in sorted(h.version for h in history)
-        for r in SHARE_REQUESTS.table.read(spark, v, cfg=cfg).collect()
-        if r.request_id == row["request_id"]
+        for r in changes.where(changes._change_type.isin("insert", "update_postimage"))
+        .where(changes.request_id == row["request_id"])
+        .orderBy("_commit_version")
+        .collect()
     ]
-    assert list(dict.fromkeys(states)) == ["pending", "partially_approved", "revoked"]
+    assert states == ["pending", "partially_approved", "revoked"]
 
 
-def test_full_approval_and_listing_with_expiry_age_and_overdue(share, spark, cfg):
+def test_listing_with_expiry_age_and_overdue(share, spark, cfg):
     official = p(share, "ec_official")
-    done = share.request(official, new(items=["name"]), now=NOW)
-    share.approve(p(share, "hrss_analyst"), done["request_id"], now=NOW)
-    waiting = share.request(official, new(items=["pension_enrolled"]), now=NOW)
-    due = waiting["due_on"]
-    rows = {r["request_id"]: r for r in share.listing(today=due)}
-    assert rows[done["request_id"]]["state"] == "approved"
-    assert rows[done["request_id"]]["age_working_days"] == 0
-    assert not rows[waiting["request_id"]]["overdue"]
-    calendar = WorkCalendar()
-    late = due + dt.timedelta(days=1)
-    rows = {r["request_id"]: r for r in share.listing(today=late)}
-    assert rows[waiting["request_id"]]["overdue"]
-    assert rows[waiting["request_id"]]["age_working_days"] == calendar.working_days_between(
-        NOW.date(), late
-    )
     short = share.request(official, new(items=["name"], period_end=dt.date(2026, 12, 10)), now=NOW)
     share.approve(p(share, "admin"), short["request_id"], now=NOW)
-    ended = {r["request_id"]: r for r in share.listing(today=dt.date(2026, 12, 11))}
-    assert ended[short["request_id"]]["state"] == "expired"
-    assert ended[done["request_id"]]["state"] == "approved"
+    waiting = share.request(official, new(items=["pension_enrolled"]), now=NOW)
+    due = waiting["due_on"]
+    rows = {r["request_id"]: r for r in share.listing(today=dt.date(2026, 12, 10))}
+    assert rows[short["request_id"]]["state"] == "approved"
+    assert rows[short["request_id"]]["age_working_days"] == 0  # answered the day it was asked
+    assert rows[waiting["request_id"]]["age_working_days"] == 7  # Dec 2-4, 7-10
+    assert not rows[waiting["request_id"]]["overdue"]
+    rows = {r["request_id"]: r for r in share.listing(today=due)}
+    assert not rows[waiting["request_id"]]["overdue"]
+    assert rows[short["request_id"]]["state"] == "expired"  # its period ended on Dec 10
+    late = {r["request_id"]: r for r in share.listing(today=due + dt.timedelta(days=1))}
+    assert late[waiting["request_id"]]["overdue"]
 
 
 @pytest.mark.parametrize(
@@ -173,36 +169,55 @@ def test_not_shared_resource_cannot_be_requested(share, spark, cfg, tmp_path, mo
     assert versions(spark, cfg) == before
 
 
-def test_bad_decisions_are_refused_and_state_unchanged(share, spark, cfg):
-    row = share.request(p(share, "ec_official"), new(), now=NOW)
-    rid, provider = row["request_id"], p(share, "hrss_analyst")
+def test_bad_decisions_refused_state_unchanged_and_the_cli(share, spark, cfg, capsys, monkeypatch):
+    import json
+
+    from govlake.cli import main
+
+    # The wall clock would put the due date in a year the holiday calendar may not know yet.
+    monkeypatch.setattr(Share, "_now", lambda self: NOW)
+    args = ["share", "request", "social_security", "--as", "ec_official", "--items"]
+    args += [",".join(ITEMS), "--purpose", "核实参保", "--basis", "《社会救助暂行办法》"]
+    assert main([*args, "--start", "2026-12-01", "--end", "2027-06-30", "--json"]) == 0
+    rid = json.loads(capsys.readouterr().out)[0]["request_id"]
+    provider = p(share, "hrss_analyst")
     cases = [
-        (lambda: share.approve(p(share, "bi_app"), rid, now=NOW), "only the provider"),
-        (lambda: share.reject(p(share, "ec_official"), rid, "无", now=NOW), "only the provider"),
-        (lambda: share.reject(provider, rid, "  ", now=NOW), "rejection reason is missing"),
-        (lambda: share.approve(provider, rid, ["sex"], now=NOW), "sex was not requested"),
-        (lambda: share.revoke(provider, rid, now=NOW), "is pending: it cannot be revoked"),
+        (lambda: share.approve(p(share, "bi_app"), rid), "only the provider"),
+        (lambda: share.reject(p(share, "ec_official"), rid, "无"), "only the provider"),
+        (lambda: share.reject(provider, rid, "  "), "rejection reason is missing"),
+        (lambda: share.approve(provider, rid, ["sex"]), "sex was not requested"),
+        (lambda: share.revoke(provider, rid), "is pending: it cannot be revoked"),
         (
             lambda: share.approve(provider, rid, now=dt.datetime(2027, 7, 1, 9)),
             "period ended on 2027-06-30",
         ),
-        (lambda: share.approve(provider, "req-nope", now=NOW), "no request 'req-nope'"),
+        (lambda: share.approve(provider, "req-nope"), "no request 'req-nope'"),
     ]
     before = versions(spark, cfg)
     for action, message in cases:
-        with pytest.raises(ShareError, match=message):
+        with pytest.raises(ShareError, match=message) as err:
             action()
+        assert err.value.fix
     assert versions(spark, cfg) == before
     assert share.get(rid)["state"] == "pending"
-    rejected = share.reject(provider, rid, "《个人信息保护法》第十三条：超出履职所需范围", now=NOW)
-    assert rejected["state"] == "rejected"
-    with pytest.raises(ShareError, match="is rejected by hrss_analyst: it cannot be approved"):
-        share.approve(provider, rid, now=NOW)
+
+    assert main(["share", "approve", rid, "--as", "hrss_analyst", "--items", "name", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["approved_items"] == ["name"]
+    assert (
+        main(["share", "reject", rid, "--as", "hrss_analyst", "--reason", "《个保法》第十三条"])
+        == 1
+    )
+    assert "is partially_approved by hrss_analyst: it cannot be rejected" in capsys.readouterr().err
+    assert main(["share", "list", "--date", "2026-12-02", "--json"]) == 0
+    listed = {r["request_id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert listed[rid]["state"] == "partially_approved" and listed[rid]["items"] == "name"
 
 
-def test_two_concurrent_decisions_one_wins(share, spark, cfg):
-    """Two threads decide the same pending request at once: exactly one commits."""
+def test_two_concurrent_decisions_one_wins_and_a_stale_one_loses(share, monkeypatch):
+    """Two threads decide the same pending request at once: exactly one commits. A decision
+    made on a stale read (pending) changes nothing: the MERGE is conditional on the state."""
     rid = share.request(p(share, "ec_official"), new(), now=NOW)["request_id"]
+    stale = share.get(rid)
     provider, results = p(share, "hrss_analyst"), {}
     barrier = threading.Barrier(2)
 
@@ -213,12 +228,9 @@ def test_two_concurrent_decisions_one_wins(share, spark, cfg):
         except ShareError as exc:
             results[name] = exc
 
-    threads = [
-        threading.Thread(target=decide, args=("a", lambda: share.approve(provider, rid, now=NOW))),
-        threading.Thread(
-            target=decide, args=("r", lambda: share.reject(provider, rid, "依据不足", now=NOW))
-        ),
-    ]
+    approve = lambda: share.approve(provider, rid, now=NOW)  # noqa: E731
+    reject = lambda: share.reject(provider, rid, "依据不足", now=NOW)  # noqa: E731
+    threads = [threading.Thread(target=decide, args=a) for a in (("a", approve), ("r", reject))]
     for t in threads:
         t.start()
     for t in threads:
@@ -231,18 +243,12 @@ def test_two_concurrent_decisions_one_wins(share, spark, cfg):
     assert share.get(rid)["state"] == won[0]
     assert [d["action"] for d in share.decisions(rid)][1:] in (["approve"], ["reject"])
 
-
-def test_stale_decision_loses(share, spark, cfg, monkeypatch):
-    """A decision whose read of the request is stale changes nothing: the conditional MERGE."""
-    rid = share.request(p(share, "ec_official"), new(), now=NOW)["request_id"]
-    stale = share.get(rid)
-    share.reject(p(share, "admin"), rid, "依据不足", now=NOW)
     monkeypatch.setattr(share, "get", _once(stale, Share.get.__get__(share)))
-    with pytest.raises(DecisionLost, match="changed while this decision was made: it is rejected"):
-        share.approve(p(share, "hrss_analyst"), rid, now=NOW)
+    with pytest.raises(DecisionLost, match=f"changed while this decision was made: it is {won[0]}"):
+        (reject if won[0] != "rejected" else approve)()
     monkeypatch.undo()
-    assert share.get(rid)["state"] == "rejected"
-    assert [d["action"] for d in share.decisions(rid)] == ["request", "reject"]
+    assert share.get(rid)["state"] == won[0]
+    assert len(share.decisions(rid)) == 2
 
 
 def _once(first, then):
@@ -254,42 +260,3 @@ def _once(first, then):
         return first if len(calls) == 1 else then(request_id)
 
     return get
-
-
-def test_cli_request_approve_list(share, spark, cfg, capsys, monkeypatch):
-    import json
-
-    from govlake.cli import main
-
-    # The wall clock would put the due date in a year the holiday calendar may not know yet.
-    monkeypatch.setattr(Share, "_now", lambda self: NOW)
-    code = main(
-        [
-            "share",
-            "request",
-            "social_security",
-            "--as",
-            "ec_official",
-            "--items",
-            "name,pension_enrolled",
-            "--purpose",
-            "核实参保",
-            "--basis",
-            "《社会救助暂行办法》",
-            "--start",
-            "2026-12-01",
-            "--end",
-            "2099-12-31",
-            "--json",
-        ]
-    )
-    assert code == 0
-    rid = json.loads(capsys.readouterr().out)[0]["request_id"]
-    args = ["share", "approve", rid, "--as", "hrss_analyst", "--items", "name", "--json"]
-    assert main(args) == 0
-    assert json.loads(capsys.readouterr().out)[0]["approved_items"] == ["name"]
-    assert main(["share", "reject", rid, "--as", "hrss_analyst", "--reason", "x"]) == 1
-    assert "cannot be rejected" in capsys.readouterr().err
-    assert main(["share", "list", "--date", "2026-12-02", "--json"]) == 0
-    listed = {r["request_id"]: r for r in json.loads(capsys.readouterr().out)}
-    assert listed[rid]["state"] == "partially_approved" and listed[rid]["items"] == "name"
