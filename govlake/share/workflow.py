@@ -210,7 +210,7 @@ class Share:
             "revoked_at": None,
             "revoked_by": None,
         }
-        self._merge(row, None)
+        self._insert(row)
         self._log(now, row, "request", p, None, PENDING, items, new.purpose)
         return row
 
@@ -295,26 +295,26 @@ class Share:
 
         return dt.datetime.now(ZoneInfo(self.cfg.timezone)).replace(tzinfo=None)
 
-    def _merge(self, row: dict, expected: str | None) -> None:
-        """Insert a new request (expected None) or update it only if its state is still
-        `expected`: of two concurrent decisions one matches, the other changes nothing."""
+    def _insert(self, row: dict) -> None:
+        """A new request: its id is fresh, so an append (creating the table the first time)."""
+        df = self.spark.createDataFrame([row], SHARE_REQUESTS.schema)
+        SHARE_REQUESTS.table.write(df, "append", options=SHARE_REQUESTS.properties, cfg=self.cfg)
+
+    def _merge(self, row: dict, expected: str) -> None:
+        """Update the request only if its state is still `expected`: of two concurrent
+        decisions one matches, the other (retried after losing the commit race) changes nothing."""
         spark, cfg, table = self.spark, self.cfg, SHARE_REQUESTS.table
-        table.create_if_missing(
-            spark, SHARE_REQUESTS.schema, options=SHARE_REQUESTS.properties, cfg=cfg
-        )
         src = spark.createDataFrame([row], SHARE_REQUESTS.schema)
 
         def merge():
-            builder = (
+            return (
                 table.delta(spark, cfg)
                 .alias("t")
                 .merge(src.alias("s"), "t.request_id = s.request_id")
+                .whenMatchedUpdateAll(condition=f"t.state = '{expected}'")
+                .execute()
+                .first()
             )
-            if expected is None:
-                builder = builder.whenNotMatchedInsertAll()
-            else:
-                builder = builder.whenMatchedUpdateAll(condition=f"t.state = '{expected}'")
-            return builder.execute().first()
 
         metrics = retry_concurrent(merge)
         if metrics["num_affected_rows"] != 1:
