@@ -203,9 +203,6 @@ def test_bad_decisions_refused_state_unchanged_and_the_cli(share, spark, cfg, ca
 
     assert main(["share", "approve", rid, "--as", "hrss_analyst", "--items", "name", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["approved_items"] == ["name"]
-    assert main(["access", "show", "ec_official", "--date", "2026-12-02", "--json"]) == 0
-    shown = {(r["table"], r["column"]) for r in json.loads(capsys.readouterr().out)}
-    assert {c for t, c in shown if t == "theme.social_security"} == {"name"}
     assert (
         main(["share", "reject", rid, "--as", "hrss_analyst", "--reason", "《个保法》第十三条"])
         == 1

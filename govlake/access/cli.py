@@ -45,12 +45,9 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """What a principal reads: tables, columns, grades, masks and row filters (with the grants
-    of its approved requests, read from share.requests)."""
-    from govlake.spark import get_spark
-
-    cfg = settings()
-    ac = AccessControl.load(cfg, spark=get_spark(cfg, tables={SHARE_REQUESTS.name}))
+    """What a principal reads: tables, columns, grades, masks and row filters (YAML grants:
+    loaded without Spark; `govlake share list` shows the approved requests)."""
+    ac = AccessControl.load(settings())
     p = ac.principal(args.principal)
     rows = []
     if p.is_admin:
