@@ -250,12 +250,13 @@ def command_groups() -> list[Callable]:
     from govlake.access.cli import register as access
     from govlake.catalog.cli import register as catalog
     from govlake.serve.cli import register as serve
+    from govlake.share.cli import register as share
     from govlake.site.cli import register as docs
     from jobs.feedback.cli import register as feedback
     from jobs.quality.cli import register as quality
     from lineage.cli import register as lineage
 
-    return [catalog, lineage, quality, feedback, docs, access, serve]
+    return [catalog, lineage, quality, feedback, docs, access, serve, share]
 
 
 def _adder(sub) -> Callable[..., argparse.ArgumentParser]:

@@ -40,6 +40,7 @@ DATABASES = (
     "catalog",
     "lineage",
     "audit",
+    "share",
 )
 # An "x-" scheme is kept verbatim by Airflow (no provider lookup, no normalisation), and it
 # names the table rather than a path, so the URI is the same on a laptop and on the cluster.

@@ -257,6 +257,35 @@ AUDIT_QUERIES = _declare(
 )
 
 
+# -- share: requests for catalog resources and their decisions (govlake.share) -------------
+
+SHARE_REQUESTS = _declare(
+    "share.requests",
+    "request_id string, principal string, department string, resource string, "
+    "resource_code string, items array<string>, approved_items array<string>, purpose string, "
+    "legal_basis string, period_start date, period_end date, delivery string, state string, "
+    "provider_department string, provider_code string, requested_at timestamp, due_on date, "
+    "decided_at timestamp, decided_by string, reason string, revoked_at timestamp, "
+    "revoked_by string",
+    "One row per request for a catalog resource (供需对接), updated by MERGE so the Delta history "
+    "keeps every change: who asked for which items, why (purpose, legal basis), for which "
+    "period and delivery (query | warehouse | sandbox); state pending | approved | "
+    "partially_approved | rejected | revoked (expired and overdue are derived: period_end past, "
+    "pending past due_on, due_on counted in working days); the decision's who, when and reason. "
+    "An approved row is a grant of approved_items to the principal from period_start to "
+    "period_end, applied by governed access.",
+    properties={"delta.enableChangeDataFeed": "true"},
+)
+SHARE_DECISIONS = _declare(
+    "share.decisions",
+    "at timestamp, request_id string, action string, actor string, actor_department string, "
+    "from_state string, to_state string, items array<string>, reason string",
+    "One row per action on a request (request, approve, reject, revoke): who did what when, "
+    "the items it concerned and the reason. Append-only: never updated or deleted.",
+    properties={"delta.appendOnly": "true"},
+)
+
+
 def quarantine(library: str) -> Owned:
     """quarantine.<library>: the input rows that broke a blocking rule of the library."""
     return _declare(

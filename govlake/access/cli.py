@@ -23,7 +23,7 @@ from govlake.access.enforce import Refused
 from govlake.access.policy import shows_unmasked
 from govlake.console import console, err_console, iso_date, print_rows
 from govlake.errors import GovlakeError
-from govlake.owned import AUDIT_QUERIES
+from govlake.owned import AUDIT_QUERIES, SHARE_REQUESTS
 from govlake.settings import settings
 
 if TYPE_CHECKING:
@@ -45,7 +45,8 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """What a principal reads: tables, columns, grades, masks and row filters."""
+    """What a principal reads: tables, columns, grades, masks and row filters (YAML grants:
+    loaded without Spark; `govlake share list` shows the approved requests)."""
     ac = AccessControl.load(settings())
     p = ac.principal(args.principal)
     rows = []
@@ -74,7 +75,8 @@ def run_as(args: argparse.Namespace, spark_for: Callable[[set[str]], SparkSessio
     """`govlake sql --as P`: the statement goes through the enforcement point, runs as planned,
     and is audited, allowed, refused or failed alike."""
     cfg = settings()
-    ac = AccessControl.load(cfg)
+    # With the session, approved requests (share.requests) are grants, as at the endpoint.
+    ac = AccessControl.load(cfg, spark=spark_for({SHARE_REQUESTS.name}))
     p = ac.principal(args.as_principal)
     err_console.print(
         f"as {p.id} ({p.kind}), impersonated by the local administrator without its password; "

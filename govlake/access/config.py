@@ -79,6 +79,10 @@ class Grant(BaseModel):
     row_filter: str | None = None
     until: dt.date | None = None
     basis: str
+    # Set only on grants made from approved share.requests (govlake.share), never in YAML:
+    # such a grant goes to one principal (not a role) from its first day.
+    principal: str | None = Field(None, exclude=True)
+    since: dt.date | None = Field(None, exclude=True)
     name: str = Field("", exclude=True)
     file: str = Field("", exclude=True)
 
@@ -127,7 +131,16 @@ def load_principals(directory: Path) -> tuple[list[PrincipalConf], Path]:
 
 def load_grants(directory: Path) -> list[Grant]:
     paths = sorted((directory / "grants").glob("*.yaml"))
-    return [_parse(Grant, p, name=p.stem, file=str(p)) for p in paths]
+    grants = [_parse(Grant, p, name=p.stem, file=str(p)) for p in paths]
+    for grant in grants:
+        if grant.principal is not None or grant.since is not None:
+            raise ConfigError(
+                "fields 'principal' and 'since' are not known in a grant file.",
+                file=grant.file,
+                fix="grant to a role; a grant to one principal comes from an approved request "
+                "(`govlake share request` / `approve`).",
+            )
+    return grants
 
 
 # -- passwords -------------------------------------------------------------------------------

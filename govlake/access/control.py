@@ -16,6 +16,7 @@ from sqlglot.schema import MappingSchema
 
 from govlake.access import enforce, metadata
 from govlake.access.config import (
+    Grant,
     PrincipalConf,
     access_dir,
     check_password,
@@ -40,6 +41,10 @@ from govlake.catalog.review import Review
 from govlake.catalog.schemas import declared_lakehouse, real_lakehouse
 from govlake.errors import ConfigError, GovlakeError
 from govlake.masking import load_masking, mask_sql
+from govlake.owned import SHARE_REQUESTS
+
+# States of share.requests whose rows are grants (within their period, checked when planning).
+GRANTING_STATES = ("approved", "partially_approved")
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -89,7 +94,9 @@ class AuditEvent:
 class AccessControl:
     """Principals, roles and grants checked against the catalog; cached per instance."""
 
-    def __init__(self, cfg, directory: Path, review: Review, masking) -> None:
+    def __init__(
+        self, cfg, directory: Path, review: Review, masking, shared: list[Grant] = ()
+    ) -> None:
         self.cfg = cfg
         self.directory = directory
         self.scheme = review.scheme
@@ -102,6 +109,8 @@ class AccessControl:
         self.grants = load_grants(directory)
         for grant in self.grants:
             check_grant(grant, self.roles, self.index)
+        # Approved requests (share.requests) of resources still catalogued, to one principal.
+        self.grants += [g for g in shared if g.resource in self.index]
         self._views: dict[tuple, tuple] = {}
 
     @classmethod
@@ -109,16 +118,19 @@ class AccessControl:
         cls, cfg: Settings, directory: Path | None = None, spark: SparkSession | None = None
     ) -> AccessControl:
         """conf/access/ (or `directory`, or GOVLAKE_ACCESS_DIR) against the catalog; with
-        `spark`, table columns come from the Delta schemas (a dropped column is seen)."""
+        `spark`, table columns come from the Delta schemas (a dropped column is seen) and the
+        approved requests of share.requests are grants to their principals."""
         entries, rules = load_catalog(), load_rules()
+        shared: list[Grant] = []
         if spark is None:
             lake = declared_lakehouse()
         else:
             lake = real_lakehouse(
                 spark, cfg, rules.registered_databases, rules.technical_column_prefix
             )
+            shared = share_grants(spark, cfg)
         review = Review(entries, rules, lake, GradeScheme(rules.grades))
-        return cls(cfg, access_dir(directory), review, load_masking())
+        return cls(cfg, access_dir(directory), review, load_masking(), shared)
 
     # -- principals ------------------------------------------------------------------------
 
@@ -299,6 +311,29 @@ def _index_principals(principals, roles, scheme: GradeScheme, path) -> dict[str,
                 fix=f"use one of {', '.join(scheme.levels)}.",
             )
     return out
+
+
+def share_grants(spark: SparkSession, cfg) -> list[Grant]:
+    """The approved (fully or partly) requests of share.requests as grants to their principals:
+    the approved items, from the period's first to its last day; revoked ones are not."""
+    df = SHARE_REQUESTS.table.read_if_exists(spark, cfg)
+    if df is None:
+        return []
+    rows = df.where(df.state.isin(*GRANTING_STATES)).collect()
+    return [
+        Grant(
+            role="",
+            principal=r.principal,
+            resource=r.resource_code,
+            columns=list(r.approved_items),
+            since=r.period_start,
+            until=r.period_end,
+            basis=f"share request {r.request_id}: {r.legal_basis}",
+            name=r.request_id,
+            file=f"share.requests {r.request_id}",
+        )
+        for r in rows
+    ]
 
 
 def city_today(cfg) -> dt.date:

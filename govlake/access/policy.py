@@ -172,14 +172,27 @@ def readable(
         if default:
             out[table] = Access(res, set(res.columns), [None])
     for grant in grants:
-        if grant.role not in principal.roles or (grant.until and grant.until < today):
+        if not _applies(grant, principal, today):
             continue
         for res in index[grant.resource]:
             access = out.setdefault(res.table, Access(res))
             cols = res.columns if grant.columns == "all" else grant.columns
-            access.columns |= set(cols)
+            # A share grant's column dropped from the table since its approval is skipped
+            # (YAML grants are refused at load instead).
+            access.columns |= {c for c in cols if c in res.columns}
             access.filters.append(grant.row_filter)
     return out
+
+
+def _applies(grant: Grant, principal: PrincipalConf, today: dt.date) -> bool:
+    """A role grant applies to the role's principals, a share grant to its one principal;
+    either only within its period."""
+    if grant.principal is not None:
+        if grant.principal != principal.id or (grant.since and grant.since > today):
+            return False
+    elif grant.role not in principal.roles:
+        return False
+    return not (grant.until and grant.until < today)
 
 
 def clearance(principal: PrincipalConf, roles: dict[str, Role], scheme: GradeScheme) -> str | None:
