@@ -132,6 +132,16 @@ def test_listing_with_expiry_age_and_overdue(share, spark, cfg):
     late = {r["request_id"]: r for r in share.listing(today=due + dt.timedelta(days=1))}
     assert late[waiting["request_id"]]["overdue"]
 
+    # Filed on Dec 14, due in January 2027, which the holiday calendar does not cover yet: the
+    # request is filed all the same, its due date unknown and the listing says why and the fix.
+    beyond = share.request(official, new(items=["name"]), now=dt.datetime(2026, 12, 14, 9))
+    assert beyond["request_id"] and beyond["due_on"] is None
+    row = {r["request_id"]: r for r in share.listing(today=dt.date(2026, 12, 20))}[
+        beyond["request_id"]
+    ]
+    assert row["due_on"] is None and row["overdue"] is None
+    assert "does not cover 2027" in row["calendar"] and "calendar.years.2027" in row["calendar"]
+
 
 @pytest.mark.parametrize(
     ("asked", "message"),

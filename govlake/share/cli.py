@@ -47,7 +47,8 @@ def cmd_request(args: argparse.Namespace) -> int:
         args.delivery,
     )
     row = share.request(p, new)
-    return _show(row, args, f"requested (due {row['due_on']}, to {row['provider_department']})")
+    due = row["due_on"] or "unknown until the holiday calendar covers it (`govlake share list`)"
+    return _show(row, args, f"requested (due {due}, to {row['provider_department']})")
 
 
 def cmd_approve(args: argparse.Namespace) -> int:

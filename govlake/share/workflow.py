@@ -12,7 +12,7 @@ from govlake.access.control import AccessControl, Principal, city_today
 from govlake.access.policy import NOT_SHARED, UNCONDITIONAL, Resource
 from govlake.catalog.loader import load_rules
 from govlake.catalog.workdays import WorkCalendar
-from govlake.errors import GovlakeError
+from govlake.errors import ConfigError, GovlakeError
 from govlake.lakehouse import retry_concurrent
 from govlake.owned import SHARE_DECISIONS, SHARE_REQUESTS
 
@@ -84,6 +84,8 @@ class Share:
                 state = EXPIRED
             asked = r["requested_at"].date()
             answered = r["decided_at"].date() if r["decided_at"] else today
+            # Filed while the calendar did not reach its due date: computed again now.
+            due = r["due_on"] or self._due(asked)
             out.append(
                 {
                     "request_id": r["request_id"],
@@ -92,15 +94,39 @@ class Share:
                     "items": ", ".join(r["approved_items"] or r["items"]),
                     "provider": r["provider_department"],
                     "state": state,
-                    "age_working_days": self.calendar.working_days_between(asked, answered),
-                    "due_on": r["due_on"],
-                    "overdue": r["state"] == PENDING and today > r["due_on"],
+                    "age_working_days": self._age(asked, answered),
+                    "due_on": due,
+                    "overdue": None if due is None else r["state"] == PENDING and today > due,
+                    "calendar": None if due else self.uncovered(asked),
                     "period": f"{r['period_start']}..{r['period_end']}",
                     "decided_by": r["decided_by"],
                     "reason": r["reason"],
                 }
             )
         return out
+
+    def _due(self, filed: dt.date) -> dt.date | None:
+        """The due date, or None while the holiday calendar does not reach it: a request is
+        still filed (申请受理 must not wait for the State Council's notice), and its due date is
+        computed once calendar.years of conf/catalog.yaml (or chinese-calendar) covers it."""
+        try:
+            return self.calendar.add_working_days(filed, self.deadline)
+        except ConfigError:
+            return None
+
+    def _age(self, asked: dt.date, answered: dt.date) -> int | None:
+        try:
+            return self.calendar.working_days_between(asked, answered)
+        except ConfigError:
+            return None
+
+    def uncovered(self, filed: dt.date) -> str:
+        """Why a due date is unknown, with the fix (the calendar's own message)."""
+        try:
+            self.calendar.add_working_days(filed, self.deadline)
+        except ConfigError as exc:
+            return str(exc)
+        return ""
 
     # -- the rules -----------------------------------------------------------------------------
 
@@ -203,7 +229,7 @@ class Share:
             "provider_department": res.provider,
             "provider_code": res.provider_code,
             "requested_at": now,
-            "due_on": self.calendar.add_working_days(now.date(), self.deadline),
+            "due_on": self._due(now.date()),
             "decided_at": None,
             "decided_by": None,
             "reason": None,
