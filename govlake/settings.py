@@ -56,6 +56,9 @@ class Settings(BaseModel):
     serve_host: str = "127.0.0.1"
     serve_port: int = 10009
     serve_max_sessions: int = 32
+    # How often the endpoint looks whether its access rules changed (conf/access/, the catalog,
+    # share.requests): an approval or a revocation applies within this many seconds.
+    serve_reload_seconds: float = 5.0
 
     @field_validator("source_roots")
     @classmethod

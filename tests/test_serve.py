@@ -76,10 +76,10 @@ def lake(spark, cfg):
 
 @pytest.fixture(scope="module")
 def server(lake, cfg, access_dir):
-    from govlake.access import AccessControl
     from govlake.serve.server import Server, build
 
-    gateway = build(cfg, spark=lake, access=AccessControl.load(cfg, access_dir))
+    # The product path: rules loaded with Spark and reloaded when they change (LiveAccess).
+    gateway = build(cfg, spark=lake, directory=access_dir)
     srv = Server(gateway, "127.0.0.1", 0, max_sessions=32)
     srv.start()
     yield srv
@@ -340,3 +340,33 @@ def test_connections_beyond_the_bound_are_refused_with_a_clear_message(server):
         first.close()
     finally:
         small.stop()
+
+
+def test_an_approval_and_its_revocation_apply_to_the_next_statement(server, lake, cfg, access_dir):
+    """Issues 15/16: the endpoint reloads its rules when share.requests changes, so a provider's
+    approval opens the requested column on the same connection, and a revocation closes it,
+    without a restart. household_address (graded above the official's clearance) comes masked;
+    the approval has no row filter, so it adds the other districts' current rows."""
+    from govlake.access import AccessControl
+    from govlake.share.workflow import NewRequest, Share
+
+    sql = "SELECT household_address FROM base.population"
+    share = Share(lake, cfg, AccessControl.load(cfg, access_dir))
+    today = dt.date.today()
+    with connect(server, "ec_official") as conn:
+        cursor = conn.cursor()
+        with pytest.raises(OperationalError, match="household_address"):
+            cursor.execute(sql)
+        asked = NewRequest(
+            "population", ["household_address"], "核实户籍地址", "《户口登记条例》第四条",
+            today, today + dt.timedelta(days=30),
+        )  # fmt: skip
+        official, admin = share.ac.principal("ec_official"), share.ac.principal("admin")
+        request_id = share.request(official, asked)["request_id"]
+        share.approve(admin, request_id)
+        cursor.execute(sql)
+        assert cursor.fetchall() == [(None,), (None,), (None,)]
+        share.revoke(admin, request_id, "核实完毕")
+        with pytest.raises(OperationalError, match="household_address"):
+            cursor.execute(sql)
+    assert server.gateway.access.reloads >= 2

@@ -15,6 +15,7 @@ from thrift.transport import TSocket
 from thrift.transport.TTransport import TTransportException
 
 from govlake.serve.gateway import Gateway, Handler
+from govlake.serve.live import LiveAccess, rules_signature
 from govlake.serve.sasl import (
     SaslRefused,
     TSaslServerTransport,
@@ -129,12 +130,29 @@ class Server:
             pass  # the client closed the connection (or stop() did)
 
 
-def build(cfg, spark: Any = None, access: Any = None) -> Gateway:
-    """The gateway of the lakehouse: Spark inside this process, the access rules of `cfg`."""
-    from govlake.access import AccessControl, AuditEvent, Refused
+def build(cfg, spark: Any = None, access: Any = None, directory: Any = None) -> Gateway:
+    """The gateway of the lakehouse: Spark inside this process, the access rules of `cfg`
+    (conf/access/, or `directory`) applied as they are now (`LiveAccess`), unless `access` is
+    given."""
+    from govlake.access import AuditEvent, Refused
     from govlake.spark import get_spark
 
     spark = spark or get_spark(cfg, app_name="govlake-serve")
-    # With spark, columns dropped from a Delta table are seen at load (a grant of one is refused).
-    access = access or AccessControl.load(cfg, spark=spark)
+    if access is None:
+        access = live_rules(cfg, spark, directory)
     return Gateway(spark, access, AuditEvent, (Refused,))
+
+
+def live_rules(cfg, spark: Any, directory: Any = None) -> LiveAccess:
+    """The access rules reloaded when conf/access/, the catalog or share.requests change."""
+    from govlake.access import AccessControl
+    from govlake.access.config import access_dir
+    from govlake.catalog.loader import catalog_dir, load_rules
+
+    places = [access_dir(directory), catalog_dir(), load_rules().file_path]
+    # With spark, columns dropped from a Delta table are seen at load (a grant of one is refused).
+    return LiveAccess(
+        lambda: AccessControl.load(cfg, directory, spark=spark),
+        lambda: rules_signature(spark, cfg, places),
+        cfg.serve_reload_seconds,
+    )
