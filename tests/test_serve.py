@@ -370,3 +370,28 @@ def test_an_approval_and_its_revocation_apply_to_the_next_statement(server, lake
         with pytest.raises(OperationalError, match="household_address"):
             cursor.execute(sql)
     assert server.gateway.access.reloads >= 2
+
+
+def test_rules_that_change_and_no_longer_load_refuse_every_statement(
+    lake, cfg, access_dir, tmp_path
+):
+    """Fail closed: a grant file broken while the endpoint runs must not leave the old rules in
+    force (a revocation made at the same time would be lost); fixed, statements run again."""
+    from govlake.access import AccessControl, Refused
+    from govlake.serve.live import LiveAccess, rules_signature
+
+    folder = tmp_path / "access"
+    shutil.copytree(access_dir, folder)
+    live = LiveAccess(
+        lambda: AccessControl.load(cfg, folder),
+        lambda: rules_signature(lake, cfg, [folder]),
+        0,
+    )
+    official = live.current().principal("ec_official")
+    assert live.plan(official, QUERY).tables == ("base.population",)
+    broken = folder / "grants" / "broken.yaml"
+    broken.write_text("role: no_such_role\nresource: population\ncolumns: all\n", "utf-8")
+    with pytest.raises(Refused, match=r"cannot be loaded \(file .*broken\.yaml"):
+        live.plan(official, QUERY)
+    broken.unlink()
+    assert live.plan(official, QUERY).tables == ("base.population",)
