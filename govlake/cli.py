@@ -249,13 +249,14 @@ def command_groups() -> list[Callable]:
     parent comes before the groups that add to it (quality before its feedback commands)."""
     from govlake.access.cli import register as access
     from govlake.catalog.cli import register as catalog
+    from govlake.open.cli import register as open_data
     from govlake.serve.cli import register as serve
     from govlake.site.cli import register as docs
     from jobs.feedback.cli import register as feedback
     from jobs.quality.cli import register as quality
     from lineage.cli import register as lineage
 
-    return [catalog, lineage, quality, feedback, docs, access, serve]
+    return [catalog, lineage, quality, feedback, docs, access, serve, open_data]
 
 
 def _adder(sub) -> Callable[..., argparse.ArgumentParser]:

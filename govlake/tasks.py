@@ -165,6 +165,8 @@ LEDGER_STEPS = (
     _ledger_step("publish_catalog", "catalog", ("ops.load_runs",), CATALOG_TABLES),
     _ledger_step("publish_feedback", "feedback", QUALITY_INPUTS, QUALITY_OUTPUTS),
     _ledger_step("build_data_docs", "data_docs", ("quality.results",), ()),
+    # Open data (conf/open/): files under <lakehouse>/open/, no table; before the site lists them.
+    _ledger_step("export_open_data", "open_data", ("catalog.resources", "catalog.items"), ()),
     _ledger_step(
         "build_site", "site", (*CATALOG_TABLES, "quality.scores", "lineage.column_edges"), ()
     ),

@@ -209,9 +209,14 @@ def test_rerun_is_byte_identical(exported, spark, cfg):
     assert snapshot(root) == before
 
 
-def conf_dir(tmp_path: Path, name: str, edit) -> Path:
+def conf_dir(tmp_path: Path, name: str, edit, shipped: bool = False) -> Path:
+    """A conf/open folder with the tax dataset edited under `name` (and, when `shipped`, the
+    other shipped files as they are)."""
     folder = tmp_path / "open"
-    folder.mkdir()
+    if shipped:
+        shutil.copytree(OPEN_CONF, folder, ignore=shutil.ignore_patterns("*.md"))
+    else:
+        folder.mkdir()
     raw = yaml.safe_load((OPEN_CONF / "tax_credit_a_list.yaml").read_text("utf-8"))
     edit(raw)
     (folder / f"{name}.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
@@ -272,11 +277,12 @@ def test_a_value_violating_its_own_constraint_is_not_published(exported, spark, 
     from jobs.open_data import export_open_data
 
     root, _ = exported
-    previous = snapshot(root / "tax_credit_a_list")
+    previous = snapshot(root)
     folder = conf_dir(
         tmp_path,
         "tax_credit_a_list",
         lambda r: r["constraints"].update(taxpayer_id={"pattern": "[0-9]{18}"}),
+        shipped=True,
     )
     with pytest.raises(GovlakeError) as err:
         export_open_data(spark, cfg, directory=folder)
@@ -284,6 +290,32 @@ def test_a_value_violating_its_own_constraint_is_not_published(exported, spark, 
     assert "open dataset tax_credit_a_list: constraint-error in field 'taxpayer_id'" in text
     assert f"file {root / '.staging-tax_credit_a_list' / 'data.csv'}, row 2" in text
     assert "the previous one stays" in text and "Fix: " in text
-    assert snapshot(root / "tax_credit_a_list") == previous
+    assert snapshot(root) == previous  # the other package and the catalogue are unchanged too
     assert not (root / ".staging-tax_credit_a_list").exists()
     shutil.rmtree(folder)
+
+
+def test_open_list_shows_priority_and_what_is_published(exported, capsys):
+    from govlake.cli import main
+
+    capsys.readouterr()
+    assert main(["open", "list", "--json"]) == 0
+    rows = {r["dataset"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["enterprise_registrations"]["priority"] == 1
+    assert rows["tax_credit_a_list"]["rows"] == 2
+    assert rows["tax_credit_a_list"]["row_filter"] == "credit_level = 'A'"
+
+
+def test_the_ledger_site_collects_the_published_packages(exported):
+    from govlake.site.collect import open_datasets
+
+    root, _ = exported
+    notes: dict[str, str] = {}
+    found = open_datasets(root, notes)
+    assert [(d.name, d.publisher, d.rows, d.priority) for d in found] == [
+        ("enterprise_registrations", "市市场监管局", 2, 1),
+        ("tax_credit_a_list", "市税务局", 2, 2),
+    ]
+    assert (
+        open_datasets(root / "nowhere", notes) is None and "nothing published" in notes["open_data"]
+    )
