@@ -216,7 +216,7 @@ def conf_dir(tmp_path: Path, name: str, edit, shipped: bool = False) -> Path:
     if shipped:
         shutil.copytree(OPEN_CONF, folder, ignore=shutil.ignore_patterns("*.md"))
     else:
-        folder.mkdir()
+        folder.mkdir(parents=True)
     raw = yaml.safe_load((OPEN_CONF / "tax_credit_a_list.yaml").read_text("utf-8"))
     edit(raw)
     (folder / f"{name}.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
@@ -319,3 +319,40 @@ def test_the_ledger_site_collects_the_published_packages(exported):
     assert (
         open_datasets(root / "nowhere", notes) is None and "nothing published" in notes["open_data"]
     )
+
+
+def test_masked_and_aggregated_columns_pass_the_grade_check_and_are_shaped(
+    exported, spark, cfg, tmp_path
+):
+    """An L4 column may be published masked by its mask kind, or counted away by aggregate."""
+    from govlake.masking import load_masking
+    from jobs.open_data import current_rows, dataset_frame
+
+    samr = {
+        "resource": "samr_enterprise__qy_jbxx",
+        "condition": "不含法定代表人证件号码，经市市场监管局审核后开放",
+        "row_filter": None,
+        "constraints": {},
+    }
+    masked = conf_dir(
+        tmp_path / "m",
+        "m",
+        lambda r: r.update(samr, columns=["qymc", "fddbr_zjhm"], masked=["fddbr_zjhm"]),
+    )
+    counted = conf_dir(
+        tmp_path / "c",
+        "c",
+        lambda r: r.update(
+            samr, columns=["jyzt", "fddbr_zjhm"], aggregate={"group_by": ["jyzt"], "count": "n"}
+        ),
+    )
+    (ds_masked,) = load_datasets(masked)
+    (ds_counted,) = load_datasets(counted)
+    masking = load_masking()
+    rows = dataset_frame(current_rows(spark, cfg, ds_masked.table), ds_masked, masking).collect()
+    assert [tuple(r) for r in rows] == [
+        ("李四小吃店", "420704********567X"),
+        ("鄂州新名称有限公司", "420702********1234"),
+    ]
+    rows = dataset_frame(current_rows(spark, cfg, ds_counted.table), ds_counted, masking).collect()
+    assert [tuple(r) for r in rows] == [("在业", 1), ("存续", 1)]  # newest version per id
