@@ -189,8 +189,3 @@ def export_open_data(
             + " | ".join(str(f) for f in failures)
         )
     return results
-
-
-def export_task(logical_date=None, run_id: str | None = None) -> list[dict]:
-    """The ledger DAG's task: export every open dataset for the night."""
-    return export_open_data()

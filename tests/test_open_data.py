@@ -288,7 +288,7 @@ def test_a_value_violating_its_own_constraint_is_not_published(exported, spark, 
         export_open_data(spark, cfg, directory=folder)
     text = str(err.value)
     assert "open dataset tax_credit_a_list: constraint-error in field 'taxpayer_id'" in text
-    assert f"file {root / '.staging-tax_credit_a_list' / 'data.csv'}, row 2" in text
+    assert f"file {root / 'tax_credit_a_list' / 'data.csv'} (staged), row 2" in text
     assert "the previous one stays" in text and "Fix: " in text
     assert snapshot(root) == previous  # the other package and the catalogue are unchanged too
     assert not (root / ".staging-tax_credit_a_list").exists()
@@ -356,3 +356,15 @@ def test_masked_and_aggregated_columns_pass_the_grade_check_and_are_shaped(
     ]
     rows = dataset_frame(current_rows(spark, cfg, ds_counted.table), ds_counted, masking).collect()
     assert [tuple(r) for r in rows] == [("在业", 1), ("存续", 1)]  # newest version per id
+
+
+def test_the_written_header_is_checked_again_for_graded_columns():
+    """Second line behind the load check: a file header naming an L4 column is refused."""
+    from govlake.open.config import catalog_review
+    from govlake.open.package import InvalidPackage, check_no_graded_column
+
+    ds = next(d for d in load_datasets() if d.name == "enterprise_registrations")
+    scheme = catalog_review().scheme
+    check_no_graded_column(["tyshxydm", "qymc"], ds, scheme)
+    with pytest.raises(InvalidPackage, match="column 'fddbr_zjhm' is not allowed"):
+        check_no_graded_column(["tyshxydm", "fddbr_zjhm"], ds, scheme)

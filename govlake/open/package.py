@@ -122,9 +122,9 @@ def json_bytes(value) -> bytes:
     return (json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def validate_package(folder: Path, ds: OpenDataset) -> None:
-    """The frictionless library validates the written package; the first errors are raised
-    naming dataset, file, row, field and a fix."""
+def validate_package(folder: Path, ds: OpenDataset, shown: Path | None = None) -> None:
+    """The frictionless library validates the written package; the first error is raised
+    naming dataset, file (`shown`: where it would have been published), row, field and fix."""
     from frictionless import Package
 
     package = Package(str(folder / DESCRIPTOR))
@@ -140,7 +140,7 @@ def validate_package(folder: Path, ds: OpenDataset) -> None:
         f"open dataset {ds.name}: {first.type}"
         + (f" in field '{field}'" if field else "")
         + f": {first.message}{more}. The package was not published; the previous one stays.",
-        file=str(folder / (CSV_NAME if row else DESCRIPTOR)),
+        file=str((shown or folder) / (CSV_NAME if row else DESCRIPTOR)) + " (staged)",
         row=row,
         fix=f"correct the value at the source ({ds.table}), or the constraint in "
         f"{ds.conf.file} (field 'constraints') if the constraint is wrong.",
@@ -190,7 +190,7 @@ def write_package(root: Path, ds: OpenDataset, files: dict[str, bytes], scheme) 
             (staging / name).write_bytes(data)
         header = next(csv.reader(io.StringIO(files[CSV_NAME].decode("utf-8"))))
         check_no_graded_column(header, ds, scheme)
-        validate_package(staging, ds)
+        validate_package(staging, ds, shown=root / ds.name)
     except Exception:
         shutil.rmtree(staging, ignore_errors=True)
         raise
