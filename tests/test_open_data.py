@@ -368,3 +368,16 @@ def test_the_written_header_is_checked_again_for_graded_columns():
     check_no_graded_column(["tyshxydm", "qymc"], ds, scheme)
     with pytest.raises(InvalidPackage, match="column 'fddbr_zjhm' is not allowed"):
         check_no_graded_column(["tyshxydm", "fddbr_zjhm"], ds, scheme)
+
+
+def test_the_ledger_task_declares_the_tables_the_export_reads():
+    from govlake.tasks import LEDGER_STEPS
+
+    ids = [s.task_id for s in LEDGER_STEPS]
+    assert ids.index("publish_catalog") < ids.index("export_open_data") < ids.index("build_site")
+    step = LEDGER_STEPS[ids.index("export_open_data")]
+    assert [str(t) for t in step.inputs] == [
+        "catalog.items",
+        "ods.samr_enterprise__qy_jbxx",
+        "ods.tax_credit__credit_rating",
+    ]

@@ -21,6 +21,7 @@ from govlake.catalog.schemas import declared_lakehouse, real_lakehouse
 from govlake.conffile import read_mapping
 from govlake.errors import ConfigError
 from govlake.masking import Masking, load_masking
+from govlake.open.tables import PRIORITY_FILE
 from govlake.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from govlake.settings import Settings
 
 OPEN_DIR = PROJECT_ROOT / "conf" / "open"
-PRIORITY_FILE = "priority.yaml"
 UNCONDITIONAL, CONDITIONAL, NOT_OPEN = "无条件开放", "有条件开放", "不予开放"
 
 FIXES = {
