@@ -249,6 +249,7 @@ def command_groups() -> list[Callable]:
     parent comes before the groups that add to it (quality before its feedback commands)."""
     from govlake.access.cli import register as access
     from govlake.catalog.cli import register as catalog
+    from govlake.open.cli import register as open_data
     from govlake.serve.cli import register as serve
     from govlake.share.cli import register as share
     from govlake.site.cli import register as docs
@@ -256,7 +257,7 @@ def command_groups() -> list[Callable]:
     from jobs.quality.cli import register as quality
     from lineage.cli import register as lineage
 
-    return [catalog, lineage, quality, feedback, docs, access, serve, share]
+    return [catalog, lineage, quality, feedback, docs, access, serve, share, open_data]
 
 
 def _adder(sub) -> Callable[..., argparse.ArgumentParser]:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from govlake.lakehouse import Table
 from govlake.libraries import Library, load_libraries
-from govlake.settings import settings
+from govlake.open.tables import open_tables
+from govlake.settings import PROJECT_ROOT, settings
 from govlake.sources import SourceSystem, TableSpec, load_sources
 from govlake.themes import Theme, load_themes
 from lineage.declared import ColumnEdge, library_edges, logical_sql, source_dataset, theme_edges
@@ -155,6 +156,7 @@ def _ledger_step(task_id: str, job: str, inputs: tuple[str, ...], outputs: tuple
     return Task("ezhou_ledger", task_id, job, inputs=tables(*inputs), outputs=tables(*outputs))
 
 
+OPEN_DIR = PROJECT_ROOT / "conf" / "open"
 CATALOG_TABLES = ("catalog.resources", "catalog.items", "catalog.systems", "catalog.registrations")
 QUALITY_INPUTS = ("quality.results", "quality.failed_rows", "ops.rejected_rows", "base.conflicts")
 QUALITY_OUTPUTS = ("quality.scores", "quality.problems", "quality.duplicate_collection")
@@ -165,6 +167,8 @@ LEDGER_STEPS = (
     _ledger_step("publish_catalog", "catalog", ("ops.load_runs",), CATALOG_TABLES),
     _ledger_step("publish_feedback", "feedback", QUALITY_INPUTS, QUALITY_OUTPUTS),
     _ledger_step("build_data_docs", "data_docs", ("quality.results",), ()),
+    # Open data (conf/open/): files under <lakehouse>/open/, no table; before the site lists them.
+    _ledger_step("export_open_data", "open_data", ("catalog.items", *open_tables(OPEN_DIR)), ()),
     _ledger_step(
         "build_site", "site", (*CATALOG_TABLES, "quality.scores", "lineage.column_edges"), ()
     ),

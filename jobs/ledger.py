@@ -38,6 +38,12 @@ def data_docs(day: dt.date, run_id: str) -> dict:
     return {"data_docs": str(build_data_docs(settings()))}
 
 
+def open_data(day: dt.date, run_id: str) -> dict:
+    from jobs.open_data import export_open_data
+
+    return {"open_data": export_open_data(*_session())}
+
+
 def site(day: dt.date, run_id: str) -> dict:
     from govlake.site import build_site
 

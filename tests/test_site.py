@@ -20,6 +20,7 @@ from govlake.site.model import (
     Freshness,
     Item,
     Ledger,
+    OpenDataset,
     QualityScore,
     Registration,
     Resource,
@@ -118,6 +119,20 @@ def tiny_ledger() -> Ledger:
             Access(POPULATION, "420704000", "refused", 3, 0, 0, 1),
             Access(RESIDENT, "420700008", "allowed", 5, 50, 0, 1),
         ],
+        open_data=[
+            OpenDataset(
+                "marriage_counts",
+                "婚姻登记统计",
+                "市民政局",
+                "3-01-001-0001",
+                2,
+                "7",
+                "2026-11-26T02:00:00Z",
+                1,
+                "CC-BY-4.0",
+                "按年度统计",
+            )
+        ],  # fmt: skip
         notes={"lineage": "declared lineage (test)"},
     )
 
@@ -129,7 +144,12 @@ def site(tmp_path) -> Path:
     (docs / "index.html").write_text("<!doctype html><title>Data Docs</title>", encoding="utf-8")
     page = docs / "validations" / "base.population" / "run" / "page.html"
     page.write_text("<!doctype html><title>population</title>", encoding="utf-8")
-    return render_site(tiny_ledger(), tmp_path / "site", data_docs=docs)
+    opened = tmp_path / "open"
+    (opened / "marriage_counts").mkdir(parents=True)
+    (opened / "marriage_counts" / "data.csv").write_text("year,count\r\n2025,3\r\n2026,4\r\n")
+    (opened / "marriage_counts" / "datapackage.json").write_text('{"name": "marriage_counts"}')
+    (opened / "catalog.jsonld").write_text('{"@type": "dcat:Catalog"}')
+    return render_site(tiny_ledger(), tmp_path / "site", data_docs=docs, open_dir=opened)
 
 
 def test_site_has_every_page_and_a_search_index(site):
@@ -140,6 +160,7 @@ def test_site_has_every_page_and_a_search_index(site):
         "lineage/base_population.html",
         "lineage/ods_mca_marriage__marriage.html",
         "lineage/ods_psb_hukou__hj_resident.html",
+        "open.html",
         "quality/data_docs/index.html",
         "quality/data_docs/validations/base.population/run/page.html",
         "resources/base_population.html",
@@ -189,6 +210,18 @@ def test_access_page_counts_reads_per_table_and_department_without_values(site):
     row = "<td>420704000</td><td>allowed</td><td>12</td><td>340</td><td>12</td><td>2</td>"
     assert row in html and 'href="resources/base_population.html">base.population</a>' in html
     assert 'href="access.html"' in (site / "index.html").read_text(encoding="utf-8")
+
+
+def test_open_page_lists_datasets_with_download_links_inside_the_site(site):
+    """Issue 16 item 4: the open datasets with links to the copied packages."""
+    html = (site / "open.html").read_text(encoding="utf-8")
+    assert "<b>婚姻登记统计</b>" in html and "<td>市民政局</td>" in html
+    for link in ("open/marriage_counts/data.csv", "open/marriage_counts/datapackage.json"):
+        assert f'href="{link}"' in html
+        assert (site / link).is_file()
+    assert 'href="open/catalog.jsonld"' in html and (site / "open" / "catalog.jsonld").is_file()
+    assert 'href="resources/ods_psb_hukou__hj_resident.html">3-01-001-0001</a>' in html
+    assert 'href="open.html"' in (site / "index.html").read_text(encoding="utf-8")
 
 
 def test_rebuild_replaces_the_site_in_place(site):
@@ -251,7 +284,7 @@ def test_every_page_loads_without_errors_from_the_file_system(site, browser):
         watched.open(page.as_uri())
         assert watched.page.locator("body").count() == 1
     assert watched.problems == [], watched.problems
-    assert len(pages) == 11
+    assert len(pages) == 12
 
 
 def test_search_and_facets_narrow_the_catalog(site, browser):
@@ -297,6 +330,13 @@ def test_docs_serve_serves_the_site_over_http(site, browser):
             watched.open(base + path)
         watched.page.click("text=Data Docs 质量报告 →")
         assert watched.page.title() == "population"
+        # The open page's download links are served from inside the site folder.
+        watched.open(base + "open.html")
+        links = watched.page.locator("a.download")
+        hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+        assert hrefs == ["open/marriage_counts/data.csv", "open/marriage_counts/datapackage.json"]
+        csv_text = watched.page.request.get(base + hrefs[0]).text()
+        assert csv_text.startswith("year,count")
         assert watched.problems == []
     finally:
         server.shutdown()

@@ -23,8 +23,13 @@ def site_dir(cfg: Settings) -> Path:
 
 def build_site(spark: SparkSession, cfg: Settings) -> Path:
     """Collect the ledger and write the site; returns the folder holding index.html."""
-    from govlake.site.collect import DATA_DOCS, collect_ledger
+    from govlake.site.collect import DATA_DOCS, OPEN_DIR, collect_ledger
     from govlake.site.render import render_site
 
     ledger = collect_ledger(spark, cfg)
-    return render_site(ledger, site_dir(cfg), data_docs=cfg.lakehouse / DATA_DOCS)
+    return render_site(
+        ledger,
+        site_dir(cfg),
+        data_docs=cfg.lakehouse / DATA_DOCS,
+        open_dir=cfg.lakehouse / OPEN_DIR,
+    )

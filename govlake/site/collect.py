@@ -7,7 +7,9 @@ lineage/declared.py, table schemas) and leaves a note the site shows, instead of
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +32,7 @@ from govlake.site.model import (
     Freshness,
     Item,
     Ledger,
+    OpenDataset,
     QualityScore,
     Registration,
     Resource,
@@ -75,6 +78,7 @@ def collect_ledger(spark: SparkSession, cfg: Settings) -> Ledger:
         data_docs=data_docs,
         registrations=_registrations(spark, cfg, notes),
         access=_access(spark, cfg, notes),
+        open_data=open_datasets(cfg.lakehouse / OPEN_DIR, notes),
         notes=notes,
     )
 
@@ -445,3 +449,39 @@ def _access(spark, cfg, notes) -> list[Access] | None:
     notes["access"] = f"audit.queries, the last {ACCESS_DAYS} days (counts only)."
     rows = [Access(**r.asDict()) for r in counted.collect()]
     return sorted(rows, key=lambda a: (a.table, a.department, a.verdict))
+
+
+# --- open data (数据开放) ---------------------------------------------------------------------
+
+OPEN_DIR = "open"  # <lakehouse>/open/: the packages and catalog.jsonld of jobs/open_data.py
+
+
+def open_datasets(root: Path, notes: dict[str, str]) -> list[OpenDataset] | None:
+    """The packages the DCAT catalogue lists, with their rows counted in the CSV (records)."""
+    catalogue = root / "catalog.jsonld"
+    if not catalogue.is_file():
+        notes["open_data"] = "open/catalog.jsonld 尚无: nothing published as open data yet."
+        return None
+    out = []
+    for entry in json.loads(catalogue.read_text(encoding="utf-8")).get("dcat:dataset", []):
+        name = entry["dct:identifier"]
+        package = json.loads((root / name / "datapackage.json").read_text(encoding="utf-8"))
+        with (root / name / "data.csv").open(encoding="utf-8", newline="") as fh:
+            rows = max(sum(1 for _ in csv.reader(fh)) - 1, 0)
+        meta = package.get("govlake", {})
+        out.append(
+            OpenDataset(
+                name=name,
+                title=entry["dct:title"],
+                publisher=entry["dct:publisher"]["foaf:name"],
+                resource_code=meta.get("code", ""),
+                rows=rows,
+                version=package.get("version", ""),
+                modified=entry.get("dct:modified"),
+                priority=meta.get("priority"),
+                license=package["licenses"][0]["name"] if package.get("licenses") else "",
+                description=entry.get("dct:description", ""),
+            )
+        )
+    notes["open_data"] = "open/catalog.jsonld (DCAT) and each package's datapackage.json."
+    return out

@@ -122,6 +122,23 @@ class Access:
     principals: int
 
 
+@dataclass(frozen=True)
+class OpenDataset:
+    """A published open-data package (数据开放), from <lakehouse>/open/catalog.jsonld and its
+    datapackage.json; `folder` is its folder name under open/ (the download links)."""
+
+    name: str
+    title: str
+    publisher: str
+    resource_code: str
+    rows: int
+    version: str
+    modified: str | None
+    priority: int | None  # rank on the 重点清单, None: not on it
+    license: str
+    description: str = ""
+
+
 @dataclass
 class Ledger:
     """Everything the site shows, plus a note per input saying where it came from or why not."""
@@ -136,6 +153,7 @@ class Ledger:
     data_docs: dict[str, str] = field(default_factory=dict)  # table -> page under data_docs/
     registrations: list[Registration] | None = None  # None: not tracked yet
     access: list[Access] | None = None  # None: nobody has read through governed access yet
+    open_data: list[OpenDataset] | None = None  # None: nothing published as open data yet
     notes: dict[str, str] = field(default_factory=dict)  # input -> where from / why missing
 
     def resource_of(self, table: str) -> Resource | None:

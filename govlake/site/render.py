@@ -160,8 +160,11 @@ def _quality_chart(ledger: Ledger) -> str | None:
     return bar_chart("质量评分 by department", rows, "q", top=100)
 
 
-def render_site(ledger: Ledger, out: Path, data_docs: Path | None = None) -> Path:
-    """Write the whole site to `out` (replaced in one rename, so no reader sees half a site)."""
+def render_site(
+    ledger: Ledger, out: Path, data_docs: Path | None = None, open_dir: Path | None = None
+) -> Path:
+    """Write the whole site to `out` (replaced in one rename, so no reader sees half a site);
+    the open-data packages the ledger lists are copied in, so download links stay inside it."""
     staging = out.with_name(out.name + ".building")
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "resources").mkdir(parents=True)
@@ -181,6 +184,8 @@ def render_site(ledger: Ledger, out: Path, data_docs: Path | None = None) -> Pat
     by_id = {r.resource_id: r for r in ledger.resources}
     _write(env, staging, "stats.html", "stats.html", "", common, stats=_stats(ledger), by_id=by_id)
     _write(env, staging, "access.html", "access.html", "", common, access=_access(ledger))
+    _copy_open_data(ledger, open_dir, staging / "open")
+    _write(env, staging, "open.html", "open.html", "", common, by_code=_by_code(ledger))
     for resource in ledger.resources:
         tables = [_table_view(ledger, t, _columns(ledger, t), "../") for t in resource.tables]
         _write(env, staging, f"resources/{resource.slug}.html", "resource.html", "../", common,
@@ -198,6 +203,22 @@ def render_site(ledger: Ledger, out: Path, data_docs: Path | None = None) -> Pat
     staging.rename(out)
     shutil.rmtree(old, ignore_errors=True)
     return out
+
+
+def _copy_open_data(ledger: Ledger, open_dir: Path | None, target: Path) -> None:
+    """Each listed package's folder and the DCAT catalogue, under the site's open/."""
+    if not ledger.open_data or open_dir is None:
+        return
+    target.mkdir()
+    for dataset in ledger.open_data:
+        if (open_dir / dataset.name).is_dir():
+            shutil.copytree(open_dir / dataset.name, target / dataset.name)
+    if (open_dir / "catalog.jsonld").is_file():
+        shutil.copy2(open_dir / "catalog.jsonld", target / "catalog.jsonld")
+
+
+def _by_code(ledger: Ledger) -> dict[str, Resource]:
+    return {r.code: r for r in ledger.resources if r.code}
 
 
 def _related(ledger: Ledger, resource: Resource) -> list[tuple[str, Resource | None]]:
