@@ -57,23 +57,10 @@ def open_root(cfg: Settings) -> Path:
 
 
 def current_rows(spark: SparkSession, cfg: Settings, table: str) -> DataFrame:
-    """What a reader should see of the table now (as jobs.theme binds a model's inputs)."""
-    from pyspark.sql import functions as F
+    """What a reader should see of the table now, as a theme reads its inputs."""
+    from jobs.library.read import current_of
 
-    parsed = Table.parse(table)
-    if parsed.database == "ods":
-        from govlake.libraries import Input
-        from govlake.sources import get_table
-        from jobs.library.read import current_rows as ods_current
-
-        system, name = parsed.name.split("__", 1)
-        source, spec = get_table(system, name)
-        declared = Input(table=table, department=source.department, key=spec.ods_primary_key[0])
-        return ods_current(spark, cfg, declared)
-    df = parsed.read(spark, cfg)
-    if "_is_current" in df.columns:
-        df = df.where(F.col("_is_current"))
-    return df
+    return current_of(spark, cfg, table)
 
 
 def dataset_frame(df: DataFrame, ds: OpenDataset, masking: Masking) -> DataFrame:

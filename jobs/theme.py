@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING
 
 from govlake.errors import GovlakeError
 from govlake.lakehouse import Table, retry_concurrent
-from govlake.libraries import Input
 from govlake.settings import Settings, settings
-from govlake.sources import get_table, load_sources
+from govlake.sources import load_sources
 from govlake.themes import DIALECT, Theme, get_theme
 
 if TYPE_CHECKING:
@@ -44,7 +43,6 @@ def view_name(table: str) -> str:
 
 def input_frame(spark: SparkSession, cfg: Settings, table: str, theme: Theme) -> DataFrame:
     """What the model reads of one input (see the module docstring)."""
-    from pyspark.sql import functions as F
 
     parsed = Table.parse(table)
     if parsed.database == "ods" and is_logical(table):
@@ -59,17 +57,9 @@ def input_frame(spark: SparkSession, cfg: Settings, table: str, theme: Theme) ->
             row=theme.parsed.tables.get(table),
             fix="build or load it first (the theme's DAG waits for its inputs' Assets).",
         )
-    if parsed.database == "ods":
-        from jobs.library.read import current_rows
+    from jobs.library.read import current_of
 
-        system, name = parsed.name.split("__", 1)
-        source, spec = get_table(system, name)
-        declared = Input(table=table, department=source.department, key=spec.ods_primary_key[0])
-        return current_rows(spark, cfg, declared)
-    df = parsed.read(spark, cfg)
-    if parsed.database == "base" and "_is_current" in df.columns:
-        df = df.where(F.col("_is_current"))
-    return df
+    return current_of(spark, cfg, table)
 
 
 def is_logical(table: str) -> bool:

@@ -30,3 +30,23 @@ def assert_frames_equal(
         rows = [dict(r) if isinstance(r, Mapping) else r for r in expected]
         expected = actual.sparkSession.createDataFrame(rows, actual.schema)
     assertDataFrameEqual(actual, expected, checkRowOrder=ordered, **options)
+
+
+POPULATION_SCHEMA = (
+    "id_number string, name string, sex string, birth_date date, ethnicity string, "
+    "household_address string, division string, marital_status string, death_date date, "
+    "social_insurance_status string, provenance map<string,string>, _is_current boolean"
+)
+
+
+def write_population(spark, cfg, people) -> None:
+    """base.population from (id_number, name, birth_date, division, _is_current) tuples, the
+    other columns filled alike: the governed-access tests read it through masks and filters."""
+    from govlake.lakehouse import Table
+
+    rows = [
+        (i, n, "1", b, "01", "鄂州市某路1号", d, "20", None, "1", {"name": "psb"}, c)
+        for i, n, b, d, c in people
+    ]
+    frame = spark.createDataFrame(rows, POPULATION_SCHEMA)
+    Table.parse("base.population").write(frame, "overwrite", cfg=cfg)

@@ -9,6 +9,7 @@ import datetime as dt
 import time
 
 import pytest
+from frames import write_population
 
 from govlake.access import AccessControl, Refused
 from govlake.access.enforce import MAX_STATEMENT_BYTES
@@ -183,18 +184,7 @@ POPULATION = [
 
 @pytest.fixture(scope="module")
 def lake(spark, cfg):
-    from govlake.lakehouse import Table
-
-    schema = (
-        "id_number string, name string, sex string, birth_date date, ethnicity string, "
-        "household_address string, division string, marital_status string, death_date date, "
-        "social_insurance_status string, provenance map<string,string>, _is_current boolean"
-    )
-    rows = [
-        (i, n, "1", b, "01", "鄂州市某路1号", d, "20", None, "1", {"name": "psb"}, c)
-        for i, n, b, d, c in POPULATION
-    ]
-    Table.parse("base.population").write(spark.createDataFrame(rows, schema), "overwrite", cfg=cfg)
+    write_population(spark, cfg, POPULATION)
     return spark
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from frames import write_population
 from pyhive import hive
 from pyhive.exc import OperationalError
 from thrift.transport.TTransport import TTransportException
@@ -59,18 +60,7 @@ def access_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def lake(spark, cfg):
-    from govlake.lakehouse import Table
-
-    schema = (
-        "id_number string, name string, sex string, birth_date date, ethnicity string, "
-        "household_address string, division string, marital_status string, death_date date, "
-        "social_insurance_status string, provenance map<string,string>, _is_current boolean"
-    )
-    rows = [
-        (i, n, "1", b, "01", "鄂州市某路1号", d, "20", None, "1", {"name": "psb"}, c)
-        for i, n, b, d, c in POPULATION
-    ]
-    Table.parse("base.population").write(spark.createDataFrame(rows, schema), "overwrite", cfg=cfg)
+    write_population(spark, cfg, POPULATION)
     return spark
 
 

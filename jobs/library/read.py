@@ -41,6 +41,24 @@ def current_rows(
 _LATEST_BATCH: dict[tuple, dt.date | None] = {}
 
 
+def current_of(spark: SparkSession, cfg: Settings, table: str) -> DataFrame:
+    """What a reader sees of a lakehouse table now: an ods table's current row per key (as a
+    library reads its inputs), a table with `_is_current` its current rows, others as they are.
+    Themes and open data read their inputs through it."""
+    from pyspark.sql import functions as F
+
+    from govlake.sources import get_table
+
+    parsed = Table.parse(table)
+    if parsed.database == "ods":
+        system, name = parsed.name.split("__", 1)
+        source, spec = get_table(system, name)
+        declared = Input(table=table, department=source.department, key=spec.ods_primary_key[0])
+        return current_rows(spark, cfg, declared)
+    df = parsed.read(spark, cfg)
+    return df.where(F.col("_is_current")) if "_is_current" in df.columns else df
+
+
 def latest_batch(spark: SparkSession, cfg: Settings, df: DataFrame, source: Input, version):
     """The newest batch date of an input's rows; remembered per table version and commit time
     (a table recreated from scratch reuses version numbers, not their times), as a build asks
