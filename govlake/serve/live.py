@@ -34,11 +34,16 @@ class LiveAccess:
         self.reloads = 0
 
     def current(self) -> Any:
-        """The rules now: reloaded first if their files or share.requests changed."""
-        with self._lock:
-            if time.monotonic() - self._checked >= self._interval:
+        """The rules now: reloaded first if their files or share.requests changed. One thread
+        looks at a time and the others go on with the rules as they are: no connection ever
+        waits on another's reload (a thread that waited could deadlock, e.g. when a finalizer
+        run during the reload opens a connection to this very endpoint)."""
+        if time.monotonic() - self._checked >= self._interval and self._lock.acquire(False):
+            try:
                 self._refresh()
-            return self._current
+            finally:
+                self._lock.release()
+        return self._current
 
     def _refresh(self) -> None:
         self._checked = time.monotonic()
