@@ -131,6 +131,24 @@ def test_listing_with_expiry_age_and_overdue(share, spark, cfg):
     assert rows[short["request_id"]]["state"] == "expired"  # its period ended on Dec 10
     late = {r["request_id"]: r for r in share.listing(today=due + dt.timedelta(days=1))}
     assert late[waiting["request_id"]]["overdue"]
+    assert late[short["request_id"]]["on_time"] and late[waiting["request_id"]]["on_time"] is None
+
+    # Answered two days after its due date: no longer overdue, answered late; the ledger site
+    # reads the same listing (issue 16 item 5).
+    from govlake.site.portal import share_requests
+
+    answered = dt.datetime.combine(due + dt.timedelta(days=2), dt.time(9))
+    share.reject(p(share, "admin"), waiting["request_id"], "《数据安全法》第三十八条", now=answered)
+    notes: dict = {}
+    found = {r.request_id: r for r in share_requests(spark, cfg, notes, answered.date())}
+    assert (found[waiting["request_id"]].state, found[waiting["request_id"]].on_time) == (
+        "rejected", False,
+    )  # fmt: skip
+    assert not found[waiting["request_id"]].overdue and found[short["request_id"]].on_time
+    assert (
+        found[short["request_id"]].requested_on == NOW.date()
+        and "share.requests" in notes["requests"]
+    )
 
     # Filed on Dec 14, due in January 2027, which the holiday calendar does not cover yet: the
     # request is filed all the same, its due date unknown and the listing says why and the fix.

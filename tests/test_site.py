@@ -21,9 +21,12 @@ from govlake.site.model import (
     Item,
     Ledger,
     OpenDataset,
+    Problems,
     QualityScore,
     Registration,
     Resource,
+    ShareRequest,
+    SourceFreshness,
     SystemInfo,
 )
 from govlake.site.render import render_site
@@ -133,8 +136,34 @@ def tiny_ledger() -> Ledger:
                 "按年度统计",
             )
         ],  # fmt: skip
+        requests=tiny_requests(day),
+        source_freshness=[
+            SourceFreshness(RESIDENT, "市公安局", "30 1 * * *", day, day, "on_time"),
+            SourceFreshness(MARRIAGE, "市民政局", "0 2 * * *", day, day - dt.timedelta(3), "late"),
+        ],
+        score_history={"市公安局": [(day - dt.timedelta(1), 80.0), (day, 88.5)]},
+        problems={
+            "市民政局": Problems("市民政局", 4, 2, 3.5),
+            "市公安局": Problems("市公安局", 0, 1, 1.0),
+        },
         notes={"lineage": "declared lineage (test)"},
     )
+
+
+def tiny_requests(day: dt.date) -> list[ShareRequest]:
+    """Three requests to 市民政局: approved on time, rejected late, and pending past its due."""
+    due = day + dt.timedelta(days=28)
+    ask = {"principal": "hrss_analyst", "department": "420700002", "resource": MARRIAGE,
+           "items": "registration_type", "provider": "市民政局", "delivery": "query",
+           "requested_on": day, "due_on": due}  # fmt: skip
+    return [
+        ShareRequest("r-approved", **ask, state="approved", decided_on=day, age_working_days=0,
+                     overdue=False, on_time=True),
+        ShareRequest("r-rejected", **ask, state="rejected", decided_on=due + dt.timedelta(1),
+                     age_working_days=21, overdue=False, on_time=False, reason="《个人信息保护法》"),  # noqa: E501
+        ShareRequest("r-pending", **ask, state="pending", decided_on=None, age_working_days=25,
+                     overdue=True, on_time=None),
+    ]  # fmt: skip
 
 
 @pytest.fixture()
@@ -161,7 +190,9 @@ def test_site_has_every_page_and_a_search_index(site):
         "lineage/ods_mca_marriage__marriage.html",
         "lineage/ods_psb_hukou__hj_resident.html",
         "open.html",
+        "portal.html",
         "quality/data_docs/index.html",
+        "requests.html",
         "quality/data_docs/validations/base.population/run/page.html",
         "resources/base_population.html",
         "resources/ods_mca_marriage__marriage.html",
@@ -224,6 +255,41 @@ def test_open_page_lists_datasets_with_download_links_inside_the_site(site):
     assert 'href="open.html"' in (site / "index.html").read_text(encoding="utf-8")
 
 
+def test_requests_page_lists_every_request_with_its_answer(site):
+    """Issue 16 item 1: the site shows every request, its state and how long it took."""
+    html = (site / "requests.html").read_text(encoding="utf-8")
+    assert "申请 requests: <b>3</b>" in html and "已答复 answered: <b>2</b>" in html
+    assert (
+        "按时答复 on time: <b>1</b>" in html and '逾期未答复 overdue: <b class="bad">1</b>' in html
+    )
+    assert '<tr class="pending overdue" id="request-r-pending">' in html
+    rejected = html.split('id="request-r-rejected">')[1].split("</tr>")[0]
+    assert '<td class="state">已驳回</td>' in rejected and '<td class="num">21</td>' in rejected
+    assert '<b class="bad">否</b>' in rejected and "个人信息保护法" in rejected
+    assert 'href="resources/ods_mca_marriage__marriage.html">婚姻登记</a>' in html
+    assert "<title>市民政局: 3</title>" in html  # received, by provider
+    assert 'href="requests.html"' in (site / "index.html").read_text(encoding="utf-8")
+
+
+def test_portal_page_counts_per_department(site):
+    """Issue 16 item 5: per department, freshness, quality trend, problems, requests, open data."""
+    html = (site / "portal.html").read_text(encoding="utf-8")
+    row = html.split('id="dept-市民政局">')[1].split("</tr>")[0]
+    cells = [c.split(">", 1)[1] for c in row.split("</td>")[:-1]]
+    # department, resources, tables, late, score, trend, open, fixed, median, received,
+    # answered, on time, overdue, open data
+    assert [cells[i] for i in (0, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13)] == [
+        "市民政局", "1", "1", "4", "2", "3.5", "3", "2", "1", "1", "1",
+    ]  # fmt: skip
+    police = html.split('id="dept-市公安局">')[1].split("</tr>")[0]
+    assert '<td class="num">88.5</td>' in police and police.count("<circle") == 2
+    assert "<title>2026-11-25: 80.0</title>" in police
+    fresh = html.split('id="freshness"')[1]
+    late = fresh.split('<tr class="late">')[1].split("</tr>")[0]
+    assert "2026-11-23" in late and "迟到" in late and '<td class="num">3</td>' in late
+    assert "<title>市民政局: 1</title>" in html and "<title>市民政局: 4</title>" in html
+
+
 def test_rebuild_replaces_the_site_in_place(site):
     (site / "stale.html").write_text("old", encoding="utf-8")
     render_site(tiny_ledger(), site)
@@ -284,7 +350,7 @@ def test_every_page_loads_without_errors_from_the_file_system(site, browser):
         watched.open(page.as_uri())
         assert watched.page.locator("body").count() == 1
     assert watched.problems == [], watched.problems
-    assert len(pages) == 12
+    assert len(pages) == 14
 
 
 def test_search_and_facets_narrow_the_catalog(site, browser):
@@ -396,6 +462,12 @@ def test_collect_ledger_falls_back_to_configuration_and_ops(spark, private_cfg, 
     ) in ledger.edges  # fmt: skip
     assert ledger.registrations is None and ledger.scores == {} and ledger.data_docs == {}
     assert {"catalog", "lineage", "quality", "registrations"} <= set(ledger.notes)
+
+    # Delivered for 11-26 only; today (after 2026-12-04) the schedule expects a later batch.
+    fresh = next(f for f in ledger.source_freshness if f.table == "ods.site_tax__credit_rating")
+    assert (fresh.department, fresh.latest_batch, fresh.status) == ("市税务局", day, "late")
+    assert fresh.expected_batch >= dt.date(2026, 12, 3) and fresh.days_late >= 7
+    assert ledger.requests is None and ledger.problems is None and ledger.score_history == {}
 
     site = build_site(spark, private_cfg)
     assert site == private_cfg.lakehouse / "site"
@@ -652,3 +724,21 @@ def test_docs_commands_are_wired_and_serve_needs_a_built_site(tmp_path):
     assert build_parser().parse_args(["docs", "build"]).func is cmd_docs_build
     with pytest.raises(GovlakeError, match="govlake docs build"):
         make_server(tmp_path / "site", 0)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "now_utc", "expected"),
+    [
+        # 01:30 in Ezhou (UTC+8) on 12-04 is 17:30 UTC on 12-03: its run loads 12-03.
+        ("30 1 * * *", dt.datetime(2026, 12, 3, 17, 29), dt.date(2026, 12, 2)),
+        ("30 1 * * *", dt.datetime(2026, 12, 3, 17, 31), dt.date(2026, 12, 3)),
+        # Weekly on Monday 02:00: on Thursday 12-03 the last run was Monday 11-30.
+        ("0 2 * * 1", dt.datetime(2026, 12, 3, 12, 0), dt.date(2026, 11, 29)),
+    ],
+)
+def test_expected_batch_follows_the_schedule_in_the_city_time_zone(schedule, now_utc, expected):
+    """Issue 16 item 5: the batch a source owes by now (dbt-style source freshness)."""
+    from govlake.site.portal import expected_batch
+
+    now = now_utc.replace(tzinfo=dt.UTC)
+    assert expected_batch(schedule, "Asia/Shanghai", now) == expected

@@ -51,7 +51,8 @@ class NewRequest:
 class Share:
     """The workflow over one AccessControl (principals, catalog resources) and the lakehouse."""
 
-    def __init__(self, spark: SparkSession, cfg: Settings, ac: AccessControl) -> None:
+    def __init__(self, spark: SparkSession, cfg: Settings, ac: AccessControl | None) -> None:
+        # Without access control (ac None) a Share only reads: the ledger site lists requests.
         self.spark, self.cfg, self.ac = spark, cfg, ac
         rules = load_rules()
         self.deadline = rules.deadline_working_days
@@ -75,35 +76,40 @@ class Share:
 
     def listing(self, today: dt.date | None = None) -> list[dict]:
         """Every request with its state as of today (expired when its period ended), its age
-        in working days and whether it is overdue (pending past its due date)."""
+        in working days, whether it is overdue (pending past its due date) and whether it was
+        answered on time."""
         today = today or city_today(self.cfg)
-        out = []
-        for r in self.rows():
-            state = r["state"]
-            if state in (PENDING, *GRANTED) and r["period_end"] < today:
-                state = EXPIRED
-            asked = r["requested_at"].date()
-            answered = r["decided_at"].date() if r["decided_at"] else today
-            # Filed while the calendar did not reach its due date: computed again now.
-            due = r["due_on"] or self._due(asked)
-            out.append(
-                {
-                    "request_id": r["request_id"],
-                    "principal": r["principal"],
-                    "resource": r["resource"],
-                    "items": ", ".join(r["approved_items"] or r["items"]),
-                    "provider": r["provider_department"],
-                    "state": state,
-                    "age_working_days": self._age(asked, answered),
-                    "due_on": due,
-                    "overdue": None if due is None else r["state"] == PENDING and today > due,
-                    "calendar": None if due else self.uncovered(asked),
-                    "period": f"{r['period_start']}..{r['period_end']}",
-                    "decided_by": r["decided_by"],
-                    "reason": r["reason"],
-                }
-            )
-        return out
+        return [self._listed(r, today) for r in self.rows()]
+
+    def _listed(self, r: dict, today: dt.date) -> dict:
+        state = r["state"]
+        if state in (PENDING, *GRANTED) and r["period_end"] < today:
+            state = EXPIRED
+        asked = r["requested_at"].date()
+        decided = r["decided_at"].date() if r["decided_at"] else None
+        # Filed while the calendar did not reach its due date: computed again now.
+        due = r["due_on"] or self._due(asked)
+        return {
+            "request_id": r["request_id"],
+            "principal": r["principal"],
+            "department": r["department"],
+            "resource": r["resource"],
+            "items": ", ".join(r["approved_items"] or r["items"]),
+            "provider": r["provider_department"],
+            "state": state,
+            "age_working_days": self._age(asked, decided or today),
+            "due_on": due,
+            "overdue": None if due is None else r["state"] == PENDING and today > due,
+            # Answered within the deadline: decided on or before the due date.
+            "on_time": None if due is None or decided is None else decided <= due,
+            "calendar": None if due else self.uncovered(asked),
+            "period": f"{r['period_start']}..{r['period_end']}",
+            "delivery": r["delivery"],
+            "requested_on": asked,
+            "decided_on": decided,
+            "decided_by": r["decided_by"],
+            "reason": r["reason"],
+        }
 
     def _due(self, filed: dt.date) -> dt.date | None:
         """The due date, or None while the holiday calendar does not reach it: a request is

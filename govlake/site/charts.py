@@ -39,3 +39,29 @@ def counts(values: list[str]) -> list[tuple[str, int]]:
     for value in values:
         tally[value] = tally.get(value, 0) + 1
     return sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+SPARK_W, SPARK_H = 140, 28
+
+
+def sparkline(title: str, points: list[tuple[str, float]], top: float = 100) -> str:
+    """A small line of values over nights (oldest first) on a fixed 0..top scale, each point
+    with its label and value as a tooltip; one point is drawn as a dot."""
+    if not points:
+        return '<span class="empty">—</span>'
+    step = (SPARK_W - 8) / max(len(points) - 1, 1)
+    xy = [
+        (4 + n * step, SPARK_H - 4 - (SPARK_H - 8) * min(max(v, 0), top) / top)
+        for n, (_, v) in enumerate(points)
+    ]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+    dots = "".join(
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5"><title>{escape(label)}: {value:.1f}</title>'
+        "</circle>"
+        for (x, y), (label, value) in zip(xy, points, strict=True)
+    )
+    return (
+        f'<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="{SPARK_W}" '
+        f'height="{SPARK_H}" viewBox="0 0 {SPARK_W} {SPARK_H}" role="img" '
+        f'aria-label="{escape(title)}"><polyline points="{line}"/>{dots}</svg>'
+    )

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from govlake.access.control import city_today
 from govlake.lakehouse import Table, all_tables
 from govlake.libraries import Library, load_libraries
 from govlake.owned import (
@@ -25,6 +26,7 @@ from govlake.owned import (
     CATALOG_SYSTEMS,
 )
 from govlake.settings import Settings
+from govlake.site import portal
 from govlake.site.catalog_map import catalog_item, catalog_registration, catalog_resource
 from govlake.site.model import (
     UNKNOWN,
@@ -79,6 +81,10 @@ def collect_ledger(spark: SparkSession, cfg: Settings) -> Ledger:
         registrations=_registrations(spark, cfg, notes),
         access=_access(spark, cfg, notes),
         open_data=open_datasets(cfg.lakehouse / OPEN_DIR, notes),
+        requests=portal.share_requests(spark, cfg, notes, city_today(cfg)),
+        source_freshness=portal.source_freshness(spark, cfg, sources, dt.datetime.now(dt.UTC)),
+        score_history=portal.score_history(spark, cfg),
+        problems=portal.problems(spark, cfg, notes),
         notes=notes,
     )
 

@@ -139,6 +139,58 @@ class OpenDataset:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class ShareRequest:
+    """A request for a catalog resource (供需对接) as `govlake share list` shows it: state as of
+    the build day, working days taken, answered on time or overdue."""
+
+    request_id: str
+    principal: str
+    department: str | None  # the requesting department's code
+    resource: str
+    items: str
+    provider: str
+    delivery: str
+    state: str  # pending | approved | partially_approved | rejected | revoked | expired
+    requested_on: dt.date
+    due_on: dt.date | None  # None: the holiday calendar does not reach it yet
+    decided_on: dt.date | None
+    age_working_days: int | None
+    overdue: bool | None
+    on_time: bool | None  # decided by the due date; None while pending or without a due date
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceFreshness:
+    """One ods table's delivery against its schedule (like dbt's source freshness): the batch
+    the schedule expects by now and the newest batch committed."""
+
+    table: str
+    department: str
+    schedule: str
+    expected_batch: dt.date
+    latest_batch: dt.date | None  # newest committed batch (success or unchanged)
+    status: str  # on_time | late | never
+
+    @property
+    def days_late(self) -> int:
+        if self.latest_batch is None:
+            return 0
+        return max((self.expected_batch - self.latest_batch).days, 0)
+
+
+@dataclass(frozen=True)
+class Problems:
+    """Problems sent back to one department (quality.problems): open now, fixed, and the
+    median days a fix took."""
+
+    department: str
+    open: int
+    fixed: int
+    median_days_to_fix: float | None
+
+
 @dataclass
 class Ledger:
     """Everything the site shows, plus a note per input saying where it came from or why not."""
@@ -154,6 +206,11 @@ class Ledger:
     registrations: list[Registration] | None = None  # None: not tracked yet
     access: list[Access] | None = None  # None: nobody has read through governed access yet
     open_data: list[OpenDataset] | None = None  # None: nothing published as open data yet
+    requests: list[ShareRequest] | None = None  # None: nobody has requested a resource yet
+    source_freshness: list[SourceFreshness] = field(default_factory=list)
+    # department -> [(night, overall score)] oldest first, the last PORTAL_NIGHTS nights
+    score_history: dict[str, list[tuple[dt.date, float]]] = field(default_factory=dict)
+    problems: dict[str, Problems] | None = None  # None: no problem tracked yet
     notes: dict[str, str] = field(default_factory=dict)  # input -> where from / why missing
 
     def resource_of(self, table: str) -> Resource | None:

@@ -12,12 +12,21 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from govlake.site.charts import bar_chart, counts
+from govlake.site.charts import bar_chart, counts, sparkline
 from govlake.site.graph import downstream_tables, lineage_svg, page_name, upstream
 from govlake.site.model import UNGRADED, UNKNOWN, Ledger, Resource, slug
 
 HERE = Path(__file__).resolve().parent
 STATUS_ZH = {"due": "待登记", "overdue": "已逾期", "done": "已完成"}
+STATE_ZH = {
+    "pending": "待审核",
+    "approved": "已授权",
+    "partially_approved": "部分授权",
+    "rejected": "已驳回",
+    "revoked": "已撤销",
+    "expired": "已到期",
+}
+FRESHNESS_ZH = {"on_time": "按时", "late": "迟到", "never": "未送达"}
 LAYER_ZH = {"ods": "贴源层 ODS", "base": "基础库", "theme": "主题库"}
 
 
@@ -152,6 +161,71 @@ def _access(ledger: Ledger) -> dict | None:
     }
 
 
+def _requests(ledger: Ledger) -> dict | None:
+    """The requests page: every request with its state, and the answers per provider."""
+    if ledger.requests is None:
+        return None
+    answered = [r for r in ledger.requests if r.decided_on is not None]
+    return {
+        "rows": ledger.requests,
+        "links": {k: r for r in ledger.resources for k in (r.resource_id, r.code) if k},
+        "states": bar_chart(
+            "状态 by state", counts([STATE_ZH.get(r.state, r.state) for r in ledger.requests])
+        ),
+        "by_provider": bar_chart("收到 received", counts([r.provider for r in ledger.requests])),
+        "answered": len(answered),
+        "on_time": sum(bool(r.on_time) for r in answered),
+        "overdue": sum(bool(r.overdue) for r in ledger.requests),
+    }
+
+
+def _portal(ledger: Ledger) -> dict:
+    """The portal page (统计分析): one row per department, with the charts a data office reads."""
+    rows = [_department_row(ledger, d) for d in _departments(ledger)]
+    late = [f for f in ledger.source_freshness if f.status != "on_time"]
+    return {
+        "rows": rows,
+        "freshness": ledger.source_freshness,
+        "late": late,
+        "late_chart": bar_chart("迟到 late tables", counts([f.department for f in late]), "c"),
+        "problems_chart": bar_chart("未整改 open problems", _open_problems(ledger), "b"),
+    }
+
+
+def _open_problems(ledger: Ledger) -> list[tuple[str, int]]:
+    found = [(d, p.open) for d, p in (ledger.problems or {}).items() if p.open]
+    return sorted(found, key=lambda kv: (-kv[1], kv[0]))
+
+
+def _departments(ledger: Ledger) -> list[str]:
+    found = {r.department for r in ledger.resources if r.department}
+    found |= {f.department for f in ledger.source_freshness}
+    found |= set(ledger.score_history) | set(ledger.problems or {})
+    found |= {r.provider for r in ledger.requests or []}
+    found |= {d.publisher for d in ledger.open_data or []}
+    return sorted(found)
+
+
+def _department_row(ledger: Ledger, department: str) -> dict:
+    tables = [f for f in ledger.source_freshness if f.department == department]
+    received = [r for r in ledger.requests or [] if r.provider == department]
+    history = ledger.score_history.get(department, [])
+    return {
+        "department": department,
+        "resources": sum(r.registered and r.department == department for r in ledger.resources),
+        "tables": len(tables),
+        "late": sum(f.status != "on_time" for f in tables),
+        "score": history[-1][1] if history else None,
+        "trend": sparkline(department, [(str(night), v) for night, v in history]),
+        "problems": (ledger.problems or {}).get(department),
+        "received": len(received),
+        "answered": sum(r.decided_on is not None for r in received),
+        "on_time": sum(bool(r.on_time) for r in received),
+        "overdue": sum(bool(r.overdue) for r in received),
+        "open_data": sum(d.publisher == department for d in ledger.open_data or []),
+    }
+
+
 def _quality_chart(ledger: Ledger) -> str | None:
     scored = [(d, s.overall) for d, s in ledger.department_scores.items() if s.overall is not None]
     if not scored:
@@ -175,7 +249,14 @@ def render_site(
     if data_docs and (data_docs / "index.html").exists():
         shutil.copytree(data_docs, staging / "quality" / "data_docs")
     env = _env()
-    common = {"ledger": ledger, "status_zh": STATUS_ZH, "layer_zh": LAYER_ZH, "facets": facets}
+    common = {
+        "ledger": ledger,
+        "status_zh": STATUS_ZH,
+        "state_zh": STATE_ZH,
+        "freshness_zh": FRESHNESS_ZH,
+        "layer_zh": LAYER_ZH,
+        "facets": facets,
+    }
     _write(env, staging, "index.html", "index.html", "", common, facet_values=_facet_values(ledger))
     index = json.dumps(search_index(ledger), ensure_ascii=False, sort_keys=True)
     (staging / "assets" / "search-index.js").write_text(
@@ -184,6 +265,8 @@ def render_site(
     by_id = {r.resource_id: r for r in ledger.resources}
     _write(env, staging, "stats.html", "stats.html", "", common, stats=_stats(ledger), by_id=by_id)
     _write(env, staging, "access.html", "access.html", "", common, access=_access(ledger))
+    _write(env, staging, "requests.html", "requests.html", "", common, requests=_requests(ledger))
+    _write(env, staging, "portal.html", "portal.html", "", common, portal=_portal(ledger))
     _copy_open_data(ledger, open_dir, staging / "open")
     _write(env, staging, "open.html", "open.html", "", common, by_code=_by_code(ledger))
     for resource in ledger.resources:
