@@ -465,3 +465,28 @@ def test_a_broken_model_is_a_review_finding_not_a_stop_for_the_libraries(tmp_pat
     with pytest.raises(Exception, match="not published"):
         assert_publishable("theme.social_security")
     assert {e.target_table for e in declared_edges()} >= {"base.population"}
+
+
+def test_a_certificate_without_a_holder_is_left_out_of_the_holders(spark, cfg, built):
+    """The 10k demo has certificates without a holder: the theme keyed by holder leaves them
+    out instead of refusing a NULL key (which stopped 一人一档 and 一企一档 that night)."""
+    from jobs.theme import build
+
+    themes, _, _ = built
+    certificates = spark.createDataFrame(
+        [
+            ("C-1", "A1", "居民身份证", dt.date(2020, 1, 1), None, "有效", True),
+            ("C-2", "A1", "驾驶证", dt.date(2021, 1, 1), dt.date(2027, 1, 1), "有效", True),
+            ("C-3", None, "营业执照", dt.date(2022, 1, 1), None, "有效", True),
+            ("C-4", "B2", "驾驶证", dt.date(2019, 1, 1), None, "注销", False),  # retired
+        ],
+        "certificate_id string, holder_id string, certificate_type_name string, "
+        "issue_date date, valid_to date, status string, _is_current boolean",
+    )
+    Table.parse("base.certificate").write(certificates, "overwrite", cfg=cfg)
+    result = build(spark, cfg, themes["holder_certificates"], NIGHT)
+    rows = Table.parse("theme.holder_certificates").read(spark, cfg).collect()
+    assert result["rows"] == 1
+    assert [(r["holder_id"], [c["certificate_id"] for c in r["certificates"]]) for r in rows] == [
+        ("A1", ["C-1", "C-2"])
+    ]
