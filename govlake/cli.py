@@ -151,21 +151,26 @@ def cmd_theme(args: argparse.Namespace) -> int:
     return 0
 
 
+# The reason splits the count: a department's own newer statement is also a differing value,
+# but not a conflict between departments (the demo's "planted" count leaves it out).
+CONFLICTS_SQL = """
+SELECT library, department, winner_department, attribute, reason, count(*) AS conflicts
+FROM c
+GROUP BY library, department, winner_department, attribute, reason
+ORDER BY conflicts DESC, library, attribute, reason, department, winner_department
+"""
+
+
 def cmd_conflicts(args: argparse.Namespace) -> int:
-    from pyspark.sql import functions as F
+    from govlake.lakehouse import Table, query_without_jvm
 
-    from govlake.spark import get_spark
-
-    spark = get_spark(settings(), tables={"base.conflicts"})
-    conflicts = spark.table("base.conflicts")
-    if args.library:
-        conflicts = conflicts.where(F.col("library") == F.lit(args.library))
-    # The reason splits the count: a department's own newer statement is also a differing
-    # value, but not a conflict between departments (the demo's "planted" count leaves it out).
-    by = ["library", "department", "winner_department", "attribute", "reason"]
-    counted = conflicts.groupBy(*by).agg(F.count("*").alias("conflicts"))
-    ordered = counted.orderBy(F.desc("conflicts"), "library", "attribute", "reason")
-    rows = [r.asDict() for r in ordered.collect()]
+    # Read by delta-rs: counting a small table starts no JVM (issue 19). The library is picked
+    # from the counted rows, so the user's text never becomes SQL.
+    rows = query_without_jvm(CONFLICTS_SQL, {"c": Table("base", "conflicts")}, settings())
+    if rows is None:
+        console.print("No conflict recorded yet (base.conflicts is empty): build a library first.")
+        return 0
+    rows = [r for r in rows if args.library in (None, r["library"])]
     title = "Multi-source conflicts (多源比对) by department pair and reason"
     print_rows(rows, args.json, title=title)
     return 0

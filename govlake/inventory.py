@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from govlake.lakehouse import all_tables
+from govlake.lakehouse import all_tables, count_without_jvm, listed_tables, open_without_jvm
 from govlake.settings import Settings, settings
 from govlake.sources import load_sources
 from govlake.spark import get_spark, spark_conf
-from jobs.ops import latest_runs
+from jobs.ops import latest_runs_without_jvm
 
 
 def source_rows() -> list[dict]:
     """One row per configured table: department, mode, last load and its rows."""
     cfg = settings()
-    latest = latest_runs(get_spark(cfg), cfg)
+    latest = latest_runs_without_jvm(cfg)
     rows = []
     for source in load_sources():
         for spec in source.tables:
@@ -38,20 +38,24 @@ def source_rows() -> list[dict]:
 
 
 def table_rows() -> list[dict]:
-    """Every Delta table (name, layer, path, version, rows) plus the logical tables."""
+    """Every Delta table (name, layer, path, version, rows) plus the logical tables, read by
+    delta-rs: listing the lakehouse starts no JVM."""
     cfg = settings()
-    spark = get_spark(cfg)
-    rows = [
-        {
-            "table": table.qualified,
-            "layer": table.database,
-            "path": table.location(cfg),
-            "delta_version": table.version(spark, cfg),
-            "rows": table.read(spark, cfg).count(),
-        }
-        for table in all_tables(spark, cfg)
-    ]
-    latest = latest_runs(spark, cfg)
+    rows = []
+    for table in listed_tables(cfg):
+        opened = open_without_jvm(table, cfg)
+        if opened is None:  # a log folder without a first commit: not a table yet
+            continue
+        rows.append(
+            {
+                "table": table.qualified,
+                "layer": table.database,
+                "path": table.location(cfg),
+                "delta_version": opened.version(),
+                "rows": count_without_jvm(table, cfg),
+            }
+        )
+    latest = latest_runs_without_jvm(cfg)
     for source in load_sources():
         if source.mode != "logical":
             continue

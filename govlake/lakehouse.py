@@ -329,3 +329,98 @@ def ensure_database(spark: SparkSession, database: str, cfg: Settings | None = N
         )
     root = tables_root(cfg)
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {database} LOCATION '{root}/{database}'")
+
+
+# -- without a JVM: delta-rs for commands that read metadata and small tables ----------------
+# `govlake tables`, `sources`, `quality`, `conflicts` read run records, results and counts:
+# starting Spark for them cost 37-212 s on a shared machine (issue 19). delta-rs (a Rust
+# reader of the same Delta protocol, deletion vectors included) answers in well under a second.
+
+
+def _rs_uri(uri: str) -> str:
+    """A table URI as delta-rs and pyarrow name it: s3a:// is Hadoop's name for s3://, and a
+    local folder is given as an absolute path."""
+    from pathlib import Path
+
+    if uri.startswith("s3a://"):
+        return "s3://" + uri.removeprefix("s3a://")
+    if "://" in uri and not uri.startswith("file://"):
+        return uri
+    return str(Path(uri.removeprefix("file://")).resolve())
+
+
+def listed_tables(cfg: Settings | None = None) -> list[Table]:
+    """`all_tables` without a JVM: each database folder listed by pyarrow's file system of the
+    root (local disk or S3), a folder with a `_delta_log` being a table."""
+    from pyarrow import fs as pafs
+
+    filesystem, base = pafs.FileSystem.from_uri(_rs_uri(tables_root(cfg)))
+    found = []
+    for database in DATABASES:
+        selector = pafs.FileSelector(f"{base}/{database}", allow_not_found=True)
+        for info in filesystem.get_file_info(selector):
+            if info.type != pafs.FileType.Directory or not _NAME.match(info.base_name):
+                continue
+            log = filesystem.get_file_info(f"{info.path}/_delta_log")
+            if log.type == pafs.FileType.Directory:
+                found.append(Table(database, info.base_name))
+    return sorted(found)
+
+
+def open_without_jvm(table: Table, cfg: Settings | None = None):
+    """The table as a delta-rs `DeltaTable`, or None when it was never written."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return DeltaTable(_rs_uri(table.location(cfg)))
+    except TableNotFoundError:
+        return None
+
+
+def query_without_jvm(
+    sql: str, tables: Mapping[str, Table], cfg: Settings | None = None
+) -> list[dict] | None:
+    """Rows of a small read-only query over Delta tables, by delta-rs and DataFusion (SQL in
+    DataFusion's dialect; each table named by its key in `tables`); None when one of them was
+    never written. Timestamps come back as PySpark's collect() gives them."""
+    import pyarrow as pa
+    from deltalake import QueryBuilder
+
+    builder = QueryBuilder()
+    for alias, table in tables.items():
+        opened = open_without_jvm(table, cfg)
+        if opened is None:
+            return None
+        builder.register(alias, opened)
+    # From the Arrow stream directly: pa.table() would import pandas to check its argument.
+    result = pa.RecordBatchReader.from_stream(builder.execute(sql)).read_all()
+    return _python_rows(result)
+
+
+def _python_rows(result) -> list[dict]:
+    """Rows as Python values, a UTC timestamp (Delta's TIMESTAMP) as a naive local time of
+    this process, as PySpark's collect() returns it. The zone is applied here rather than by
+    pyarrow, whose conversion of zoned timestamps imports pandas (a second of start-up)."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    zoned = []
+    for i, field in enumerate(result.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            naive = result.column(i).cast(pa.timestamp(field.type.unit))  # keeps the UTC value
+            result = result.set_column(i, field.name, naive)
+            zoned.append(field.name)
+    rows = result.to_pylist()
+    for row in rows:
+        for name in zoned:
+            if row[name] is not None:
+                row[name] = row[name].replace(tzinfo=dt.UTC).astimezone().replace(tzinfo=None)
+    return rows
+
+
+def count_without_jvm(table: Table, cfg: Settings | None = None) -> int | None:
+    """The table's rows now (deletion vectors applied), or None when it was never written."""
+    rows = query_without_jvm("SELECT count(*) AS n FROM t", {"t": table}, cfg)
+    return None if rows is None else rows[0]["n"]

@@ -158,3 +158,19 @@ def latest_runs(spark: SparkSession, cfg: Settings, day: dt.date | None = None) 
     newest = Window.partitionBy("ods_table").orderBy(F.col("finished_at").desc())
     rows = runs.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
     return {r["ods_table"]: r.asDict() for r in rows.collect()}
+
+
+LATEST_RUNS_SQL = """
+SELECT * FROM (
+  SELECT *, row_number() OVER (PARTITION BY ods_table ORDER BY finished_at DESC) AS _n
+  FROM runs
+) WHERE _n = 1
+"""
+
+
+def latest_runs_without_jvm(cfg: Settings) -> dict[str, dict]:
+    """`latest_runs` read by delta-rs, for commands that must not start Spark."""
+    from govlake.lakehouse import query_without_jvm
+
+    rows = query_without_jvm(LATEST_RUNS_SQL, {"runs": LOAD_RUNS.table}, cfg) or []
+    return {r["ods_table"]: {k: v for k, v in r.items() if k != "_n"} for r in rows}

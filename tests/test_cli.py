@@ -9,9 +9,10 @@ import pytest
 
 from govlake.cli import main
 from jobs.ingest import load_table
+from jobs.ops import latest_runs
 
 
-def test_sql_tables_and_sources(spark, tax_source, capsys):
+def test_sql_tables_and_sources(spark, cfg, tax_source, capsys, monkeypatch):
     ratings = [("91420700MA4900001X", "A"), ("91420700MA4900002Y", "B")]
     tax_source("cli_tax", ratings, dt.date(2026, 11, 26))
     load_table("cli_tax", "credit_rating", dt.date(2026, 11, 26), "run-1", spark)
@@ -32,12 +33,19 @@ def test_sql_tables_and_sources(spark, tax_source, capsys):
     row = next(line for line in capsys.readouterr().out.splitlines() if "x" in line)
     assert [c.strip() for c in row.strip("│ ").split("│")] == ["x", "", "NULL", "[a]"]
 
+    # Listing reads only metadata: delta-rs answers, no Spark session is asked for (issue 19).
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark was started")
+
+    monkeypatch.setattr("govlake.spark.get_spark", no_spark)
+    monkeypatch.setattr("govlake.inventory.get_spark", no_spark)
     assert main(["tables", "--json"]) == 0
     tables = {t["table"]: t for t in json.loads(capsys.readouterr().out)}
     entry = tables["ods.cli_tax__credit_rating"]
     assert entry["layer"] == "ods" and entry["rows"] == 2 and entry["delta_version"] == 0
     assert tables["ops.load_runs"]["rows"] >= 1
 
+    spark_runs = latest_runs(spark, cfg)
     assert main(["sources", "--json"]) == 0
     sources = json.loads(capsys.readouterr().out)
     assert sources == [
@@ -46,7 +54,8 @@ def test_sql_tables_and_sources(spark, tax_source, capsys):
             "department": "市税务局",
             "mode": "physical",
             "table": "ods.cli_tax__credit_rating",
-            "last_load": sources[0]["last_load"],
+            # As Spark shows it (the session's time zone), read by an independent reader.
+            "last_load": str(spark_runs["ods.cli_tax__credit_rating"]["finished_at"]),
             "batch": "2026-11-26",
             "status": "success",
             "rows": 2,
@@ -85,3 +94,49 @@ def test_commands_answer_without_spark_on_an_empty_lakehouse(
     monkeypatch.setattr("govlake.spark.get_spark", no_spark)
     main(argv)
     assert says in capsys.readouterr().out
+
+
+def test_quality_summary_counts_the_latest_validation_of_each_table(
+    spark, cfg, capsys, monkeypatch
+):
+    """`govlake quality` from quality.results by delta-rs: the newest validation per table only,
+    failures counted per policy (rows written here, counts by hand)."""
+    from govlake.owned import RESULTS
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark was started")
+
+    old, new = dt.datetime(2026, 11, 26, 2, 0), dt.datetime(2026, 11, 27, 2, 0)
+    rows = [
+        # table, run, success, policy, unexpected, validated_at
+        ("ods.q_a", "r1", False, "fail", 9, old),  # an older validation: left out
+        ("ods.q_a", "r2", True, "warn", 0, new),
+        ("ods.q_a", "r2", False, "warn", 3, new),
+        ("ods.q_a", "r2", False, "quarantine", 2, new),
+        ("ods.q_b", "r2", False, "fail", 1, new),
+    ]
+    frame = spark.createDataFrame(
+        [
+            {
+                "run_id": r,
+                "run_date": at.date(),
+                "table": t,
+                "rule": "x",
+                "policy": p,
+                "success": ok,
+                "unexpected_count": n,
+                "validated_at": at,
+            }
+            for t, r, ok, p, n, at in rows
+        ],  # fmt: skip
+        RESULTS.schema,
+    )
+    RESULTS.table.write(frame, "append", cfg=cfg)
+    monkeypatch.setattr("govlake.spark.get_spark", no_spark)
+    capsys.readouterr()
+    assert main(["quality", "--json"]) == 0
+    got = {r["table"]: r for r in json.loads(capsys.readouterr().out)}
+    counts = ("rules", "passed", "warned", "quarantine_rules_hit", "failed", "unexpected_values")
+    assert [got["ods.q_a"][c] for c in counts] == [3, 1, 1, 1, 0, 5]
+    assert [got["ods.q_b"][c] for c in counts] == [1, 0, 0, 0, 1, 1]
+    assert got["ods.q_a"]["run_id"] == "r2"

@@ -7,37 +7,36 @@ from collections.abc import Callable
 
 from govlake.console import console, print_rows
 
+# DataFusion's dialect (read by delta-rs, no JVM): CASE sums where Spark would use count_if.
 SUMMARY_SQL = """
-SELECT `table`, run_date, run_id,
+SELECT "table", run_date, run_id,
        count(*) AS rules,
-       count_if(success) AS passed,
-       count_if(NOT success AND policy = 'warn') AS warned,
-       count_if(NOT success AND policy = 'quarantine') AS quarantine_rules_hit,
-       count_if(NOT success AND policy = 'fail') AS failed,
+       sum(CASE WHEN success THEN 1 ELSE 0 END) AS passed,
+       sum(CASE WHEN NOT success AND policy = 'warn' THEN 1 ELSE 0 END) AS warned,
+       sum(CASE WHEN NOT success AND policy = 'quarantine' THEN 1 ELSE 0 END)
+         AS quarantine_rules_hit,
+       sum(CASE WHEN NOT success AND policy = 'fail' THEN 1 ELSE 0 END) AS failed,
        sum(unexpected_count) AS unexpected_values
 FROM (
-  SELECT *, dense_rank() OVER (PARTITION BY `table` ORDER BY validated_at DESC) AS _n
-  FROM quality.results
-) WHERE _n = 1
-GROUP BY `table`, run_date, run_id
-ORDER BY `table`
+  SELECT *, dense_rank() OVER (PARTITION BY "table" ORDER BY validated_at DESC) AS _n
+  FROM results
+) AS latest WHERE _n = 1
+GROUP BY "table", run_date, run_id
+ORDER BY "table"
 """
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from govlake.lakehouse import Table, may_hold_tables
+    from govlake.lakehouse import Table, query_without_jvm
     from govlake.settings import settings
-    from govlake.spark import get_spark
     from jobs.quality.gx_run import docs_dir
 
     cfg = settings()
-    results = Table("quality", "results")
-    # A lakehouse without quality tables is answered without starting Spark.
-    spark = get_spark(cfg, tables={str(results)}) if may_hold_tables(["quality"], cfg) else None
-    if spark is None or not results.exists(spark, cfg):
+    # Read by delta-rs: the summary of a small table starts no JVM (issue 19).
+    rows = query_without_jvm(SUMMARY_SQL, {"results": Table("quality", "results")}, cfg)
+    if not rows:
         console.print("No validation has run yet (quality.results is empty): run a load first.")
         return 0
-    rows = [r.asDict() for r in spark.sql(SUMMARY_SQL).collect()]
     print_rows(rows, args.json, title="Latest validation per table (quality.results)")
     index = docs_dir(cfg) / "index.html"
     if not args.json:
