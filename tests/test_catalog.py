@@ -272,11 +272,11 @@ def test_publish_is_idempotent_keeps_history_and_tracks_deadlines(spark, cfg, ca
     changed = [r for (kind, _), r in regs.items() if kind == "entry_changed"]
     assert [(r.resource, r.status, r.done_on) for r in changed] == [("population", "done", day2)]
 
-    due = due_report(spark, cfg, day2, "市公安局")
+    due = due_report(cfg, day2, "市公安局")
     assert [(r["kind"], r["state"], r["working_days_left"]) for r in due] == [
         ("new_column", "due", 20)
     ]
-    late = due_report(spark, cfg, dt.date(2026, 12, 28), "市公安局")
+    late = due_report(cfg, dt.date(2026, 12, 28), "市公安局")
     assert late[0]["state"] == "overdue" and late[0]["working_days_left"] < 0
     from govlake.cli import main
 

@@ -56,12 +56,10 @@ def cmd_due(args: argparse.Namespace) -> int:
     """Registrations due and overdue per department, in working days."""
     from govlake.catalog.registrations import due_report, per_department
     from govlake.settings import settings
-    from govlake.spark import get_spark
 
     cfg = settings()
     as_of = args.date or dt.date.today()
-    spark = get_spark(cfg, tables=set())
-    rows = due_report(spark, cfg, as_of, args.department)
+    rows = due_report(cfg, as_of, args.department)
     if args.json:
         print_rows(rows, True)
         return 0

@@ -227,16 +227,16 @@ def publish_registrations(
     return {"changed": len(changed), "open": sum(r["status"] == "open" for r in rows)}
 
 
-def due_report(
-    spark: SparkSession, cfg: Settings, as_of: dt.date, department: str | None = None
-) -> list[dict]:
-    """Open registrations with working days left (negative: overdue), most urgent first."""
+def due_report(cfg: Settings, as_of: dt.date, department: str | None = None) -> list[dict]:
+    """Open registrations with working days left (negative: overdue), most urgent first.
+    Read by delta-rs: `govlake catalog due` starts no JVM (issue 19)."""
     from govlake.catalog.loader import load_rules
     from govlake.errors import GovlakeError
+    from govlake.lakehouse import query_without_jvm
 
     table = CATALOG_REGISTRATIONS.table
-    registrations = table.read_if_exists(spark, cfg)
-    if registrations is None:
+    found = query_without_jvm("SELECT * FROM r WHERE status = 'open'", {"r": table}, cfg)
+    if found is None:
         raise GovlakeError(
             f"{table} does not exist yet.",
             file=table.location(cfg),
@@ -244,11 +244,10 @@ def due_report(
         )
     rules = load_rules()
     calendar = WorkCalendar(rules.calendar, str(rules.file_path))
-    df = registrations.where("status = 'open'")
-    if department:
-        df = df.where(df.department == department)
     rows = []
-    for r in df.collect():
+    for r in found:
+        if department and r["department"] != department:
+            continue
         left = calendar.working_days_between(as_of, r["due_on"])
         rows.append(
             {
