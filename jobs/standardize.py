@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
 HALF_WIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
-DATE_FORMATS = ("yyyy-MM-dd", "yyyyMMdd", "yyyy/MM/dd", "yyyy年MM月dd日", "yyyy.MM.dd")
+# Single-letter M and d read one or two digits: 2001年2月3日 and 2001/2/3 as Excel writes them.
+DATE_FORMATS = ("yyyy-MM-dd", "yyyyMMdd", "yyyy/M/d", "yyyy年M月d日", "yyyy.M.d", "yyyy-M-d")
 SEX_CODES = {
     "1": "1",
     "男": "1",

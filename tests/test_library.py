@@ -477,6 +477,34 @@ def test_the_usual_date_forms_parse_as_the_general_path_does(spark):
     assert all(parsed[d.strftime("%Y%m%d")] == d for d in days)
 
 
+def test_dates_with_single_digit_month_and_day_parse_as_python_reads_them(spark):
+    """Issue 20: 2001年2月3日 (and 2001/2/3, 2001.2.3, 2001-2-3 as Excel exports them) did not
+    parse; Python's strptime, which reads one or two digits, is the oracle."""
+    from faker import Faker
+
+    fake = Faker("zh_CN")
+    Faker.seed(20)
+    days = [fake.date_between(dt.date(1930, 1, 1), dt.date(2030, 12, 31)) for _ in range(60)]
+    forms = ("{y}年{m}月{d}日", "{y}/{m}/{d}", "{y}.{m}.{d}", "{y}-{m}-{d}", "{y}年{m:02}月{d}日")
+    values = [f.format(y=d.year, m=d.month, d=d.day) for d in days for f in forms]
+    values += ["2001年2月30日", "2001年13月1日", "2001/2/3/4"]
+    python = ("%Y年%m月%d日", "%Y/%m/%d", "%Y.%m.%d", "%Y-%m-%d")
+
+    def oracle(text):
+        for fmt in python:
+            try:
+                return dt.datetime.strptime(text, fmt).date()
+            except ValueError:
+                continue
+        return None
+
+    df = spark.createDataFrame([(v,) for v in values], "day string")
+    got = {r.day: r.d for r in df.select("day", S.parse_date(df.day).alias("d")).collect()}
+    wrong = {v: (got[v], oracle(v)) for v in values if got[v] != oracle(v)}
+    assert wrong == {}
+    assert got["2001年2月30日"] is None and oracle("2001年2月3日") == dt.date(2001, 2, 3)
+
+
 def current_of(spark, people):
     rows = people.table(spark).select("id_number", "_is_current", "_retired_on").collect()
     return {r.id_number: (r._is_current, r._retired_on) for r in rows}
