@@ -58,9 +58,12 @@ def cmd_load(args: argparse.Namespace) -> int:
     for spec in chosen[0].tables:
         if args.table and spec.name != args.table:
             continue
-        job = load_table if chosen[0].mode == "physical" else register_table
+        physical = chosen[0].mode == "physical"
         with console.status(f"Loading {chosen[0].ods_table(spec)} for {day}..."):
-            rows.append(job(args.system, spec.name, day))
+            if physical:
+                rows.append(load_table(args.system, spec.name, day, force=args.force))
+            else:
+                rows.append(register_table(args.system, spec.name, day))
     print_rows(rows, args.json)
     return 0
 
@@ -205,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("system")
     load.add_argument("--table", default=None)
     load.add_argument("--date", type=iso_date, default=None)
+    load.add_argument(
+        "--force",
+        action="store_true",
+        help="validate and write the delivery even if unchanged (after its rules changed)",
+    )
     load.add_argument("--json", action="store_true")
     for name, func, text in (
         ("sources", cmd_sources, "each configured source: mode, last load, rows"),

@@ -37,6 +37,8 @@ class LoadContext:
     day: dt.date
     run_id: str
     cfg: Settings
+    # Validate and write even an unchanged delivery (after the rules changed): `load --force`.
+    force: bool = False
 
     @property
     def ods_table(self) -> str:
@@ -251,6 +253,8 @@ def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
         batch_stats(staged, run, is_file=bool(ctx.spec.file))
         same = committed is not None and committed.fingerprint == run.fingerprint
         altered = altered_outside(spark, ctx, committed) if same else None
+        if same and ctx.force:
+            altered = "forced: validated and written again on request (load --force)"
         if same and not altered:
             run.status, run.delta_version = "unchanged", committed.delta_version
             run.rows_quarantined = committed.asDict().get("rows_quarantined")  # as first loaded
@@ -305,13 +309,15 @@ def load_table(
     logical_date: dt.date,
     run_id: str | None = None,
     spark: SparkSession | None = None,
+    force: bool = False,
 ) -> dict:
-    """Copy one configured source table for one logical date into ods; returns its counts."""
+    """Copy one configured source table for one logical date into ods; returns its counts.
+    `force` validates and writes a delivery even when it is unchanged since its last load."""
     from govlake.spark import get_spark
 
     cfg = settings()
     source, spec, run = ops.begin_run(system, table, logical_date, run_id, "physical")
-    ctx = LoadContext(source, spec, logical_date, run.run_id, cfg)
+    ctx = LoadContext(source, spec, logical_date, run.run_id, cfg, force)
     spark = spark or get_spark(cfg)
     try:
         _load(spark, ctx, run)

@@ -9,6 +9,7 @@ import random
 import pytest
 
 from govlake.errors import ConfigError
+from govlake.lakehouse import Table
 from govlake.masking import mask_column_value
 from govlake.sample import identifiers as sample_ids
 from jobs import identifiers
@@ -393,3 +394,42 @@ def test_govlake_quality_prints_the_latest_run_per_table(spark, cfg, capsys):
     rows = {x["table"]: x for x in json.loads(capsys.readouterr().out)}
     assert rows["ods.q__cli"]["rules"] == 1 and rows["ods.q__cli"]["warned"] == 1
     assert rows["ods.q__cli"]["unexpected_values"] == 1
+
+
+def test_init_before_the_first_load_validates_it_and_force_validates_again(
+    spark, cfg, tax_source, suites_dir
+):
+    """Issue 20 item 9: `quality init` before anything is loaded writes rules from the
+    declaration (keys; a check chosen by the department's column name), so the first batch is
+    validated; an unchanged delivery is skipped, and `load --force` validates it again."""
+    from pyspark.sql import functions as F
+
+    from jobs.ingest import load_table
+
+    ratings = [(GOOD_USCC[0], "A"), (BAD_USCC[0], "B"), (GOOD_USCC[1], "A")]
+    tax_source("tax_qd", ratings, DAY1)
+    assert not Table.parse("ods.tax_qd__credit_rating").exists(spark, cfg)
+    written = write_suites(source_suites(spark, cfg, "tax_qd"), None, force=False)
+    kinds = {(x.type, x.column, x.meta.policy) for x in load_suite(written[0]).expectations}
+    assert kinds == {
+        ("expect_column_values_to_not_be_null", "taxpayer_id", "quarantine"),
+        ("expect_column_values_to_be_unique", "taxpayer_id", "warn"),
+        ("expect_column_values_to_be_valid_uscc", "taxpayer_id", "warn"),
+    }
+
+    def validations():
+        results = Table.parse("quality.results").read(spark, cfg)
+        mine = results.where(F.col("table") == "ods.tax_qd__credit_rating")
+        return {
+            (r["rule"].split(":")[0], r["success"], r["unexpected_count"], r["run_id"])
+            for r in mine.collect()
+        }
+
+    first = load_table("tax_qd", "credit_rating", DAY1, run_id="run-1")
+    assert first["status"] == "success"
+    assert {(ok, n) for rule, ok, n, run in validations() if "uscc" in rule} == {(False, 1)}
+    again = load_table("tax_qd", "credit_rating", DAY1, run_id="run-2")
+    assert again["status"] == "unchanged" and {run for *_, run in validations()} == {"run-1"}
+    forced = load_table("tax_qd", "credit_rating", DAY1, run_id="run-3", force=True)
+    assert forced["status"] == "success" and "load --force" in forced["notes"]
+    assert {run for *_, run in validations()} == {"run-1", "run-3"} and forced["balanced"]

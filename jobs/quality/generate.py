@@ -7,6 +7,7 @@ columns whose values are ID numbers / credit codes / certificate ids, and small 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -150,6 +151,29 @@ def key_rules(keys: list[str], policy: str, labels: dict | None = None) -> list[
     return [*rules, rule("expect_compound_columns_to_be_unique", keys, labels=labels)]
 
 
+# What a department's own column name says its values are (the declaration has no types):
+# the identifier checks the libraries block on, and date validity.
+DECLARED_KINDS = (
+    (re.compile(r"身份证号|身份号码"), "ric"),
+    (re.compile(r"统一社会信用代码|信用代码|纳税人识别号"), "uscc"),
+    (re.compile(r"证照标识"), "cert"),
+)
+DATE_NAME = re.compile(r"日期$")
+
+
+def declared_rules(spec, keys: list[str], labels: dict) -> list[dict]:
+    """Rules from a table's declaration before anything is loaded: identifier and date checks
+    chosen by the department's own (Chinese) column names. Warn only: nothing is profiled yet."""
+    out = []
+    for raw, column in spec.columns.items():
+        kind = next((k for pattern, k in DECLARED_KINDS if pattern.search(raw)), None)
+        if kind in IDENTIFIER_EXPECTATIONS:
+            out.append(rule(IDENTIFIER_EXPECTATIONS[kind], [column], labels=labels))
+        elif DATE_NAME.search(raw) and column not in keys:
+            out.append(rule("expect_column_values_to_be_valid_date", [column], labels=labels))
+    return out
+
+
 def _read(spark: SparkSession, cfg: Settings, table: str, fix: str) -> DataFrame:
     df = Table.parse(table).read_if_exists(spark, cfg)
     if df is None:
@@ -182,6 +206,15 @@ def source_suites(spark: SparkSession, cfg: Settings, system: str) -> dict[str, 
                 spec.primary_key,
                 "warn",
             )
+        elif not Table.parse(table).exists(spark, cfg):
+            # Before the first load: rules from the declaration alone, so the first batch is
+            # validated too (profiled rules come from `quality init --force` after it).
+            keys = spec.ods_primary_key
+            rules = key_rules(keys, "quarantine", labels) + declared_rules(spec, keys, labels)
+            out[table] = suite_document(
+                table, rules, f"{source.department} {source.information_system}: {spec.description}"
+            )
+            continue
         else:
             df = _read(spark, cfg, table, f"load it first: govlake load {system}")
             latest = df.agg(F.max("_batch_date")).first()[0]
