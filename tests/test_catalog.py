@@ -285,3 +285,35 @@ def test_publish_is_idempotent_keeps_history_and_tracks_deadlines(spark, cfg, ca
     assert main(argv) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [(r["table"], r["state"]) for r in shown] == [("ods.psb_hukou__hj_household", "overdue")]
+
+
+def test_a_new_source_gets_a_draft_entry_that_review_lists_as_work(catalog, tax_source, capsys):
+    """Issue 20 item 9: a new source's table without an entry is a failure whose fix names
+    `catalog draft`; the draft written from the source's YAML is a valid entry with the safest
+    stand-ins, listed as work for its department, not as a failure (unless --strict)."""
+    from govlake.catalog.loader import load_entry
+    from govlake.cli import main
+
+    tax_source("tax_dr", [], dt.date(2026, 11, 26))
+    mine = {"tax_dr__credit_rating", "ods.tax_dr__credit_rating"}
+    before = [f for f in validate_catalog(load_catalog()) if f.entry in mine]
+    assert [(f.field, "govlake catalog draft tax_dr" in f.fix) for f in before] == [
+        ("tables", True)
+    ]
+    assert main(["catalog", "draft", "tax_dr"]) == 0
+    entry = load_entry(catalog / "tax_dr__credit_rating.yaml")
+    # 市税务局's other ods entry is 307001: the draft takes its 项 and the next 目.
+    assert (entry.status, entry.code, entry.provider.code) == ("draft", "307002-0001", "420700007")
+    assert [(i.column, i.name, i.grade) for i in entry.items] == [
+        ("taxpayer_id", "纳税人识别号", "L4"),
+        ("credit_level", "信用级别", "L4"),
+    ]
+    assert (entry.sharing.type, entry.open.type, entry.update_cycle) == (
+        "有条件共享",
+        "不予开放",
+        "每日",
+    )
+    after = [f for f in validate_catalog(load_catalog()) if f.entry in mine]
+    assert [f.field for f in after] == ["status"] and "市税务局" in after[0].fix
+    assert main(["catalog", "draft", "tax_dr"]) == 0  # covered now: nothing rewritten
+    assert "nothing to draft" in capsys.readouterr().out

@@ -12,6 +12,7 @@ from govlake.console import console, iso_date, print_rows
 def cmd_validate(args: argparse.Namespace) -> int:
     """Review every entry (退回纠正); exit 1 when any entry is returned."""
     from govlake.catalog import has_delta_tables, load_catalog, load_rules, validate_catalog
+    from govlake.catalog.review import blocking
     from govlake.settings import settings
 
     cfg, rules = settings(), load_rules()
@@ -27,14 +28,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print_rows(rows, True)
     elif findings:
         print_rows(rows, False, title="Catalog entries returned for correction (退回纠正)")
-    returned = len({f.entry for f in findings})
+    failures = blocking(findings)
+    returned = len({f.entry for f in failures})
+    drafts = len(findings) - len(failures)
     if not args.json:
         schema = "Delta schemas" if spark else "declared columns"
         console.print(
             f"{len(entries)} entries checked against {schema}: "
-            + (f"{len(findings)} failures in {returned} entries." if findings else "all pass.")
+            + (f"{len(failures)} failures in {returned} entries." if failures else "all pass.")
+            + (f" {drafts} drafts for their departments to complete." if drafts else "")
         )
-    return 1 if findings else 0
+    return 1 if failures or (drafts and args.strict) else 0
+
+
+def cmd_draft(args: argparse.Namespace) -> int:
+    """Draft entries from a source's YAML for its tables without an entry (issue 20 item 9)."""
+    from govlake.catalog import load_catalog, load_rules
+    from govlake.catalog.draft import write_drafts
+    from govlake.catalog.loader import catalog_dir
+    from govlake.errors import ConfigError
+    from govlake.sources import load_sources
+
+    chosen = [s for s in load_sources() if s.system == args.system]
+    if not chosen:
+        raise ConfigError(f"no source system '{args.system}'.", fix="run `govlake sources`.")
+    written = write_drafts(chosen[0], load_catalog(), load_rules(), catalog_dir(), dt.date.today())
+    for path in written:
+        console.print(f"wrote {path}: a draft for {chosen[0].department} to complete")
+    if not written:
+        console.print(f"every table of {args.system} has a catalog entry: nothing to draft.")
+    return 0
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -72,13 +95,18 @@ def cmd_due(args: argparse.Namespace) -> int:
 
 
 def register(add) -> None:
-    """Add `govlake catalog validate | publish | due` with the CLI's `add(name, func, help)`."""
+    """Add `govlake catalog validate | draft | publish | due` with the CLI's `add(...)`."""
     catalog = add("catalog", lambda args: catalog.print_help() or 2, "the government data catalog")
     validate = add("catalog validate", cmd_validate, "review every entry; list failures with fixes")
     validate.add_argument("--json", action="store_true")
     validate.add_argument(
         "--declared", action="store_true", help="check declared columns only (no Spark)"
     )
+    validate.add_argument("--strict", action="store_true", help="exit 1 on drafts too")
+    draft = add(
+        "catalog draft", cmd_draft, "write draft entries for a source's uncatalogued tables"
+    )
+    draft.add_argument("system", help="a source system of conf/sources/")
     publish = add(
         "catalog publish", cmd_publish, "write catalog.resources/items/systems/registrations"
     )

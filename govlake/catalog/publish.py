@@ -11,7 +11,7 @@ from govlake.catalog.history import merge_scd2, with_keys
 from govlake.catalog.loader import load_catalog, load_rules
 from govlake.catalog.models import CatalogEntry
 from govlake.catalog.registrations import publish_registrations, published_hashes
-from govlake.catalog.review import Finding, Review, run_review
+from govlake.catalog.review import Finding, Review, blocking, run_review
 from govlake.catalog.schemas import Lakehouse, real_lakehouse
 from govlake.lakehouse import Table
 from govlake.owned import CATALOG_ITEMS, CATALOG_RESOURCES, CATALOG_SYSTEMS
@@ -101,7 +101,8 @@ def resource_row(entry: CatalogEntry, review: Review, items: list[dict], finding
         "national_grade": review.scheme.national(grade) if grade else None,
         "item_count": len(entry.items),
         "row_count": sum(rows) if rows else None,
-        "review_status": "returned" if findings else "passed",
+        # draft: only its department's work list (a generated draft), nothing returned.
+        "review_status": "returned" if blocking(findings) else "draft" if findings else "passed",
         "review_findings": [f"{f.field}: {f.rule}" for f in findings],
         "entry_hash": entry.content_hash(),
         "file": entry.file_path.name if entry.file_path else None,

@@ -312,6 +312,26 @@ def check_systems(review: Review, entry: CatalogEntry) -> list[Finding]:
     return found
 
 
+DRAFT_FIELD = "status"  # a draft's finding: work for its department, not a failure
+
+
+def check_draft(entry: CatalogEntry) -> list[Finding]:
+    """A draft is listed with what its department must complete."""
+    if entry.status != "draft":
+        return []
+    return [
+        Finding(
+            entry.resource,
+            DRAFT_FIELD,
+            "草稿 draft generated from the source's YAML: its grades stand at the strictest, "
+            "sharing at 有条件共享 and open at 不予开放 until the department declares them",
+            f"{entry.provider.department}: confirm classification and code, items' names, types "
+            "and grades, the sharing condition and the open attribute; then remove "
+            "`status: draft`.",
+        )
+    ]
+
+
 def check_coverage(review: Review) -> list[Finding]:
     """Every table of the registered databases has an entry (一本账)."""
     covered = {t for e in review.entries for t in e.tables}
@@ -320,7 +340,13 @@ def check_coverage(review: Review) -> list[Finding]:
             table,
             "tables",
             "every lakehouse table is a registered catalog resource; this one has no entry",
-            f"add conf/catalog/{Table.parse(table).name}.yaml describing {table}.",
+            f"add conf/catalog/{Table.parse(table).name}.yaml describing {table}"
+            + (
+                f" (`govlake catalog draft {Table.parse(table).name.split('__')[0]}` writes a "
+                "draft from the source's YAML)."
+                if table.startswith("ods.")
+                else "."
+            ),
         )
         for table in sorted(review.lake.tables)
         if table not in covered and Table.parse(table).database in review.rules.registered_databases
@@ -362,8 +388,13 @@ def run_review(review: Review) -> list[Finding]:
     for entry in review.entries:
         found += check_code(review, entry) + check_attributes(entry)
         found += check_grades(review, entry) + check_items(review, entry)
-        found += check_systems(review, entry)
+        found += check_systems(review, entry) + check_draft(entry)
     return sorted(set(found))
+
+
+def blocking(findings: list[Finding]) -> list[Finding]:
+    """The findings that fail the review: all but the drafts' work lists."""
+    return [f for f in findings if f.field != DRAFT_FIELD]
 
 
 class NotPublishable(GovlakeError):
