@@ -53,6 +53,7 @@ def fill(spark: SparkSession, cfg: Settings, step: Step) -> int:
     grant ended; the rows now in it."""
     table = step.target
     if step.sql is not None:
+        step.draw.source.register(spark, cfg)  # the planned SQL names it
         rows = spark.sql(step.sql)
     elif table.exists(spark, cfg):
         rows = table.read(spark, cfg).limit(0)
@@ -127,6 +128,7 @@ def refresh_app(
 
     cfg = settings()
     app = get_app(name)
-    spark = spark or get_spark(cfg)
+    named = {str(t) for t in (*app.inputs, *app.outputs)}
+    spark = spark or get_spark(cfg, tables=named | {SHARE_REQUESTS.name, SHARE_DELIVERIES.name})
     ac = ac or AccessControl.load(cfg, spark=spark)
     return refresh(spark, cfg, app, ac, logical_date, run_id or f"manual__{logical_date}")
