@@ -162,3 +162,47 @@ def test_a_revoked_grant_empties_the_warehouse_and_records_why(approved, spark, 
     version = SHARE_DELIVERIES.table.version(spark, cfg)
     refresh(spark, cfg, app_file(tmp_path), ac, night, "run-5")
     assert SHARE_DELIVERIES.table.version(spark, cfg) == version
+
+
+def test_the_cli_lists_each_warehouse_table_with_its_last_delivery(approved, spark, cfg, capsys):
+    import json
+
+    from govlake.cli import main
+
+    assert main(["app", "list", "--json"]) == 0
+    rows = {(r["app"], r["table"]): r for r in json.loads(capsys.readouterr().out)}
+    assert {"city_governance", "health"} <= {app for app, _ in rows}
+    mine = rows[("city_governance", str(TARGET))]
+    assert mine["source"] == "base.population" and mine["state"] is not None
+
+
+def test_the_refresh_task_declares_an_edge_from_each_column_to_its_source_column():
+    """Lineage: app_<name>.<db>__<table>.<column> <- <db>.<table>.<column>; the library's own
+    declared edges carry it on to the department's ods column."""
+    from govlake.tasks import app_task
+    from govlake.warehouse.config import get_app
+
+    task = app_task(get_app("health"))
+    assert [str(t) for t in task.inputs] == ["base.population"]
+    edges = {(e.target_table, e.target_column, e.source_table, e.source_column) for e in task.edges}
+    assert edges == {
+        ("app_health.base__population", c, "base.population", c)
+        for c in ["id_number", "name", "birth_date", "death_date"]
+    }
+
+
+def test_only_an_application_principal_may_be_bound_to_a_warehouse(cfg, tmp_path):
+    import shutil
+
+    from govlake.settings import PROJECT_ROOT
+
+    folder = tmp_path / "access"
+    shutil.copytree(PROJECT_ROOT / "conf" / "access", folder)
+    path = folder / "principals.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("roles: [echeng_official]", "roles: [echeng_official]\n    warehouse: app_x"),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="principals.1.warehouse.*only an application"):
+        AccessControl.load(cfg, folder)
