@@ -24,7 +24,14 @@ from govlake.settings import PROJECT_ROOT, settings
 from govlake.sources import SourceSystem, TableSpec, load_sources
 from govlake.themes import Theme, load_themes
 from govlake.warehouse.config import App, load_apps
-from lineage.declared import ColumnEdge, library_edges, logical_sql, source_dataset, theme_edges
+from lineage.declared import (
+    ColumnEdge,
+    app_edges,
+    library_edges,
+    logical_sql,
+    source_dataset,
+    theme_edges,
+)
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -155,18 +162,6 @@ def theme_task(theme: Theme) -> Task:
 def app_task(app: App) -> Task:
     """One application warehouse refresh (一应用一数仓): the source tables it draws ->
     app_<name>.*, each column an edge from its source column (masked, filtered on the way)."""
-    edges = [
-        ColumnEdge(
-            str(app.target(draw)),
-            column,
-            draw.table,
-            column,
-            f"delivered to {app.principal}: masked by its grade; rows "
-            f"{draw.row_filter or 'all granted'}",
-        )
-        for draw in app.draws
-        for column in draw.columns
-    ]
     return Task(
         dag_id=f"app__{app.name}",
         task_id=f"refresh_{app.name}",
@@ -174,7 +169,7 @@ def app_task(app: App) -> Task:
         args=(app.name,),
         inputs=app.inputs,
         outputs=(*app.outputs, Table.parse("share.deliveries")),
-        edges=tuple(edges),
+        edges=tuple(app_edges(app)),
     )
 
 

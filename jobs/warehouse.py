@@ -124,10 +124,13 @@ def refresh_app(
 ) -> dict:
     """The task's job: refresh one application's warehouse for a night."""
     from govlake.access import AccessControl
+    from govlake.catalog import assert_publishable
     from govlake.spark import get_spark
 
     cfg = settings()
     app = get_app(name)
+    for table in app.outputs:
+        assert_publishable(str(table))  # 退回纠正: no entry passing review, no delivery
     named = {str(t) for t in (*app.inputs, *app.outputs)}
     spark = spark or get_spark(cfg, tables=named | {SHARE_REQUESTS.name, SHARE_DELIVERIES.name})
     ac = ac or AccessControl.load(cfg, spark=spark)
