@@ -206,3 +206,58 @@ def test_only_an_application_principal_may_be_bound_to_a_warehouse(cfg, tmp_path
     )
     with pytest.raises(ConfigError, match="principals.1.warehouse.*only an application"):
         AccessControl.load(cfg, folder)
+
+
+def _row(**kw) -> dict:
+    """A share.requests row as the workflow writes it (the fields plan_app reads)."""
+    return {
+        "request_id": "req-1",
+        "principal": "city_governance_app",
+        "resource": "population",
+        "resource_code": "101001-0001",
+        "items": ASKED,
+        "approved_items": APPROVED,
+        "delivery": "warehouse",
+        "state": "approved",
+        "period_start": dt.date(2026, 12, 1),
+        "period_end": dt.date(2027, 6, 30),
+        "requested_at": NOW,
+        "revoked_at": None,
+        "revoked_by": None,
+        "reason": None,
+    } | kw
+
+
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        (_row(principal="ec_official"), "made by ec_official, not city_governance_app"),
+        (_row(delivery="query"), "asked for delivery query, not warehouse"),
+        (_row(resource_code="201001-0001", resource="person_profile"), "is for person_profile"),
+    ],
+)
+def test_a_draw_on_someone_elses_or_a_query_request_is_refused(cfg, tmp_path, row, says):
+    """Configuration only: plan_app refuses before any Spark work (nothing to write)."""
+    from govlake.warehouse.plan import plan_app
+
+    app = app_file(tmp_path).model_copy()
+    app.draws[0].request = "req-1"
+    with pytest.raises(ConfigError, match="draws.0.request") as err:
+        plan_app(app, AccessControl.load(cfg), [row], NIGHT)
+    assert says in str(err.value) and f"{APP}.yaml" in str(err.value)
+
+
+def test_an_expired_grant_empties_and_the_decision_is_pure(cfg, tmp_path):
+    from govlake.warehouse.plan import Step, plan_app
+    from jobs.warehouse import RECORD, SKIP, WRITE, decide
+
+    app = app_file(tmp_path)
+    (step,) = plan_app(app, AccessControl.load(cfg), [_row(period_end=NIGHT)], NEXT)
+    assert step.state == "emptied" and "expired: its period ended on 2026-12-02" in step.reason
+    live = Step(APP, app.draws[0], TARGET, "req-1", "SELECT 1", None)
+    last = {"plan_hash": live.plan_hash, "state": "delivered", "reason": None}
+    last |= {"source_version": 3, "night": NIGHT}
+    assert decide(live, 3, last, NIGHT) == SKIP
+    assert decide(live, 3, last, NEXT) == RECORD
+    assert decide(live, 4, last, NEXT) == WRITE  # the source changed
+    assert decide(step, None, last, NEXT) == WRITE  # the grant ended: empty it
