@@ -91,7 +91,9 @@ def refresh(
     requests = [] if df is None else [r.asDict() for r in df.collect()]
     steps = plan_app(app, ac, requests, night)  # refuses before anything is written
     last = last_deliveries(spark, cfg, app.name)
-    now = dt.datetime.now()
+    from zoneinfo import ZoneInfo
+
+    now = dt.datetime.now(ZoneInfo(cfg.timezone)).replace(tzinfo=None)  # city time, as share.*
     records, outcome = [], {}
     for step in steps:
         source_version = step.draw.source.version(spark, cfg) if step.sql else None
