@@ -266,11 +266,12 @@ def command_groups() -> list[Callable]:
     from govlake.serve.cli import register as serve
     from govlake.share.cli import register as share
     from govlake.site.cli import register as docs
+    from govlake.warehouse.cli import register as apps
     from jobs.feedback.cli import register as feedback
     from jobs.quality.cli import register as quality
     from lineage.cli import register as lineage
 
-    return [catalog, lineage, quality, feedback, docs, access, serve, share, open_data]
+    return [catalog, lineage, quality, feedback, docs, access, serve, share, open_data, apps]
 
 
 def _adder(sub) -> Callable[..., argparse.ArgumentParser]:

@@ -42,6 +42,8 @@ DATABASES = (
     "audit",
     "share",
 )
+# One database per application warehouse (一应用一数仓), app_<name>, declared in conf/apps/.
+APP_DATABASE = re.compile(r"^app_[a-z][a-z0-9_]*$")
 # An "x-" scheme is kept verbatim by Airflow (no provider lookup, no normalisation), and it
 # names the table rather than a path, so the URI is the same on a laptop and on the cluster.
 ASSET_SCHEME = "x-govlake"
@@ -56,11 +58,11 @@ class Table:
     name: str
 
     def __post_init__(self) -> None:
-        if self.database not in DATABASES or not _NAME.match(self.name):
+        if not is_database(self.database) or not _NAME.match(self.name):
             raise GovlakeError(
                 f"'{self.database}.{self.name}' is not a lakehouse table name.",
-                fix=f"use <database>.<name> with a database among {', '.join(DATABASES)} and a "
-                "name of lower-case letters, digits and underscores.",
+                fix=f"use <database>.<name> with a database among {', '.join(DATABASES)} or "
+                "app_<name>, and a name of lower-case letters, digits and underscores.",
             )
 
     @classmethod
@@ -266,7 +268,7 @@ def all_tables(spark: SparkSession, cfg: Settings | None = None) -> list[Table]:
     jvm = spark.sparkContext._jvm
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     found = []
-    for database in DATABASES:
+    for database in (*DATABASES, *_app_databases(jvm, hadoop, root)):
         folder = jvm.org.apache.hadoop.fs.Path(f"{root}/{database}")
         fs = folder.getFileSystem(hadoop)
         if not fs.exists(folder):
@@ -278,6 +280,21 @@ def all_tables(spark: SparkSession, cfg: Settings | None = None) -> list[Table]:
             if status.isDirectory() and _NAME.match(name) and fs.exists(log):
                 found.append(Table(database, name))
     return sorted(found)
+
+
+def is_database(database: str) -> bool:
+    """A layer of DATABASES or an application's warehouse app_<name>."""
+    return database in DATABASES or bool(APP_DATABASE.match(database))
+
+
+def _app_databases(jvm, hadoop, root: str) -> list[str]:
+    """The app_<name> folders under the tables root (application warehouses)."""
+    folder = jvm.org.apache.hadoop.fs.Path(root)
+    fs = folder.getFileSystem(hadoop)
+    if not fs.exists(folder):
+        return []
+    names = [s.getPath().getName() for s in fs.listStatus(folder) if s.isDirectory()]
+    return sorted(n for n in names if APP_DATABASE.match(n))
 
 
 def may_hold_tables(databases: Iterable[str], cfg: Settings | None = None) -> bool:
@@ -323,7 +340,7 @@ def retry_concurrent(action: Callable[[], T], attempts: int = 5) -> T:
 def ensure_database(spark: SparkSession, database: str, cfg: Settings | None = None) -> None:
     """Name a lakehouse database in the session, located under the tables root, before a table
     that is not Delta (a logical source's JDBC table) is named in it."""
-    if database not in DATABASES:
+    if not is_database(database):
         raise GovlakeError(
             f"'{database}' is not a lakehouse database.", fix=f"use one of {DATABASES}."
         )

@@ -285,6 +285,21 @@ SHARE_DECISIONS = _declare(
     properties={"delta.appendOnly": "true"},
 )
 
+SHARE_DELIVERIES = _declare(
+    "share.deliveries",
+    "app string, night date, run_id string, warehouse_table string, source_table string, "
+    "request_id string, columns array<string>, row_filter string, source_version long, "
+    "warehouse_version long, rows long, state string, reason string, plan_hash string, "
+    "recorded_at timestamp",
+    "One row per application warehouse table per night (一应用一数仓): what was delivered "
+    "(warehouse_table from source_table at source_version, under share request request_id, the "
+    "columns and row filter), how many rows, the warehouse table's Delta version after it, and "
+    "state delivered | emptied (the grant behind it revoked or expired: reason says which). "
+    "plan_hash identifies the masked, filtered query, so an unchanged night is not written again. "
+    "Append-only: never updated or deleted.",
+    properties={"delta.appendOnly": "true"},
+)
+
 
 def quarantine(library: str) -> Owned:
     """quarantine.<library>: the input rows that broke a blocking rule of the library."""

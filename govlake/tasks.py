@@ -23,7 +23,15 @@ from govlake.open.tables import open_tables
 from govlake.settings import PROJECT_ROOT, settings
 from govlake.sources import SourceSystem, TableSpec, load_sources
 from govlake.themes import Theme, load_themes
-from lineage.declared import ColumnEdge, library_edges, logical_sql, source_dataset, theme_edges
+from govlake.warehouse.config import App, load_apps
+from lineage.declared import (
+    ColumnEdge,
+    app_edges,
+    library_edges,
+    logical_sql,
+    source_dataset,
+    theme_edges,
+)
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -151,6 +159,20 @@ def theme_task(theme: Theme) -> Task:
     )
 
 
+def app_task(app: App) -> Task:
+    """One application warehouse refresh (一应用一数仓): the source tables it draws ->
+    app_<name>.*, each column an edge from its source column (masked, filtered on the way)."""
+    return Task(
+        dag_id=f"app__{app.name}",
+        task_id=f"refresh_{app.name}",
+        job="jobs.warehouse:refresh_app",
+        args=(app.name,),
+        inputs=app.inputs,
+        outputs=(*app.outputs, Table.parse("share.deliveries")),
+        edges=tuple(app_edges(app)),
+    )
+
+
 def _ledger_step(task_id: str, job: str, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> Task:
     job = f"jobs.ledger:{job}"
     return Task("ezhou_ledger", task_id, job, inputs=tables(*inputs), outputs=tables(*outputs))
@@ -180,7 +202,8 @@ def all_tasks() -> list[Task]:
     loads = [source_task(s, spec) for s in load_sources() for spec in s.tables]
     builds = [library_task(lib) for lib in load_libraries()]
     themes = [theme_task(theme) for theme in load_themes()]
-    return [*loads, landing_task(), *builds, *themes, *LEDGER_STEPS]
+    apps = [app_task(app) for app in load_apps()]
+    return [*loads, landing_task(), *builds, *themes, *LEDGER_STEPS, *apps]
 
 
 # -- from a declaration to a running task -----------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from govlake.libraries import Library
 from govlake.sources import SourceSystem
 from govlake.themes import DIALECT, Theme
+from govlake.warehouse.config import App
 
 
 @dataclass(frozen=True, order=True)
@@ -143,3 +144,25 @@ def _expression_text(node) -> str:
 
 def all_theme_edges(themes: list[Theme]) -> list[ColumnEdge]:
     return sorted({e for theme in themes for e in theme_edges(theme)})
+
+
+def app_edges(app: App) -> list[ColumnEdge]:
+    """An application warehouse's column lineage (一应用一数仓): each delivered column from the
+    same column of the table it is drawn from (masked by the principal's grade, rows filtered);
+    the library's own edges carry it on to the department column."""
+    return sorted(
+        ColumnEdge(
+            str(app.target(draw)),
+            column,
+            draw.table,
+            column,
+            f"delivered to {app.principal}: masked by its grade; rows "
+            f"{draw.row_filter or 'all granted'}",
+        )
+        for draw in app.draws
+        for column in draw.columns
+    )
+
+
+def all_app_edges(apps: list[App]) -> list[ColumnEdge]:
+    return sorted({e for app in apps for e in app_edges(app)})

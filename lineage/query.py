@@ -17,7 +17,14 @@ from govlake.owned import COLUMN_EDGES
 from govlake.settings import settings
 from govlake.sources import SourceSystem, load_sources
 from govlake.themes import themes_or_error
-from lineage.declared import ColumnEdge, all_library_edges, all_theme_edges, ods_edges
+from govlake.warehouse.config import load_apps
+from lineage.declared import (
+    ColumnEdge,
+    all_app_edges,
+    all_library_edges,
+    all_theme_edges,
+    ods_edges,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -36,7 +43,7 @@ def declared_edges() -> list[ColumnEdge]:
     themes = all_theme_edges(themes_or_error()[0])  # a broken model: its own DAG says why
     for edge in themes:
         used[edge.source_table].add(edge.source_column)
-    edges = all_library_edges(libraries) + themes
+    edges = all_library_edges(libraries) + themes + all_app_edges(load_apps())
     for source in load_sources():
         for spec in source.tables:
             # Without reading the table, the ods columns known are the renamed ones, the key

@@ -193,6 +193,9 @@ def test_validate_command_rejects_broken_entries_with_reasons(catalog, capsys):
         ("person_profile", "related"),
         ("enterprise_profile", "related"),
         ("social_security", "related"),
+        # so do the application warehouses drawing from it (conf/apps/)
+        ("app_city_governance", "related"),
+        ("app_health", "related"),
     }
     assert "like 101001-0001" in got[("population", "code")]["fix"]
     assert got[("tax_credit__credit_rating", "open.type")]["fix"] == "set open.type: 不予开放."

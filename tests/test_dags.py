@@ -21,6 +21,7 @@ from govlake.libraries import load_libraries
 from govlake.settings import PROJECT_ROOT, settings
 from govlake.sources import SOURCES_DIR, load_sources
 from govlake.themes import load_themes
+from govlake.warehouse.config import load_apps
 
 DAGS = PROJECT_ROOT / "dags"
 DAG_FILES = sorted(p.name for p in DAGS.glob("*.py"))
@@ -178,16 +179,20 @@ def test_dag_file_imports_no_spark_or_pandas_and_looks_nothing_up(project, dag_f
 
 LIBRARIES = load_libraries()
 THEMES = load_themes()
+APPS = load_apps()
 
 
-def test_one_dag_per_source_file_plus_nightly_libraries_and_themes(project):
+def test_one_dag_per_source_file_plus_nightly_libraries_themes_and_apps(project):
     files = sorted(SOURCES_DIR.glob("*.yaml"))
     libraries = {f"{lib.database}__{lib.library}" for lib in LIBRARIES}
     themes = {f"theme__{theme.theme}" for theme in THEMES}
+    apps = {f"app__{app.name}" for app in APPS}
     nightly = {"ezhou_nightly", "ezhou_ledger"}
-    expected = {f"ods__{path.stem}" for path in files} | nightly | libraries | themes
+    expected = {f"ods__{path.stem}" for path in files} | nightly | libraries | themes | apps
     assert set(project["dags"]) == expected
-    assert len(project["dags"]) == len(files) + len(nightly) + len(LIBRARIES) + len(THEMES)
+    assert len(project["dags"]) == len(files) + len(nightly) + len(LIBRARIES) + len(THEMES) + len(
+        APPS
+    )
 
 
 def test_each_theme_waits_for_the_tables_its_sql_names_and_writes_its_table(project):
@@ -201,6 +206,18 @@ def test_each_theme_waits_for_the_tables_its_sql_names_and_writes_its_table(proj
 
 def _asset(table: str) -> list[str]:
     return [table, "x-govlake://" + table.replace(".", "/", 1)]
+
+
+def test_each_app_waits_for_the_tables_it_draws_and_writes_its_warehouse(project):
+    assert len(APPS) >= 2, "the demo serves at least two applications"
+    for app in APPS:
+        dag = project["dags"][f"app__{app.name}"]
+        drawn = sorted({d.table for d in app.draws})
+        assert dag["schedule"] == {"kind": "AssetAll", "assets": drawn}
+        written = [f"app_{app.name}.{d.table.replace('.', '__')}" for d in app.draws]
+        assert dag["outlets"] == {
+            f"refresh_{app.name}": [_asset(t) for t in [*written, "share.deliveries"]]
+        }
 
 
 def test_each_library_waits_for_its_inputs_and_declares_every_table_it_writes(project):
@@ -302,7 +319,7 @@ def drawn_as(producer: str, consumer: str) -> tuple[str, str]:
     """How the README draws an edge: ods DAGs as one node, library DAGs and theme DAGs as one
     node each except where one library (or theme) waits for another."""
     link = any(producer.startswith(p) and consumer.startswith(p) for p in ("base__", "theme__"))
-    groups = {"base__": "base__<library>", "theme__": "theme__<model>"}
+    groups = {"base__": "base__<library>", "theme__": "theme__<model>", "app__": "app__<name>"}
 
     def node(dag_id: str) -> str:
         if dag_id.startswith("ods__"):
@@ -363,7 +380,7 @@ def test_the_parse_check_catches_heavy_imports_and_lookups(reports):
 def test_a_new_source_file_adds_a_dag(reports):
     added = reports["added"]
     assert added["import_errors"] == {}
-    expected = len(list(SOURCES_DIR.glob("*.yaml"))) + 3 + len(LIBRARIES) + len(THEMES)
+    expected = len(list(SOURCES_DIR.glob("*.yaml"))) + 3 + len(LIBRARIES) + len(THEMES) + len(APPS)
     assert len(added["dags"]) == expected
     assert added["dags"]["ods__psb_hukou_copy"]["tasks"] == [
         "load_hj_household",

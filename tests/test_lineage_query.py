@@ -64,6 +64,9 @@ def test_cli_downstream_from_an_ods_column_lists_the_library_attributes(capsys):
         ("theme.person_profile", "marriages"),
         ("theme.social_security", "id_number"),
         ("theme.enterprise_profile", "legal_representative_in_population"),
+        # the application warehouses (conf/apps/) that draw base.population.id_number
+        ("app_city_governance.base__population", "id_number"),
+        ("app_health.base__population", "id_number"),
     }
     assert main(["lineage", "ods.mca_marriage__marriage.registration_type", "--downstream",
                  "--declared-only"]) == 0  # fmt: skip

@@ -30,6 +30,8 @@ FIXES = {
     "kind": "use person, application, sandbox or admin.",
     "roles": "list role names, each a file conf/access/roles/<role>.yaml.",
     "password_hash": "paste the output of `govlake access hash-password` (never the password).",
+    "warehouse": "name the application's warehouse database app_<name> (conf/apps/<name>.yaml); "
+    "only an application principal is bound to one.",
     "role": "name a role of conf/access/roles/.",
     "resource": "name a catalog resource (its file name in conf/catalog/) or its code.",
     "columns": "list the resource's item columns, or write `all`.",
@@ -60,6 +62,8 @@ class PrincipalConf(BaseModel):
     roles: list[str] = Field(default_factory=list)
     password_hash: str = Field(pattern=r"^scrypt\$")
     description: str = ""
+    # An application bound to its warehouse (一应用一数仓) reads app_<name>.* only.
+    warehouse: str | None = Field(default=None, pattern=r"^app_[a-z][a-z0-9_]*$")
 
 
 class PrincipalsFile(BaseModel):

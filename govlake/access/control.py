@@ -34,6 +34,7 @@ from govlake.access.policy import (
     resource_index,
     resources,
     shows_unmasked,
+    warehouse_view,
 )
 from govlake.catalog.grades import GradeScheme
 from govlake.catalog.loader import load_catalog, load_rules
@@ -71,6 +72,7 @@ class Principal:
     roles: tuple[str, ...]
     clearance: str | None
     impersonated: bool = False
+    warehouse: str | None = None  # an application bound to its warehouse app_<name>
 
     @property
     def is_admin(self) -> bool:
@@ -160,6 +162,7 @@ class AccessControl:
             tuple(conf.roles),
             clearance(conf, self.roles, self.scheme),
             impersonated,
+            conf.warehouse,
         )
 
     # -- planning ----------------------------------------------------------------------------
@@ -168,11 +171,13 @@ class AccessControl:
         today = today or city_today(self.cfg)
         return self._view(p, today)[0]
 
-    def _view(self, p: Principal, today: dt.date):
-        key = (p.id, today)
+    def _view(self, p: Principal, today: dt.date, delivery: bool = False):
+        key = (p.id, today, delivery)
         if key not in self._views:
             conf = self._principals[p.id]
             access = readable(conf, self.tables, self.grants, self.index, today)
+            if conf.warehouse and not delivery:
+                access = warehouse_view(access, conf.warehouse)
             schema = MappingSchema(dialect="spark")
             subqueries = {}
             for table, acc in access.items():
@@ -189,7 +194,7 @@ class AccessControl:
             column = acc.resource.columns[name]
             quoted = f"`{name}`"
             shown = quoted
-            if not shows_unmasked(column, p.clearance, self.scheme):
+            if not acc.delivered and not shows_unmasked(column, p.clearance, self.scheme):
                 shown = mask_sql(column.mask, quoted, self.masking)
             parts.append(f"{shown} AS {quoted}")
         db, _, name = acc.resource.table.partition(".")
@@ -208,13 +213,23 @@ class AccessControl:
         except RecursionError:
             raise Refused(enforce.TOO_DEEP) from None
 
-    def _plan(self, p: Principal, sql: str, today: dt.date | None) -> Plan:
+    def plan_delivery(self, p: Principal, sql: str, today: dt.date | None = None) -> Plan:
+        """The statement that fills `p`'s warehouse: planned over what its grants give it (the
+        source tables, masked by its grade, filtered) rather than over the warehouse it reads.
+        Called by the warehouse refresh only; a connection always plans with `plan`."""
+        try:
+            return self._plan(p, sql, today, delivery=True)
+        except RecursionError:
+            raise Refused(enforce.TOO_DEEP) from None
+
+    def _plan(self, p: Principal, sql: str, today: dt.date | None, delivery: bool = False) -> Plan:
         if p.is_admin:
             return self._admin_plan(sql)
         tree = enforce.parse_one_statement(sql)
         kind = enforce.statement_kind(tree)
         fp = enforce.fingerprint(tree)
-        access, schema, subqueries, allowed = self._view(p, today or city_today(self.cfg))
+        view = self._view(p, today or city_today(self.cfg), delivery)
+        access, schema, subqueries, allowed = view
         if kind in ("use", "show", "describe"):
             return self._metadata(tree, kind, fp, access, subqueries)
         enforce.check_read_only(tree)
@@ -302,6 +317,13 @@ def _index_principals(principals, roles, scheme: GradeScheme, path) -> dict[str,
                     file=str(path),
                     fix=f"add roles/{role}.yaml or use one of {', '.join(sorted(roles))}.",
                 )
+        if conf.warehouse and conf.kind != "application":
+            raise ConfigError(
+                f"field 'principals.{i}.warehouse': {conf.id} is a {conf.kind} principal; only "
+                "an application is bound to a warehouse.",
+                file=str(path),
+                fix="remove warehouse, or make the principal's kind application.",
+            )
         out[conf.id] = conf
     for name, role in roles.items():
         if not scheme.known(role.clearance):

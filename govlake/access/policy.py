@@ -4,7 +4,7 @@ defaults, and the grants of conf/access/ checked against both at load."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sqlglot
 from sqlglot import exp
@@ -57,6 +57,7 @@ class Access:
     resource: Resource
     columns: set[str] = field(default_factory=set)
     filters: list[str | None] = field(default_factory=list)  # OR-ed; None is every row
+    delivered: bool = False  # a warehouse copy: its values were masked when delivered
 
     @property
     def row_filter(self) -> str | None:
@@ -181,6 +182,23 @@ def readable(
             # (YAML grants are refused at load instead).
             access.columns |= {c for c in cols if c in res.columns}
             access.filters.append(grant.row_filter)
+    return out
+
+
+def warehouse_table(warehouse: str, table: str) -> str:
+    """Where an application's warehouse holds its copy of `table`: app_<name>.<db>__<table>."""
+    database, _, name = table.partition(".")
+    return f"{warehouse}.{database}__{name}"
+
+
+def warehouse_view(access: dict[str, Access], warehouse: str) -> dict[str, Access]:
+    """What an application bound to its warehouse reads: instead of each table it is granted,
+    the copy in its warehouse (filtered and masked when delivered), and nothing else."""
+    out: dict[str, Access] = {}
+    for table, acc in access.items():
+        target = warehouse_table(warehouse, table)
+        res = replace(acc.resource, table=target)
+        out[target] = Access(res, set(acc.columns), [None], delivered=True)
     return out
 
 

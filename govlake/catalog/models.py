@@ -26,7 +26,8 @@ ItemType = Literal[
     "备注型",
     "复合型",
 ]
-TABLE = r"^(ods|base|theme)\.[a-z][a-z0-9_]*$"
+# app_<name>: an application's warehouse (一应用一数仓, conf/apps/), catalogued like a theme.
+TABLE = r"^(ods|base|theme|app_[a-z][a-z0-9_]*)\.[a-z][a-z0-9_]*$"
 
 
 class Level(BaseModel):
@@ -121,7 +122,9 @@ class CatalogEntry(BaseModel):
 
         bad = [t for t in tables if not re.match(TABLE, t)]
         if bad:
-            raise ValueError(f"tables {bad} are not db.table names in ods, base or theme")
+            raise ValueError(
+                f"tables {bad} are not db.table names in ods, base, theme or app_<name>"
+            )
         return tables
 
     def content_hash(self) -> str:

@@ -10,7 +10,7 @@ from govlake.catalog.grades import GradeScheme, declared_grades, inherit
 from govlake.catalog.models import CatalogEntry, CatalogRules
 from govlake.catalog.schemas import Lakehouse
 from govlake.errors import GovlakeError
-from govlake.lakehouse import Table
+from govlake.lakehouse import APP_DATABASE, Table
 
 
 @dataclass(frozen=True, order=True)
@@ -340,17 +340,31 @@ def check_coverage(review: Review) -> list[Finding]:
             table,
             "tables",
             "every lakehouse table is a registered catalog resource; this one has no entry",
-            f"add conf/catalog/{Table.parse(table).name}.yaml describing {table}"
-            + (
-                f" (`govlake catalog draft {Table.parse(table).name.split('__')[0]}` writes a "
-                "draft from the source's YAML)."
-                if table.startswith("ods.")
-                else "."
-            ),
+            f"add conf/catalog/{_entry_name(table)}.yaml describing {table}" + _draft_hint(table),
         )
         for table in sorted(review.lake.tables)
-        if table not in covered and Table.parse(table).database in review.rules.registered_databases
+        if table not in covered and _registered(review, Table.parse(table).database)
     ]
+
+
+def _draft_hint(table: str) -> str:
+    """For a source's table: the command that writes a draft entry from its YAML."""
+    if not table.startswith("ods."):
+        return "."
+    system = Table.parse(table).name.split("__")[0]
+    return f" (`govlake catalog draft {system}` writes a draft from the source's YAML)."
+
+
+def _entry_name(table: str) -> str:
+    """The usual entry file of a table: its name; an application warehouse's, its database."""
+    t = Table.parse(table)
+    return t.database if APP_DATABASE.match(t.database) else t.name
+
+
+def _registered(review: Review, database: str) -> bool:
+    """A database whose tables need an entry: the registered ones and every application's
+    warehouse (一应用一数仓: catalogued like a theme)."""
+    return database in review.rules.registered_databases or bool(APP_DATABASE.match(database))
 
 
 def check_related(entries: list[CatalogEntry]) -> list[Finding]:

@@ -11,7 +11,8 @@ from govlake.libraries import Library, load_libraries
 from govlake.settings import Settings
 from govlake.sources import SourceSystem, load_sources
 from govlake.themes import Theme, themes_or_error
-from lineage.declared import ColumnEdge, all_library_edges, all_theme_edges
+from govlake.warehouse.config import App, load_apps
+from lineage.declared import ColumnEdge, all_app_edges, all_library_edges, all_theme_edges
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -110,6 +111,25 @@ def theme_table_info(theme: Theme, tables: dict[str, TableInfo]) -> TableInfo:
     )
 
 
+def app_table_info(app: App, tables: dict[str, TableInfo]) -> dict[str, TableInfo]:
+    """An application's warehouse tables (一应用一数仓) as its YAML draws them; their systems
+    are those of the drawn tables."""
+    out = {}
+    for draw in app.draws:
+        known = tables.get(draw.table)
+        target = str(app.target(draw))
+        out[target] = TableInfo(
+            table=target,
+            columns=dict.fromkeys(draw.columns, "declared"),
+            complete=True,
+            origin="declared",
+            systems=set(known.systems) if known else set(),
+            department=app.department,
+            mode="app",
+        )
+    return out
+
+
 def model_grades(themes: list[Theme]) -> dict[tuple[str, str], ModelGrade]:
     return {
         (theme.table, name): ModelGrade(column.grade, column.grade_reason)
@@ -136,7 +156,10 @@ def declared_lakehouse() -> Lakehouse:
     themes, error = themes_or_error()
     for theme in themes:
         tables[theme.table] = theme_table_info(theme, tables)
-    edges = all_library_edges(libraries) + all_theme_edges(themes)
+    apps = load_apps()
+    for app in apps:
+        tables.update(app_table_info(app, tables))
+    edges = all_library_edges(libraries) + all_theme_edges(themes) + all_app_edges(apps)
     lake = Lakehouse(tables, sources, edges, model_grades(themes))
     lake.theme_error = str(error) if error else None
     return lake
