@@ -367,13 +367,16 @@ def _rs_uri(uri: str) -> str:
 
 
 def listed_tables(cfg: Settings | None = None) -> list[Table]:
-    """`all_tables` without a JVM: each database folder listed by pyarrow's file system of the
-    root (local disk or S3), a folder with a `_delta_log` being a table."""
+    """`all_tables` without a JVM: each database folder (application warehouses too) listed by
+    pyarrow's file system of the root (local disk or S3), a folder with a `_delta_log` being a
+    table."""
     from pyarrow import fs as pafs
 
     filesystem, base = pafs.FileSystem.from_uri(_rs_uri(tables_root(cfg)))
+    top = filesystem.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+    apps = sorted(i.base_name for i in top if APP_DATABASE.match(i.base_name))
     found = []
-    for database in DATABASES:
+    for database in (*DATABASES, *apps):
         selector = pafs.FileSelector(f"{base}/{database}", allow_not_found=True)
         for info in filesystem.get_file_info(selector):
             if info.type != pafs.FileType.Directory or not _NAME.match(info.base_name):
