@@ -15,6 +15,7 @@ from govlake.settings import Settings, settings
 from govlake.site import site_dir
 from govlake.sources import load_sources
 from govlake.themes import load_themes
+from govlake.warehouse.config import load_apps
 
 NIGHTLY_DAG = "ezhou_nightly"
 LEDGER_DAG = "ezhou_ledger"
@@ -43,30 +44,61 @@ def ensure_sample_sources(cfg: Settings, persons: int, day: dt.date, console: Co
 
 
 def run_nightly(day: dt.date, console: Console) -> list:
-    """Run every source DAG, then the nightly landing DAG, in this process via dag.test."""
-    from govlake.orchestration import prepare_airflow, run_dag
+    """Run every source DAG, the nightly landing DAG, the libraries and themes, then the
+    requests and approvals the applications' warehouses rest on, the app DAGs, and the ledger
+    last (its catalog and site describe all of it), in this process via dag.test."""
+    from govlake.orchestration import prepare_airflow
 
     with console.status("Preparing Airflow (metadata DB, DAG serialization) ..."):
         ready = prepare_airflow()
     console.print(
         f"Airflow ready in {ready.seconds}s, {len(ready.dag_ids)} DAGs; log: {ready.log_file}"
     )
-    outcomes = []
     libraries = [f"{lib.database}__{lib.library}" for lib in build_order(load_libraries())]
     themes = [theme_dag_id(t.theme) for t in load_themes()]  # build order: a model after its inputs
     sources = [f"ods__{s.system}" for s in load_sources()]
-    # The ledger last: its catalog and site describe the themes too.
-    dag_ids = [*sources, NIGHTLY_DAG, *libraries, *themes, LEDGER_DAG]
-    for number, dag_id in enumerate(dag_ids, start=1):
-        with console.status(f"[{number}/{len(dag_ids)}] airflow dag.test {dag_id} {day} ..."):
+    apps = [f"app__{a.name}" for a in load_apps()]
+    collect = [*sources, NIGHTLY_DAG, *libraries, *themes]
+    total = len(collect) + len(apps) + 1
+    outcomes = run_dags(collect, day, console, 1, total)
+    if all(o.succeeded for o in outcomes):
+        print_requests(day, console)  # the warehouses rest on approved requests
+        outcomes += run_dags(apps, day, console, len(collect) + 1, total)
+    return outcomes + run_dags([LEDGER_DAG], day, console, total, total)
+
+
+def run_dags(dag_ids: list[str], day: dt.date, console: Console, first: int, total: int) -> list:
+    """Each DAG by dag.test in order, numbered from `first` of `total`, with its outcome."""
+    from govlake.orchestration import run_dag
+
+    outcomes = []
+    for number, dag_id in enumerate(dag_ids, start=first):
+        with console.status(f"[{number}/{total}] airflow dag.test {dag_id} {day} ..."):
             outcome = run_dag(dag_id, day)
         mark = "[green]success[/]" if outcome.succeeded else f"[red]{outcome.state}[/]"
-        console.print(f"[{number}/{len(dag_ids)}] {dag_id}: {mark} in {outcome.seconds:.1f}s")
+        console.print(f"[{number}/{total}] {dag_id}: {mark} in {outcome.seconds:.1f}s")
         for task in outcome.tasks.values():
             if task.error:
                 console.print(f"    {task.task_id}: {task.error}", highlight=False)
         outcomes.append(outcome)
     return outcomes
+
+
+def print_requests(day: dt.date, console: Console) -> None:
+    """File and approve the applications' warehouse requests (or find them from a first run)."""
+    from govlake.demo_use import request_warehouses
+    from govlake.spark import get_spark
+
+    cfg = settings()
+    with console.status("Requests for the applications' warehouses (申请受理, 审核授权) ..."):
+        rows = request_warehouses(get_spark(cfg), cfg, day)
+    columns = ("app", "resource", "request_id", "state", "items", "period", "this_run")
+    table = Table(title="Warehouse requests (govlake share list)")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in columns))
+    console.print(table)
 
 
 def theme_dag_id(theme: str) -> str:

@@ -57,6 +57,8 @@ class App(BaseModel):
     department: str
     scenario: str
     description: str = ""
+    # The legal basis its warehouse requests cite (申请依据); the demo files its requests with it.
+    basis: str = ""
     draws: list[Draw] = Field(min_length=1)
     file: str = Field("", exclude=True)
 
