@@ -85,6 +85,33 @@ def assert_ledger_published(spark, home: Path) -> None:
     assert_workbooks_match_manifest(spark, home)
 
 
+def assert_warehouses_served(spark, home: Path) -> dict:
+    """Issue 16: each application's warehouse holds its approved columns of the current rows its
+    draw selects, masked as its principal sees them (govlake.masking's Python mask, the oracle),
+    one approved request per draw, a delivery per table; the site lists the requests."""
+    from govlake.masking import mask_value
+
+    lake = home / "lakehouse"
+    requests = spark.read.format("delta").load(str(lake / "share/requests")).collect()
+    assert sorted((r["principal"], r["state"], r["delivery"]) for r in requests) == [
+        ("city_governance_app", "approved", "warehouse"),
+        ("health_app", "approved", "warehouse"),
+    ]
+    base = spark.read.format("delta").load(str(lake / "base/population")).where("_is_current")
+    city = spark.read.format("delta").load(str(lake / "app_city_governance/base__population"))
+    expected = base.where("division = '420704'").select("id_number", "name", "division")
+    assert city.count() == expected.count() > 0 and set(city.columns) == set(expected.columns)
+    masked = {mask_value("resident_id", r["id_number"]) for r in expected.collect()}
+    assert {r["id_number"] for r in city.collect()} == masked
+    health = spark.read.format("delta").load(str(lake / "app_health/base__population"))
+    assert health.count() == base.count()
+    deliveries = spark.read.format("delta").load(str(lake / "share/deliveries"))
+    assert {r["state"] for r in deliveries.collect()} == {"delivered"}
+    page = (lake / "site" / "requests.html").read_text(encoding="utf-8")
+    assert all(r["request_id"] in page for r in requests)
+    return {r["request_id"]: r["state"] for r in requests}
+
+
 def assert_workbooks_match_manifest(spark, home: Path) -> None:
     """Per department, table and defect kind, the problems fed back equal the planted ones."""
     import datetime as dt
@@ -217,6 +244,7 @@ def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_ho
     assert "Theme libraries" in first.stdout
     assert_themes_match_generator(spark, demo_home)
     themes = theme_versions(spark, demo_home)
+    requests = assert_warehouses_served(spark, demo_home)
 
     second = run_demo(demo_home)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
@@ -227,3 +255,4 @@ def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_ho
         assert run["rows_written"] == runs[name]["rows_written"]
         assert run["delta_version"] == runs[name]["delta_version"]
     assert theme_versions(spark, demo_home) == themes  # a rerun night commits nothing
+    assert assert_warehouses_served(spark, demo_home) == requests  # nothing filed twice
