@@ -17,6 +17,7 @@ import pytest
 from govlake.lakehouse import Table
 from govlake.site.model import (
     Access,
+    Delivery,
     Freshness,
     Item,
     Ledger,
@@ -146,6 +147,27 @@ def tiny_ledger() -> Ledger:
             "市民政局": Problems("市民政局", 4, 2, 3.5),
             "市公安局": Problems("市公安局", 0, 1, 1.0),
         },
+        deliveries=[
+            Delivery(
+                "health",
+                "app_health.ods__mca_marriage__marriage",
+                MARRIAGE,
+                day,
+                40,
+                "delivered",
+                "r-approved",
+            ),
+            Delivery(
+                "grid",
+                "app_grid.ods__mca_marriage__marriage",
+                MARRIAGE,
+                day,
+                0,
+                "emptied",
+                "r-rejected",
+                "request r-rejected is rejected",
+            ),
+        ],  # fmt: skip
         notes={"lineage": "declared lineage (test)"},
     )
 
@@ -277,10 +299,15 @@ def test_portal_page_counts_per_department(site):
     row = html.split('id="dept-市民政局">')[1].split("</tr>")[0]
     cells = [c.split(">", 1)[1] for c in row.split("</td>")[:-1]]
     # department, resources, tables, late, score, trend, open, fixed, median, received,
-    # answered, on time, overdue, open data
-    assert [cells[i] for i in (0, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13)] == [
-        "市民政局", "1", "1", "4", "2", "3.5", "3", "2", "1", "1", "1",
+    # answered, on time, overdue, open data, warehouses (an emptied one is not served)
+    assert [cells[i] for i in (0, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14)] == [
+        "市民政局", "1", "1", "4", "2", "3.5", "3", "2", "1", "1", "1", "1",
     ]  # fmt: skip
+    served = html.split('id="deliveries"')[1].split("</table>")[0]
+    assert (
+        served.count('<tr class="delivered">') == 1 and "request r-rejected is rejected" in served
+    )
+    assert 'href="requests.html#request-r-approved"' in served
     police = html.split('id="dept-市公安局">')[1].split("</tr>")[0]
     assert '<td class="num">88.5</td>' in police and police.count("<circle") == 2
     assert "<title>2026-11-25: 80.0</title>" in police

@@ -85,6 +85,7 @@ def collect_ledger(spark: SparkSession, cfg: Settings) -> Ledger:
         source_freshness=portal.source_freshness(spark, cfg, sources, dt.datetime.now(dt.UTC)),
         score_history=portal.score_history(spark, cfg),
         problems=portal.problems(spark, cfg, notes),
+        deliveries=portal.deliveries(spark, cfg, notes),
         notes=notes,
     )
 

@@ -191,6 +191,20 @@ class Problems:
     median_days_to_fix: float | None
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """The latest delivery into one application warehouse table (一应用一数仓, share.deliveries)."""
+
+    app: str
+    warehouse_table: str
+    source_table: str
+    night: dt.date
+    rows: int | None
+    state: str  # delivered | emptied
+    request_id: str | None
+    reason: str | None = None
+
+
 @dataclass
 class Ledger:
     """Everything the site shows, plus a note per input saying where it came from or why not."""
@@ -211,6 +225,7 @@ class Ledger:
     # department -> [(night, overall score)] oldest first, the last PORTAL_NIGHTS nights
     score_history: dict[str, list[tuple[dt.date, float]]] = field(default_factory=dict)
     problems: dict[str, Problems] | None = None  # None: no problem tracked yet
+    deliveries: list[Delivery] | None = None  # None: no application warehouse served yet
     notes: dict[str, str] = field(default_factory=dict)  # input -> where from / why missing
 
     def resource_of(self, table: str) -> Resource | None:

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from govlake.owned import PROBLEMS, SHARE_REQUESTS
-from govlake.site.model import Problems, ShareRequest, SourceFreshness
+from govlake.owned import PROBLEMS, SHARE_DELIVERIES, SHARE_REQUESTS
+from govlake.site.model import Delivery, Problems, ShareRequest, SourceFreshness
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -128,3 +128,22 @@ def problems(spark: SparkSession, cfg: Settings, notes: dict) -> dict[str, Probl
     )
     notes["problems"] = "quality.problems (opened, seen again and fixed night by night)."
     return {r["department"]: Problems(**r.asDict()) for r in counted.collect()}
+
+
+def deliveries(spark: SparkSession, cfg: Settings, notes: dict) -> list[Delivery] | None:
+    """The latest delivery of each application warehouse table (share.deliveries)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    df = SHARE_DELIVERIES.table.read_if_exists(spark, cfg)
+    if df is None:
+        notes["deliveries"] = "share.deliveries 尚无记录: no application warehouse served yet."
+        return None
+    newest = Window.partitionBy("warehouse_table").orderBy(
+        F.col("night").desc(), F.col("recorded_at").desc()
+    )
+    fields = list(Delivery.__dataclass_fields__)
+    rows = df.withColumn("_n", F.row_number().over(newest)).where("_n = 1").select(*fields)
+    notes["deliveries"] = "share.deliveries: the latest delivery of each warehouse table."
+    found = [Delivery(**r.asDict()) for r in rows.collect()]
+    return sorted(found, key=lambda d: (d.app, d.warehouse_table))

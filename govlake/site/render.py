@@ -223,6 +223,17 @@ def _department_row(ledger: Ledger, department: str) -> dict:
         "on_time": sum(bool(r.on_time) for r in received),
         "overdue": sum(bool(r.overdue) for r in received),
         "open_data": sum(d.publisher == department for d in ledger.open_data or []),
+        "warehouses": len(_served(ledger, department)),
+    }
+
+
+def _served(ledger: Ledger, department: str) -> set[str]:
+    """Applications whose warehouse was last delivered a table this department provides."""
+    providers = {t: r.department for r in ledger.resources for t in r.tables}
+    return {
+        d.app
+        for d in ledger.deliveries or []
+        if d.state == "delivered" and providers.get(d.source_table) == department
     }
 
 
