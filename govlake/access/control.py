@@ -399,14 +399,14 @@ def share_grants(spark: SparkSession, cfg) -> list[Grant]:
 
 
 def sandbox_seen(spark: SparkSession, cfg, today: dt.date) -> dict:
-    """Today's sandbox query variants per (principal, day, shape) from share.sandbox_queries, so
-    the overlap bound survives a reload or a new process."""
+    """The sandbox query variants of today (and later days) per (principal, day, shape) from
+    share.sandbox_queries, so the overlap bound survives a reload or a new process."""
     df = SANDBOX_QUERIES.table.read_if_exists(spark, cfg)
     seen: dict = {}
     if df is None:
         return seen
-    for r in df.where(df.day == today).select("principal", "shape", "variant").collect():
-        seen.setdefault((r.principal, today, r.shape), set()).add(r.variant)
+    for r in df.where(df.day >= today).select("principal", "day", "shape", "variant").collect():
+        seen.setdefault((r.principal, r.day, r.shape), set()).add(r.variant)
     return seen
 
 

@@ -57,7 +57,8 @@ class SandboxQuery:
     variant: str
     day: dt.date | None = None
     groups: tuple[str, ...] = ()
-    metrics: tuple[tuple[str, str, str | None], ...] = ()  # (output, count|sum|mean, value)
+    # (output, count|sum|mean, the table.column summed or averaged, whose bounds apply)
+    metrics: tuple[tuple[str, str, str | None], ...] = ()
     table: str | None = None
 
 
@@ -263,21 +264,22 @@ def release_rows(select: exp.Select, found: dict[str, str], project: Project):
     ((alias, table),) = found.items()
     group = select.args.get("group")
     groups = {g.sql(dialect="spark"): g for g in (group.expressions if group else [])}
-    names, metrics, values = [], [], []
+    names, metrics, values = [], [], {}
     for projection in select.expressions:
         value = projection.unalias()
         if value.sql(dialect="spark") in groups:
             names.append(projection.alias_or_name)
             continue
         metric, column = _metric(value, table, project)
-        slot = None
+        bounded = f"{table}.{column.name}" if column is not None else None
         if column is not None:
-            slot = f"__v{len(values)}"
-            values.append(exp.alias_(column.copy(), slot, quoted=True))
-        metrics.append((projection.alias_or_name, metric, slot))
+            values.setdefault(bounded, exp.alias_(column.copy(), "__v0", quoted=True))
+        metrics.append((projection.alias_or_name, metric, bounded))
+    if len(values) > 1:
+        raise SandboxRefused("a noisy release sums or averages one column (got several).")
     keyed = [exp.alias_(g.copy(), f"__g{i}", quoted=True) for i, g in enumerate(groups.values())]
     rows = exp.select(exp.alias_(exp.column(UNIT, table=alias, quoted=True), UNIT, quoted=True))
-    rows = rows.select(*keyed, *values)
+    rows = rows.select(*keyed, *values.values())
     rows.set("from_", select.args["from_"].copy())
     if select.args.get("where") is not None:
         rows.set("where", select.args["where"].copy())
