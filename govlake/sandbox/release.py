@@ -260,3 +260,22 @@ _RULES = (
     "write one aggregate SELECT over the project's resources (GROUP BY, count/sum/avg), joins "
     "only on the declared keys; see govlake/sandbox/README.md."
 )
+
+
+# The statistic `make demo` releases: residents per district, with noise (ε from the budget).
+DEMO_PROJECT = "health_study"
+DEMO_QUERY = "SELECT division, count(*) AS persons FROM base.population GROUP BY division"
+DEMO_EPSILON = 0.5
+
+
+def demo_release(spark: SparkSession, cfg: Settings) -> tuple[dict, Path]:
+    """Release (once: a rerun reuses the first release rather than spend ε again) and export
+    the demo's noisy statistic; the release row and the CSV written."""
+    sandbox = Sandbox(spark, cfg, AccessControl.load(cfg, spark=spark))
+    done = [
+        r
+        for r in sandbox.releases(DEMO_PROJECT)
+        if r["statement"] == DEMO_QUERY and r["kind"] == NOISY
+    ]
+    row = done[-1] if done else sandbox.release(DEMO_PROJECT, DEMO_QUERY, DEMO_EPSILON)
+    return row, sandbox.export(row["release_id"])
