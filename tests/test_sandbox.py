@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 
 import pytest
 from frames import write_population
@@ -213,3 +214,28 @@ def test_a_project_naming_an_unknown_table_is_refused_at_load(cfg, tmp_path, mon
     monkeypatch.setenv("GOVLAKE_SANDBOX_DIR", str(tmp_path))
     with pytest.raises(ConfigError, match=r"bad.yaml.*resources.0.table.*base.nowhere"):
         AccessControl.load(cfg)
+
+
+def test_two_concurrent_spends_cannot_both_fit_the_budget(cfg, lake, ac):
+    """After the noisy test's 0.6 of 1.0, two spends of 0.3 race (past the pre-check): the
+    MERGE's condition lets exactly one in, the loser retries against the winner's spend."""
+    sandbox = Sandbox(lake, cfg, ac)
+    project = sandbox.project("health_study")
+    before = sandbox.spent("health_study")
+    barrier, results = threading.Barrier(2), []
+
+    def spend():
+        barrier.wait()
+        try:
+            sandbox._spend(project, 0.3, dt.datetime(2026, 12, 5, 9))
+            results.append("spent")
+        except SandboxError as exc:
+            results.append(str(exc))
+
+    threads = [threading.Thread(target=spend) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results)[1] == "spent" and "would exceed it" in sorted(results)[0], results
+    assert sandbox.spent("health_study") == pytest.approx(before + 0.3)
