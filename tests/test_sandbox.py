@@ -15,7 +15,7 @@ from stdnum.cn import ric
 
 from govlake.access import AccessControl, Refused
 from govlake.errors import ConfigError
-from govlake.owned import SANDBOX_BUDGETS, SANDBOX_RELEASES
+from govlake.owned import AUDIT_QUERIES, SANDBOX_BUDGETS, SANDBOX_RELEASES
 from govlake.sandbox.release import Sandbox, SandboxError, result_digest
 
 DISTRICTS = {"420702": 20, "420703": 19, "420704": 1}
@@ -203,6 +203,9 @@ def test_export_rechecks_and_refuses_a_tampered_result(cfg, lake, ac, tmp_path):
         with pytest.raises(SandboxError, match=reason):
             sandbox.export(f"forged-{name}", folder=tmp_path)
         assert not (tmp_path / "health_study" / f"forged-{name}.csv").exists()
+    audit = AUDIT_QUERIES.table.read(lake, cfg).where("client LIKE 'govlake sandbox export%'")
+    verdicts = {r.client.rpartition(" ")[2]: r.verdict for r in audit.collect()}
+    assert verdicts == {row["release_id"]: "allowed"} | {f"forged-{n}": "refused" for n in forged}
 
 
 def test_a_project_naming_an_unknown_table_is_refused_at_load(cfg, tmp_path, monkeypatch):

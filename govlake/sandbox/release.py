@@ -200,7 +200,11 @@ class Sandbox:
                 fix="give a release id shown by `govlake sandbox releases`.",
             )
         release = found[0]
-        rows = self.recheck(release)
+        try:
+            rows = self.recheck(release)
+        except SandboxError as refused:
+            self._exported(release, "refused", refused.message, None)
+            raise
         out = (folder or Path(self.cfg.lakehouse) / "exports" / "sandbox") / release["project"]
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"{release_id}.csv"
@@ -208,7 +212,21 @@ class Sandbox:
             writer = csv.DictWriter(handle, fieldnames=release["columns"])
             writer.writeheader()
             writer.writerows(rows)
+        self._exported(release, "allowed", f"exported to {path}", len(rows))
         return path
+
+    def _exported(self, release: dict, verdict: str, reason: str, rows: int | None) -> None:
+        """audit.queries records every export attempt (共享过程可追溯): who, which release."""
+        event = AuditEvent(
+            release["principal"],
+            f"govlake sandbox export {release['release_id']}",
+            release["statement"],
+            None,
+            verdict,
+            reason,
+            rows,
+        )
+        self.ac.audit(self.spark, event)
 
     def recheck(self, release: dict) -> list[dict]:
         """The release's rows, or SandboxError naming what fails the re-check."""
