@@ -263,6 +263,7 @@ def command_groups() -> list[Callable]:
     from govlake.access.cli import register as access
     from govlake.catalog.cli import register as catalog
     from govlake.open.cli import register as open_data
+    from govlake.sandbox.cli import register as sandbox
     from govlake.serve.cli import register as serve
     from govlake.share.cli import register as share
     from govlake.site.cli import register as docs
@@ -271,7 +272,9 @@ def command_groups() -> list[Callable]:
     from jobs.quality.cli import register as quality
     from lineage.cli import register as lineage
 
-    return [catalog, lineage, quality, feedback, docs, access, serve, share, open_data, apps]
+    return [
+        catalog, lineage, quality, feedback, docs, access, serve, share, open_data, apps, sandbox,
+    ]  # fmt: skip
 
 
 def _adder(sub) -> Callable[..., argparse.ArgumentParser]:

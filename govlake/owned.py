@@ -301,6 +301,36 @@ SHARE_DELIVERIES = _declare(
 )
 
 
+# -- share: the sandbox (govlake.sandbox, 可用不可见) ---------------------------------------------
+
+SANDBOX_QUERIES = _declare(
+    "share.sandbox_queries",
+    "at timestamp, day date, principal string, project string, shape string, variant string, "
+    "fingerprint string",
+    "One row per planned statement of a sandbox principal: its grouping shape (the query "
+    "without WHERE and HAVING, literals ignored) and its variant (with them), so the daily "
+    "bound on differently filtered queries over one grouping survives a restart. Append-only.",
+    properties={"delta.appendOnly": "true"},
+)
+SANDBOX_RELEASES = _declare(
+    "share.sandbox_releases",
+    "release_id string, project string, principal string, at timestamp, kind string, "
+    "statement string, fingerprint string, epsilon double, delta double, k int, "
+    "columns array<string>, result string, result_sha256 string, rows long",
+    "One row per statistic released from a sandbox project: who, when, the statement, kind "
+    "aggregate (exact, groups of at least k units) or dp (PipelineDP noise, epsilon and delta "
+    "spent), the result as JSON rows and its sha256, which the export re-checks. Append-only.",
+    properties={"delta.appendOnly": "true"},
+)
+SANDBOX_BUDGETS = _declare(
+    "share.sandbox_budgets",
+    "project string, epsilon_spent double, releases long, updated_at timestamp",
+    "Per sandbox project, the privacy budget ε spent by its noisy releases, raised by a MERGE "
+    "that matches only while the spend stays within the project's budget (Delta's history "
+    "keeps every spend).",
+)
+
+
 def quarantine(library: str) -> Owned:
     """quarantine.<library>: the input rows that broke a blocking rule of the library."""
     return _declare(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from govlake.access.enforce import fingerprint_text
 from govlake.masking import mask_text
-from govlake.owned import AUDIT_QUERIES
+from govlake.owned import AUDIT_QUERIES, SANDBOX_QUERIES
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -48,3 +48,28 @@ def append(spark: SparkSession, cfg: Settings, *events: AuditEvent) -> None:
     owned = AUDIT_QUERIES
     df = spark.createDataFrame([audit_row(e) for e in events], owned.schema)
     owned.table.write(df, "append", options=owned.properties, cfg=cfg)
+    rows = sandbox_rows(events)
+    if rows:
+        df = spark.createDataFrame(rows, SANDBOX_QUERIES.schema)
+        SANDBOX_QUERIES.table.write(df, "append", options=SANDBOX_QUERIES.properties, cfg=cfg)
+
+
+def sandbox_rows(events, at: dt.datetime | None = None) -> list[dict]:
+    """share.sandbox_queries rows of the events planned for a sandbox principal."""
+    at = at or dt.datetime.now(dt.UTC)
+    out = []
+    for e in events:
+        query = e.plan.sandbox if e.plan else None
+        if query is not None:
+            out.append(
+                {
+                    "at": at,
+                    "day": query.day,
+                    "principal": e.principal.id,
+                    "project": query.project,
+                    "shape": query.shape,
+                    "variant": query.variant,
+                    "fingerprint": e.plan.fingerprint,
+                }
+            )
+    return out

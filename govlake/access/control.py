@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -42,7 +43,9 @@ from govlake.catalog.review import Review
 from govlake.catalog.schemas import declared_lakehouse, real_lakehouse
 from govlake.errors import ConfigError, GovlakeError
 from govlake.masking import load_masking, mask_sql
-from govlake.owned import SHARE_REQUESTS
+from govlake.owned import SANDBOX_QUERIES, SHARE_REQUESTS
+from govlake.sandbox import rules as sandbox_rules
+from govlake.sandbox.config import Project, check_projects, load_projects
 
 # States of share.requests whose rows are grants (within their period, checked when planning).
 GRANTING_STATES = ("approved", "partially_approved")
@@ -97,7 +100,14 @@ class AccessControl:
     """Principals, roles and grants checked against the catalog; cached per instance."""
 
     def __init__(
-        self, cfg, directory: Path, review: Review, masking, shared: list[Grant] = ()
+        self,
+        cfg,
+        directory: Path,
+        review: Review,
+        masking,
+        shared: list[Grant] = (),
+        projects: dict[str, Project] | None = None,
+        seen: dict | None = None,
     ) -> None:
         self.cfg = cfg
         self.directory = directory
@@ -114,6 +124,12 @@ class AccessControl:
         # Approved requests (share.requests) of resources still catalogued, to one principal.
         self.grants += [g for g in shared if g.resource in self.index]
         self._views: dict[tuple, tuple] = {}
+        # Sandbox projects (conf/sandbox/): their principals plan through govlake.sandbox.rules.
+        self.projects = projects or {}
+        kinds = {i: c.kind for i, c in self._principals.items()}
+        check_projects(self.projects, kinds, {t: set(r.columns) for t, r in self.tables.items()})
+        self._project_of = {pr.principal: pr for pr in self.projects.values()}
+        self.overlap = sandbox_rules.Overlap(seen)
 
     @classmethod
     def load(
@@ -124,6 +140,7 @@ class AccessControl:
         approved requests of share.requests are grants to their principals."""
         entries, rules = load_catalog(), load_rules()
         shared: list[Grant] = []
+        seen = None
         if spark is None:
             lake = declared_lakehouse()
         else:
@@ -131,8 +148,10 @@ class AccessControl:
                 spark, cfg, rules.registered_databases, rules.technical_column_prefix
             )
             shared = share_grants(spark, cfg)
+            seen = sandbox_seen(spark, cfg, city_today(cfg))
         review = Review(entries, rules, lake, GradeScheme(rules.grades))
-        return cls(cfg, access_dir(directory), review, load_masking(), shared)
+        projects = load_projects()
+        return cls(cfg, access_dir(directory), review, load_masking(), shared, projects, seen)
 
     # -- principals ------------------------------------------------------------------------
 
@@ -197,6 +216,7 @@ class AccessControl:
             if not acc.delivered and not shows_unmasked(column, p.clearance, self.scheme):
                 shown = mask_sql(column.mask, quoted, self.masking)
             parts.append(f"{shown} AS {quoted}")
+        parts += self._raw_columns(p, acc.resource.table)
         db, _, name = acc.resource.table.partition(".")
         where = [f"({acc.row_filter})"] if acc.row_filter else []
         if acc.resource.is_base:
@@ -206,30 +226,49 @@ class AccessControl:
             sql += " WHERE " + " AND ".join(where)
         return sqlglot.parse_one(sql, read="spark")
 
-    def plan(self, p: Principal, sql: str, today: dt.date | None = None) -> Plan:
-        """The statement to run for `p`, rewritten; Refused when it cannot be proven safe."""
+    def _raw_columns(self, p: Principal, table: str) -> list[str]:
+        """A sandbox principal's subquery also carries the raw unit and join keys of the
+        project's tables, under names no statement can select (the sandbox rules count and
+        join on them; only aggregates leave)."""
+        project = self._project_of.get(p.id) if p.kind == "sandbox" else None
+        if project is None or table not in project.units:
+            return []
+        unit = f"`{project.units[table]}` AS `{sandbox_rules.UNIT}`"
+        keys = [f"`{c}` AS `{sandbox_rules.KEY}{c}`" for c in project.keys(table)]
+        return [unit, *keys]
+
+    def plan(
+        self, p: Principal, sql: str, today: dt.date | None = None, release: bool = False
+    ) -> Plan:
+        """The statement to run for `p`, rewritten; Refused when it cannot be proven safe.
+        `release` (govlake.sandbox's noisy release only, never the endpoint): a sandbox
+        statement's unaggregated rows, which go to the differential privacy engine."""
         try:
-            return self._plan(p, sql, today)
+            return self._plan(p, sql, today, release)
         except RecursionError:
             raise Refused(enforce.TOO_DEEP) from None
+        except sandbox_rules.SandboxRefused as refused:
+            raise Refused(refused.reason) from None
 
     def plan_delivery(self, p: Principal, sql: str, today: dt.date | None = None) -> Plan:
         """The statement that fills `p`'s warehouse: planned over what its grants give it (the
         source tables, masked by its grade, filtered) rather than over the warehouse it reads.
         Called by the warehouse refresh only; a connection always plans with `plan`."""
         try:
-            return self._plan(p, sql, today, delivery=True)
+            return self._plan(p, sql, today, release=False, delivery=True)
         except RecursionError:
             raise Refused(enforce.TOO_DEEP) from None
 
-    def _plan(self, p: Principal, sql: str, today: dt.date | None, delivery: bool = False) -> Plan:
+    def _plan(
+        self, p: Principal, sql: str, today: dt.date | None, release: bool, delivery: bool = False
+    ) -> Plan:
         if p.is_admin:
             return self._admin_plan(sql)
         tree = enforce.parse_one_statement(sql)
         kind = enforce.statement_kind(tree)
         fp = enforce.fingerprint(tree)
-        view = self._view(p, today or city_today(self.cfg), delivery)
-        access, schema, subqueries, allowed = view
+        today = today or city_today(self.cfg)
+        access, schema, subqueries, allowed = self._view(p, today, delivery)
         if kind in ("use", "show", "describe"):
             return self._metadata(tree, kind, fp, access, subqueries)
         enforce.check_read_only(tree)
@@ -238,6 +277,9 @@ class AccessControl:
         enforce.check_tables(tree, set(access))
         enforce.check_functions(tree)
         tree = enforce.qualified(tree, schema)
+        sandbox = None
+        if p.kind == "sandbox":
+            tree, sandbox = self._sandbox(p, tree, today, release)
         reads = self._reads(p, tree, access)
         tables = sorted({r.table for r in reads} | _tables(tree))
         enforce.replace_tables(tree, subqueries)
@@ -247,7 +289,26 @@ class AccessControl:
         sql_out = tree.sql(dialect="spark", comments=False)
         enforce.check_no_substitution(tree, sql_out)
         enforce.check_rewritten(sql_out, allowed)
-        return Plan(sql_out, kind, reads, filters, fp, tuple(tables))
+        return Plan(sql_out, kind, reads, filters, fp, tuple(tables), sandbox)
+
+    def _sandbox(self, p: Principal, tree, today: dt.date, release: bool):
+        """The sandbox rules (govlake/sandbox/rules.py) on a sandbox principal's statement:
+        checked, admitted by the day's overlap bound, then rewritten (k threshold or, for a
+        release, the rows). Reads are computed on the result, so raw columns stay unlisted."""
+        project = self._project_of.get(p.id)
+        if project is None:
+            raise Refused(
+                f"{p.id} is a sandbox principal without a sandbox project: add "
+                f"conf/sandbox/<project>.yaml naming principal {p.id}."
+            )
+        found = sandbox_rules.check(tree, project)
+        shape, variant = sandbox_rules.shape_and_variant(tree)
+        self.overlap.admit(p.id, today, project, shape, variant)
+        query = sandbox_rules.SandboxQuery(project.name, shape, variant, today)
+        if not release:
+            return sandbox_rules.rewrite(tree, found, project), query
+        rows, groups, metrics, table = sandbox_rules.release_rows(tree, found, project)
+        return rows, dataclasses.replace(query, groups=groups, metrics=metrics, table=table)
 
     @staticmethod
     def _admin_plan(sql: str) -> Plan:
@@ -280,7 +341,9 @@ class AccessControl:
     def _reads(self, p: Principal, tree: exp.Expression, access: dict[str, Access]):
         reads = {}
         for column, table in enforce.table_sources(tree):
-            info = access[table].resource.columns[column.name]
+            info = access[table].resource.columns.get(column.name)
+            if info is None:  # a sandbox rewrite's raw unit or key, counted, never output
+                continue
             masked = not shows_unmasked(info, p.clearance, self.scheme)
             reads[(table, column.name)] = Read(
                 table, column.name, info.grade, info.mask if masked else None
@@ -356,6 +419,18 @@ def share_grants(spark: SparkSession, cfg) -> list[Grant]:
         )
         for r in rows
     ]
+
+
+def sandbox_seen(spark: SparkSession, cfg, today: dt.date) -> dict:
+    """The sandbox query variants of today (and later days) per (principal, day, shape) from
+    share.sandbox_queries, so the overlap bound survives a reload or a new process."""
+    df = SANDBOX_QUERIES.table.read_if_exists(spark, cfg)
+    seen: dict = {}
+    if df is None:
+        return seen
+    for r in df.where(df.day >= today).select("principal", "day", "shape", "variant").collect():
+        seen.setdefault((r.principal, r.day, r.shape), set()).add(r.variant)
+    return seen
 
 
 def city_today(cfg) -> dt.date:

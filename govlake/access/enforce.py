@@ -110,6 +110,8 @@ class Plan:
     filters: tuple[str, ...]
     fingerprint: str
     tables: tuple[str, ...] = ()
+    # A sandbox principal's plan: its govlake.sandbox.rules.SandboxQuery (project, shape, ...).
+    sandbox: object | None = None
 
 
 def parse_one_statement(sql: str) -> exp.Expression:

@@ -144,12 +144,14 @@ def build(cfg, spark: Any = None, access: Any = None, directory: Any = None) -> 
 
 
 def live_rules(cfg, spark: Any, directory: Any = None) -> LiveAccess:
-    """The access rules reloaded when conf/access/, the catalog or share.requests change."""
+    """The access rules reloaded when conf/access/, conf/sandbox/, the catalog or share.requests
+    change."""
     from govlake.access import AccessControl
     from govlake.access.config import access_dir
     from govlake.catalog.loader import catalog_dir, load_rules
+    from govlake.sandbox.config import sandbox_dir
 
-    places = [access_dir(directory), catalog_dir(), load_rules().file_path]
+    places = [access_dir(directory), sandbox_dir(), catalog_dir(), load_rules().file_path]
     # With spark, columns dropped from a Delta table are seen at load (a grant of one is refused).
     return LiveAccess(
         lambda: AccessControl.load(cfg, directory, spark=spark),
