@@ -64,7 +64,23 @@ def run_nightly(day: dt.date, console: Console) -> list:
     if all(o.succeeded for o in outcomes):
         print_requests(day, console)  # the warehouses rest on approved requests
         outcomes += run_dags(apps, day, console, len(collect) + 1, total)
+        print_sandbox_release(console)
     return outcomes + run_dags([LEDGER_DAG], day, console, total, total)
+
+
+def print_sandbox_release(console: Console) -> None:
+    """The sandbox project's noisy statistic (可用不可见), released once and exported."""
+    from govlake.sandbox.release import DEMO_PROJECT, demo_release
+    from govlake.spark import get_spark
+
+    cfg = settings()
+    with console.status(f"Sandbox {DEMO_PROJECT}: a noisy release (PipelineDP) ..."):
+        row, path = demo_release(get_spark(cfg), cfg)
+    console.print(
+        f"Sandbox {DEMO_PROJECT}: release {row['release_id']} (ε {row['epsilon']}) of "
+        f"`{row['statement']}`, exported to {path}",
+        highlight=False,
+    )
 
 
 def run_dags(dag_ids: list[str], day: dt.date, console: Console, first: int, total: int) -> list:

@@ -112,6 +112,24 @@ def assert_warehouses_served(spark, home: Path) -> dict:
     return {r["request_id"]: r["state"] for r in requests}
 
 
+def assert_sandbox_released(spark, home: Path) -> str:
+    """Issue 16: one noisy release of residents per district, ε spent once, exported; each
+    released count near the true one (Laplace noise at ε 0.5), no group below k."""
+    import csv
+
+    lake = home / "lakehouse"
+    releases = spark.read.format("delta").load(str(lake / "share/sandbox_releases")).collect()
+    assert len(releases) == 1 and releases[0]["epsilon"] == 0.5
+    base = spark.read.format("delta").load(str(lake / "base/population")).where("_is_current")
+    truth = {r["division"]: r["count"] for r in base.groupBy("division").count().collect()}
+    path = lake / "exports/sandbox/health_study" / f"{releases[0]['release_id']}.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        released = {r["division"]: float(r["persons"]) for r in csv.DictReader(handle)}
+    assert released and set(released) <= set(truth)
+    assert all(abs(released[d] - truth[d]) <= 40 for d in released), (released, truth)
+    return releases[0]["release_id"]
+
+
 def assert_workbooks_match_manifest(spark, home: Path) -> None:
     """Per department, table and defect kind, the problems fed back equal the planted ones."""
     import datetime as dt
@@ -245,6 +263,7 @@ def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_ho
     assert_themes_match_generator(spark, demo_home)
     themes = theme_versions(spark, demo_home)
     requests = assert_warehouses_served(spark, demo_home)
+    release = assert_sandbox_released(spark, demo_home)
 
     second = run_demo(demo_home)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
@@ -256,3 +275,4 @@ def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_ho
         assert run["delta_version"] == runs[name]["delta_version"]
     assert theme_versions(spark, demo_home) == themes  # a rerun night commits nothing
     assert assert_warehouses_served(spark, demo_home) == requests  # nothing filed twice
+    assert assert_sandbox_released(spark, demo_home) == release  # ε not spent again
