@@ -63,3 +63,19 @@ def read_mapping(path: Path, fields_fix: str) -> tuple[dict, str]:
     if not isinstance(raw, dict):
         raise ConfigError("must be a YAML mapping of fields.", file=str(path), fix=fields_fix)
     return raw, text
+
+
+def explain_validation(exc, path: Path, fixes: dict[str, str], readme: str) -> ConfigError:
+    """A pydantic ValidationError of a declarative file as one error naming the file, the field
+    (dotted path), what is wrong and the fix: the fix of the deepest field named in `fixes`,
+    else a pointer to `readme`."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    named = [p for p in loc if p in fixes]
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        message = "this required field is missing"
+    elif err["type"] == "extra_forbidden":
+        message = "this field is not known"
+    fix = fixes[named[-1]] if named else f"see {readme} for the fields."
+    return ConfigError(f"field '{'.'.join(loc) or '(file)'}': {message}.", file=str(path), fix=fix)

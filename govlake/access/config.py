@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from govlake.conffile import read_mapping
+from govlake.conffile import explain_validation, read_mapping
 from govlake.errors import ConfigError
 from govlake.settings import PROJECT_ROOT
 
@@ -92,17 +92,7 @@ class Grant(BaseModel):
 
 
 def _explain(exc: ValidationError, path: Path) -> ConfigError:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    field = ".".join(loc) or "(file)"
-    named = [p for p in loc if p in FIXES]
-    message = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "missing":
-        message = "this required field is missing"
-    elif err["type"] == "extra_forbidden":
-        message = "this field is not known"
-    fix = FIXES[named[-1]] if named else "see govlake/access/README.md for the fields."
-    return ConfigError(f"field '{field}': {message}.", file=str(path), fix=fix)
+    return explain_validation(exc, path, FIXES, "govlake/access/README.md")
 
 
 def _parse(model: type[BaseModel], path: Path, **extra) -> BaseModel:

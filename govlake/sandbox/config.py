@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from govlake.conffile import read_mapping
+from govlake.conffile import explain_validation, read_mapping
 from govlake.errors import ConfigError
 from govlake.settings import PROJECT_ROOT
 
@@ -87,16 +87,7 @@ def sandbox_dir(directory: Path | None = None) -> Path:
 
 
 def _explain(exc: ValidationError, path: Path) -> ConfigError:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    named = [p for p in loc if p in FIXES]
-    message = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "missing":
-        message = "this required field is missing"
-    elif err["type"] == "extra_forbidden":
-        message = "this field is not known"
-    fix = FIXES[named[-1]] if named else "see govlake/sandbox/README.md for the fields."
-    return ConfigError(f"field '{'.'.join(loc) or '(file)'}': {message}.", file=str(path), fix=fix)
+    return explain_validation(exc, path, FIXES, "govlake/sandbox/README.md")
 
 
 def load_projects(directory: Path | None = None) -> dict[str, Project]:

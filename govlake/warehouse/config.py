@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from govlake.conffile import read_mapping
+from govlake.conffile import explain_validation, read_mapping
 from govlake.errors import ConfigError
 from govlake.lakehouse import Table
 from govlake.settings import PROJECT_ROOT
@@ -121,20 +121,10 @@ def get_app(name: str, directory: Path | None = None) -> App:
 
 
 def _explain(exc: ValidationError, path: Path) -> ConfigError:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    field = ".".join(loc) or "(file)"
-    named = [p for p in loc if p in FIXES]
-    message = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "missing":
-        message = "this required field is missing"
-    elif err["type"] == "extra_forbidden":
-        message = "this field is not known"
-    if loc == ["name"]:
+    if [str(p) for p in exc.errors()[0]["loc"]] == ["name"]:
         return ConfigError(
             f"the file name '{path.stem}' is not an application name.",
             file=str(path),
             fix="name the file in lower case letters, digits and '_' (it names app_<name>).",
         )
-    fix = FIXES[named[-1]] if named else "see govlake/warehouse/README.md for the fields."
-    return ConfigError(f"field '{field}': {message}.", file=str(path), fix=fix)
+    return explain_validation(exc, path, FIXES, "govlake/warehouse/README.md")
