@@ -54,6 +54,9 @@ def test_authenticate_one_message_for_unknown_user_and_wrong_password(ac):
         ("ec_official", "ezhou-420704"),
         ("hrss_analyst", "hrss-demo-2026"),
         ("bi_app", "bi-app-demo-2026"),
+        ("city_governance_app", "city-governance-demo"),
+        ("health_app", "health-demo"),
+        ("sb_health", "sandbox-demo-2026"),
     ],
 )
 def test_demo_passwords_of_the_readme_authenticate(ac, user, password):
