@@ -26,6 +26,7 @@ from govlake.site.model import (
     QualityScore,
     Registration,
     Resource,
+    SandboxRelease,
     ShareRequest,
     SourceFreshness,
     SystemInfo,
@@ -168,8 +169,13 @@ def tiny_ledger() -> Ledger:
                 "request r-rejected is rejected",
             ),
         ],  # fmt: skip
+        releases=[
+            SandboxRelease("health_study", "rel-1", dt.datetime(2026, 11, 27, 3), "dp", 0.5, 3,
+                           "SELECT division, count(*) FROM base.population GROUP BY division"),
+        ],
+        budgets={"health_study": (0.5, 1.0)},
         notes={"lineage": "declared lineage (test)"},
-    )
+    )  # fmt: skip
 
 
 def tiny_requests(day: dt.date) -> list[ShareRequest]:
@@ -308,6 +314,9 @@ def test_portal_page_counts_per_department(site):
         served.count('<tr class="delivered">') == 1 and "request r-rejected is rejected" in served
     )
     assert 'href="requests.html#request-r-approved"' in served
+    assert '<span class="budget" id="budget-health_study">health_study: ε 0.50 / 1.00 spent' in html
+    released = html.split('id="releases"')[1].split("</table>")[0]
+    assert "<code>rel-1</code>" in released and "差分隐私 noisy" in released
     police = html.split('id="dept-市公安局">')[1].split("</tr>")[0]
     assert '<td class="num">88.5</td>' in police and police.count("<circle") == 2
     assert "<title>2026-11-25: 80.0</title>" in police
@@ -534,6 +543,38 @@ def assert_access_counted(ledger) -> None:
     ]
 
 
+RAW_ID = "420704199001011234"
+
+
+def _save_sandbox(spark, cfg) -> None:
+    """Two releases of health_study (one naming an identity number in its filter) and its spend."""
+    from govlake.owned import SANDBOX_BUDGETS, SANDBOX_RELEASES
+
+    at = dt.datetime(2026, 12, 1, 9, 0)
+    base = {"principal": "sb_health", "fingerprint": "f", "delta": None, "k": 10,
+            "columns": ["division", "persons"], "result": "[]", "result_sha256": "x"}  # fmt: skip
+    rows = [
+        {**base, "release_id": "rel-1", "project": "health_study", "at": at, "kind": "dp",
+         "epsilon": 0.5, "rows": 3, "statement": "SELECT division, count(*) FROM base.population "
+         "GROUP BY division"},
+        {**base, "release_id": "rel-2", "project": "health_study", "at": at + dt.timedelta(1),
+         "kind": "aggregate", "epsilon": None, "rows": 0,
+         "statement": f"SELECT count(*) FROM base.population WHERE id_number <> '{RAW_ID}'"},
+    ]  # fmt: skip
+    _save(spark, cfg, "share.sandbox_releases", rows, SANDBOX_RELEASES.schema)
+    spend = [{"project": "health_study", "epsilon_spent": 0.5, "releases": 1, "updated_at": at}]
+    _save(spark, cfg, "share.sandbox_budgets", spend, SANDBOX_BUDGETS.schema)
+
+
+def assert_sandbox_collected(ledger) -> None:
+    assert [r.release_id for r in ledger.releases] == ["rel-2", "rel-1"]  # newest first
+    assert (
+        RAW_ID not in ledger.releases[0].statement
+        and "WHERE id_number" in ledger.releases[0].statement
+    )
+    assert ledger.budgets["health_study"] == (0.5, 1.0)  # conf/sandbox/health_study.yaml: ε 1.0
+
+
 def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_cfg, source_dir):
     """Column names as govlake.catalog publishes them (SCD2 history: is_current)."""
     from govlake.site.collect import collect_ledger
@@ -698,10 +739,12 @@ def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_
         "run_id string, transformation string, recorded_at timestamp",
     )
     _save_audit(spark, private_cfg)
+    _save_sandbox(spark, private_cfg)
 
     ledger = collect_ledger(spark, private_cfg)
 
     assert_access_counted(ledger)
+    assert_sandbox_collected(ledger)
     population = next(r for r in ledger.resources if r.registered)
     assert (population.name, population.code, population.resource_id) == (
         "人口基础库",

@@ -86,6 +86,8 @@ def collect_ledger(spark: SparkSession, cfg: Settings) -> Ledger:
         score_history=portal.score_history(spark, cfg),
         problems=portal.problems(spark, cfg, notes),
         deliveries=portal.deliveries(spark, cfg, notes),
+        releases=portal.sandbox_releases(spark, cfg, notes),
+        budgets=portal.sandbox_budgets(spark, cfg),
         notes=notes,
     )
 

@@ -205,6 +205,20 @@ class Delivery:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class SandboxRelease:
+    """A statistic released from a sandbox project (可用不可见, share.sandbox_releases); the
+    statement with any identifier in it masked."""
+
+    project: str
+    release_id: str
+    at: dt.datetime
+    kind: str  # aggregate (exact, k-anonymous) | dp (noisy)
+    epsilon: float | None
+    rows: int | None
+    statement: str
+
+
 @dataclass
 class Ledger:
     """Everything the site shows, plus a note per input saying where it came from or why not."""
@@ -226,6 +240,9 @@ class Ledger:
     score_history: dict[str, list[tuple[dt.date, float]]] = field(default_factory=dict)
     problems: dict[str, Problems] | None = None  # None: no problem tracked yet
     deliveries: list[Delivery] | None = None  # None: no application warehouse served yet
+    releases: list[SandboxRelease] | None = None  # None: nothing released from a sandbox yet
+    # project -> (ε spent, ε budget) of every configured sandbox project
+    budgets: dict[str, tuple[float, float]] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # input -> where from / why missing
 
     def resource_of(self, table: str) -> Resource | None:

@@ -14,7 +14,13 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from govlake.owned import PROBLEMS, SHARE_DELIVERIES, SHARE_REQUESTS
-from govlake.site.model import Delivery, Problems, ShareRequest, SourceFreshness
+from govlake.site.model import (
+    Delivery,
+    Problems,
+    SandboxRelease,
+    ShareRequest,
+    SourceFreshness,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -147,3 +153,32 @@ def deliveries(spark: SparkSession, cfg: Settings, notes: dict) -> list[Delivery
     notes["deliveries"] = "share.deliveries: the latest delivery of each warehouse table."
     found = [Delivery(**r.asDict()) for r in rows.collect()]
     return sorted(found, key=lambda d: (d.app, d.warehouse_table))
+
+
+def sandbox_releases(spark: SparkSession, cfg: Settings, notes: dict):
+    """Every sandbox release, newest first, its statement masked (govlake.masking.mask_text)."""
+    from govlake.masking import mask_text
+    from govlake.owned import SANDBOX_RELEASES
+
+    df = SANDBOX_RELEASES.table.read_if_exists(spark, cfg)
+    if df is None:
+        notes["releases"] = "share.sandbox_releases 尚无记录: nothing released from a sandbox yet."
+        return None
+    fields = list(SandboxRelease.__dataclass_fields__)
+    rows = [r.asDict() for r in df.select(*fields).collect()]
+    notes["releases"] = "share.sandbox_releases (statements with identifiers masked)."
+    found = [SandboxRelease(**{**r, "statement": mask_text(r["statement"])}) for r in rows]
+    return sorted(found, key=lambda r: r.at, reverse=True)
+
+
+def sandbox_budgets(spark: SparkSession, cfg: Settings) -> dict[str, tuple[float, float]]:
+    """Per configured sandbox project: ε spent (share.sandbox_budgets) and its budget."""
+    from govlake.owned import SANDBOX_BUDGETS
+    from govlake.sandbox.config import load_projects
+
+    df = SANDBOX_BUDGETS.table.read_if_exists(spark, cfg)
+    spent = {} if df is None else {r["project"]: r["epsilon_spent"] for r in df.collect()}
+    return {
+        name: (float(spent.get(name) or 0.0), float(project.epsilon))
+        for name, project in sorted(load_projects().items())
+    }
