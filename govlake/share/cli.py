@@ -76,8 +76,22 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = [r for r in rows if r["state"] == args.state]
     if args.overdue:
         rows = [r for r in rows if r["overdue"]]
-    print_rows(rows, args.json, title="Requests (age and due date in working days)")
+    if args.json:
+        print_rows(rows, True)
+        return 0
+    # The table shows what fits a terminal; --json has every field (items, period, reason).
+    shown = [{k: r[k] for k in TABLE_COLUMNS} for r in rows]
+    print_rows(shown, False, title="Requests (age and due date in working days)")
+    uncovered = sorted({r["calendar"] for r in rows if r["calendar"]})
+    for reason in uncovered:  # once, not once per request: the holiday calendar's gap
+        console.print(f"Due date unknown for some requests: {reason}", highlight=False)
     return 0
+
+
+TABLE_COLUMNS = (
+    "request_id", "principal", "resource", "provider", "delivery", "state", "age_working_days",
+    "due_on", "overdue",
+)  # fmt: skip
 
 
 def register(add) -> None:
