@@ -7,30 +7,15 @@ found by sqlglot; output: theme.<model>); the DAG is scheduled on the Assets of 
 
 from __future__ import annotations
 
-from airflow.sdk import dag
-
-from govlake.tasks import airflow_task, theme_task
-from govlake.themes import Theme, load_themes
-
-
-def _build(theme: Theme):
-    build = theme_task(theme)
-
-    @dag(
-        dag_id=build.dag_id,
-        schedule=[t.asset() for t in build.inputs],
-        catchup=False,
-        tags=["theme", theme.title],
-        doc_md=f"### {theme.title} `{theme.table}`\n\n{theme.description}\n\n"
-        f"Grain: {theme.grain}; refresh: {theme.refresh.rule} ({theme.refresh.reason}).\n\n"
-        + "Inputs: "
-        + ", ".join(f"`{t}`" for t in build.inputs),
-    )
-    def generated():
-        airflow_task(build)
-
-    return generated()
-
+# Airflow's DAG discovery (safe mode) parses only files that name both airflow and dag:
+# the DAG itself is built by govlake.tasks.asset_scheduled_dag (airflow.sdk.dag).
+from govlake.tasks import asset_scheduled_dag, theme_task
+from govlake.themes import load_themes
 
 for _theme in load_themes():
-    globals()[f"theme__{_theme.theme}"] = _build(_theme)
+    globals()[f"theme__{_theme.theme}"] = asset_scheduled_dag(
+        theme_task(_theme),
+        tags=["theme", _theme.title],
+        heading_md=f"### {_theme.title} `{_theme.table}`\n\n{_theme.description}\n\n"
+        f"Grain: {_theme.grain}; refresh: {_theme.refresh.rule} ({_theme.refresh.reason}).",
+    )

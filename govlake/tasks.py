@@ -253,3 +253,24 @@ def airflow_task(task: Task):
         return execute(task, context)
 
     return run()
+
+
+def asset_scheduled_dag(task: Task, tags: list[str], heading_md: str):
+    """A DAG of the one task `task`, run when every table it reads has been written (the Assets
+    of its inputs): a library build, a theme, an application warehouse. `heading_md` describes
+    it; the inputs are listed after it."""
+    from airflow.sdk import dag
+
+    inputs = ", ".join(f"`{t}`" for t in task.inputs)
+
+    @dag(
+        dag_id=task.dag_id,
+        schedule=[t.asset() for t in task.inputs],
+        catchup=False,
+        tags=tags,
+        doc_md=f"{heading_md}\n\nInputs: {inputs}",
+    )
+    def generated():
+        airflow_task(task)
+
+    return generated()
