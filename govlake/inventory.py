@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from govlake.lakehouse import all_tables, count_without_jvm, listed_tables, open_without_jvm
+from govlake.lakehouse import all_tables, listed_tables, size_without_jvm
 from govlake.settings import Settings, settings
 from govlake.sources import load_sources
 from govlake.spark import get_spark, spark_conf
@@ -43,16 +43,17 @@ def table_rows() -> list[dict]:
     cfg = settings()
     rows = []
     for table in listed_tables(cfg):
-        opened = open_without_jvm(table, cfg)
-        if opened is None:  # a log folder without a first commit: not a table yet
+        size = size_without_jvm(table, cfg)
+        if size is None:  # a log folder without a first commit: not a table yet
             continue
+        version, count = size
         rows.append(
             {
                 "table": table.qualified,
                 "layer": table.database,
                 "path": table.location(cfg),
-                "delta_version": opened.version(),
-                "rows": count_without_jvm(table, cfg),
+                "delta_version": version,
+                "rows": count,
             }
         )
     latest = latest_runs_without_jvm(cfg)

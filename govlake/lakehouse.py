@@ -404,7 +404,6 @@ def query_without_jvm(
     """Rows of a small read-only query over Delta tables, by delta-rs and DataFusion (SQL in
     DataFusion's dialect; each table named by its key in `tables`); None when one of them was
     never written. Timestamps come back as PySpark's collect() gives them."""
-    import pyarrow as pa
     from deltalake import QueryBuilder
 
     builder = QueryBuilder()
@@ -413,9 +412,14 @@ def query_without_jvm(
         if opened is None:
             return None
         builder.register(alias, opened)
+    return _arrow_rows(builder.execute(sql))
+
+
+def _arrow_rows(stream) -> list[dict]:
+    import pyarrow as pa
+
     # From the Arrow stream directly: pa.table() would import pandas to check its argument.
-    result = pa.RecordBatchReader.from_stream(builder.execute(sql)).read_all()
-    return _python_rows(result)
+    return _python_rows(pa.RecordBatchReader.from_stream(stream).read_all())
 
 
 def _python_rows(result) -> list[dict]:
@@ -440,7 +444,13 @@ def _python_rows(result) -> list[dict]:
     return rows
 
 
-def count_without_jvm(table: Table, cfg: Settings | None = None) -> int | None:
-    """The table's rows now (deletion vectors applied), or None when it was never written."""
-    rows = query_without_jvm("SELECT count(*) AS n FROM t", {"t": table}, cfg)
-    return None if rows is None else rows[0]["n"]
+def size_without_jvm(table: Table, cfg: Settings | None = None) -> tuple[int, int] | None:
+    """The table's current version and rows (deletion vectors applied), from one opening of
+    its log; None when it was never written."""
+    from deltalake import QueryBuilder
+
+    opened = open_without_jvm(table, cfg)
+    if opened is None:
+        return None
+    counted = QueryBuilder().register("t", opened).execute("SELECT count(*) AS n FROM t")
+    return opened.version(), _arrow_rows(counted)[0]["n"]
