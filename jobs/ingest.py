@@ -220,6 +220,8 @@ def _set_aside(staged: DataFrame, ctx: LoadContext, reason: str, stamped: str) -
     """The staged rows with a reject or drop reason, as rows of ops.rejected/dropped_rows."""
     from pyspark.sql import functions as F
 
+    from govlake.masking import mask_column
+
     return staged.where(F.col(reason).isNotNull()).select(
         F.col("_run_id").alias("run_id"),
         F.col("_source_system").alias("source_system"),
@@ -227,8 +229,9 @@ def _set_aside(staged: DataFrame, ctx: LoadContext, reason: str, stamped: str) -
         F.col("_batch_date").alias("batch_date"),
         F.col("_source_file").alias("source_file"),
         F.col("_source_row").alias("source_row"),
-        F.col("_raw_record").alias("raw_record"),
-        F.col(reason).alias("reason"),
+        # Outside the graded ods tables: identifiers masked (the file and line find the row).
+        mask_column(F.col("_raw_record")).alias("raw_record"),
+        mask_column(F.col(reason)).alias("reason"),
         F.col("_ingested_at").alias(stamped),
     )
 

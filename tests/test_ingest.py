@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -265,3 +266,25 @@ def test_rows_without_a_watermark_are_counted_and_reported(spark, cfg, source_di
     assert [(p.department, p.field, p.value, p.rule, p.origin) for p in found] == [
         ("市人社局", "last_modified", "2 行 rows", "null_watermark", "load")
     ]
+
+
+def test_rejected_rows_keep_identifiers_masked(spark, source_dir, tmp_path):
+    """Issue 17 item 4: ops.rejected_rows is outside the graded ods tables, so a broken row's
+    identity number and sole trader's USCC are masked there and in the table's commit log
+    (whose column statistics would otherwise copy the raw value); file and line find the row."""
+    from govlake.lakehouse import Table
+
+    person, trader = "420704199003071234", "92420704MA4K52Y44R"
+    text = (
+        f"出生证编号,新生儿姓名,性别\r\nQ101,张小明,男,母亲{person},{trader}\r\nQ102,李小红,女\r\n"
+    )
+    file_source(source_dir, tmp_path, "vital_m", text)
+    assert load_table("vital_m", "birth", DAY2, "run-1", spark)["rows_rejected"] == 1
+    [reject] = spark.sql(
+        "SELECT source_row, raw_record FROM ops.rejected_rows WHERE source_system = 'vital_m'"
+    ).collect()
+    assert reject.source_row == 2
+    assert reject.raw_record == "Q101,张小明,男,母亲420704********1234,92420704********4R"
+    log = Path(Table.parse("ops.rejected_rows").location(settings())) / "_delta_log"
+    written = "".join(p.read_bytes().decode("utf-8", "ignore") for p in log.rglob("*.*"))
+    assert "Q101" in written and person not in written and trader not in written

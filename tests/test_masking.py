@@ -61,3 +61,58 @@ def test_quality_samples_follow_the_configured_masking(spark, cfg, tmp_path, mon
         "1#3",
     ]
     assert_frames_equal(samples, [("expect_column_values_to_be_valid_ric:sfzh", sorted(masked))])
+
+
+def test_a_sole_traders_uscc_is_masked_and_an_enterprises_is_not(spark):
+    """A 个体工商户's USCC (category 9, type 2) identifies a person; other USCCs are public."""
+    from pyspark.sql import functions as F
+
+    trader, company = "92420704MA4K52Y44R", "91420700MA4K52Y44R"
+    text = f"经营者 {trader}，公司 {company}"
+    expected = f"经营者 92420704********4R，公司 {company}"
+    assert masking.mask_text(text) == expected
+    row = spark.createDataFrame([(text,)], "v string").select(masking.mask_column(F.col("v")))
+    assert row.first()[0] == expected
+
+
+def test_the_leak_scan_finds_what_is_planted_outside_the_graded_stores(spark, tmp_path):
+    """tests/leaks.py (the e2e leak test) finds an identifier in a log line, inside an .xlsx,
+    inside a struct of a Delta table and in a command's output; a graded store or a
+    department's own delivery is not a leak."""
+    import leaks
+    from openpyxl import Workbook
+
+    person, representative, trader = (
+        GOOD,
+        sample_ids.ric_number("420702", "19700202", 3),
+        ("92420704MA4K52Y44R"),
+    )
+    lake = tmp_path / "lakehouse"
+
+    def delta(path: str, rows: list, schema: str) -> None:
+        spark.createDataFrame(rows, schema).write.format("delta").save(str(lake / path))
+
+    delta("base/population", [(person,), (None,)], "id_number string")
+    entities = [(trader, None), ("91420700MA4K52Y44R", representative)]
+    delta("base/legal_entity", entities, "uscc string, legal_representative_id string")
+    assert leaks.personal_identifiers(spark, lake) == {person, representative, trader}
+    identifiers = {person, representative, trader}
+    delta("ods/x__t", [(person,)], "v string")  # graded: holds raw values by design
+    delta("ops/notes", [(1, (f"row of {representative}", 2))], "k int, s struct<t:string,n:int>")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "task.log").write_text(f"ERROR bad row {person}\n", "utf-8")
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "delivery.csv").write_text(person, "utf-8")
+    book = Workbook()
+    book.active.append(["统一社会信用代码", trader.lower()])
+    book.save(lake / "feedback.xlsx")
+    found = leaks.file_leaks(tmp_path, identifiers)
+    # The commit log of ops.notes copies the value into its column statistics: a leak too.
+    in_logs = {k for k in found if "/_delta_log/" in k}
+    assert in_logs and all(k.startswith("lakehouse/ops/notes/_delta_log/") for k in in_logs)
+    assert {k: n for k, n in found.items() if k not in in_logs} == {
+        "logs/task.log": 1,
+        "lakehouse/feedback.xlsx": 1,
+    }
+    assert leaks.table_leaks(spark, tmp_path, identifiers) == {"lakehouse/ops/notes": 1}
+    assert leaks.text_leaks({"a": f"{person[:17]}", "b": f"id={person}"}, identifiers) == {"b": 1}

@@ -30,6 +30,7 @@ TAX = [
     ("91420700MA4K000003", "鄂州丙公司", "2025", "B", dt.date(2026, 4, 1), D2),
     ("91420700MA4K000004", "鄂州丁公司", "2025", "A", dt.date(2026, 4, 2), D2),
     ("91420700MA4K000005", "鄂州戊公司", "2025", "M", dt.date(2026, 4, 2), D2),
+    ("92420700MA4K000006", "鄂州己小吃店", "2025", "A", dt.date(2026, 4, 2), D2),  # a person's
 ]
 TAX_COLUMNS = "taxpayer_id, taxpayer_name, rating_year, credit_level, rating_date, _batch_date"
 # Expected A-level list: the latest batch's A rows, sorted.
@@ -96,11 +97,19 @@ SAMR_COLUMNS = (
 )
 SAMR_EXPECTED = [
     ["tyshxydm", "qymc", "qylx", "fddbr", "zczb", "clrq", "jyzt", "zs", "jyfw", "djjg"],
-    ["91420700MA4K0000A1", "鄂州新名称有限公司", "股份有限公司(非上市、自然人投资或控股)", "张三",
-     "120.5", "2020-01-02", "存续", "鄂城区一路1号", "批发", "鄂州市市场监督管理局"],
-    ["92420700MA4K0000B2", "李四小吃店", "个体工商户", "李四", "3.0", "2021-05-06", "在业",
-     "华容区二路2号", "餐饮", "鄂州市市场监督管理局华容分局"],
-]  # fmt: skip
+    [
+        "91420700MA4K0000A1",
+        "鄂州新名称有限公司",
+        "股份有限公司(非上市、自然人投资或控股)",
+        "张三",
+        "120.5",
+        "2020-01-02",
+        "存续",
+        "鄂城区一路1号",
+        "批发",
+        "鄂州市市场监督管理局",
+    ],
+]  # fmt: skip  (李四小吃店, a 个体工商户: a person's business, never in bulk open data)
 
 
 def write_tax(spark, cfg, rows) -> None:
@@ -140,7 +149,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 def test_packages_are_exported_filtered_and_without_the_id_number(exported):
     root, results = exported
     assert {r["dataset"]: r["rows"] for r in results} == {
-        "enterprise_registrations": 2,
+        "enterprise_registrations": 1,
         "tax_credit_a_list": 2,
     }
     assert read_csv(root / "tax_credit_a_list" / "data.csv") == TAX_EXPECTED
@@ -303,7 +312,9 @@ def test_open_list_shows_priority_and_what_is_published(exported, capsys):
     rows = {r["dataset"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["enterprise_registrations"]["priority"] == 1
     assert rows["tax_credit_a_list"]["rows"] == 2
-    assert rows["tax_credit_a_list"]["row_filter"] == "credit_level = 'A'"
+    assert rows["tax_credit_a_list"]["row_filter"] == (
+        "credit_level = 'A' AND taxpayer_id NOT LIKE '92%'"
+    )
 
 
 def test_the_ledger_site_collects_the_published_packages(exported):
@@ -313,7 +324,7 @@ def test_the_ledger_site_collects_the_published_packages(exported):
     notes: dict[str, str] = {}
     found = open_datasets(root, notes)
     assert [(d.name, d.publisher, d.rows, d.priority) for d in found] == [
-        ("enterprise_registrations", "市市场监管局", 2, 1),
+        ("enterprise_registrations", "市市场监管局", 1, 1),
         ("tax_credit_a_list", "市税务局", 2, 2),
     ]
     assert (
