@@ -68,7 +68,8 @@ REJECTED_ROWS = _declare(
     "run_id string, source_system string, table_name string, batch_date date, "
     "source_file string, source_row long, raw_record string, reason string, "
     "rejected_at timestamp",
-    "Rows of a delivered file that do not parse, kept raw with their file and line; a rerun of "
+    "Rows of a delivered file that do not parse, with their file and line (identifiers masked: "
+    "docs/leaks.md); a rerun of "
     "a batch replaces that table's rows of the batch.",
 )
 DROPPED_ROWS = _declare(
