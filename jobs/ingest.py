@@ -118,7 +118,12 @@ def read_source(
         # the department as a problem (jobs.feedback.problems.from_null_watermarks).
         run.rows_null_watermark = 0 if window.reads_null_marks() else stats["nulls"]
     bounds = stats if "lo" in stats else None
-    return readers.read_database(spark, target, ctx.spec, ctx.cfg, window, bounds), None
+    return (
+        readers.read_database(
+            spark, target, ctx.spec, ctx.cfg, window, bounds, system=ctx.source.system
+        ),
+        None,
+    )
 
 
 def plan_window(spark: SparkSession, ctx: LoadContext, committed, high_now) -> readers.Increment:

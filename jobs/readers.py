@@ -509,8 +509,43 @@ def _numeric(bounds: dict | None, key: str) -> int | None:
         return None
 
 
+def _check_sqlite_numbers(
+    spark: SparkSession, target, spec: TableSpec, cfg: Settings, schema, system
+):
+    """SQLite stores any value in any column; for a column declared a number its driver reads
+    text as 0, silently. Count such values first and stop the load, naming the column."""
+    from pyspark.sql.types import NumericType
+
+    numbers = [f.name for f in schema.fields if isinstance(f.dataType, NumericType)]
+    if not numbers:
+        return
+    quoted = {n: '"' + n.replace('"', '""') + '"' for n in numbers}
+    select = ", ".join(f"SUM(typeof({q}) = 'text') AS c{i}" for i, q in enumerate(quoted.values()))
+    query = f"SELECT {select} FROM {spec.dbtable}"
+    types = ", ".join(f"c{i} LONG" for i in range(len(numbers)))
+    row = jdbc_reader(spark, target, cfg.jdbc_fetchsize).option("query", query)
+    counts = row.option("customSchema", types).load().first()
+    texts = {n: counts[f"c{i}"] for i, n in enumerate(numbers) if counts[f"c{i}"]}
+    if texts:
+        name, n = next(iter(texts.items()))
+        raise SourceError(
+            f"column {name} holds text in {n} row(s) of {spec.dbtable}, where the table declares "
+            f"a number (all such columns: {sorted(texts)}); its driver would read them as 0, so "
+            "nothing was read.",
+            source=system,
+            fix="ask the department to correct those values, or to declare the column as TEXT "
+            "if it now holds text.",
+        )
+
+
 def read_database(
-    spark: SparkSession, target, spec: TableSpec, cfg: Settings, window: Increment | None, bounds
+    spark: SparkSession,
+    target,
+    spec: TableSpec,
+    cfg: Settings,
+    window: Increment | None,
+    bounds,
+    system: str | None = None,
 ) -> DataFrame:
     """Rows of a department table inside the watermark window, over parallel JDBC reads."""
     from pyspark.sql import functions as F
@@ -520,6 +555,8 @@ def read_database(
     column = partition_column(spec)
     lo, hi = _numeric(bounds, "lo"), _numeric(bounds, "hi")
     schema = reader.load().schema
+    if target.url.startswith("jdbc:sqlite:"):
+        _check_sqlite_numbers(spark, target, spec, cfg, schema, system)
     numeric = column and isinstance(schema[column].dataType, NumericType)
     if numeric and lo is not None and hi is not None and hi > lo:
         reader = (

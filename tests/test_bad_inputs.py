@@ -372,3 +372,14 @@ def test_a_file_still_being_written_fails_and_writes_nothing(
     message = fails(spark, "bi_grow", "changed while it was read")
     assert "still being written" in message
     assert held(spark, "bi_grow")["rejected"] == 0
+
+
+def test_text_where_a_database_number_was_fails_naming_the_column(spark, source_dir, tmp_path):
+    """SQLite keeps any value in an INTEGER column; its driver would read 一百 as 0, silently."""
+    ddl = "CREATE TABLE t (id INTEGER, amount INTEGER)"
+    db = database(source_dir, tmp_path, "bi_dbtype", ddl, [(1, 100), (2, 200)])
+    loads(spark, "bi_dbtype", 2, day=DAY0, written=2)
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE t SET amount = '一百' WHERE id = 1")
+    message = fails(spark, "bi_dbtype", "column amount holds text in 1 row(s)")
+    assert "would read them as 0" in message
