@@ -170,11 +170,24 @@ def department_rows(spark, target) -> int:
 def test_govlake_sql_never_writes_to_a_department_database(spark, pg_source, capsys):
     from govlake.cli import main
 
-    statement = "INSERT INTO ods.tr_pg__t VALUES (3, 'c')"
-    assert main(["sql", statement]) == 1  # the administrator: the database refuses the write
-    assert "read-only" in capsys.readouterr().err
+    statement = "INSERT INTO ods.tr_pg__t SELECT 3 AS id, 'c' AS name"
     assert main(["sql", "--as", "hrss_analyst", statement]) == 1  # refused before Spark
     assert "INSERT statements are refused" in capsys.readouterr().err
+    assert main(["sql", statement]) == 1  # the administrator
+    capsys.readouterr()
+    assert department_rows(spark, pg_source) == 2
+    # This session refuses INSERT into a JDBC table anyway (schema evolution on), which another
+    # session need not do: the connection the table is registered with refuses the write.
+    described = spark.sql("DESCRIBE TABLE EXTENDED ods.tr_pg__t").collect()
+    storage = next(r[1] for r in described if r[0] == "Storage Properties")
+    assert "readOnlyMode=always" in storage and "readOnly=true" in storage
+    from jobs.connections import JdbcTarget
+
+    registered = JdbcTarget(pg_source.url, pg_source.driver, pg_source.properties)
+    rows = spark.createDataFrame([(3, "c")], "id long, name string")
+    writer = rows.write.format("jdbc").options(**registered.read_options(), dbtable="tr_dept")
+    with pytest.raises(Exception, match="read-only transaction"):
+        writer.mode("append").save()
     assert department_rows(spark, pg_source) == 2
     assert main(["sql", "--json", "SELECT count(*) AS n FROM ods.tr_pg__t"]) == 0
     assert '"n": 2' in capsys.readouterr().out
@@ -211,7 +224,7 @@ def test_a_password_is_in_no_plan_log_or_error(
     with pytest.raises(GovlakeError) as err:
         load_table("tr_pg", "t", DAY, "run-pw", spark)
     logged = capfd.readouterr()
-    assert "password authentication failed" in str(err.value)
+    assert "after 3 attempts" in str(err.value) and "(user " in str(err.value)
     for text in (str(err.value), logged.out, logged.err):
         assert wrong not in text and password not in text
     errors = spark.table("ops.load_runs").where("source_system = 'tr_pg'").collect()
