@@ -229,3 +229,18 @@ def test_a_password_is_in_no_plan_log_or_error(
         assert wrong not in text and password not in text
     errors = spark.table("ops.load_runs").where("source_system = 'tr_pg'").collect()
     assert errors and all(wrong not in (r.error or "") for r in errors)
+
+
+def test_a_sqlite_department_database_is_opened_read_only(spark, tmp_path):
+    from jobs.connections import JdbcTarget
+
+    db = tmp_path / "dept.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t (id INTEGER)")
+    target = JdbcTarget(f"jdbc:sqlite:{db}", "org.sqlite.JDBC")
+    rows = spark.createDataFrame([(1,)], "id long")
+    writer = rows.write.format("jdbc").options(**target.read_options(), dbtable="t")
+    with pytest.raises(Exception, match="readonly"):
+        writer.mode("append").save()
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM t").fetchone() == (0,)
