@@ -331,16 +331,18 @@ def test_a_watermark_that_moves_backwards_fails_naming_both_marks(spark, source_
 
 
 def test_a_database_failing_mid_read_fails_the_load_and_writes_nothing(spark, source_dir, tmp_path):
-    """The probe answers, then the read of the rows breaks part way (as a timeout or a dropped
-    connection does): SQLite evaluates json('…') of row 2 only when the rows are fetched. (The
-    view's computed column has no declared type: the driver reads it as a number.)"""
+    """The probe answers, then the first pass over the rows breaks part way (as a timeout or a
+    dropped connection does): SQLite evaluates json('…') of row 2 only when rows are fetched.
+    (For SQLite that pass is the check of number columns: the view's computed column has no
+    declared type, so the driver reads it as a number.)"""
     view = (
         "CREATE VIEW t AS SELECT id, name, CASE WHEN id = 2 AND (SELECT broken FROM flag) "
         "THEN json('not json') ELSE modified END AS modified FROM t0"
     )
-    db = database(source_dir, tmp_path, "bi_mid", TABLE.replace(" t ", " t0 "), [])
+    ddl = "CREATE TABLE t0 (id INTEGER, name TEXT, modified INTEGER)"
+    db = database(source_dir, tmp_path, "bi_mid", ddl, [])
     with sqlite3.connect(db) as con:
-        rows = [(1, "a", "20261125"), (2, "b", "20261126")]
+        rows = [(1, "a", 20261125), (2, "b", 20261126)]
         con.executemany("INSERT INTO t0 VALUES (?, ?, ?)", rows)
         con.execute("CREATE TABLE flag (broken INTEGER)")
         con.execute("INSERT INTO flag VALUES (0)")
