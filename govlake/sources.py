@@ -8,7 +8,15 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from govlake.conffile import read_mapping
 from govlake.errors import ConfigError
@@ -16,6 +24,12 @@ from govlake.settings import PROJECT_ROOT, settings
 
 SOURCES_DIR = PROJECT_ROOT / "conf" / "sources"
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+# Names this project writes into SQL sent to a department database (the probe's MIN/MAX, the
+# table read): letters (any script), digits and underscores, a table optionally schema-qualified.
+SQL_NAME = re.compile(r"[^\W\d]\w*", re.UNICODE)
+SQL_TABLE = re.compile(rf"{SQL_NAME.pattern}(\.{SQL_NAME.pattern}){{0,2}}", re.UNICODE)
+# The only placeholder of default_url; anything else in braces is refused.
+URL_PLACEHOLDER = "{sources_root}"
 
 # What to tell the user for each field that can be wrong.
 FIXES = {
@@ -31,6 +45,11 @@ FIXES = {
     "format": "use csv, json or xlsx for files.",
     "schedule": "use a cron expression such as '0 2 * * *' (02:00 every night).",
     "encoding": "use a Python/Java charset such as gbk, gb18030, utf-8, utf-8-sig or utf-16.",
+    "dbtable": "give the table's name, optionally schema-qualified (schema.table): letters, "
+    "digits and underscores only; filters and expressions are not allowed.",
+    "watermark": "give one column name (letters, digits and underscores only).",
+    "partition_column": "give one column name (letters, digits and underscores only).",
+    "default_url": "give a plain JDBC URL; {sources_root} is the only placeholder.",
 }
 
 
@@ -52,6 +71,14 @@ class Location(BaseModel):
         if self.default_url and re.search(r"(password|pwd)=", self.default_url, re.I):
             raise ValueError("credentials must not be written in a conf file")
         return self
+
+    @field_validator("default_url")
+    @classmethod
+    def _plain_url(cls, url: str | None) -> str | None:
+        """Not a format string: only {sources_root} is replaced, as text (jobs.connections)."""
+        if url and re.search(r"[{}]", url.replace(URL_PLACEHOLDER, "")):
+            raise ValueError(f"{url!r} has braces other than the placeholder {URL_PLACEHOLDER}")
+        return url
 
     @property
     def is_database(self) -> bool:
@@ -89,12 +116,28 @@ class TableSpec(BaseModel):
         description="evolve: add new columns, keep dropped ones as NULL; fail: stop the load",
     )
 
+    @field_validator("dbtable", "watermark", "partition_column")
+    @classmethod
+    def _sql_name(cls, name: str | None, info: ValidationInfo) -> str | None:
+        """These names are written into SQL sent to the department's database: plain names only."""
+        pattern = SQL_TABLE if info.field_name == "dbtable" else SQL_NAME
+        if name is not None and not pattern.fullmatch(name):
+            raise ValueError(f"{name!r} is not a plain name")
+        return name
+
     @model_validator(mode="after")
     def _file_or_table(self) -> TableSpec:
         if bool(self.dbtable) == bool(self.file):
             raise ValueError("give exactly one of 'dbtable' (database) or 'file' (files)")
         if self.file and not self.format:
             raise ValueError("a file needs 'format' (csv, json or xlsx)")
+        if self.dbtable and not self.partition_column and len(self.primary_key) == 1:
+            # A single key is the default partition column of parallel reads: also SQL.
+            if not SQL_NAME.fullmatch(self.primary_key[0]):
+                raise ValueError(
+                    f"primary_key {self.primary_key[0]!r} of a database table is not a plain "
+                    "name; set partition_column to one"
+                )
         bad = [c for c in self.columns.values() if not re.match(IDENTIFIER, c)]
         if bad:
             raise ValueError(f"ods column names must be snake_case, not {bad}")

@@ -18,13 +18,21 @@ from urllib.parse import unquote, urlsplit
 
 from govlake.errors import SourceError, summarize_java_error
 from govlake.settings import Settings
-from govlake.sources import SourceSystem
+from govlake.sources import URL_PLACEHOLDER, SourceSystem
 
 T = TypeVar("T")
 
 DRIVERS = {
     "postgresql": "org.postgresql.Driver",
     "sqlite": "org.sqlite.JDBC",
+}
+# Driver properties that make a connection refuse writes: the lakehouse only ever reads a
+# department's database, so even a statement Spark would run as a write (INSERT INTO a logical
+# table) is refused by the database itself. pgjdbc: readOnlyMode=always applies it in autocommit
+# too; sqlite-jdbc: open_mode 1 is SQLITE_OPEN_READONLY.
+READ_ONLY = {
+    "postgresql": {"readOnly": "true", "readOnlyMode": "always"},
+    "sqlite": {"open_mode": "1"},
 }
 CONN_TYPES = {"postgres": "postgresql", "postgresql": "postgresql", "sqlite": "sqlite"}
 
@@ -44,6 +52,11 @@ class JdbcTarget:
 
     def options(self) -> dict[str, str]:
         return {"url": self.url, "driver": self.driver, **self.properties}
+
+    def read_options(self) -> dict[str, str]:
+        """Options of a connection that can only read (every read of a department database)."""
+        kind = self.url.split(":")[1] if self.url.count(":") > 1 else ""
+        return {**self.options(), **READ_ONLY.get(kind, {})}
 
 
 def _from_airflow_uri(uri: str) -> JdbcTarget:
@@ -127,7 +140,9 @@ def resolve_jdbc(source: SourceSystem, cfg: Settings, use_airflow: bool = True) 
     if found:
         return found
     if source.location.default_url:
-        url = source.location.default_url.format(sources_root=cfg.sources_root)
+        # Replaced as text, not str.format: a conf string must not reach Python's formatter
+        # ({sources_root.__class__...} would read interpreter attributes into the URL).
+        url = source.location.default_url.replace(URL_PLACEHOLDER, str(cfg.sources_root))
         kind = url.split(":")[1]
         return JdbcTarget(url, DRIVERS.get(kind, ""))
     raise SourceError(

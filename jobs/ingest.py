@@ -93,13 +93,16 @@ def run_steps(df: DataFrame, steps: list[Step]) -> DataFrame:
     return df
 
 
-def read_source(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, committed) -> DataFrame:
-    """The raw rows of this batch: the day's file, or the database rows in the watermark window."""
+def read_source(
+    spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, committed
+) -> tuple[DataFrame, readers.FileInput | None]:
+    """The raw rows of this batch: the day's file, or the database rows in the watermark window;
+    and the file, which must still be as found once its rows are read."""
     if ctx.spec.file:
         item = readers.resolve_file(ctx.source, ctx.spec, ctx.day, ctx.cfg)
         run.location = str(item.path)
         reader = {"csv": readers.read_csv, "json": readers.read_json, "xlsx": readers.read_xlsx}
-        return reader[ctx.spec.format](spark, item)
+        return reader[ctx.spec.format](spark, item), item
     target = resolve_jdbc(ctx.source, ctx.cfg)
     run.location = f"{target.display} {ctx.spec.dbtable}"
     stats = with_retries(
@@ -115,7 +118,12 @@ def read_source(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, committ
         # the department as a problem (jobs.feedback.problems.from_null_watermarks).
         run.rows_null_watermark = 0 if window.reads_null_marks() else stats["nulls"]
     bounds = stats if "lo" in stats else None
-    return readers.read_database(spark, target, ctx.spec, ctx.cfg, window, bounds)
+    return (
+        readers.read_database(
+            spark, target, ctx.spec, ctx.cfg, window, bounds, system=ctx.source.system
+        ),
+        None,
+    )
 
 
 def plan_window(spark: SparkSession, ctx: LoadContext, committed, high_now) -> readers.Increment:
@@ -126,7 +134,26 @@ def plan_window(spark: SparkSession, ctx: LoadContext, committed, high_now) -> r
         return readers.Increment(committed.watermark_low, committed.watermark_high)
     earlier = ops.last_committed(spark, ctx.cfg, ctx.ods_table, ctx.day, before=True)
     low = earlier.watermark_high if earlier is not None else None
-    return readers.Increment(low, None if high_now is None else str(high_now))
+    high = None if high_now is None else str(high_now)
+    if low is not None and high is not None and _precedes(high, low):
+        raise SourceError(
+            f"the watermark {ctx.spec.watermark} of {ctx.spec.dbtable} moved backwards: its "
+            f"newest value is {high}, older than {low} already loaded on "
+            f"{earlier.batch_date}; nothing was read and {ctx.ods_table} is unchanged.",
+            source=ctx.source.system,
+            fix=f"ask {ctx.source.department} whether the database was restored from an older "
+            "copy or its clock changed; once settled, reload the table in full (a first load) "
+            "so rows changed since that copy are not skipped.",
+        )
+    return readers.Increment(low, high)
+
+
+def _precedes(a: str, b: str) -> bool:
+    """a < b, as numbers when both are numbers (9 < 10), else as the text of a timestamp."""
+    try:
+        return float(a) < float(b)
+    except ValueError:
+        return a < b
 
 
 def schema_change(spark: SparkSession, ctx: LoadContext, staged: DataFrame) -> str | None:
@@ -245,7 +272,7 @@ def rows_in_batch(spark: SparkSession, ctx: LoadContext) -> int:
 
 def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
     committed = ops.last_committed(spark, ctx.cfg, ctx.ods_table, ctx.day, before=False)
-    raw = read_source(spark, ctx, run, committed)
+    raw, item = read_source(spark, ctx, run, committed)
     steps = [
         without_loaded_ties(ctx, spark, run.watermark_low),
         with_run_metadata(ctx, run.started_at),
@@ -254,6 +281,8 @@ def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
     try:
         run.schema_change = schema_change(spark, ctx, staged)
         batch_stats(staged, run, is_file=bool(ctx.spec.file))
+        if item is not None:
+            readers.check_settled(item)  # the rows are read (persisted): is the file still whole?
         same = committed is not None and committed.fingerprint == run.fingerprint
         altered = altered_outside(spark, ctx, committed) if same else None
         if same and ctx.force:

@@ -27,7 +27,7 @@ def register(spark: SparkSession, cfg: Settings, source: SourceSystem, spec: Tab
     name = source.ods_table(spec)
     if not spark.catalog.tableExists(name):
         options = {
-            **target.options(),
+            **target.read_options(),  # an INSERT INTO this table must never reach the department
             "dbtable": spec.dbtable,
             "fetchsize": str(cfg.jdbc_fetchsize),
         }

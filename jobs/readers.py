@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 CORRUPT = "_corrupt_record"
+UTF8_BOM = b"\xef\xbb\xbf"
 JAVA_CHARSETS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf8": "UTF-8", "gbk": "GBK"}
 SNIFF_BYTES = 1 << 20
 
@@ -35,6 +37,8 @@ class FileInput:
     source: SourceSystem
     spec: TableSpec
     path: Path
+    # (size, modification time) when the load found the file; compared after the read.
+    seen: tuple[int, int] = (0, 0)
 
     @property
     def conf_file(self) -> str:
@@ -55,7 +59,27 @@ def resolve_file(source: SourceSystem, spec: TableSpec, day: dt.date, cfg: Setti
             fix=f"ask {source.department} to deliver it, or correct 'file'/'path' in "
             f"{source.file_path}; other sources are not affected.",
         )
-    return FileInput(source, spec, path)
+    return FileInput(source, spec, path, _stat(path))
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_size, info.st_mtime_ns
+
+
+def check_settled(item: FileInput) -> None:
+    """The file is as it was when the load found it: a department still copying it, or
+    rewriting it, would give a batch of half the old and half the new delivery."""
+    now = _stat(item.path) if item.path.exists() else (-1, -1)
+    if now != item.seen:
+        raise SourceError(
+            f"changed while it was read (size {item.seen[0]} -> {now[0]} bytes): it was "
+            "still being written or was replaced; nothing was written.",
+            source=item.source.system,
+            file=str(item.path),
+            fix=f"ask {item.source.department} to deliver under a temporary name and rename "
+            "when complete; rerun the load once the file stays unchanged.",
+        )
 
 
 def _check_inside_roots(source: SourceSystem, path: Path, cfg: Settings) -> None:
@@ -74,23 +98,54 @@ def _check_inside_roots(source: SourceSystem, path: Path, cfg: Settings) -> None
         )
 
 
+def _skips_bom(item: FileInput) -> int:
+    """Bytes of a UTF-8 byte-order mark ahead of text declared in a non-UTF encoding: a tool
+    converting a GBK export sometimes keeps it; decoded as GBK it would garble the header."""
+    if item.spec.encoding.lower().replace("_", "-").startswith("utf"):
+        return 0
+    with item.path.open("rb") as handle:
+        return len(UTF8_BOM) if handle.read(len(UTF8_BOM)) == UTF8_BOM else 0
+
+
+def open_text(item: FileInput):
+    """The file as text in its declared encoding (newline='' for the csv module), a UTF-8 BOM
+    ahead of GBK text skipped."""
+    handle = item.path.open("rb")
+    handle.seek(_skips_bom(item))
+    return io.TextIOWrapper(handle, encoding=item.spec.encoding, newline="")
+
+
 def check_encoding(item: FileInput) -> None:
     """Decode the whole file strictly in the declared encoding; name the first bad line."""
     encoding = item.spec.encoding
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     line = 1
     with item.path.open("rb") as handle:
+        handle.seek(_skips_bom(item))
         for chunk in iter(lambda: handle.read(SNIFF_BYTES), b""):
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
-                raise _encoding_error(item, line + chunk[: exc.start].count(b"\n")) from None
+                row = line + chunk[: exc.start].count(b"\n")
+                raise _encoding_error(item, row, _wider_encoding(item)) from None
             line += chunk.count(b"\n")
     if encoding.lower() not in JAVA_CHARSETS or encoding.lower().startswith("utf"):
         return
-    head = item.path.read_bytes()[:SNIFF_BYTES]
+    head = item.path.read_bytes()[_skips_bom(item) :][:SNIFF_BYTES]
     if not head.isascii() and _is_utf8(head):
         raise _encoding_error(item, None, "it decodes as UTF-8, which a GBK export never does")
+
+
+def _wider_encoding(item: FileInput) -> str:
+    """Why a GBK file may not decode: GB18030 holds characters GBK lacks (rare name characters
+    such as 䶮); say so when the whole file decodes as GB18030."""
+    if item.spec.encoding.lower() not in ("gbk", "gb2312", "cp936"):
+        return ""
+    try:
+        item.path.read_bytes()[_skips_bom(item) :].decode("gb18030")
+    except UnicodeDecodeError:
+        return ""
+    return "it decodes as gb18030, which holds characters GBK lacks: declare encoding: gb18030"
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -184,7 +239,7 @@ def read_csv(spark: SparkSession, item: FileInput) -> DataFrame:
 def csv_records_of(item: FileInput) -> tuple[list[str], list[tuple]]:
     """The ods columns and the rows of a CSV file, after checking its encoding."""
     check_encoding(item)
-    with item.path.open(encoding=item.spec.encoding, newline="") as handle:
+    with open_text(item) as handle:
         return file_rows(item, records.csv_records(handle), strict_width=True)
 
 
@@ -241,12 +296,29 @@ def json_keys(item: FileInput, sample_lines: int = 1000) -> list[str]:
     return list(keys)
 
 
+def _refuse_json_array(item: FileInput) -> None:
+    """A file holding one JSON array is a different format: read as lines, its first line has
+    no keys and every record would be rejected (or the header said to lack every column)."""
+    with item.path.open(encoding=item.spec.encoding) as handle:
+        first = handle.read(SNIFF_BYTES).lstrip("\ufeff \t\r\n")[:1]
+    if first == "[":
+        raise SourceError(
+            "is a JSON array ([...]), not JSON lines (one object per line).",
+            source=item.source.system,
+            file=str(item.path),
+            row=1,
+            fix=f"ask {item.source.department} to export JSON lines: one object per line, "
+            "no enclosing brackets and no commas between records.",
+        )
+
+
 def read_json(spark: SparkSession, item: FileInput) -> DataFrame:
     """JSON lines; values kept as their raw text, lines that are not JSON objects kept raw."""
     check_encoding(item)
     lines = record_lines(item)
     if not lines:
         raise _empty(item)
+    _refuse_json_array(item)
     source_columns = json_keys(item)
     ods_columns = _check_columns(item, source_columns)
     df = (
@@ -273,21 +345,69 @@ def _cell_text(value: object) -> str | None:
     return str(value).strip("\n") if isinstance(value, str) else str(value)
 
 
-def sheet_records(sheet) -> Iterator[records.Record]:
-    """The rows of a worksheet as records numbered by sheet row."""
+def sheet_records(sheet, merged: dict, formulas: dict) -> Iterator[records.Record]:
+    """The rows of a worksheet as records numbered by sheet row. A merged cell's value stands in
+    every cell it spans (as the clerk reads it); a formula without a computed value rejects its
+    row, as its value is unknown."""
     for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
-        texts = [_cell_text(c) for c in cells]
+        values = [merged.get((number, col), v) for col, v in enumerate(cells, start=1)]
+        texts = [_cell_text(c) for c in values]
         raw = "\t".join("" if t is None else t for t in texts).rstrip("\t")
-        yield records.Record(number, number, texts, raw)
+        lost = [
+            f"cell {ref} holds the formula {formulas[number, col]} without a computed value"
+            for col, v in enumerate(values, start=1)
+            if v is None and (number, col) in formulas
+            for ref in [f"{_column_letter(col)}{number}"]
+        ]
+        error = "; ".join(lost) + " (open and save the file in Excel)" if lost else None
+        yield records.Record(number, number, texts, raw, error)
 
 
-def xlsx_rows(item: FileInput) -> tuple[list[str], list[tuple]]:
-    """Header and rows of the declared sheet; rows wider than the header are rejects."""
+def _column_letter(col: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(col)
+
+
+def _merged_values(sheet) -> dict:
+    """(row, column) -> the value of the merged range covering it, for every cell of a range."""
+    out = {}
+    for cells in sheet.merged_cells.ranges:
+        value = sheet.cell(cells.min_row, cells.min_col).value
+        for row, col in cells.cells:
+            out[row, col] = value
+    return out
+
+
+def _formulas(path: Path, title: str) -> dict:
+    """(row, column) -> formula text of the sheet's formula cells (a second, formula-only read:
+    openpyxl gives either the formulas or the values Excel computed, not both)."""
     from openpyxl import load_workbook
 
-    book = load_workbook(item.path, read_only=True, data_only=True)
+    book = load_workbook(path, read_only=True, data_only=False)
     try:
-        sheet = book[item.spec.sheet] if item.spec.sheet else book.worksheets[0]
+        return {
+            (cell.row, cell.column): cell.value
+            for row in book[title].iter_rows()
+            for cell in row
+            if getattr(cell, "data_type", None) == "f"
+        }
+    finally:
+        book.close()
+
+
+def _sheet(book, item: FileInput):
+    """The declared sheet; with none declared, the only sheet (several: which one is unknown)."""
+    if item.spec.sheet is None and len(book.worksheets) > 1:
+        raise SourceError(
+            f"has several sheets {book.sheetnames} and table '{item.spec.name}' names none.",
+            source=item.source.system,
+            file=str(item.path),
+            fix=f"set 'sheet' of table '{item.spec.name}' in {item.conf_file} to the sheet "
+            f"to load, or ask {item.source.department} for one sheet per file.",
+        )
+    try:
+        return book[item.spec.sheet] if item.spec.sheet else book.worksheets[0]
     except KeyError:
         raise SourceError(
             f"has no sheet '{item.spec.sheet}'; it has {book.sheetnames}.",
@@ -295,8 +415,18 @@ def xlsx_rows(item: FileInput) -> tuple[list[str], list[tuple]]:
             file=str(item.path),
             fix=f"correct 'sheet' of table '{item.spec.name}' in {item.conf_file}.",
         ) from None
+
+
+def xlsx_rows(item: FileInput) -> tuple[list[str], list[tuple]]:
+    """Header and rows of the declared sheet; rows wider than the header are rejects."""
+    from openpyxl import load_workbook
+
+    # Not read-only: merged ranges are known only to a fully loaded sheet.
+    book = load_workbook(item.path, data_only=True)
     try:
-        return file_rows(item, sheet_records(sheet), strict_width=False)
+        sheet = _sheet(book, item)
+        merged, formulas = _merged_values(sheet), _formulas(item.path, sheet.title)
+        return file_rows(item, sheet_records(sheet, merged, formulas), strict_width=False)
     finally:
         book.close()
 
@@ -316,25 +446,37 @@ class Increment:
 
     def reads_null_marks(self) -> bool:
         """Whether the window selects rows whose watermark is NULL: only a first load of a
-        table with no mark at all does (see _where); any other comparison leaves them out."""
+        table with no mark at all does (see window_filter); any other comparison leaves them out."""
         return self.low is None and self.high is None
 
 
 def jdbc_reader(spark: SparkSession, target, fetchsize: int):
     reader = spark.read.format("jdbc").option("fetchsize", fetchsize)
-    for key, value in target.options().items():
+    for key, value in target.read_options().items():
         reader = reader.option(key, value)
     return reader
 
 
-def _where(spec: TableSpec, window: Increment | None) -> str:
+def window_filter(spec: TableSpec, window: Increment | None, schema):
+    """The watermark window as a DataFrame filter, or None. Spark pushes it to the database,
+    writing each mark as a literal through its JDBC dialect (quotes escaped): a mark read from
+    the department's database is never pasted into SQL text by this project. Spark's JDBC
+    source offers no bound parameters for reads; this is the nearest it has."""
     if not spec.watermark or window is None:
-        return ""
-    parts = [f"{spec.watermark} >= '{window.low}'" if window.low else None]
-    parts.append(
-        f"{spec.watermark} <= '{window.high}'" if window.high else f"{spec.watermark} IS NULL"
-    )
-    return " WHERE " + " AND ".join(p for p in parts if p)
+        return None
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    name = next(f.name for f in schema.fields if f.name.lower() == spec.watermark.lower())
+    mark = F.col(f"`{name}`")
+    kind = schema[name].dataType
+
+    def value(text: str):
+        literal = F.lit(text)
+        return literal if isinstance(kind, StringType) else literal.cast(kind)
+
+    high = mark <= value(window.high) if window.high else mark.isNull()
+    return (mark >= value(window.low)) & high if window.low else high
 
 
 def partition_column(spec: TableSpec) -> str | None:
@@ -367,18 +509,55 @@ def _numeric(bounds: dict | None, key: str) -> int | None:
         return None
 
 
+def _check_sqlite_numbers(
+    spark: SparkSession, target, spec: TableSpec, cfg: Settings, schema, system
+):
+    """SQLite stores any value in any column; for a column declared a number its driver reads
+    text as 0, silently. Count such values first and stop the load, naming the column."""
+    from pyspark.sql.types import NumericType
+
+    numbers = [f.name for f in schema.fields if isinstance(f.dataType, NumericType)]
+    if not numbers:
+        return
+    quoted = {n: '"' + n.replace('"', '""') + '"' for n in numbers}
+    select = ", ".join(f"SUM(typeof({q}) = 'text') AS c{i}" for i, q in enumerate(quoted.values()))
+    query = f"SELECT {select} FROM {spec.dbtable}"
+    types = ", ".join(f"c{i} LONG" for i in range(len(numbers)))
+    row = jdbc_reader(spark, target, cfg.jdbc_fetchsize).option("query", query)
+    counts = row.option("customSchema", types).load().first()
+    texts = {n: counts[f"c{i}"] for i, n in enumerate(numbers) if counts[f"c{i}"]}
+    if texts:
+        name, n = next(iter(texts.items()))
+        raise SourceError(
+            f"column {name} holds text in {n} row(s) of {spec.dbtable}, where the table declares "
+            f"a number (all such columns: {sorted(texts)}); its driver would read them as 0, so "
+            "nothing was read.",
+            source=system,
+            fix="ask the department to correct those values, or to declare the column as TEXT "
+            "if it now holds text.",
+        )
+
+
 def read_database(
-    spark: SparkSession, target, spec: TableSpec, cfg: Settings, window: Increment | None, bounds
+    spark: SparkSession,
+    target,
+    spec: TableSpec,
+    cfg: Settings,
+    window: Increment | None,
+    bounds,
+    system: str | None = None,
 ) -> DataFrame:
     """Rows of a department table inside the watermark window, over parallel JDBC reads."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import NumericType
 
-    subquery = f"(SELECT * FROM {spec.dbtable}{_where(spec, window)}) src"
-    reader = jdbc_reader(spark, target, cfg.jdbc_fetchsize).option("dbtable", subquery)
+    reader = jdbc_reader(spark, target, cfg.jdbc_fetchsize).option("dbtable", spec.dbtable)
     column = partition_column(spec)
     lo, hi = _numeric(bounds, "lo"), _numeric(bounds, "hi")
-    numeric = column and isinstance(reader.load().schema[column].dataType, NumericType)
+    schema = reader.load().schema
+    if target.url.startswith("jdbc:sqlite:"):
+        _check_sqlite_numbers(spark, target, spec, cfg, schema, system)
+    numeric = column and isinstance(schema[column].dataType, NumericType)
     if numeric and lo is not None and hi is not None and hi > lo:
         reader = (
             reader.option("partitionColumn", column)
@@ -386,7 +565,10 @@ def read_database(
             .option("upperBound", hi)
             .option("numPartitions", cfg.jdbc_partitions)
         )
-    df = reader.load().withColumnsRenamed({c: spec.ods_column(c) for c in spec.columns})
+    df = reader.load()
+    selected = window_filter(spec, window, schema)
+    df = df if selected is None else df.where(selected)
+    df = df.withColumnsRenamed({c: spec.ods_column(c) for c in spec.columns})
     return df.select(
         "*",
         F.lit(None).cast("string").alias("_source_file"),

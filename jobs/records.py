@@ -25,6 +25,10 @@ from govlake.sources import TableSpec
 
 # How many non-blank records may sit above a header found by its declared columns.
 HEADER_SEARCH = 20
+# The csv module refuses fields over 128 KB by default; a long remark or an embedded document
+# of a few MB is still one value (Delta stores it), so the limit is raised well above that.
+FIELD_LIMIT = 64 * 1024 * 1024
+csv.field_size_limit(FIELD_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,15 @@ def _width_error(record: Record, width: int, strict_width: bool) -> str | None:
     return None
 
 
+def _nul(record: Record) -> str | None:
+    """A NUL character is no text a clerk typed: a binary or corrupted export. PostgreSQL and
+    most tools cannot store it, and it breaks key matching, so its row is rejected."""
+    fields = [n for n, c in enumerate(record.cells or [], start=1) if c and "\x00" in c]
+    if fields:
+        return f"holds a NUL byte (0x00) in field(s) {fields} ({record.lines()})"
+    return None
+
+
 def classify(record: Record, spec: TableSpec, width: int, strict_width: bool):
     """(values, reject reason, drop reason) of one data record."""
     empty = [None] * width
@@ -165,7 +178,7 @@ def classify(record: Record, spec: TableSpec, width: int, strict_width: bool):
     first = next((str(c).strip() for c in record.cells if c is not None and str(c).strip()), "")
     if first in spec.drop_rows:
         return empty, None, f"'{first}' row listed in drop_rows (a total or footer row)"
-    rejected = _width_error(record, width, strict_width)
+    rejected = record.error or _width_error(record, width, strict_width) or _nul(record)
     if rejected:
         return empty, rejected, None
     values = [None if c == "" else c for c in record.cells[:width]]
