@@ -265,3 +265,52 @@ def test_rows_without_a_watermark_are_counted_and_reported(spark, cfg, source_di
     assert [(p.department, p.field, p.value, p.rule, p.origin) for p in found] == [
         ("市人社局", "last_modified", "2 行 rows", "null_watermark", "load")
     ]
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: not an Exception, so no handler of the loader records anything."""
+
+
+def test_a_killed_load_shows_as_abandoned_and_the_rerun_recovers_it(
+    spark, cfg, source_dir, tmp_path, monkeypatch
+):
+    """Issue 20 item 12. A load dies after replacing its batch with a different delivery of
+    the same size, before its outcome is recorded: the run shows (abandoned, not a success);
+    the rerun with the original delivery says it recovers that run, writes it again (the
+    count alone cannot tell) and balances."""
+    from jobs.ops import latest_runs_without_jvm
+
+    first = "出生证编号,新生儿姓名\r\nQ001,张小明\r\nQ002,李小红\r\n"
+    folder = file_source(source_dir, tmp_path, "nhc_k", first)
+    assert load_table("nhc_k", "birth", DAY2, "run-1", spark)["status"] == "success"
+    csv = folder / f"birth_{DAY2:%Y%m%d}.csv"
+    csv.write_bytes("出生证编号,新生儿姓名\r\nQ001,张大明\r\nQ002,李大红\r\n".encode("gbk"))
+    real_write = ingest.write_rows
+
+    def write_then_die(*args):
+        real_write(*args)
+        raise Killed
+
+    monkeypatch.setattr(ingest, "write_rows", write_then_die)
+    with pytest.raises(Killed):
+        load_table("nhc_k", "birth", DAY2, "run-2", spark)
+    monkeypatch.setattr(ingest, "write_rows", real_write)
+
+    for latest in (latest_runs(spark, cfg, DAY2), latest_runs_without_jvm(cfg)):
+        run = latest["ods.nhc_k__birth"]
+        assert (run["run_id"], run["status"]) == ("run-2", "abandoned"), run
+        assert "killed" in run["error"]
+
+    csv.write_bytes(first.encode("gbk"))
+    rerun = load_table("nhc_k", "birth", DAY2, "run-3", spark)
+    assert "recovering abandoned run(s) run-2" in rerun["notes"], rerun
+    assert (rerun["status"], rerun["balanced"], rerun["rows_written"]) == ("success", True, 2)
+    names = {
+        r[0] for r in rows_of(spark, "ods.nhc_k__birth", DAY2).select("newborn_name").collect()
+    }
+    assert names == {"张小明", "李小红"}
+    assert latest_runs(spark, cfg, DAY2)["ods.nhc_k__birth"]["run_id"] == "run-3"
+    statuses = spark.table("ops.load_runs").where("ods_table = 'ods.nhc_k__birth'")
+    assert sorted(r[0] for r in statuses.select("status").collect()) == [
+        "running", "running", "running", "success", "success"
+    ]  # fmt: skip
