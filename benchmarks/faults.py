@@ -257,6 +257,7 @@ def run_child(night: Night, first: int, target=None, reference=False) -> dict | 
             str(first),
             "--run-id",
             night.run_id,
+            *(["--only", night.only] if night.only else []),
         ],
         cwd=ROOT,
         env=night.env(),
