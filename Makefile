@@ -5,12 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 PERSONS ?=
 
-.PHONY: help venv demo test test-fast bench lint format lock clean postgres
+.PHONY: help venv demo test test-fast bench faults lint format lock clean postgres
 
 help:
 	@echo "make demo    generate Ezhou sample sources and run the nightly DAGs into Delta"
 	@echo "make test    run the test suite (starts PostgreSQL for logical-connection tests if it can)"
 	@echo "make bench   ODS load vs raw copy, library builds and second nights, check-ids vs stdnum, validation vs load"
+	@echo "make faults  SIGKILL the night inside its writes 60 times; check every table and rerun (KILLS=, PERSONS=)"
 	@echo "make lint    ruff check and format check"
 	@echo "make lock    re-resolve requirements.lock from pyproject.toml"
 
@@ -35,6 +36,9 @@ bench: venv
 	$(BIN)/python -m benchmarks.libraries
 	$(BIN)/python -m benchmarks.quality
 	$(BIN)/python -m benchmarks.serve
+
+faults: venv
+	$(BIN)/python -m benchmarks.faults --kills $(or $(KILLS),60) --persons $(or $(PERSONS),300)
 
 lint: venv
 	$(BIN)/ruff check .

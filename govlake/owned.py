@@ -48,7 +48,9 @@ LOAD_RUNS = _declare(
     "watermark_low string, watermark_high string, fingerprint string, location string, "
     "error string, schema_change string, rows_quarantined long, rows_null_watermark long, "
     "balance string, rows_dropped long, notes string",
-    "One row per load or logical registration of a department table (append-only: a rerun "
+    "One row per load or logical registration of a department table, a physical load "
+    "appending a 'running' row first and its outcome row after (same run_id and started_at; "
+    "a 'running' row without an outcome is a killed run, read as 'abandoned'; append-only: a rerun "
     "of a night is kept as its own run, status 'unchanged' when nothing changed; readers "
     "summarizing a night take each table's latest run). "
     "rows_read: rows read from the source (for a logical source, the rows validated in place; "

@@ -270,7 +270,7 @@ def rows_in_batch(spark: SparkSession, ctx: LoadContext) -> int:
     return table.where(F.col("_batch_date") == F.lit(ctx.day)).count()
 
 
-def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
+def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, recovering: bool) -> None:
     committed = ops.last_committed(spark, ctx.cfg, ctx.ods_table, ctx.day, before=False)
     raw, item = read_source(spark, ctx, run, committed)
     steps = [
@@ -284,9 +284,7 @@ def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
         if item is not None:
             readers.check_settled(item)  # the rows are read (persisted): is the file still whole?
         same = committed is not None and committed.fingerprint == run.fingerprint
-        altered = altered_outside(spark, ctx, committed) if same else None
-        if same and ctx.force:
-            altered = "forced: validated and written again on request (load --force)"
+        altered = rewrite_reason(spark, ctx, committed, recovering) if same else None
         if same and not altered:
             run.status, run.delta_version = "unchanged", committed.delta_version
             run.rows_quarantined = committed.asDict().get("rows_quarantined")  # as first loaded
@@ -298,6 +296,17 @@ def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
         staged.unpersist()
     ctx.table.register(spark, ctx.cfg)
     check_balance(spark, ctx, run)
+
+
+def rewrite_reason(spark: SparkSession, ctx: LoadContext, committed, recovering: bool):
+    """Why a delivery unchanged since its last committed load is written again, or None."""
+    if ctx.force:
+        return "forced: validated and written again on request (load --force)"
+    if recovering:
+        # The abandoned run may have replaced the batch with another delivery and died before
+        # recording it: the batch's row count cannot tell, so write the delivery again.
+        return "rewritten: an abandoned run of this batch may have replaced it unrecorded"
+    return altered_outside(spark, ctx, committed)
 
 
 def altered_outside(spark: SparkSession, ctx: LoadContext, committed) -> str | None:
@@ -335,6 +344,13 @@ def check_balance(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> No
         )
 
 
+def finish(spark: SparkSession, cfg: Settings, run: ops.LoadRun, recovering: str | None) -> None:
+    """Append the run's outcome row (same run_id as its running row)."""
+    run.finished_at = dt.datetime.now()
+    run.notes = "; ".join(n for n in (recovering, run.notes) if n) or None
+    ops.record_run(spark, cfg, run)
+
+
 def load_table(
     system: str,
     table: str,
@@ -351,18 +367,19 @@ def load_table(
     source, spec, run = ops.begin_run(system, table, logical_date, run_id, "physical")
     ctx = LoadContext(source, spec, logical_date, run.run_id, cfg, force)
     spark = spark or get_spark(cfg)
+    # Recorded as running first: a load killed from here on leaves that row, and the next run
+    # of this table and night says it recovers it (issue 20 item 12).
+    recovering = ops.start_run(spark, cfg, run)
     try:
-        _load(spark, ctx, run)
+        _load(spark, ctx, run, recovering is not None)
     except Exception as exc:
         run.status = "failed"
         run.error = str(exc) if isinstance(exc, GovlakeError) else summarize_java_error(exc)
-        run.finished_at = dt.datetime.now()
-        ops.record_run(spark, cfg, run)
+        finish(spark, cfg, run, recovering)
         if isinstance(exc, GovlakeError):
             raise
         raise SourceError(f"load of {ctx.ods_table} failed: {run.error}", source=system) from exc
-    run.finished_at = dt.datetime.now()
-    ops.record_run(spark, cfg, run)
+    finish(spark, cfg, run, recovering)
     return {
         "ods_table": ctx.ods_table,
         "status": run.status,

@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 COMMITTED = ("success", "unchanged")
+# A run is appended as RUNNING before it writes and again with its outcome after (issue 20
+# item 12): a RUNNING row with no later row of the same run_id is a run that was killed (or is
+# still going). Readers show it as ABANDONED, never as a success.
+RUNNING, ABANDONED = "running", "abandoned"
+# What one run's two rows share: an Airflow run id names every task of a DAG run and each retry.
+ONE_RUN = ("run_id", "started_at", "ods_table", "batch_date")
 
 
 @dataclass
@@ -90,6 +96,34 @@ def record_run(spark: SparkSession, cfg: Settings, run: LoadRun) -> None:
     _write(df, cfg, LOAD_RUNS, "append", None)
 
 
+def start_run(spark: SparkSession, cfg: Settings, run: LoadRun) -> str | None:
+    """Append the run as RUNNING before anything is written (one small Delta commit), so a
+    killed run leaves a trace; returns a note naming the abandoned runs it recovers."""
+    abandoned = abandoned_runs(spark, cfg, run.ods_table, run.batch_date)
+    record_run(spark, cfg, run)
+    if not abandoned:
+        return None
+    named = ", ".join(
+        f"{r['run_id']} (started {r['started_at']:%Y-%m-%d %H:%M:%S})" for r in abandoned
+    )
+    return (
+        f"recovering abandoned run(s) {named}: started, never finished; this run replaces its batch"
+    )
+
+
+def abandoned_runs(spark: SparkSession, cfg: Settings, ods_table: str, day: dt.date) -> list:
+    """Runs of this table and night recorded as RUNNING with no outcome row: killed runs."""
+    runs = load_runs(spark, cfg)
+    if runs is None:
+        return []
+    from pyspark.sql import functions as F
+
+    night = runs.where((F.col("ods_table") == ods_table) & (F.col("batch_date") == F.lit(day)))
+    ended = night.where(F.col("status") != RUNNING).select(*ONE_RUN[:2])
+    started = night.where(F.col("status") == RUNNING).select(*ONE_RUN[:2])
+    return started.join(ended, [*ONE_RUN[:2]], "left_anti").orderBy("started_at").collect()
+
+
 def _batch(run: LoadRun) -> str:
     return (
         f"source_system = '{run.source_system}' AND table_name = '{run.table_name}' "
@@ -145,8 +179,28 @@ def last_committed(spark: SparkSession, cfg: Settings, ods_table: str, day: dt.d
     )
 
 
+def outcomes(runs: DataFrame) -> DataFrame:
+    """One row per run: its outcome row, or its RUNNING row (as ABANDONED) if it never ended."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    last = Window.partitionBy(*ONE_RUN).orderBy(F.col("finished_at").desc_nulls_last())
+    one = runs.withColumn("_r", F.row_number().over(last)).where("_r = 1").drop("_r")
+    unfinished = F.col("status") == RUNNING
+    return one.withColumns(
+        {
+            "status": F.when(unfinished, F.lit(ABANDONED)).otherwise(F.col("status")),
+            "error": F.when(unfinished, F.lit(UNFINISHED)).otherwise(F.col("error")),
+        }
+    )
+
+
+UNFINISHED = "started, no outcome recorded: killed (abandoned), or still running"
+
+
 def latest_runs(spark: SparkSession, cfg: Settings, day: dt.date | None = None) -> dict[str, dict]:
-    """Latest run per ods table (of one batch date, if given), picked in Spark, not in Python."""
+    """Latest run per ods table (of one batch date, if given), picked in Spark, not in Python.
+    A run that started and never ended is the latest (as ABANDONED) until a newer run ends."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -155,15 +209,24 @@ def latest_runs(spark: SparkSession, cfg: Settings, day: dt.date | None = None) 
         return {}
     if day is not None:
         runs = runs.where(F.col("batch_date") == F.lit(day))
-    newest = Window.partitionBy("ods_table").orderBy(F.col("finished_at").desc())
-    rows = runs.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
+    ended = F.coalesce(F.col("finished_at"), F.col("started_at"))
+    newest = Window.partitionBy("ods_table").orderBy(ended.desc())
+    rows = outcomes(runs).withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
     return {r["ods_table"]: r.asDict() for r in rows.collect()}
 
 
-LATEST_RUNS_SQL = """
-SELECT * FROM (
-  SELECT *, row_number() OVER (PARTITION BY ods_table ORDER BY finished_at DESC) AS _n
-  FROM runs
+LATEST_RUNS_SQL = f"""
+SELECT * EXCEPT (_r, _n) FROM (
+  SELECT *, row_number() OVER (
+    PARTITION BY ods_table ORDER BY coalesce(finished_at, started_at) DESC) AS _n
+  FROM (
+    SELECT * EXCEPT (status, error),
+      CASE WHEN status = '{RUNNING}' THEN '{ABANDONED}' ELSE status END AS status,
+      CASE WHEN status = '{RUNNING}' THEN '{UNFINISHED}' ELSE error END AS error,
+      row_number() OVER (
+        PARTITION BY {", ".join(ONE_RUN)} ORDER BY finished_at DESC NULLS LAST) AS _r
+    FROM runs
+  ) WHERE _r = 1
 ) WHERE _n = 1
 """
 
@@ -173,4 +236,4 @@ def latest_runs_without_jvm(cfg: Settings) -> dict[str, dict]:
     from govlake.lakehouse import query_without_jvm
 
     rows = query_without_jvm(LATEST_RUNS_SQL, {"runs": LOAD_RUNS.table}, cfg) or []
-    return {r["ods_table"]: {k: v for k, v in r.items() if k != "_n"} for r in rows}
+    return {r["ods_table"]: r for r in rows}

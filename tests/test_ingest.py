@@ -121,7 +121,9 @@ def test_rerun_same_date_changes_nothing(spark, source_dir, tmp_path):
     assert version_of(spark, "ods.vital_b__birth") == before
     # Issue 20 item 11: both runs stay in ops.load_runs (the audit trail); the night's latest
     # is the rerun, marked unchanged, with the first run's counts, as the demo summary reads it.
-    runs = spark.table("ops.load_runs").where("ods_table = 'ods.vital_b__birth'").collect()
+    # Outcome rows only: each load also appends a 'running' row before it writes (item 12).
+    runs = spark.table("ops.load_runs").where("ods_table = 'ods.vital_b__birth'")
+    runs = runs.where("status != 'running'").collect()
     assert sorted(r.status for r in runs) == ["success", "unchanged"]
     latest = latest_runs(spark, settings(), DAY2)["ods.vital_b__birth"]
     first = next(r for r in runs if r.status == "success")
@@ -140,7 +142,8 @@ def test_wrong_encoding_is_a_clear_error_and_nothing_changes(spark, source_dir, 
     assert "birth_20261126.csv" in text and "'gbk'" in text and "Fix:" in text
     assert not spark.catalog.tableExists("ods.vital_c__birth")
     failed = spark.sql(
-        "SELECT status, error FROM ops.load_runs WHERE source_system = 'vital_c'"
+        "SELECT status, error FROM ops.load_runs WHERE source_system = 'vital_c' "
+        "AND status != 'running'"
     ).first()
     assert failed.status == "failed" and "gbk" in failed.error
 
@@ -258,7 +261,7 @@ def test_rows_without_a_watermark_are_counted_and_reported(spark, cfg, source_di
     assert (second["rows_written"], second["rows_null_watermark"]) == (1, 2)
     run = spark.sql(
         "SELECT rows_null_watermark FROM ops.load_runs WHERE source_system = 'hrss_n' "
-        f"AND batch_date = DATE'{DAY2}'"
+        f"AND batch_date = DATE'{DAY2}' AND status != 'running'"
     ).first()
     assert run.rows_null_watermark == 2
 
@@ -288,3 +291,52 @@ def test_rejected_rows_keep_identifiers_masked(spark, source_dir, tmp_path):
     log = Path(Table.parse("ops.rejected_rows").location(settings())) / "_delta_log"
     written = "".join(p.read_bytes().decode("utf-8", "ignore") for p in log.rglob("*.*"))
     assert "Q101" in written and person not in written and trader not in written
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: not an Exception, so no handler of the loader records anything."""
+
+
+def test_a_killed_load_shows_as_abandoned_and_the_rerun_recovers_it(
+    spark, cfg, source_dir, tmp_path, monkeypatch
+):
+    """Issue 20 item 12. A load dies after replacing its batch with a different delivery of
+    the same size, before its outcome is recorded: the run shows (abandoned, not a success);
+    the rerun with the original delivery says it recovers that run, writes it again (the
+    count alone cannot tell) and balances."""
+    from jobs.ops import latest_runs_without_jvm
+
+    first = "出生证编号,新生儿姓名\r\nQ001,张小明\r\nQ002,李小红\r\n"
+    folder = file_source(source_dir, tmp_path, "nhc_k", first)
+    assert load_table("nhc_k", "birth", DAY2, "run-1", spark)["status"] == "success"
+    csv = folder / f"birth_{DAY2:%Y%m%d}.csv"
+    csv.write_bytes("出生证编号,新生儿姓名\r\nQ001,张大明\r\nQ002,李大红\r\n".encode("gbk"))
+    real_write = ingest.write_rows
+
+    def write_then_die(*args):
+        real_write(*args)
+        raise Killed
+
+    monkeypatch.setattr(ingest, "write_rows", write_then_die)
+    with pytest.raises(Killed):
+        load_table("nhc_k", "birth", DAY2, "run-2", spark)
+    monkeypatch.setattr(ingest, "write_rows", real_write)
+
+    for latest in (latest_runs(spark, cfg, DAY2), latest_runs_without_jvm(cfg)):
+        run = latest["ods.nhc_k__birth"]
+        assert (run["run_id"], run["status"]) == ("run-2", "abandoned"), run
+        assert "killed" in run["error"]
+
+    csv.write_bytes(first.encode("gbk"))
+    rerun = load_table("nhc_k", "birth", DAY2, "run-3", spark)
+    assert "recovering abandoned run(s) run-2" in rerun["notes"], rerun
+    assert (rerun["status"], rerun["balanced"], rerun["rows_written"]) == ("success", True, 2)
+    names = {
+        r[0] for r in rows_of(spark, "ods.nhc_k__birth", DAY2).select("newborn_name").collect()
+    }
+    assert names == {"张小明", "李小红"}
+    assert latest_runs(spark, cfg, DAY2)["ods.nhc_k__birth"]["run_id"] == "run-3"
+    statuses = spark.table("ops.load_runs").where("ods_table = 'ods.nhc_k__birth'")
+    assert sorted(r[0] for r in statuses.select("status").collect()) == [
+        "running", "running", "running", "success", "success"
+    ]  # fmt: skip

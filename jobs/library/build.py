@@ -22,7 +22,9 @@ def landed_rows(spark: SparkSession, ctx: BuildContext, name: str, plan: Plan) -
     read.require_landed(spark, ctx, source)
     if plan.incremental:
         return restricted_rows(spark, ctx, name, plan)
-    return read.current_rows(spark, ctx.cfg, source)
+    # At the version the plan recorded: a reload committed while the build runs must not be
+    # read in part (its rows counted in one step and not another); the next build takes it.
+    return read.current_rows(spark, ctx.cfg, source, version=plan.versions[name])
 
 
 def run_inputs(spark: SparkSession, ctx: BuildContext, plan: Plan) -> tuple[dict, list[dict]]:

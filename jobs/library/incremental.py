@@ -126,7 +126,7 @@ def plan_build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> Pl
     links = {other: library_table(other).version(spark, cfg) for other in sorted(lib.links)}
     plan = Plan("full", "", config_hash(ctx), versions, links)
     plan.target_version = Table.parse(lib.table).version(spark, cfg)
-    plan.fingerprints = batch_fingerprints(spark, ctx)
+    plan.fingerprints = batch_fingerprints(spark, ctx, versions)
     previous = last_build(spark, ctx)
     reason = "a full build was asked for" if full else why_full(previous, plan, lib.table)
     if reason:
@@ -142,11 +142,13 @@ def plan_build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> Pl
     return plan
 
 
-def batch_fingerprints(spark: SparkSession, ctx: BuildContext) -> dict[str, str]:
-    """Per snapshot input: a content hash of the columns the library reads in its current batch,
-    so a re-delivery of the same content (under tonight's file name) is known in one pass."""
+def batch_fingerprints(spark: SparkSession, ctx: BuildContext, versions) -> dict[str, str]:
+    """Per snapshot input: a content hash of the columns the library reads in its current batch
+    (at the planned version), so a re-delivery of the same content is known in one pass."""
     return {
-        name: fingerprint(current_rows(spark, ctx.cfg, s).select(*compared_columns(s)))
+        name: fingerprint(
+            current_rows(spark, ctx.cfg, s, versions[name]).select(*compared_columns(s))
+        )
         for name, s in ctx.library.inputs.items()
         if not input_spec(s.table).watermark and ods_table(s).exists(spark, ctx.cfg)
     }
@@ -168,7 +170,8 @@ def find_changes(spark: SparkSession, ctx: BuildContext, previous: dict, plan: P
     parts = []
     for name, source in ctx.library.inputs.items():
         if not unchanged_input(previous, plan, name):
-            changes = input_changes(spark, ctx, source, previous["versions"][name])
+            since, now = previous["versions"][name], plan.versions[name]
+            changes = input_changes(spark, ctx, source, since, now)
             parts.append(changes.withColumn("_input", F.lit(name)))
     links = link_changes(spark, ctx, previous["links"] or {}, plan.links)
     parts += [p.withColumn("_input", F.lit(None).cast("string")) for p in links]
@@ -205,14 +208,15 @@ def compared_columns(source) -> list[str]:
     )
 
 
-def input_changes(spark: SparkSession, ctx: BuildContext, source, since: int) -> DataFrame:
-    """Keys whose current rows of this input differ between version `since` and now."""
+def input_changes(spark: SparkSession, ctx: BuildContext, source, since: int, now: int):
+    """Keys whose current rows of this input differ between versions `since` and `now` (the
+    planned version: a reload committed during the build is the next build's)."""
     from pyspark.sql import functions as F
 
     spec = input_spec(source.table)
     restrict = None
     if spec.watermark:
-        feed = ods_table(source).changes(spark, since + 1, cfg=ctx.cfg)
+        feed = ods_table(source).changes(spark, since + 1, now, cfg=ctx.cfg)
         changes = feed.select(*spec.ods_primary_key).distinct()
 
         def restrict(df):
@@ -220,7 +224,7 @@ def input_changes(spark: SparkSession, ctx: BuildContext, source, since: int) ->
 
     columns = compared_columns(source)
     old = current_rows(spark, ctx.cfg, source, version=since, restrict=restrict).select(*columns)
-    new = current_rows(spark, ctx.cfg, source, restrict=restrict).select(*columns)
+    new = current_rows(spark, ctx.cfg, source, version=now, restrict=restrict).select(*columns)
     differ = new.exceptAll(old).unionByName(old.exceptAll(new))
     return differ.select(
         standardize.standardize(ctx.library.key_type, F.col(source.key)).alias(KEY)
@@ -256,7 +260,7 @@ def restricted_rows(spark: SparkSession, ctx: BuildContext, name: str, plan: Pla
     that ever carried such a key before the newest row per primary key is chosen."""
     from pyspark.sql import functions as F
 
-    source = ctx.library.inputs[name]
+    source, version = ctx.library.inputs[name], plan.versions[name]
     key = standardize.standardize(ctx.library.key_type, F.col(source.key))
 
     def wanted(df: DataFrame) -> DataFrame:
@@ -268,12 +272,12 @@ def restricted_rows(spark: SparkSession, ctx: BuildContext, name: str, plan: Pla
 
     primary_key = input_spec(source.table).ods_primary_key
     if not input_spec(source.table).watermark:
-        return current_rows(spark, ctx.cfg, source, restrict=wanted)
+        return current_rows(spark, ctx.cfg, source, version, restrict=wanted)
 
     def ever_wanted(df: DataFrame) -> DataFrame:
         return df.join(wanted(df).select(*primary_key).distinct(), primary_key, "left_semi")
 
-    return wanted(current_rows(spark, ctx.cfg, source, restrict=ever_wanted))
+    return wanted(current_rows(spark, ctx.cfg, source, version, restrict=ever_wanted))
 
 
 def replace_keys(spark: SparkSession, ctx: BuildContext, table: Table, rows, markers, match: str):
