@@ -320,3 +320,37 @@ def test_a_new_source_gets_a_draft_entry_that_review_lists_as_work(catalog, tax_
     assert [f.field for f in after] == ["status"] and "市税务局" in after[0].fix
     assert main(["catalog", "draft", "tax_dr"]) == 0  # covered now: nothing rewritten
     assert "nothing to draft" in capsys.readouterr().out
+
+
+def test_a_publish_killed_before_its_registrations_is_retried_to_the_same_registrations(
+    spark, cfg, catalog, tmp_path, monkeypatch
+):
+    """Found by the kill harness (docs/faults.md): a night killed after the resources MERGE and
+    before the registrations MERGE, retried with the same run id, took its own half-published
+    resources for the previous catalog and recorded no new_entry registration (19 of 40)."""
+    from govlake.catalog import publish, publish_catalog
+
+    def registrations(lake: Path) -> set[tuple]:
+        rows = spark.read.format("delta").load(str(lake / "catalog" / "registrations"))
+        return {(r.registration_id, r.kind, r.resource, r.status) for r in rows.collect()}
+
+    day = dt.date(2026, 11, 25)
+    clean, killed = (cfg.model_copy(update={"lakehouse": tmp_path / n}) for n in ("a", "b"))
+    publish_catalog(spark, clean, day, "night-1")
+
+    class Killed(BaseException):
+        """Stands in for SIGKILL: nothing after it runs."""
+
+    def killed_here(*args, **kwargs):
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(publish, "publish_registrations", killed_here)
+        with pytest.raises(Killed):
+            publish_catalog(spark, killed, day, "night-1")
+    publish_catalog(spark, killed, day, "night-1")  # the retry
+    expected = registrations(tmp_path / "a")
+    assert any(kind == "new_entry" for _, kind, _, _ in expected)
+    assert registrations(tmp_path / "b") == expected
+    for table in ("resources", "items", "systems", "registrations"):
+        Table("catalog", table).register(spark, cfg)  # back to the module's lakehouse

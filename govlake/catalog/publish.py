@@ -144,7 +144,7 @@ def publish_catalog(spark: SparkSession, cfg: Settings, run_date: dt.date, run_i
     review = Review(entries, rules, lake, GradeScheme(rules.grades))
     findings = run_review(review)
     resources, items, systems = catalog_rows(review, findings, row_counts(spark, cfg, lake))
-    published = published_hashes(spark, cfg)
+    published = published_hashes(spark, cfg, run_id)
     result = {}
     for owned, rows, key in (
         (CATALOG_RESOURCES, resources, ["resource"]),

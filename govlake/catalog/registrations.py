@@ -156,14 +156,27 @@ class Detector:
         return rows
 
 
-def published_hashes(spark: SparkSession, cfg: Settings) -> dict[str, str]:
-    """Entry hash per resource in the last published catalog (before this run's merge)."""
+def published_hashes(spark: SparkSession, cfg: Settings, run_id: str) -> dict[str, str]:
+    """Entry hash per resource as published before run `run_id`.
+
+    Rows that run wrote are left out: an Airflow retry of a night killed between the resources
+    MERGE and the registrations MERGE (same run id) then detects the registrations its first
+    attempt would have, instead of taking its own half-published catalog for the old one."""
     resources = CATALOG_RESOURCES.table.read_if_exists(spark, cfg)
     if resources is None:
         return {}
-    current = resources.where("is_current")
+    rows = resources.select("resource", "entry_hash", "is_current", "run_id", "valid_from")
+    rows = rows.collect()
+    rewritten = {r["resource"] for r in rows if r["run_id"] == run_id}
+    latest: dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: (r["valid_from"], r["is_current"])):
+        if row["run_id"] != run_id:
+            latest[row["resource"]] = row
+    # A row this run closed was current before it; one closed by an earlier run was not.
     return {
-        r["resource"]: r["entry_hash"] for r in current.select("resource", "entry_hash").collect()
+        resource: row["entry_hash"]
+        for resource, row in latest.items()
+        if row["is_current"] or resource in rewritten
     }
 
 
