@@ -21,15 +21,15 @@ venv:
 demo: venv
 	$(BIN)/govlake demo $(if $(PERSONS),--persons $(PERSONS),)
 
-# Test modules run on TEST_WORKERS processes (pytest-xdist, one module per worker at a time,
-# the slow end-to-end modules first). The Delta and JDBC jars are fetched once before, so two
-# workers never resolve into the same Ivy cache at once.
+# Test modules run on TEST_WORKERS processes (pytest-xdist, one module per worker at a time, in
+# the order tests/conftest.py gives: the end-to-end demo first). The Delta and JDBC jars are
+# fetched once before, so two workers never resolve into the same Ivy cache at once.
 TEST_WORKERS ?= 2
 
 test: venv
 	@./scripts/postgres.sh start || echo "PostgreSQL not started: logical-connection tests will be skipped"
 	@$(BIN)/python -c "from govlake.spark import get_spark; get_spark(tables=set()).stop()"
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: venv
 	$(BIN)/python -m benchmarks.run
