@@ -242,3 +242,16 @@ def test_two_concurrent_spends_cannot_both_fit_the_budget(cfg, lake, ac):
         t.join()
     assert sorted(results)[1] == "spent" and "would exceed it" in sorted(results)[0], results
     assert sandbox.spent("health_study") == pytest.approx(before + 0.3)
+
+
+def test_released_groups_sort_with_a_null_key_last():
+    """Found by `make demo` at 10k persons: a district group of NULL (residents without a
+    district) survived partition selection, and sorting the release raised a TypeError."""
+    from govlake.sandbox.dp import by_group
+
+    released = [(("420704", 1990), "a"), ((None, 1990), "b"), (("420702", None), "c")]
+    assert by_group(released) == [
+        (("420702", None), "c"),
+        (("420704", 1990), "a"),
+        ((None, 1990), "b"),
+    ]

@@ -37,7 +37,13 @@ def noisy_rows(rows: DataFrame, query: SandboxQuery, project: Project, epsilon: 
     public = [()] if groups == 0 else None
     result = engine.aggregate(rdd, params, extractors, public_partitions=public)
     accountant.compute_budgets()
-    return [_row(key, metrics, query) for key, metrics in sorted(result.collect())]
+    return [_row(key, metrics, query) for key, metrics in by_group(result.collect())]
+
+
+def by_group(released: list) -> list:
+    """(group key, metrics) pairs in group order; a NULL in a key (a resident without a
+    district) sorts after the values, where Python's own order would raise a TypeError."""
+    return sorted(released, key=lambda kv: [(v is None, "" if v is None else v) for v in kv[0]])
 
 
 def _value_column(query: SandboxQuery) -> str | None:
