@@ -83,25 +83,10 @@ def test_two_runs_of_the_same_load_for_the_same_date_at_once(spark, cfg, tax_sou
 @pytest.fixture()
 def people(source_dir, tmp_path, monkeypatch):
     """test_library's two-department library, declared for this module."""
-    from catalog_entries import write_entry
-    from test_library import HRSS, LIBRARY, POLICE, People
+    from test_library import People, declare_people
 
     lib = People("conc_people", "conc_police", "conc_hrss", tmp_path)
-    libraries = tmp_path / "libraries"
-    libraries.mkdir()
-    text = LIBRARY.replace("lib_police", lib.police).replace("lib_hrss", lib.hrss)
-    (libraries / f"{lib.name}.yaml").write_text(text.replace("people", lib.name), "utf-8")
-    monkeypatch.setenv("GOVLAKE_LIBRARIES_DIR", str(libraries))
-    columns = ["id_number", "name", "sex", "birth_date", "pension_status", "provenance"]
-    catalog = write_entry(
-        tmp_path / "catalog", lib.name, f"base.{lib.name}", columns, [lib.police, lib.hrss]
-    )
-    monkeypatch.setenv("GOVLAKE_CATALOG_DIR", str(catalog))
-    for system, conf in ((lib.police, POLICE), (lib.hrss, HRSS)):
-        (tmp_path / system).mkdir()
-        conf = conf.replace("lib_police", lib.police).replace("lib_hrss", lib.hrss)
-        (source_dir / f"{system}.yaml").write_text(conf.format(folder=tmp_path / system), "utf-8")
-    return lib
+    return declare_people(lib, source_dir, tmp_path, monkeypatch)
 
 
 def test_a_library_build_while_its_input_is_reloaded(spark, cfg, people):

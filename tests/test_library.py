@@ -141,6 +141,11 @@ def people(source_dir, tmp_path, monkeypatch, request) -> People:
     """Two departments' sources and a library declared over them, named for this test."""
     suffix = str(zlib.crc32(request.node.name.encode()) % 10**6)
     lib = People(f"people{suffix}", f"lib_police{suffix}", f"lib_hrss{suffix}", tmp_path)
+    return declare_people(lib, source_dir, tmp_path, monkeypatch)
+
+
+def declare_people(lib: People, source_dir, tmp_path, monkeypatch) -> People:
+    """Write the library, its catalog entry and its two sources under the names of `lib`."""
     libraries = tmp_path / "libraries"
     libraries.mkdir()
     text = LIBRARY.replace("lib_police", lib.police).replace("lib_hrss", lib.hrss)
