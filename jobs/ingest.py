@@ -39,6 +39,8 @@ class LoadContext:
     cfg: Settings
     # Validate and write even an unchanged delivery (after the rules changed): `load --force`.
     force: bool = False
+    # The table's run records as read when the load started (ops.History).
+    past: ops.History = ops.History()
 
     @property
     def ods_table(self) -> str:
@@ -132,7 +134,7 @@ def plan_window(spark: SparkSession, ctx: LoadContext, committed, high_now) -> r
         return readers.Increment(None, None)
     if committed is not None:
         return readers.Increment(committed.watermark_low, committed.watermark_high)
-    earlier = ops.last_committed(spark, ctx.cfg, ctx.ods_table, ctx.day, before=True)
+    earlier = ctx.past.last_committed(ctx.day, before=True)
     low = earlier.watermark_high if earlier is not None else None
     high = None if high_now is None else str(high_now)
     if low is not None and high is not None and _precedes(high, low):
@@ -271,7 +273,7 @@ def rows_in_batch(spark: SparkSession, ctx: LoadContext) -> int:
 
 
 def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, recovering: bool) -> None:
-    committed = ops.last_committed(spark, ctx.cfg, ctx.ods_table, ctx.day, before=False)
+    committed = ctx.past.last_committed(ctx.day, before=False)
     raw, item = read_source(spark, ctx, run, committed)
     steps = [
         without_loaded_ties(ctx, spark, run.watermark_low),
@@ -365,11 +367,12 @@ def load_table(
 
     cfg = settings()
     source, spec, run = ops.begin_run(system, table, logical_date, run_id, "physical")
-    ctx = LoadContext(source, spec, logical_date, run.run_id, cfg, force)
     spark = spark or get_spark(cfg)
+    past = ops.history(spark, cfg, run.ods_table)
+    ctx = LoadContext(source, spec, logical_date, run.run_id, cfg, force, past)
     # Recorded as running first: a load killed from here on leaves that row, and the next run
     # of this table and night says it recovers it (issue 20 item 12).
-    recovering = ops.start_run(spark, cfg, run)
+    recovering = ops.start_run(spark, cfg, run, past)
     try:
         _load(spark, ctx, run, recovering is not None)
     except Exception as exc:

@@ -96,32 +96,53 @@ def record_run(spark: SparkSession, cfg: Settings, run: LoadRun) -> None:
     _write(df, cfg, LOAD_RUNS, "append", None)
 
 
-def start_run(spark: SparkSession, cfg: Settings, run: LoadRun) -> str | None:
+@dataclass(frozen=True)
+class History:
+    """One table's run records, read once per load: the recovery check and the two committed
+    runs a load compares against come from this list instead of three Spark jobs on load_runs."""
+
+    rows: tuple = ()
+
+    def abandoned(self, day: dt.date) -> list:
+        """Runs of this night recorded as RUNNING with no outcome row: killed runs."""
+        night = [r for r in self.rows if r.batch_date == day]
+        ended = {(r.run_id, r.started_at) for r in night if r.status != RUNNING}
+        started = [r for r in night if r.status == RUNNING]
+        killed = [r for r in started if (r.run_id, r.started_at) not in ended]
+        return sorted(killed, key=lambda r: r.started_at)
+
+    def last_committed(self, day: dt.date, before: bool):
+        """Latest committed run for this batch date (or, with before, an earlier one)."""
+        found = [
+            r
+            for r in self.rows
+            if r.status in COMMITTED and (r.batch_date < day if before else r.batch_date == day)
+        ]
+        latest = dt.datetime.min
+        return max(found, key=lambda r: (r.batch_date, r.finished_at or latest), default=None)
+
+
+def history(spark: SparkSession, cfg: Settings, ods_table: str) -> History:
+    """Every run record of one ods table (a few rows per night: small)."""
+    runs = load_runs(spark, cfg)
+    if runs is None:
+        return History()
+    from pyspark.sql import functions as F
+
+    return History(tuple(runs.where(F.col("ods_table") == ods_table).collect()))
+
+
+def start_run(spark: SparkSession, cfg: Settings, run: LoadRun, past: History) -> str | None:
     """Append the run as RUNNING before anything is written (one small Delta commit), so a
     killed run leaves a trace; returns a note naming the abandoned runs it recovers."""
-    abandoned = abandoned_runs(spark, cfg, run.ods_table, run.batch_date)
+    abandoned = past.abandoned(run.batch_date)
     record_run(spark, cfg, run)
     if not abandoned:
         return None
-    named = ", ".join(
-        f"{r['run_id']} (started {r['started_at']:%Y-%m-%d %H:%M:%S})" for r in abandoned
-    )
+    named = ", ".join(f"{r.run_id} (started {r.started_at:%Y-%m-%d %H:%M:%S})" for r in abandoned)
     return (
         f"recovering abandoned run(s) {named}: started, never finished; this run replaces its batch"
     )
-
-
-def abandoned_runs(spark: SparkSession, cfg: Settings, ods_table: str, day: dt.date) -> list:
-    """Runs of this table and night recorded as RUNNING with no outcome row: killed runs."""
-    runs = load_runs(spark, cfg)
-    if runs is None:
-        return []
-    from pyspark.sql import functions as F
-
-    night = runs.where((F.col("ods_table") == ods_table) & (F.col("batch_date") == F.lit(day)))
-    ended = night.where(F.col("status") != RUNNING).select(*ONE_RUN[:2])
-    started = night.where(F.col("status") == RUNNING).select(*ONE_RUN[:2])
-    return started.join(ended, [*ONE_RUN[:2]], "left_anti").orderBy("started_at").collect()
 
 
 def _batch(run: LoadRun) -> str:
@@ -162,21 +183,6 @@ def _count_batch(spark: SparkSession, cfg: Settings, owned: Owned, run: LoadRun)
 
 def load_runs(spark: SparkSession, cfg: Settings) -> DataFrame | None:
     return LOAD_RUNS.table.read_if_exists(spark, cfg)
-
-
-def last_committed(spark: SparkSession, cfg: Settings, ods_table: str, day: dt.date, before: bool):
-    """Latest committed run of a table for this batch date (or, with before, an earlier one)."""
-    runs = load_runs(spark, cfg)
-    if runs is None:
-        return None
-    from pyspark.sql import functions as F
-
-    batch = F.col("batch_date") < F.lit(day) if before else F.col("batch_date") == F.lit(day)
-    return (
-        runs.where((F.col("ods_table") == ods_table) & batch & F.col("status").isin(*COMMITTED))
-        .orderBy(F.col("batch_date").desc(), F.col("finished_at").desc())
-        .first()
-    )
 
 
 def outcomes(runs: DataFrame) -> DataFrame:
