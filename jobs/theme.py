@@ -19,7 +19,7 @@ into the Delta table (change data feed on), so a rerun on the same inputs makes 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -151,18 +151,24 @@ def shape(df: DataFrame) -> list[tuple[str, str]]:
     return [(f.name, f.dataType.simpleString()) for f in df.schema]
 
 
-def write_changes(spark: SparkSession, cfg: Settings, theme: Theme, rows: DataFrame) -> dict:
-    """Merge the changed and vanished keys; no commit when nothing changed. Returns counts."""
+def write_changes(
+    spark: SparkSession, cfg: Settings, theme: Theme, rows: DataFrame, check: Callable
+) -> dict:
+    """Merge the changed and vanished keys; no commit when nothing changed. Returns counts.
+    `check(rows)` validates the rows (jobs.quality) when there is something to write: it may
+    raise, and then nothing is written; an unchanged rerun validates nothing, as a load's."""
     from pyspark.sql import functions as F
 
     table = Table.parse(theme.table)
     current = table.read_if_exists(spark, cfg)
     if current is None:
-        table.write(rows, "overwrite", options=NEW_TABLE, cfg=cfg)
+        with check(rows).settling():
+            table.write(rows, "overwrite", options=NEW_TABLE, cfg=cfg)
         return {"changed_keys": rows.count(), "removed_keys": 0, "mode": "created"}
     if shape(current) != shape(rows):
         # A column added, dropped or retyped: every row is rewritten, in one commit.
-        table.write(rows, "overwrite", options={"overwriteSchema": "true"}, cfg=cfg)
+        with check(rows).settling():
+            table.write(rows, "overwrite", options={"overwriteSchema": "true"}, cfg=cfg)
         return {"changed_keys": rows.count(), "removed_keys": 0, "mode": "rewritten (schema)"}
     key = theme.key
     # One pass over both sides: per key, whether it is new or changed (hash differs) or gone.
@@ -199,18 +205,29 @@ def write_changes(spark: SparkSession, cfg: Settings, theme: Theme, rows: DataFr
             .execute()
         )
 
-    retry_concurrent(merge)
+    with check(rows).settling():
+        retry_concurrent(merge)
     return counts
 
 
-def build(spark: SparkSession, cfg: Settings, theme: Theme, night: dt.date) -> dict:
-    """Run the model, check its key, write what changed; the table stays as it was on error."""
+def build(
+    spark: SparkSession, cfg: Settings, theme: Theme, night: dt.date, run_id: str | None = None
+) -> dict:
+    """Run the model, check its key and its suite, write what changed; the table stays as it
+    was on error."""
+    from jobs import quality
+
     table = Table.parse(theme.table)
+    run_id = run_id or f"manual__{theme.theme}__{night}"
     rows = hashed(result(spark, cfg, theme, night)).persist()
+
+    def check(df: DataFrame):
+        return quality.check_theme(spark, cfg, theme, df.drop(ROW_HASH), run_id, night)
+
     try:
         with spark_errors(theme):
             check_key(rows, theme)
-            counts = write_changes(spark, cfg, theme, rows)
+            counts = write_changes(spark, cfg, theme, rows, check)
             total = rows.count()
     finally:
         rows.unpersist()
@@ -244,4 +261,4 @@ def build_theme(name: str, logical_date: dt.date, run_id: str | None = None, spa
     cfg = settings()
     theme = get_theme(name)
     assert_publishable(theme.table)  # 退回纠正: no entry passing review, no write
-    return build(spark or get_spark(cfg), cfg, theme, logical_date)
+    return build(spark or get_spark(cfg), cfg, theme, logical_date, run_id)

@@ -29,11 +29,11 @@ def test_a_table_killed_in_its_first_write_does_not_stop_the_next_session(spark,
 
 @pytest.mark.faults
 def test_kills_inside_load_writes_leave_committed_tables_and_a_night_that_recovers():
-    """Two SIGKILLs inside one source's load, each followed by the checks of `make faults`."""
+    """One SIGKILL inside one source's load, followed by the checks of `make faults` (CI size:
+    each kill costs a child night; `make faults` runs 60 over the whole night)."""
     figures = faults.run(
-        kills=2, persons=20, seed=17, per_round=2, only="ods__tax_credit", log=lambda line: None
+        kills=1, persons=20, seed=17, per_round=1, only="ods__tax_credit", log=lambda line: None
     )
     assert figures["clean_night_problems"] == []
-    assert figures["kills"] == 2, figures
-    assert len(figures["kills_per_kind"]) == 2, "kills spread over two write kinds"
+    assert figures["kills"] == 1 and sum(figures["kills_per_kind"].values()) == 1, figures
     assert figures["failed"] == [], figures["failed"]

@@ -178,14 +178,20 @@ def write_inputs(spark, cfg, population=POPULATION, enrolment=True) -> None:
 
 
 @pytest.fixture(scope="module")
-def built(spark, cfg):
+def built(spark, cfg, tmp_path_factory):
     from jobs.theme import build
 
+    # The project's suites expect real ID numbers; these tiny inputs have "A1". Each test that
+    # validates writes its own suite here.
+    suites = tmp_path_factory.mktemp("expectations")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("GOVLAKE_EXPECTATIONS_DIR", str(suites))
     write_inputs(spark, cfg)
     themes = {t.theme: t for t in load_themes()}
     first = build(spark, cfg, themes["social_security"], NIGHT)
     district = build(spark, cfg, themes["social_security_by_district"], NIGHT)
-    return themes, first, district
+    yield themes, first, district
+    patch.undo()
 
 
 def test_social_security_rows_on_tiny_inputs(spark, cfg, built):
@@ -490,3 +496,91 @@ def test_a_certificate_without_a_holder_is_left_out_of_the_holders(spark, cfg, b
     assert [(r["holder_id"], [c["certificate_id"] for c in r["certificates"]]) for r in rows] == [
         ("A1", ["C-1", "C-2"])
     ]
+
+
+# -- the theme's quality suite (expectations/theme/<name>.yml) ---------------------------------
+
+SUITE = """\
+name: theme.{name}
+expectations:
+- type: expect_column_values_to_not_be_null
+  kwargs: {{column: division}}
+  meta: {{policy: fail}}
+- type: expect_column_values_to_be_in_set
+  kwargs: {{column: division, value_set: ['420702']}}
+  meta: {{policy: {policy}}}
+"""
+
+
+def suite_for(name: str, policy: str) -> Path:
+    import os
+
+    folder = Path(os.environ["GOVLAKE_EXPECTATIONS_DIR"]) / "theme"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.yml"
+    path.write_text(SUITE.format(name=name, policy=policy), encoding="utf-8")
+    return path
+
+
+def results_of(spark, cfg, table: str) -> list:
+    found = Table.parse("quality.results").read_if_exists(spark, cfg)
+    if found is None:
+        return []
+    return found.where(found.table == table).select("rule", "policy", "unexpected_count").collect()
+
+
+def test_a_fail_rule_of_the_theme_suite_stops_the_build_before_anything_is_written(
+    spark, cfg, built, tmp_path
+):
+    from jobs.quality import QualityError
+    from jobs.theme import build
+
+    model(tmp_path, "by_district", COUNT_SQL)
+    theme = load_themes(tmp_path, known=KNOWN)[0]
+    suite_for("by_district", "fail")
+    with pytest.raises(QualityError, match="failed on 1 of 2 rows. theme.by_district was not"):
+        build(spark, cfg, theme, NIGHT, "run-fail")
+    assert not Table.parse("theme.by_district").exists(spark, cfg)
+    failed = [r for r in results_of(spark, cfg, "theme.by_district") if r.unexpected_count]
+    assert [(r.policy, r.unexpected_count) for r in failed] == [("fail", 1)]
+
+
+def test_a_warn_rule_records_the_rows_and_an_unchanged_rerun_validates_nothing(
+    spark, cfg, built, tmp_path
+):
+    from jobs.theme import build
+
+    model(tmp_path, "by_district_warned", COUNT_SQL)
+    theme = load_themes(tmp_path, known=KNOWN)[0]
+    suite_for("by_district_warned", "warn")
+    first = build(spark, cfg, theme, NIGHT, "run-warn")
+    assert first["mode"] == "created" and first["rows"] == 2
+    recorded = results_of(spark, cfg, "theme.by_district_warned")
+    assert sorted((r.policy, r.unexpected_count) for r in recorded) == [("fail", 0), ("warn", 1)]
+    again = build(spark, cfg, theme, NIGHT, "run-warn-again")
+    assert again["mode"] == "unchanged (no commit)"
+    assert len(results_of(spark, cfg, "theme.by_district_warned")) == len(recorded)
+
+
+def test_a_quarantine_rule_in_a_theme_suite_is_refused_with_the_file(spark, cfg, built, tmp_path):
+    from jobs.theme import build
+
+    model(tmp_path, "by_district_held", COUNT_SQL)
+    theme = load_themes(tmp_path, known=KNOWN)[0]
+    path = suite_for("by_district_held", "quarantine")
+    with pytest.raises(ConfigError, match="policy quarantine") as err:
+        build(spark, cfg, theme, NIGHT)
+    assert str(path) in str(err.value) and "use warn" in str(err.value)
+    assert not Table.parse("theme.by_district_held").exists(spark, cfg)
+
+
+def test_quality_init_writes_a_theme_suite_whose_key_rules_fail(spark, cfg, built):
+    from jobs.quality.generate import theme_suite
+
+    doc = theme_suite(spark, cfg, "social_security")["theme.social_security"]
+    on_key = {r["type"]: r["meta"]["policy"] for r in doc["expectations"]
+              if r["kwargs"].get("column") == "id_number"}  # fmt: skip
+    assert on_key["expect_column_values_to_not_be_null"] == "fail"
+    assert on_key["expect_column_values_to_be_unique"] == "fail"
+    columns = {r["kwargs"].get("column") for r in doc["expectations"]}
+    assert "enrolments" not in columns, "an array of enrolments is not profiled"

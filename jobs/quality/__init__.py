@@ -27,6 +27,7 @@ __all__ = [
     "check_library",
     "check_load",
     "check_logical",
+    "check_theme",
     "find_suite",
     "load_suite",
     "validate",
@@ -117,6 +118,35 @@ def check_library(spark: SparkSession, ctx, rows: DataFrame, rebuilt=None) -> Ou
     if rebuilt is not None:
         batch.unchecked = _unchecked(spark, ctx, suite, rebuilt)
     return validate(spark, ctx.cfg, suite, rows, batch, defer_writes=True)
+
+
+def check_theme(spark: SparkSession, cfg, theme, rows: DataFrame, run_id: str, day) -> Outcome:
+    """Hook of jobs.theme: validate a theme's rows before they are merged (call the outcome's
+    settle() after). A theme row is computed, not delivered, so a rule may warn or fail but not
+    quarantine: leaving a person out of 一人一档 would hide the problem, not fix it."""
+    from govlake.errors import ConfigError
+
+    suite = find_suite(theme.table)
+    if suite is None:
+        return Outcome(rows)
+    held = suite.rules("quarantine")
+    if held:
+        raise ConfigError(
+            f"rule '{held[0].name}' of {theme.table} has policy quarantine; a theme's rows are "
+            "computed from its inputs, so none is kept out.",
+            file=str(suite.file_path),
+            row=held[0].line,
+            fix="use warn (record the rows) or fail (stop the build); correct the model or the "
+            "input the rows come from.",
+        )
+    batch = Batch(
+        table=theme.table,
+        run_id=run_id,
+        run_date=day,
+        key_columns=list(theme.key),
+        department=theme.owner,
+    )
+    return validate(spark, cfg, suite, rows, batch, defer_writes=True)
 
 
 def _unchecked(spark: SparkSession, ctx, suite, rebuilt):

@@ -62,6 +62,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     spark = get_spark(cfg, tables=set())
     if args.library:
         suites = generate.library_suite(spark, cfg, args.name)
+    elif args.theme:
+        suites = generate.theme_suite(spark, cfg, args.name)
     else:
         suites = generate.source_suites(spark, cfg, args.name)
     for path in generate.write_suites(suites, None, args.force):
@@ -74,7 +76,9 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     quality = add("quality", cmd_summary, "latest validation per table and the Data Docs path")
     quality.add_argument("--json", action="store_true")
     add("quality docs", cmd_docs, "build GX Data Docs into <lakehouse>/quality/data_docs")
-    init = add("quality init", cmd_init, "write a starting suite for a source (or --library)")
-    init.add_argument("name", help="source system (conf/sources/<name>.yaml) or library")
-    init.add_argument("--library", action="store_true", help="name is a base library")
+    init = add("quality init", cmd_init, "a starting suite for a source (or --library, --theme)")
+    init.add_argument("name", help="source system (conf/sources/<name>.yaml), library or theme")
+    kind = init.add_mutually_exclusive_group()
+    kind.add_argument("--library", action="store_true", help="name is a base library")
+    kind.add_argument("--theme", action="store_true", help="name is a theme (libraries/themes)")
     init.add_argument("--force", action="store_true", help="overwrite an existing suite")

@@ -255,6 +255,28 @@ def library_suite(spark: SparkSession, cfg: Settings, name: str) -> dict[str, di
     return {lib.table: suite_document(lib.table, rules, lib.title)}
 
 
+def theme_suite(spark: SparkSession, cfg: Settings, name: str) -> dict[str, dict]:
+    """A starting suite for a theme from its declaration and its built rows: the key fails
+    (a theme build refuses a duplicate or NULL key before this, so it is a bug), the scalar
+    columns get profiled rules; arrays and structs (a dossier's parts) are left to the model."""
+    from govlake.themes import get_theme
+
+    theme = get_theme(name)
+    df = _read(spark, cfg, theme.table, f"build it first: govlake theme {name}")
+    scalar = [f.name for f in df.schema if f.name in theme.columns and _scalar(f.dataType)]
+    rules = key_rules(list(theme.key), "fail") + profiled_rules(df.select(*scalar), theme.key, {})
+    for found in rules:
+        if found["kwargs"].get("column") in theme.key:
+            found["meta"]["policy"] = "fail"  # a key is unique and valid, or the build is wrong
+    return {theme.table: suite_document(theme.table, rules, theme.title)}
+
+
+def _scalar(kind) -> bool:
+    from pyspark.sql.types import ArrayType, MapType, StructType
+
+    return not isinstance(kind, (ArrayType, MapType, StructType))
+
+
 def suite_document(table: str, rules: list[dict], title: str) -> dict:
     return {
         "name": table,
