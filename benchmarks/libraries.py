@@ -1,4 +1,4 @@
-"""Benchmark: base-library builds (full and second night) and check-ids throughput.
+"""Benchmark: base-library and theme builds (full and second night) and check-ids throughput.
 
 Usage: python -m benchmarks.libraries [--sizes 100000 1000000] [--quick] [--id-values N]
 Each size, and the identifier check, runs in a fresh interpreter with its own temporary
@@ -57,6 +57,44 @@ def libraries_in_order() -> list:
     from govlake.libraries import build_order, load_libraries
 
     return build_order(load_libraries())
+
+
+def themes_in_order() -> list:
+    from govlake.themes import build_order, load_themes
+
+    return build_order(load_themes())
+
+
+def run_theme_builds(spark, themes, day: dt.date, night: str, steps: Steps) -> dict:
+    """jobs.theme.build_theme for every theme in dependency order, each timed."""
+    from jobs.theme import build_theme
+
+    results = {}
+    for theme in themes:
+        steps.start(f"{night} build  {theme.table}")
+        run_id = f"bench__{night}__{theme.theme}"
+        seconds, value, error = timed(partial(build_theme, theme.theme, day, run_id, spark))
+        results[theme.theme] = {"seconds": seconds, "error": error, **(value or {})}
+        steps.done()
+    return results
+
+
+def run_plain_themes(spark, cfg, themes, day: dt.date, out: Path, steps: Steps) -> dict:
+    """Baseline: the same SQL over the same inputs (jobs.theme.result binds them), written
+    to Parquet. No key check, row hash, validation, diff or MERGE."""
+    from jobs.theme import result
+
+    results = {}
+    for theme in themes:
+        steps.start(f"baseline  {theme.table} (Spark SQL -> Parquet)")
+
+        def plain(theme=theme):
+            result(spark, cfg, theme, day).write.mode("overwrite").parquet(str(out / theme.theme))
+
+        seconds, _, error = timed(plain)
+        results[theme.theme] = {"seconds": seconds, "error": error}
+        steps.done()
+    return results
 
 
 def naive_library(spark, cfg, lib, out: Path) -> None:
@@ -175,16 +213,20 @@ def phase(action) -> dict:
     return {"seconds": time.perf_counter() - start, "items": items}
 
 
-def first_night(spark, cfg, tables, libs, workdir: Path, steps: Steps) -> dict:
+def first_night(spark, cfg, tables, libs, themes, workdir: Path, steps: Steps) -> dict:
     day = cfg.demo_logical_date
+    plain = workdir / "plain_themes"
     return {
         "ods": phase(lambda: run_ods(spark, tables, day, "bench__night1", steps)),
         "baseline": phase(lambda: run_baseline(spark, cfg, libs, workdir / "naive", steps)),
         "build": phase(lambda: run_builds(spark, libs, day, "night1", steps)),
+        "themes": phase(lambda: run_theme_builds(spark, themes, day, "night1", steps)),
+        # After the builds: a theme reading another theme reads the table just built.
+        "themes_baseline": phase(lambda: run_plain_themes(spark, cfg, themes, day, plain, steps)),
     }
 
 
-def second_night(spark, cfg, tables, libs, steps: Steps) -> dict:
+def second_night(spark, cfg, tables, libs, themes, steps: Steps) -> dict:
     from govlake.sample import generate_increment
 
     day = cfg.demo_logical_date
@@ -200,6 +242,7 @@ def second_night(spark, cfg, tables, libs, steps: Steps) -> dict:
         "increment": {"seconds": seconds, "error": error, "changes": changes, "copied": copied},
         "ods": phase(lambda: run_ods(spark, tables, next_day, "bench__night2", steps)),
         "build": phase(lambda: run_builds(spark, libs, next_day, "night2", steps)),
+        "themes": phase(lambda: run_theme_builds(spark, themes, next_day, "night2", steps)),
     }
     night["merge"] = {
         name: merge_cost(spark, cfg, build)
@@ -223,19 +266,20 @@ def run_size(persons: int, workdir: Path, out: Path) -> None:
     console.print(f"  sources generated in {gen_seconds:.1f}s (not timed in any ratio)")
     spark_seconds, spark, _ = timed(lambda: get_spark(cfg, app_name="govlake-bench-libraries"))
     console.print(f"  Spark started in {spark_seconds:.1f}s (not timed)")
-    libs = libraries_in_order()
+    libs, themes = libraries_in_order(), themes_in_order()
     inputs = {source.table for lib in libs for source in lib.inputs.values()}
+    inputs |= {table for theme in themes for table in theme.inputs}
     tables = [(s, t) for s, t in physical_tables() if s.ods_table(t) in inputs]
     load_before = os.getloadavg()[0]
     with progress_bar() as progress:
-        steps = Steps(progress, total=2 * len(tables) + 3 * len(libs) + 1)
+        steps = Steps(progress, total=2 * len(tables) + 3 * len(libs) + 3 * len(themes) + 1)
         result = {
             "persons": persons,
             "logical_date": str(cfg.demo_logical_date),
             "generate_seconds": gen_seconds,
             "spark_start_seconds": spark_seconds,
-            "night1": first_night(spark, cfg, tables, libs, workdir, steps),
-            "night2": second_night(spark, cfg, tables, libs, steps),
+            "night1": first_night(spark, cfg, tables, libs, themes, workdir, steps),
+            "night2": second_night(spark, cfg, tables, libs, themes, steps),
         }
         steps.start("done")
     result["load_average_1min"] = [load_before, os.getloadavg()[0]]
@@ -427,6 +471,43 @@ def summarize_library(name: str, night1: dict, night2: dict) -> dict:
     }
 
 
+def summarize_theme(name: str, night1: dict, night2: dict) -> dict:
+    plain = night1["themes_baseline"]["items"][name]
+    full, second = night1["themes"]["items"][name], night2["themes"]["items"][name]
+    errors = [x["error"] for x in (plain, full, second) if x["error"]]
+    return {
+        "rows": full.get("rows"),
+        "refresh": full.get("refresh"),
+        "plain_sql_seconds": plain["seconds"],
+        "full_build_seconds": full["seconds"],
+        "build_over_plain": ratio(full["seconds"], plain["seconds"]),
+        "second_build_seconds": second["seconds"],
+        "second_over_full": ratio(second["seconds"], full["seconds"]),
+        "changed_keys": second.get("changed_keys"),
+        "removed_keys": second.get("removed_keys"),
+        "second_mode": second.get("mode"),
+        "second_reason": second.get("reason"),
+        "error": errors[0] if errors else None,
+    }
+
+
+def summarize_themes(night1: dict, night2: dict) -> dict:
+    if "themes" not in night1:
+        return {}
+    names = night1["themes"]["items"]
+    themes = {name: summarize_theme(name, night1, night2) for name in names}
+    full, plain = total(night1["themes"]["items"]), total(night1["themes_baseline"]["items"])
+    second = total(night2["themes"]["items"])
+    return {
+        "themes": themes,
+        "themes_plain_seconds": plain,
+        "themes_full_seconds": full,
+        "themes_build_over_plain": ratio(full, plain),
+        "themes_second_seconds": second,
+        "themes_second_over_full": ratio(second, full),
+    }
+
+
 def summarize(result: dict) -> dict:
     if "night1" not in result:
         return {"persons": result["persons"], "error": result.get("error")}
@@ -449,6 +530,7 @@ def summarize(result: dict) -> dict:
         "second_build_seconds": second,
         "second_over_full": ratio(second, full),
         "libraries": libraries,
+        **summarize_themes(night1, night2),
     }
 
 
@@ -487,6 +569,44 @@ def print_size(s: dict) -> None:
         f"whole size {s['size_process_seconds']:.0f}s; 1-min load average "
         f"{s['load_average_1min'][0]:.1f} before, {s['load_average_1min'][1]:.1f} after"
     )
+
+
+def print_themes(s: dict) -> None:
+    if not s.get("themes"):
+        return
+    table = Table(title=f"{s['persons']:,} persons: theme builds vs the same SQL to Parquet")
+    headers = ("theme", "rows", "plain SQL s", "full build s", "ratio", "2nd night s")
+    headers += ("2nd/full", "changed keys", "2nd night mode")
+    for name in headers:
+        table.add_column(name, justify="left" if name in ("theme", "2nd night mode") else "right")
+    for name, t in s["themes"].items():
+        table.add_row(
+            f"theme.{name}",
+            fmt(t["rows"], "{:,}"),
+            fmt(t["plain_sql_seconds"]),
+            fmt(t["full_build_seconds"]),
+            fmt(t["build_over_plain"], "{:.1f}x"),
+            fmt(t["second_build_seconds"]),
+            fmt(t["second_over_full"], "{:.0%}"),
+            fmt(t["changed_keys"], "{:,}"),
+            t["second_mode"] or "",
+        )
+    table.add_section()
+    table.add_row(
+        "all themes",
+        "",
+        fmt(s["themes_plain_seconds"]),
+        fmt(s["themes_full_seconds"]),
+        fmt(s["themes_build_over_plain"], "{:.1f}x"),
+        fmt(s["themes_second_seconds"]),
+        fmt(s["themes_second_over_full"], "{:.0%}"),
+        "",
+        "",
+    )
+    console.print(table)
+    for name, t in s["themes"].items():
+        if t["error"]:
+            console.print(f"  [yellow]theme.{name}:[/] {t['error']}", highlight=False)
 
 
 def _library_cells(name: str, lib: dict) -> list[str]:
@@ -557,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         child = in_fresh_interpreter("benchmarks.libraries", str(persons), args)
         summaries.append(summarize({"persons": persons, **child}))
         print_size(summaries[-1])
+        print_themes(summaries[-1])
     console.rule(f"check-ids throughput, {values:,} values per kind")
     ids = in_fresh_interpreter("benchmarks.libraries", "ids", ["--ids", str(values)])
     print_ids(ids)

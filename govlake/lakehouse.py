@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -131,6 +132,18 @@ class Table:
     def history(self, spark: SparkSession, cfg: Settings | None = None) -> DataFrame:
         """Delta's commit history of the table, newest first."""
         return self.delta(spark, cfg).history()
+
+    def last_metadata(
+        self, spark: SparkSession, prefix: str, cfg: Settings | None = None
+    ) -> str | None:
+        """The newest commit's user metadata that starts with `prefix` (see commit_metadata)."""
+        from pyspark.sql import functions as F
+
+        if not self.exists(spark, cfg):
+            return None
+        found = self.history(spark, cfg).where(F.col("userMetadata").startswith(prefix))
+        row = found.select("userMetadata").first()
+        return row[0] if row else None
 
     def read(
         self, spark: SparkSession, cfg: Settings | None = None, version: int | None = None
@@ -331,6 +344,18 @@ def register_all(
             continue
         registered.append(table)
     return registered
+
+
+@contextmanager
+def commit_metadata(spark: SparkSession, text: str) -> Iterator[None]:
+    """Delta user metadata for the commits made inside (a MERGE has no writer option for it):
+    what a build read, kept with the commit it made (Table.last_metadata reads it back)."""
+    key = "spark.databricks.delta.commitInfo.userMetadata"
+    spark.conf.set(key, text)
+    try:
+        yield
+    finally:
+        spark.conf.unset(key)
 
 
 def retry_concurrent(action: Callable[[], T], attempts: int = 5) -> T:

@@ -14,20 +14,26 @@ see of it, and the SQL (parsed once by sqlglot) is rewritten to read those views
 The result must have one row per key (else nothing is written). Each row carries `_row_hash`,
 a hash of its values; only rows whose hash is new, and the keys that disappeared, are merged
 into the Delta table (change data feed on), so a rerun on the same inputs makes no commit.
+
+Before any of that, jobs.theme_plan decides the night: nothing to compute when no input moved
+since the last build; only the keys the changed input rows name (per-key, from the change data
+feed) when every moved input has a route to the key (govlake.theme_keys); else all of it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from govlake.errors import GovlakeError
-from govlake.lakehouse import Table, retry_concurrent
+from govlake.lakehouse import Table, commit_metadata, retry_concurrent
 from govlake.settings import Settings, settings
 from govlake.sources import load_sources
 from govlake.themes import DIALECT, Theme, get_theme
+from jobs.theme_plan import KEY, Plan, plan_build
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -152,25 +158,31 @@ def shape(df: DataFrame) -> list[tuple[str, str]]:
 
 
 def write_changes(
-    spark: SparkSession, cfg: Settings, theme: Theme, rows: DataFrame, check: Callable
+    spark: SparkSession,
+    cfg: Settings,
+    theme: Theme,
+    rows: DataFrame,
+    check: Callable,
+    plan: Plan,
 ) -> dict:
-    """Merge the changed and vanished keys; no commit when nothing changed. Returns counts.
-    `check(rows)` validates the rows (jobs.quality) when there is something to write: it may
-    raise, and then nothing is written; an unchanged rerun validates nothing, as a load's."""
+    """Merge the changed and vanished keys (of `plan.keys` only, on a per-key night); no commit
+    when nothing changed. `check(rows)` validates the rows (jobs.quality) when there is
+    something to write: it may raise, and then nothing is written. Each commit keeps the plan's
+    state (what the build read) for the next night's plan. Returns counts."""
     from pyspark.sql import functions as F
 
     table = Table.parse(theme.table)
     current = table.read_if_exists(spark, cfg)
-    if current is None:
-        with check(rows).settling():
-            table.write(rows, "overwrite", options=NEW_TABLE, cfg=cfg)
-        return {"changed_keys": rows.count(), "removed_keys": 0, "mode": "created"}
-    if shape(current) != shape(rows):
-        # A column added, dropped or retyped: every row is rewritten, in one commit.
-        with check(rows).settling():
-            table.write(rows, "overwrite", options={"overwriteSchema": "true"}, cfg=cfg)
-        return {"changed_keys": rows.count(), "removed_keys": 0, "mode": "rewritten (schema)"}
+    state = json.dumps(plan.state)  # "theme_build" first: last_metadata finds it by prefix
+    if current is None or shape(current) != shape(rows):
+        # New, or a column added, dropped or retyped: every row is written, in one commit.
+        mode, options = ("created", NEW_TABLE) if current is None else ("rewritten (schema)", {})
+        with check(rows).settling(), commit_metadata(spark, state):
+            table.write(rows, "overwrite", options={**options, "overwriteSchema": "true"}, cfg=cfg)
+        return {"changed_keys": rows.count(), "removed_keys": 0, "mode": mode}
     key = theme.key
+    if plan.keys is not None:
+        current = current.join(plan.keys.withColumnRenamed(KEY, key[0]), key, "left_semi")
     # One pass over both sides: per key, whether it is new or changed (hash differs) or gone.
     old = current.select(*key, F.col(ROW_HASH).alias("_old_hash"))
     diff = rows.select(*key, ROW_HASH).join(old, key, "full_outer")
@@ -205,21 +217,44 @@ def write_changes(
             .execute()
         )
 
-    with check(rows).settling():
+    with check(rows).settling(), commit_metadata(spark, state):
         retry_concurrent(merge)
     return counts
+
+
+def plan_for(spark: SparkSession, cfg: Settings, theme: Theme, night: dt.date) -> Plan:
+    """Tonight's plan (jobs.theme_plan), with the views the model reads."""
+
+    def view(table: str) -> DataFrame:
+        return input_frame(spark, cfg, table, theme)
+
+    def logical(table: str) -> bool:
+        return Table.parse(table).database == "ods" and is_logical(table)
+
+    return plan_build(spark, cfg, theme, night, view, logical)
 
 
 def build(
     spark: SparkSession, cfg: Settings, theme: Theme, night: dt.date, run_id: str | None = None
 ) -> dict:
-    """Run the model, check its key and its suite, write what changed; the table stays as it
-    was on error."""
+    """Plan, run the model (for the plan's keys only, on a per-key night), check its key and
+    its suite, write what changed; the table stays as it was on error."""
     from jobs import quality
 
     table = Table.parse(theme.table)
     run_id = run_id or f"manual__{theme.theme}__{night}"
-    rows = hashed(result(spark, cfg, theme, night)).persist()
+    plan = plan_for(spark, cfg, theme, night)
+    if plan.mode == "unchanged":
+        counts = {"changed_keys": 0, "removed_keys": 0, "mode": "unchanged (no commit)"}
+        return summary(spark, cfg, theme, plan, counts)
+    rows = hashed(result(spark, cfg, theme, night))
+    if plan.keys is not None and shape(rows) != shape(table.read(spark, cfg)):
+        # An input's column changed type under an unchanged model: every key is recomputed.
+        plan.keys.unpersist()
+        plan.mode, plan.keys, plan.reason = "full", None, "the result's columns changed"
+    if plan.keys is not None:
+        rows = rows.join(plan.keys.withColumnRenamed(KEY, theme.key[0]), theme.key, "left_semi")
+    rows = rows.persist()
 
     def check(df: DataFrame):
         return quality.check_theme(spark, cfg, theme, df.drop(ROW_HASH), run_id, night)
@@ -227,30 +262,28 @@ def build(
     try:
         with spark_errors(theme):
             check_key(rows, theme)
-            counts = write_changes(spark, cfg, theme, rows, check)
-            total = rows.count()
+            counts = write_changes(spark, cfg, theme, rows, check, plan)
     finally:
         rows.unpersist()
+        if plan.keys is not None:
+            plan.keys.unpersist()
     if table.exists(spark, cfg):
         table.register(spark, cfg)
+    return summary(spark, cfg, theme, plan, counts)
+
+
+def summary(spark: SparkSession, cfg: Settings, theme: Theme, plan: Plan, counts: dict) -> dict:
+    table = Table.parse(theme.table)
+    built = table.read_if_exists(spark, cfg)
     return {
         "theme": theme.table,
-        "rows": total,
+        "rows": built.count() if built is not None else 0,
         **counts,
+        "build": plan.mode,
         "delta_version": table.version(spark, cfg),
         "refresh": theme.refresh.rule,
-        "reason": build_reason(theme),
+        "reason": plan.reason,
     }
-
-
-def build_reason(theme: Theme) -> str:
-    """Which build this was and why, for the run record and the task log."""
-    if theme.refresh.rule == "full":
-        return f"full rebuild as declared: {theme.refresh.reason}"
-    return (
-        "full recompute, changed keys merged: the per-key incremental read of the inputs' "
-        f"change data feed is not built yet (declared incremental: {theme.refresh.reason})"
-    )
 
 
 def build_theme(name: str, logical_date: dt.date, run_id: str | None = None, spark=None) -> dict:

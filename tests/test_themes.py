@@ -584,3 +584,121 @@ def test_quality_init_writes_a_theme_suite_whose_key_rules_fail(spark, cfg, buil
     assert on_key["expect_column_values_to_be_unique"] == "fail"
     columns = {r["kwargs"].get("column") for r in doc["expectations"]}
     assert "enrolments" not in columns, "an array of enrolments is not profiled"
+
+
+# -- per-key (incremental) builds from the change data feed ------------------------------------
+
+INCREMENTAL_SQL = """\
+WITH firms AS (
+  SELECT f.legal_representative_id AS id_number, count(*) AS firms
+  FROM base.firms_incr AS f
+  GROUP BY f.legal_representative_id
+)
+SELECT p.id_number, p.name, coalesce(firms.firms, 0) AS firms
+FROM base.people_incr AS p
+LEFT JOIN firms ON firms.id_number = p.id_number
+"""
+CDF = {"delta.enableChangeDataFeed": "true"}
+
+
+def incremental_model(tmp_path):
+    path = model(
+        tmp_path, "firms_per_person", INCREMENTAL_SQL, "id_number", ["id_number", "name", "firms"]
+    )
+    path.write_text(path.read_text("utf-8").replace("rule: full", "rule: incremental"), "utf-8")
+    return load_themes(tmp_path, known={"base.people_incr", "base.firms_incr"})[0]
+
+
+def rows_of(spark, cfg, table: str) -> dict:
+    return {
+        r["id_number"]: (r["name"], r["firms"])
+        for r in Table.parse(table).read(spark, cfg).collect()
+    }
+
+
+def test_key_paths_of_the_project_models():
+    from govlake.theme_keys import key_paths
+
+    themes = {t.theme: t for t in load_themes()}
+    person = key_paths(themes["person_profile"])
+    assert (person.driving, person.key) == ("base.population", "id_number")
+    routes = {(r.input, r.values) for r in person.routes}
+    assert ("ods.mca_marriage__marriage", "UPPER(TRIM(husband_id_number))") in routes
+    assert ("ods.mca_marriage__marriage", "UPPER(TRIM(wife_id_number))") in routes
+    assert set(person.unmapped) == {"ods.psb_hukou__hj_household"}, "joined inside a CTE"
+    firm = key_paths(themes["enterprise_profile"])
+    by_input = {r.input: r for r in firm.routes}
+    assert by_input["base.population"].lookup == "legal_representative_id"
+    assert by_input["ods.tax_credit__credit_rating"].values == "UPPER(TRIM(taxpayer_id))"
+    assert "computed" in key_paths(themes["social_security_by_district"]).reason
+
+
+def test_a_night_recomputes_only_the_keys_its_changed_rows_name(spark, cfg, built, tmp_path):
+    from jobs.theme import build, result
+
+    people = spark.createDataFrame(
+        [("A1", "甲", True), ("B2", "乙", True), ("C3", "丙", True)],
+        "id_number string, name string, _is_current boolean",
+    )
+    firms = spark.createDataFrame(
+        [("F1", "A1"), ("F2", "B2"), ("F3", "B2")], "uscc string, legal_representative_id string"
+    )
+    Table.parse("base.people_incr").write(people, "overwrite", options=CDF, cfg=cfg)
+    Table.parse("base.firms_incr").write(firms, "overwrite", options=CDF, cfg=cfg)
+    theme = incremental_model(tmp_path)
+    first = build(spark, cfg, theme, NIGHT)
+    assert (first["build"], first["reason"]) == ("full", "no earlier build recorded")
+    assert rows_of(spark, cfg, theme.table) == {"A1": ("甲", 1), "B2": ("乙", 2), "C3": ("丙", 0)}
+
+    again = build(spark, cfg, theme, NIGHT)
+    assert (again["build"], again["mode"]) == ("unchanged", "unchanged (no commit)")
+
+    # F3 changes hands from B2 to C3: both persons' rows change, A1's is not recomputed.
+    Table.parse("base.firms_incr").delta(spark, cfg).update(
+        "uscc = 'F3'", {"legal_representative_id": "'C3'"}
+    )
+    second = build(spark, cfg, theme, NIGHT)
+    assert (
+        second["build"] == "incremental" and second["reason"] == "2 keys changed by base.firms_incr"
+    )
+    assert (second["changed_keys"], second["removed_keys"]) == (2, 0)
+    expected = {"A1": ("甲", 1), "B2": ("乙", 1), "C3": ("丙", 1)}
+    assert rows_of(spark, cfg, theme.table) == expected
+    full = {
+        r["id_number"]: (r["name"], r["firms"]) for r in result(spark, cfg, theme, NIGHT).collect()
+    }
+    assert full == expected, "per key = full"
+
+    # The driving rows: A1 renamed and C3 retired; one commit, two keys.
+    people_table = Table.parse("base.people_incr").delta(spark, cfg)
+    people_table.update("id_number = 'A1'", {"name": "'甲甲'"})
+    people_table.update("id_number = 'C3'", {"_is_current": "false"})
+    third = build(spark, cfg, theme, NIGHT)
+    assert third["build"] == "incremental" and (third["changed_keys"], third["removed_keys"]) == (
+        1,
+        1,
+    )
+    assert rows_of(spark, cfg, theme.table) == {"A1": ("甲甲", 1), "B2": ("乙", 1)}
+
+
+def test_a_changed_input_without_a_route_makes_the_night_full(tmp_path):
+    from govlake.theme_keys import KeyPaths
+    from jobs.theme_plan import why_full, why_not_unchanged
+
+    theme = incremental_model(tmp_path)
+    paths = KeyPaths(
+        driving="base.people_incr",
+        key="id_number",
+        unmapped={"base.firms_incr": "joined inside a CTE"},
+    )
+    assert why_full(theme, paths, ["base.people_incr"]) is None
+    assert (
+        why_full(theme, paths, ["base.firms_incr"])
+        == "base.firms_incr changed, and joined inside a CTE"
+    )
+    state = {"model": "m", "night": None, "inputs": {"base.people_incr": 3, "ods.x__y": None}}
+    assert "read in place (logical)" in why_not_unchanged({**state}, state)
+    assert (
+        why_not_unchanged({**state, "model": "n"}, state)
+        == "the model changed since the last build"
+    )

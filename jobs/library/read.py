@@ -47,16 +47,20 @@ def current_of(spark: SparkSession, cfg: Settings, table: str) -> DataFrame:
     Themes and open data read their inputs through it."""
     from pyspark.sql import functions as F
 
-    from govlake.sources import get_table
-
     parsed = Table.parse(table)
     if parsed.database == "ods":
-        system, name = parsed.name.split("__", 1)
-        source, spec = get_table(system, name)
-        declared = Input(table=table, department=source.department, key=spec.ods_primary_key[0])
-        return current_rows(spark, cfg, declared)
+        return current_rows(spark, cfg, declared_input(table)[0])
     df = parsed.read(spark, cfg)
     return df.where(F.col("_is_current")) if "_is_current" in df.columns else df
+
+
+def declared_input(table: str):
+    """An ods table as a library input (keyed by its primary key), and its table spec."""
+    from govlake.sources import get_table
+
+    system, name = Table.parse(table).name.split("__", 1)
+    source, spec = get_table(system, name)
+    return Input(table=table, department=source.department, key=spec.ods_primary_key[0]), spec
 
 
 def latest_batch(spark: SparkSession, cfg: Settings, df: DataFrame, source: Input, version):
