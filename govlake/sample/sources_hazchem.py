@@ -161,7 +161,17 @@ def enterprise_table(world: World, ds: str) -> TableData:
                 _day(world, world.today - rng.randint(0, 400)),
             ]
         )
-    return TableData(enterprise_spec(ds), rows, conflict=_renamed(1))
+    return _eligible(world, TableData(enterprise_spec(ds), rows, conflict=_renamed(1)))
+
+
+def _eligible(world: World, data: TableData) -> TableData:
+    """Only rows of enterprises the registration authority states cleanly may take a conflict:
+    a name differing from no registration would be no conflict anyone can see."""
+    ents = world.ents
+    clean = {ents.uscc[e] for e in ents.by_authority("9") if e not in world.dirty_entities}
+    at = data.spec.col("统一社会信用代码")
+    data.eligible = [i for i, row in enumerate(data.rows) if row[at] in clean]
+    return data
 
 
 def _renamed(col: int):
@@ -196,7 +206,7 @@ def inspection_table(world: World, ds: str) -> TableData:
                     _day(world, day + 30) if found else None,
                 ]
             )
-    return TableData(inspection_spec(ds), rows, conflict=_renamed(2))
+    return _eligible(world, TableData(inspection_spec(ds), rows, conflict=_renamed(2)))
 
 
 def incident_table(world: World, ds: str) -> TableData:
@@ -222,4 +232,4 @@ def incident_table(world: World, ds: str) -> TableData:
                     round(rng.uniform(0.5, 300.0), 1),
                 ]
             )
-    return TableData(incident_spec(ds), rows, conflict=_renamed(2))
+    return _eligible(world, TableData(incident_spec(ds), rows, conflict=_renamed(2)))
