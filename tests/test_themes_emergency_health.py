@@ -40,7 +40,22 @@ def file_table(spark, cfg, system: str, table: str) -> None:
     item = resolve_file(source, spec, NIGHT, cfg)
     columns, rows = (xls_rows if spec.format == "xls" else csv_records_of)(item)
     kept = [r[: len(columns)] for r in rows if r[-2] is None and r[-1] is None]
+    if table == "enterprise":
+        kept += untidy(columns, kept[0])
     write_ods(spark, cfg, source.ods_table(spec), columns, kept)
+
+
+def untidy(columns: list[str], row: tuple) -> list[tuple]:
+    """Rows a department delivers besides the clean one: an exact copy, the USCC lower-cased and
+    padded under an older name and update date, and a row without a USCC."""
+    at = {c: i for i, c in enumerate(columns)}
+    older = list(row)
+    older[at["uscc"]] = f" {row[at['uscc']].lower()} "
+    older[at["enterprise_name"]] = "旧名称化工厂"
+    older[at["updated"]] = "2001-01-01"
+    nameless = list(row)
+    nameless[at["uscc"]] = None
+    return [tuple(row), tuple(older), tuple(nameless)]
 
 
 def bases(spark, cfg, world, tables) -> None:
@@ -169,34 +184,13 @@ def test_unregistered_enterprises_are_the_ones_from_outside(spark, built):
 
 
 def test_a_repeated_or_untidy_enterprise_row_is_one_enterprise(spark, cfg, built):
-    """Department values as delivered: a lower-case padded USCC and an exact copy are the same
-    enterprise; a row without a USCC belongs to none."""
-    from jobs.theme import build
-
-    world, _, _ = built
-    uscc = world.ents.uscc[world.ents.by_authority("9")[0]]
-    row = [uscc, "甲化工", "420704", "X1", "使用", "2027-01-01", "三级", "液氯", "2026-11-01"]
-    columns = [
-        "uscc",
-        "enterprise_name",
-        "division",
-        "licence_no",
-        "licence_type",
-        "licence_valid_to",
-        "hazard_level",
-        "main_chemicals",
-        "updated",
-    ]
-    untidy = [f" {uscc.lower()}\u0020", *row[1:-1], "2026-11-20"]
-    write_ods(
-        spark,
-        cfg,
-        "ods.mem_hazchem__enterprise",
-        columns,
-        [row, list(row), untidy, [None, *row[1:]]],
-    )
-    theme = {t.theme: t for t in load_themes()}["emergency"]
-    build(spark, cfg, theme, NIGHT)
-    rows = Table.parse("theme.emergency").read(spark, cfg).collect()
-    got = [(r["uscc"], r["registered_in_legal_entity"], r["enterprise_name"]) for r in rows]
-    assert got == [(uscc, True, "甲化工")]
+    """The untidy copies added to the delivery (see `untidy`) do not add an enterprise: one row
+    per enterprise the generator wrote, the untidy one with its newest name."""
+    _, tables, _ = built
+    spec, rows = tables["enterprise"]
+    generated = {r[spec.col("统一社会信用代码")] for r in rows}
+    got = Table.parse("theme.emergency").read(spark, cfg).collect()
+    assert sorted(r["uscc"] for r in got) == sorted(generated)
+    first = rows[0][spec.col("统一社会信用代码")]
+    [row] = [r for r in got if r["uscc"] == first]
+    assert row["enterprise_name"] == rows[0][spec.col("企业名称")]
