@@ -75,6 +75,7 @@ HEADER_GROUPS = {
 
 
 def _spec(table: str, ds: str, columns: tuple[str, ...], sheet: str, **kinds) -> TableSpec:
+    """The layout every mem_hazchem workbook shares: one sheet, a two-row merged header."""
     return TableSpec(
         system="mem_hazchem",
         table=table,
@@ -90,6 +91,7 @@ def _spec(table: str, ds: str, columns: tuple[str, ...], sheet: str, **kinds) ->
 
 
 def enterprise_spec(ds: str) -> TableSpec:
+    """hazchem enterprises of one logical date."""
     return _spec(
         "enterprise",
         ds,
@@ -101,6 +103,7 @@ def enterprise_spec(ds: str) -> TableSpec:
 
 
 def inspection_spec(ds: str) -> TableSpec:
+    """hazchem inspections of one logical date."""
     return _spec(
         "inspection",
         ds,
@@ -112,6 +115,7 @@ def inspection_spec(ds: str) -> TableSpec:
 
 
 def incident_spec(ds: str) -> TableSpec:
+    """hazchem incidents of one logical date."""
     return _spec(
         "incident",
         ds,
@@ -140,6 +144,7 @@ def hazchem_enterprises(world: World) -> list[tuple[str, str, str]]:
 
 
 def _day(world: World, ordinal: int) -> datetime.date:
+    """An ordinal as a date cell, never after the logical date."""
     return datetime.date.fromordinal(min(ordinal, world.today))
 
 
