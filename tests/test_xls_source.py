@@ -105,33 +105,57 @@ def test_a_corrupt_xls_fails_and_leaves_the_table(spark, loaded, source_dir, tmp
     assert "t_20261126.xls" in message and "save it again as Excel 97-2003" in message
 
 
-def test_an_xlsx_delivered_as_xls_says_so(spark, loaded, source_dir, tmp_path):
+def read_back(tmp_path, data: bytes, extra=HEADER):
+    """The reader alone (no Spark) on one delivery: its columns and rows, or its SourceError."""
+    from govlake.sources import load_source
+    from jobs.readers import FileInput, xls_rows
+
+    deliver(tmp_path, tmp_path, "xls_read", data, fmt="xls", extra=extra)
+    source = load_source(tmp_path / "xls_read.yaml")
+    path = tmp_path / "xls_read" / f"t_{DAY:%Y%m%d}.xls"
+    return xls_rows(FileInput(source, source.tables[0], path))
+
+
+def test_an_xlsx_delivered_as_xls_says_so(tmp_path):
     from openpyxl import Workbook
+
+    from govlake.errors import SourceError
 
     book = Workbook()
     book.active.append(["id"])
     out = io.BytesIO()
     book.save(out)
-    deliver_on(source_dir, tmp_path, out.getvalue())
-    message = fails(spark, SYSTEM, "it is an .xlsx workbook (a ZIP archive)")
-    assert "format: xlsx" in message
+    with pytest.raises(SourceError, match=r"it is an \.xlsx workbook \(a ZIP archive\)") as err:
+        read_back(tmp_path, out.getvalue())
+    assert "format: xlsx" in str(err.value) and "source xls_read" in str(err.value)
 
 
-def test_an_empty_xls_is_an_empty_delivery(spark, loaded, source_dir, tmp_path):
-    deliver_on(source_dir, tmp_path, b"")
-    fails(spark, SYSTEM, "the delivery is empty (0 bytes)")
+def test_an_empty_xls_is_an_empty_delivery(tmp_path):
+    from govlake.errors import SourceError
+
+    with pytest.raises(SourceError, match=r"the delivery is empty \(0 bytes\)"):
+        read_back(tmp_path, b"")
+
+
+def test_several_sheets_and_none_named_fail_naming_them(tmp_path):
+    import xlwt
+
+    from govlake.errors import SourceError
+
+    book = xlwt.Workbook(encoding="utf-8")
+    for name in ("鄂城区", "华容区"):
+        book.add_sheet(name).write(0, 0, "id")
+    out = io.BytesIO()
+    book.save(out)
+    with pytest.raises(SourceError, match=r"several sheets \['鄂城区', '华容区'\]"):
+        read_back(tmp_path, out.getvalue(), extra="")
 
 
 def test_rows_past_the_header_width_are_rejected_by_the_shared_sheet_logic(tmp_path):
     """The reader gives xls rows to the same record logic as xlsx (no Spark needed here)."""
-    from govlake.sources import load_source
-    from jobs.readers import FileInput, xls_rows
 
     rows = [*ROWS, ["3", "丙公司", dt.date(2026, 5, 6), 1, "补录"]]
-    deliver(tmp_path, tmp_path, "xls_wide", xls_bytes(rows), fmt="xls", extra=HEADER)
-    source = load_source(tmp_path / "xls_wide.yaml")
-    path = tmp_path / "xls_wide" / f"t_{DAY:%Y%m%d}.xls"
-    columns, got = xls_rows(FileInput(source, source.tables[0], path))
+    columns, got = read_back(tmp_path, xls_bytes(rows))
     assert columns == ["id", "name", "checked", "hazards"]
     rejected = [(r[5], r[7]) for r in got if r[7]]
     assert rejected == [(5, "has 1 value(s) beyond the header's 4 columns")]
