@@ -42,7 +42,7 @@ FIXES = {
     "tables": "list at least one table or file with name and primary_key.",
     "name": "use a lower-case snake_case table name.",
     "primary_key": "list the column(s) that identify a row, e.g. [rec_id].",
-    "format": "use csv, json or xlsx for files.",
+    "format": "use csv, json, xlsx or xls (Excel 97-2003) for files.",
     "schedule": "use a cron expression such as '0 2 * * *' (02:00 every night).",
     "encoding": "use a Python/Java charset such as gbk, gb18030, utf-8, utf-8-sig or utf-16.",
     "dbtable": "give the table's name, optionally schema-qualified (schema.table): letters, "
@@ -95,13 +95,13 @@ class TableSpec(BaseModel):
     primary_key: list[str] = Field(min_length=1)
     dbtable: str | None = None
     file: str | None = Field(None, description="file name template; {ds} is the logical date")
-    format: Literal["csv", "json", "xlsx"] | None = None
+    format: Literal["csv", "json", "xlsx", "xls"] | None = None
     encoding: str = "utf-8"
     sheet: str | None = None
     header_row: int | None = Field(
         None,
         ge=1,
-        description="line (csv) or sheet row (xlsx) of the header; rows above it "
+        description="line (csv) or sheet row (xlsx, xls) of the header; rows above it "
         "are titles, dropped and counted. Default: the first row holding the declared columns",
     )
     drop_rows: list[str] = Field(
@@ -130,7 +130,7 @@ class TableSpec(BaseModel):
         if bool(self.dbtable) == bool(self.file):
             raise ValueError("give exactly one of 'dbtable' (database) or 'file' (files)")
         if self.file and not self.format:
-            raise ValueError("a file needs 'format' (csv, json or xlsx)")
+            raise ValueError("a file needs 'format' (csv, json, xlsx or xls)")
         if self.dbtable and not self.partition_column and len(self.primary_key) == 1:
             # A single key is the default partition column of parallel reads: also SQL.
             if not SQL_NAME.fullmatch(self.primary_key[0]):
@@ -157,8 +157,8 @@ class TableSpec(BaseModel):
                 f"encoding '{self.encoding}' cannot be read as JSON lines; ask for "
                 "UTF-8 or GB18030 (csv and xlsx accept UTF-16)"
             )
-        if self.format not in ("csv", "xlsx") and (self.header_row or self.drop_rows):
-            raise ValueError("'header_row' and 'drop_rows' apply to csv and xlsx files only")
+        if self.format not in ("csv", "xlsx", "xls") and (self.header_row or self.drop_rows):
+            raise ValueError("'header_row' and 'drop_rows' apply to csv, xlsx and xls files only")
         return self
 
     def ods_column(self, source_column: str) -> str:

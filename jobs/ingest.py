@@ -103,7 +103,12 @@ def read_source(
     if ctx.spec.file:
         item = readers.resolve_file(ctx.source, ctx.spec, ctx.day, ctx.cfg)
         run.location = str(item.path)
-        reader = {"csv": readers.read_csv, "json": readers.read_json, "xlsx": readers.read_xlsx}
+        reader = {
+            "csv": readers.read_csv,
+            "json": readers.read_json,
+            "xlsx": readers.read_xlsx,
+            "xls": readers.read_xls,
+        }
         return reader[ctx.spec.format](spark, item), item
     target = resolve_jdbc(ctx.source, ctx.cfg)
     run.location = f"{target.display} {ctx.spec.dbtable}"

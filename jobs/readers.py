@@ -346,10 +346,15 @@ def _cell_text(value: object) -> str | None:
 
 
 def sheet_records(sheet, merged: dict, formulas: dict) -> Iterator[records.Record]:
-    """The rows of a worksheet as records numbered by sheet row. A merged cell's value stands in
-    every cell it spans (as the clerk reads it); a formula without a computed value rejects its
-    row, as its value is unknown."""
-    for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+    """The rows of an openpyxl worksheet as records numbered by sheet row (see cell_records)."""
+    return cell_records(sheet.iter_rows(values_only=True), merged, formulas)
+
+
+def cell_records(rows, merged: dict, formulas: dict) -> Iterator[records.Record]:
+    """Rows of cell values (xlsx or xls) as records numbered by sheet row. A merged cell's value
+    stands in every cell it spans (as the clerk reads it); a formula without a computed value
+    rejects its row, as its value is unknown."""
+    for number, cells in enumerate(rows, start=1):
         values = [merged.get((number, col), v) for col, v in enumerate(cells, start=1)]
         texts = [_cell_text(c) for c in values]
         raw = "\t".join("" if t is None else t for t in texts).rstrip("\t")
@@ -397,23 +402,56 @@ def _formulas(path: Path, title: str) -> dict:
 
 
 def _sheet(book, item: FileInput):
+    """The declared sheet of an openpyxl workbook (see sheet_name)."""
+    return book[sheet_name(book.sheetnames, item)]
+
+
+def sheet_name(names: list[str], item: FileInput) -> str:
     """The declared sheet; with none declared, the only sheet (several: which one is unknown)."""
-    if item.spec.sheet is None and len(book.worksheets) > 1:
+    if item.spec.sheet is None and len(names) > 1:
         raise SourceError(
-            f"has several sheets {book.sheetnames} and table '{item.spec.name}' names none.",
+            f"has several sheets {names} and table '{item.spec.name}' names none.",
             source=item.source.system,
             file=str(item.path),
             fix=f"set 'sheet' of table '{item.spec.name}' in {item.conf_file} to the sheet "
             f"to load, or ask {item.source.department} for one sheet per file.",
         )
-    try:
-        return book[item.spec.sheet] if item.spec.sheet else book.worksheets[0]
-    except KeyError:
+    if item.spec.sheet is not None and item.spec.sheet not in names:
         raise SourceError(
-            f"has no sheet '{item.spec.sheet}'; it has {book.sheetnames}.",
+            f"has no sheet '{item.spec.sheet}'; it has {names}.",
             source=item.source.system,
             file=str(item.path),
             fix=f"correct 'sheet' of table '{item.spec.name}' in {item.conf_file}.",
+        )
+    return item.spec.sheet or names[0]
+
+
+def _declared_on(found: list[records.Record], spec: TableSpec) -> int | None:
+    """The first sheet row holding every declared column, if any."""
+    declared = set(records.declared(spec))
+    return next((r.line for r in found if declared <= set(records.header_names(r))), None)
+
+
+def sheet_rows(item: FileInput, found: list[records.Record]) -> tuple[list[str], list[tuple]]:
+    """file_rows of a whole worksheet. When the declared header row lacks the declared columns
+    but a later row holds them, the sheet gained a row above its header (a title, or a
+    second group row of a merged header): say where the header is now."""
+    try:
+        return file_rows(item, iter(found), strict_width=False)
+    except SourceError:
+        declared, moved = item.spec.header_row, _declared_on(found, item.spec)
+        if declared is None or moved is None or moved == declared:
+            raise
+        raise SourceError(
+            f"row {declared}, the declared header row, lacks the declared columns; row {moved} "
+            f"holds them: the sheet has {moved - declared} extra row(s) above its header "
+            "(a title or another header row); nothing was loaded.",
+            source=item.source.system,
+            file=str(item.path),
+            row=declared,
+            fix=f"ask {item.source.department} to deliver the agreed layout (header on row "
+            f"{declared}), or, if the layout changed for good, set 'header_row: {moved}' of "
+            f"table '{item.spec.name}' in {item.conf_file}.",
         ) from None
 
 
@@ -426,7 +464,7 @@ def xlsx_rows(item: FileInput) -> tuple[list[str], list[tuple]]:
     try:
         sheet = _sheet(book, item)
         merged, formulas = _merged_values(sheet), _formulas(item.path, sheet.title)
-        return file_rows(item, sheet_records(sheet, merged, formulas), strict_width=False)
+        return sheet_rows(item, list(sheet_records(sheet, merged, formulas)))
     finally:
         book.close()
 
@@ -434,6 +472,81 @@ def xlsx_rows(item: FileInput) -> tuple[list[str], list[tuple]]:
 def read_xlsx(spark: SparkSession, item: FileInput) -> DataFrame:
     """An Excel workbook, read with openpyxl (Spark has no built-in xlsx reader)."""
     columns, rows = xlsx_rows(item)
+    return spark.createDataFrame(rows, _rows_schema(columns))
+
+
+# Magic bytes: an OLE2 compound document (BIFF8 .xls), and a ZIP archive (.xlsx).
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _unreadable_xls(item: FileInput, why: str) -> SourceError:
+    return SourceError(
+        f"is not a readable Excel 97-2003 workbook (.xls): {why}; nothing was loaded.",
+        source=item.source.system,
+        file=str(item.path),
+        fix=f"ask {item.source.department} to save it again as Excel 97-2003 (.xls) and "
+        f"deliver it again; if they now deliver .xlsx, set 'format: xlsx' and 'file' of table "
+        f"'{item.spec.name}' in {item.conf_file}.",
+    )
+
+
+def _xls_book(item: FileInput):
+    """The workbook, with formatting (merged ranges are known only then)."""
+    import xlrd
+
+    head = item.path.read_bytes()[:8]
+    if not head:
+        raise _empty(item)
+    if head.startswith(ZIP_MAGIC):
+        raise _unreadable_xls(item, "it is an .xlsx workbook (a ZIP archive)")
+    if head != OLE2_MAGIC:
+        raise _unreadable_xls(item, "it does not start as an OLE2 compound document")
+    try:
+        return xlrd.open_workbook(str(item.path), formatting_info=True)
+    # xlrd reports a broken BIFF stream with several exception types (XLRDError,
+    # CompDocError, struct.error, AssertionError, IndexError): each is a corrupt delivery.
+    except Exception as exc:  # noqa: BLE001
+        raise _unreadable_xls(item, f"{type(exc).__name__}: {exc}") from None
+
+
+def _xls_value(cell, datemode: int) -> object:
+    """A cell as openpyxl would give it: dates as datetimes, empty cells as None."""
+    import xlrd
+
+    if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+        return None
+    if cell.ctype == xlrd.XL_CELL_DATE:
+        return xlrd.xldate_as_datetime(cell.value, datemode)
+    if cell.ctype == xlrd.XL_CELL_BOOLEAN:
+        return bool(cell.value)
+    if cell.ctype == xlrd.XL_CELL_ERROR:
+        return xlrd.error_text_from_code.get(cell.value, "#ERROR")
+    return cell.value
+
+
+def xls_rows(item: FileInput) -> tuple[list[str], list[tuple]]:
+    """Header and rows of the declared sheet of a legacy .xls workbook (BIFF), read with xlrd.
+    Formula cells hold the value Excel computed (BIFF always stores it)."""
+    book = _xls_book(item)
+    try:
+        sheet = book.sheet_by_name(sheet_name(book.sheet_names(), item))
+        rows = [[_xls_value(c, book.datemode) for c in sheet.row(r)] for r in range(sheet.nrows)]
+        merged = {
+            (row + 1, col + 1): rows[top][left]
+            for top, bottom, left, right in sheet.merged_cells
+            for row in range(top, bottom)
+            for col in range(left, right)
+            if left < len(rows[top])
+        }
+        return sheet_rows(item, list(cell_records(rows, merged, {})))
+    finally:
+        book.release_resources()
+
+
+def read_xls(spark: SparkSession, item: FileInput) -> DataFrame:
+    """A legacy Excel 97-2003 workbook (.xls), read with xlrd (Spark reads neither Excel)."""
+    columns, rows = xls_rows(item)
     return spark.createDataFrame(rows, _rows_schema(columns))
 
 

@@ -101,7 +101,7 @@ def csv_records(handle: Iterable[str]) -> Iterator[Record]:
         yield Record(lines.taken[0][0], lines.taken[-1][0], list(cells), raw)
 
 
-def _declared(spec: TableSpec) -> list[str]:
+def declared(spec: TableSpec) -> list[str]:
     """The source columns the configuration names, each once (a key may also be in columns)."""
     return list(dict.fromkeys([*spec.primary_key, *spec.columns]))
 
@@ -124,7 +124,7 @@ def split_header(
         if spec.header_row is not None:
             if record.line >= spec.header_row:
                 return record, above
-        elif set(_declared(spec)) <= set(_names(record)):
+        elif set(declared(spec)) <= set(_names(record)):
             return record, above
         above.append(record)
         if spec.header_row is None and len(above) >= HEADER_SEARCH:

@@ -64,6 +64,7 @@ def test_cli_downstream_from_an_ods_column_lists_the_library_attributes(capsys):
         ("theme.person_profile", "marriages"),
         ("theme.social_security", "id_number"),
         ("theme.enterprise_profile", "legal_representative_in_population"),
+        ("theme.health", "person_id"),  # a newborn identified in the population library
         # the application warehouses (conf/apps/) that draw base.population.id_number
         ("app_city_governance.base__population", "id_number"),
         ("app_health.base__population", "id_number"),

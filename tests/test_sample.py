@@ -107,6 +107,25 @@ RULES = {
         "dates": ("issue_date", "valid_from", "valid_to"),
     },
 }
+HAZCHEM = {
+    "usccs": ("统一社会信用代码",),
+    "firms": (("统一社会信用代码", "企业名称"),),
+}
+RULES[("mem_hazchem", "enterprise")] = {
+    **HAZCHEM,
+    "required": ("统一社会信用代码", "企业名称", "许可证编号"),
+    "dates": ("有效期至", "更新日期"),
+}
+RULES[("mem_hazchem", "inspection")] = {
+    **HAZCHEM,
+    "required": ("检查编号", "统一社会信用代码", "检查日期"),
+    "dates": ("检查日期", "整改期限"),
+}
+RULES[("mem_hazchem", "incident")] = {
+    **HAZCHEM,
+    "required": ("事故编号", "统一社会信用代码", "事故日期", "事故类型"),
+    "dates": ("事故日期",),
+}
 PSB_ORDER = [("psb_hukou", "hj_resident"), ("samr_enterprise", "qy_jbxx")]
 
 
@@ -186,6 +205,35 @@ def read_xlsx(path: Path) -> tuple[list[dict], int]:
     return good, bad
 
 
+def read_xls(path: Path) -> tuple[list[dict], int]:
+    """A generated .xls read with xlrd alone: the second header row names the columns."""
+    import xlrd
+
+    book = xlrd.open_workbook(str(path))
+    sheet = book.sheet_by_index(0)
+
+    def value(cell):
+        if cell.ctype == xlrd.XL_CELL_DATE:
+            return xlrd.xldate_as_datetime(cell.value, book.datemode).date()
+        return None if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK) else cell.value
+
+    # A column without a group is merged over both header rows: its name is in the first.
+    pairs = zip(sheet.row_values(0), sheet.row_values(1), strict=True)
+    header = [low or top for top, low in pairs if low or top]
+    good, bad = [], 0
+    for r in range(2, sheet.nrows):
+        row = [value(c) for c in sheet.row(r)]
+        if any(v is not None for v in row[len(header) :]):
+            bad += 1
+        else:
+            good.append(
+                dict(
+                    zip(header, row[: len(header)] + [None] * (len(header) - len(row)), strict=True)
+                )
+            )
+    return good, bad
+
+
 CERT_KEYS = [
     "certificate_id",
     "cert_type_code",
@@ -210,6 +258,8 @@ def read_table(root: Path, entry: dict, table: str) -> tuple[list[dict], int]:
         return read_csv(path, "gbk" if "nhc_vital" in entry["path"] else "utf-8-sig")
     if path.suffix == ".jsonl":
         return read_jsonl(path, CERT_KEYS)
+    if path.suffix == ".xls":
+        return read_xls(path)
     return read_xlsx(path)
 
 
@@ -353,6 +403,9 @@ def data_rows(root: Path, entry: dict, table: str) -> int:
     if path.suffix == ".xlsx":
         sheet = openpyxl.load_workbook(path, read_only=True)["婚姻登记"]
         return sum(1 for _ in sheet.iter_rows(values_only=True)) - 1
+    if path.suffix == ".xls":
+        good, bad = read_xls(path)
+        return len(good) + bad
     lines = path.read_bytes().splitlines()
     return len(lines) - (0 if path.suffix == ".jsonl" else 1)
 
@@ -595,7 +648,7 @@ def test_same_inputs_give_identical_files(tmp_path) -> None:
     generate_sources(second, 300, DAY, seed=11, rates=rates)
     generate_sources(other, 300, DAY, seed=12, rates=rates)
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
-    assert len(files) == 11  # 8 systems' files, manifest.json, defects.jsonl
+    assert len(files) == 14  # 9 systems' files (3 .xls), manifest.json, defects.jsonl
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
     assert (first / "psb_hukou.db").read_bytes() != (other / "psb_hukou.db").read_bytes()

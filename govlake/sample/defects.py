@@ -94,7 +94,7 @@ def _impossible(row: list, data: TableData, rng: random.Random) -> list | None:
 
 
 def _missing(row: list, data: TableData, rng: random.Random) -> list | None:
-    """A required field emptied: NULL in databases and JSON, an empty cell in CSV and xlsx."""
+    """A required field emptied: NULL in databases and JSON, an empty cell in CSV, xlsx and xls."""
     fmt = data.spec.fmt
     empty = None if fmt in ("sqlite", "jsonl") and rng.random() < 0.8 else ""
 
@@ -143,7 +143,7 @@ def _unparseable(row: list, data: TableData, rng: random.Random) -> list | None:
         return _broken_csv(row, rng)
     if fmt == "jsonl":
         return _broken_json(json_line(data.spec.columns, row), rng)
-    if fmt == "xlsx":
+    if fmt in ("xlsx", "xls"):
         return list(row) + list(EXTRA_CELLS[: rng.randint(1, 2)])
     return None
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from govlake.sample import sources_entities as entity_sources
+from govlake.sample import sources_hazchem as hazchem_sources
 from govlake.sample import sources_people as people_sources
 from govlake.sample import sources_vital as vital_sources
 from govlake.sample.config import DefectRates, SampleConfig, load_config
@@ -19,7 +20,7 @@ from govlake.sample.people import build_population
 from govlake.sample.pools import build_pools
 from govlake.sample.tables import TableData
 from govlake.sample.world import World
-from govlake.sample.writers import write_csv, write_jsonl, write_sqlite, write_xlsx
+from govlake.sample.writers import write_csv, write_jsonl, write_sqlite, write_xls, write_xlsx
 
 Progress = Callable[[str], None]
 
@@ -67,6 +68,8 @@ class _Run:
             write_csv(path, spec, result.rows)
         elif spec.fmt == "jsonl":
             write_jsonl(path, spec, result.rows)
+        elif spec.fmt == "xls":
+            write_xls(path, spec, result.rows)
         else:
             day = self.world.logical_date
             write_xlsx(path, spec, result.rows, datetime.datetime(day.year, day.month, day.day, 23))
@@ -120,7 +123,7 @@ def generate_sources(
     *,
     config: SampleConfig | None = None,
 ) -> Manifest:
-    """Write the eight department sources and root/manifest.json under root; return the manifest."""
+    """Write the department sources and root/manifest.json under root; return the manifest."""
     if persons < 1:
         raise ValueError("persons must be at least 1")
     config = config or load_config()
@@ -146,5 +149,8 @@ def run_all(run: _Run) -> None:
         vital_sources.marriage_table,
         entity_sources.rating_table,
         entity_sources.certificate_table,
+        hazchem_sources.enterprise_table,
+        hazchem_sources.inspection_table,
+        hazchem_sources.incident_table,
     ):
         run.file(build)

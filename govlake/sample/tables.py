@@ -31,6 +31,8 @@ class TableSpec:
     required: tuple[str, ...] = ()
     text_cols: tuple[str, ...] = ()
     duplicates: bool = True
+    # xls: (group title, columns) merged over the columns they head in a first header row.
+    header_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def key(self) -> str:

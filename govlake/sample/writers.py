@@ -1,4 +1,4 @@
-"""Writers for the four source formats: SQLite, CSV (GBK / UTF-8 BOM), xlsx and JSON lines."""
+"""Writers for the source formats: SQLite, CSV (GBK / UTF-8 BOM), xlsx, xls and JSON lines."""
 
 from __future__ import annotations
 
@@ -121,3 +121,44 @@ def write_xlsx(path: Path, spec: TableSpec, rows: list[list], moment: datetime.d
         sheet.append(_cells(sheet, row))
     book.save(path)
     _pin_zip(path, moment)
+
+
+def _xls_header(sheet, spec: TableSpec, style) -> None:
+    """Two header rows as a department's .xls has them: each group title merged over the
+    columns it heads, every other column name merged over both rows."""
+    grouped = {c: title for title, cols in spec.header_groups for c in cols}
+    col = 0
+    while col < len(spec.columns):
+        name = spec.columns[col]
+        title = grouped.get(name)
+        if title is None:
+            sheet.write_merge(0, 1, col, col, name, style)
+            col += 1
+            continue
+        width = sum(1 for c in spec.columns[col:] if grouped.get(c) == title)
+        sheet.write_merge(0, 0, col, col + width - 1, title, style)
+        for offset in range(width):
+            sheet.write(1, col + offset, spec.columns[col + offset], style)
+        col += width
+
+
+def write_xls(path: Path, spec: TableSpec, rows: list[list]) -> None:
+    """A legacy Excel 97-2003 workbook (BIFF8, xlwt) with one sheet and a two-row merged
+    header; dates are real date cells, other values as they are (None: a blank cell)."""
+    import xlwt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet(spec.sheet or spec.table)
+    header = xlwt.easyxf("font: bold on; align: horiz center, vert center")
+    dates = xlwt.easyxf(num_format_str="yyyy-mm-dd")
+    _xls_header(sheet, spec, header)
+    for number, row in enumerate(rows, start=2):
+        for col, value in enumerate(row):
+            if value is None:
+                continue
+            if isinstance(value, datetime.date):
+                sheet.write(number, col, value, dates)
+            else:
+                sheet.write(number, col, value)
+    book.save(str(path))
