@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from govlake.sample import sources_credit as credit_sources
 from govlake.sample import sources_entities as entity_sources
 from govlake.sample import sources_people as people_sources
 from govlake.sample import sources_vital as vital_sources
@@ -67,6 +68,8 @@ class _Run:
             write_csv(path, spec, result.rows)
         elif spec.fmt == "jsonl":
             write_jsonl(path, spec, result.rows)
+        elif spec.fmt == "api":
+            credit_sources.write_api_records(path, spec, result.rows)
         else:
             day = self.world.logical_date
             write_xlsx(path, spec, result.rows, datetime.datetime(day.year, day.month, day.day, 23))
@@ -109,6 +112,11 @@ class _Run:
         data = build(self.world, self.ds)
         self.write(data, self.finish(data))
 
+    def interface(self, build: Callable[[World], TableData]) -> None:
+        """Records an HTTP JSON interface serves (govlake.sample.api_server pages them)."""
+        data = build(self.world)
+        self.write(data, self.finish(data))
+
 
 def generate_sources(
     root: Path,
@@ -120,7 +128,7 @@ def generate_sources(
     *,
     config: SampleConfig | None = None,
 ) -> Manifest:
-    """Write the eight department sources and root/manifest.json under root; return the manifest."""
+    """Write the department sources and root/manifest.json under root; return the manifest."""
     if persons < 1:
         raise ValueError("persons must be at least 1")
     config = config or load_config()
@@ -148,3 +156,6 @@ def run_all(run: _Run) -> None:
         entity_sources.certificate_table,
     ):
         run.file(build)
+    run.interface(credit_sources.licence_table)
+    run.interface(credit_sources.penalty_table)
+    run.file(credit_sources.list_table)  # after the penalties: black lists follow them
