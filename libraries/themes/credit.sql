@@ -74,7 +74,7 @@ lists AS (
 recent AS (
   SELECT
     upper(trim(x.uscc)) AS uscc,
-    count(*) AS recent_penalties
+    count(x.record_id) AS recent_penalties
   FROM ods.ndrc_sgs__admin_penalty AS x
   WHERE TRY_CAST(x.decision_date AS DATE) > add_months(current_date(), -36)
     AND TRY_CAST(x.decision_date AS DATE) <= current_date()
