@@ -125,7 +125,8 @@ class TableSpec(BaseModel):
     partition_column: str | None = None
     page_size: int = Field(500, ge=1, le=10000, description="api: records per page")
     records_path: str = Field(
-        "data.records", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+        "data.records",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
         description="api: dot path of the records list in a page's JSON body",
     )
     page_param: str = Field("page", pattern=IDENTIFIER, description="api: page number (from 1)")
