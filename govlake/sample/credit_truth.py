@@ -54,10 +54,13 @@ class EntityCredit:
 
 @dataclass(frozen=True)
 class CreditTruth:
-    """The clean entities and, over all entities, how many each representative represents."""
+    """The clean entities and, over all entities, how many each representative represents;
+    `register` is every entity as the legal-entity register states it (USCC, name, type, the
+    representative's name and identity number)."""
 
     entities: dict[str, EntityCredit]
     represented: dict[str, int]
+    register: list[tuple[str, str, str, str, str]]
 
     def black_listed_with_a_rating(self) -> list[str]:
         return sorted(u for u, e in self.entities.items() if e.black_listed and e.tax_level == "A")
@@ -93,7 +96,11 @@ def credit_truth(
         code = row[PENALTY.col("xdr_shxym")]
         penalties[code] = penalties.get(code, 0) + 1
     spec = list_spec(ds)
-    black = {r[spec.col("统一社会信用代码")] for r in replay.tables[spec.table][1] if _in_force(r, spec, day)}
+    black = {
+        r[spec.col("统一社会信用代码")]
+        for r in replay.tables[spec.table][1]
+        if _in_force(r, spec, day)
+    }
     ratings = rating_spec(ds)
     levels = {
         r[ratings.col("纳税人识别号")]: r[ratings.col("信用级别")]
@@ -116,4 +123,8 @@ def credit_truth(
         for e in range(len(ents))
         if ents.uscc[e] not in dirty
     }
-    return CreditTruth(entities, represented)
+    register = [
+        (ents.uscc[e], ents.name[e], ents.qylx[e], pop.name[ents.rep[e]], pop.sfzh[ents.rep[e]])
+        for e in range(len(ents))
+    ]
+    return CreditTruth(entities, represented, register)
