@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from govlake.errors import SourceError
 from govlake.settings import Settings
@@ -39,6 +39,13 @@ class Page:
     number: int
     url: str
     records: list[Any]
+
+    @property
+    def ref(self) -> str:
+        """The page as rows name it (`_source_file`): path and query without the host, so a
+        rerun against the same interface on another address is the same batch."""
+        parts = urlsplit(self.url)
+        return f"{parts.path}?{parts.query}"
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,7 @@ def to_rows(pages: list[Page], spec: TableSpec, window: Increment, source: Sourc
             if not isinstance(record, dict):
                 raw = record if isinstance(record, str) else json.dumps(record, ensure_ascii=False)
                 reason = f"record {number} (page {page.number}) {NOT_AN_OBJECT}"
-                rows.append((*[None] * len(names), page.url, number, raw, reason, None))
+                rows.append((*[None] * len(names), page.ref, number, raw, reason, None))
                 continue
             mark = text_of(record.get(spec.watermark)) if spec.watermark else None
             if window.high is not None and mark is not None and mark > window.high:
@@ -190,7 +197,7 @@ def to_rows(pages: list[Page], spec: TableSpec, window: Increment, source: Sourc
             nulls += spec.watermark is not None and mark is None
             marks += [mark] if mark is not None else []
             values = [text_of(record.get(n)) for n in names]
-            rows.append((*values, page.url, number, None, None, None))
+            rows.append((*values, page.ref, number, None, None, None))
     high = window.high or max(marks, default=window.low)
     return ApiRead([spec.ods_column(n) for n in names], rows, high, nulls)
 
