@@ -28,7 +28,7 @@ KEY_BLOCKING = {
 # Defect kinds that make a required attribute missing or unparseable.
 REQUIRED_BLOCKING = {"impossible_date", "missing_required"}
 # Where the nth data row of a source lands: file line (_source_row) or generated key.
-ROW_OFFSET = {"csv": 1, "xlsx": 1, "json": 0}
+ROW_OFFSET = {"csv": 1, "xlsx": 1, "json": 0, "api": 0}  # api: the nth record of a full read
 SAME_DEPARTMENT = "newer statement of the same department"
 
 
