@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -137,11 +138,20 @@ def test_the_sample_server_serves_the_configured_endpoints():
 # -- loads ------------------------------------------------------------------------------------
 
 
+def no_backoff(patch) -> None:
+    """The retries' backoff without its sleeps (connections.with_retries): the attempts are
+    what is tested, not the waiting."""
+    import jobs.connections
+
+    patch.setattr(jobs.connections, "time", SimpleNamespace(sleep=lambda _seconds: None))
+
+
 @pytest.fixture(scope="module")
 def first(api, spark):
     server, _, conf = api
     server.faults[(PATH, 2)] = [500]  # fails once: fetched again after the backoff
     with pytest.MonkeyPatch.context() as patch:
+        no_backoff(patch)
         patch.setenv("GOVLAKE_SOURCES_DIR", str(conf))
         patch.setenv(CONN, server.connection_uri())
         result = load(NIGHT, spark)
@@ -197,8 +207,11 @@ def failed_load(spark, cfg, day: dt.date = NIGHT) -> str:
     return str(err.value)
 
 
-def test_a_page_that_keeps_failing_fails_the_load_naming_the_page(first, env, spark, cfg):
+def test_a_page_that_keeps_failing_fails_the_load_naming_the_page(
+    first, env, spark, cfg, monkeypatch
+):
     server, _ = env
+    no_backoff(monkeypatch)
     server.faults[(PATH, 3)] = [500] * cfg.connect_attempts
     message = failed_load(spark, cfg)
     assert message.startswith("source ndrc_sgs: cannot read page 3 at http://127.0.0.1:")
