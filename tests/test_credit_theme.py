@@ -218,3 +218,26 @@ def test_two_readme_queries_agree_with_the_generator(spark, cfg, tmp_path):
     assert penalised == truth.penalised_with_a_representative_of_others() != []
     assert black_a == truth.black_listed_with_a_rating() != []
     assert len(clean) > 0.7 * len(register)
+
+
+def test_the_credit_columns_naming_a_person_are_masked_by_their_catalog_names():
+    """Below their grade, a representative's identity number keeps 6 + 4 characters and a
+    name its surname (conf/masking.yaml by the end of the catalog item's name)."""
+    from govlake.catalog import load_catalog
+    from govlake.masking import column_mask_kind, mask_value
+
+    items = {
+        (e.resource, i.column): (i.name, i.type)
+        for e in load_catalog()
+        if e.resource.startswith(("credit", "ndrc_"))
+        for i in e.items
+    }
+    kinds = {key: column_mask_kind(*item) for key, item in items.items()}
+    assert kinds["credit", "legal_representative_id"] == "resident_id"
+    assert kinds["credit_by_representative", "id_number"] == "resident_id"
+    assert kinds["ndrc_sgs__admin_penalty", "legal_representative_id"] == "resident_id"
+    for key in [("credit", "legal_representative"), ("credit_by_representative", "name")]:
+        assert kinds[key] == "person_name", key
+    assert kinds["ndrc_credit_list__red_black_list", "legal_representative"] == "person_name"
+    assert mask_value("resident_id", "420704198001011234") == "420704********1234"
+    assert mask_value("person_name", "张一") == "张*"

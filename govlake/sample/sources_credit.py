@@ -109,7 +109,8 @@ def list_spec(ds: str) -> TableSpec:
         columns=LIST_COLUMNS,
         uscc_cols=("统一社会信用代码",),
         date_cols=("列入日期", "有效期至"),
-        required=("名单编号", "名单类型", "主体名称", "统一社会信用代码", "列入日期"),
+        # The list number is the office's own key, never missing (a missing one is quarantined).
+        required=("名单类型", "主体名称", "统一社会信用代码", "列入日期"),
         text_cols=("主体名称", "统一社会信用代码", "法定代表人"),
     )
 
