@@ -66,6 +66,8 @@ def api(tmp_path_factory):
     text = (SOURCES_DIR / "ndrc_sgs.yaml").read_text(encoding="utf-8")
     (conf / "ndrc_sgs.yaml").write_text(text.replace("page_size: 200", "page_size: 2"), "utf-8")
     serve(root, FIRST)
+    # No GX suite here: the interface's reading is tested, not the ods suite (tests/test_quality).
+    (conf / "no_suites").mkdir()
     server = ApiServer(root, "s3cret")
     server.start()
     yield server, root, conf
@@ -76,6 +78,7 @@ def api(tmp_path_factory):
 def env(api, monkeypatch):
     server, root, conf = api
     monkeypatch.setenv("GOVLAKE_SOURCES_DIR", str(conf))
+    monkeypatch.setenv("GOVLAKE_EXPECTATIONS_DIR", str(conf / "no_suites"))
     monkeypatch.setenv(CONN, server.connection_uri())
     server.faults.clear()
     server.requests.clear()
@@ -153,6 +156,7 @@ def first(api, spark):
     with pytest.MonkeyPatch.context() as patch:
         no_backoff(patch)
         patch.setenv("GOVLAKE_SOURCES_DIR", str(conf))
+        patch.setenv("GOVLAKE_EXPECTATIONS_DIR", str(conf / "no_suites"))
         patch.setenv(CONN, server.connection_uri())
         result = load(NIGHT, spark)
     return result, list(server.requests)
