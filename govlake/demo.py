@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.table import Table
@@ -27,7 +29,10 @@ def ensure_sample_sources(cfg: Settings, persons: int, day: dt.date, console: Co
     manifest_file = cfg.sources_root / "manifest.json"
     if manifest_file.exists():
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-        if manifest.get("persons") == persons and manifest.get("logical_date") == str(day):
+        # A sample written before a source was configured lacks it: generate again.
+        complete = {s.system for s in load_sources()} <= set(manifest.get("sources", {}))
+        same = manifest.get("persons") == persons and manifest.get("logical_date") == str(day)
+        if same and complete:
             console.print(
                 f"Sample sources for {persons} persons on {day} already in {cfg.sources_root}"
             )
@@ -302,12 +307,44 @@ def print_ground_truth(console: Console) -> bool:
     return agree
 
 
+@contextmanager
+def sample_interfaces(cfg: Settings, console: Console) -> Iterator[None]:
+    """Serve the sample HTTP JSON interfaces (format: api, the 双公示 of ndrc_sgs) from the
+    generated files while the night runs, with a token made for this run, and point each
+    interface source's connection at it (AIRFLOW_CONN_<ID>, restored afterwards)."""
+    import os
+    import secrets
+
+    from govlake.sample.api_server import ApiServer
+
+    conn_ids = {s.location.conn_id for s in load_sources() if any(t.is_api for t in s.tables)}
+    if not conn_ids:
+        yield
+        return
+    server = ApiServer(cfg.sources_root, secrets.token_urlsafe(24))
+    names = [f"AIRFLOW_CONN_{c.upper()}" for c in sorted(conn_ids)]
+    before = {n: os.environ.get(n) for n in names}
+    console.print(f"Sample 双公示 interface at {server.start()} (token made for this run)")
+    os.environ.update(dict.fromkeys(names, server.connection_uri()))
+    try:
+        yield
+    finally:
+        server.stop()
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        console.print(f"Sample 双公示 interface stopped after {len(server.requests)} requests")
+
+
 def run_demo(persons: int | None, day: dt.date | None, console: Console) -> int:
     cfg = settings()
     persons = persons or cfg.demo_persons
     day = day or cfg.demo_logical_date
     ensure_sample_sources(cfg, persons, day, console)
-    outcomes = run_nightly(day, console)
+    with sample_interfaces(cfg, console):
+        outcomes = run_nightly(day, console)
     ok = print_summary(summary_rows(day), day, console)
     print_libraries(library_rows(day), day, console)
     print_themes(theme_rows(outcomes), day, console)

@@ -50,7 +50,16 @@ FIXES = {
     "watermark": "give one column name (letters, digits and underscores only).",
     "partition_column": "give one column name (letters, digits and underscores only).",
     "default_url": "give a plain JDBC URL; {sources_root} is the only placeholder.",
+    "endpoint": "give the interface's path below the connection's base URL, e.g. "
+    "/api/v1/xzxk: no query string and no placeholders (paging and the watermark are sent "
+    "as query parameters).",
+    "page_size": "give the number of records per page the interface allows (1 to 10000).",
+    "records_path": "give the dot path of the records list in a page's JSON body, e.g. "
+    "data.records.",
 }
+# An interface path: segments of letters, digits, '-', '_' and '.', nothing else (no query
+# string, no placeholders, no scheme or host: those come from the connection).
+ENDPOINT = re.compile(r"(/[A-Za-z0-9._-]+)+/?")
 
 
 class Location(BaseModel):
@@ -95,7 +104,10 @@ class TableSpec(BaseModel):
     primary_key: list[str] = Field(min_length=1)
     dbtable: str | None = None
     file: str | None = Field(None, description="file name template; {ds} is the logical date")
-    format: Literal["csv", "json", "xlsx", "xls"] | None = None
+    endpoint: str | None = Field(
+        None, description="HTTP JSON interface: path below the connection's base URL"
+    )
+    format: Literal["csv", "json", "xlsx", "xls", "api"] | None = None
     encoding: str = "utf-8"
     sheet: str | None = None
     header_row: int | None = Field(
@@ -111,6 +123,17 @@ class TableSpec(BaseModel):
     columns: dict[str, str] = Field(default_factory=dict, description="source column -> ods name")
     watermark: str | None = None
     partition_column: str | None = None
+    page_size: int = Field(500, ge=1, le=10000, description="api: records per page")
+    records_path: str = Field(
+        "data.records",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+        description="api: dot path of the records list in a page's JSON body",
+    )
+    page_param: str = Field("page", pattern=IDENTIFIER, description="api: page number (from 1)")
+    size_param: str = Field("page_size", pattern=IDENTIFIER, description="api: page size")
+    since_param: str = Field(
+        "updated_since", pattern=IDENTIFIER, description="api: the watermark's low bound"
+    )
     on_schema_change: Literal["evolve", "fail"] = Field(
         "evolve",
         description="evolve: add new columns, keep dropped ones as NULL; fail: stop the load",
@@ -125,12 +148,25 @@ class TableSpec(BaseModel):
             raise ValueError(f"{name!r} is not a plain name")
         return name
 
+    @field_validator("endpoint")
+    @classmethod
+    def _plain_path(cls, path: str | None) -> str | None:
+        """Not a template: the path is sent as written; values go in as query parameters."""
+        if path is not None and not ENDPOINT.fullmatch(path):
+            raise ValueError(f"{path!r} is not a plain path such as /api/v1/xzxk")
+        return path
+
     @model_validator(mode="after")
     def _file_or_table(self) -> TableSpec:
-        if bool(self.dbtable) == bool(self.file):
-            raise ValueError("give exactly one of 'dbtable' (database) or 'file' (files)")
-        if self.file and not self.format:
+        if sum(map(bool, (self.dbtable, self.file, self.endpoint))) != 1:
+            raise ValueError(
+                "give exactly one of 'dbtable' (database), 'file' (files) or 'endpoint' "
+                "(an HTTP JSON interface)"
+            )
+        if self.file and self.format not in ("csv", "json", "xlsx", "xls"):
             raise ValueError("a file needs 'format' (csv, json, xlsx or xls)")
+        if bool(self.endpoint) != (self.format == "api"):
+            raise ValueError("an 'endpoint' goes with format: api, and format: api with one")
         if self.dbtable and not self.partition_column and len(self.primary_key) == 1:
             # A single key is the default partition column of parallel reads: also SQL.
             if not SQL_NAME.fullmatch(self.primary_key[0]):
@@ -165,6 +201,10 @@ class TableSpec(BaseModel):
         return self.columns.get(source_column, source_column)
 
     @property
+    def is_api(self) -> bool:
+        return self.endpoint is not None
+
+    @property
     def ods_primary_key(self) -> list[str]:
         return [self.ods_column(c) for c in self.primary_key]
 
@@ -190,6 +230,14 @@ class SourceSystem(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> SourceSystem:
         files = [t.name for t in self.tables if t.file]
+        apis = [t.name for t in self.tables if t.is_api]
+        if apis and (len(apis) != len(self.tables) or not self.location.is_database):
+            raise ValueError(
+                f"tables {apis} are HTTP interfaces: every table of the system must be one, "
+                "and the location a 'conn_id' (an HTTP connection with the token)"
+            )
+        if apis and (self.mode == "logical" or self.location.default_url):
+            raise ValueError("an HTTP interface is copied (mode: physical) and has no default_url")
         if self.location.is_database and files:
             raise ValueError(f"tables {files} are files but the location is a database")
         if not self.location.is_database and len(files) != len(self.tables):

@@ -93,17 +93,24 @@ def _airflow_connection(conn_id: str, system: str) -> JdbcTarget | None:
     """The connection Airflow holds (metadata DB, secrets backends); None only when Airflow
     says no backend defines it. Any other failure stops the task, naming the connection, as
     falling back to the embedded default would load sample data instead of the department's."""
+    conn = _airflow_conn(conn_id, system)
+    if conn is None:
+        return None
+    return _target(conn.conn_type, conn.host, conn.port, conn.login, conn.password, conn.schema)
+
+
+def _airflow_conn(conn_id: str, system: str):
+    """Airflow's connection object, or None only when no backend defines it."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
-        conn = BaseHook.get_connection(conn_id)
+        return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         _no_backend_failed(conn_id, system)
         return None
     except Exception as exc:
         raise _unreadable(conn_id, system, "Airflow", exc) from exc
-    return _target(conn.conn_type, conn.host, conn.port, conn.login, conn.password, conn.schema)
 
 
 def _no_backend_failed(conn_id: str, system: str) -> None:
@@ -152,7 +159,78 @@ def resolve_jdbc(source: SourceSystem, cfg: Settings, use_airflow: bool = True) 
     )
 
 
-def with_retries(action: Callable[[], T], what: str, source: str, cfg: Settings) -> T:
+@dataclass(frozen=True)
+class HttpTarget:
+    """The base URL of a department's HTTP interface and its bearer token; `display` is safe
+    to print and store (the token never is)."""
+
+    base_url: str
+    token: str = field(repr=False)
+
+    @property
+    def display(self) -> str:
+        return self.base_url
+
+    def url(self, endpoint: str) -> str:
+        return self.base_url.rstrip("/") + endpoint
+
+
+def _http_target(kind, host, port, password, system: str, conn_id: str) -> HttpTarget:
+    """An HTTP(S) connection with a token (the connection's password); anything less fails."""
+    scheme = (kind or "").lower()
+    if scheme not in ("http", "https") or not host:
+        raise SourceError(
+            f"connection '{conn_id}' is of type '{kind}' with host '{host}': an HTTP interface "
+            "needs an http or https connection with a host.",
+            source=system,
+            fix=f"define it as AIRFLOW_CONN_{conn_id.upper()}='https://:<token>@host:port' or "
+            f"`airflow connections add {conn_id} --conn-type http --conn-host ... "
+            "--conn-password <token>`.",
+        )
+    if not password:
+        raise SourceError(
+            f"connection '{conn_id}' holds no token (its password is empty); the interface "
+            "is not called without one.",
+            source=system,
+            fix=f"put the bearer token the department issued in the password of '{conn_id}'.",
+        )
+    host = host.split("://", 1)[-1].rstrip("/")
+    return HttpTarget(f"{scheme}://{host}{f':{port}' if port else ''}", password)
+
+
+def resolve_http(source: SourceSystem, use_airflow: bool = True) -> HttpTarget:
+    """The base URL and token of an HTTP interface source: from AIRFLOW_CONN_<ID> or Airflow's
+    connection, never from conf. An error reading it fails the load: there is no fallback."""
+    conn_id, system = source.location.conn_id, source.system
+    env_uri = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if env_uri:
+        try:
+            if env_uri.lstrip().startswith("{"):
+                data = json.loads(env_uri)
+                kind, host, port = data.get("conn_type"), data.get("host"), data.get("port")
+                password = data.get("password")
+            else:
+                parts = urlsplit(env_uri)
+                kind, host, port = parts.scheme, parts.hostname, parts.port
+                password = unquote(parts.password) if parts.password else None
+        except ValueError as exc:
+            raise _unreadable(conn_id, system, f"AIRFLOW_CONN_{conn_id.upper()}", exc) from None
+        return _http_target(kind, host, port, password, system, conn_id)
+    conn = _airflow_conn(conn_id, system) if use_airflow else None
+    if conn is None:
+        raise SourceError(
+            f"Airflow connection '{conn_id}' is not defined: the interface's URL and token "
+            "come only from it.",
+            source=system,
+            fix=f"set AIRFLOW_CONN_{conn_id.upper()}='https://:<token>@host:port' or run "
+            f"`airflow connections add {conn_id}` with the token as its password.",
+        )
+    return _http_target(conn.conn_type, conn.host, conn.port, conn.password, system, conn_id)
+
+
+def with_retries(
+    action: Callable[[], T], what: str, source: str, cfg: Settings, fix: str | None = None
+) -> T:
     """Run a connecting action, retrying with backoff; one clear error when it keeps failing."""
     delay = cfg.connect_backoff_seconds
     for attempt in range(1, cfg.connect_attempts + 1):
@@ -164,7 +242,8 @@ def with_retries(action: Callable[[], T], what: str, source: str, cfg: Settings)
                 raise SourceError(
                     f"cannot read {what} after {attempt} attempts: {reason}",
                     source=source,
-                    fix="check that the department database is up and the connection's host, "
+                    fix=fix
+                    or "check that the department database is up and the connection's host, "
                     "port and credentials are right; other sources are not affected.",
                 ) from None
             time.sleep(delay)

@@ -18,7 +18,7 @@ from govlake.owned import BALANCED, UNBALANCED
 from govlake.settings import Settings, settings
 from govlake.sources import SourceSystem, TableSpec
 from jobs import ops, readers
-from jobs.connections import resolve_jdbc, with_retries
+from jobs.connections import resolve_http, resolve_jdbc, with_retries
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -110,6 +110,8 @@ def read_source(
             "xls": readers.read_xls,
         }
         return reader[ctx.spec.format](spark, item), item
+    if ctx.spec.is_api:
+        return read_interface(spark, ctx, run, committed), None
     target = resolve_jdbc(ctx.source, ctx.cfg)
     run.location = f"{target.display} {ctx.spec.dbtable}"
     stats = with_retries(
@@ -131,6 +133,21 @@ def read_source(
         ),
         None,
     )
+
+
+def read_interface(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, committed):
+    """The records of an HTTP JSON interface updated since the last load's high mark (a rerun
+    of the batch asks again from its own low mark and keeps its own high one)."""
+    from jobs.api import read_api
+
+    target = resolve_http(ctx.source)
+    run.location = target.url(ctx.spec.endpoint)
+    window = plan_window(spark, ctx, committed, None)
+    frame, read = read_api(spark, ctx.source, ctx.spec, target, ctx.cfg, window)
+    run.watermark_low, run.watermark_high = window.low, read.high
+    if ctx.spec.watermark:
+        run.rows_null_watermark = read.null_marks
+    return frame
 
 
 def plan_window(spark: SparkSession, ctx: LoadContext, committed, high_now) -> readers.Increment:

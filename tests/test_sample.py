@@ -106,6 +106,29 @@ RULES = {
         "usccs": ("issuer_uscc",),
         "dates": ("issue_date", "valid_from", "valid_to"),
     },
+    # 双公示 records served by the ndrc_sgs interface: the rep's id only for a 个体工商户.
+    ("ndrc_sgs", "admin_license"): {
+        "required": ("xk_wsh", "xdr_mc", "xdr_shxym", "xk_jdrq"),
+        "ids": ("fddbr_zjhm",),
+        "usccs": ("xdr_shxym",),
+        "dates": ("xk_jdrq",),
+        "names": (("fddbr_zjhm", "fddbr"),),
+        "firms": (("xdr_shxym", "xdr_mc"),),
+    },
+    ("ndrc_sgs", "admin_penalty"): {
+        "required": ("cf_wsh", "xdr_mc", "xdr_shxym", "cf_jdrq"),
+        "ids": ("fddbr_zjhm",),
+        "usccs": ("xdr_shxym",),
+        "dates": ("cf_jdrq",),
+        "names": (("fddbr_zjhm", "fddbr"),),
+        "firms": (("xdr_shxym", "xdr_mc"),),
+    },
+    ("ndrc_credit_list", "red_black_list"): {
+        "required": ("名单类型", "主体名称", "统一社会信用代码", "列入日期"),
+        "usccs": ("统一社会信用代码",),
+        "dates": ("列入日期", "有效期至"),
+        "firms": (("统一社会信用代码", "主体名称"),),
+    },
 }
 HAZCHEM = {
     "usccs": ("统一社会信用代码",),
@@ -250,8 +273,17 @@ CERT_KEYS = [
 ]
 
 
+def read_interface(path: Path) -> tuple[list[dict], int]:
+    """The records an interface serves: a broken export is a string instead of an object."""
+    records = json.loads(path.read_text(encoding="utf-8"))["records"]
+    good = [r for r in records if isinstance(r, dict)]
+    return good, len(records) - len(good)
+
+
 def read_table(root: Path, entry: dict, table: str) -> tuple[list[dict], int]:
     path = root / entry["path"]
+    if path.suffix == ".json":
+        return read_interface(path)
     if path.suffix == ".db":
         return read_sqlite(path, table)
     if path.suffix == ".csv":
@@ -406,6 +438,8 @@ def data_rows(root: Path, entry: dict, table: str) -> int:
     if path.suffix == ".xls":
         good, bad = read_xls(path)
         return len(good) + bad
+    if path.suffix == ".json":
+        return len(json.loads(path.read_text(encoding="utf-8"))["records"])
     lines = path.read_bytes().splitlines()
     return len(lines) - (0 if path.suffix == ".jsonl" else 1)
 
@@ -648,7 +682,7 @@ def test_same_inputs_give_identical_files(tmp_path) -> None:
     generate_sources(second, 300, DAY, seed=11, rates=rates)
     generate_sources(other, 300, DAY, seed=12, rates=rates)
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
-    assert len(files) == 14  # 9 systems' files (3 .xls), manifest.json, defects.jsonl
+    assert len(files) == 17  # department files (3 .xls, 2 api JSON), manifest, defects.jsonl
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
     assert (first / "psb_hukou.db").read_bytes() != (other / "psb_hukou.db").read_bytes()

@@ -101,7 +101,7 @@ def draft_entry(
         "provider": {"department": source.department, "code": _provider_code(source, entries)},
         "source_systems": [source.system],
         "tables": [table],
-        "format": "数据库" if spec.dbtable else "电子文件",
+        "format": "数据库" if spec.dbtable else "接口" if spec.is_api else "电子文件",
         "items": _items(spec, strictest),
         "sharing": {
             "type": "有条件共享",

@@ -96,7 +96,7 @@ def _impossible(row: list, data: TableData, rng: random.Random) -> list | None:
 def _missing(row: list, data: TableData, rng: random.Random) -> list | None:
     """A required field emptied: NULL in databases and JSON, an empty cell in CSV, xlsx and xls."""
     fmt = data.spec.fmt
-    empty = None if fmt in ("sqlite", "jsonl") and rng.random() < 0.8 else ""
+    empty = None if fmt in ("sqlite", "jsonl", "api") and rng.random() < 0.8 else ""
 
     def make(_value: object) -> object:
         return empty
@@ -141,7 +141,7 @@ def _unparseable(row: list, data: TableData, rng: random.Random) -> list | None:
     fmt = data.spec.fmt
     if fmt == "csv":
         return _broken_csv(row, rng)
-    if fmt == "jsonl":
+    if fmt in ("jsonl", "api"):  # api: a record the interface serves as a broken string
         return _broken_json(json_line(data.spec.columns, row), rng)
     if fmt in ("xlsx", "xls"):
         return list(row) + list(EXTRA_CELLS[: rng.randint(1, 2)])

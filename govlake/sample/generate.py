@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from govlake.sample import sources_credit as credit_sources
 from govlake.sample import sources_entities as entity_sources
 from govlake.sample import sources_hazchem as hazchem_sources
 from govlake.sample import sources_people as people_sources
@@ -70,6 +71,8 @@ class _Run:
             write_jsonl(path, spec, result.rows)
         elif spec.fmt == "xls":
             write_xls(path, spec, result.rows)
+        elif spec.fmt == "api":
+            credit_sources.write_api_records(path, spec, result.rows)
         else:
             day = self.world.logical_date
             write_xlsx(path, spec, result.rows, datetime.datetime(day.year, day.month, day.day, 23))
@@ -110,6 +113,11 @@ class _Run:
     def file(self, build: Callable[[World, str], TableData]) -> None:
         """A file source for the logical date."""
         data = build(self.world, self.ds)
+        self.write(data, self.finish(data))
+
+    def interface(self, build: Callable[[World], TableData]) -> None:
+        """Records an HTTP JSON interface serves (govlake.sample.api_server pages them)."""
+        data = build(self.world)
         self.write(data, self.finish(data))
 
 
@@ -154,3 +162,6 @@ def run_all(run: _Run) -> None:
         hazchem_sources.incident_table,
     ):
         run.file(build)
+    run.interface(credit_sources.licence_table)
+    run.interface(credit_sources.penalty_table)
+    run.file(credit_sources.list_table)  # after the penalties: black lists follow them

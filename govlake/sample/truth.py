@@ -28,7 +28,8 @@ KEY_BLOCKING = {
 # Defect kinds that make a required attribute missing or unparseable.
 REQUIRED_BLOCKING = {"impossible_date", "missing_required"}
 # Where the nth data row of a source lands: file line (_source_row) or generated key.
-ROW_OFFSET = {"csv": 1, "xlsx": 1, "json": 0, "xls": 2}  # xls: a two-row header
+# xls: a two-row header; api: the nth record of a full read.
+ROW_OFFSET = {"csv": 1, "xlsx": 1, "json": 0, "xls": 2, "api": 0}
 SAME_DEPARTMENT = "newer statement of the same department"
 
 

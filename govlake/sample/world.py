@@ -29,6 +29,8 @@ class World:
     dirty_persons: set[int] = field(default_factory=set)
     dirty_entities: set[int] = field(default_factory=set)
     employees: set[int] = field(default_factory=set)
+    # Entity of each row of the credit tables (govlake.sample.sources_credit), by table.
+    credit_subjects: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def today(self) -> int:
