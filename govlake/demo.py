@@ -142,6 +142,7 @@ def theme_rows(outcomes: list) -> list[dict]:
                 "rows": built.get("rows"),
                 "changed_keys": built.get("changed_keys"),
                 "removed_keys": built.get("removed_keys"),
+                "build": built.get("build"),  # unchanged, incremental (per key) or full
                 "mode": built.get("mode"),
                 "refresh": built.get("refresh"),
                 "delta_version": built.get("delta_version"),
