@@ -266,7 +266,8 @@ def theme_suite(spark: SparkSession, cfg: Settings, name: str) -> dict[str, dict
     scalar = [f.name for f in df.schema if f.name in theme.columns and _scalar(f.dataType)]
     rules = key_rules(list(theme.key), "fail") + profiled_rules(df.select(*scalar), theme.key, {})
     for found in rules:
-        if found["kwargs"].get("column") in theme.key:
+        columns = found["kwargs"].get("column_list") or [found["kwargs"].get("column")]
+        if set(columns) <= set(theme.key):
             found["meta"]["policy"] = "fail"  # a key is unique and valid, or the build is wrong
     return {theme.table: suite_document(theme.table, rules, theme.title)}
 

@@ -1,5 +1,6 @@
 -- 一企一档: one row per legal entity of the legal-entity library, with its tax credit ratings
--- over the years and the certificates it holds.
+-- over the years, the certificates it holds, its 双公示 licences and penalties with the public
+-- credit grade, and its hazardous-chemical registration with inspections and incidents.
 WITH ratings AS (
   SELECT
     upper(trim(r.taxpayer_id)) AS uscc,
@@ -25,8 +26,21 @@ SELECT
   person.id_number IS NOT NULL AS legal_representative_in_population,
   l.tax_credit_rating AS latest_tax_credit_rating,
   coalesce(ratings.tax_credit_ratings, array()) AS tax_credit_ratings,
-  coalesce(held.certificates, array()) AS certificates
+  coalesce(held.certificates, array()) AS certificates,
+  coalesce(credit.licences, array()) AS administrative_licences,
+  coalesce(credit.penalties, array()) AS administrative_penalties,
+  credit.credit_grade AS public_credit_grade,
+  CASE WHEN hazchem.uscc IS NOT NULL THEN named_struct(
+    'licence_no', hazchem.licence_no,
+    'licence_type', hazchem.licence_type,
+    'licence_valid_to', hazchem.licence_valid_to,
+    'hazard_level', hazchem.hazard_level,
+    'inspections', hazchem.inspections,
+    'incidents', hazchem.incidents
+  ) END AS hazardous_chemicals
 FROM base.legal_entity AS l
 LEFT JOIN base.population AS person ON person.id_number = l.legal_representative_id
 LEFT JOIN ratings ON ratings.uscc = l.uscc
 LEFT JOIN theme.holder_certificates AS held ON held.holder_id = l.uscc
+LEFT JOIN theme.credit AS credit ON credit.uscc = l.uscc
+LEFT JOIN theme.emergency AS hazchem ON hazchem.uscc = l.uscc

@@ -115,7 +115,14 @@ SELECT
   coalesce(medical.medical_insurance, array()) AS medical_insurance,
   coalesce(held.certificates, array()) AS certificates,
   coalesce(enterprises.enterprises_represented, array()) AS enterprises_represented,
-  coalesce(vital_events.vital_events, array()) AS vital_events
+  coalesce(vital_events.vital_events, array()) AS vital_events,
+  CASE WHEN credit.id_number IS NOT NULL THEN named_struct(
+    'enterprises', credit.enterprises,
+    'penalised_enterprises', credit.penalised_enterprises,
+    'penalties', credit.penalties,
+    'black_listed_enterprises', credit.black_listed_enterprises,
+    'worst_credit_grade', credit.worst_credit_grade
+  ) END AS credit_record
 FROM base.population AS p
 LEFT JOIN household ON household.id_number = p.id_number
 LEFT JOIN marriages ON marriages.id_number = p.id_number
@@ -124,3 +131,4 @@ LEFT JOIN medical ON medical.id_number = p.id_number
 LEFT JOIN theme.holder_certificates AS held ON held.holder_id = p.id_number
 LEFT JOIN enterprises ON enterprises.id_number = p.id_number
 LEFT JOIN vital_events ON vital_events.id_number = p.id_number
+LEFT JOIN theme.credit_by_representative AS credit ON credit.id_number = p.id_number
