@@ -680,6 +680,19 @@ def test_a_night_recomputes_only_the_keys_its_changed_rows_name(spark, cfg, buil
     )
     assert rows_of(spark, cfg, theme.table) == {"A1": ("甲甲", 1), "B2": ("乙", 1)}
 
+    # A department retypes a column under an unchanged model: the feed names every key again,
+    # but a per-key write of a new schema would drop the other keys, so the night is full.
+    retyped = spark.createDataFrame(
+        [("A1", 1, True), ("B2", 2, True)], "id_number string, name int, _is_current boolean"
+    )
+    Table.parse("base.people_incr").write(
+        retyped, "overwrite", options={**CDF, "overwriteSchema": "true"}, cfg=cfg
+    )
+    fourth = build(spark, cfg, theme, NIGHT)
+    assert (fourth["build"], fourth["reason"]) == ("full", "the result's columns changed")
+    assert fourth["mode"] == "rewritten (schema)"
+    assert rows_of(spark, cfg, theme.table) == {"A1": (1, 1), "B2": (2, 1)}
+
 
 def test_a_changed_input_without_a_route_makes_the_night_full(tmp_path):
     from govlake.theme_keys import KeyPaths
