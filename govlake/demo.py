@@ -164,7 +164,8 @@ def print_themes(rows: list[dict], day: dt.date, console: Console) -> None:
         table.add_row(*["" if row[c] is None else str(row[c]) for c in columns])
     console.print(table)
     for row in rows:
-        console.print(f"  {row['theme']}: {row['reason']}", highlight=False)
+        why = row["reason"] or f"not built ({row['status']}): its task's error is above"
+        console.print(f"  {row['theme']}: {why}", highlight=False)
     seconds = sum(r["seconds"] for r in rows)
     console.print(
         f"Themes built in {seconds:.1f}s. Query them: "
