@@ -241,10 +241,8 @@ def _strip(expression):
     """The expression with its columns' table aliases removed (evaluated on the input)."""
     from sqlglot import exp
 
-    for column in list(expression.find_all(exp.Column)):
+    for column in list(expression.find_all(exp.Column)):  # the expression itself included
         column.set("table", None)
-    if isinstance(expression, exp.Column):
-        expression.set("table", None)
     return expression
 
 
