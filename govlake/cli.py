@@ -247,7 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     conflicts.add_argument("--library", default=None)
     conflicts.add_argument("--json", action="store_true")
     ids = add("check-ids", cmd_check_ids, "validate identifiers read from stdin, one per line")
-    ids.add_argument("--kind", choices=["ric", "uscc", "cert"], required=True)
+    ids.add_argument(
+        "--kind", choices=["ric", "uscc", "cert", "unit_code", "industry"], required=True
+    )
     ids.add_argument(
         "--strict", action="store_true", help="exit 1 if any value is invalid (default: exit 0)"
     )

@@ -1,9 +1,12 @@
 """Identifier checks as Spark column expressions, so nightly jobs validate without Python UDFs.
 
 Each check returns a struct `{valid: boolean, reason: string}` (reason NULL when valid) for
-GB 11643 ID numbers (ric), GB 32100 unified social credit codes (uscc) and GB/T 36904
-electronic certificate identifiers (cert). Values are normalised first: surrounding
-whitespace (also U+3000) trimmed, full-width ASCII turned half-width, letters upper-cased.
+GB 11643 ID numbers (ric), GB 32100 unified social credit codes (uscc), GB/T 36904
+electronic certificate identifiers (cert), GB/T 37346 real-estate unit codes (unit_code) and
+GB/T 4754-2017 industry codes (industry). Values are normalised first: surrounding
+whitespace (also U+3000) trimmed, full-width ASCII turned half-width, letters upper-cased
+(except in unit codes, where a lowercase letter is a defect of its own: the registration
+system writes upper case, so a lower one was typed by hand and may be mistyped otherwise).
 
 Address codes: GB/T 2260 changes every year, while an ID number keeps the code that was
 current when it was first issued, so a correct check needs every code ever assigned and
@@ -78,6 +81,32 @@ ENTITY_TYPES: Mapping[str, str] = {
 CERT_ROOT = "1.2.156.3005.2."
 CERT_PARTS = 5
 
+# GB/T 37346-2019 不动产单元设定与代码编制规则, 8.2 and the code tables of 8.6: the parcel
+# (宗地 / 宗海) feature code is the land ownership, then the type of right on the parcel.
+UNIT_CODE_LENGTH = 28
+UNIT_OWNERSHIP = "GJZ"  # 国家, 集体, 土地所有权未确定或有争议
+UNIT_RIGHT_TYPES: Mapping[str, str] = {
+    "A": "集体土地所有权宗地",
+    "B": "建设用地使用权宗地（地表）",
+    "S": "建设用地使用权宗地（地上）",
+    "X": "建设用地使用权宗地（地下）",
+    "C": "宅基地使用权宗地",
+    "D": "土地承包经营权宗地（耕地）",
+    "E": "土地承包经营权宗地（林地）",
+    "F": "土地承包经营权宗地（草地）",
+    "L": "林地使用权宗地（承包经营以外的）",
+    "N": "农用地使用权宗地（承包经营以外的、非林地）",
+    "H": "海域使用权宗海",
+    "G": "无居民海岛使用权海岛",
+    "W": "使用权未确定或有争议的土地",
+    "Y": "其他土地使用权宗地（特征码扩展）",
+}
+# 定着物特征码: 房屋等建筑物、构筑物; 森林、林木; 其他定着物; 无定着物 (then W00000000).
+UNIT_FIXTURES = "FLQW"
+NO_FIXTURE_NUMBER = "00000000"
+
+INDUSTRY_FORM = r"^([A-Z]?)(\d{2,4})$"
+
 REASONS_ZH: Mapping[str, str] = {
     "missing": "为空",
     "bad_length": "长度错误",
@@ -96,6 +125,20 @@ REASONS_ZH: Mapping[str, str] = {
     "bad_format": "证照标识结构错误",
     "bad_version": "版本号错误",
     "bad_issuer": "颁证单位代码错误",
+    "lowercase": "含小写字母",
+    "not_ezhou": "非本市县级行政区划代码",
+    "bad_cadastral_district": "地籍区代码错误",
+    "bad_cadastral_subdistrict": "地籍子区代码错误",
+    "bad_ownership": "宗地特征码所有权类型错误",
+    "bad_right_type": "宗地特征码权利类型错误",
+    "bad_parcel_number": "宗地顺序号错误",
+    "bad_fixture": "定着物特征码错误",
+    "bad_fixture_number": "定着物单元编号错误",
+    "no_fixture_not_zero": "无定着物（W）的单元编号不为00000000",
+    "bad_pattern": "格式错误（应为门类字母加2至4位数字）",
+    "bad_section": "门类代码错误",
+    "unknown_code": "行业代码不存在",
+    "section_mismatch": "门类与行业代码不符",
 }
 
 
@@ -103,15 +146,20 @@ def _col(value: ColumnOrName) -> Column:
     return F.col(value) if isinstance(value, str) else value
 
 
-def normalize_id(col: ColumnOrName) -> Column:
-    """Trimmed, half-width, upper-case text, as people type identifiers into forms."""
+def _trimmed_half_width(col: ColumnOrName) -> Column:
+    """Trimmed, half-width text, its case kept."""
     value = _col(col)
     # translate looks up every character; most values are plain ASCII and skip it.
     half = F.when(
         value.rlike(f"[{FULL_WIDTH[0]}-{FULL_WIDTH[-1]}]"),
         F.translate(value, FULL_WIDTH, HALF_WIDTH),
     )
-    return F.upper(F.btrim(F.coalesce(half, value), F.lit(TRIM_CHARS)))
+    return F.btrim(F.coalesce(half, value), F.lit(TRIM_CHARS))
+
+
+def normalize_id(col: ColumnOrName) -> Column:
+    """Trimmed, half-width, upper-case text, as people type identifiers into forms."""
+    return F.upper(_trimmed_half_width(col))
 
 
 def _first_failure(*checks: tuple[Column, str], eager: bool = False) -> Column:
@@ -351,7 +399,114 @@ def cert_check(
     return _result(_cert_reason(normalize_id(col), entity_types, check_org_code))
 
 
-CHECKS = {"ric": ric_check, "uscc": uscc_check, "cert": cert_check}
+@lru_cache(maxsize=1)
+def ezhou_counties() -> tuple[str, ...]:
+    """The county-level GB/T 2260 codes of Ezhou (its districts) from libraries/codes/division."""
+    from govlake.libraries import code_table
+
+    return tuple(
+        sorted(c for c in code_table("division") if c.startswith("4207") and c[4:] != "00")
+    )
+
+
+def _digits(value: Column, start: int, length: int) -> Column:
+    return F.substring(value, start, length).rlike(rf"^\d{{{length}}}$")
+
+
+def _unit_reason(value: Column, counties: Iterable[str]) -> Column:
+    fixture = _char(value, 20)
+    return _first_failure(
+        (_missing(value), "missing"),
+        (F.length(value) != UNIT_CODE_LENGTH, "bad_length"),
+        (~value.rlike(r"^[0-9A-Za-z]+$"), "bad_char"),
+        (value.rlike("[a-z]"), "lowercase"),
+        (~_digits(value, 1, 6), "bad_division"),
+        (~F.substring(value, 1, 6).isin(sorted(counties)), "not_ezhou"),
+        (~_digits(value, 7, 3), "bad_cadastral_district"),
+        (~_digits(value, 10, 3), "bad_cadastral_subdistrict"),
+        (~_char(value, 13).isin(*UNIT_OWNERSHIP), "bad_ownership"),
+        (~_char(value, 14).isin(*sorted(UNIT_RIGHT_TYPES)), "bad_right_type"),
+        (~_digits(value, 15, 5), "bad_parcel_number"),
+        (~fixture.isin(*UNIT_FIXTURES), "bad_fixture"),
+        (~_digits(value, 21, 8), "bad_fixture_number"),
+        (
+            (fixture == "W") & (F.substring(value, 21, 8) != NO_FIXTURE_NUMBER),
+            "no_fixture_not_zero",
+        ),
+    )
+
+
+def unit_code_check(col: ColumnOrName, counties: Iterable[str] | None = None) -> Column:
+    """GB/T 37346 28-character real-estate unit code (不动产单元代码) check: county division
+    (one of `counties`, by default Ezhou's), cadastral district and sub-district, parcel feature
+    code (ownership, right type), parcel number, fixture code and unit number. Reason codes in
+    order: missing, bad_length, bad_char, lowercase, bad_division, not_ezhou,
+    bad_cadastral_district, bad_cadastral_subdistrict, bad_ownership, bad_right_type,
+    bad_parcel_number, bad_fixture, bad_fixture_number, no_fixture_not_zero."""
+    chosen = ezhou_counties() if counties is None else tuple(counties)
+    if not chosen:
+        raise ValueError("counties is empty")
+    return _result(_unit_reason(_trimmed_half_width(col), chosen))
+
+
+@lru_cache(maxsize=1)
+def industry_table() -> tuple[frozenset[str], dict[str, str]]:
+    """GB/T 4754-2017 from libraries/codes/industry.yaml: the 2- to 4-digit codes, and the
+    section letter of each 2-digit division (from the sections' division ranges)."""
+    from govlake.libraries import CODES_DIR, read_yaml
+
+    table = read_yaml(CODES_DIR / "industry.yaml")
+    codes = frozenset(str(c) for c in table["codes"] if str(c).isdigit())
+    sections = {}
+    for letter, span in table["sections"].items():
+        low, high = (int(n) for n in str(span).split("-"))
+        sections.update({f"{d:02d}": str(letter) for d in range(low, high + 1)})
+    return codes, sections
+
+
+def _industry_parts(value: Column) -> tuple[Column, Column, Column]:
+    """The written section letter ('' when none), the digits, and the digits' own section."""
+    _, sections = industry_table()
+    letter = F.regexp_extract(value, INDUSTRY_FORM, 1)
+    digits = F.regexp_extract(value, INDUSTRY_FORM, 2)
+    mapping = F.create_map(*[F.lit(x) for pair in sorted(sections.items()) for x in pair])
+    return letter, digits, mapping[F.substring(digits, 1, 2)]
+
+
+def _industry_reason(value: Column) -> Column:
+    codes, sections = industry_table()
+    letter, digits, section = _industry_parts(value)
+    return _first_failure(
+        (_missing(value), "missing"),
+        (~value.rlike(INDUSTRY_FORM), "bad_pattern"),
+        ((letter != "") & ~letter.isin(*sorted(set(sections.values()))), "bad_section"),
+        (~digits.isin(*sorted(codes)), "unknown_code"),
+        ((letter != "") & (letter != section), "section_mismatch"),
+    )
+
+
+def industry_check(col: ColumnOrName) -> Column:
+    """GB/T 4754-2017 industry code check: an optional section letter (门类, A-T) and a 2-, 3-
+    or 4-digit code of libraries/codes/industry.yaml; departments write C3311, 3311 or c3311.
+    Reason codes in order: missing, bad_pattern, bad_section, unknown_code, section_mismatch."""
+    return _result(_industry_reason(normalize_id(col)))
+
+
+def industry_code(col: ColumnOrName) -> Column:
+    """The canonical form of a valid industry code, its section letter first (C3311); NULL
+    when the value is not valid, so a standardized column holds codes of the table only."""
+    value = normalize_id(col)
+    _, digits, section = _industry_parts(value)
+    return F.when(_industry_reason(value).isNull(), F.concat(section, digits))
+
+
+CHECKS = {
+    "ric": ric_check,
+    "uscc": uscc_check,
+    "cert": cert_check,
+    "unit_code": unit_code_check,
+    "industry": industry_check,
+}
 
 
 def passes_or_blank(check: Column) -> Column:
@@ -379,8 +534,9 @@ def _lines(text: str) -> list[str]:
 
 
 def cmd_check_ids(args: argparse.Namespace) -> int:
-    """`govlake check-ids --kind ric|uscc|cert [--strict]`: value, valid|invalid, reason per
-    stdin line. Exit 0 (a report); with --strict, exit 1 when a value is invalid, like a linter."""
+    """`govlake check-ids --kind ric|uscc|cert|unit_code|industry [--strict]`: value,
+    valid|invalid, reason per stdin line. Exit 0 (a report); with --strict, exit 1 when a
+    value is invalid, like a linter."""
     from govlake.spark import get_spark
 
     values = _lines(sys.stdin.read())
