@@ -1,4 +1,5 @@
-"""Identifier checks as Spark expressions, with python-stdnum as the oracle.
+"""Identifier checks as Spark expressions, with python-stdnum as the oracle (for unit and
+industry codes, which stdnum lacks, a regex-and-table oracle written here from the standards).
 
 Property tests draw a few hundred valid numbers (built with stdnum's calc functions) and
 mutations of them, check them all in one DataFrame, and compare with a Python oracle made
@@ -16,10 +17,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
+import random
+import re
 import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
+import yaml
 from chispa import assert_df_equality
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,6 +34,7 @@ from stdnum.exceptions import ValidationError
 from stdnum.iso7064 import mod_37_36
 
 from govlake.cli import main
+from govlake.sample import land_codes
 from jobs import identifiers as ids
 
 TODAY = dt.date(2026, 11, 26)
@@ -39,6 +45,7 @@ ROOT = "1.2.156.3005.2."
 PROVINCES = ("11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35")
 PROVINCES += ("36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54")
 PROVINCES += ("61", "62", "63", "64", "65", "71", "81", "82")
+INDUSTRY_PATH = "libraries/codes/industry.yaml"
 
 
 def examples(strategy: st.SearchStrategy, count: int = 300) -> list:
@@ -501,3 +508,203 @@ def test_check_ids_command(spark, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO("91110000600037341L\n"))
     assert main(["check-ids", "--kind", "uscc", "--strict"]) == 0
     capsys.readouterr()
+
+
+# ---- real-estate unit codes (GB/T 37346) ----
+# The oracle is written from the standard's code structure, not from jobs.identifiers: a
+# regular expression per part, in the order the parts are written.
+
+EZHOU = ("420702", "420703", "420704")
+UNIT_PARTS = (  # (start, end, form, reason)
+    (0, 6, r"[0-9]{6}", "bad_division"),
+    (6, 9, r"[0-9]{3}", "bad_cadastral_district"),
+    (9, 12, r"[0-9]{3}", "bad_cadastral_subdistrict"),
+    (12, 13, r"[GJZ]", "bad_ownership"),
+    (13, 14, r"[ABSXCDEFLNHGWY]", "bad_right_type"),
+    (14, 19, r"[0-9]{5}", "bad_parcel_number"),
+    (19, 20, r"[FLQW]", "bad_fixture"),
+    (20, 28, r"[0-9]{8}", "bad_fixture_number"),
+)
+
+
+def unit_oracle_reason(value: str | None) -> str | None:
+    code = unicodedata.normalize("NFKC", value or "").strip()
+    if not code:
+        return "missing"
+    if len(code) != 28:
+        return "bad_length"
+    if not re.fullmatch(r"[0-9A-Za-z]+", code):
+        return "bad_char"
+    if code != code.upper():
+        return "lowercase"
+    for start, end, form, reason in UNIT_PARTS:
+        if not re.fullmatch(form, code[start:end]):
+            return reason
+        if reason == "bad_division" and code[:6] not in EZHOU:
+            return "not_ezhou"
+    return "no_fixture_not_zero" if code[19] == "W" and code[20:] != "0" * 8 else None
+
+
+@st.composite
+def unit_code(draw) -> str:
+    """A unit code; a few parts are drawn from outside the standard's letters or Ezhou."""
+    county = draw(st.sampled_from(EZHOU + ("420102", "420704"[:5] + "9")))
+    zones = draw(st.text(DIGITS, min_size=6, max_size=6))
+    owner = draw(st.sampled_from("GJZGJZGJZK"))
+    right = draw(st.sampled_from("ABSXCDEFLNHGWYM"))
+    parcel = draw(st.text(DIGITS, min_size=5, max_size=5))
+    fixture = draw(st.sampled_from("FLQWWP"))
+    number = "0" * 8 if fixture == "W" and draw(st.booleans()) else ""
+    number = number or draw(st.text(DIGITS, min_size=8, max_size=8))
+    return f"{county}{zones}{owner}{right}{parcel}{fixture}{number}"
+
+
+def test_unit_code_matches_oracle(spark):
+    values = examples(mutated(unit_code(), DIGITS + "GJZABSXCDEFLNHWYQO"))
+    rows = spark_rows(spark, values, check=ids.unit_code_check)
+    expected = []
+    for value in values:
+        reason = unit_oracle_reason(value)
+        expected.append({"check": {"valid": reason is None, "reason": reason}})
+    assert_all_agree(values, rows, expected)
+    reasons = {e["check"]["reason"] for e in expected}
+    assert {None, "bad_length", "lowercase", "not_ezhou", "bad_right_type"} <= reasons
+
+
+# ---- industry codes (GB/T 4754-2017) ----
+
+# The 2017 edition's sections and their divisions (国家统计局's table, independent of the YAML).
+SECTIONS_2017 = {
+    "A": (1, 5), "B": (6, 12), "C": (13, 43), "D": (44, 46), "E": (47, 50), "F": (51, 52),
+    "G": (53, 60), "H": (61, 62), "I": (63, 65), "J": (66, 69), "K": (70, 70), "L": (71, 72),
+    "M": (73, 75), "N": (76, 79), "O": (80, 82), "P": (83, 83), "Q": (84, 85), "R": (86, 90),
+    "S": (91, 96), "T": (97, 97),
+}  # fmt: skip
+SECTION_OF = {f"{d:02d}": s for s, (lo, hi) in SECTIONS_2017.items() for d in range(lo, hi + 1)}
+INDUSTRY_YAML = yaml.safe_load((Path(__file__).parents[1] / INDUSTRY_PATH).read_text("utf-8"))
+INDUSTRY_CODES = sorted(str(c) for c in INDUSTRY_YAML["codes"] if str(c).isdigit())
+
+
+def industry_oracle_reason(value: str | None) -> str | None:
+    code = normalised(value)
+    if not code:
+        return "missing"
+    form = re.fullmatch(r"([A-Z]?)([0-9]{2,4})", code)
+    if not form:
+        return "bad_pattern"
+    letter, digits = form.groups()
+    if letter and letter not in SECTIONS_2017:
+        return "bad_section"
+    if digits not in INDUSTRY_CODES:
+        return "unknown_code"
+    return "section_mismatch" if letter and letter != SECTION_OF[digits[:2]] else None
+
+
+@st.composite
+def industry_code(draw) -> str:
+    """A code of the table, with its own section letter, none, or another letter; or digits
+    that look like a class but may not be one."""
+    digits = draw(st.sampled_from(INDUSTRY_CODES) | st.text(DIGITS, min_size=2, max_size=4))
+    letter = draw(st.sampled_from(["", SECTION_OF.get(digits[:2], "Z"), "C", "U"]))
+    return letter + digits
+
+
+def test_industry_matches_oracle(spark):
+    values = examples(mutated(industry_code(), DIGITS + "ACFTUX"))
+    rows = spark_rows(spark, values, check=ids.industry_check)
+    expected = []
+    for value in values:
+        reason = industry_oracle_reason(value)
+        expected.append({"check": {"valid": reason is None, "reason": reason}})
+    assert_all_agree(values, rows, expected)
+    reasons = {e["check"]["reason"] for e in expected}
+    assert {None, "unknown_code", "section_mismatch", "bad_pattern"} <= reasons
+
+
+def test_industry_table_is_the_2017_edition():
+    """Structure and a few entries of libraries/codes/industry.yaml against the standard."""
+    codes = INDUSTRY_YAML["codes"]
+    by_length = {n: [c for c in INDUSTRY_CODES if len(c) == n] for n in (2, 3, 4)}
+    assert sorted(c for c in codes if not str(c).isdigit()) == sorted(SECTIONS_2017)
+    assert by_length[2] == [f"{d:02d}" for d in range(1, 98)]
+    assert (len(by_length[3]), len(by_length[4])) == (473, 1381)
+    assert all(c[:2] in codes and c[:3] in codes for c in by_length[4])
+    spans = {
+        s: tuple(int(n) for n in str(v).split("-")) for s, v in INDUSTRY_YAML["sections"].items()
+    }
+    assert spans == SECTIONS_2017
+    known = {"A": "农、林、牧、渔业", "T": "国际组织", "05": "农、林、牧、渔专业及辅助性活动"}
+    known |= {"97": "国际组织", "0111": "稻谷种植", "3311": "金属结构制造", "3741": "飞机制造"}
+    known |= {"6513": "应用软件开发", "019": "其他农业", "0190": "其他农业"}
+    assert {c: codes[c] for c in known} == known
+
+
+def test_industry_code_is_canonical(spark):
+    values = ["3311", "c3311", "\u3000Ｃ3311 ", "A3311", "0111", "01", "3317", None]
+    rows = spark_rows(spark, values, code=ids.industry_code)
+    assert [r["code"] for r in rows] == [
+        "C3311",
+        "C3311",
+        "C3311",
+        None,
+        "A0111",
+        "A01",
+        None,
+        None,
+    ]
+
+
+LAND_CASES = [  # the issue's bad inputs, and their valid neighbours
+    ("unit_code", "valid flat", "420704003012GB00215F00010203", None),
+    ("unit_code", "no fixture", "420702001001JC00007W00000000", None),
+    ("unit_code", "27 characters", "420704003012GB00215F0001020", "bad_length"),
+    ("unit_code", "Wuhan's code", "420102003012GB00215F00010203", "not_ezhou"),
+    ("unit_code", "lowercase fixture", "420704003012GB00215f00010203", "lowercase"),
+    ("unit_code", "ownership K", "420704003012KB00215F00010203", "bad_ownership"),
+    ("unit_code", "right type M", "420704003012GM00215F00010203", "bad_right_type"),
+    ("unit_code", "fixture P", "420704003012GB00215P00010203", "bad_fixture"),
+    ("unit_code", "W numbered", "420704003012GB00215W00010203", "no_fixture_not_zero"),
+    ("industry", "class", "C3311", None),
+    ("industry", "no such class", "C3317", "unknown_code"),
+    ("industry", "wrong section", "A3311", "section_mismatch"),
+    ("industry", "section U", "U3311", "bad_section"),
+    ("industry", "dotted", "33.11", "bad_pattern"),
+]
+
+
+def test_land_named_cases(spark):
+    schema = "kind string, name string, value string, valid boolean, reason string"
+    rows = [(kind, name, value, reason is None, reason) for kind, name, value, reason in LAND_CASES]
+    expected = spark.createDataFrame(rows, schema)
+    checked = F.when(F.col("kind") == "unit_code", ids.unit_code_check("value"))
+    checked = checked.otherwise(ids.industry_check("value"))
+    actual = expected.select("kind", "name", "value", checked.alias("c")).select(
+        "kind", "name", "value", "c.valid", "c.reason"
+    )
+    assert_df_equality(actual, expected, ignore_nullable=True)
+    assert {reason for *_, reason in LAND_CASES if reason} <= set(ids.REASONS_ZH)
+    with pytest.raises(ValueError, match="counties is empty"):
+        ids.unit_code_check("v", counties=[])
+
+
+GENERATED = {
+    "unit_code": (land_codes.unit_code_samples, "bad_length not_ezhou lowercase bad_ownership"
+                  " bad_right_type bad_parcel_number bad_fixture no_fixture_not_zero missing"),
+    "industry": (land_codes.industry_code_samples,
+                 "unknown_code section_mismatch bad_section bad_pattern missing"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(GENERATED))
+def test_check_ids_agrees_with_the_generator(spark, monkeypatch, capsys, kind):
+    """`govlake check-ids --kind ...` gives every generated value the generator's verdict."""
+    make, planted = GENERATED[kind]
+    truth = make(random.Random(14), 400)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(f"{v}\n" for v, _ in truth)))
+    assert main(["check-ids", "--kind", kind]) == 0
+    out = [line.rsplit("\t", 2) for line in capsys.readouterr().out.splitlines()]
+    got = [(value, reason or None) for value, _, reason in out]
+    bad = [(g, t) for g, t in zip(got, truth, strict=True) if g != t]
+    assert not bad, f"{len(bad)} of {len(truth)} disagree: {bad[:5]}"
+    assert [status == "valid" for _, status, _ in out] == [r is None for _, r in truth]
+    assert {r for _, r in truth} == {None, *planted.split()}, "every planted defect is drawn"
