@@ -82,7 +82,11 @@ CERT_ROOT = "1.2.156.3005.2."
 CERT_PARTS = 5
 
 # GB/T 37346-2019 不动产单元设定与代码编制规则, 8.2 and the code tables of 8.6: the parcel
-# (宗地 / 宗海) feature code is the land ownership, then the type of right on the parcel.
+# (宗地 / 宗海) feature code is the land ownership, then the type of right on the parcel. The
+# letters A B S X C D E F H G W Y are those of the 2015 trial rules the standard took over (as
+# summarised in public registration notes); L and N, the non-contract forest and farm land
+# rights, were added by the 2019 standard (not confirmed here against its text: a real code with
+# another letter is reported as bad_right_type, so the table is one place to correct).
 UNIT_CODE_LENGTH = 28
 UNIT_OWNERSHIP = "GJZ"  # 国家, 集体, 土地所有权未确定或有争议
 UNIT_RIGHT_TYPES: Mapping[str, str] = {
