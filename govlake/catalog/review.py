@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -316,17 +317,26 @@ DRAFT_FIELD = "status"  # a draft's finding: work for its department, not a fail
 
 
 def check_draft(entry: CatalogEntry) -> list[Finding]:
-    """A draft is listed with what its department must complete."""
+    """A draft is listed with what its department must complete; a draft the review made in
+    memory (no file yet) also names the command that writes it."""
     if entry.status != "draft":
         return []
+    unwritten = entry.file_path is None
+    where = "no catalog file yet: reviewed as the " if unwritten else ""
+    write = (
+        f"`govlake catalog draft {entry.source_systems[0]}` writes it to conf/catalog/; "
+        if unwritten
+        else ""
+    )
     return [
         Finding(
             entry.resource,
             DRAFT_FIELD,
-            "草稿 draft generated from the source's YAML: its grades stand at the strictest, "
-            "sharing at 有条件共享 and open at 不予开放 until the department declares them",
-            f"{entry.provider.department}: confirm classification and code, items' names, types "
-            "and grades, the sharing condition and the open attribute; then remove "
+            f"{where}草稿 draft generated from the source's YAML: its grades stand at the "
+            "strictest, sharing at 有条件共享 and open at 不予开放 until the department "
+            "declares them",
+            f"{write}{entry.provider.department}: confirm classification and code, items' names, "
+            "types and grades, the sharing condition and the open attribute; then remove "
             "`status: draft`.",
         )
     ]
@@ -394,6 +404,16 @@ def check_theme_models(review: Review) -> list[Finding]:
             "correct the model named there (govlake theme lists the same error).",
         )
     ]
+
+
+def review_of(entries: list[CatalogEntry], rules: CatalogRules, lake: Lakehouse) -> Review:
+    """The review of the entries plus, in memory, a draft for each source table of the lake
+    without an entry (issue 20 item 9): a new source is its department's listed work, not a
+    failure of the night, before anyone runs `govlake catalog draft`."""
+    from govlake.catalog.draft import missing_drafts
+
+    drafts = missing_drafts(entries, rules, lake.tables, dt.date.today())
+    return Review([*entries, *drafts], rules, lake, GradeScheme(rules.grades))
 
 
 def run_review(review: Review) -> list[Finding]:
