@@ -298,7 +298,9 @@ def test_a_new_source_gets_a_draft_entry_that_review_lists_as_work(catalog, tax_
     failure of validate or the night (unless --strict); the draft that command writes is the
     same valid entry with the safest stand-ins."""
     from govlake.catalog.loader import load_entry
-    from govlake.catalog.review import blocking
+    from govlake.catalog.publish import catalog_rows
+    from govlake.catalog.review import blocking, review_of, run_review
+    from govlake.catalog.schemas import declared_lakehouse
     from govlake.cli import main
 
     tax_source("tax_dr", [], dt.date(2026, 11, 26))
@@ -311,6 +313,11 @@ def test_a_new_source_gets_a_draft_entry_that_review_lists_as_work(catalog, tax_
     capsys.readouterr()
     main(["catalog", "validate", "--declared"])  # this test's sources lack the conf/ ones
     assert "1 drafts for their departments to complete" in capsys.readouterr().out
+    # The night publishes the rows of the same review: the in-memory draft as a draft.
+    review = review_of(load_catalog(), load_rules(), declared_lakehouse())
+    resources, _, _ = catalog_rows(review, run_review(review), {})
+    row = next(r for r in resources if r["resource"] == "tax_dr__credit_rating")
+    assert (row["review_status"], row["file"], row["code"]) == ("draft", None, "307002-0001")
     assert main(["catalog", "draft", "tax_dr"]) == 0
     entry = load_entry(catalog / "tax_dr__credit_rating.yaml")
     # 市税务局's other ods entry is 307001: the draft takes its 项 and the next 目.
