@@ -319,6 +319,7 @@ def test_a_new_source_gets_a_draft_entry_that_review_lists_as_work(catalog, tax_
     row = next(r for r in resources if r["resource"] == "tax_dr__credit_rating")
     assert (row["review_status"], row["file"], row["code"]) == ("draft", None, "307002-0001")
     assert main(["catalog", "draft", "tax_dr"]) == 0
+    assert "govlake quality init tax_dr" in capsys.readouterr().out  # the next step named
     entry = load_entry(catalog / "tax_dr__credit_rating.yaml")
     # 市税务局's other ods entry is 307001: the draft takes its 项 and the next 目.
     assert (entry.status, entry.code, entry.provider.code) == ("draft", "307002-0001", "420700007")
