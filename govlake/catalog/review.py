@@ -22,6 +22,9 @@ class Finding:
     field: str
     rule: str
     fix: str
+    # Work for a draft's department, not a failure: the draft itself, or a grade finding that
+    # only a draft's stand-in (strictest) grades cause downstream.
+    draft: bool = False
 
 
 @dataclass
@@ -43,6 +46,10 @@ class Review:
     def reasoned(self) -> dict:
         """Theme columns declared looser than inherited, with the reason: kept as declared."""
         return {column: g.grade for column, g in self.lake.grades.items() if g.reason}
+
+    @property
+    def draft_tables(self) -> set[str]:
+        return {t for e in self.entries if e.status == "draft" for t in e.tables}
 
     @property
     def inherited(self):
@@ -192,15 +199,35 @@ def check_grades(review: Review, entry: CatalogEntry) -> list[Finding]:
         for parent in up:
             if item.grade and review.scheme.looser(item.grade, parent.grade):
                 found.append(
-                    Finding(
-                        entry.resource,
-                        where,
-                        f"就高从严 declared {item.grade} is looser than {parent.grade} inherited "
-                        f"from {', '.join(parent.sources)}",
-                        f"remove the grade to inherit {parent.grade}, or raise it.",
+                    looser_than(
+                        review,
+                        Finding(
+                            entry.resource,
+                            where,
+                            f"就高从严 declared {item.grade} is looser than {parent.grade} "
+                            f"inherited from {', '.join(parent.sources)}",
+                            f"remove the grade to inherit {parent.grade}, or raise it.",
+                        ),
+                        parent,
                     )
                 )
     return found
+
+
+def looser_than(review: Review, finding: Finding, parent) -> Finding:
+    """A 就高从严 finding, as draft work when every stricter source is a draft's column: its
+    grade is a stand-in until the department confirms it, so it must not fail the night (the
+    stricter grade is still the one inherited, so nothing is shown more loosely meanwhile)."""
+    drafts = review.draft_tables
+    if not all(source.rsplit(".", 1)[0] in drafts for source in parent.sources):
+        return finding
+    return Finding(
+        finding.entry,
+        finding.field,
+        f"{finding.rule} (草稿 a draft's stand-in grade, to be confirmed by its department)",
+        f"{finding.fix} Or, once the draft's grade is confirmed, nothing.",
+        draft=True,
+    )
 
 
 def check_model_grades(review: Review, entry: CatalogEntry, where: str, models, up) -> list:
@@ -222,14 +249,18 @@ def check_model_grades(review: Review, entry: CatalogEntry, where: str, models, 
         for parent in up:
             if review.scheme.looser(model.grade, parent.grade) and not model.reason:
                 found.append(
-                    Finding(
-                        entry.resource,
-                        where,
-                        f"就高从严 the theme model declares {model.grade}, looser than "
-                        f"{parent.grade} inherited from {', '.join(parent.sources)}, without a "
-                        "reason",
-                        f"write grade_reason in libraries/themes/{entry.resource}.yaml, or "
-                        "remove the grade.",
+                    looser_than(
+                        review,
+                        Finding(
+                            entry.resource,
+                            where,
+                            f"就高从严 the theme model declares {model.grade}, looser than "
+                            f"{parent.grade} inherited from {', '.join(parent.sources)}, "
+                            "without a reason",
+                            f"write grade_reason in libraries/themes/{entry.resource}.yaml, or "
+                            "remove the grade.",
+                        ),
+                        parent,
                     )
                 )
     return found
@@ -338,6 +369,7 @@ def check_draft(entry: CatalogEntry) -> list[Finding]:
             f"{write}{entry.provider.department}: confirm classification and code, items' names, "
             "types and grades, the sharing condition and the open attribute; then remove "
             "`status: draft`.",
+            draft=True,
         )
     ]
 
@@ -428,7 +460,7 @@ def run_review(review: Review) -> list[Finding]:
 
 def blocking(findings: list[Finding]) -> list[Finding]:
     """The findings that fail the review: all but the drafts' work lists."""
-    return [f for f in findings if f.field != DRAFT_FIELD]
+    return [f for f in findings if not f.draft]
 
 
 class NotPublishable(GovlakeError):
@@ -439,7 +471,8 @@ def refuse(table: str, entries: list[CatalogEntry], findings: list[Finding]) -> 
     """Raise with the reasons when the table's entry (or the table itself) has findings."""
     covering = [e for e in entries if table in e.tables]
     names = {table} | {e.resource for e in covering}
-    mine = [f for f in findings if f.entry in names]
+    # A draft's work (its stand-in grades seen downstream) does not stop a build.
+    mine = blocking([f for f in findings if f.entry in names])
     if not mine:
         return
     reasons = "; ".join(f"{f.field}: {f.rule}" for f in mine)
