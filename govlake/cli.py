@@ -176,7 +176,33 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
     rows = [r for r in rows if args.library in (None, r["library"])]
     title = "Multi-source conflicts (多源比对) by department pair and reason"
     print_rows(rows, args.json, title=title)
+    if not args.json:
+        for line in conflict_counts_explained(args.library):
+            console.print(line, highlight=False)
     return 0
+
+
+def conflict_counts_explained(library: str | None) -> list[str]:
+    """Per library, why its total here differs from the demo's "conflicts N of N planted"
+    (issue 20): a department's own newer statement differs from the winner but is no conflict
+    between departments, and the demo counts each (key, attribute) once, of generated inputs."""
+    from govlake.lakehouse import Table, query_without_jvm
+    from govlake.sample.truth import SAME_DEPARTMENT as OWN
+
+    sql = f"""
+    SELECT library, count(*) AS statements,
+      sum(CASE WHEN reason = '{OWN}' THEN 1 ELSE 0 END) AS own,
+      count(DISTINCT CASE WHEN reason <> '{OWN}' THEN concat("key", '|', attribute) END) AS pairs
+    FROM c GROUP BY library ORDER BY library"""
+    rows = query_without_jvm(sql, {"c": Table("base", "conflicts")}, settings()) or []
+    return [
+        f"{r['library']}: {r['statements']} differing statements = {r['own']} a department's "
+        f"own newer statement (not between departments) + {r['statements'] - r['own']} between "
+        f"departments, on {r['pairs']} (key, attribute) pairs. The demo's \"conflicts N of N "
+        'planted" counts those pairs, and only among the inputs the generator wrote.'
+        for r in rows
+        if library in (None, r["library"])
+    ]
 
 
 def cmd_check_ids(args: argparse.Namespace) -> int:

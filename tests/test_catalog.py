@@ -293,19 +293,33 @@ def test_publish_is_idempotent_keeps_history_and_tracks_deadlines(spark, cfg, ca
 
 
 def test_a_new_source_gets_a_draft_entry_that_review_lists_as_work(catalog, tax_source, capsys):
-    """Issue 20 item 9: a new source's table without an entry is a failure whose fix names
-    `catalog draft`; the draft written from the source's YAML is a valid entry with the safest
-    stand-ins, listed as work for its department, not as a failure (unless --strict)."""
+    """Issue 20 item 9: a new source's table without an entry is reviewed as the draft its
+    YAML gives, listed as work for its department whose fix names `catalog draft`, not as a
+    failure of validate or the night (unless --strict); the draft that command writes is the
+    same valid entry with the safest stand-ins."""
     from govlake.catalog.loader import load_entry
+    from govlake.catalog.publish import catalog_rows
+    from govlake.catalog.review import blocking, review_of, run_review
+    from govlake.catalog.schemas import declared_lakehouse
     from govlake.cli import main
 
     tax_source("tax_dr", [], dt.date(2026, 11, 26))
     mine = {"tax_dr__credit_rating", "ods.tax_dr__credit_rating"}
     before = [f for f in validate_catalog(load_catalog()) if f.entry in mine]
     assert [(f.field, "govlake catalog draft tax_dr" in f.fix) for f in before] == [
-        ("tables", True)
+        ("status", True)
     ]
+    assert "no catalog file yet" in before[0].rule and not blocking(before)
+    capsys.readouterr()
+    main(["catalog", "validate", "--declared"])  # this test's sources lack the conf/ ones
+    assert "1 drafts for their departments to complete" in capsys.readouterr().out
+    # The night publishes the rows of the same review: the in-memory draft as a draft.
+    review = review_of(load_catalog(), load_rules(), declared_lakehouse())
+    resources, _, _ = catalog_rows(review, run_review(review), {})
+    row = next(r for r in resources if r["resource"] == "tax_dr__credit_rating")
+    assert (row["review_status"], row["file"], row["code"]) == ("draft", None, "307002-0001")
     assert main(["catalog", "draft", "tax_dr"]) == 0
+    assert "govlake quality init tax_dr" in capsys.readouterr().out  # the next step named
     entry = load_entry(catalog / "tax_dr__credit_rating.yaml")
     # 市税务局's other ods entry is 307001: the draft takes its 项 and the next 目.
     assert (entry.status, entry.code, entry.provider.code) == ("draft", "307002-0001", "420700007")

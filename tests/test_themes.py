@@ -437,6 +437,40 @@ def test_a_looser_grade_needs_a_written_reason(tmp_path, monkeypatch):
     assert "grade_reason" in findings[0].fix
 
 
+def test_a_looser_grade_than_a_drafts_stand_in_is_its_departments_work(tmp_path, monkeypatch):
+    """Issue 20 item 9: a draft's items stand at the strictest grade until its department
+    confirms them. A theme grade looser than that stand-in alone is listed as draft work and
+    does not stop the theme's build; the stricter grade is still the inherited one."""
+    from govlake.catalog import assert_publishable
+    from govlake.catalog.review import blocking
+    from govlake.settings import PROJECT_ROOT
+
+    copied = tmp_path / "themes"
+    shutil.copytree(THEMES_DIR, copied)
+    path = copied / "social_security_by_district.yaml"
+    text = path.read_text(encoding="utf-8")
+    reason = "    grade_reason: a count per district names nobody\n"
+    start = text.index("  working_age_not_enrolled:")
+    path.write_text(text[:start] + text[start:].replace(reason, "", 1), encoding="utf-8")
+    catalog = tmp_path / "catalog"
+    shutil.copytree(PROJECT_ROOT / "conf" / "catalog", catalog)
+    # The two sources whose columns give working_age_not_enrolled its L3, as drafts.
+    for name in ("psb_hukou__hj_resident", "nhc_vital__death"):
+        entry = catalog / f"{name}.yaml"
+        entry.write_text("status: draft\n" + entry.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setenv("GOVLAKE_CATALOG_DIR", str(catalog))
+    findings, inherited = review_grades(copied, monkeypatch)
+    working = ("theme.social_security_by_district", "working_age_not_enrolled")
+    assert inherited[working].grade == "L3"
+    assert [(f.entry, f.draft) for f in findings] == [
+        ("nhc_vital__death", True),
+        ("psb_hukou__hj_resident", True),
+        ("social_security_by_district", True),
+    ]
+    assert not blocking(findings) and "草稿" in findings[2].rule
+    assert_publishable("theme.social_security_by_district")
+
+
 def test_a_reasoned_looser_grade_is_what_downstream_columns_inherit():
     from govlake.catalog import load_rules
     from govlake.catalog.grades import GradeScheme, inherit

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from govlake.catalog.grades import GradeScheme
 from govlake.catalog.loader import load_catalog, load_rules
 from govlake.catalog.models import CatalogEntry, CatalogRules
-from govlake.catalog.review import Finding, NotPublishable, Review, refuse, run_review
+from govlake.catalog.review import Finding, NotPublishable, refuse, review_of, run_review
 from govlake.catalog.schemas import Lakehouse, declared_lakehouse, has_delta_tables, real_lakehouse
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ def validate_catalog(
             )
         else:
             lake = declared_lakehouse()
-    return run_review(Review(entries, rules, lake, GradeScheme(rules.grades)))
+    return run_review(review_of(entries, rules, lake))
 
 
 def assert_publishable(table_name: str) -> None:

@@ -55,6 +55,11 @@ def cmd_draft(args: argparse.Namespace) -> int:
     written = write_drafts(chosen[0], load_catalog(), load_rules(), catalog_dir(), dt.date.today())
     for path in written:
         console.print(f"wrote {path}: a draft for {chosen[0].department} to complete")
+    if written:
+        console.print(
+            f"next: `govlake quality init {args.system}` writes its starting quality suite from "
+            "the same YAML, before its first load."
+        )
     if not written:
         console.print(f"every table of {args.system} has a catalog entry: nothing to draft.")
     return 0

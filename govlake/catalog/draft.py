@@ -115,6 +115,42 @@ def draft_entry(
     }
 
 
+def drafts(
+    source: SourceSystem, entries: list[CatalogEntry], rules: CatalogRules, today: dt.date
+) -> list[tuple[TableSpec, dict, CatalogEntry]]:
+    """A draft per table of the source that has no entry yet, each taking the next free 目."""
+    covered = {t for e in entries for t in e.tables}
+    out = []
+    for spec in source.tables:
+        if source.ods_table(spec) in covered:
+            continue
+        document = draft_entry(source, spec, entries, rules, today)
+        draft = CatalogEntry.model_validate(document)  # a draft must itself be a valid entry
+        entries = [*entries, draft]  # the next 目 is taken
+        out.append((spec, document, draft))
+    return out
+
+
+def missing_drafts(
+    entries: list[CatalogEntry], rules: CatalogRules, tables, today: dt.date
+) -> list[CatalogEntry]:
+    """In memory, the draft of each ods table among `tables` with no entry but a source YAML:
+    the review lists it as its department's work (what `catalog draft` would write), not as a
+    failure of the night. The sources are read only when such a table exists."""
+    covered = {t for e in entries for t in e.tables}
+    uncovered = {t for t in tables if t.startswith("ods.") and t not in covered}
+    if not uncovered:
+        return []
+    from govlake.sources import load_sources
+
+    found = []
+    for source in load_sources():
+        if uncovered & {source.ods_table(spec) for spec in source.tables}:
+            made = [d for *_, d in drafts(source, [*entries, *found], rules, today)]
+            found += [d for d in made if set(d.tables) <= uncovered]
+    return found
+
+
 def write_drafts(
     source: SourceSystem,
     entries: list[CatalogEntry],
@@ -124,28 +160,22 @@ def write_drafts(
 ) -> list[Path]:
     """A draft file per table of the source that has no entry yet; an existing file is kept
     (a department's own entry is never overwritten)."""
-    covered = {t for e in entries for t in e.tables}
     written = []
-    for spec in source.tables:
-        if source.ods_table(spec) in covered:
-            continue
-        draft = draft_entry(source, spec, entries, rules, today)
-        path = directory / f"{draft['resource']}.yaml"
+    for spec, document, _ in drafts(source, entries, rules, today):
+        path = directory / f"{document['resource']}.yaml"
         if path.exists():
             raise ConfigError(
                 "a catalog file of this name exists but does not describe the table.",
                 file=str(path),
                 fix=f"add {source.ods_table(spec)} to its `tables`, or rename it.",
             )
-        CatalogEntry.model_validate(draft)  # a draft must itself be a valid entry
         header = (
             f"# 草稿 draft of {source.ods_table(spec)}, generated from {source.file_path}.\n"
             f"# {source.department}: confirm the classification and code, each item's name, "
             "type and grade\n# (all at the strictest until confirmed), the sharing condition "
             "and the open attribute,\n# then remove `status: draft`.\n"
         )
-        body = yaml.safe_dump(draft, allow_unicode=True, sort_keys=False, width=100)
+        body = yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=100)
         path.write_text(header + body, encoding="utf-8")
-        entries = [*entries, CatalogEntry.model_validate(draft)]  # the next 目 is taken
         written.append(path)
     return written

@@ -11,7 +11,7 @@ from govlake.catalog.history import merge_scd2, with_keys
 from govlake.catalog.loader import load_catalog, load_rules
 from govlake.catalog.models import CatalogEntry
 from govlake.catalog.registrations import publish_registrations, published_hashes
-from govlake.catalog.review import Finding, Review, blocking, run_review
+from govlake.catalog.review import Finding, Review, blocking, review_of, run_review
 from govlake.catalog.schemas import Lakehouse, real_lakehouse
 from govlake.lakehouse import Table
 from govlake.owned import CATALOG_ITEMS, CATALOG_RESOURCES, CATALOG_SYSTEMS
@@ -141,7 +141,7 @@ def publish_catalog(spark: SparkSession, cfg: Settings, run_date: dt.date, run_i
     rules = load_rules()
     entries = load_catalog()
     lake = real_lakehouse(spark, cfg, rules.registered_databases, rules.technical_column_prefix)
-    review = Review(entries, rules, lake, GradeScheme(rules.grades))
+    review = review_of(entries, rules, lake)
     findings = run_review(review)
     resources, items, systems = catalog_rows(review, findings, row_counts(spark, cfg, lake))
     published = published_hashes(spark, cfg, run_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ class Finding:
     field: str
     rule: str
     fix: str
+    # Work for a draft's department, not a failure: the draft itself, or a grade finding that
+    # only a draft's stand-in (strictest) grades cause downstream.
+    draft: bool = False
 
 
 @dataclass
@@ -42,6 +46,10 @@ class Review:
     def reasoned(self) -> dict:
         """Theme columns declared looser than inherited, with the reason: kept as declared."""
         return {column: g.grade for column, g in self.lake.grades.items() if g.reason}
+
+    @property
+    def draft_tables(self) -> set[str]:
+        return {t for e in self.entries if e.status == "draft" for t in e.tables}
 
     @property
     def inherited(self):
@@ -191,15 +199,35 @@ def check_grades(review: Review, entry: CatalogEntry) -> list[Finding]:
         for parent in up:
             if item.grade and review.scheme.looser(item.grade, parent.grade):
                 found.append(
-                    Finding(
-                        entry.resource,
-                        where,
-                        f"就高从严 declared {item.grade} is looser than {parent.grade} inherited "
-                        f"from {', '.join(parent.sources)}",
-                        f"remove the grade to inherit {parent.grade}, or raise it.",
+                    looser_than(
+                        review,
+                        Finding(
+                            entry.resource,
+                            where,
+                            f"就高从严 declared {item.grade} is looser than {parent.grade} "
+                            f"inherited from {', '.join(parent.sources)}",
+                            f"remove the grade to inherit {parent.grade}, or raise it.",
+                        ),
+                        parent,
                     )
                 )
     return found
+
+
+def looser_than(review: Review, finding: Finding, parent) -> Finding:
+    """A 就高从严 finding, as draft work when every stricter source is a draft's column: its
+    grade is a stand-in until the department confirms it, so it must not fail the night (the
+    stricter grade is still the one inherited, so nothing is shown more loosely meanwhile)."""
+    drafts = review.draft_tables
+    if not all(source.rsplit(".", 1)[0] in drafts for source in parent.sources):
+        return finding
+    return Finding(
+        finding.entry,
+        finding.field,
+        f"{finding.rule} (草稿 a draft's stand-in grade, to be confirmed by its department)",
+        f"{finding.fix} Or, once the draft's grade is confirmed, nothing.",
+        draft=True,
+    )
 
 
 def check_model_grades(review: Review, entry: CatalogEntry, where: str, models, up) -> list:
@@ -221,14 +249,18 @@ def check_model_grades(review: Review, entry: CatalogEntry, where: str, models, 
         for parent in up:
             if review.scheme.looser(model.grade, parent.grade) and not model.reason:
                 found.append(
-                    Finding(
-                        entry.resource,
-                        where,
-                        f"就高从严 the theme model declares {model.grade}, looser than "
-                        f"{parent.grade} inherited from {', '.join(parent.sources)}, without a "
-                        "reason",
-                        f"write grade_reason in libraries/themes/{entry.resource}.yaml, or "
-                        "remove the grade.",
+                    looser_than(
+                        review,
+                        Finding(
+                            entry.resource,
+                            where,
+                            f"就高从严 the theme model declares {model.grade}, looser than "
+                            f"{parent.grade} inherited from {', '.join(parent.sources)}, "
+                            "without a reason",
+                            f"write grade_reason in libraries/themes/{entry.resource}.yaml, or "
+                            "remove the grade.",
+                        ),
+                        parent,
                     )
                 )
     return found
@@ -316,18 +348,28 @@ DRAFT_FIELD = "status"  # a draft's finding: work for its department, not a fail
 
 
 def check_draft(entry: CatalogEntry) -> list[Finding]:
-    """A draft is listed with what its department must complete."""
+    """A draft is listed with what its department must complete; a draft the review made in
+    memory (no file yet) also names the command that writes it."""
     if entry.status != "draft":
         return []
+    unwritten = entry.file_path is None
+    where = "no catalog file yet: reviewed as the " if unwritten else ""
+    write = (
+        f"`govlake catalog draft {entry.source_systems[0]}` writes it to conf/catalog/; "
+        if unwritten
+        else ""
+    )
     return [
         Finding(
             entry.resource,
             DRAFT_FIELD,
-            "草稿 draft generated from the source's YAML: its grades stand at the strictest, "
-            "sharing at 有条件共享 and open at 不予开放 until the department declares them",
-            f"{entry.provider.department}: confirm classification and code, items' names, types "
-            "and grades, the sharing condition and the open attribute; then remove "
+            f"{where}草稿 draft generated from the source's YAML: its grades stand at the "
+            "strictest, sharing at 有条件共享 and open at 不予开放 until the department "
+            "declares them",
+            f"{write}{entry.provider.department}: confirm classification and code, items' names, "
+            "types and grades, the sharing condition and the open attribute; then remove "
             "`status: draft`.",
+            draft=True,
         )
     ]
 
@@ -396,6 +438,16 @@ def check_theme_models(review: Review) -> list[Finding]:
     ]
 
 
+def review_of(entries: list[CatalogEntry], rules: CatalogRules, lake: Lakehouse) -> Review:
+    """The review of the entries plus, in memory, a draft for each source table of the lake
+    without an entry (issue 20 item 9): a new source is its department's listed work, not a
+    failure of the night, before anyone runs `govlake catalog draft`."""
+    from govlake.catalog.draft import missing_drafts
+
+    drafts = missing_drafts(entries, rules, lake.tables, dt.date.today())
+    return Review([*entries, *drafts], rules, lake, GradeScheme(rules.grades))
+
+
 def run_review(review: Review) -> list[Finding]:
     found = check_duplicates(review.entries) + check_coverage(review) + check_theme_models(review)
     found += check_related(review.entries)
@@ -408,7 +460,7 @@ def run_review(review: Review) -> list[Finding]:
 
 def blocking(findings: list[Finding]) -> list[Finding]:
     """The findings that fail the review: all but the drafts' work lists."""
-    return [f for f in findings if f.field != DRAFT_FIELD]
+    return [f for f in findings if not f.draft]
 
 
 class NotPublishable(GovlakeError):
@@ -419,7 +471,8 @@ def refuse(table: str, entries: list[CatalogEntry], findings: list[Finding]) -> 
     """Raise with the reasons when the table's entry (or the table itself) has findings."""
     covering = [e for e in entries if table in e.tables]
     names = {table} | {e.resource for e in covering}
-    mine = [f for f in findings if f.entry in names]
+    # A draft's work (its stand-in grades seen downstream) does not stop a build.
+    mine = blocking([f for f in findings if f.entry in names])
     if not mine:
         return
     reasons = "; ".join(f"{f.field}: {f.rule}" for f in mine)
