@@ -14,7 +14,12 @@ class DuplicateKeyError(yaml.MarkedYAMLError):
     """A mapping repeats a key: PyYAML would keep the last value without a word."""
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it: the night reads its declarative files many
+# times, and the pure-Python parser was a third of the configuration's read time.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_SafeLoader):
     """yaml.safe_load, except that a repeated key in one mapping is an error naming both lines."""
 
     def construct_mapping(self, node, deep=False):

@@ -10,7 +10,7 @@ per output column a description and, where needed, a grade (a looser one only wi
 from __future__ import annotations
 
 import os
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -110,6 +110,9 @@ class Parsed:
         self.outputs = outputs
 
 
+# Every build, refresh and review of a night loads the models again; the same text parses to
+# the same tree, which its readers copy before changing (jobs.theme, lineage.declared).
+@lru_cache(maxsize=256)
 def parse_sql(sql: str, where: str) -> Parsed:
     """Parse one model's SQL (Spark dialect): a syntax error names the file and line; CTE
     names are not inputs; a table without its database is refused."""
