@@ -321,6 +321,7 @@ def run_cli(argv, spark, lake, monkeypatch, capsys):
     from jobs.feedback import cli as feedback_cli
 
     monkeypatch.setattr(feedback_cli, "_context", lambda: (spark, lake))
+    monkeypatch.setattr(feedback_cli, "_settings", lambda: lake)
     args = build_parser().parse_args(["quality", *argv, "--json"])
     capsys.readouterr()
     assert args.func(args) == 0

@@ -53,7 +53,9 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def cmd_releases(args: argparse.Namespace) -> int:
     keep = ("release_id", "project", "principal", "at", "kind", "epsilon", "rows", "statement")
-    rows = [{k: r[k] for k in keep} for r in _sandbox().releases(args.project)]
+    from govlake.sandbox.release import recorded_releases
+
+    rows = [{k: r[k] for k in keep} for r in recorded_releases(settings(), args.project)]
     print_rows(rows, args.json, title="Sandbox releases")
     return 0
 

@@ -53,6 +53,16 @@ def _plain(value):
     return str(value)
 
 
+def recorded_releases(cfg: Settings, project: str | None = None) -> list[dict]:
+    """The releases of share.sandbox_releases (of one project if named), oldest first. Read by
+    delta-rs, so `govlake sandbox releases` starts no JVM; the project is matched here, never
+    written into the SQL."""
+    from govlake.lakehouse import query_without_jvm
+
+    rows = query_without_jvm("SELECT * FROM r ORDER BY at", {"r": SANDBOX_RELEASES.table}, cfg)
+    return [r for r in rows or [] if not project or r["project"] == project]
+
+
 class Sandbox:
     """Releases and exports of the sandbox projects of one AccessControl."""
 
@@ -179,12 +189,7 @@ class Sandbox:
         self.ac.audit(self.spark, event)
 
     def releases(self, name: str | None = None) -> list[dict]:
-        df = SANDBOX_RELEASES.table.read_if_exists(self.spark, self.cfg)
-        if df is None:
-            return []
-        if name:
-            df = df.where(df.project == name)
-        return [r.asDict() for r in df.orderBy("at").collect()]
+        return recorded_releases(self.cfg, name)
 
     # -- exporting -----------------------------------------------------------------------------
 

@@ -10,13 +10,15 @@ from govlake.owned import SHARE_DECISIONS, SHARE_REQUESTS
 from govlake.settings import settings
 
 
-def _share():
+def _share(spark_needed: bool = True):
     from govlake.access.control import AccessControl
     from govlake.share.workflow import Share
     from govlake.spark import get_spark
 
     cfg = settings()
-    spark = get_spark(cfg, tables={SHARE_REQUESTS.name, SHARE_DECISIONS.name})
+    # A listing reads by delta-rs; decisions write with Spark.
+    tables = {SHARE_REQUESTS.name, SHARE_DECISIONS.name}
+    spark = get_spark(cfg, tables=tables) if spark_needed else None
     return Share(spark, cfg, AccessControl.load(cfg))
 
 
@@ -71,7 +73,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = _share().listing(args.date)
+    rows = _share(spark_needed=False).listing(args.date)
     if args.state:
         rows = [r for r in rows if r["state"] == args.state]
     if args.overdue:

@@ -61,8 +61,12 @@ class Share:
     # -- reading -----------------------------------------------------------------------------
 
     def rows(self) -> list[dict]:
-        df = SHARE_REQUESTS.table.read_if_exists(self.spark, self.cfg)
-        return [] if df is None else [r.asDict() for r in df.orderBy("requested_at").collect()]
+        """Every request, oldest first. Read by delta-rs: `govlake share list` and the site
+        answer without a Spark session (issue 19)."""
+        from govlake.lakehouse import query_without_jvm
+
+        sql = "SELECT * FROM r ORDER BY requested_at"
+        return query_without_jvm(sql, {"r": SHARE_REQUESTS.table}, self.cfg) or []
 
     def get(self, request_id: str) -> dict:
         df = SHARE_REQUESTS.table.read_if_exists(self.spark, self.cfg)

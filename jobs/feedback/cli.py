@@ -12,11 +12,16 @@ from collections.abc import Callable
 from govlake.console import console, print_rows
 
 
-def _context():
+def _settings():
     from govlake.settings import settings
+
+    return settings()
+
+
+def _context():
     from govlake.spark import get_spark
 
-    cfg = settings()
+    cfg = _settings()
     return get_spark(cfg), cfg
 
 
@@ -37,8 +42,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     from jobs.feedback.scores import short_name
     from jobs.feedback.workbooks import open_problems
 
-    spark, cfg = _context()
-    problems = open_problems(spark, cfg, args.department)
+    cfg = _settings()  # read by delta-rs: no Spark session for a listing
+    problems = open_problems(cfg, args.department)
     rows = [
         {
             "department": p["department"],

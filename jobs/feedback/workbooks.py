@@ -33,18 +33,22 @@ COLUMNS = (
 )
 
 
-def open_problems(spark: SparkSession, cfg: Settings, department: str | None = None) -> list[dict]:
-    """Open problems, per department, table, rule and key, as plain dicts."""
-    from pyspark.sql import functions as F
+# Spark's order (NULLS FIRST ascending), said out loud for DataFusion, whose default differs.
+OPEN_PROBLEMS_SQL = """
+SELECT * FROM p WHERE status = 'open'
+ORDER BY department NULLS FIRST, "table" NULLS FIRST, rule NULLS FIRST, key NULLS FIRST,
+    field NULLS FIRST
+"""
 
-    problems = PROBLEMS.table.read_if_exists(spark, cfg)
-    if problems is None:
-        return []
-    rows = problems.where(F.col("status") == "open")
-    if department:
-        rows = rows.where(F.col("department") == department)
-    ordered = rows.orderBy("department", "table", "rule", "key", "field").collect()
-    return [r.asDict() for r in ordered]
+
+def open_problems(cfg: Settings, department: str | None = None) -> list[dict]:
+    """Open problems, per department, table, rule and key, as plain dicts. Read by delta-rs:
+    `govlake quality feedback` answers without starting a JVM (issue 19); the department is
+    matched here, so the user's text never becomes SQL."""
+    from govlake.lakehouse import query_without_jvm
+
+    rows = query_without_jvm(OPEN_PROBLEMS_SQL, {"p": PROBLEMS.table}, cfg) or []
+    return [r for r in rows if not department or r["department"] == department]
 
 
 def display_row(problem: dict) -> list:
@@ -122,7 +126,7 @@ def write_workbooks(spark: SparkSession, cfg: Settings, run_date: dt.date, run_i
     open problems or problems fixed tonight; returns the paths written."""
     from pyspark.sql import functions as F
 
-    problems = open_problems(spark, cfg)
+    problems = open_problems(cfg)
     table = PROBLEMS.table.read_if_exists(spark, cfg)
     fixed = (
         [r.asDict() for r in table.where(F.col("fixed_on") == F.lit(run_date)).collect()]
