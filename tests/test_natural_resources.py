@@ -122,6 +122,8 @@ def test_unit_codes_quarantined_with_the_reason_and_the_survey_compared_per_unit
         tmp_path / "catalog", "natural_resources", "base.natural_resources", columns, systems
     )
     monkeypatch.setenv("GOVLAKE_CATALOG_DIR", str(catalog))
+    # The suites are the demo's to run (GX takes most of a build's time on a busy machine).
+    monkeypatch.setenv("GOVLAKE_EXPECTATIONS_DIR", str(tmp_path / "no_suites"))
     deliver(tmp_path, source_dir)
     for system, table in (("nr_realestate", "bdc_unit"), ("nr_land_survey", "parcel_land_use")):
         load_table(system, table, NIGHT, "run-1", spark)
