@@ -39,8 +39,9 @@ REGISTRATION = TableSpec(
     ),
     types={"mj": "REAL"},
     watermark="gxsj",
-    id_cols=("qlrzjhm",),
-    uscc_cols=("qlrzjhm",),
+    # No checksum defects are planted in qlrzjhm: it holds an identity number or a credit code
+    # (by qlrlx), and a quality rule, whose name says which defect kind it reports, checks one
+    # kind of identifier per column (jobs/feedback/truth.py).
     unit_cols=("bdcdyh",),
     date_cols=("djsj", "bgsj"),
     required=("bdcdyh", "zddm", "qlrmc", "qlrlx", "qlrzjhm", "qllx", "djsj"),
