@@ -768,6 +768,7 @@ def test_increment_changes_only_the_next_day(clean, tmp_path) -> None:
         "psb_hukou.hj_household": ("psb_hukou.db", "hj_household", "update_time"),
         "hrss_social_insurance.si_enrolment": ("hrss_si.db", "si_enrolment", "last_modified"),
         "samr_enterprise.qy_jbxx": ("samr_reg.db", "qy_jbxx", "gxsj"),
+        "nr_realestate.bdc_unit": ("nr_bdc.db", "bdc_unit", "gxsj"),
     }
     assert set(counts) == set(tables)
     for key, (db, table, mark) in tables.items():
