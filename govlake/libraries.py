@@ -56,6 +56,13 @@ class Input(BaseModel):
     )
     as_of: str | None = Field(None, description="column saying when the department stated it")
     where: str | None = Field(None, description="Spark SQL filter on the ods rows")
+    prefix_of_key: int | None = Field(
+        None,
+        ge=1,
+        description="the input's key is the first N characters of the library key (a parcel "
+        "code is a unit code's first 19, GB/T 37346): its statements hold for every key that "
+        "starts with it; it adds no keys",
+    )
     adds_keys: bool = Field(
         True,
         description="false: the department only states attributes of entities that other "
@@ -73,7 +80,7 @@ class Library(BaseModel):
     database: Literal["base", "theme"] = "base"
     description: str = ""
     key: str = Field(pattern=IDENTIFIER)
-    key_type: Literal["ric", "uscc", "cert"]
+    key_type: Literal["ric", "uscc", "cert", "unit_code"]
     attributes: dict[str, Attribute]
     inputs: dict[str, Input]
     file_path: Path | None = Field(None, exclude=True)
@@ -95,6 +102,11 @@ class Library(BaseModel):
             extra = [a for a in source.columns if a not in self.attributes]
             if extra:
                 raise ValueError(f"input '{name}' maps columns to unknown attributes {extra}")
+            if source.prefix_of_key and source.adds_keys:
+                raise ValueError(
+                    f"input '{name}' states a prefix of the key (prefix_of_key): set adds_keys: "
+                    "false, as it only describes keys other inputs register"
+                )
         return self
 
     @property

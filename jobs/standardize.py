@@ -90,6 +90,15 @@ def identifier(col: Column) -> Column:
     return F.when(text != "", text)
 
 
+def unit_code_text(col: Column) -> Column:
+    """A real-estate unit or parcel code: half-width, trimmed, its case kept (a lowercase
+    letter is a defect the GB/T 37346 check reports, not a spelling to repair)."""
+    from pyspark.sql import functions as F
+
+    text = F.trim(half_width(col.cast("string")))
+    return F.when(text != "", text)
+
+
 def number(col: Column) -> Column:
     from pyspark.sql import functions as F
 
@@ -104,6 +113,8 @@ def standardize(kind: str, col: Column) -> Column:
         return sex_code(col)
     if kind in ("ric", "uscc", "cert"):
         return identifier(col)
+    if kind == "unit_code":
+        return unit_code_text(col)
     if kind == "number":
         return number(col).cast("string")
     if kind == "code":

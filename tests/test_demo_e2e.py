@@ -288,7 +288,12 @@ def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_ho
     landing = spark.read.format("delta").load(str(demo_home / "lakehouse/ops/nightly_landing"))
     assert landing.where("landed").count() == len(runs)
     builds = library_runs(spark, demo_home)
-    assert {b["library"] for b in builds} == {"population", "legal_entity", "certificate"}
+    assert {b["library"] for b in builds} == {
+        "population",
+        "legal_entity",
+        "certificate",
+        "natural_resources",
+    }
     assert all(b["balanced"] and b["keys"] > 0 for b in builds)
     assert sum(b["quarantined"] for b in builds) > 0 and "Base libraries" in first.stdout
     assert_libraries_match_ground_truth(spark, demo_home)

@@ -54,6 +54,7 @@ def every_row_rule() -> list[dict]:
         rule("expect_column_values_to_be_valid_ric", column="sfzh"),
         rule("expect_column_values_to_be_valid_uscc", column="code"),
         rule("expect_column_values_to_be_valid_cert", column="code"),
+        rule("expect_column_values_to_be_valid_unit_code", column="code"),
         rule("expect_column_values_to_be_valid_date", column="born"),
     ]
 

@@ -149,7 +149,25 @@ RULES[("mem_hazchem", "incident")] = {
     "required": ("事故编号", "统一社会信用代码", "事故日期", "事故类型"),
     "dates": ("事故日期",),
 }
-PSB_ORDER = [("psb_hukou", "hj_resident"), ("samr_enterprise", "qy_jbxx")]
+RULES[("nr_realestate", "bdc_unit")] = {
+    "pk": "id",
+    "required": ("bdcdyh", "zddm", "qlrmc", "qlrlx", "qlrzjhm", "qllx", "djsj"),
+    "units": ("bdcdyh",),
+    "dates": ("djsj", "bgsj"),
+}
+RULES[("nr_land_survey", "parcel_land_use")] = {
+    "required": ("宗地代码", "地类编码"),
+    "dates": ("调查日期",),
+    "land_use": ("宗地代码", "地类编码"),
+}
+PSB_ORDER = [
+    ("psb_hukou", "hj_resident"),
+    ("samr_enterprise", "qy_jbxx"),
+    ("nr_realestate", "bdc_unit"),
+]
+# GB/T 37346 as the contract states it: an Ezhou county, cadastral district and sub-district,
+# ownership G/J/Z and a right-type letter, parcel number, fixture F/L/Q/W and unit number.
+UNIT_CODE = re.compile(r"42070[234]\d{6}[GJZ][ABSXCDEFHWYLN]\d{5}([FLQ]\d{8}|W0{8})")
 
 
 def ric_ok(value: object) -> bool:
@@ -287,7 +305,8 @@ def read_table(root: Path, entry: dict, table: str) -> tuple[list[dict], int]:
     if path.suffix == ".db":
         return read_sqlite(path, table)
     if path.suffix == ".csv":
-        return read_csv(path, "gbk" if "nhc_vital" in entry["path"] else "utf-8-sig")
+        encodings = {"nhc_vital": "gbk", "nr_land_survey": "gb18030"}
+        return read_csv(path, encodings.get(entry["path"].split("/")[0], "utf-8-sig"))
     if path.suffix == ".jsonl":
         return read_jsonl(path, CERT_KEYS)
     if path.suffix == ".xls":
@@ -304,6 +323,7 @@ class Classifier:
     def __init__(self) -> None:
         self.person_names: dict[str, str] = {}
         self.firm_names: dict[str, str] = {}
+        self.land_uses: dict[str, str] = {}
 
     def ids_of(self, key: tuple, row: dict) -> tuple[list, list]:
         rule = RULES[key]
@@ -311,6 +331,8 @@ class Classifier:
         codes = [row[c] for c in rule.get("usccs", ())]
         if key[1] == "certificate":
             (ids if row["holder_type"] == "person" else codes).append(row["holder_id"])
+        if key[1] == "bdc_unit":  # a right holder: a resident (个人) or a legal entity (单位)
+            (ids if row["qlrlx"] == "个人" else codes).append(row["qlrzjhm"])
         return ids, codes
 
     def conflict(self, key: tuple, row: dict) -> bool:
@@ -319,6 +341,10 @@ class Classifier:
             return row["xb"] != ("1" if int(row["sfzh"][16]) % 2 else "2") or (
                 row["csrq"] != row["sfzh"][6:14]
             )
+        if "land_use" in rule:
+            parcel, use = (row[c] for c in rule["land_use"])
+            known = self.land_uses.get(parcel)
+            return known is not None and known != use.zfill(4)
         pairs = list(rule.get("names", ()))
         firms = list(rule.get("firms", ()))
         if key[1] == "certificate":
@@ -348,6 +374,8 @@ class Classifier:
             return "invalid_id_checksum"
         if any(not empty(v) and not uscc.is_valid(v) for v in codes):
             return "invalid_uscc_checksum"
+        if any(not UNIT_CODE.fullmatch(row[c]) for c in rule.get("units", ())):
+            return "invalid_unit_code"
         if any(not empty(row[c]) and not date_ok(row[c]) for c in rule["dates"]):
             return "impossible_date"
         if self.conflict(key, row):
@@ -376,6 +404,8 @@ class Classifier:
             self.person_names = {r["sfzh"]: r["xm"] for r in clean}
         if key == ("samr_enterprise", "qy_jbxx"):
             self.firm_names = {r["tyshxydm"]: r["qymc"] for r in clean}
+        if key == ("nr_realestate", "bdc_unit"):
+            self.land_uses = {r["zddm"]: r["tdyt"] for r in clean}
 
 
 def classify_all(root: Path, manifest: dict) -> dict[tuple, Counter]:
@@ -682,7 +712,7 @@ def test_same_inputs_give_identical_files(tmp_path) -> None:
     generate_sources(second, 300, DAY, seed=11, rates=rates)
     generate_sources(other, 300, DAY, seed=12, rates=rates)
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
-    assert len(files) == 17  # department files (3 .xls, 2 api JSON), manifest, defects.jsonl
+    assert len(files) == 19  # department files (3 .xls, 2 api JSON), manifest, defects.jsonl
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
     assert (first / "psb_hukou.db").read_bytes() != (other / "psb_hukou.db").read_bytes()
@@ -738,6 +768,7 @@ def test_increment_changes_only_the_next_day(clean, tmp_path) -> None:
         "psb_hukou.hj_household": ("psb_hukou.db", "hj_household", "update_time"),
         "hrss_social_insurance.si_enrolment": ("hrss_si.db", "si_enrolment", "last_modified"),
         "samr_enterprise.qy_jbxx": ("samr_reg.db", "qy_jbxx", "gxsj"),
+        "nr_realestate.bdc_unit": ("nr_bdc.db", "bdc_unit", "gxsj"),
     }
     assert set(counts) == set(tables)
     for key, (db, table, mark) in tables.items():

@@ -22,6 +22,7 @@ KINDS = (
     "missing_required",
     "fullwidth_or_whitespace",
     "unparseable_row",
+    "invalid_unit_code",
 )
 
 
@@ -46,6 +47,7 @@ class DefectRates:
     missing_required: float = 0.0
     fullwidth_or_whitespace: float = 0.0
     unparseable_row: float = 0.0
+    invalid_unit_code: float = 0.0
     tables: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @classmethod

@@ -11,6 +11,7 @@ from functools import partial
 from govlake.sample.config import KINDS
 from govlake.sample.dates import impossible_like
 from govlake.sample.identifiers import USCC_ALPHABET, fullwidth, is_ric, is_uscc, wrong_check
+from govlake.sample.land_codes import UNIT_DEFECTS, unit_code_shape
 from govlake.sample.tables import RawLine, TableData
 from govlake.sample.writers import csv_line, json_line
 
@@ -26,6 +27,7 @@ class Injected:
     hit: dict[int, str]
     columns: dict[int, list[str]] = field(default_factory=dict)
     positions: list[int] = field(default_factory=list)
+    notes: dict[int, dict] = field(default_factory=dict)
 
     def records(self) -> list[dict]:
         """One ground-truth record per defective row: kind, columns touched, and `row`, its
@@ -36,6 +38,7 @@ class Injected:
                 "kind": kind,
                 "columns": self.columns.get(index, []),
                 "row": (self.positions[index] if self.positions else index) + 1,
+                **self.notes.get(index, {}),
             }
             for index, kind in sorted(self.hit.items())
         ]
@@ -91,6 +94,24 @@ def _impossible(row: list, data: TableData, rng: random.Random) -> list | None:
     """A date that does not exist, shaped like the original."""
     make = partial(impossible_like, rng=rng)
     return _swap(row, data, data.spec.date_cols, _filled, make, rng)
+
+
+# Unit-code defects that make the code invalid (blanks are missing_required's, full-width and
+# padded spellings are fullwidth_or_whitespace's: both leave a valid code).
+BROKEN_UNIT = {k: f for k, f in UNIT_DEFECTS.items() if k not in ("blank", "fullwidth", "padded")}
+
+
+def _invalid_unit(row: list, data: TableData, rng: random.Random) -> tuple[list, dict] | None:
+    """A real-estate unit code broken one way (27 characters, another city's county, a
+    lowercase fixture letter ...), with the reason `govlake check-ids` must give."""
+    spec = data.spec
+    usable = [spec.col(c) for c in spec.unit_cols if unit_code_shape(row[spec.col(c)])]
+    if not usable:
+        return None
+    pos = rng.choice(usable)
+    new = list(row)
+    new[pos], reason = BROKEN_UNIT[rng.choice(sorted(BROKEN_UNIT))](rng, row[pos])
+    return new, {"reason": reason}
 
 
 def _missing(row: list, data: TableData, rng: random.Random) -> list | None:
@@ -161,6 +182,7 @@ MUTATORS: dict[str, Callable[[list, TableData, random.Random], list | None]] = {
     "missing_required": _missing,
     "fullwidth_or_whitespace": _whitespace,
     "unparseable_row": _unparseable,
+    "invalid_unit_code": _invalid_unit,
 }
 
 
@@ -176,6 +198,7 @@ def applicable(data: TableData) -> list[str]:
         "missing_required": bool(spec.required),
         "fullwidth_or_whitespace": bool(spec.text_cols),
         "unparseable_row": spec.fmt != "sqlite",
+        "invalid_unit_code": bool(spec.unit_cols),
     }
     return [kind for kind in KINDS if usable[kind]]
 
@@ -194,6 +217,7 @@ def _apply(
     rng: random.Random,
     hit: dict[int, str],
     touched: dict[int, list[str]],
+    notes: dict[int, dict],
 ) -> int:
     """Apply one kind to the first `want` unhit rows of `order` it fits; return how many."""
     done = 0
@@ -205,6 +229,8 @@ def _apply(
         new = MUTATORS[kind](data.rows[index], data, rng)
         if new is None:
             continue
+        if isinstance(new, tuple):  # (row, what the ground truth notes besides the kind)
+            new, notes[index] = new
         if isinstance(new, list) and len(new) == len(data.spec.columns):
             old = data.rows[index]
             touched[index] = [
@@ -256,18 +282,19 @@ def inject(data: TableData, rates: Mapping[str, float], rng: random.Random) -> I
     counts = dict.fromkeys(kinds, 0)
     hit: dict[int, str] = {}
     touched: dict[int, list[str]] = {}
+    notes: dict[int, dict] = {}
     if n == 0:
         return Injected(rows=data.rows, counts=counts, hit=hit)
     if "conflicting_value" in kinds:
         eligible = list(data.eligible) if data.eligible is not None else range(n)
         order = _order(eligible, want["conflicting_value"], rng)()
         counts["conflicting_value"] = _apply(
-            "conflicting_value", want["conflicting_value"], order, data, rng, hit, touched
+            "conflicting_value", want["conflicting_value"], order, data, rng, hit, touched, notes
         )
     visit = _order(range(n), sum(want.values()), rng)
     for kind in kinds:
         if kind not in ("conflicting_value", "duplicate_row"):
-            counts[kind] = _apply(kind, want[kind], visit(), data, rng, hit, touched)
+            counts[kind] = _apply(kind, want[kind], visit(), data, rng, hit, touched, notes)
     rows, positions = data.rows, []
     if want.get("duplicate_row"):
         sources = list(
@@ -275,4 +302,6 @@ def inject(data: TableData, rates: Mapping[str, float], rng: random.Random) -> I
         )
         counts["duplicate_row"] = len(sources)
         rows, positions = _with_copies(rows, sources, rng)
-    return Injected(rows=rows, counts=counts, hit=hit, columns=touched, positions=positions)
+    return Injected(
+        rows=rows, counts=counts, hit=hit, columns=touched, positions=positions, notes=notes
+    )

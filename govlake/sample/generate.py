@@ -10,6 +10,7 @@ from pathlib import Path
 from govlake.sample import sources_credit as credit_sources
 from govlake.sample import sources_entities as entity_sources
 from govlake.sample import sources_hazchem as hazchem_sources
+from govlake.sample import sources_land as land_sources
 from govlake.sample import sources_people as people_sources
 from govlake.sample import sources_vital as vital_sources
 from govlake.sample.config import DefectRates, SampleConfig, load_config
@@ -115,6 +116,16 @@ class _Run:
         data = build(self.world, self.ds)
         self.write(data, self.finish(data))
 
+    def land(self) -> None:
+        """Real-estate register first: the survey disagrees only on parcels it states cleanly."""
+        land = land_sources.build_land(self.world)
+        data = land_sources.registration_table(self.world, land)
+        result = self.finish(data)
+        land.dirty_parcels = {land.parcels[land.units[i][1]] for i in result.hit}
+        self.store(self.root / data.spec.path, [(data.spec, result.rows)])
+        survey = land_sources.survey_table(self.world, land, self.ds)
+        self.write(survey, self.finish(survey))
+
     def interface(self, build: Callable[[World], TableData]) -> None:
         """Records an HTTP JSON interface serves (govlake.sample.api_server pages them)."""
         data = build(self.world)
@@ -165,3 +176,4 @@ def run_all(run: _Run) -> None:
     run.interface(credit_sources.licence_table)
     run.interface(credit_sources.penalty_table)
     run.file(credit_sources.list_table)  # after the penalties: black lists follow them
+    run.land()

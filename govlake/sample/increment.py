@@ -145,6 +145,45 @@ def _registration_inserts(con: sqlite3.Connection, night: _Night, fraction: floa
     return len(rows)
 
 
+def _transfers(con: sqlite3.Connection, night: _Night, fraction: float) -> int:
+    """Some units change hands (转移登记): another registered holder, the change date tonight."""
+    rows = con.execute("SELECT id, qlrmc, qlrlx, qlrzjhm FROM bdc_unit ORDER BY id").fetchall()
+    holders = sorted({(name, kind, ident) for _, name, kind, ident in rows if name and ident})
+    changes = []
+    for row_id, *holder in sorted(night.rng.sample(rows, night.how_many(len(rows), fraction))):
+        new = night.rng.choice([h for h in holders if list(h) != holder] or holders)
+        changes.append((*new, night.day.isoformat(), night.stamp(), row_id))
+    con.executemany(
+        "UPDATE bdc_unit SET qlrmc = ?, qlrlx = ?, qlrzjhm = ?, bgsj = ?, gxsj = ? WHERE id = ?",
+        changes,
+    )
+    return len(changes)
+
+
+def _new_units(con: sqlite3.Connection, night: _Night, fraction: float) -> int:
+    """Flats of a new building registered on parcels already in the register (首次登记)."""
+    rows = con.execute(
+        "SELECT bdcdyh, zddm, qlrmc, qlrlx, qlrzjhm, qllx, tdyt FROM bdc_unit"
+        " WHERE bdcdyh LIKE zddm || 'F%' ORDER BY id"
+    ).fetchall()
+    codes = {r[0] for r in con.execute("SELECT bdcdyh FROM bdc_unit")}
+    new = []
+    for code, parcel, *rest in night.rng.sample(rows, night.how_many(len(rows), fraction, 0.2)):
+        unit = f"{parcel}F{night.rng.randint(61, 99):04d}{night.rng.randint(1, 32):02d}01"
+        if unit in codes or len(code) != 28:
+            continue
+        codes.add(unit)
+        area = round(night.rng.uniform(40, 180), 2)
+        day = night.day.isoformat()
+        new.append((unit, parcel, *rest, area, day, None, night.stamp()))
+    con.executemany(
+        "INSERT INTO bdc_unit (bdcdyh, zddm, qlrmc, qlrlx, qlrzjhm, qllx, tdyt, mj, djsj, bgsj,"
+        " gxsj) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        new,
+    )
+    return len(new)
+
+
 def _moves(con: sqlite3.Connection, night: _Night, homes: dict, fraction: float) -> tuple[set, int]:
     """Whole households move: household and member addresses change together."""
     chosen = night.rng.sample(sorted(homes), night.how_many(len(homes), fraction))
@@ -269,5 +308,8 @@ def generate_increment(
     )
     counts["samr_enterprise.qy_jbxx"] = _single(
         root / "samr_reg.db", night, changed_fraction, _registration_updates, _registration_inserts
+    )
+    counts["nr_realestate.bdc_unit"] = _single(
+        root / "nr_bdc.db", night, changed_fraction, _transfers, _new_units
     )
     return counts

@@ -50,6 +50,18 @@ def unit_code(rng: random.Random, county: str | None = None) -> str:
     return f"{county}{district}{parcel}{_fixture(rng)}"
 
 
+def unit_code_shape(value: object) -> bool:
+    """A clean 28-character unit code of Ezhou as this module writes them (a defect can be
+    planted in it)."""
+    return (
+        isinstance(value, str)
+        and len(value) == 28
+        and value.isascii()
+        and value.isalnum()
+        and value[:6] in ezhou_counties()
+    )
+
+
 def _put(code: str, pos: int, char: str) -> str:
     return code[:pos] + char + code[pos + 1 :]
 

@@ -27,6 +27,7 @@ class TableSpec:
     watermark: str | None = None
     id_cols: tuple[str, ...] = ()
     uscc_cols: tuple[str, ...] = ()
+    unit_cols: tuple[str, ...] = ()  # GB/T 37346 real-estate unit codes
     date_cols: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
     text_cols: tuple[str, ...] = ()

@@ -24,6 +24,7 @@ KEY_BLOCKING = {
     "ric": {"invalid_id_checksum", "missing_required"},
     "uscc": {"invalid_uscc_checksum", "missing_required"},
     "cert": {"missing_required"},
+    "unit_code": {"invalid_unit_code", "missing_required"},
 }
 # Defect kinds that make a required attribute missing or unparseable.
 REQUIRED_BLOCKING = {"impossible_date", "missing_required"}
@@ -165,8 +166,30 @@ def expected_conflicts(
             rows = [d["row"] for d, a in pairs if a == attribute]
             df = located(spark, cfg, source, rows)
             keys = df.select(standardize(library.key_type, F.col(source.key)).alias("k"))
+            if source.prefix_of_key:
+                keys = starting_with(spark, cfg, library, keys, source.prefix_of_key)
             expected |= {(r["k"], attribute) for r in keys.collect()}
     return expected
+
+
+def starting_with(spark, cfg, library: Library, prefixes: DataFrame, length: int) -> DataFrame:
+    """The keys (`k`) the inputs which add keys state that start with one of `prefixes` (a
+    parcel's units): where a statement about a prefix lands."""
+    from pyspark.sql import functions as F
+
+    from jobs.standardize import standardize
+
+    found = []
+    for source in library.inputs.values():
+        if source.adds_keys:
+            df = Table.parse(source.table).read(spark, cfg)
+            df = df.where(source.where) if source.where else df
+            found.append(df.select(standardize(library.key_type, F.col(source.key)).alias("k")))
+    keys = found[0]
+    for more in found[1:]:
+        keys = keys.unionByName(more)
+    starts = keys.distinct().withColumn("p", F.substring("k", 1, length))
+    return starts.join(prefixes.select(F.col("k").alias("p")).distinct(), "p").select("k")
 
 
 def recorded_conflicts(

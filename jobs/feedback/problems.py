@@ -58,6 +58,7 @@ KEY_LABELS = {
     "ric": ("居民身份证号码", "resident ID number"),
     "uscc": ("统一社会信用代码", "unified social credit code"),
     "cert": ("电子证照标识", "e-certificate identifier"),
+    "unit_code": ("不动产单元代码", "real-estate unit code"),
 }
 
 

@@ -137,6 +137,15 @@ def plan_build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> Pl
     except AnalysisException as exc:  # e.g. change data feed not kept for those versions
         plan.reason = f"changes since the last build cannot be read: {str(exc).splitlines()[0]}"
         return plan
+    prefixed = sorted(n for n in plan.changed_inputs if lib.inputs[n].prefix_of_key)
+    if prefixed:
+        # A changed prefix (a parcel) changes every key that starts with it, keys the prefix
+        # input's own rows cannot name: rebuild all (a survey is delivered a few times a year).
+        plan.reason = f"{', '.join(prefixed)} changed, and states prefixes of the key"
+        plan.release()
+        plan.keys = plan.changes = None
+        plan.changed, plan.changed_inputs, plan.null_key_inputs = 0, set(), set()
+        return plan
     plan.mode = "incremental"
     plan.reason = f"{plan.changed} changed keys since run {previous['run_id']}"
     return plan
@@ -254,6 +263,16 @@ def link_changes(
     return parts
 
 
+def tonight_keys(plan: Plan, source) -> DataFrame:
+    """The changed keys as an input's rows name them (`_key`): their prefixes for an input
+    keyed by a prefix of the library key."""
+    from pyspark.sql import functions as F
+
+    if not source.prefix_of_key:
+        return plan.keys
+    return plan.keys.select(F.substring(KEY, 1, source.prefix_of_key).alias(KEY)).distinct()
+
+
 def restricted_rows(spark: SparkSession, ctx: BuildContext, name: str, plan: Plan) -> DataFrame:
     """The input's current rows whose standardized key is one of tonight's changed keys, plus
     its keyless rows when those changed. An incremental input is narrowed to the primary keys
@@ -262,10 +281,11 @@ def restricted_rows(spark: SparkSession, ctx: BuildContext, name: str, plan: Pla
 
     source, version = ctx.library.inputs[name], plan.versions[name]
     key = standardize.standardize(ctx.library.key_type, F.col(source.key))
+    keys = tonight_keys(plan, source)
 
     def wanted(df: DataFrame) -> DataFrame:
         marked = df.withColumn(KEY, key)
-        chosen = marked.join(plan.keys, KEY, "left_semi")
+        chosen = marked.join(keys, KEY, "left_semi")
         if name in plan.null_key_inputs:
             chosen = chosen.unionByName(marked.where(F.col(KEY).isNull()))
         return chosen.drop(KEY)

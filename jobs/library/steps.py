@@ -28,10 +28,11 @@ KEY_CHECKS = {
     "ric": identifiers.ric_check,
     "uscc": identifiers.uscc_check,
     "cert": identifiers.cert_check,
+    "unit_code": identifiers.unit_code_check,
 }
 # The e-certificate check is a warning (GB/T 36904 check characters vary between issuers).
 # A USCC key is checked in full, its embedded GB 11714 organisation code included.
-BLOCKING_KEY_TYPES = ("ric", "uscc")
+BLOCKING_KEY_TYPES = ("ric", "uscc", "unit_code")
 DERIVED = {
     "ric_birth_date": identifiers.ric_birth_date,
     "ric_sex": identifiers.ric_sex,
@@ -91,7 +92,8 @@ def with_violations(ctx: BuildContext, source: Input, selected: DataFrame) -> Da
     lib = ctx.library
     check = KEY_CHECKS[lib.key_type](F.col(KEY))
     rules = [F.when(F.col(KEY).isNull(), F.lit(f"missing_{lib.key}"))]
-    if lib.key_type in BLOCKING_KEY_TYPES:
+    # A prefix of the key (a parcel code) is no key of its own: it matches the keys it starts.
+    if lib.key_type in BLOCKING_KEY_TYPES and not source.prefix_of_key:
         reason = F.concat(F.lit(f"invalid_{lib.key}:"), check["reason"])
         rules.append(F.when(F.col(KEY).isNotNull() & ~check["valid"], reason))
     for attribute in source.columns:
@@ -147,6 +149,26 @@ def statements(ctx: BuildContext, name: str, source: Input, checked: DataFrame) 
         .where(F.col("value").isNotNull())
         .withColumn("_priority", priority[F.col("attribute")])
     )
+
+
+def fanned(ctx: BuildContext, stated: DataFrame) -> DataFrame:
+    """The statements of an input keyed by a prefix of the library key (a survey per parcel,
+    `prefix_of_key`) as statements about each key that starts with it, among the keys the
+    inputs which add keys state; a prefix no such key starts with states nothing."""
+    from pyspark.sql import functions as F
+
+    lib = ctx.library
+    prefixed = {name: s.prefix_of_key for name, s in lib.inputs.items() if s.prefix_of_key}
+    if not prefixed:
+        return stated
+    adding = [name for name, source in lib.inputs.items() if source.adds_keys]
+    keys = stated.where(F.col("_input").isin(*adding)).select(KEY).distinct()
+    parts = [stated.where(~F.col("_input").isin(*prefixed))]
+    for name, length in sorted(prefixed.items()):
+        mine = stated.where(F.col("_input") == name).withColumnRenamed(KEY, "_prefix")
+        starts = keys.withColumn("_prefix", F.substring(KEY, 1, length))
+        parts.append(mine.join(starts, "_prefix").select(*stated.columns))
+    return union_all(parts)
 
 
 def resolve(stated: DataFrame) -> DataFrame:
@@ -317,6 +339,7 @@ INPUT_STEPS: tuple[tuple[Callable[..., DataFrame], str], ...] = (
     (statements, "stated"),
 )
 LIBRARY_STEPS: tuple[tuple[Callable[..., DataFrame], str], ...] = (
+    (fanned, "stated"),
     (resolve, "winners"),
     (library_rows, "rows"),
     (registered_only, "rows"),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from govlake import owned
 from govlake.lakehouse import Table, retry_concurrent
 from jobs.library.context import KEY, BuildContext
-from jobs.library.incremental import Plan, keys_changed_by, replace_keys
+from jobs.library.incremental import Plan, keys_changed_by, replace_keys, tonight_keys
 from jobs.library.read import fingerprint
 from jobs.library.steps import standardized_rows
 from jobs.standardize import column_type
@@ -73,8 +73,10 @@ def standardized_count(spark: SparkSession, ctx: BuildContext, plan: Plan, name:
     if rows is None:
         return 0
     if plan.incremental:
-        keys = plan.keys.select(F.col(KEY).alias(ctx.library.key))
-        rows = rows.join(keys, ctx.library.key, "left_semi")
+        keys = tonight_keys(plan, ctx.library.inputs[name])
+        rows = rows.join(
+            keys.select(F.col(KEY).alias(ctx.library.key)), ctx.library.key, "left_semi"
+        )
     return rows.count()
 
 

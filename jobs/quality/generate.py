@@ -157,6 +157,7 @@ DECLARED_KINDS = (
     (re.compile(r"身份证号|身份号码"), "ric"),
     (re.compile(r"统一社会信用代码|信用代码|纳税人识别号"), "uscc"),
     (re.compile(r"证照标识"), "cert"),
+    (re.compile(r"不动产单元代码|不动产单元号"), "unit_code"),
 )
 DATE_NAME = re.compile(r"日期$")
 

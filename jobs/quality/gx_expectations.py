@@ -53,6 +53,16 @@ class ColumnValuesValidCert(ColumnMapMetricProvider):
         return identifiers.passes_or_blank(identifiers.cert_check(column))
 
 
+class ColumnValuesValidUnitCode(ColumnMapMetricProvider):
+    """True per row whose value is a valid GB/T 37346 real-estate unit code of Ezhou."""
+
+    condition_metric_name = "column_values.valid_unit_code"
+
+    @column_condition_partial(engine=SparkDFExecutionEngine)
+    def _spark(cls, column, **kwargs):
+        return identifiers.passes_or_blank(identifiers.unit_code_check(column))
+
+
 class ColumnValuesValidDate(ColumnMapMetricProvider):
     """True per row whose value is a real date in a format departments use (NULL passes)."""
 
@@ -99,8 +109,18 @@ class ExpectColumnValuesToBeValidCert(ColumnMapExpectation):
     library_metadata: ClassVar[dict] = {"tags": ["govlake", "identifier"], "contributors": []}
 
 
+class ExpectColumnValuesToBeValidUnitCode(ColumnMapExpectation):
+    """Expect column values to be valid GB/T 37346 real-estate unit codes (不动产单元代码) of
+    one of Ezhou's districts."""
+
+    map_metric = "column_values.valid_unit_code"
+    success_keys = ("mostly",)
+    library_metadata: ClassVar[dict] = {"tags": ["govlake", "identifier"], "contributors": []}
+
+
 IDENTIFIER_EXPECTATIONS = {
     "ric": "expect_column_values_to_be_valid_ric",
     "uscc": "expect_column_values_to_be_valid_uscc",
     "cert": "expect_column_values_to_be_valid_cert",
+    "unit_code": "expect_column_values_to_be_valid_unit_code",
 }

@@ -161,6 +161,7 @@ ROW_RULES: dict[str, Callable[[Rule], Column]] = {
     "expect_column_values_to_be_valid_ric": _identifier("ric"),
     "expect_column_values_to_be_valid_uscc": _identifier("uscc"),
     "expect_column_values_to_be_valid_cert": _identifier("cert"),
+    "expect_column_values_to_be_valid_unit_code": _identifier("unit_code"),
     "expect_column_values_to_be_valid_date": _invalid_date,
 }
 
