@@ -416,7 +416,9 @@ def test_a_theme_column_inherits_the_strictest_grade_of_its_sources(tmp_path, mo
     assert inherited[("theme.person_profile", "marriages")].grade == "L4"
 
 
-def test_a_looser_grade_needs_a_written_reason(tmp_path, monkeypatch):
+def themes_without_a_grade_reason(tmp_path):
+    """A copy of the shipped models where the per-district count declares its looser grade
+    without the written reason the review asks for."""
     copied = tmp_path / "themes"
     shutil.copytree(THEMES_DIR, copied)
     path = copied / "social_security_by_district.yaml"
@@ -424,6 +426,11 @@ def test_a_looser_grade_needs_a_written_reason(tmp_path, monkeypatch):
     reason = "    grade_reason: a count per district names nobody\n"
     start = text.index("  working_age_not_enrolled:")
     path.write_text(text[:start] + text[start:].replace(reason, "", 1), encoding="utf-8")
+    return copied
+
+
+def test_a_looser_grade_needs_a_written_reason(tmp_path, monkeypatch):
+    copied = themes_without_a_grade_reason(tmp_path)
     findings, inherited = review_grades(copied, monkeypatch)
     assert (
         inherited[("theme.social_security_by_district", "working_age_not_enrolled")].grade == "L3"
@@ -445,13 +452,7 @@ def test_a_looser_grade_than_a_drafts_stand_in_is_its_departments_work(tmp_path,
     from govlake.catalog.review import blocking
     from govlake.settings import PROJECT_ROOT
 
-    copied = tmp_path / "themes"
-    shutil.copytree(THEMES_DIR, copied)
-    path = copied / "social_security_by_district.yaml"
-    text = path.read_text(encoding="utf-8")
-    reason = "    grade_reason: a count per district names nobody\n"
-    start = text.index("  working_age_not_enrolled:")
-    path.write_text(text[:start] + text[start:].replace(reason, "", 1), encoding="utf-8")
+    copied = themes_without_a_grade_reason(tmp_path)
     catalog = tmp_path / "catalog"
     shutil.copytree(PROJECT_ROOT / "conf" / "catalog", catalog)
     # The two sources whose columns give working_age_not_enrolled its L3, as drafts.
