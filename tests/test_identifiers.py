@@ -55,8 +55,15 @@ def examples(strategy: st.SearchStrategy, count: int = 300) -> list:
     """
     drawn = []
 
+    # Derandomized, as Hypothesis's own CI profile is: the same values on every run, so a test
+    # that asserts which reasons the values reach cannot pass on one run and fail on the next
+    # (the unit-code test failed a CI run when no drawn value had a bad right-type letter).
     @settings(
-        max_examples=count, deadline=None, database=None, suppress_health_check=[*HealthCheck]
+        max_examples=count,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=[*HealthCheck],
     )
     @given(strategy)
     def draw(value):
