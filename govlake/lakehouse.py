@@ -129,6 +129,22 @@ class Table:
         commit = self.commit(spark, cfg)
         return commit.version if commit else None
 
+    def last_metrics(self, spark: SparkSession, cfg: Settings | None = None) -> dict[str, int]:
+        """The operationMetrics of the table's newest commit (numOutputRows, numFiles, ...):
+        what a write just committed, counted by Delta, without reading the table back. Read
+        from Delta's log directly (no Spark job); only for a table no other task writes at once.
+        Note that an overwrite with replaceWhere counts the rows it copied in numOutputRows."""
+        jvm = spark.sparkContext._jvm
+        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(
+            spark._jsparkSession, self.location(cfg)
+        )
+        newest = log.history().getHistory(jvm.scala.Some(1))
+        metrics = newest.head().operationMetrics() if newest.nonEmpty() else None
+        if metrics is None or metrics.isEmpty():
+            return {}
+        found = jvm.scala.jdk.javaapi.CollectionConverters.asJava(metrics.get())
+        return {str(k): int(v) for k, v in dict(found).items()}
+
     def history(self, spark: SparkSession, cfg: Settings | None = None) -> DataFrame:
         """Delta's commit history of the table, newest first."""
         return self.delta(spark, cfg).history()

@@ -41,7 +41,9 @@ def run_inputs(spark: SparkSession, ctx: BuildContext, plan: Plan) -> tuple[dict
         counts = checked.agg(
             F.count(F.lit(1)).alias("n"), F.count_if(F.size("_violations") > 0).alias("bad")
         ).first()
-        write.publish_standardized(spark, ctx, plan, name, checked)
+        committed = write.publish_standardized(spark, ctx, plan, name, checked)
+        if committed is not None:
+            plan.std_rows[name] = committed
         stated.append(frames["stated"])
         quarantined.append(steps.quarantine_rows(ctx, source, checked))
         seen.append(checked.select(KEY, "_input"))
@@ -50,7 +52,11 @@ def run_inputs(spark: SparkSession, ctx: BuildContext, plan: Plan) -> tuple[dict
                 "input": name,
                 "department": source.department,
                 "rows_in": counts["n"],
-                "standardized": write.standardized_count(spark, ctx, plan, name),
+                # Counted on the written side: Delta's count of the rows a full build's write
+                # committed, or (incremental night) the std table's rows of tonight's keys.
+                "standardized": committed
+                if committed is not None
+                else write.standardized_count(spark, ctx, plan, name),
                 "quarantined": counts["bad"],
                 "note": read.stale_note(spark, ctx, source),
                 "ods_version": plan.versions[name],
@@ -79,13 +85,13 @@ def build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> dict:
     with checked.settling() as valid_rows:
         found = steps.union_all([frames["conflicts"], frames["derived_conflicts"]])
         found = found.withColumn("run_id", F.lit(ctx.run_id).cast("string"))
-        write.publish_findings(spark, ctx, plan, frames["quarantined"], found)
+        conflicts = write.publish_findings(spark, ctx, plan, frames["quarantined"], found)
         version, changed, retired = write.merge_changed(
             spark, ctx, plan, valid_rows, frames["registered"]
         )
     given["stated"].unpersist()
     rows.unpersist()
-    return finish(spark, ctx, plan, balance, version, changed, retired)
+    return finish(spark, ctx, plan, balance, (version, changed, retired), conflicts)
 
 
 def unchanged(spark: SparkSession, ctx: BuildContext, plan: Plan) -> dict:
@@ -107,23 +113,26 @@ def unchanged(spark: SparkSession, ctx: BuildContext, plan: Plan) -> dict:
         }
         for name, source in ctx.library.inputs.items()
     ]
-    return finish(spark, ctx, plan, balance, plan.target_version, 0, 0)
+    return finish(spark, ctx, plan, balance, (plan.target_version, 0, 0))
 
 
-def finish(spark, ctx: BuildContext, plan: Plan, balance, version, changed, retired) -> dict:
+def finish(spark, ctx: BuildContext, plan: Plan, balance, merged, conflicts=None) -> dict:
     """Name the tables, record the run (and the versions the next build starts from); a build
-    whose rows do not balance is recorded, then fails."""
+    whose rows do not balance is recorded, then fails. `merged`: (Delta version, changed keys,
+    retired keys); `conflicts`: the library's conflicts as just published (else counted)."""
     from pyspark.sql import functions as F
 
     lib = ctx.library
+    version, changed, retired = merged
     for table in (Table.parse(lib.table), owned.quarantine(lib.library).table):
         if table.exists(spark, ctx.cfg):
             table.register(spark, ctx.cfg)
-    conflicts = owned.CONFLICTS.table.read_if_exists(spark, ctx.cfg)
-    found = 0
-    if conflicts is not None:
+    published = owned.CONFLICTS.table.read_if_exists(spark, ctx.cfg)
+    found = conflicts or 0
+    if published is not None:
         owned.CONFLICTS.table.register(spark, ctx.cfg)
-        found = conflicts.where(F.col("library") == lib.library).count()
+        if conflicts is None:
+            found = published.where(F.col("library") == lib.library).count()
     totals = {
         "keys": write.current_keys(spark, ctx),
         "changed_keys": changed,

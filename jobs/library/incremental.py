@@ -54,6 +54,8 @@ class Plan:
     changed: int = 0
     changed_inputs: set[str] = field(default_factory=set)
     null_key_inputs: set[str] = field(default_factory=set)
+    # Per input, its std table's rows after a full build's write (no need to count them again).
+    std_rows: dict[str, int] = field(default_factory=dict)
 
     @property
     def incremental(self) -> bool:

@@ -42,26 +42,39 @@ def std_declared(ctx: BuildContext, name: str) -> owned.Owned:
     return owned.standardized(lib.library, name, columns)
 
 
-def publish_standardized(spark: SparkSession, ctx: BuildContext, plan: Plan, name: str, checked):
+def publish_standardized(
+    spark: SparkSession, ctx: BuildContext, plan: Plan, name: str, checked
+) -> int | None:
     """std.<library>__<input>: rewritten in a full build (only when its rows changed); on an
     incremental night the keys this input changed are replaced (its rows depend on no other
-    input)."""
+    input). A full build returns the table's rows as counted on the written side (below)."""
     declared = std_declared(ctx, name)
     table, key = declared.table, ctx.library.key
     rows = shaped(standardized_rows(ctx, ctx.library.inputs[name], checked), declared)
     if not plan.incremental:
         current = table.read_if_exists(spark, ctx.cfg)
-        if current is not None and fingerprint(current) == fingerprint(rows):
-            return
+        if current is not None:
+            kept = fingerprint(current)
+            if kept == fingerprint(rows):
+                return fingerprint_rows(kept)  # counted in the table as it stands
         options = {"overwriteSchema": "true", **({} if current is not None else NEW_TABLE)}
         table.write(rows, "overwrite", options=options, cfg=ctx.cfg)
-        return
+        # Delta's count of the rows this overwrite committed (the std table belongs to this
+        # library's build alone): the written side, counted without reading it back.
+        written = table.last_metrics(spark, ctx.cfg).get("numOutputRows")
+        return written if written is not None else table_count(spark, ctx, table)
     if name not in plan.changed_inputs:
-        return
+        return None
     markers = keys_changed_by(plan, name, key)
     rows = rows.join(markers, key, "left_semi")
     replace_keys(spark, ctx, table, rows, markers, f"t.`{key}` = s.`{key}`")
     table.register(spark, ctx.cfg)
+    return None
+
+
+def fingerprint_rows(fingerprinted: str) -> int:
+    """The row count of a read.fingerprint."""
+    return int(fingerprinted.split(":", 1)[0])
 
 
 def standardized_count(spark: SparkSession, ctx: BuildContext, plan: Plan, name: str) -> int:
@@ -80,10 +93,10 @@ def standardized_count(spark: SparkSession, ctx: BuildContext, plan: Plan, name:
     return rows.count()
 
 
-def publish_findings(spark, ctx: BuildContext, plan: Plan, quarantined, conflict_rows) -> None:
+def publish_findings(spark, ctx: BuildContext, plan: Plan, quarantined, conflict_rows) -> int:
     """quarantine.<library> and this library's base.conflicts rows: the whole slice replaced in
     a full build. Otherwise the conflicts of the changed keys are replaced, and the quarantined
-    rows of the keys (and keyless rows) each input changed."""
+    rows of the keys (and keyless rows) each input changed. Returns the library's conflicts."""
     from pyspark.sql import functions as F
 
     lib = ctx.library.library
@@ -92,8 +105,7 @@ def publish_findings(spark, ctx: BuildContext, plan: Plan, quarantined, conflict
     conflict_rows = shaped(conflict_rows, conflicts)
     if not plan.incremental:
         replace_slice(spark, ctx, quarantined, quarantine.table, ("run_id", "quarantined_at"))
-        replace_slice(spark, ctx, conflict_rows, conflicts.table, ("run_id",))
-        return
+        return replace_slice(spark, ctx, conflict_rows, conflicts.table, ("run_id",))
     markers = plan.changes.where(F.col("_input").isNotNull()).select(
         F.col(KEY).alias("key_value"), F.col("_input").alias("input")
     )
@@ -111,7 +123,7 @@ def publish_findings(spark, ctx: BuildContext, plan: Plan, quarantined, conflict
     keys = plan.keys.select(F.col(KEY).alias("key"))
     current = current_slice(spark, ctx, conflicts.table, conflict_rows)
     rows = current.join(keys, "key", "left_anti").unionByName(conflict_rows)
-    replace_slice(spark, ctx, rows, conflicts.table, ("run_id",))
+    return replace_slice(spark, ctx, rows, conflicts.table, ("run_id",))
 
 
 def current_slice(spark: SparkSession, ctx: BuildContext, table: Table, like: DataFrame):
@@ -125,21 +137,29 @@ def current_slice(spark: SparkSession, ctx: BuildContext, table: Table, like: Da
     return df.where(F.col("library") == ctx.library.library).localCheckpoint()
 
 
-def replace_slice(spark, ctx: BuildContext, df: DataFrame, table: Table, ignore: tuple) -> bool:
-    """Replace this library's rows of a shared table, unless they are already the same."""
+def replace_slice(spark, ctx: BuildContext, df: DataFrame, table: Table, ignore: tuple) -> int:
+    """Replace this library's rows of a shared table, unless they are already the same.
+    Returns the slice's rows after it (the slice is `df`, written in one commit)."""
     from pyspark.sql import functions as F
 
     library = ctx.library.library
     content = [c for c in df.columns if c not in ignore]
-    current = table.read_if_exists(spark, ctx.cfg)
-    if current is not None:
-        mine = current.where(F.col("library") == library)
-        if fingerprint(mine.select(*content)) == fingerprint(df.select(*content)):
-            return False
-    options = {"replaceWhere": f"library = '{library}'", "mergeSchema": "true"}
-    options |= NEW_TABLE if current is None else {}
-    table.write(df, "overwrite", options=options, cfg=ctx.cfg)
-    return True
+    # Persisted: the fingerprint and the write would otherwise each derive the rows again
+    # (the conflicts are the end of the resolve steps: a dozen Spark jobs each time).
+    df = df.persist()
+    try:
+        wanted = fingerprint(df.select(*content))
+        current = table.read_if_exists(spark, ctx.cfg)
+        if current is not None:
+            mine = current.where(F.col("library") == library)
+            if fingerprint(mine.select(*content)) == wanted:
+                return fingerprint_rows(wanted)
+        options = {"replaceWhere": f"library = '{library}'", "mergeSchema": "true"}
+        options |= NEW_TABLE if current is None else {}
+        table.write(df, "overwrite", options=options, cfg=ctx.cfg)
+    finally:
+        df.unpersist()
+    return fingerprint_rows(wanted)
 
 
 def merge_changed(spark, ctx: BuildContext, plan: Plan, rows, registered) -> tuple[int, int, int]:
@@ -236,12 +256,20 @@ def record_build(spark: SparkSession, ctx: BuildContext, plan: Plan, balance, to
             "config_hash": plan.config_hash,
             "link_versions": plan.links,
             "ods_fingerprint": plan.fingerprints.get(b["input"]),
-            "current_standardized": table_count(spark, ctx, std_declared(ctx, b["input"]).table),
+            "current_standardized": current_standardized(spark, ctx, plan, b["input"]),
         }
         for b in balance
     ]
     df = spark.createDataFrame(rows, owned.LIBRARY_RUNS.schema)
     owned.LIBRARY_RUNS.table.write(df, "append", options={"mergeSchema": "true"}, cfg=ctx.cfg)
+
+
+def current_standardized(spark: SparkSession, ctx: BuildContext, plan: Plan, name: str) -> int:
+    """Rows of the input's std table now: known from the full build's write, else counted."""
+    known = plan.std_rows.get(name)
+    if known is not None:
+        return known
+    return table_count(spark, ctx, std_declared(ctx, name).table)
 
 
 def balanced(counts: dict) -> bool:
