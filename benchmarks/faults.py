@@ -112,6 +112,21 @@ class Announcer:
             return announcer.around(announcer.last_delta or "?", "merge", call)
 
         Table.write, Table.delta, DeltaMergeBuilder.execute = write, delta, execute
+        self.install_append()
+
+    def install_append(self) -> None:
+        """Run records are appended by delta-rs once their table exists: kill points too."""
+        from govlake import lakehouse
+
+        announcer, append = self, lakehouse.append_without_jvm
+
+        def append_rows(table, rows, cfg=None):
+            call = lambda: append(table, rows, cfg)  # noqa: E731
+            if lakehouse.open_without_jvm(table, cfg) is None:
+                return call()  # falls back to Table.write, which announces itself
+            return announcer.around(table.qualified, "append", call)
+
+        lakehouse.append_without_jvm = append_rows
 
 
 def child(first: int, run_id: str, only: str | None) -> None:

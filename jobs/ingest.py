@@ -309,9 +309,12 @@ def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, recovering: b
             readers.check_settled(item)  # the rows are read (persisted): is the file still whole?
         same = committed is not None and committed.fingerprint == run.fingerprint
         altered = rewrite_reason(spark, ctx, committed, recovering) if same else None
+        written = None
         if same and not altered:
             run.status, run.delta_version = "unchanged", committed.delta_version
             run.rows_quarantined = committed.asDict().get("rows_quarantined")  # as first loaded
+            # altered_outside has just counted the batch in the table: it holds these rows.
+            written = committed.rows_written
         else:
             version = write_batch(spark, ctx, staged, run, committed)
             run.status, run.delta_version = "success", version
@@ -319,7 +322,7 @@ def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, recovering: b
     finally:
         staged.unpersist()
     ctx.table.register(spark, ctx.cfg)
-    check_balance(spark, ctx, run)
+    check_balance(spark, ctx, run, written)
 
 
 def rewrite_reason(spark: SparkSession, ctx: LoadContext, committed, recovering: bool):
@@ -346,10 +349,13 @@ def altered_outside(spark: SparkSession, ctx: LoadContext, committed) -> str | N
     )
 
 
-def check_balance(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun) -> None:
+def check_balance(
+    spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, written: int | None = None
+) -> None:
     """Count what the tables now hold for the batch, each side on its own: read (counted from
-    the source) must equal written + rejected + quarantined + dropped (counted in their tables)."""
-    run.rows_written = rows_in_batch(spark, ctx)
+    the source) must equal written + rejected + quarantined + dropped (counted in their tables).
+    `written` is the batch's count in the table when the caller has just counted it."""
+    run.rows_written = rows_in_batch(spark, ctx) if written is None else written
     if run.rows_rejected:
         run.rows_rejected = ops.count_rejects(spark, ctx.cfg, run)
     if run.rows_dropped:

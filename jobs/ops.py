@@ -91,9 +91,13 @@ def _write(df: DataFrame, cfg: Settings, owned: Owned, mode: str, where: str | N
 
 
 def record_run(spark: SparkSession, cfg: Settings, run: LoadRun) -> None:
-    """Append the run's record; load_runs is append-only, so concurrent tasks never conflict."""
-    df = spark.createDataFrame([asdict(run)], LOAD_RUNS.schema)
-    _write(df, cfg, LOAD_RUNS, "append", None)
+    """Append the run's record; load_runs is append-only, so concurrent tasks never conflict.
+    Written by delta-rs once the table exists (no Spark job: issue 19's fixed cost per load)."""
+    from govlake.lakehouse import append_without_jvm
+
+    if not append_without_jvm(LOAD_RUNS.table, [asdict(run)], cfg):
+        df = spark.createDataFrame([asdict(run)], LOAD_RUNS.schema)
+        _write(df, cfg, LOAD_RUNS, "append", None)
 
 
 @dataclass(frozen=True)
@@ -123,13 +127,14 @@ class History:
 
 
 def history(spark: SparkSession, cfg: Settings, ods_table: str) -> History:
-    """Every run record of one ods table (a few rows per night: small)."""
-    runs = load_runs(spark, cfg)
-    if runs is None:
-        return History()
-    from pyspark.sql import functions as F
+    """Every run record of one ods table (a few rows per night: small), read by delta-rs: a
+    Spark job here cost 1-3 s per load. The table's name is matched in Python, not in SQL."""
+    from pyspark.sql import Row
 
-    return History(tuple(runs.where(F.col("ods_table") == ods_table).collect()))
+    from govlake.lakehouse import query_without_jvm
+
+    rows = query_without_jvm("SELECT * FROM runs", {"runs": LOAD_RUNS.table}, cfg) or []
+    return History(tuple(Row(**r) for r in rows if r["ods_table"] == ods_table))
 
 
 def start_run(spark: SparkSession, cfg: Settings, run: LoadRun, past: History) -> str | None:

@@ -68,3 +68,35 @@ def test_partitioning_and_creation_when_missing(spark, cfg):
     assert not table.create_if_missing(spark, "d date, n long", partition_by=["d"], cfg=cfg)
     assert table.partition_columns(spark, cfg) == ["d"]
     assert table.version(spark, cfg) == 0
+
+
+@pytest.fixture()
+def shanghai_local_time(monkeypatch):
+    """A local zone that is not UTC, so a time written without its zone comes back shifted."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_rows_appended_by_delta_rs_read_back_in_spark_as_written(spark, cfg, shanghai_local_time):
+    """Run records are appended without a Spark job (issue 19): the same values, a naive local
+    time included, must come back through Spark; a missing table or column is left to Spark."""
+    import datetime as dt
+
+    from govlake.lakehouse import append_without_jvm
+
+    runs = Table.parse("ops.appended_runs")
+    first = {"run_id": "a", "started_at": dt.datetime(2026, 11, 26, 1, 30, 5), "rows": 3}
+    assert append_without_jvm(runs, [first], cfg) is False  # never written: Spark creates it
+    runs.write(spark.createDataFrame([first], "run_id string, started_at timestamp, rows long"))
+    second = {"run_id": "b", "started_at": dt.datetime(2026, 11, 27, 23, 59, 59), "rows": None}
+    assert append_without_jvm(runs, [second], cfg) is True
+    assert runs.version(spark, cfg) == 1
+    got = sorted(tuple(r) for r in runs.read(spark, cfg).collect())
+    assert got == [tuple(first.values()), tuple(second.values())], got
+    assert append_without_jvm(runs, [{**second, "undeclared": 1}], cfg) is False
+    assert runs.version(spark, cfg) == 1
