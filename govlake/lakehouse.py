@@ -535,3 +535,21 @@ def append_without_jvm(table: Table, rows: list[dict], cfg: Settings | None = No
     ]
     write_deltalake(opened, pa.Table.from_pylist(utc, schema=schema), mode="append")
     return True
+
+
+def compact_without_jvm(table: Table, cfg: Settings | None = None, min_files: int = 16) -> dict:
+    """Rewrite a record table's small files into few (delta-rs OPTIMIZE: one commit that
+    changes no data), once it holds `min_files` or more; returns files before and after.
+
+    Run records, lineage events and audit rows arrive one small commit (one file) at a time, and
+    every load reads its table's whole run history: a year of nights would be tens of thousands
+    of files. Old files stay for time travel until a VACUUM removes them.
+    """
+    opened = open_without_jvm(table, cfg)
+    if opened is None:
+        return {"table": table.qualified, "files_before": 0, "files_after": 0}
+    before = len(opened.file_uris())
+    if before >= min_files:
+        opened.optimize.compact()
+    after = len(open_without_jvm(table, cfg).file_uris())
+    return {"table": table.qualified, "files_before": before, "files_after": after}

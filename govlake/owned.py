@@ -359,3 +359,8 @@ def standardized(library: str, input_name: str, columns: dict[str, str]) -> Owne
 def owned_tables() -> dict[str, Owned]:
     """Every declared table by name."""
     return {o.name: o for o in globals().values() if isinstance(o, Owned)}
+
+
+# Tables written one small commit at a time (a record per run, event or statement): the ledger
+# compacts their files nightly (jobs.ledger.compact), since readers scan them whole.
+RECORD_TABLES = (LOAD_RUNS, LIBRARY_RUNS, EVENTS, COLUMN_EDGES, AUDIT_QUERIES)

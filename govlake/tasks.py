@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from govlake.lakehouse import Table
 from govlake.libraries import Library, load_libraries
 from govlake.open.tables import open_tables
+from govlake.owned import RECORD_TABLES
 from govlake.settings import PROJECT_ROOT, settings
 from govlake.sources import SourceSystem, TableSpec, load_sources
 from govlake.themes import Theme, load_themes
@@ -191,6 +192,8 @@ LEDGER_STEPS = (
     _ledger_step("build_data_docs", "data_docs", ("quality.results",), ()),
     # Open data (conf/open/): files under <lakehouse>/open/, no table; before the site lists them.
     _ledger_step("export_open_data", "open_data", ("catalog.items", *open_tables(OPEN_DIR)), ()),
+    # The record tables' small files, compacted before the site (and the next night) reads them.
+    _ledger_step("compact_records", "compact", tuple(o.name for o in RECORD_TABLES), ()),
     _ledger_step(
         "build_site", "site", (*CATALOG_TABLES, "quality.scores", "lineage.column_edges"), ()
     ),

@@ -48,3 +48,13 @@ def site(day: dt.date, run_id: str) -> dict:
     from govlake.site import build_site
 
     return {"site": str(build_site(*_session()) / "index.html")}
+
+
+def compact(day: dt.date, run_id: str) -> dict:
+    """Compact the record tables' small files (no data changes, so no Spark and no asset)."""
+    from govlake.lakehouse import compact_without_jvm
+    from govlake.owned import RECORD_TABLES
+    from govlake.settings import settings
+
+    cfg = settings()
+    return {"compacted": [compact_without_jvm(owned.table, cfg) for owned in RECORD_TABLES]}

@@ -100,3 +100,28 @@ def test_rows_appended_by_delta_rs_read_back_in_spark_as_written(spark, cfg, sha
     assert got == [tuple(first.values()), tuple(second.values())], got
     assert append_without_jvm(runs, [{**second, "undeclared": 1}], cfg) is False
     assert runs.version(spark, cfg) == 1
+
+
+def test_a_record_table_of_many_small_commits_is_compacted_with_its_rows_kept(spark, cfg):
+    """The ledger's nightly compaction (jobs.ledger.compact): many one-row commits become one
+    file, the rows and their values unchanged, and a table with few files is left alone."""
+    from govlake.lakehouse import append_without_jvm, compact_without_jvm, query_without_jvm
+
+    runs = Table.parse("ops.compacted_runs")
+    runs.write(spark.createDataFrame([("r0", 0)], "run_id string, n long"))
+    for i in range(1, 20):
+        assert append_without_jvm(runs, [{"run_id": f"r{i}", "n": i}], cfg)
+    few = Table.parse("ops.few_runs")
+    few.write(spark.createDataFrame([("x", 1)], "run_id string, n long"))
+
+    left = compact_without_jvm(few, cfg)
+    assert left["files_before"] == left["files_after"] < 16, left
+    assert few.version(spark, cfg) == 0
+    done = compact_without_jvm(runs, cfg)
+    assert done["files_before"] >= 20 and done["files_after"] == 1, done
+    assert runs.version(spark, cfg) == 20
+    rows = query_without_jvm("SELECT run_id, n FROM t ORDER BY n", {"t": runs}, cfg)
+    assert rows == [{"run_id": f"r{i}", "n": i} for i in range(20)]
+    assert sorted(tuple(r) for r in runs.read(spark, cfg).collect()) == sorted(
+        (f"r{i}", i) for i in range(20)
+    )
