@@ -140,8 +140,9 @@ def run_builds(spark, libs, day: dt.date, night: str, steps: Steps) -> dict:
 
 
 def redeliver_files(cfg, tables, day: dt.date, next_day: dt.date) -> list[str]:
-    """The file departments deliver a full snapshot every night; generate_increment changes
-    only the databases, so their next-day files are today's, unchanged, under the next name."""
+    """The file departments deliver a full snapshot every night; generate_increment writes the
+    next-day files of the credit and hazchem departments (with their changes), and every other
+    next-day file is today's, unchanged, under the next name."""
     from jobs.readers import resolve_file
 
     copied = []
@@ -149,8 +150,9 @@ def redeliver_files(cfg, tables, day: dt.date, next_day: dt.date) -> list[str]:
         if spec.file:
             path = resolve_file(source, spec, day, cfg).path
             target = path.parent / spec.file.format(ds=next_day.strftime("%Y%m%d"))
-            shutil.copyfile(path, target)
-            copied.append(target.name)
+            if not target.exists():  # written by generate_increment: keep tonight's changes
+                shutil.copyfile(path, target)
+                copied.append(target.name)
     return copied
 
 

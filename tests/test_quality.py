@@ -440,3 +440,79 @@ def test_init_before_the_first_load_validates_it_and_force_validates_again(
     forced = load_table("tax_qd", "credit_rating", DAY1, run_id="run-3", force=True)
     assert forced["status"] == "success" and "load --force" in forced["notes"]
     assert {run for *_, run in validations()} == {"run-1", "run-3"} and forced["balanced"]
+
+
+def hazchem_delivery(persons: int, folder) -> dict[str, tuple[list[str], list[tuple], dict]]:
+    """The three 市应急管理局 workbooks of a sample of `persons` at the sample's default (the
+    demo's) defect rates, injected as generate_sources does, written as .xls and read back by the
+    project's reader: per table the ods columns, the rows a load keeps, the planted defects."""
+    from govlake.sample import sources_hazchem as hz
+    from govlake.sample.config import load_config
+    from govlake.sample.defects import inject
+    from govlake.sample.generate import build_world
+    from govlake.sample.writers import write_xls
+    from govlake.sources import get_table
+    from jobs.readers import FileInput, xls_rows
+
+    config = load_config()
+    world = build_world(persons, DAY2, 20261126, config)
+    out = {}
+    for make in (hz.enterprise_table, hz.inspection_table, hz.incident_table):
+        data = make(world, DAY2.strftime("%Y%m%d"))
+        key = data.spec.key
+        planted = inject(
+            data, config.rates.for_table(key), random.Random(f"20261126:defects:{key}")
+        )
+        path = folder / f"{persons}_{data.spec.table}.xls"
+        write_xls(path, data.spec, planted.rows)
+        columns, rows = xls_rows(FileInput(*get_table("mem_hazchem", data.spec.table), path))
+        kept = [x[: len(columns)] for x in rows if x[-2] is None and x[-1] is None]
+        out[data.spec.table] = (columns, kept, planted.counts)
+    return out
+
+
+def hazchem_suites() -> dict[str, Suite]:
+    folder = expectations_dir() / "ods"
+    return {
+        t: load_suite(folder / f"mem_hazchem__{t}.yml")
+        for t in ("enterprise", "inspection", "incident")
+    }
+
+
+def test_hazchem_suites_fail_only_on_what_the_generator_never_writes(tmp_path):
+    """At both demo sizes, no rule of the 市应急管理局 suites quarantines (a threshold a dozen
+    rows can break), and no delivered value breaks a fail rule; the sample does plant defects."""
+    suites = hazchem_suites()
+    for persons in (1500, 10000):
+        planted = 0
+        for table, (columns, rows, counts) in hazchem_delivery(persons, tmp_path).items():
+            policies = {e.meta.policy for e in suites[table].expectations}
+            assert policies == {"warn", "fail"}, table
+            for rule in suites[table].expectations:
+                if rule.meta.policy != "fail":
+                    continue
+                at, allowed = columns.index(rule.kwargs["column"]), rule.kwargs["value_set"]
+                assert {x[at] for x in rows} - {None} <= set(allowed), (persons, table, rule)
+            assert rows, (persons, table)
+            planted += sum(counts.values())
+        assert planted > 0, f"the {persons}-person sample must plant defects in these tables"
+
+
+def test_hazchem_suites_load_a_demo_sized_delivery_and_warn_on_its_defects(spark, cfg, tmp_path):
+    """Each suite validates the 1,500-person delivery through the engine: nothing fails or is
+    held back, and the rules report rows of the defects the generator planted."""
+    suites, warned, planted = hazchem_suites(), 0, 0
+    key = {"enterprise": "uscc", "inspection": "inspection_no", "incident": "incident_no"}
+    for table, (columns, rows, counts) in hazchem_delivery(1500, tmp_path).items():
+        df = spark.createDataFrame(rows, ", ".join(f"`{c}` string" for c in columns))
+        name = f"ods.mem_hazchem__{table}"
+        out = validate(spark, cfg, suites[table], df, batch(name, key[table]))
+        assert (out.total, out.quarantined) == (len(rows), 0)
+        results = spark.table("quality.results").where(f"`table` = '{name}'").collect()
+        found = {x["rule"]: x["unexpected_count"] or 0 for x in results}
+        assert (
+            found["expect_column_values_to_be_valid_uscc:uscc"] >= counts["invalid_uscc_checksum"]
+        )
+        warned += sum(found.values())
+        planted += sum(counts.values())
+    assert planted > 0 and warned > 0, (planted, warned)

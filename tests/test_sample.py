@@ -770,7 +770,7 @@ def test_increment_changes_only_the_next_day(clean, tmp_path) -> None:
         "samr_enterprise.qy_jbxx": ("samr_reg.db", "qy_jbxx", "gxsj"),
         "nr_realestate.bdc_unit": ("nr_bdc.db", "bdc_unit", "gxsj"),
     }
-    assert set(counts) == set(tables)
+    assert set(counts) == set(tables) | set(FILE_CHANGES)
     for key, (db, table, mark) in tables.items():
         system, name = key.split(".")
         con = sqlite3.connect(root / db)
@@ -793,6 +793,89 @@ def test_increment_changes_only_the_next_day(clean, tmp_path) -> None:
     ]
     con.close()
     assert born and all(ric.is_valid(n) for n in born)
+    for check in (interface_changes, rating_and_list_changes, hazchem_changes):
+        check(root, source, manifest, night, counts)
+
+
+FILE_CHANGES = (
+    "ndrc_sgs.admin_license",
+    "ndrc_sgs.admin_penalty",
+    "tax_credit.credit_rating",
+    "ndrc_credit_list.red_black_list",
+    "mem_hazchem.enterprise",
+    "mem_hazchem.inspection",
+    "mem_hazchem.incident",
+)
+
+
+def interface_changes(root, _source, manifest, night, counts) -> None:
+    """New 双公示 decisions served after every earlier one (a later gxsj, inside the night)."""
+    for name in ("admin_license", "admin_penalty"):
+        path = root / manifest.table("ndrc_sgs", name)["path"]
+        records = json.loads(path.read_text(encoding="utf-8"))["records"]
+        stamps = [r["gxsj"] for r in records if isinstance(r, dict)]
+        new = [g for g in stamps if g >= f"{night} 00:00:00"]
+        assert len(new) == counts[f"ndrc_sgs.{name}"]["inserted"] > 0
+        assert len(records) == manifest.table("ndrc_sgs", name)["rows"] + len(new)
+        assert max(stamps) <= f"{night} 23:59:59" and stamps[-len(new) :] == new
+
+
+def next_file(root, source, manifest, system: str, table: str, night) -> tuple[Path, Path]:
+    """Yesterday's delivery (as generated) and tonight's (written by the increment)."""
+    path = manifest.table(system, table)["path"]
+    ds = DAY.strftime("%Y%m%d")
+    return source / path, root / path.replace(ds, night.strftime("%Y%m%d"))
+
+
+def read_rows(path: Path, system: str, table: str) -> list[tuple]:
+    """A delivery's rows as the project's reader takes them."""
+    from govlake.sources import get_table
+    from jobs.readers import FileInput, csv_records_of, xls_rows
+
+    item = FileInput(*get_table(system, table), path)
+    columns, rows = (xls_rows if path.suffix == ".xls" else csv_records_of)(item)
+    return [r[: len(columns)] for r in rows]
+
+
+def rating_and_list_changes(root, source, manifest, night, counts) -> None:
+    """Ratings revised tonight (a new level, dated tonight), black-list entries added."""
+    old, new = next_file(root, source, manifest, "tax_credit", "credit_rating", night)
+    before, after = (
+        read_rows(old, "tax_credit", "credit_rating"),
+        read_rows(new, "tax_credit", "credit_rating"),
+    )
+    changed = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
+    assert len(changed) == counts["tax_credit.credit_rating"]["updated"] > 0
+    assert all(a[3] != b[3] and a[4] == night.isoformat() for b, a in changed)
+    old, new = next_file(root, source, manifest, "ndrc_credit_list", "red_black_list", night)
+    before = read_rows(old, "ndrc_credit_list", "red_black_list")
+    after = read_rows(new, "ndrc_credit_list", "red_black_list")
+    assert after[: len(before)] == before
+    added = after[len(before) :]
+    assert len(added) == counts["ndrc_credit_list.red_black_list"]["inserted"]
+    assert all(r[1] == "黑名单" and r[7] == night.isoformat() for r in added)
+
+
+def hazchem_changes(root, source, manifest, night, counts) -> None:
+    """Enterprises updated tonight and new inspections; incidents as they were."""
+    rows = {
+        table: [
+            read_rows(p, "mem_hazchem", table)
+            for p in next_file(root, source, manifest, "mem_hazchem", table, night)
+        ]
+        for table in ("enterprise", "inspection", "incident")
+    }
+    before, after = rows["enterprise"]
+    changed = [a for b, a in zip(before, after, strict=True) if b != a]
+    assert len(changed) == counts["mem_hazchem.enterprise"]["updated"] > 0
+    assert all(a[8] == night.isoformat() for a in changed)
+    before, after = rows["inspection"]
+    assert after[: len(before)] == before
+    added = after[len(before) :]
+    assert len(added) == counts["mem_hazchem.inspection"]["inserted"] > 0
+    assert all(r[3] == night.isoformat() for r in added)
+    assert len({r[0] for r in after}) == len(after), "inspection numbers stay unique"
+    assert rows["incident"][0] == rows["incident"][1]
 
 
 def test_a_department_a_user_added_is_left_out_of_the_ground_truth_comparison(clean):

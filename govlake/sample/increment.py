@@ -1,4 +1,5 @@
-"""generate_increment: the next night's changes to the SQLite sources that carry watermarks."""
+"""generate_increment: the next night's changes to the SQLite sources that carry watermarks, and
+(govlake.sample.increment_files) to the credit interface and the credit and hazchem files."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from govlake.sample.config import load_config
 from govlake.sample.entities import business_scope, capital, market_name
 from govlake.sample.identifiers import org_code, random_org_body, ric_number, uscc_number
+from govlake.sample.increment_files import file_increment
 from govlake.sample.people import address
 from govlake.sample.pools import ENTERPRISE_TYPES, TOWNSHIPS, Pools, build_pools
 
@@ -299,7 +301,9 @@ def _single(path: Path, night: _Night, fraction: float, update, insert) -> dict[
 def generate_increment(
     root: Path, logical_date: datetime.date, seed: int, changed_fraction: float = 0.01
 ) -> dict[str, dict[str, int]]:
-    """Simulate the night of logical_date in the SQLite sources; watermarks fall inside that day."""
+    """Simulate the night of logical_date in the SQLite sources (watermarks fall inside that
+    day), the credit interface (new decisions with a later gxsj) and the next day's credit and
+    hazchem files (written beside the day before's, which must be there)."""
     root = Path(root)
     night = _Night(logical_date, seed, build_pools(seed, load_config().pools))
     counts = _psb(root / "psb_hukou.db", night, changed_fraction)
@@ -312,4 +316,5 @@ def generate_increment(
     counts["nr_realestate.bdc_unit"] = _single(
         root / "nr_bdc.db", night, changed_fraction, _transfers, _new_units
     )
+    counts.update(file_increment(root, night, changed_fraction))
     return counts

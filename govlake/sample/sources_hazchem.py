@@ -126,21 +126,34 @@ def incident_spec(ds: str) -> TableSpec:
     )
 
 
-def hazchem_enterprises(world: World) -> list[tuple[str, str, str]]:
-    """(USCC, name, division) of the hazardous-chemical enterprises: a share of the market
-    entities in business, plus a few registered outside Ezhou (not in the legal-entity library)."""
+def _hazchem(world: World) -> tuple[list, list]:
+    """The hazardous-chemical enterprises registered in Ezhou, and those registered outside."""
     ents, rng = world.ents, world.rng("mem.hazchem")
     pool = [e for e in ents.by_authority("9") if ents.jyzt[e] in ("存续", "在业")]
     chosen = sorted(rng.sample(pool, round(len(pool) * HAZCHEM_SHARE)))
     districts = list(world.config.districts)
-    out = [(ents.uscc[e], ents.name[e], rng.choice(districts)) for e in chosen]
+    inside = [(ents.uscc[e], ents.name[e], rng.choice(districts)) for e in chosen]
+    outside = []
     for k in range(round(len(chosen) * OUTSIDE_SHARE)):
         division = rng.choice(OUTSIDE_DIVISIONS)
         code = uscc_number("9", "1", division, org_code(random_org_body(rng)))
-        out.append(
+        outside.append(
             (code, f"湖北{world.pools.brands[k]}化工有限公司鄂州分公司", rng.choice(districts))
         )
-    return out
+    return inside, outside
+
+
+def hazchem_enterprises(world: World) -> list[tuple[str, str, str]]:
+    """(USCC, name, division) of the hazardous-chemical enterprises: a share of the market
+    entities in business, plus a few registered outside Ezhou (not in the legal-entity library)."""
+    inside, outside = _hazchem(world)
+    return inside + outside
+
+
+def registered_outside(world: World) -> list[tuple[str, str, str]]:
+    """(USCC, name, division) of the hazardous-chemical enterprises registered outside Ezhou:
+    the city's legal-entity register does not hold their USCC."""
+    return _hazchem(world)[1]
 
 
 def _day(world: World, ordinal: int) -> datetime.date:

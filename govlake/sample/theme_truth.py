@@ -37,11 +37,13 @@ class _Replay(_Run):
         super().__init__(Path("."), world, rates, lambda _m: None)
         self.tables: dict[str, tuple[TableSpec, list[list]]] = {}
         self.hit_ids: set[str] = set()
+        self.defects: dict[str, dict[int, str]] = {}  # per table: row index -> defect kind
 
     def finish(self, data: TableData) -> Injected:
         original = copy.deepcopy(data.rows)
         result = super().finish(data)
         self.tables[data.spec.table] = (data.spec, original)
+        self.defects[data.spec.table] = dict(result.hit)
         ids = [data.spec.col(c) for c in data.spec.id_cols]
         for index in result.hit:
             self.hit_ids.update(str(original[index][c]) for c in ids if original[index][c])

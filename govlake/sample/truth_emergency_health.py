@@ -13,7 +13,7 @@ import datetime as dt
 from collections import Counter
 from pathlib import Path
 
-from govlake.sample.config import load_config
+from govlake.sample.config import DefectRates, SampleConfig, load_config
 from govlake.sample.generate import build_world, run_all
 from govlake.sample.manifest import Manifest
 from govlake.sample.sources_people import INSURED
@@ -28,12 +28,21 @@ RECENT_DAYS = 365
 
 def replay(sources_root: Path) -> tuple[World, Tables]:
     """The world and every table's generated rows of the sample under sources_root."""
-    manifest = Manifest.load(Path(sources_root) / "manifest.json")
-    config = load_config()
-    world = build_world(manifest.persons, manifest.logical_date, manifest.seed, config)
-    run = _Replay(world, config.rates)
-    run_all(run)
+    world, run = replay_run(sources_root)
     return world, run.tables
+
+
+def replay_run(
+    sources_root: Path, rates: DefectRates | None = None, config: SampleConfig | None = None
+) -> tuple[World, _Replay]:
+    """The world and the replayed run (rows, and the defects of each table at `rates`) of the
+    sample under sources_root; rates and config as the sample was generated with."""
+    manifest = Manifest.load(Path(sources_root) / "manifest.json")
+    config = config or load_config()
+    world = build_world(manifest.persons, manifest.logical_date, manifest.seed, config)
+    run = _Replay(world, rates or config.rates)
+    run_all(run)
+    return world, run
 
 
 def _column(tables: Tables, table: str, column: str) -> list:
