@@ -453,6 +453,14 @@ def test_manifest_defects_map_to_expected_problems():
     assert kind_of("library", "people:unparseable_birth_date") == "impossible_date"
     assert kind_of("library", "people:invalid_id_number:bad_length") is None
     assert kind_of("conflict", "people:conflict_name") is None
+    assert kind_of("quality", "expect_column_values_to_be_valid_uscc:uscc") == (
+        "invalid_uscc_checksum"
+    )
+    assert kind_of("quality", "expect_column_values_to_be_valid_ric:zjhm") == "invalid_id_checksum"
+    assert kind_of("quality", "blank:name") == "missing_required"
+    # The column a rule is on says nothing of the kind: a repeated USCC is a duplicate row.
+    assert kind_of("quality", "expect_column_values_to_be_unique:uscc") is None
+    assert kind_of("quality", "expect_column_values_to_be_unique:birth_date") is None
     actual = {"市公安局": {RESIDENT: {"invalid_id_checksum": 2, "missing_required": 2}}}
     rows = compare(expected, actual)
     assert {r["kind"]: (r["expected"], r["actual"], r["agrees"]) for r in rows} == {

@@ -80,8 +80,11 @@ def kind_of(origin: str, rule: str) -> str | None:
     """The manifest defect kind a problem's rule stands for, or None."""
     if re.search(r":invalid_[a-z_]+:(?!bad_check)", rule):
         return None  # an identifier wrong in another way than its check character
+    # A quality rule is "<check>:<column>": only the check says the kind. A uniqueness rule on a
+    # column named `uscc` is a repeated row, not a bad USCC (found by the e2e demo's workbooks).
+    named = rule.split(":", 1)[0] + ":" if origin == "quality" else rule
     for kind, (origins, pattern) in KIND_RULES.items():
-        if origin in origins and re.search(pattern, rule, re.IGNORECASE):
+        if origin in origins and re.search(pattern, named, re.IGNORECASE):
             return kind
     return None
 
