@@ -54,6 +54,8 @@ def stats_spec(ds: str) -> TableSpec:
         uscc_cols=("统一社会信用代码",),
         required=("统一社会信用代码", "统计年度"),
         text_cols=("统一社会信用代码", "单位详细名称"),
+        # The platform stamps every submission (报送时间): it never exports the same row twice.
+        duplicates=False,
     )
 
 
