@@ -233,9 +233,10 @@ def read_jsonl(path: Path, columns: list[str]) -> tuple[list[dict], int]:
     return good, bad
 
 
-def read_xlsx(path: Path) -> tuple[list[dict], int]:
+def read_xlsx(path: Path, title_rows: int = 0) -> tuple[list[dict], int]:
+    """A generated workbook's one sheet: `title_rows` above its header (a form's title)."""
     book = openpyxl.load_workbook(path)
-    rows = list(book["婚姻登记"].iter_rows(values_only=True))
+    rows = list(book.worksheets[0].iter_rows(values_only=True))[title_rows:]
     header = [h for h in rows[0] if h is not None]
     good, bad = [], 0
     for row in rows[1:]:
@@ -311,7 +312,7 @@ def read_table(root: Path, entry: dict, table: str) -> tuple[list[dict], int]:
         return read_jsonl(path, CERT_KEYS)
     if path.suffix == ".xls":
         return read_xls(path)
-    return read_xlsx(path)
+    return read_xlsx(path, entry.get("title_rows", 0))
 
 
 # ---------------------------------------------------------------- classifying rows
@@ -463,8 +464,8 @@ def data_rows(root: Path, entry: dict, table: str) -> int:
         con.close()
         return count
     if path.suffix == ".xlsx":
-        sheet = openpyxl.load_workbook(path, read_only=True)["婚姻登记"]
-        return sum(1 for _ in sheet.iter_rows(values_only=True)) - 1
+        sheet = openpyxl.load_workbook(path, read_only=True).worksheets[0]
+        return sum(1 for _ in sheet.iter_rows(values_only=True)) - 1 - entry.get("title_rows", 0)
     if path.suffix == ".xls":
         good, bad = read_xls(path)
         return len(good) + bad
