@@ -223,3 +223,19 @@ def test_a_later_workbook_adds_to_the_earlier_ones(spark, cfg, source_dir):
         [(A, "2024", "1234.5"), (E, "2024", "300"), (A, "2025", "1500"), (A, "2024", "1300")]
     )
     assert found["stats_snapshot"] == sorted([(A, "2025", "1500"), (A, "2024", "1300")])
+
+
+def test_quarantine_reasons_name_the_department_column():
+    """The department's feedback names its own column and says what is wrong with the value."""
+    from govlake.libraries import get_library
+    from jobs.feedback.problems import library_rule_text
+
+    economy = get_library("economy")
+    industry = library_rule_text(economy, "statistics", "invalid_industry:unknown_code")
+    assert industry["field"] == "industry_code" and industry["json_name"] == "industry"
+    assert (
+        industry["rule_zh"]
+        == "industry_code 不是有效的国民经济行业代码（GB/T 4754-2017）：行业代码不存在"
+    )
+    assert library_rule_text(economy, "tax", "missing_year")["field"] == "nd"
+    assert library_rule_text(economy, "statistics", "unparseable_revenue")["field"] == "revenue"
