@@ -160,6 +160,18 @@ RULES[("nr_land_survey", "parcel_land_use")] = {
     "dates": ("调查日期",),
     "land_use": ("宗地代码", "地类编码"),
 }
+RULES[("stats_enterprise", "annual_figures")] = {
+    "required": ("统一社会信用代码", "统计年度"),
+    "usccs": ("统一社会信用代码",),
+    "dates": (),
+    "industry": ("统一社会信用代码", "行业代码"),
+}
+RULES[("tax_levy", "nd_sjse")] = {
+    "pk": "id",
+    "required": ("nsrsbh", "nd", "sjse"),
+    "usccs": ("nsrsbh",),
+    "dates": (),
+}
 PSB_ORDER = [
     ("psb_hukou", "hj_resident"),
     ("samr_enterprise", "qy_jbxx"),
@@ -325,6 +337,7 @@ class Classifier:
         self.person_names: dict[str, str] = {}
         self.firm_names: dict[str, str] = {}
         self.land_uses: dict[str, str] = {}
+        self.industries: dict[str, str] = {}
 
     def ids_of(self, key: tuple, row: dict) -> tuple[list, list]:
         rule = RULES[key]
@@ -342,6 +355,10 @@ class Classifier:
             return row["xb"] != ("1" if int(row["sfzh"][16]) % 2 else "2") or (
                 row["csrq"] != row["sfzh"][6:14]
             )
+        if "industry" in rule:  # 市统计局 writes 市场监管's class without its section letter
+            firm, code = (row[c] for c in rule["industry"])
+            known = self.industries.get(firm)
+            return known is not None and known[1:] != str(code)
         if "land_use" in rule:
             parcel, use = (row[c] for c in rule["land_use"])
             known = self.land_uses.get(parcel)
@@ -405,6 +422,7 @@ class Classifier:
             self.person_names = {r["sfzh"]: r["xm"] for r in clean}
         if key == ("samr_enterprise", "qy_jbxx"):
             self.firm_names = {r["tyshxydm"]: r["qymc"] for r in clean}
+            self.industries = {r["tyshxydm"]: r["hydm"] for r in clean}
         if key == ("nr_realestate", "bdc_unit"):
             self.land_uses = {r["zddm"]: r["tdyt"] for r in clean}
 
