@@ -731,7 +731,8 @@ def test_same_inputs_give_identical_files(tmp_path) -> None:
     generate_sources(second, 300, DAY, seed=11, rates=rates)
     generate_sources(other, 300, DAY, seed=12, rates=rates)
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
-    assert len(files) == 19  # department files (3 .xls, 2 api JSON), manifest, defects.jsonl
+    # department files (3 .xls, 2 api JSON, the 一套表 .xlsx, the tax .db), manifest, defects.jsonl
+    assert len(files) == 21
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
     assert (first / "psb_hukou.db").read_bytes() != (other / "psb_hukou.db").read_bytes()
