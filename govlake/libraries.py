@@ -20,7 +20,14 @@ from govlake.settings import PROJECT_ROOT
 
 LIBRARIES_DIR = PROJECT_ROOT / "libraries"
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
-AttributeType = Literal["text", "date", "sex", "code", "number", "ric", "uscc", "cert"]
+AttributeType = Literal[
+    "text", "date", "sex", "code", "number", "ric", "uscc", "cert", "industry", "year"
+]
+# Types of the further key columns of a library keyed by more than its identifier.
+KeyPartType = Literal["year", "text", "date"]
+# Between the parts of a composite key in the build's one key column (`_key`) and in
+# base.conflicts.key / quarantine key_value: no identifier or year contains it.
+KEY_SEPARATOR = "|"
 
 
 class Attribute(BaseModel):
@@ -39,6 +46,11 @@ class Attribute(BaseModel):
         default_factory=list,
         description="libraries whose key this value may be (adds <name>_linked)",
     )
+    blocking: bool = Field(
+        False,
+        description="a value that is there but does not parse (or fails its identifier check, "
+        "e.g. an industry code GB/T 4754 lacks) quarantines the row instead of becoming NULL",
+    )
     description: str = ""
 
 
@@ -50,6 +62,11 @@ class Input(BaseModel):
     table: str = Field(pattern=r"^ods\.[a-z0-9_]+$")
     department: str
     key: str
+    key_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="the library's further key columns -> ods column (a year); an input that "
+        "maps none states its values for every key of its identifier (adds_keys: false)",
+    )
     columns: dict[str, str] = Field(default_factory=dict, description="attribute -> ods column")
     values: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="attribute -> {department's value: library code}"
@@ -81,6 +98,14 @@ class Library(BaseModel):
     description: str = ""
     key: str = Field(pattern=IDENTIFIER)
     key_type: Literal["ric", "uscc", "cert", "unit_code"]
+    key_columns: dict[str, KeyPartType] = Field(
+        default_factory=dict,
+        description="further key columns and their type: one row per identifier and year",
+    )
+    key_links: list[str] = Field(
+        default_factory=list,
+        description="libraries whose key this library's identifier may be (adds <key>_linked)",
+    )
     attributes: dict[str, Attribute]
     inputs: dict[str, Input]
     file_path: Path | None = Field(None, exclude=True)
@@ -107,7 +132,35 @@ class Library(BaseModel):
                     f"input '{name}' states a prefix of the key (prefix_of_key): set adds_keys: "
                     "false, as it only describes keys other inputs register"
                 )
+            self._check_key_columns(name, source)
         return self
+
+    def _check_key_columns(self, name: str, source: Input) -> None:
+        """An input maps all of the further key columns, or none (then it states about every
+        key of its identifier and adds none)."""
+        unknown = sorted(set(source.key_columns) - set(self.key_columns))
+        if unknown:
+            raise ValueError(f"input '{name}' maps unknown key columns {unknown}")
+        if source.key_columns and set(source.key_columns) != set(self.key_columns):
+            raise ValueError(f"input '{name}' must map every key column {list(self.key_columns)}")
+        if self.key_columns and not source.key_columns and source.adds_keys:
+            raise ValueError(
+                f"input '{name}' maps no key column {list(self.key_columns)}: set adds_keys: "
+                "false, as it states values for every key of its identifier"
+            )
+        if self.key_columns and source.prefix_of_key:
+            raise ValueError(f"input '{name}': prefix_of_key and key_columns do not combine")
+
+    def partial(self, input_name: str) -> bool:
+        """The input names only a prefix of the key (a parcel of a unit code, or an identifier
+        without the further key columns): its statements hold for every key starting with it."""
+        source = self.inputs[input_name]
+        return bool(source.prefix_of_key) or bool(self.key_columns and not source.key_columns)
+
+    @property
+    def all_key_columns(self) -> list[str]:
+        """The columns of the library's key: its identifier, then the further key columns."""
+        return [self.key, *self.key_columns]
 
     @property
     def table(self) -> str:
@@ -116,7 +169,14 @@ class Library(BaseModel):
     @property
     def links(self) -> set[str]:
         """Libraries this one links to, which must be built before it."""
-        return {other for a in self.attributes.values() for other in a.links}
+        return {other for others in self.linked_columns.values() for other in others}
+
+    @property
+    def linked_columns(self) -> dict[str, list[str]]:
+        """Column -> the libraries whose key its value may be: the identifier (key_links),
+        then the attributes declaring links; each adds a column <column>_linked."""
+        linked = {self.key: self.key_links} if self.key_links else {}
+        return linked | {name: a.links for name, a in self.attributes.items() if a.links}
 
     def std_table(self, input_name: str) -> str:
         """std.<library>__<input>: one input's standardized rows."""

@@ -105,8 +105,22 @@ def number(col: Column) -> Column:
     return F.regexp_replace(clean_text(col), ",", "").try_cast("decimal(20,4)")
 
 
+def year(col: Column) -> Column:
+    """A calendar year as departments write it (2024, 2024年, 2024年度), NULL otherwise."""
+    from pyspark.sql import functions as F
+
+    text = F.regexp_extract(clean_text(col), r"^((19|20)\d\d)(\.0+|年|年度)?$", 1)
+    return F.when(text != "", text)
+
+
 def standardize(kind: str, col: Column) -> Column:
     """The standard form of a value of an attribute type, as a string for comparison."""
+    if kind == "industry":
+        from jobs.identifiers import industry_code
+
+        return industry_code(col)
+    if kind == "year":
+        return year(col)
     if kind == "date":
         return parse_date(col).cast("string")
     if kind == "sex":
@@ -137,7 +151,7 @@ def coded(col: Column, table: str) -> Column:
 
 
 # Library column types other than string, by attribute type.
-COLUMN_TYPES = {"date": "date", "number": "decimal(20,4)"}
+COLUMN_TYPES = {"date": "date", "number": "decimal(20,4)", "year": "int"}
 
 
 def column_type(kind: str) -> str:

@@ -59,8 +59,10 @@ def library_edges(library: Library) -> list[ColumnEdge]:
         edges |= std_edges(library, name)
         edges |= quarantine_edges(library, name)
         std = library.std_table(name)
-        edges.add(ColumnEdge(library.table, library.key, std, library.key, "key"))
-        edges.add(ColumnEdge(CONFLICTS, "key", std, library.key, "key"))
+        for key in library.all_key_columns:
+            if key == library.key or key in library.inputs[name].key_columns:
+                edges.add(ColumnEdge(library.table, key, std, key, "key"))
+                edges.add(ColumnEdge(CONFLICTS, "key", std, key, "key"))
     for attribute, declared in library.attributes.items():
         for rank, input_name in enumerate(declared.sources):
             std = library.std_table(input_name)
@@ -85,6 +87,9 @@ def std_edges(library: Library, input_name: str) -> set[ColumnEdge]:
     spec = library.inputs[input_name]
     std = library.std_table(input_name)
     edges = {ColumnEdge(std, library.key, spec.table, spec.key, "key")}
+    for part, column in spec.key_columns.items():
+        how = f"key, standardized {library.key_columns[part]}"
+        edges.add(ColumnEdge(std, part, spec.table, column, how))
     for attribute, column in spec.columns.items():
         declared = library.attributes[attribute]
         how = f"standardized {declared.type}"

@@ -56,7 +56,8 @@ def test_every_source_table_and_library_has_an_entry_that_passes_review():
     entries = load_catalog(CONF)
     tables = {t for e in entries for t in e.tables}
     ods = {s.ods_table(t) for s in load_sources() for t in s.tables}
-    assert len(ods) == 18 and ods <= tables  # mem_hazchem's 3 .xls, ndrc's api and CSV, nr's 2
+    # mem_hazchem's 3 .xls, ndrc's api and CSV, nr's 2, 市统计局's workbook and 市税务局's taxes
+    assert len(ods) == 20 and ods <= tables
     assert {lib.table for lib in load_libraries()} | {"base.conflicts"} <= tables
     assert validate_catalog(entries) == []
 
@@ -195,6 +196,7 @@ def test_validate_command_rejects_broken_entries_with_reasons(catalog, capsys):
         ("social_security", "related"),
         ("emergency_vulnerable_by_district", "related"),
         ("emergency", "related"),  # relates to the removed legal_entity
+        ("economy", "related"),  # so does the economy library (one row per enterprise, year)
         # so do the application warehouses drawing from it (conf/apps/)
         ("app_city_governance", "related"),
         ("app_health", "related"),
@@ -317,12 +319,12 @@ def test_a_new_source_gets_a_draft_entry_that_review_lists_as_work(catalog, tax_
     review = review_of(load_catalog(), load_rules(), declared_lakehouse())
     resources, _, _ = catalog_rows(review, run_review(review), {})
     row = next(r for r in resources if r["resource"] == "tax_dr__credit_rating")
-    assert (row["review_status"], row["file"], row["code"]) == ("draft", None, "307002-0001")
+    assert (row["review_status"], row["file"], row["code"]) == ("draft", None, "307003-0001")
     assert main(["catalog", "draft", "tax_dr"]) == 0
     assert "govlake quality init tax_dr" in capsys.readouterr().out  # the next step named
     entry = load_entry(catalog / "tax_dr__credit_rating.yaml")
-    # 市税务局's other ods entry is 307001: the draft takes its 项 and the next 目.
-    assert (entry.status, entry.code, entry.provider.code) == ("draft", "307002-0001", "420700007")
+    # 市税务局's other ods entries are 307001 and 307002: the draft takes its 项 and the next 目.
+    assert (entry.status, entry.code, entry.provider.code) == ("draft", "307003-0001", "420700007")
     assert [(i.column, i.name, i.grade) for i in entry.items] == [
         ("taxpayer_id", "纳税人识别号", "L4"),
         ("credit_level", "信用级别", "L4"),

@@ -5,10 +5,12 @@ tests/fixtures/optimizer/*.sql). One test runs them all; a failure prints both s
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
+from pyspark.sql.types import DecimalType
 from pyspark.testing import assertDataFrameEqual
 
 from govlake.libraries import Library
@@ -43,7 +45,15 @@ def context(fixture: dict, case: dict) -> BuildContext:
 def frame(spark, table: dict):
     """A DataFrame from a fixture table: a Spark DDL schema and rows (lists, in its order)."""
     schema = spark.createDataFrame([], table["schema"]).schema
-    return spark.createDataFrame([tuple(row) for row in table["rows"]], schema)
+    # YAML has no decimals: a number in a decimal column is read from its text (10.5 exactly).
+    decimal = [isinstance(f.dataType, DecimalType) for f in schema.fields]
+    rows = [
+        tuple(
+            Decimal(str(v)) if d and v is not None else v for v, d in zip(row, decimal, strict=True)
+        )
+        for row in table["rows"]
+    ]
+    return spark.createDataFrame(rows, schema)
 
 
 @pytest.mark.parametrize(("fixture", "case"), cases())

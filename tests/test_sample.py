@@ -160,6 +160,18 @@ RULES[("nr_land_survey", "parcel_land_use")] = {
     "dates": ("调查日期",),
     "land_use": ("宗地代码", "地类编码"),
 }
+RULES[("stats_enterprise", "annual_figures")] = {
+    "required": ("统一社会信用代码", "统计年度"),
+    "usccs": ("统一社会信用代码",),
+    "dates": (),
+    "industry": ("统一社会信用代码", "行业代码"),
+}
+RULES[("tax_levy", "nd_sjse")] = {
+    "pk": "id",
+    "required": ("nsrsbh", "nd", "sjse"),
+    "usccs": ("nsrsbh",),
+    "dates": (),
+}
 PSB_ORDER = [
     ("psb_hukou", "hj_resident"),
     ("samr_enterprise", "qy_jbxx"),
@@ -233,9 +245,10 @@ def read_jsonl(path: Path, columns: list[str]) -> tuple[list[dict], int]:
     return good, bad
 
 
-def read_xlsx(path: Path) -> tuple[list[dict], int]:
+def read_xlsx(path: Path, title_rows: int = 0) -> tuple[list[dict], int]:
+    """A generated workbook's one sheet: `title_rows` above its header (a form's title)."""
     book = openpyxl.load_workbook(path)
-    rows = list(book["婚姻登记"].iter_rows(values_only=True))
+    rows = list(book.worksheets[0].iter_rows(values_only=True))[title_rows:]
     header = [h for h in rows[0] if h is not None]
     good, bad = [], 0
     for row in rows[1:]:
@@ -311,7 +324,7 @@ def read_table(root: Path, entry: dict, table: str) -> tuple[list[dict], int]:
         return read_jsonl(path, CERT_KEYS)
     if path.suffix == ".xls":
         return read_xls(path)
-    return read_xlsx(path)
+    return read_xlsx(path, entry.get("title_rows", 0))
 
 
 # ---------------------------------------------------------------- classifying rows
@@ -324,6 +337,7 @@ class Classifier:
         self.person_names: dict[str, str] = {}
         self.firm_names: dict[str, str] = {}
         self.land_uses: dict[str, str] = {}
+        self.industries: dict[str, str] = {}
 
     def ids_of(self, key: tuple, row: dict) -> tuple[list, list]:
         rule = RULES[key]
@@ -341,6 +355,10 @@ class Classifier:
             return row["xb"] != ("1" if int(row["sfzh"][16]) % 2 else "2") or (
                 row["csrq"] != row["sfzh"][6:14]
             )
+        if "industry" in rule:  # 市统计局 writes 市场监管's class without its section letter
+            firm, code = (row[c] for c in rule["industry"])
+            known = self.industries.get(firm)
+            return known is not None and known[1:] != str(code)
         if "land_use" in rule:
             parcel, use = (row[c] for c in rule["land_use"])
             known = self.land_uses.get(parcel)
@@ -404,6 +422,7 @@ class Classifier:
             self.person_names = {r["sfzh"]: r["xm"] for r in clean}
         if key == ("samr_enterprise", "qy_jbxx"):
             self.firm_names = {r["tyshxydm"]: r["qymc"] for r in clean}
+            self.industries = {r["tyshxydm"]: r["hydm"] for r in clean}
         if key == ("nr_realestate", "bdc_unit"):
             self.land_uses = {r["zddm"]: r["tdyt"] for r in clean}
 
@@ -463,8 +482,8 @@ def data_rows(root: Path, entry: dict, table: str) -> int:
         con.close()
         return count
     if path.suffix == ".xlsx":
-        sheet = openpyxl.load_workbook(path, read_only=True)["婚姻登记"]
-        return sum(1 for _ in sheet.iter_rows(values_only=True)) - 1
+        sheet = openpyxl.load_workbook(path, read_only=True).worksheets[0]
+        return sum(1 for _ in sheet.iter_rows(values_only=True)) - 1 - entry.get("title_rows", 0)
     if path.suffix == ".xls":
         good, bad = read_xls(path)
         return len(good) + bad
@@ -712,7 +731,8 @@ def test_same_inputs_give_identical_files(tmp_path) -> None:
     generate_sources(second, 300, DAY, seed=11, rates=rates)
     generate_sources(other, 300, DAY, seed=12, rates=rates)
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
-    assert len(files) == 19  # department files (3 .xls, 2 api JSON), manifest, defects.jsonl
+    # department files (3 .xls, 2 api JSON, the 一套表 .xlsx, the tax .db), manifest, defects.jsonl
+    assert len(files) == 21
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
     assert (first / "psb_hukou.db").read_bytes() != (other / "psb_hukou.db").read_bytes()

@@ -665,6 +665,7 @@ def test_key_paths_of_the_project_models():
     by_input = {r.input: r for r in firm.routes}
     assert by_input["base.population"].lookup == "legal_representative_id"
     assert by_input["ods.tax_credit__credit_rating"].values == "UPPER(TRIM(taxpayer_id))"
+    assert by_input["base.economy"].values == "uscc"  # a year's figures change its entity's row
     assert "computed" in key_paths(themes["social_security_by_district"]).reason
 
 

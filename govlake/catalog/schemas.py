@@ -77,11 +77,11 @@ def source_table_info(source: SourceSystem) -> list[TableInfo]:
 
 def library_table_info(library: Library, sources: dict[str, SourceSystem]) -> TableInfo:
     """A library table exactly as its build writes it: key, attributes, link flags, provenance."""
-    columns = {library.key: library.key_type}
+    columns = {library.key: library.key_type, **library.key_columns}
     for name, attribute in library.attributes.items():
         columns[name] = attribute.type
-        if attribute.links:
-            columns[f"{name}_linked"] = "boolean"
+    for name in library.linked_columns:
+        columns[f"{name}_linked"] = "boolean"
     columns["provenance"] = "map"
     systems = {Table.parse(spec.table).name.split("__", 1)[0] for spec in library.inputs.values()}
     return TableInfo(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from govlake.sample import sources_credit as credit_sources
+from govlake.sample import sources_economy as economy_sources
 from govlake.sample import sources_entities as entity_sources
 from govlake.sample import sources_hazchem as hazchem_sources
 from govlake.sample import sources_land as land_sources
@@ -177,3 +178,5 @@ def run_all(run: _Run) -> None:
     run.interface(credit_sources.penalty_table)
     run.file(credit_sources.list_table)  # after the penalties: black lists follow them
     run.land()
+    run.file(economy_sources.stats_table)  # after samr: its conflicts need clean registrations
+    run.database(economy_sources.tax_table)

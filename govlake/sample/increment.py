@@ -13,6 +13,7 @@ from govlake.sample.config import load_config
 from govlake.sample.entities import business_scope, capital, market_name
 from govlake.sample.identifiers import org_code, random_org_body, ric_number, uscc_number
 from govlake.sample.increment_files import file_increment
+from govlake.sample.land_codes import industry_code
 from govlake.sample.people import address
 from govlake.sample.pools import ENTERPRISE_TYPES, TOWNSHIPS, Pools, build_pools
 
@@ -125,6 +126,7 @@ def _new_enterprise(night: _Night, codes: set, names: set, rep: tuple) -> tuple:
         "存续",
         place,
         scope,
+        industry_code(rng).upper(),  # GB/T 4754: registered with the company
         "鄂州市市场监督管理局",
         night.stamp(),
     )
@@ -141,7 +143,7 @@ def _registration_inserts(con: sqlite3.Connection, night: _Night, fraction: floa
     rows = [_new_enterprise(night, codes, names, night.rng.choice(reps)) for _ in range(count)]
     con.executemany(
         "INSERT INTO qy_jbxx (tyshxydm, qymc, qylx, fddbr, fddbr_zjhm, zczb, clrq, jyzt, zs, jyfw,"
-        " djjg, gxsj) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " hydm, djjg, gxsj) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     return len(rows)

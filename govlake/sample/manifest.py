@@ -39,6 +39,8 @@ class Manifest:
         """Record one table (path relative to the root, data rows incl. defective ones) and
         each defective row (kind, columns touched, row number, key) for defects.jsonl."""
         entry = {"path": spec.path, "rows": rows, "defects": dict(defects)}
+        if spec.title:
+            entry["title_rows"] = 1  # a title row above the header: read and dropped, not data
         self.sources.setdefault(spec.system, {})[spec.table] = entry
         self.defect_rows.extend({"system": spec.system, "table": spec.table, **r} for r in records)
 

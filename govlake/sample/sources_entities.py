@@ -10,6 +10,7 @@ from typing import Any
 
 from govlake.sample.dates import stamps_between
 from govlake.sample.identifiers import ecert_id
+from govlake.sample.sources_economy import entity_industries
 from govlake.sample.tables import TableData, TableSpec
 from govlake.sample.world import World
 
@@ -30,6 +31,7 @@ REGISTRATION = TableSpec(
         "jyzt",
         "zs",
         "jyfw",
+        "hydm",
         "djjg",
         "gxsj",
     ),
@@ -120,6 +122,7 @@ def registration_table(world: World) -> tuple[TableData, list[int]]:
     """qy_jbxx: entities whose USCC starts with 9; returns the table and its entity per row."""
     ents, pop, book = world.ents, world.pop, world.book
     members = ents.by_authority("9")
+    industries = entity_industries(world)
     lows = [max(ents.clrq[e], world.today - 2000) for e in members]
     stamps = stamps_between(book, world.gen("samr.gxsj"), lows, world.today)
     rows = [
@@ -134,6 +137,7 @@ def registration_table(world: World) -> tuple[TableData, list[int]]:
             ents.jyzt[e],
             ents.address[e],
             ents.scope[e],
+            industries[e],
             ents.djjg[e],
             stamp,
         ]

@@ -24,6 +24,8 @@ class TableSpec:
     types: Mapping[str, str] = field(default_factory=dict)
     encoding: str = "utf-8"
     sheet: str | None = None
+    # xlsx: a title row above the header, as a department's report form has (一套表).
+    title: str | None = None
     watermark: str | None = None
     id_cols: tuple[str, ...] = ()
     uscc_cols: tuple[str, ...] = ()

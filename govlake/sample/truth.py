@@ -51,6 +51,13 @@ def _source_columns(source: Input) -> tuple[str, dict[str, list[str]]]:
     return back.get(source.key, source.key), by_column
 
 
+def _key_part_columns(source: Input) -> set[str]:
+    """The department columns of the further key parts an input maps (a year), source names."""
+    system, table = _system_table(source)
+    back = {ods: src for src, ods in get_table(system, table)[1].columns.items()}
+    return {back.get(c, c) for c in source.key_columns.values()}
+
+
 def blocking_defects(library: Library, name: str, defects: list[dict]) -> list[dict]:
     """Defect records of one input's table that break one of the library's blocking rules."""
     source = library.inputs[name]
@@ -60,6 +67,8 @@ def blocking_defects(library: Library, name: str, defects: list[dict]) -> list[d
         for column, attributes in by_column.items()
         if any(library.attributes[a].required for a in attributes)
     }
+    # A further key part (a year) is required: missing, it names no key.
+    required |= _key_part_columns(source)
     system, table = _system_table(source)
     hits = []
     for d in defects:
@@ -106,7 +115,9 @@ def located(spark: SparkSession, cfg: Settings, source: Input, rows: list[int]) 
         df = df.where(source.where)
     wanted = F.array(*[F.lit(r) for r in rows]) if rows else F.array().cast("array<long>")
     if spec.format:
-        position = F.col("_source_row") - F.lit(ROW_OFFSET[spec.format])
+        # A declared header row (a title above it) is where the data rows start after.
+        offset = spec.header_row or ROW_OFFSET[spec.format]
+        position = F.col("_source_row") - F.lit(offset)
     else:
         position = F.col(spec.ods_primary_key[0]).cast("long")
     return df.where(F.array_contains(wanted, position))
@@ -153,9 +164,7 @@ def expected_conflicts(
 ) -> set[tuple[str, str]]:
     """(key, attribute) of every statement the generator made conflicting, as the build sees
     it: the key standardized like the library's (of `inputs`, or of every input)."""
-    from pyspark.sql import functions as F
-
-    from jobs.standardize import standardize
+    from jobs.library.context import key_of
 
     expected = set()
     for name, source in library.inputs.items():
@@ -165,30 +174,30 @@ def expected_conflicts(
         for attribute in sorted({a for _, a in pairs}):
             rows = [d["row"] for d, a in pairs if a == attribute]
             df = located(spark, cfg, source, rows)
-            keys = df.select(standardize(library.key_type, F.col(source.key)).alias("k"))
-            if source.prefix_of_key:
-                keys = starting_with(spark, cfg, library, keys, source.prefix_of_key)
+            keys = df.select(key_of(library, source).alias("k"))
+            if library.partial(name):
+                keys = starting_with(spark, cfg, library, keys, name)
             expected |= {(r["k"], attribute) for r in keys.collect()}
     return expected
 
 
-def starting_with(spark, cfg, library: Library, prefixes: DataFrame, length: int) -> DataFrame:
+def starting_with(spark, cfg, library: Library, prefixes: DataFrame, name: str) -> DataFrame:
     """The keys (`k`) the inputs which add keys state that start with one of `prefixes` (a
-    parcel's units): where a statement about a prefix lands."""
+    parcel's units, an enterprise's years): where a statement of input `name` lands."""
     from pyspark.sql import functions as F
 
-    from jobs.standardize import standardize
+    from jobs.library.context import key_of, key_prefix
 
     found = []
     for source in library.inputs.values():
         if source.adds_keys:
             df = Table.parse(source.table).read(spark, cfg)
             df = df.where(source.where) if source.where else df
-            found.append(df.select(standardize(library.key_type, F.col(source.key)).alias("k")))
+            found.append(df.select(key_of(library, source).alias("k")))
     keys = found[0]
     for more in found[1:]:
         keys = keys.unionByName(more)
-    starts = keys.distinct().withColumn("p", F.substring("k", 1, length))
+    starts = keys.distinct().withColumn("p", key_prefix(library, name, F.col("k")))
     return starts.join(prefixes.select(F.col("k").alias("p")).distinct(), "p").select("k")
 
 

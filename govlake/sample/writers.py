@@ -116,6 +116,8 @@ def write_xlsx(path: Path, spec: TableSpec, rows: list[list], moment: datetime.d
     book.properties.creator = "govlake.sample"
     book.properties.created = moment
     sheet = book.create_sheet(spec.sheet or spec.table)
+    if spec.title:
+        sheet.append([spec.title])
     sheet.append(list(spec.columns))
     for row in rows:
         sheet.append(_cells(sheet, row))

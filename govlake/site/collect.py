@@ -207,7 +207,7 @@ def _source_resource(spark, cfg, source: SourceSystem, spec, versions) -> Resour
 
 def _library_resource(spark, cfg, library: Library, sources, versions) -> Resource:
     types = dict(delta_columns(spark, cfg, library.table, versions) or [])
-    names = [library.key, *library.attributes]
+    names = [*library.all_key_columns, *library.attributes]
     items = [
         Item(
             name,
@@ -233,6 +233,8 @@ def _library_resource(spark, cfg, library: Library, sources, versions) -> Resour
 def _attribute_type(library: Library, name: str) -> str:
     if name == library.key:
         return library.key_type
+    if name in library.key_columns:
+        return library.key_columns[name]
     return library.attributes[name].type
 
 

@@ -59,6 +59,7 @@ KEY_LABELS = {
     "uscc": ("统一社会信用代码", "unified social credit code"),
     "cert": ("电子证照标识", "e-certificate identifier"),
     "unit_code": ("不动产单元代码", "real-estate unit code"),
+    "industry": ("国民经济行业代码（GB/T 4754-2017）", "industry code (GB/T 4754-2017)"),
 }
 
 
@@ -223,7 +224,8 @@ def library_rule_text(library, input_name: str, rule: str) -> dict | None:
     kind, attribute, reason = match.groups()
     source = library.inputs[input_name]
     is_key = attribute == library.key
-    field = source.key if is_key else source.columns.get(attribute, attribute)
+    columns = source.key_columns | source.columns  # a further key part (a year) is a column too
+    field = source.key if is_key else columns.get(attribute, attribute)
     json_name = "key" if is_key else attribute
     if kind == "missing":
         zh, en = f"必填项 {field} 为空", f"required field {field} is empty"
@@ -231,7 +233,8 @@ def library_rule_text(library, input_name: str, rule: str) -> dict | None:
         typ = library.attributes[attribute].type if attribute in library.attributes else "value"
         zh, en = f"{field} 的值无法识别（应为{typ}）", f"{field} cannot be read as a {typ}"
     else:
-        label_zh, label_en = KEY_LABELS[library.key_type]
+        checked = library.key_type if is_key else library.attributes[attribute].type
+        label_zh, label_en = KEY_LABELS.get(checked, (attribute, attribute))
         why = REASONS_ZH.get(reason or "", reason or "")
         zh = f"{field} 不是有效的{label_zh}：{why}"
         en = f"{field} is not a valid {label_en}: {(reason or '').replace('_', ' ')}"

@@ -21,7 +21,15 @@ from govlake.lakehouse import Table, retry_concurrent
 from govlake.libraries import code_table, get_library
 from govlake.owned import LIBRARY_RUNS
 from jobs import identifiers, standardize
-from jobs.library.context import KEY, BuildContext, input_spec, ods_table
+from jobs.library.context import (
+    KEY,
+    BuildContext,
+    input_spec,
+    joined_key,
+    key_of,
+    key_prefix,
+    ods_table,
+)
 from jobs.library.read import current_rows, fingerprint, library_table
 from jobs.library.steps import union_all
 
@@ -139,7 +147,7 @@ def plan_build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> Pl
     except AnalysisException as exc:  # e.g. change data feed not kept for those versions
         plan.reason = f"changes since the last build cannot be read: {str(exc).splitlines()[0]}"
         return plan
-    prefixed = sorted(n for n in plan.changed_inputs if lib.inputs[n].prefix_of_key)
+    prefixed = sorted(n for n in plan.changed_inputs if lib.partial(n))
     if prefixed:
         # A changed prefix (a parcel) changes every key that starts with it, keys the prefix
         # input's own rows cannot name: rebuild all (a survey is delivered a few times a year).
@@ -222,7 +230,6 @@ def compared_columns(source) -> list[str]:
 def input_changes(spark: SparkSession, ctx: BuildContext, source, since: int, now: int):
     """Keys whose current rows of this input differ between versions `since` and `now` (the
     planned version: a reload committed during the build is the next build's)."""
-    from pyspark.sql import functions as F
 
     spec = input_spec(source.table)
     restrict = None
@@ -237,9 +244,7 @@ def input_changes(spark: SparkSession, ctx: BuildContext, source, since: int, no
     old = current_rows(spark, ctx.cfg, source, version=since, restrict=restrict).select(*columns)
     new = current_rows(spark, ctx.cfg, source, version=now, restrict=restrict).select(*columns)
     differ = new.exceptAll(old).unionByName(old.exceptAll(new))
-    return differ.select(
-        standardize.standardize(ctx.library.key_type, F.col(source.key)).alias(KEY)
-    )
+    return differ.select(key_of(ctx.library, source).alias(KEY))
 
 
 def link_changes(
@@ -251,8 +256,8 @@ def link_changes(
     lib = ctx.library
     target = Table.parse(lib.table)
     parts = []
-    for name, attribute in lib.attributes.items():
-        for other in attribute.links:
+    for name, links in lib.linked_columns.items():
+        for other in links:
             if before.get(other) == now.get(other):
                 continue
             linked = get_library(other)
@@ -261,18 +266,18 @@ def link_changes(
                 F.col(linked.key).alias(name)
             )
             rows = target.read(spark, ctx.cfg).join(appeared, name, "left_semi")
-            parts.append(rows.select(F.col(lib.key).alias(KEY)))
+            parts.append(rows.select(joined_key(lib).alias(KEY)))
     return parts
 
 
-def tonight_keys(plan: Plan, source) -> DataFrame:
+def tonight_keys(plan: Plan, lib, name: str) -> DataFrame:
     """The changed keys as an input's rows name them (`_key`): their prefixes for an input
     keyed by a prefix of the library key."""
     from pyspark.sql import functions as F
 
-    if not source.prefix_of_key:
+    if not lib.partial(name):
         return plan.keys
-    return plan.keys.select(F.substring(KEY, 1, source.prefix_of_key).alias(KEY)).distinct()
+    return plan.keys.select(key_prefix(lib, name, F.col(KEY)).alias(KEY)).distinct()
 
 
 def restricted_rows(spark: SparkSession, ctx: BuildContext, name: str, plan: Plan) -> DataFrame:
@@ -282,8 +287,8 @@ def restricted_rows(spark: SparkSession, ctx: BuildContext, name: str, plan: Pla
     from pyspark.sql import functions as F
 
     source, version = ctx.library.inputs[name], plan.versions[name]
-    key = standardize.standardize(ctx.library.key_type, F.col(source.key))
-    keys = tonight_keys(plan, source)
+    key = key_of(ctx.library, source)
+    keys = tonight_keys(plan, ctx.library, name)
 
     def wanted(df: DataFrame) -> DataFrame:
         marked = df.withColumn(KEY, key)

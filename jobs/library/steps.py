@@ -16,7 +16,15 @@ from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 from jobs import identifiers
-from jobs.library.context import KEY, BuildContext, input_spec
+from jobs.library.context import (
+    KEY,
+    BuildContext,
+    input_spec,
+    key_of,
+    key_part,
+    key_prefix,
+    split_key,
+)
 from jobs.standardize import coded, standardize, typed
 
 if TYPE_CHECKING:
@@ -58,7 +66,7 @@ def select_input(
     from pyspark.sql import functions as F
 
     lib = ctx.library
-    raw_columns = {"key": source.key, **source.columns}
+    raw_columns = {"key": source.key, **source.key_columns, **source.columns}
     values = []
     for attribute, column in source.columns.items():
         declared = lib.attributes[attribute]
@@ -71,8 +79,10 @@ def select_input(
             value = F.coalesce(F.create_map(*pairs)[value], value)
         values.append(value.alias(attribute))
     reference = row_reference(landed, source.table, primary_key or ctx.primary_key(name))
+    parts = [F.col(c).cast("string").alias(f"_rawkey_{k}") for k, c in source.key_columns.items()]
     return landed.select(
-        standardize(lib.key_type, F.col(source.key)).alias(KEY),
+        key_of(lib, source).alias(KEY),
+        *parts,
         *values,
         *[F.col(c).cast("string").alias(f"_raw_{a}") for a, c in source.columns.items()],
         F.to_json(F.struct(*[F.col(c).alias(a) for a, c in raw_columns.items()])).alias("_raw"),
@@ -90,20 +100,39 @@ def with_violations(ctx: BuildContext, source: Input, selected: DataFrame) -> Da
     from pyspark.sql import functions as F
 
     lib = ctx.library
-    check = KEY_CHECKS[lib.key_type](F.col(KEY))
-    rules = [F.when(F.col(KEY).isNull(), F.lit(f"missing_{lib.key}"))]
+    ident = key_part(lib, 0, F.col(KEY))
+    check = KEY_CHECKS[lib.key_type](ident)
+    rules = [F.when(ident.isNull(), F.lit(f"missing_{lib.key}"))]
     # A prefix of the key (a parcel code) is no key of its own: it matches the keys it starts.
     if lib.key_type in BLOCKING_KEY_TYPES and not source.prefix_of_key:
         reason = F.concat(F.lit(f"invalid_{lib.key}:"), check["reason"])
-        rules.append(F.when(F.col(KEY).isNotNull() & ~check["valid"], reason))
+        rules.append(F.when(ident.isNotNull() & ~check["valid"], reason))
+    for part, kind in lib.key_columns.items():
+        if part in source.key_columns:
+            raw = F.col(f"_rawkey_{part}")
+            rules += value_rules(part, kind, raw, standardize(kind, raw), required=True)
     for attribute in source.columns:
-        if not lib.attributes[attribute].required:
-            continue
-        raw = F.trim(F.col(f"_raw_{attribute}"))
-        blank = raw.isNull() | (raw == "")
-        rules.append(F.when(blank, F.lit(f"missing_{attribute}")))
-        rules.append(F.when(~blank & F.col(attribute).isNull(), F.lit(f"unparseable_{attribute}")))
+        declared = lib.attributes[attribute]
+        if declared.required or declared.blocking:
+            raw, value = F.col(f"_raw_{attribute}"), F.col(attribute)
+            rules += value_rules(attribute, declared.type, raw, value, declared.required)
     return selected.withColumn("_violations", F.filter(F.array(*rules), lambda r: r.isNotNull()))
+
+
+def value_rules(name: str, kind: str, raw: Column, value: Column, required: bool) -> list:
+    """A value's blocking rules: missing (when required), and present but unparseable; for a
+    type with an identifier check (industry), the check's reason: invalid_<name>:<reason>."""
+    from pyspark.sql import functions as F
+
+    text = F.trim(raw)
+    blank = text.isNull() | (text == "")
+    rules = [F.when(blank, F.lit(f"missing_{name}"))] if required else []
+    if kind in identifiers.CHECKS and kind not in KEY_CHECKS:
+        why = F.concat(F.lit(f"invalid_{name}:"), identifiers.CHECKS[kind](raw)["reason"])
+    else:
+        why = F.lit(f"unparseable_{name}")
+    rules.append(F.when(~blank & value.isNull(), why))
+    return rules
 
 
 def accepted(checked: DataFrame) -> DataFrame:
@@ -158,15 +187,15 @@ def fanned(ctx: BuildContext, stated: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     lib = ctx.library
-    prefixed = {name: s.prefix_of_key for name, s in lib.inputs.items() if s.prefix_of_key}
+    prefixed = sorted(name for name in lib.inputs if lib.partial(name))
     if not prefixed:
         return stated
     adding = [name for name, source in lib.inputs.items() if source.adds_keys]
     keys = stated.where(F.col("_input").isin(*adding)).select(KEY).distinct()
     parts = [stated.where(~F.col("_input").isin(*prefixed))]
-    for name, length in sorted(prefixed.items()):
+    for name in prefixed:
         mine = stated.where(F.col("_input") == name).withColumnRenamed(KEY, "_prefix")
-        starts = keys.withColumn("_prefix", F.substring(KEY, 1, length))
+        starts = keys.withColumn("_prefix", key_prefix(lib, name, F.col(KEY)))
         parts.append(mine.join(starts, "_prefix").select(*stated.columns))
     return union_all(parts)
 
@@ -278,9 +307,8 @@ def library_rows(ctx: BuildContext, winners: DataFrame) -> DataFrame:
             lambda e: F.concat(e["key"], F.lit("="), e["value"]["input"]),
         )
     )
-    return rows.withColumnRenamed(KEY, lib.key).withColumn(
-        "_row_hash", F.xxhash64(*lib.attributes, sources)
-    )
+    keyed = rows.select(*split_key(lib), *[c for c in rows.columns if c != KEY])
+    return keyed.withColumn("_row_hash", F.xxhash64(*lib.attributes, sources))
 
 
 def registered_only(ctx: BuildContext, stated: DataFrame, rows: DataFrame) -> DataFrame:
@@ -291,8 +319,8 @@ def registered_only(ctx: BuildContext, stated: DataFrame, rows: DataFrame) -> Da
     adding = [name for name, source in lib.inputs.items() if source.adds_keys]
     if len(adding) == len(lib.inputs):
         return rows
-    keys = stated.where(F.col("_input").isin(*adding)).select(F.col(KEY).alias(lib.key))
-    return rows.join(keys.distinct(), lib.key, "left_semi")
+    keys = stated.where(F.col("_input").isin(*adding)).select(*split_key(lib))
+    return rows.join(keys.distinct(), lib.all_key_columns, "left_semi")
 
 
 def with_links(ctx: BuildContext, rows: DataFrame, link_keys: DataFrame) -> DataFrame:
@@ -302,12 +330,10 @@ def with_links(ctx: BuildContext, rows: DataFrame, link_keys: DataFrame) -> Data
     from pyspark.sql import functions as F
 
     flags = []
-    for name, attribute in ctx.library.attributes.items():
-        if not attribute.links:
-            continue
+    for name, links in ctx.library.linked_columns.items():
         flag = f"{name}_linked"
         known = (
-            link_keys.where(F.col("library").isin(*attribute.links))
+            link_keys.where(F.col("library").isin(*links))
             .select(F.col("key").alias("_link"))
             .distinct()
             .withColumn(flag, F.lit(True))
@@ -329,7 +355,7 @@ def registered(ctx: BuildContext, seen: DataFrame) -> DataFrame:
     lib = ctx.library
     adding = [name for name, source in lib.inputs.items() if source.adds_keys]
     present = seen.where(F.col(KEY).isNotNull() & F.col("_input").isin(*adding))
-    return present.select(F.col(KEY).alias(lib.key)).distinct()
+    return present.select(*split_key(lib)).distinct()
 
 
 # (step, the frame it makes), in order. A per-input step runs once per input.
@@ -392,7 +418,7 @@ def standardized_rows(ctx: BuildContext, source: Input, checked: DataFrame) -> D
 
     lib = ctx.library
     return accepted(checked).select(
-        F.col(KEY).alias(lib.key),
+        *split_key(lib),
         *[typed(lib.attributes[a].type, F.col(a)).alias(a) for a in source.columns],
         F.col("_as_of").alias("as_of"),
         F.col("_department").alias("department"),

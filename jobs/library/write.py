@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from govlake import owned
 from govlake.lakehouse import Table, retry_concurrent
-from jobs.library.context import KEY, BuildContext
+from jobs.library.context import KEY, BuildContext, joined_key, same_key, split_key
 from jobs.library.incremental import Plan, keys_changed_by, replace_keys, tonight_keys
 from jobs.library.read import fingerprint
 from jobs.library.steps import standardized_rows
@@ -37,7 +37,7 @@ def shaped(df: DataFrame, declared: owned.Owned) -> DataFrame:
 def std_declared(ctx: BuildContext, name: str) -> owned.Owned:
     """The declaration of std.<library>__<input>, from the library's attribute types."""
     lib = ctx.library
-    columns = {lib.key: "string"}
+    columns = {lib.key: "string"} | {k: column_type(t) for k, t in lib.key_columns.items()}
     columns |= {a: column_type(lib.attributes[a].type) for a in lib.inputs[name].columns}
     return owned.standardized(lib.library, name, columns)
 
@@ -49,7 +49,7 @@ def publish_standardized(
     incremental night the keys this input changed are replaced (its rows depend on no other
     input). A full build returns the table's rows as counted on the written side (below)."""
     declared = std_declared(ctx, name)
-    table, key = declared.table, ctx.library.key
+    table, lib = declared.table, ctx.library
     rows = shaped(standardized_rows(ctx, ctx.library.inputs[name], checked), declared)
     if not plan.incremental:
         current = table.read_if_exists(spark, ctx.cfg)
@@ -65,9 +65,9 @@ def publish_standardized(
         return written if written is not None else table_count(spark, ctx, table)
     if name not in plan.changed_inputs:
         return None
-    markers = keys_changed_by(plan, name, key)
-    rows = rows.join(markers, key, "left_semi")
-    replace_keys(spark, ctx, table, rows, markers, f"t.`{key}` = s.`{key}`")
+    markers = keys_changed_by(plan, name, KEY).select(*split_key(lib))
+    rows = rows.join(markers, lib.all_key_columns, "left_semi")
+    replace_keys(spark, ctx, table, rows, markers, same_key(lib))
     table.register(spark, ctx.cfg)
     return None
 
@@ -80,16 +80,13 @@ def fingerprint_rows(fingerprinted: str) -> int:
 def standardized_count(spark: SparkSession, ctx: BuildContext, plan: Plan, name: str) -> int:
     """The input's rows in its std table after the build, counted there (of tonight's keys on
     an incremental night): the balance's `standardized`, independent of the rows read."""
-    from pyspark.sql import functions as F
 
     rows = std_declared(ctx, name).table.read_if_exists(spark, ctx.cfg)
     if rows is None:
         return 0
     if plan.incremental:
-        keys = tonight_keys(plan, ctx.library.inputs[name])
-        rows = rows.join(
-            keys.select(F.col(KEY).alias(ctx.library.key)), ctx.library.key, "left_semi"
-        )
+        keys = tonight_keys(plan, ctx.library, name)
+        rows = rows.withColumn(KEY, joined_key(ctx.library)).join(keys, KEY, "left_semi")
     return rows.count()
 
 
@@ -190,15 +187,14 @@ def merge_changed(spark, ctx: BuildContext, plan: Plan, rows, registered) -> tup
         # A newly declared column: every row gains it, so every key is rewritten.
         changed = stamped
     else:
-        changed = stamped.join(
-            current.select(lib.key, "_row_hash"), [lib.key, "_row_hash"], "left_anti"
-        )
+        keyed = [*lib.all_key_columns, "_row_hash"]
+        changed = stamped.join(current.select(*keyed), keyed, "left_anti")
     scope = (
-        current.join(plan.keys.select(F.col(KEY).alias(lib.key)), lib.key, "left_semi")
+        current.join(plan.keys.select(*split_key(lib)), lib.all_key_columns, "left_semi")
         if plan.incremental
         else current
     )
-    gone = scope.join(registered, lib.key, "left_anti").withColumns(
+    gone = scope.join(registered, lib.all_key_columns, "left_anti").withColumns(
         {**stamp, "_is_current": F.lit(False), "_retired_on": F.lit(ctx.day).cast("date")}
     )
     return _merge(spark, ctx, table, changed.persist(), gone.localCheckpoint())
@@ -206,7 +202,6 @@ def merge_changed(spark, ctx: BuildContext, plan: Plan, rows, registered) -> tup
 
 def _merge(spark, ctx: BuildContext, table: Table, changed, gone) -> tuple[int, int, int]:
     """One MERGE by key: changed rows updated or inserted, retired rows updated in place."""
-    key = ctx.library.key
     counts = (changed.count(), gone.count())
     if any(counts):
         source = changed.unionByName(gone, allowMissingColumns=True)
@@ -215,7 +210,7 @@ def _merge(spark, ctx: BuildContext, table: Table, changed, gone) -> tuple[int, 
             (
                 table.delta(spark, ctx.cfg)
                 .alias("t")
-                .merge(source.alias("s"), f"t.`{key}` = s.`{key}`")
+                .merge(source.alias("s"), same_key(ctx.library))
                 .whenMatchedUpdateAll()
                 .whenNotMatchedInsertAll()
                 .execute()

@@ -112,7 +112,7 @@ def check_library(spark: SparkSession, ctx, rows: DataFrame, rebuilt=None) -> Ou
         table=lib.table,
         run_id=ctx.run_id,
         run_date=ctx.day,
-        key_columns=[lib.key],
+        key_columns=lib.all_key_columns,
         row_department=department,
     )
     if rebuilt is not None:
@@ -150,6 +150,8 @@ def check_theme(spark: SparkSession, cfg, theme, rows: DataFrame, run_id: str, d
 
 
 def _unchecked(spark: SparkSession, ctx, suite, rebuilt):
+    from pyspark.sql import functions as F
+
     lib = ctx.library
     current = Table.parse(lib.table).read_if_exists(spark, ctx.cfg)
     if current is None:
@@ -157,6 +159,13 @@ def _unchecked(spark: SparkSession, ctx, suite, rebuilt):
     if "_is_current" in current.columns:
         # A retired key is not published as current, so a full build would not check it either.
         current = current.where("_is_current")
-    columns = sorted({c for rule in suite.expectations for c in rule.columns} - {lib.key})
-    current = current.select(lib.key, *[c for c in columns if c in current.columns])
-    return unchecked(spark, ctx.cfg, lib.table, current, lib.key, rebuilt)
+    keys = lib.all_key_columns
+    columns = sorted({c for rule in suite.expectations for c in rule.columns} - set(keys))
+    key = lib.key
+    if len(keys) > 1:
+        # A composite key as the build and the failed rows write it: parts joined by "|".
+        key = "_library_key"
+        joined = F.concat_ws("|", *[F.col(c).cast("string") for c in keys])
+        current = current.withColumn(key, joined)
+    current = current.select(key, *[c for c in columns if c in current.columns])
+    return unchecked(spark, ctx.cfg, lib.table, current, key, rebuilt)

@@ -246,11 +246,11 @@ def library_suite(spark: SparkSession, cfg: Settings, name: str) -> dict[str, di
     # The build already quarantined invalid ID numbers and credit codes (not certificate ids,
     # a warning there): finding one in the built rows would be a bug, so it fails the build.
     key_policy = "fail" if lib.key_type in BLOCKING_KEY_TYPES else "warn"
-    rules = key_rules([lib.key], "fail")
+    rules = key_rules(lib.all_key_columns, "fail")  # (uscc, year): compound uniqueness
     rules.append(rule(IDENTIFIER_EXPECTATIONS[lib.key_type], [lib.key], key_policy))
     rules += [
         r
-        for r in profiled_rules(df.select(*lib.attributes), [lib.key], types)
+        for r in profiled_rules(df.select(*lib.attributes), lib.all_key_columns, types)
         if r["kwargs"].get("column") in lib.attributes
     ]
     return {lib.table: suite_document(lib.table, rules, lib.title)}

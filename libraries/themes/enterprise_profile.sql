@@ -1,6 +1,7 @@
 -- 一企一档: one row per legal entity of the legal-entity library, with its tax credit ratings
 -- over the years, the certificates it holds, its 双公示 licences and penalties with the public
--- credit grade, and its hazardous-chemical registration with inspections and incidents.
+-- credit grade, its hazardous-chemical registration with inspections and incidents, and its
+-- economy figures per year where they exist (base.economy: 统计局, 税务局, industry of 市场监管).
 WITH ratings AS (
   SELECT
     upper(trim(r.taxpayer_id)) AS uscc,
@@ -11,6 +12,19 @@ WITH ratings AS (
     ))) AS tax_credit_ratings
   FROM ods.tax_credit__credit_rating AS r
   GROUP BY upper(trim(r.taxpayer_id))
+),
+economy AS (
+  SELECT
+    e.uscc,
+    array_sort(collect_list(named_struct(
+      'year', e.year,
+      'revenue', e.revenue,
+      'employees', e.employees,
+      'tax_paid', e.tax_paid,
+      'industry', e.industry
+    ))) AS economy_figures
+  FROM base.economy AS e
+  GROUP BY e.uscc
 )
 SELECT
   l.uscc,
@@ -37,10 +51,12 @@ SELECT
     'hazard_level', hazchem.hazard_level,
     'inspections', hazchem.inspections,
     'incidents', hazchem.incidents
-  ) END AS hazardous_chemicals
+  ) END AS hazardous_chemicals,
+  coalesce(economy.economy_figures, array()) AS economy_figures
 FROM base.legal_entity AS l
 LEFT JOIN base.population AS person ON person.id_number = l.legal_representative_id
 LEFT JOIN ratings ON ratings.uscc = l.uscc
 LEFT JOIN theme.holder_certificates AS held ON held.holder_id = l.uscc
 LEFT JOIN theme.credit AS credit ON credit.uscc = l.uscc
 LEFT JOIN theme.emergency AS hazchem ON hazchem.uscc = l.uscc
+LEFT JOIN economy ON economy.uscc = l.uscc
