@@ -213,3 +213,19 @@ def test_a_rerun_of_the_night_replaces_its_rows(spark, cfg, generated, report):
     stored = Table.parse("quality.discovered_duplicates").read(spark, cfg)
     assert stored.count() == len(report)
     assert {r["run_id"] for r in stored.select("run_id").collect()} == {"night-1-rerun"}
+
+
+def test_the_departments_workbooks_list_what_they_collect_again(spark, cfg, generated, report):
+    """市医保局 collects residents' names 市公安局 collects too: its workbook says so, with
+    column names and rates, and no name of a person anywhere."""
+    import openpyxl
+
+    from jobs.feedback.workbooks import DUPLICATE_SHEET, write_workbooks
+
+    written = write_workbooks(spark, cfg, NIGHT, "night-1", [], report)
+    book = openpyxl.load_workbook(next(p for p in written if p.name == "市医保局.xlsx"))
+    rows = list(book[DUPLICATE_SHEET].values)
+    mine = [r for r in rows[1:] if r[1] == "psn_name" and r[4] == "xm"]
+    assert len(mine) == 1 and mine[0][2] == "市公安局" and mine[0][7] >= 90
+    assert mine[0][9] == "否 no"  # no library declares it
+    assert not set(generated["world"].pop.name) & {str(v) for r in rows for v in r}

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 ID_KINDS = ("ric", "uscc", "cert", "unit_code")
-PROFILE_ROWS = 1000  # rows profiled per table
+PROFILE_ROWS = 300  # rows profiled per table
 ID_SHARE = 0.5  # share of non-blank sampled values passing a kind's check
 MIN_VALID = 5  # and at least this many
 SKETCH_KEYS = 512  # keys sampled (bottom-k by hash) per identifier column
@@ -158,31 +158,46 @@ def _long(df: DataFrame, table: str, columns: list[str], value, keep=()) -> Data
     return df.select(F.lit(table).alias("table"), F.explode(F.array(*cells)).alias("c"), *keep)
 
 
+def plausible(value: str | None) -> bool:
+    """Whether a value has the form of an identifier of some kind: the engine's checks run on
+    these only (a certificate check, MOD 37,36 over every character, on every name and address
+    would cost most of the step)."""
+    from jobs.identifiers import CERT_ROOT, UNIT_CODE_LENGTH
+
+    key = normalize(value)
+    return key is not None and (len(key) in (15, 18, UNIT_CODE_LENGTH) or key.startswith(CERT_ROOT))
+
+
 def identifier_columns(frames: dict[str, DataFrame]) -> dict[str, dict[str, tuple[str, ...]]]:
     """table -> {column: identifier kinds}, from the engine's checks on each table's first
-    PROFILE_ROWS rows; one Spark job for all tables, so the checks are compiled once."""
-    from functools import reduce
-
+    PROFILE_ROWS rows: read per table, checked in one Spark job for all tables."""
     from pyspark.sql import functions as F
 
-    from jobs.identifiers import CHECKS, normalize_id
+    from jobs.identifiers import CHECKS
 
-    if not frames:
-        return {}
-    parts = [
-        _long(df.limit(PROFILE_ROWS), t, content_columns(df), lambda c: F.col(c).cast("string"))
-        for t, df in frames.items()
-    ]
-    cells = reduce(lambda a, b: a.unionByName(b), parts).select("table", "c.column", "c.value")
-    counted = cells.groupBy("table", "column").agg(
-        F.count(F.when(F.length(normalize_id("value")) > 0, 1)).alias("n"),
-        *[F.count_if(CHECKS[k]("value")["valid"]).alias(k) for k in ID_KINDS],
-    )
+    stated: Counter = Counter()
+    cells = []
+    for table, df in frames.items():
+        columns = content_columns(df)
+        head = df.select(*[F.col(c).cast("string").alias(c) for c in columns])
+        for row in head.limit(PROFILE_ROWS).collect():
+            for column, value in zip(columns, row, strict=True):
+                stated[(table, column)] += normalize(value) is not None
+                if plausible(value):
+                    cells.append((table, column, value))
     found: dict[str, dict[str, tuple[str, ...]]] = {t: {} for t in frames}
+    if not cells:
+        return found
+    checked = frames[next(iter(frames))].sparkSession.createDataFrame(
+        cells, "table string, column string, value string"
+    )
+    counted = checked.groupBy("table", "column").agg(
+        *[F.count_if(CHECKS[k]("value")["valid"]).alias(k) for k in ID_KINDS]
+    )
     for r in counted.collect():
         # A right holder's number is a person's or an enterprise's: a column may be both.
         kinds = tuple(k for k in ID_KINDS if r[k] >= MIN_VALID)
-        if kinds and sum(r[k] for k in kinds) >= ID_SHARE * r["n"]:
+        if kinds and sum(r[k] for k in kinds) >= ID_SHARE * stated[(r["table"], r["column"])]:
             found[r["table"]][r["column"]] = kinds
     return found
 
