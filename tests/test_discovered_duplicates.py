@@ -11,34 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from govlake.lakehouse import Table
-from govlake.sample.config import load_config
-from govlake.sample.generate import _Run, build_world, run_all
+from govlake.sample.generate import generate_tables
 from govlake.sources import get_table
 from jobs.feedback.discovered import OdsTable, write_discovered
 
 NIGHT = dt.date(2026, 11, 26)
 PERSONS = 1000
 SHARED_FOR_RECALL = 20  # keys two tables must share for the pair to be expected found
-
-
-class Capture(_Run):
-    """A generator run that keeps every table's rows (defects injected) instead of writing."""
-
-    def __init__(self, world, rates):
-        super().__init__(Path("unused"), world, rates, lambda _m: None)
-        self.tables: dict[str, tuple] = {}
-
-    def store(self, path, tables) -> None:
-        for spec, rows in tables:
-            self.tables[spec.key] = (spec, rows)
-
-    def write(self, data, result) -> None:
-        self.tables[data.spec.key] = (data.spec, result.rows)
 
 
 def text(value) -> str | None:
@@ -113,12 +96,9 @@ def _states(value, fact) -> bool:
 @pytest.fixture(scope="module")
 def generated(spark, cfg):
     """The ods tables of one generated night and the world's facts about their columns."""
-    config = load_config()
-    world = build_world(PERSONS, NIGHT, 11, config)
-    run = Capture(world, config.rates)
-    run_all(run)
+    world, generated_tables = generate_tables(PERSONS, NIGHT, seed=11)
     facts, truth, frames, keysets = world_facts(world), {}, {}, {}
-    for spec, every in run.tables.values():
+    for spec, every in generated_tables.values():
         rows = [r for r in every if isinstance(r, list)]  # an unparseable line is a RawLine
         source, table = get_table(spec.system, spec.table)
         name = source.ods_table(table)
