@@ -216,3 +216,25 @@ def test_the_departments_workbooks_list_what_they_collect_again(spark, cfg, gene
     assert len(mine) == 1 and mine[0][2] == "市公安局" and mine[0][7] >= 90
     assert mine[0][9] == "否 no"  # no library declares it
     assert not set(generated["world"].pop.name) & {str(v) for r in rows for v in r}
+
+
+def test_govlake_quality_duplicates_found_prints_the_newest_night(
+    spark, cfg, report, monkeypatch, capsys
+):
+    import json
+
+    from govlake.cli import build_parser
+    from govlake.owned import DISCOVERED_DUPLICATES
+    from jobs.feedback import cli as feedback_cli
+
+    older = [{**r, "run_id": "n0", "run_date": NIGHT - dt.timedelta(1)} for r in report[:1]]
+    newest = [{**r, "run_id": "n1", "run_date": NIGHT} for r in report]
+    stored = spark.createDataFrame(older + newest, DISCOVERED_DUPLICATES.schema)
+    DISCOVERED_DUPLICATES.table.write(stored, "overwrite", cfg=cfg)
+    monkeypatch.setattr(feedback_cli, "_context", lambda: (spark, cfg))
+    args = build_parser().parse_args(["quality", "duplicates", "--found", "--json"])
+    capsys.readouterr()
+    assert args.func(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert len(printed) == len(report)
+    assert {(r["column_a"], r["column_b"]) for r in printed} >= {("psn_name", "xm")}

@@ -383,7 +383,8 @@ def discover(samples: list[KeySample], declared: dict[frozenset, str]) -> list[d
             key = (row["table_a"], row["column_a"], row["table_b"], row["column_b"])
             if key not in best or row["rows_compared"] > best[key]["rows_compared"]:
                 best[key] = row
-    return sorted(best.values(), key=lambda r: (r["department_a"], r["department_b"], *r))
+    order = ("department_a", "department_b", "table_a", "table_b", "column_a", "column_b")
+    return sorted(best.values(), key=lambda r: tuple(r[k] for k in order))
 
 
 def sample_frames(frames: dict[OdsTable, DataFrame]) -> list[KeySample]:
@@ -405,9 +406,9 @@ def find_duplicates(
     landed by default; `frames` {OdsTable: DataFrame} to look at other rows)."""
     from govlake.libraries import load_libraries
 
-    tables = ods_tables(spark, cfg) if tables is None else tables
     libraries = load_libraries() if libraries is None else libraries
     if frames is None:
+        tables = ods_tables(spark, cfg) if tables is None else tables
         frames = {t: Table.parse(t.table).read(spark, cfg) for t in tables}
     return discover(sample_frames(frames), declared_pairs(libraries))
 
