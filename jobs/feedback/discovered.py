@@ -3,11 +3,13 @@
 jobs.feedback.duplicates measures only attributes a library lists from two departments. This
 module finds them in the ods tables themselves, in four steps, at a cost linear in the tables:
 
-1. Profile (one Spark job per table): on its first PROFILE_ROWS rows, every column is tested
-   with the engine's identifier checks (jobs.identifiers.CHECKS: ric, uscc, cert, unit_code).
-   A column is an identifier of kind K when at least ID_SHARE of its non-blank values pass
-   K's check and at least MIN_VALID do (defects and a few enterprises among persons allowed).
-2. Sample (one Spark job per table): per identifier column, the rows of the SKETCH_KEYS keys
+1. Profile: each table's first PROFILE_ROWS rows (a small read per table); every value of the
+   form of an identifier (15, 18 or 28 characters, or the certificate root) is tested with the
+   engine's checks (jobs.identifiers.CHECKS: ric, uscc, cert, unit_code), all tables in one
+   Spark job. A column is an identifier of kind K when at least MIN_VALID values pass K, and
+   the passing values are at least ID_SHARE of its non-blank ones (defects allowed; a column
+   may be of two kinds: a right holder's number is a person's or an enterprise's).
+2. Sample (one Spark job for all tables, a row travels as JSON): per identifier column, the rows of the SKETCH_KEYS keys
    with the smallest xxhash64 of the normalized value (bottom-k, one row per key, the newest
    batch). The hashes are a KMV sketch: the distinct count is (k-1)/u of the k-th smallest,
    and because every table keeps the keys below its own threshold, two samples cut at the
@@ -16,8 +18,8 @@ module finds them in the ods tables themselves, in four steps, at a cost linear 
 3. Pairs (driver, no Spark): for every two identifier columns of one kind in tables of two
    departments, the Jaccard estimate J from the sketches gives the overlap J(nA+nB)/(1+J);
    pairs sharing at least MIN_SHARED sampled keys are joined on those keys.
-4. Agreement (driver): for every other column pair of one class (date, identifier of a kind,
-   text: names, codes, addresses), values normalized (NFKC: full-width to half-width; trimmed,
+4. Agreement (driver): for every other column pair of one class (date, identifier, text:
+   names, codes, addresses), values normalized (NFKC: full-width to half-width; trimmed,
    spaces removed, upper case; dates of any of the usual forms as ISO), the share of joined
    rows stating both that agree, and the share expected by chance, sum_v p_a(v) * p_b(v)
    over the two columns' values among those rows. A pair is reported when at least
@@ -26,9 +28,11 @@ module finds them in the ods tables themselves, in four steps, at a cost linear 
 
 Only column names, counts and rates are written (quality.discovered_duplicates, one slice per
 night); the sampled values stay in the driver's memory. A pair is `declared` when a library
-attribute lists both columns among its sources (libraries/*.yaml). Cost: two small Spark jobs
-per table plus a driver loop over identifier pairs whose work is bounded by SKETCH_KEYS rows;
-benchmarks/README.md gives the time for 13 tables and for all of them doubled.
+attribute lists both columns among its sources (libraries/*.yaml). Pairs of one department's
+tables are not reported: the question is what a department collects that another already has.
+Cost: a small read per table and two Spark jobs in all, plus a driver loop over identifier
+pairs, each bounded by SKETCH_KEYS rows; benchmarks/README.md gives the time for half the
+tables, all of them and all of them twice.
 """
 
 from __future__ import annotations
