@@ -9,9 +9,9 @@ module finds them in the ods tables themselves, in four steps, at a cost linear 
    Spark job. A column is an identifier of kind K when at least MIN_VALID values pass K, and
    the passing values are at least ID_SHARE of its non-blank ones (defects allowed; a column
    may be of two kinds: a right holder's number is a person's or an enterprise's).
-2. Sample (one Spark job for all tables, a row travels as JSON): per identifier column, the rows of the SKETCH_KEYS keys
-   with the smallest xxhash64 of the normalized value (bottom-k, one row per key, the newest
-   batch). The hashes are a KMV sketch: the distinct count is (k-1)/u of the k-th smallest,
+2. Sample (one Spark job for all tables, a row travels as JSON): per identifier column, the
+   rows of the SKETCH_KEYS keys with the smallest xxhash64 of the normalized value (bottom-k,
+   one row per key, the newest batch). The hashes are a KMV sketch: the distinct count is (k-1)/u of the k-th smallest,
    and because every table keeps the keys below its own threshold, two samples cut at the
    lower of both thresholds hold exactly the shared keys below it (coordinated sampling):
    the join of the samples is a uniform sample of the join of the tables.
