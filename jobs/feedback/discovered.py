@@ -11,10 +11,10 @@ module finds them in the ods tables themselves, in four steps, at a cost linear 
    may be of two kinds: a right holder's number is a person's or an enterprise's).
 2. Sample (one Spark job for all tables, a row travels as JSON): per identifier column, the
    rows of the SKETCH_KEYS keys with the smallest xxhash64 of the normalized value (bottom-k,
-   one row per key, the newest batch). The hashes are a KMV sketch: the distinct count is (k-1)/u of the k-th smallest,
-   and because every table keeps the keys below its own threshold, two samples cut at the
-   lower of both thresholds hold exactly the shared keys below it (coordinated sampling):
-   the join of the samples is a uniform sample of the join of the tables.
+   one row per key, the newest batch). The hashes are a KMV sketch: the distinct count is
+   (k-1)/u of the k-th smallest, and because every table keeps the keys below its own
+   threshold, two samples cut at the lower of both thresholds hold exactly the shared keys
+   below it (coordinated sampling): the join of the samples samples the join of the tables.
 3. Pairs (driver, no Spark): for every two identifier columns of one kind in tables of two
    departments, the Jaccard estimate J from the sketches gives the overlap J(nA+nB)/(1+J);
    pairs sharing at least MIN_SHARED sampled keys are joined on those keys.
