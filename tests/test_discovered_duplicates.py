@@ -238,3 +238,45 @@ def test_govlake_quality_duplicates_found_prints_the_newest_night(
     printed = json.loads(capsys.readouterr().out)
     assert len(printed) == len(report)
     assert {(r["column_a"], r["column_b"]) for r in printed} >= {("psn_name", "xm")}
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("张伟", " 张 伟\u3000"),  # spaces, an ideographic space
+        ("ABC123", "ａｂｃ１２３"),  # full-width, lower case
+        ("1990-01-02", "19900102"),
+        ("1990-01-02", "1990/1/2"),
+        ("1990-01-02", "1990年1月2日"),
+        ("1990-01-02", "1990-01-02 00:00:00"),
+        ("26", "26.0"),
+    ],
+)
+def test_statements_are_compared_after_normalization(a, b):
+    from jobs.feedback.discovered import normalize
+
+    assert normalize(a) == normalize(b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("1990-01-02", "1990-01-03"),
+        ("19900102", "199001020"),
+        ("2024-01-02 08:00:00", "2024-01-02"),
+    ],
+)
+def test_different_statements_stay_different(a, b):
+    from jobs.feedback.discovered import normalize
+
+    assert normalize(a) != normalize(b)
+
+
+def test_chance_agreement_of_a_two_valued_code_is_high():
+    """A sex code agrees half the time by chance: 60% agreement is not beyond it."""
+    from jobs.feedback.discovered import MIN_LIFT, agreement
+
+    pairs = [("1", "1")] * 30 + [("2", "2")] * 30 + [("1", "2")] * 20 + [("2", "1")] * 20
+    n, agree, chance = agreement(pairs)
+    assert (n, agree, chance) == (100, 0.6, 0.5)
+    assert agree - chance < MIN_LIFT

@@ -115,13 +115,13 @@ def normalize(value) -> str | None:
     spaces, upper case, dates as ISO, 26.0 as 26; NULL for blank."""
     if value is None:
         return None
-    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value)).strip(TRIM)).upper()
-    if not text:
-        return None
+    stripped = unicodedata.normalize("NFKC", str(value)).strip(TRIM)
+    day = as_date(stripped)  # before the spaces go: 2024-01-02 00:00:00 is a date
+    if day:
+        return day
+    text = re.sub(r"\s+", "", stripped).upper()
     whole = WHOLE_NUMBER.match(text)
-    if whole:
-        return whole.group(1)
-    return as_date(text) or text
+    return whole.group(1) if whole else text or None
 
 
 def column_class(values: list[str | None], identifier: bool) -> str:
