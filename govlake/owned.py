@@ -142,6 +142,19 @@ DUPLICATE_COLLECTION = _declare(
     "recommended authoritative source (jobs.feedback.duplicates); a rerun of the night, "
     "under any run id, replaces the night's report.",
 )
+DISCOVERED_DUPLICATES = _declare(
+    "quality.discovered_duplicates",
+    "run_id string, run_date date, department_a string, table_a string, key_a string, "
+    "department_b string, table_b string, key_b string, key_kind string, keys_a long, "
+    "keys_b long, keys_overlap long, overlap_percent double, keys_sampled long, "
+    "column_a string, column_b string, value_class string, rows_compared long, "
+    "agree_percent double, chance_percent double, declared boolean, declared_by string",
+    "Duplicate collection found from the data, declared by a library or not "
+    "(jobs.feedback.discovered): per pair of ods tables of two departments, the identifier "
+    "columns they share (keys estimated from bottom-k hash sketches) and the column pairs "
+    "whose values agree beyond chance among the joined sampled rows; column names and rates "
+    "only, never a value; a rerun of the night, under any run id, replaces the night's rows.",
+)
 
 
 # -- catalog: resources, items, systems, registrations -------------------------------------

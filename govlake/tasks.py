@@ -182,7 +182,12 @@ def _ledger_step(task_id: str, job: str, inputs: tuple[str, ...], outputs: tuple
 OPEN_DIR = PROJECT_ROOT / "conf" / "open"
 CATALOG_TABLES = ("catalog.resources", "catalog.items", "catalog.systems", "catalog.registrations")
 QUALITY_INPUTS = ("quality.results", "quality.failed_rows", "ops.rejected_rows", "base.conflicts")
-QUALITY_OUTPUTS = ("quality.scores", "quality.problems", "quality.duplicate_collection")
+QUALITY_OUTPUTS = (
+    "quality.scores",
+    "quality.problems",
+    "quality.duplicate_collection",
+    "quality.discovered_duplicates",
+)
 
 # The ledger (一本账) once every library is built, in the order it runs: the catalog first,
 # then what reads it. The jobs live in jobs/ledger.py.
@@ -195,7 +200,11 @@ LEDGER_STEPS = (
     # The record tables' small files, compacted before the site (and the next night) reads them.
     _ledger_step("compact_records", "compact", tuple(o.name for o in RECORD_TABLES), ()),
     _ledger_step(
-        "build_site", "site", (*CATALOG_TABLES, "quality.scores", "lineage.column_edges"), ()
+        "build_site",
+        "site",
+        (*CATALOG_TABLES, "quality.scores", "quality.discovered_duplicates")
+        + ("lineage.column_edges",),
+        (),
     ),
 )
 

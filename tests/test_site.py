@@ -18,6 +18,7 @@ from govlake.lakehouse import Table
 from govlake.site.model import (
     Access,
     Delivery,
+    DuplicateCollection,
     Freshness,
     Item,
     Ledger,
@@ -174,6 +175,12 @@ def tiny_ledger() -> Ledger:
                            "SELECT division, count(*) FROM base.population GROUP BY division"),
         ],
         budgets={"health_study": (0.5, 1.0)},
+        duplicates=[
+            DuplicateCollection("市公安局", RESIDENT, "xm", "市民政局", MARRIAGE, "husband_name",
+                                "ric", 40, 80.0, 97.5, 0.4, None),
+            DuplicateCollection("市公安局", RESIDENT, "xm", "市民政局", MARRIAGE, "wife_name",
+                                "ric", 38, 76.0, 96.0, 0.5, "population.name"),
+        ],
         notes={"lineage": "declared lineage (test)"},
     )  # fmt: skip
 
@@ -213,6 +220,7 @@ def test_site_has_every_page_and_a_search_index(site):
     names = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
     assert names == [
         "access.html",
+        "duplicates.html",
         "index.html",
         "lineage/base_population.html",
         "lineage/ods_mca_marriage__marriage.html",
@@ -269,6 +277,17 @@ def test_access_page_counts_reads_per_table_and_department_without_values(site):
     row = "<td>420704000</td><td>allowed</td><td>12</td><td>340</td><td>12</td><td>2</td>"
     assert row in html and 'href="resources/base_population.html">base.population</a>' in html
     assert 'href="access.html"' in (site / "index.html").read_text(encoding="utf-8")
+
+
+def test_duplicates_page_lists_column_pairs_with_rates_and_declared(site):
+    """Issue 14 item 5: duplicate collection found from the data, names and rates only."""
+    html = (site / "duplicates.html").read_text(encoding="utf-8")
+    assert 'declared by no library: <b class="bad">1</b>' in html
+    row = (f"<td>市公安局</td><td>{RESIDENT}.xm</td><td>市民政局</td>"
+           f"<td>{MARRIAGE}.husband_name</td><td>ric</td><td>40</td><td>80.0</td><td>97.5</td>"
+           "<td>0.4</td><td>—</td>")  # fmt: skip
+    assert row in html and "<td>population.name</td>" in html
+    assert 'href="duplicates.html"' in (site / "index.html").read_text(encoding="utf-8")
 
 
 def test_open_page_lists_datasets_with_download_links_inside_the_site(site):
@@ -386,7 +405,7 @@ def test_every_page_loads_without_errors_from_the_file_system(site, browser):
         watched.open(page.as_uri())
         assert watched.page.locator("body").count() == 1
     assert watched.problems == [], watched.problems
-    assert len(pages) == 14
+    assert len(pages) == 15
 
 
 def test_search_and_facets_narrow_the_catalog(site, browser):
@@ -504,6 +523,7 @@ def test_collect_ledger_falls_back_to_configuration_and_ops(spark, private_cfg, 
     assert (fresh.department, fresh.latest_batch, fresh.status) == ("市税务局", day, "late")
     assert fresh.expected_batch >= dt.date(2026, 12, 3) and fresh.days_late >= 7
     assert ledger.requests is None and ledger.problems is None and ledger.score_history == {}
+    assert ledger.duplicates is None and "not looked for yet" in ledger.notes["duplicates"]
 
     site = build_site(spark, private_cfg)
     assert site == private_cfg.lakehouse / "site"
@@ -564,6 +584,23 @@ def _save_sandbox(spark, cfg) -> None:
     _save(spark, cfg, "share.sandbox_releases", rows, SANDBOX_RELEASES.schema)
     spend = [{"project": "health_study", "epsilon_spent": 0.5, "releases": 1, "updated_at": at}]
     _save(spark, cfg, "share.sandbox_budgets", spend, SANDBOX_BUDGETS.schema)
+
+
+def _save_duplicates(spark, cfg) -> None:
+    """Two nights of quality.discovered_duplicates: the site shows the newer one only."""
+    from govlake.owned import DISCOVERED_DUPLICATES
+
+    row = {"department_a": "市公安局", "table_a": RESIDENT, "key_a": "sfzh",
+           "department_b": "市民政局", "table_b": MARRIAGE, "key_b": "husband_id",
+           "key_kind": "ric", "keys_a": 90, "keys_b": 50, "keys_overlap": 40,
+           "overlap_percent": 80.0, "keys_sampled": 40, "column_a": "xm",
+           "column_b": "husband_name", "value_class": "text", "rows_compared": 40,
+           "chance_percent": 0.4, "declared": False, "declared_by": None}  # fmt: skip
+    rows = [
+        {**row, "run_id": "n1", "run_date": dt.date(2026, 11, 25), "agree_percent": 90.0},
+        {**row, "run_id": "n2", "run_date": dt.date(2026, 11, 26), "agree_percent": 97.5},
+    ]
+    _save(spark, cfg, "quality.discovered_duplicates", rows, DISCOVERED_DUPLICATES.schema)
 
 
 def assert_sandbox_collected(ledger) -> None:
@@ -740,8 +777,10 @@ def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_
     )
     _save_audit(spark, private_cfg)
     _save_sandbox(spark, private_cfg)
+    _save_duplicates(spark, private_cfg)
 
     ledger = collect_ledger(spark, private_cfg)
+    assert [(d.column_a, d.agree_percent) for d in ledger.duplicates] == [("xm", 97.5)]
 
     assert_access_counted(ledger)
     assert_sandbox_collected(ledger)

@@ -180,3 +180,29 @@ def run_all(run: _Run) -> None:
     run.land()
     run.file(economy_sources.stats_table)  # after samr: its conflicts need clean registrations
     run.database(economy_sources.tax_table)
+
+
+class _Kept(_Run):
+    """A run that keeps each table's rows (defects injected) instead of writing files."""
+
+    def __init__(self, world: World, rates: DefectRates):
+        super().__init__(Path("."), world, rates, _quiet)
+        self.tables: dict[str, tuple] = {}
+
+    def store(self, path: Path, tables: list) -> None:
+        for spec, rows in tables:
+            self.tables[spec.key] = (spec, rows)
+
+    def write(self, data: TableData, result: Injected) -> None:
+        self.tables[data.spec.key] = (data.spec, result.rows)
+
+
+def generate_tables(
+    persons: int, logical_date: datetime.date, seed: int = 20261126, config=None
+) -> tuple[World, dict[str, tuple]]:
+    """The world and every department table's (spec, rows) as generate_sources makes them,
+    in memory (no file, no manifest): for checks that compare a job's findings with the world."""
+    config = config or load_config()
+    run = _Kept(build_world(persons, logical_date, seed, config), config.rates)
+    run_all(run)
+    return run.world, run.tables

@@ -87,6 +87,7 @@ def collect_ledger(spark: SparkSession, cfg: Settings) -> Ledger:
         problems=portal.problems(spark, cfg, notes),
         deliveries=portal.deliveries(spark, cfg, notes),
         releases=portal.sandbox_releases(spark, cfg, notes),
+        duplicates=portal.duplicates(spark, cfg, notes),
         budgets=portal.sandbox_budgets(spark, cfg),
         notes=notes,
     )

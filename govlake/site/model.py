@@ -206,6 +206,25 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class DuplicateCollection:
+    """Two departments' columns stating one fact, found from the data (识别重复采集数据,
+    quality.discovered_duplicates): names and rates only, never a value."""
+
+    department_a: str
+    table_a: str
+    column_a: str
+    department_b: str
+    table_b: str
+    column_b: str
+    key_kind: str
+    keys_overlap: int
+    overlap_percent: float
+    agree_percent: float
+    chance_percent: float
+    declared_by: str | None
+
+
+@dataclass(frozen=True)
 class SandboxRelease:
     """A statistic released from a sandbox project (可用不可见, share.sandbox_releases); the
     statement with any identifier in it masked."""
@@ -241,6 +260,7 @@ class Ledger:
     problems: dict[str, Problems] | None = None  # None: no problem tracked yet
     deliveries: list[Delivery] | None = None  # None: no application warehouse served yet
     releases: list[SandboxRelease] | None = None  # None: nothing released from a sandbox yet
+    duplicates: list[DuplicateCollection] | None = None  # None: none looked for yet
     # project -> (ε spent, ε budget) of every configured sandbox project
     budgets: dict[str, tuple[float, float]] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # input -> where from / why missing

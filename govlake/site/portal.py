@@ -1,5 +1,6 @@
 """What the portal's weekly pages count (统计分析): requests and their answers, each source's
-delivery against its schedule, quality scores over the nights, problems open and fixed.
+delivery against its schedule, quality scores over the nights, problems open and fixed, and
+the facts departments collect twice.
 
 Each reader returns what the site model holds, or None (with a note) when its table is not
 written yet; nothing here writes.
@@ -16,6 +17,7 @@ from croniter import croniter
 from govlake.owned import PROBLEMS, SHARE_DELIVERIES, SHARE_REQUESTS
 from govlake.site.model import (
     Delivery,
+    DuplicateCollection,
     Problems,
     SandboxRelease,
     ShareRequest,
@@ -182,3 +184,20 @@ def sandbox_budgets(spark: SparkSession, cfg: Settings) -> dict[str, tuple[float
         name: (float(spent.get(name) or 0.0), float(project.epsilon))
         for name, project in sorted(load_projects().items())
     }
+
+
+def duplicates(spark: SparkSession, cfg: Settings, notes: dict):
+    """The newest night's duplicate collection found from the data, most shared keys first."""
+    from pyspark.sql import functions as F
+
+    from govlake.owned import DISCOVERED_DUPLICATES
+
+    df = DISCOVERED_DUPLICATES.table.read_if_exists(spark, cfg)
+    if df is None:
+        notes["duplicates"] = "quality.discovered_duplicates 尚未生成: not looked for yet."
+        return None
+    fields = list(DuplicateCollection.__dataclass_fields__)
+    newest = df.where(F.col("run_date") == df.agg(F.max("run_date")).first()[0])
+    notes["duplicates"] = "quality.discovered_duplicates: the newest night (names and rates)."
+    found = [DuplicateCollection(**r.asDict()) for r in newest.select(*fields).collect()]
+    return sorted(found, key=lambda d: (d.department_a, d.department_b, -d.keys_overlap))

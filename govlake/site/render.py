@@ -179,6 +179,18 @@ def _requests(ledger: Ledger) -> dict | None:
     }
 
 
+def _duplicates(ledger: Ledger) -> dict | None:
+    """The duplicate-collection page: column pairs, and the pairs per department pair."""
+    if ledger.duplicates is None:
+        return None
+    pairs = counts([f"{d.department_a} · {d.department_b}" for d in ledger.duplicates])
+    return {
+        "rows": ledger.duplicates,
+        "chart": bar_chart("重复采集字段 columns collected twice", pairs, "b"),
+        "undeclared": sum(d.declared_by is None for d in ledger.duplicates),
+    }
+
+
 def _portal(ledger: Ledger) -> dict:
     """The portal page (统计分析): one row per department, with the charts a data office reads."""
     rows = [_department_row(ledger, d) for d in _departments(ledger)]
@@ -278,6 +290,8 @@ def render_site(
     _write(env, staging, "access.html", "access.html", "", common, access=_access(ledger))
     _write(env, staging, "requests.html", "requests.html", "", common, requests=_requests(ledger))
     _write(env, staging, "portal.html", "portal.html", "", common, portal=_portal(ledger))
+    _write(env, staging, "duplicates.html", "duplicates.html", "", common,
+           duplicates=_duplicates(ledger))  # fmt: skip
     _copy_open_data(ledger, open_dir, staging / "open")
     _write(env, staging, "open.html", "open.html", "", common, by_code=_by_code(ledger))
     for resource in ledger.resources:

@@ -1,9 +1,11 @@
 """Feedback to the providing departments (issue 4, items 5-7): quality scores, tracked problem
-rows with a rectification workbook per department, and the duplicate-collection report.
+rows with a rectification workbook per department, and the duplicate-collection reports
+(declared by the libraries, and found from the ods data).
 
 Reads whichever of quality.results, quality.failed_rows, ops.rejected_rows, quarantine.<lib>,
 base.conflicts, ops.load_runs and ops.library_runs exist; writes quality.scores,
-quality.problems, quality.duplicate_collection and <lakehouse>/feedback/<run_date>/.
+quality.problems, quality.duplicate_collection, quality.discovered_duplicates and
+<lakehouse>/feedback/<run_date>/ (each department's workbook lists both duplicate reports).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ if TYPE_CHECKING:
 
 
 def publish_feedback(spark: SparkSession, cfg: Settings, run_date: dt.date, run_id: str) -> dict:
-    """Score the night, track its problems, write the workbooks and the duplicate report."""
+    """Score the night, track its problems, find duplicate collection, write the workbooks."""
+    from jobs.feedback.discovered import write_discovered
     from jobs.feedback.duplicates import write_duplicates
     from jobs.feedback.problems import track_problems
     from jobs.feedback.scores import write_scores
@@ -26,8 +29,9 @@ def publish_feedback(spark: SparkSession, cfg: Settings, run_date: dt.date, run_
 
     scores = write_scores(spark, cfg, run_date, run_id)
     problems = track_problems(spark, cfg, run_date, run_id)
-    files = write_workbooks(spark, cfg, run_date, run_id)
     duplicates = write_duplicates(spark, cfg, run_date, run_id)
+    discovered = write_discovered(spark, cfg, run_date, run_id)
+    files = write_workbooks(spark, cfg, run_date, run_id, duplicates, discovered)
     return {
         "run_date": run_date.isoformat(),
         "run_id": run_id,
@@ -35,6 +39,7 @@ def publish_feedback(spark: SparkSession, cfg: Settings, run_date: dt.date, run_
         "problems": problems,
         "workbooks": [str(p) for p in files],
         "duplicate_collection": len(duplicates),
+        "discovered_duplicates": len(discovered),
     }
 
 

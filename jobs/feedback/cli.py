@@ -72,10 +72,30 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     return 0
 
 
+FOUND_COLUMNS = (
+    "department_a", "table_a", "column_a", "department_b", "table_b", "column_b",
+    "key_kind", "keys_overlap", "agree_percent", "chance_percent", "declared_by",
+)  # fmt: skip
+
+
+def cmd_found_duplicates(spark, args: argparse.Namespace, cfg) -> int:
+    """`govlake quality duplicates --found`: the newest night's pairs found from the data."""
+    from jobs.feedback.discovered import latest_discovered
+
+    rows = [{c: r[c] for c in FOUND_COLUMNS} for r in latest_discovered(spark, cfg)]
+    if not rows and not args.json:
+        console.print("No duplicate collection found from the data yet (written each night).")
+        return 0
+    print_rows(rows, args.json, title="Duplicate collection found from the data (重复采集)")
+    return 0
+
+
 def cmd_duplicates(args: argparse.Namespace) -> int:
     from jobs.feedback.duplicates import latest_report
 
     spark, cfg = _context()
+    if args.found:
+        return cmd_found_duplicates(spark, args, cfg)
     report = latest_report(spark, cfg)
     if not report and not args.json:
         console.print("No duplicate-collection report yet: it is written after each nightly run.")
@@ -115,4 +135,9 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     feedback = command("feedback", cmd_feedback, "open problem rows to send back to a department")
     feedback.add_argument("--department", default=None, help="e.g. 市公安局")
     feedback.add_argument("--limit", type=int, default=200, help="rows printed at most")
-    command("duplicates", cmd_duplicates, "attributes collected by several departments")
+    duplicates = command(
+        "duplicates", cmd_duplicates, "attributes collected by several departments"
+    )
+    duplicates.add_argument(
+        "--found", action="store_true", help="the column pairs found from the data, not declared"
+    )

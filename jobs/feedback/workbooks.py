@@ -1,5 +1,7 @@
 """Rectification workbooks (整改反馈): per providing department, its open problems as Excel and
-CSV (UTF-8 with BOM, so Excel on a Chinese Windows desktop opens it correctly)."""
+CSV (UTF-8 with BOM, so Excel on a Chinese Windows desktop opens it correctly), and in the Excel
+a sheet of the facts it collects that another department collects too (重复采集: declared by a
+library or found from the data; table and column names and rates only, never a value)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,66 @@ COLUMNS = (
     ("source_ref", "数据位置 / Source row"),
     ("problem_id", "问题编号 / Problem id"),
 )
+
+# One row per column the department collects again: declared (jobs.feedback.duplicates) or
+# found from the data (jobs.feedback.discovered). Names and rates only: nothing to mask.
+DUPLICATE_SHEET = "重复采集 Duplicate collection"
+DUPLICATE_COLUMNS = (
+    "本部门表 / Our table",
+    "本部门字段 / Our column",
+    "另一部门 / Other department",
+    "另一部门表 / Other table",
+    "另一部门字段 / Other column",
+    "关联标识 / Joined on",
+    "共同对象数 / Shared keys",
+    "一致率% / Agreement %",
+    "随机一致率% / Chance agreement %",
+    "基础库声明 / Declared by a library",
+    "来源 / Found by",
+)
+
+
+def duplicate_rows(department: str, declared: list[dict], discovered: list[dict]) -> list[list]:
+    """The department's rows of both duplicate reports, in DUPLICATE_COLUMNS order: declared
+    attributes it collects besides the authority, then pairs found from the data."""
+    rows = [
+        [
+            d["inputs"],
+            d["attribute"],
+            d["authoritative_department"],
+            d["authoritative_inputs"],
+            d["attribute"],
+            d["library"],
+            d["keys_both"],
+            d["agree_percent"],
+            None,
+            f"{d['library']}.{d['attribute']}",
+            "基础库声明 declared",
+        ]  # fmt: skip
+        for d in declared
+        if d["department"] == department
+    ]
+    for d in discovered:
+        sides = (("a", "b"), ("b", "a"))
+        for ours, theirs in sides:
+            if d[f"department_{ours}"] != department:
+                continue
+            rows.append(
+                [
+                    short_name(d[f"table_{ours}"]),
+                    d[f"column_{ours}"],
+                    d[f"department_{theirs}"],
+                    short_name(d[f"table_{theirs}"]),
+                    d[f"column_{theirs}"],
+                    f"{d[f'key_{ours}']} = {d[f'key_{theirs}']} ({d['key_kind']})",
+                    d["keys_overlap"],
+                    d["agree_percent"],
+                    d["chance_percent"],
+                    d["declared_by"] or "否 no",
+                    "数据发现 found in the data",
+                ]  # fmt: skip
+            )
+    return rows
 
 
 # Spark's order (NULLS FIRST ascending), said out loud for DataFusion, whose default differs.
@@ -87,7 +149,9 @@ def summary_rows(problems: list[dict], fixed: list[dict], scores: dict | None) -
     return rows
 
 
-def write_xlsx(path: Path, department: str, run_date: dt.date, problems, summary) -> None:
+def write_xlsx(
+    path: Path, department: str, run_date: dt.date, problems, summary, duplicates=()
+) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -111,7 +175,20 @@ def write_xlsx(path: Path, department: str, run_date: dt.date, problems, summary
         info.append(row)
     info.column_dimensions["A"].width = 32
     info.column_dimensions["C"].width = 40
+    if duplicates:
+        _duplicate_sheet(book.create_sheet(DUPLICATE_SHEET), duplicates)
     book.save(path)
+
+
+def _duplicate_sheet(sheet, rows: list[list]) -> None:
+    from openpyxl.styles import Font
+
+    sheet.append(list(DUPLICATE_COLUMNS))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append(row)
+    sheet.freeze_panes = "A2"
 
 
 def write_csv(path: Path, problems: list[dict]) -> None:
@@ -121,9 +198,17 @@ def write_csv(path: Path, problems: list[dict]) -> None:
         writer.writerows(display_row(p) for p in problems)
 
 
-def write_workbooks(spark: SparkSession, cfg: Settings, run_date: dt.date, run_id: str) -> list:
+def write_workbooks(
+    spark: SparkSession,
+    cfg: Settings,
+    run_date: dt.date,
+    run_id: str,
+    declared: list[dict] = (),
+    discovered: list[dict] = (),
+) -> list:
     """<lakehouse>/feedback/<run_date>/<department>.xlsx and .csv for every department with
-    open problems or problems fixed tonight; returns the paths written."""
+    open problems, problems fixed tonight or facts collected twice (the duplicate reports of
+    the night, declared and discovered); returns the paths written."""
     from pyspark.sql import functions as F
 
     problems = open_problems(cfg)
@@ -136,13 +221,20 @@ def write_workbooks(spark: SparkSession, cfg: Settings, run_date: dt.date, run_i
     scores = department_scores(spark, cfg, run_id)
     folder = cfg.lakehouse / "feedback" / run_date.isoformat()
     written = []
-    for department in sorted({p["department"] for p in problems + fixed}):
+    departments = {p["department"] for p in problems + fixed}
+    declared = [d for d in declared if d["keys_both"]]  # measured: both state some keys
+    departments |= {d["department"] for d in declared}
+    departments |= {d[f"department_{s}"] for d in discovered for s in "ab"}
+    for department in sorted(d for d in departments if d):
         mine = [p for p in problems if p["department"] == department]
         done = [p for p in fixed if p["department"] == department]
+        twice = duplicate_rows(department, declared, list(discovered))
         folder.mkdir(parents=True, exist_ok=True)
         summary = summary_rows(mine, done, scores.get(department))
+        if twice:
+            summary.insert(3, ["重复采集字段 / Columns collected twice", len(twice)])
         xlsx, text = folder / f"{department}.xlsx", folder / f"{department}.csv"
-        write_xlsx(xlsx, department, run_date, mine, summary)
+        write_xlsx(xlsx, department, run_date, mine, summary, twice)
         write_csv(text, mine)
         written += [xlsx, text]
     return written
