@@ -19,12 +19,13 @@ import time
 
 def ods_frames(spark, tables: dict, copies: int) -> dict:
     """{OdsTable: cached DataFrame} of the generated tables, `copies` times each."""
+    from govlake.sample.generate import record_rows
     from govlake.sources import get_table
     from jobs.feedback.discovered import OdsTable
 
     frames = {}
     for spec, every in tables.values():
-        rows = [r for r in every if isinstance(r, list)]  # an unparseable line is a RawLine
+        rows = record_rows(spec, every)
         source, table = get_table(spec.system, spec.table)
         schema = ", ".join(f"`{table.ods_column(c)}` string" for c in spec.columns)
         records = [[None if v is None else str(v) for v in r] for r in rows]

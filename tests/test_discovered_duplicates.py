@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 
 from govlake.lakehouse import Table
-from govlake.sample.generate import generate_tables
+from govlake.sample.generate import generate_tables, record_rows
 from govlake.sources import get_table
 from jobs.feedback.discovered import OdsTable, write_discovered
 
@@ -99,7 +99,7 @@ def generated(spark, cfg):
     world, generated_tables = generate_tables(PERSONS, NIGHT, seed=11)
     facts, truth, frames, keysets = world_facts(world), {}, {}, {}
     for spec, every in generated_tables.values():
-        rows = [r for r in every if isinstance(r, list)]  # an unparseable line is a RawLine
+        rows = record_rows(spec, every)
         source, table = get_table(spec.system, spec.table)
         name = source.ods_table(table)
         columns = [table.ods_column(c) for c in spec.columns]

@@ -206,3 +206,9 @@ def generate_tables(
     run = _Kept(build_world(persons, logical_date, seed, config), config.rates)
     run_all(run)
     return run.world, run.tables
+
+
+def record_rows(spec, rows: list) -> list[list]:
+    """The rows of a generated table that a reader takes as records: an unparseable row is a
+    RawLine (text), or in a workbook a row with extra cells (defects._unparseable)."""
+    return [r for r in rows if isinstance(r, list) and len(r) == len(spec.columns)]
