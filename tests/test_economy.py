@@ -20,6 +20,7 @@ from stdnum.cn import uscc
 
 from govlake.lakehouse import Table
 from govlake.sample.identifiers import org_code, uscc_number
+from govlake.sample.sources_economy import STATS_COLUMNS
 from jobs.ingest import load_table
 from jobs.library import build_library
 
@@ -30,15 +31,7 @@ A, B, C, D, E = (
     for body in ("MA4K1234", "MA4K2345", "MA4K3456", "MA4K4567", "MA4K5678")
 )
 BAD = A[:-1] + ("0" if A[-1] != "0" else "1")  # the check character wrong
-HEADER = [
-    "统一社会信用代码",
-    "单位详细名称",
-    "统计年度",
-    "行业代码",
-    "营业收入(万元)",
-    "从业人员期末人数",
-    "报送时间",
-]
+HEADER = list(STATS_COLUMNS)  # 市统计局's layout, as the sample generator writes it
 # 市统计局's workbook: a clean row and its revision (a later 报送时间), an unknown industry
 # class, a revenue typed with its unit, an invalid credit code, and one enterprise's year
 # submitted twice with different figures.
