@@ -49,7 +49,8 @@ class Attribute(BaseModel):
     blocking: bool = Field(
         False,
         description="a value that is there but does not parse (or fails its identifier check, "
-        "e.g. an industry code GB/T 4754 lacks) quarantines the row instead of becoming NULL",
+        "e.g. an industry code GB/T 4754 lacks; an identifier passing neither its type's check "
+        "nor a linked library's key check) quarantines the row instead of becoming NULL",
     )
     description: str = ""
 

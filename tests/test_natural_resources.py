@@ -24,6 +24,8 @@ U1, U2, U3 = P1 + "F00010203", P1 + "F00010301", P2 + "F00010101"
 TOO_SHORT = U1[:18] + U1[19:]  # 27 characters: a digit of the parcel number lost
 OTHER_CITY = "420102" + U1[6:]  # 武汉市江岸区
 LOWER_FIXTURE = P2 + "f00010201"  # a hand-typed lowercase fixture letter
+U4 = P2 + "F00010202"  # a valid unit whose right holder's identity number is mistyped
+BAD_HOLDER = PERSON[:-1] + ("0" if PERSON[-1] != "0" else "1")  # the check character wrong
 
 REALESTATE = """\
 system: nr_realestate
@@ -67,6 +69,7 @@ UNITS = [
     (TOO_SHORT, P1, "李娜", "个人", PERSON, FLAT, "0701", 60.0, "2015-03-02", None),
     (OTHER_CITY, P1, "李娜", "个人", PERSON, FLAT, "0701", 60.0, "2015-03-02", None),
     (LOWER_FIXTURE, P2, "王芳", "个人", PERSON, HOMESTEAD, "0702", 90.0, "2011-01-01", None),
+    (U4, P2, "王芳", "个人", BAD_HOLDER, HOMESTEAD, "0702", 95.0, "2011-01-01", None),
 ]
 SURVEY_ROWS = [
     "宗地代码,地类编码,地类名称,图斑面积,调查日期",
@@ -77,7 +80,7 @@ SURVEY_ROWS = [
 
 
 def test_the_test_identifiers_are_valid():
-    assert ric.is_valid(PERSON) and uscc.is_valid(FIRM)
+    assert ric.is_valid(PERSON) and uscc.is_valid(FIRM) and not ric.is_valid(BAD_HOLDER)
 
 
 def deliver(tmp_path, source_dir) -> None:
@@ -143,6 +146,7 @@ def test_unit_codes_quarantined_with_the_reason_and_the_survey_compared_per_unit
             (TOO_SHORT, ["invalid_unit_code:bad_length"]),
             (OTHER_CITY, ["invalid_unit_code:not_ezhou"]),
             (LOWER_FIXTURE, ["invalid_unit_code:lowercase"]),
+            (U4, ["invalid_right_holder_id:bad_check"]),
         ]
     )
 
@@ -156,5 +160,5 @@ def test_unit_codes_quarantined_with_the_reason_and_the_survey_compared_per_unit
         (U2, "land_use", "land_survey", "0501", registration, "0701"),
     }
     balance = {i["input"]: i for i in result["inputs"]}
-    assert balance[registration]["rows_in"] == 6 and balance[registration]["quarantined"] == 3
+    assert balance[registration]["rows_in"] == 7 and balance[registration]["quarantined"] == 4
     assert balance["land_survey"]["rows_in"] == 3 and balance["land_survey"]["quarantined"] == 0

@@ -115,18 +115,44 @@ def with_violations(ctx: BuildContext, source: Input, selected: DataFrame) -> Da
         declared = lib.attributes[attribute]
         if declared.required or declared.blocking:
             raw, value = F.col(f"_raw_{attribute}"), F.col(attribute)
-            rules += value_rules(attribute, declared.type, raw, value, declared.required)
+            kinds = identifier_kinds(declared) if declared.blocking else ()
+            rules += value_rules(attribute, declared.type, raw, value, declared.required, kinds)
     return selected.withColumn("_violations", F.filter(F.array(*rules), lambda r: r.isNotNull()))
 
 
-def value_rules(name: str, kind: str, raw: Column, value: Column, required: bool) -> list:
+def identifier_kinds(declared) -> tuple[str, ...]:
+    """The identifier checks a blocking ric/uscc/cert attribute must pass one of: its own type's
+    and the key type of each library it links to (a right holder is a resident or a legal
+    entity). Empty for other types, whose standard form is NULL when the value does not parse."""
+    from govlake.libraries import load_libraries
+
+    if declared.type not in KEY_CHECKS:
+        return ()
+    keyed = {lib.library: lib.key_type for lib in load_libraries()}
+    linked = [keyed[x] for x in declared.links if keyed.get(x) in identifiers.CHECKS]
+    return tuple(dict.fromkeys((declared.type, *linked)))
+
+
+def value_rules(
+    name: str, kind: str, raw: Column, value: Column, required: bool, kinds: tuple = ()
+) -> list:
     """A value's blocking rules: missing (when required), and present but unparseable; for a
-    type with an identifier check (industry), the check's reason: invalid_<name>:<reason>."""
+    type with an identifier check (industry), the check's reason: invalid_<name>:<reason>; for
+    an identifier valid as one of `kinds`, invalid_<name>:<the first kind's reason> when it
+    passes none of their checks."""
+    from functools import reduce
+
     from pyspark.sql import functions as F
 
     text = F.trim(raw)
     blank = text.isNull() | (text == "")
     rules = [F.when(blank, F.lit(f"missing_{name}"))] if required else []
+    if kinds:
+        checks = [identifiers.CHECKS[k](raw) for k in kinds]
+        passes = reduce(lambda a, b: a | b, [c["valid"] for c in checks])
+        why = F.concat(F.lit(f"invalid_{name}:"), checks[0]["reason"])
+        rules.append(F.when(~blank & ~passes, why))
+        return rules
     if kind in identifiers.CHECKS and kind not in KEY_CHECKS:
         why = F.concat(F.lit(f"invalid_{name}:"), identifiers.CHECKS[kind](raw)["reason"])
     else:
