@@ -256,6 +256,7 @@ def second_night(spark, cfg, tables, libs, themes, steps: Steps) -> dict:
 
 def run_size(persons: int, workdir: Path, out: Path) -> None:
     """Generate, load the first night, baseline and full build, then the second night."""
+    from govlake.demo import sample_interfaces
     from govlake.sample import generate_sources
     from govlake.settings import settings
     from govlake.spark import get_spark
@@ -273,7 +274,8 @@ def run_size(persons: int, workdir: Path, out: Path) -> None:
     inputs |= {table for theme in themes for table in theme.inputs}
     tables = [(s, t) for s, t in physical_tables() if s.ods_table(t) in inputs]
     load_before = os.getloadavg()[0]
-    with progress_bar() as progress:
+    # The 双公示 interface is served while the nights run, as the demo serves it.
+    with progress_bar() as progress, sample_interfaces(cfg, console):
         steps = Steps(progress, total=2 * len(tables) + 3 * len(libs) + 3 * len(themes) + 1)
         result = {
             "persons": persons,
@@ -526,6 +528,13 @@ def summarize(result: dict) -> dict:
         "ods_night1_seconds": night1["ods"]["seconds"],
         "ods_night2_seconds": night2["ods"]["seconds"],
         "increment": night2["increment"],
+        # A load that failed leaves its library or theme without an input: say which.
+        "ods_errors": {
+            f"{night}:{table}": load["error"]
+            for night, ods in (("night1", night1["ods"]), ("night2", night2["ods"]))
+            for table, load in ods["items"].items()
+            if load.get("error")
+        },
         "baseline_seconds": base,
         "full_build_seconds": full,
         "build_over_baseline": ratio(full, base),
@@ -680,6 +689,8 @@ def main(argv: list[str] | None = None) -> int:
         summaries.append(summarize({"persons": persons, **child}))
         print_size(summaries[-1])
         print_themes(summaries[-1])
+        for where, error in summaries[-1].get("ods_errors", {}).items():
+            console.print(f"  ODS load {where}: {error}")
     console.rule(f"check-ids throughput, {values:,} values per kind")
     ids = in_fresh_interpreter("benchmarks.libraries", "ids", ["--ids", str(values)])
     print_ids(ids)
