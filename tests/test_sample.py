@@ -928,3 +928,25 @@ def test_a_department_a_user_added_is_left_out_of_the_ground_truth_comparison(cl
     assert without_inputs(recorded, skipped, (2, 3)) == kept
     quarantined = {(one, "r1"), ("disability", "r2")}
     assert without_inputs(quarantined, skipped, (0,)) == {(one, "r1")}
+
+
+def test_a_missing_number_in_a_database_is_null_never_empty_text():
+    """A database keeps '' only in a text column: an emptied REAL value is NULL (a '' there made
+    the 税务局 load fail whole at 10,000 persons, as the loader's guard must for such a table)."""
+    import random
+
+    from govlake.sample.defects import _missing
+    from govlake.sample.sources_economy import TAX
+    from govlake.sample.tables import TableData
+
+    class Empty(random.Random):
+        def random(self):  # the branch that leaves '' rather than NULL
+            return 0.9
+
+    row = ["91420704MA4K12345X", "甲公司", "2025", 12.5, "2026-11-25 10:00:00"]
+    data = TableData(TAX, [row])
+    numbers = {TAX.col(c) for c in TAX.types}
+    for seed in range(20):
+        new = _missing(row, data, Empty(seed))
+        (changed,) = [i for i in range(len(row)) if new[i] != row[i]]
+        assert new[changed] == (None if changed in numbers else ""), (seed, new)

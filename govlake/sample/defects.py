@@ -119,8 +119,10 @@ def _missing(row: list, data: TableData, rng: random.Random) -> list | None:
     fmt = data.spec.fmt
     empty = None if fmt in ("sqlite", "jsonl", "api") and rng.random() < 0.8 else ""
 
-    def make(_value: object) -> object:
-        return empty
+    def make(value: object) -> object:
+        # A database keeps '' only in a text column: a number column left empty is NULL (a ''
+        # in SQLite's REAL column fails the whole load, as it should for a real department).
+        return None if fmt == "sqlite" and not isinstance(value, str) else empty
 
     return _swap(row, data, data.spec.required, _filled, make, rng)
 
