@@ -221,7 +221,9 @@ def test_two_readme_queries_agree_with_the_generator(spark, cfg, tmp_path):
     black_a = [r[0] for r in run_query(spark, cfg, "black_listed_a_rated") if r[0] in clean]
     assert penalised == truth.penalised_with_a_representative_of_others() != []
     assert black_a == truth.black_listed_with_a_rating() != []
-    assert len(clean) > 0.7 * len(register)
+    # Most of the register is compared (133 of 200 at this seed since 市场监管's register
+    # gained its industry column, whose defects leave fewer entities untouched).
+    assert len(clean) > 0.6 * len(register)
 
 
 def test_the_credit_columns_naming_a_person_are_masked_by_their_catalog_names():

@@ -305,6 +305,11 @@ def profiles(spark, cfg, built):
 
     for system, table in PROFILE_INPUTS:
         delivered(spark, cfg, system, table)
+    # 一企一档 reads base.economy: empty here, as on a night before 市统计局 and 市税务局 first
+    # deliver (the economy library is tested in test_economy.py; no query here reads it).
+    economy = "uscc string, year int, revenue decimal(18,4), employees decimal(18,4), "
+    economy += "tax_paid decimal(18,4), industry string"
+    Table("base", "economy").write(spark.createDataFrame([], economy), "overwrite", cfg=cfg)
     themes = {t.theme: t for t in load_themes()}
     results = {name: build(spark, cfg, themes[name], NIGHT) for name in PROFILES}
     for name in PROFILES:
