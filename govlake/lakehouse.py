@@ -417,13 +417,35 @@ def _rs_uri(uri: str) -> str:
     return str(Path(uri.removeprefix("file://")).resolve())
 
 
+def rs_storage_options(cfg: Settings | None = None) -> dict[str, str]:
+    """delta-rs's storage options for the tables root: for S3 the endpoint, keys, region and
+    addressing of govlake.objectstore (the same store Spark's S3A options name); empty for a
+    local folder. Every delta-rs opening and write of this module goes through it."""
+    from govlake.objectstore import rs_storage_options as options
+
+    return options(cfg or settings())
+
+
+def _rs_filesystem(cfg: Settings | None = None):
+    """pyarrow's file system of the tables root, and the root's path in it."""
+    from pyarrow import fs as pafs
+
+    from govlake.objectstore import pyarrow_filesystem, uses_object_store
+
+    cfg = cfg or settings()
+    uri = _rs_uri(tables_root(cfg))
+    if uses_object_store(cfg):
+        return pyarrow_filesystem(cfg), uri.removeprefix("s3://")
+    return pafs.FileSystem.from_uri(uri)
+
+
 def listed_tables(cfg: Settings | None = None) -> list[Table]:
     """`all_tables` without a JVM: each database folder (application warehouses too) listed by
     pyarrow's file system of the root (local disk or S3), a folder with a `_delta_log` being a
     table."""
     from pyarrow import fs as pafs
 
-    filesystem, base = pafs.FileSystem.from_uri(_rs_uri(tables_root(cfg)))
+    filesystem, base = _rs_filesystem(cfg)
     top = filesystem.get_file_info(pafs.FileSelector(base, allow_not_found=True))
     apps = sorted(i.base_name for i in top if APP_DATABASE.match(i.base_name))
     found = []
@@ -444,7 +466,7 @@ def open_without_jvm(table: Table, cfg: Settings | None = None):
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        return DeltaTable(_rs_uri(table.location(cfg)))
+        return DeltaTable(_rs_uri(table.location(cfg)), storage_options=rs_storage_options(cfg))
     except TableNotFoundError:
         return None
 

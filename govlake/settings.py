@@ -18,6 +18,28 @@ SPARK_PACKAGES = (
     "org.xerial:sqlite-jdbc:3.54.1.0",
     "org.postgresql:postgresql:42.7.14",
 )
+# Jars a session adds only when its tables live under that URI scheme (tables_uri). For s3a://:
+# Hadoop's S3A connector matching the wheel's Hadoop 3.5.0, with the AWS SDK v2 modules it calls
+# instead of the 686 MB SDK bundle it declares (hadoop-aws-3.5.0.pom: bundle 2.35.4, excluded
+# below); delta-spark's own hadoop-client 3.4.2 is excluded too, as Spark ships 3.5.0.
+AWS_SDK = "2.35.4"
+SCHEME_PACKAGES = {
+    "s3a": (
+        "org.apache.hadoop:hadoop-aws:3.5.0",
+        f"software.amazon.awssdk:s3:{AWS_SDK}",
+        f"software.amazon.awssdk:s3-transfer-manager:{AWS_SDK}",
+        f"software.amazon.awssdk:sts:{AWS_SDK}",
+        f"software.amazon.awssdk:apache-client:{AWS_SDK}",
+        f"software.amazon.awssdk:netty-nio-client:{AWS_SDK}",
+    ),
+}
+SCHEME_EXCLUDES = {
+    "s3a": (
+        "software.amazon.awssdk:bundle",
+        "org.apache.hadoop:hadoop-client-api",
+        "org.apache.hadoop:hadoop-client-runtime",
+    ),
+}
 
 
 class Settings(BaseModel):
@@ -59,6 +81,25 @@ class Settings(BaseModel):
     # How often the endpoint looks whether its access rules changed (conf/access/, the catalog,
     # share.requests): an approval or a revocation applies within this many seconds.
     serve_reload_seconds: float = 5.0
+    # Object storage, used when tables_uri is s3a://: the S3 endpoint (empty: AWS itself;
+    # AWS_ENDPOINT_URL overrides), its region, path-style URLs (the bucket in the path, as
+    # S3-compatible servers want it), and the Airflow connection holding the keys (empty: the
+    # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment variables). Never keys here.
+    object_store_endpoint: str | None = None
+    object_store_region: str = "us-east-1"
+    object_store_path_style: bool = False
+    object_store_conn_id: str | None = None
+
+    @field_validator("tables_uri")
+    @classmethod
+    def _known_scheme(cls, uri: str | None) -> str | None:
+        scheme, sep, _ = (uri or "").partition("://")
+        if sep and scheme.lower() not in ("file", "s3a"):
+            raise ValueError(
+                f"tables_uri scheme '{scheme}://' is not supported; use s3a:// (Hadoop's S3 "
+                "connector, also for S3-compatible stores), file:// or a folder"
+            )
+        return uri
 
     @field_validator("source_roots")
     @classmethod
@@ -92,6 +133,7 @@ def load_settings(env: str | None = None, path: Path | None = None) -> Settings:
         "sources_root": "GOVLAKE_SOURCES",
         "airflow_home": "AIRFLOW_HOME",
         "tables_uri": "GOVLAKE_TABLES_URI",
+        "object_store_endpoint": "AWS_ENDPOINT_URL",
     }
     for key, var in overrides.items():
         if os.environ.get(var):

@@ -15,18 +15,20 @@ from typing import TYPE_CHECKING
 
 from govlake.errors import GovlakeError
 from govlake.lakehouse import register_all
-from govlake.settings import SPARK_PACKAGES, Settings, settings
+from govlake.objectstore import hadoop_options, hadoop_secrets, uri_scheme
+from govlake.settings import SCHEME_EXCLUDES, SCHEME_PACKAGES, SPARK_PACKAGES, Settings, settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
 def spark_conf(cfg: Settings) -> dict[str, str]:
-    """Spark properties of the lakehouse, also written out for spark-sql / pyspark users."""
+    """Spark properties of the lakehouse, also written out for spark-sql / pyspark users
+    (no secrets: the object store's keys are added by get_spark alone)."""
     return {
+        **_storage_conf(cfg),
         "spark.master": cfg.spark_master,
         "spark.driver.memory": cfg.driver_memory,
-        "spark.jars.packages": ",".join(SPARK_PACKAGES),
         "spark.jars.ivy": str(cfg.ivy_dir),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -62,6 +64,15 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
     }
 
 
+def _storage_conf(cfg: Settings) -> dict[str, str]:
+    """The jars of the tables root's scheme (hadoop-aws only for s3a://) and S3A's options."""
+    scheme = uri_scheme(cfg.tables_uri or "")
+    conf = {"spark.jars.packages": ",".join((*SPARK_PACKAGES, *SCHEME_PACKAGES.get(scheme, ())))}
+    if SCHEME_EXCLUDES.get(scheme):
+        conf["spark.jars.excludes"] = ",".join(SCHEME_EXCLUDES[scheme])
+    return {**conf, **hadoop_options(cfg)}
+
+
 def get_spark(
     cfg: Settings | None = None, app_name: str = "govlake", tables: set[str] | None = None
 ) -> SparkSession:
@@ -71,7 +82,8 @@ def get_spark(
     cfg = cfg or settings()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
-    for key, value in spark_conf(cfg).items():
+    # The keys are read before the JVM starts: a missing one fails here, naming where to put it.
+    for key, value in {**spark_conf(cfg), **hadoop_secrets(cfg)}.items():
         builder = builder.config(key, value)
     log = cfg.lakehouse.parent / "logs" / "spark.log"
     try:

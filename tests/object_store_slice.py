@@ -1,0 +1,106 @@
+"""A slice of the night with the tables on S3, run in its own process by test_object_store.py.
+
+The suite's shared Spark session has local tables and must not be reconfigured, so this script
+starts its own session from the environment the test gives it (GOVLAKE_TABLES_URI=s3a://...,
+AWS_ENDPOINT_URL of the server, keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). It loads one
+generated department source into ods through the ordinary load, MERGEs into it, appends a run
+record by delta-rs, and writes what it saw as JSON for the test to check.
+
+    python tests/object_store_slice.py <out.json>
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+DAY = dt.date(2026, 11, 26)
+PERSONS = 300
+SYSTEM, TABLE = "tax_credit", "credit_rating"
+
+
+def source_keys(root: Path, path: str) -> list[list[str]]:
+    """(taxpayer id, rating year) of every row of the generated CSV: the generator's output."""
+    with (root / path).open(encoding="utf-8-sig", newline="") as handle:
+        return sorted([r["纳税人识别号"], r["评价年度"]] for r in csv.DictReader(handle))
+
+
+def merge_one(spark, table, cfg, key: list[str]) -> None:
+    """MERGE one changed credit level into the table (Delta's MERGE on S3)."""
+    update = spark.createDataFrame([(key[0], key[1], "D")], "tid string, yr string, lvl string")
+    condition = "t.taxpayer_id = s.tid AND CAST(t.rating_year AS STRING) = s.yr"
+    merge = table.delta(spark, cfg).alias("t").merge(update.alias("s"), condition)
+    merge.whenMatchedUpdate(set={"credit_level": "s.lvl"}).execute()
+
+
+def delta_rs_side(table, records, cfg) -> dict:
+    """What delta-rs (no JVM) sees and writes on S3: versions, rows, a run-record append."""
+    from govlake.lakehouse import (
+        append_without_jvm,
+        listed_tables,
+        open_without_jvm,
+        query_without_jvm,
+        size_without_jvm,
+    )
+
+    version, rows = size_without_jvm(table, cfg)
+    before = open_without_jvm(records, cfg).version()
+    sample = query_without_jvm("SELECT * FROM r LIMIT 1", {"r": records}, cfg)[0]
+    appended = append_without_jvm(records, [{**sample, "run_id": "s3-probe"}], cfg)
+    return {
+        "rs_version": version,
+        "rs_rows": rows,
+        "rs_records_before": before,
+        "rs_appended": appended,
+        "rs_records_after": open_without_jvm(records, cfg).version(),
+        "listed": [t.qualified for t in listed_tables(cfg)],
+    }
+
+
+def main(out: Path) -> None:
+    from govlake.lakehouse import Table, all_tables
+    from govlake.owned import LOAD_RUNS
+    from govlake.sample import DefectRates, generate_sources
+    from govlake.settings import settings
+    from govlake.spark import get_spark
+    from jobs.ingest import load_table
+
+    cfg = settings()
+    manifest = generate_sources(cfg.sources_root, PERSONS, DAY, rates=DefectRates())
+    truth = manifest.table(SYSTEM, TABLE)
+    spark = get_spark(cfg)
+    loaded = load_table(SYSTEM, TABLE, DAY, spark=spark)
+    table = Table.parse(loaded["ods_table"])
+    stored = table.read(spark, cfg).select("taxpayer_id", "rating_year").collect()
+    keys = source_keys(cfg.sources_root, truth["path"])
+    loaded_version = table.version(spark, cfg)
+    merge_one(spark, table, cfg, keys[0])
+    row = f"taxpayer_id = '{keys[0][0]}' AND CAST(rating_year AS STRING) = '{keys[0][1]}'"
+    changed = table.read(spark, cfg).where(row).collect()
+    before = table.read(spark, cfg, version=loaded_version).where(row).collect()
+    report = {
+        "root": cfg.tables_uri,
+        "location": table.location(cfg),
+        "truth_rows": truth["rows"],
+        "truth_keys": keys,
+        "loaded": loaded,
+        "stored_keys": sorted([r.taxpayer_id, str(r.rating_year)] for r in stored),
+        "exists": table.exists(spark, cfg),
+        "loaded_version": loaded_version,
+        "merged_version": table.version(spark, cfg),
+        "operations": [r.operation for r in table.history(spark, cfg).collect()],
+        "merged_level": sorted({r.credit_level for r in changed}),
+        "level_before": sorted({r.credit_level for r in before}),
+        "all_tables": [t.qualified for t in all_tables(spark, cfg)],
+        **delta_rs_side(table, LOAD_RUNS.table, cfg),
+    }
+    probe = LOAD_RUNS.table.read(spark, cfg).where("run_id = 's3-probe'").count()
+    report["spark_sees_rs_append"] = probe
+    out.write_text(json.dumps(report, default=str), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
