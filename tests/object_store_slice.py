@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import json
 import sys
+import time
 from pathlib import Path
 
 DAY = dt.date(2026, 11, 26)
@@ -69,10 +70,14 @@ def main(out: Path) -> None:
     from jobs.ingest import load_table
 
     cfg = settings()
+    clock = [("start", time.monotonic())]
     manifest = generate_sources(cfg.sources_root, PERSONS, DAY, rates=DefectRates())
     truth = manifest.table(SYSTEM, TABLE)
+    clock.append(("generate", time.monotonic()))
     spark = get_spark(cfg)
+    clock.append(("spark_start", time.monotonic()))
     loaded = load_table(SYSTEM, TABLE, DAY, spark=spark)
+    clock.append(("ods_load", time.monotonic()))
     table = Table.parse(loaded["ods_table"])
     stored = table.read(spark, cfg).select("taxpayer_id", "rating_year").collect()
     keys = source_keys(cfg.sources_root, truth["path"])
@@ -99,6 +104,10 @@ def main(out: Path) -> None:
     }
     probe = LOAD_RUNS.table.read(spark, cfg).where("run_id = 's3-probe'").count()
     report["spark_sees_rs_append"] = probe
+    clock.append(("checks", time.monotonic()))
+    report["seconds"] = {
+        b[0]: round(b[1] - a[1], 1) for a, b in zip(clock, clock[1:], strict=False)
+    }
     out.write_text(json.dumps(report, default=str), encoding="utf-8")
 
 

@@ -78,7 +78,7 @@ def test_a_slice_of_the_night_on_object_storage(s3_endpoint, tmp_path):
         "AWS_ENDPOINT_URL": url,
         "GOVLAKE_LAKEHOUSE": str(tmp_path / "lakehouse"),
         "GOVLAKE_SOURCES": str(tmp_path / "sources"),
-        "PYTHONPATH": str(PROJECT),
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(PROJECT), os.environ.get("PYTHONPATH")))),
     }
     env.pop("GOVLAKE_SOURCES_DIR", None)
     out = tmp_path / "slice.json"
@@ -98,7 +98,7 @@ def test_a_slice_of_the_night_on_object_storage(s3_endpoint, tmp_path):
     assert seen["location"] == f"s3a://{BUCKET}/lakehouse/ods/tax_credit__credit_rating"
     # The load read every generated row, wrote them all, and balanced.
     loaded = seen["loaded"]
-    assert loaded["status"] == "succeeded" and loaded["balanced"] is True
+    assert loaded["status"] == "success" and loaded["balanced"] is True
     assert loaded["rows_read"] == loaded["rows_written"] == seen["truth_rows"] > 0
     assert seen["stored_keys"] == seen["truth_keys"]
     # Delta on S3: existence, versions and history through the Table object, time travel.
@@ -122,6 +122,35 @@ def test_a_slice_of_the_night_on_object_storage(s3_endpoint, tmp_path):
     assert f"{log}00000000000000000000.json" in names
     assert any(n.endswith(".parquet") and "_delta_log" not in n for n in names)
     assert not (tmp_path / "lakehouse" / "ods").exists()
+
+
+def test_delta_rs_writers_never_overwrite_each_others_commit(s3_endpoint, monkeypatch):
+    """Two delta-rs writers that both read version 0 append at once: the second one's commit of
+    version 1 is refused by the store (conditional put, If-None-Match), so it commits version 2
+    and no row is lost. Without the condition S3 would let it overwrite the first's commit."""
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from govlake.lakehouse import Table, _rs_uri, rs_storage_options
+
+    url, _ = s3_endpoint
+    cfg = s3_settings(monkeypatch, url, **KEYS)
+    options = rs_storage_options(cfg)
+    uri = _rs_uri(Table("audit", "rs_race").location(cfg))
+    write_deltalake(uri, pa.table({"writer": ["creator"]}), storage_options=options)
+    first, second = (
+        DeltaTable(uri, storage_options=options),
+        DeltaTable(uri, storage_options=options),
+    )
+    write_deltalake(first, pa.table({"writer": ["first"]}), mode="append")
+    write_deltalake(second, pa.table({"writer": ["second"]}), mode="append")
+    final = DeltaTable(uri, storage_options=options)
+    assert final.version() == 2
+    assert sorted(final.to_pyarrow_table().column("writer").to_pylist()) == [
+        "creator",
+        "first",
+        "second",
+    ]
 
 
 def test_missing_keys_fail_before_anything_starts(monkeypatch):
