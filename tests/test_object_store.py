@@ -93,6 +93,7 @@ def test_a_slice_of_the_night_on_object_storage(s3_endpoint, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(out.read_text(encoding="utf-8"))
+    print("object-store slice phases (s):", seen["seconds"])
 
     ods = "ods.tax_credit__credit_rating"
     assert seen["location"] == f"s3a://{BUCKET}/lakehouse/ods/tax_credit__credit_rating"
