@@ -153,6 +153,7 @@ CORE = (
     "govlake.errors",
     "govlake.conffile",
     "govlake.lakehouse",
+    "govlake.objectstore",
     "govlake.owned",
     "govlake.sources",
     "govlake.libraries",
