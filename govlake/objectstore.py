@@ -139,7 +139,12 @@ def hadoop_options(cfg: Settings) -> dict[str, str]:
 
 
 def hadoop_secrets(cfg: Settings) -> dict[str, str]:
-    """S3A's key options for this process's Spark session only (never written to a file)."""
+    """S3A's key options for this process's Spark session only (never written to a file).
+
+    Given as Spark properties rather than left to S3A's environment-variable provider: the
+    session's Hadoop options travel with each job to executors on other machines, whose
+    environment has no keys. An analyst's SQL cannot read them back (govlake/access refuses
+    `${spark.hadoop...}` substitutions and SET)."""
     if not uses_object_store(cfg):
         return {}
     keys = s3_keys(cfg)

@@ -41,6 +41,7 @@ def delta_rs_side(table, records, cfg) -> dict:
     """What delta-rs (no JVM) sees and writes on S3: versions, rows, a run-record append."""
     from govlake.lakehouse import (
         append_without_jvm,
+        compact_without_jvm,
         listed_tables,
         open_without_jvm,
         query_without_jvm,
@@ -58,6 +59,9 @@ def delta_rs_side(table, records, cfg) -> dict:
         "rs_appended": appended,
         "rs_records_after": open_without_jvm(records, cfg).version(),
         "listed": [t.qualified for t in listed_tables(cfg)],
+        "rs_rows_before_compaction": size_without_jvm(records, cfg)[1],
+        "rs_compacted": compact_without_jvm(records, cfg, min_files=2),
+        "rs_rows_after_compaction": size_without_jvm(records, cfg)[1],
     }
 
 
