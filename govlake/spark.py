@@ -56,9 +56,30 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         # 10 extra JVM round trips each: validating the largest table built its rule expressions
         # in ~7,500 calls instead of ~3,400. Our errors name the source, file and row themselves.
         "spark.python.sql.dataFrameDebugging.enabled": "false",
+        # On a cluster (ignored by local[n]): each executor's size, and how many the night
+        # holds; spark.cores.max caps it on a standalone cluster that others share.
+        "spark.executor.memory": cfg.executor_memory,
+        "spark.executor.cores": str(cfg.executor_cores),
+        "spark.executor.instances": str(cfg.executor_instances),
+        "spark.cores.max": str(cfg.executor_cores * cfg.executor_instances),
+        **_event_log(cfg),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR",
+    }
+
+
+def _event_log(cfg: Settings) -> dict[str, str]:
+    """Event log properties: every application's jobs, stages and tasks per executor, for the
+    history server (and for proving where a cluster's tasks ran)."""
+    if not cfg.spark_event_log:
+        return {}
+    return {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": cfg.spark_event_log,
+        # Plain JSON lines (Spark 4 compresses with zstd by default): readable by
+        # govlake.cluster and any tool without a zstd codec; a night writes a few MB.
+        "spark.eventLog.compress": "false",
     }
 
 
@@ -70,6 +91,8 @@ def get_spark(
 
     cfg = cfg or settings()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if cfg.spark_event_log and "://" not in cfg.spark_event_log:
+        Path(cfg.spark_event_log).mkdir(parents=True, exist_ok=True)  # Spark needs it to exist
     builder = SparkSession.builder.appName(app_name)
     for key, value in spark_conf(cfg).items():
         builder = builder.config(key, value)
