@@ -8,6 +8,7 @@ analyst) work side by side.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from govlake.errors import GovlakeError
 from govlake.lakehouse import register_all
-from govlake.settings import SPARK_PACKAGES, Settings, settings
+from govlake.settings import PROJECT_ROOT, SPARK_PACKAGES, Settings, settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -91,6 +92,8 @@ def get_spark(
 
     cfg = cfg or settings()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if not _jvm_running():
+        check_master(cfg)
     if cfg.spark_event_log and "://" not in cfg.spark_event_log:
         Path(cfg.spark_event_log).mkdir(parents=True, exist_ok=True)  # Spark needs it to exist
     builder = SparkSession.builder.appName(app_name)
@@ -111,6 +114,28 @@ def get_spark(
     spark.sparkContext.setLogLevel("ERROR")
     register_all(spark, cfg, tables)
     return spark
+
+
+def check_master(cfg: Settings) -> None:
+    """A standalone master (spark://host:port[,host:port]) that does not answer fails at once,
+    named, instead of after Spark's registration retries ("All masters are unresponsive")."""
+    if not cfg.spark_master.startswith("spark://"):
+        return
+    errors = []
+    for address in cfg.spark_master.removeprefix("spark://").split(","):
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+            return
+        except (OSError, ValueError) as exc:
+            errors.append(f"{address}: {getattr(exc, 'strerror', None) or exc}")
+    raise GovlakeError(
+        f"the Spark master {cfg.spark_master} does not answer ({'; '.join(errors)}).",
+        file=str(PROJECT_ROOT / "conf" / "settings.yaml"),
+        fix="start the cluster (on this machine: `make cluster-demo`, or `python -m "
+        "govlake.cluster run -- <command>`), or correct spark_master of environment "
+        f"'{cfg.env}' (GOVLAKE_SPARK_MASTER overrides it).",
+    )
 
 
 @contextmanager

@@ -119,3 +119,17 @@ def test_a_load_on_the_cluster_lands_every_row_with_executors_on_both_workers(cl
     # Each worker ran an executor that finished tasks (the JDBC reads and Delta writes).
     assert {e["worker"] for e in work if e["tasks"] > 0} == workers, work
     assert all(e["failed"] == 0 for e in work), work
+
+
+def test_a_master_that_is_down_is_named_before_spark_starts():
+    """Issue 18's "master down at start": a clear message at once, not Spark's retries."""
+    from govlake.cluster import free_port
+    from govlake.errors import GovlakeError
+    from govlake.settings import load_settings
+    from govlake.spark import check_master
+
+    master = f"spark://127.0.0.1:{free_port('127.0.0.1')}"
+    cfg = load_settings("cluster-local").model_copy(update={"spark_master": master})
+    with pytest.raises(GovlakeError, match=f"the Spark master {master} does not answer"):
+        check_master(cfg)
+    check_master(load_settings("local"))  # local[2]: nothing to reach
