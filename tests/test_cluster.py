@@ -133,3 +133,17 @@ def test_a_master_that_is_down_is_named_before_spark_starts():
     with pytest.raises(GovlakeError, match=f"the Spark master {master} does not answer"):
         check_master(cfg)
     check_master(load_settings("local"))  # local[2]: nothing to reach
+
+
+def test_every_settings_row_names_every_field():
+    """Environments differ by one row: a field a row leaves out would silently take the class
+    default there (e.g. a cluster row without executor sizing), so every row names them all."""
+    from govlake.conffile import read_yaml
+    from govlake.settings import PROJECT_ROOT, Settings, load_settings
+
+    rows = read_yaml(PROJECT_ROOT / "conf" / "settings.yaml")
+    fields = set(Settings.model_fields) - {"env"}
+    assert {"local", "cluster-local", "cluster", "test"} <= set(rows)
+    assert {env: sorted(fields - set(row)) for env, row in rows.items()} == dict.fromkeys(rows, [])
+    for env in rows:
+        load_settings(env)  # and each row is valid
