@@ -5,10 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PERSONS ?=
 
-.PHONY: help venv demo test test-fast bench faults lint format lock clean postgres
+.PHONY: help venv demo cluster-demo test test-fast bench faults lint format lock clean postgres
 
 help:
 	@echo "make demo    generate Ezhou sample sources and run the nightly DAGs into Delta"
+	@echo "make cluster-demo  the same night on a Spark standalone cluster started here (PERSONS=, default 1000)"
 	@echo "make test    run the test suite (starts PostgreSQL for logical-connection tests if it can)"
 	@echo "make bench   ODS load vs raw copy, library builds and second nights, check-ids vs stdnum, validation vs load"
 	@echo "make faults  SIGKILL the night inside its writes 60 times; check every table and rerun (KILLS=, PERSONS=)"
@@ -20,6 +21,13 @@ venv:
 
 demo: venv
 	$(BIN)/govlake demo $(if $(PERSONS),--persons $(PERSONS),)
+
+# The night on a Spark standalone cluster on this machine (settings row cluster-local): a master
+# and two workers are started, `govlake demo` runs against them, and they are stopped after it,
+# also when it fails. The tables are under var/cluster-local (not the local demo's).
+cluster-demo: venv
+	GOVLAKE_ENV=cluster-local $(BIN)/python -m govlake.cluster run -- \
+		$(BIN)/govlake demo $(if $(PERSONS),--persons $(PERSONS),)
 
 # Test modules run on TEST_WORKERS processes (pytest-xdist, one module per worker at a time, in
 # the order tests/conftest.py gives: the end-to-end demo first). The Delta and JDBC jars are

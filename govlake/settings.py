@@ -101,6 +101,20 @@ class Settings(BaseModel):
             )
         return uri
 
+    # Executors on a Spark cluster (standalone spark://, YARN): memory and cores of each, and
+    # how many the night may hold (spark.executor.instances; spark.cores.max on standalone, so
+    # one application cannot take a shared cluster). local[n] runs tasks in the driver and
+    # ignores all three.
+    executor_memory: str = "1g"
+    executor_cores: int = 1
+    executor_instances: int = 1
+    # Where Spark writes each application's event log (the history server reads it; tests and
+    # `python -m govlake.cluster` count the tasks each executor ran from it); empty: no log.
+    spark_event_log: str | None = None
+    # Workers `python -m govlake.cluster` starts on this machine for spark_master (each with
+    # executor_cores and executor_memory); 0: the cluster is run by others (YARN, the city's).
+    local_workers: int = 0
+
     @field_validator("source_roots")
     @classmethod
     def _absolute(cls, roots: tuple[Path, ...]) -> tuple[Path, ...]:
@@ -117,7 +131,8 @@ def _resolve(path: str | Path) -> Path:
 
 def load_settings(env: str | None = None, path: Path | None = None) -> Settings:
     """Read the environment's row; GOVLAKE_LAKEHOUSE / GOVLAKE_SOURCES / GOVLAKE_SOURCE_ROOTS
-    (os.pathsep-separated) override its folders."""
+    (os.pathsep-separated) override its folders, GOVLAKE_SPARK_MASTER its cluster (a test's
+    cluster on free ports)."""
     env = env or os.environ.get("GOVLAKE_ENV", "local")
     path = path or PROJECT_ROOT / "conf" / "settings.yaml"
     table = read_yaml(path)
@@ -129,11 +144,13 @@ def load_settings(env: str | None = None, path: Path | None = None) -> Settings:
         )
     row = dict(table[env])
     overrides = {
+        "spark_master": "GOVLAKE_SPARK_MASTER",
         "lakehouse": "GOVLAKE_LAKEHOUSE",
         "sources_root": "GOVLAKE_SOURCES",
         "airflow_home": "AIRFLOW_HOME",
         "tables_uri": "GOVLAKE_TABLES_URI",
         "object_store_endpoint": "AWS_ENDPOINT_URL",
+        "spark_event_log": "GOVLAKE_SPARK_EVENT_LOG",
     }
     for key, var in overrides.items():
         if os.environ.get(var):
@@ -142,6 +159,8 @@ def load_settings(env: str | None = None, path: Path | None = None) -> Settings:
         row["source_roots"] = os.environ["GOVLAKE_SOURCE_ROOTS"].split(os.pathsep)
     for key in ("lakehouse", "sources_root", "airflow_home", "ivy_dir"):
         row[key] = _resolve(row[key])
+    if row.get("spark_event_log") and "://" not in row["spark_event_log"]:
+        row["spark_event_log"] = str(_resolve(row["spark_event_log"]))  # a local folder
     try:
         return Settings(env=env, **row)
     except ValidationError as exc:

@@ -8,6 +8,7 @@ analyst) work side by side.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,14 @@ from typing import TYPE_CHECKING
 from govlake.errors import GovlakeError
 from govlake.lakehouse import register_all
 from govlake.objectstore import hadoop_options, hadoop_secrets, uri_scheme
-from govlake.settings import SCHEME_EXCLUDES, SCHEME_PACKAGES, SPARK_PACKAGES, Settings, settings
+from govlake.settings import (
+    PROJECT_ROOT,
+    SCHEME_EXCLUDES,
+    SCHEME_PACKAGES,
+    SPARK_PACKAGES,
+    Settings,
+    settings,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -58,6 +66,13 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         # 10 extra JVM round trips each: validating the largest table built its rule expressions
         # in ~7,500 calls instead of ~3,400. Our errors name the source, file and row themselves.
         "spark.python.sql.dataFrameDebugging.enabled": "false",
+        # On a cluster (ignored by local[n]): each executor's size, and how many the night
+        # holds; spark.cores.max caps it on a standalone cluster that others share.
+        "spark.executor.memory": cfg.executor_memory,
+        "spark.executor.cores": str(cfg.executor_cores),
+        "spark.executor.instances": str(cfg.executor_instances),
+        "spark.cores.max": str(cfg.executor_cores * cfg.executor_instances),
+        **_event_log(cfg),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR",
@@ -73,6 +88,20 @@ def _storage_conf(cfg: Settings) -> dict[str, str]:
     return {**conf, **hadoop_options(cfg)}
 
 
+def _event_log(cfg: Settings) -> dict[str, str]:
+    """Event log properties: every application's jobs, stages and tasks per executor, for the
+    history server (and for proving where a cluster's tasks ran)."""
+    if not cfg.spark_event_log:
+        return {}
+    return {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": cfg.spark_event_log,
+        # Plain JSON lines (Spark 4 compresses with zstd by default): readable by
+        # govlake.cluster and any tool without a zstd codec; a night writes a few MB.
+        "spark.eventLog.compress": "false",
+    }
+
+
 def get_spark(
     cfg: Settings | None = None, app_name: str = "govlake", tables: set[str] | None = None
 ) -> SparkSession:
@@ -81,6 +110,10 @@ def get_spark(
 
     cfg = cfg or settings()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if not _jvm_running():
+        check_master(cfg)
+    if cfg.spark_event_log and "://" not in cfg.spark_event_log:
+        Path(cfg.spark_event_log).mkdir(parents=True, exist_ok=True)  # Spark needs it to exist
     builder = SparkSession.builder.appName(app_name)
     # The keys are read before the JVM starts: a missing one fails here, naming where to put it.
     for key, value in {**spark_conf(cfg), **hadoop_secrets(cfg)}.items():
@@ -100,6 +133,28 @@ def get_spark(
     spark.sparkContext.setLogLevel("ERROR")
     register_all(spark, cfg, tables)
     return spark
+
+
+def check_master(cfg: Settings) -> None:
+    """A standalone master (spark://host:port[,host:port]) that does not answer fails at once,
+    named, instead of after Spark's registration retries ("All masters are unresponsive")."""
+    if not cfg.spark_master.startswith("spark://"):
+        return
+    errors = []
+    for address in cfg.spark_master.removeprefix("spark://").split(","):
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+            return
+        except (OSError, ValueError) as exc:
+            errors.append(f"{address}: {getattr(exc, 'strerror', None) or exc}")
+    raise GovlakeError(
+        f"the Spark master {cfg.spark_master} does not answer ({'; '.join(errors)}).",
+        file=str(PROJECT_ROOT / "conf" / "settings.yaml"),
+        fix="start the cluster (on this machine: `make cluster-demo`, or `python -m "
+        "govlake.cluster run -- <command>`), or correct spark_master of environment "
+        f"'{cfg.env}' (GOVLAKE_SPARK_MASTER overrides it).",
+    )
 
 
 @contextmanager
