@@ -155,8 +155,10 @@ class LocalCluster:
             self._check_running()
             try:
                 alive = self.workers()
-            except OSError:
-                alive = []  # the master's web UI is not up yet
+            except (OSError, ValueError):
+                # The master's web UI is not up yet, or answers while starting with an empty
+                # body (seen once at a low load: JSONDecodeError on the first poll).
+                alive = []
             if len(alive) >= self.cfg.local_workers:
                 return
             time.sleep(0.5)
