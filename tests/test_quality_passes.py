@@ -13,7 +13,7 @@ from govlake.owned import FAILED_ROWS, RESULTS
 from govlake.sample import identifiers as sample_ids
 from jobs.quality import Batch, QualityError, build_data_docs, validate
 from jobs.quality import rules as row_rules
-from jobs.quality.engine import conditions, count_failures, flag_rows
+from jobs.quality.engine import conditions, count_failures, flag_column, flag_rows
 from jobs.quality.gx_run import validate_with_gx
 from jobs.quality.rules import ROW_RULES, counts_as_gx, unique_by_values
 from jobs.quality.suites import Suite
@@ -188,6 +188,20 @@ def test_uniqueness_by_duplicated_values_fails_the_rows_the_window_fails(spark, 
     monkeypatch.setattr(row_rules, "MAX_DUPLICATES", 1)
     assert unique_by_values(df, by_rule["expect_column_values_to_be_unique:level"]) is None
     assert failing_keys(spark, df, suite, conditions(df, suite)) == window
+
+
+def test_duplicated_values_never_become_literals_of_the_query(spark):
+    """The duplicated identity numbers are joined, not written into the plan: a plan is printed
+    in Spark's event log and UI, outside the graded stores."""
+    twice = GOOD[0]
+    rows = [(k, twice, "A", None, None, None, None, None) for k in (1, 2)]
+    df = spark.createDataFrame(rows, SCHEMA)
+    suite = suite_of([rule("expect_column_values_to_be_unique", column="sfzh")], "ods.qp__plan")
+    flagged = flag_rows(df, suite, conditions(df, suite))
+    assert flagged.where(f"{flag_column(0)} IS NOT NULL").count() == 2  # both rows fail
+    execution = flagged._jdf.queryExecution()
+    plans = execution.toString() + execution.executedPlan().toString()
+    assert "sfzh" in plans and twice not in plans
 
 
 def test_one_row_pass_counts_and_keeps_only_the_failing_rows(spark):

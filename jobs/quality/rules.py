@@ -92,10 +92,14 @@ _ATOMIC = ("string", "int", "bigint", "smallint", "tinyint", "date", "boolean")
 
 
 def unique_by_values(df: DataFrame, rule: Rule) -> Column | None:
-    """A single-column uniqueness rule as `column IN (its duplicated values)`, the values found
-    by one aggregate of that column alone; None when there are too many or the type is not a
-    plain one. The same rows fail as with `_unique`, but the row pass needs no window, which
-    would shuffle and sort every row of the batch with all its columns."""
+    """A single-column uniqueness rule as `column IN (SELECT its duplicated values)`, the values
+    found by one aggregate of that column alone; None when there are too many or the type is
+    not a plain one. The same rows fail as with `_unique`, but the row pass needs no window,
+    which would shuffle and sort every row of the batch with all its columns.
+
+    The duplicated values stay a (checkpointed) relation the row pass joins, never literals in
+    the query: a department's identity numbers would otherwise be printed in every plan, and so
+    in Spark's event log and UI (found by the e2e leak check on the cluster night)."""
     from pyspark.sql import functions as F
 
     if rule.type != "expect_column_values_to_be_unique":
@@ -106,12 +110,13 @@ def unique_by_values(df: DataFrame, rule: Rule) -> Column | None:
         return None
     col = F.col(f"`{column}`")
     counted = df.where(col.isNotNull()).groupBy(col.alias("v")).count()
-    found = counted.where("count > 1").select("v").limit(MAX_DUPLICATES + 1).collect()
-    if len(found) > MAX_DUPLICATES:
+    duplicated = counted.where("count > 1").select("v").localCheckpoint()
+    found = duplicated.limit(MAX_DUPLICATES + 1).count()
+    if found > MAX_DUPLICATES:
         return None
     if not found:
         return F.lit(False)
-    return col.isin([F.lit(r["v"]).cast(kind) for r in found])
+    return col.isin(duplicated)
 
 
 def _compound_unique(rule: Rule) -> Column:
