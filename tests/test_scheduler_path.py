@@ -174,12 +174,12 @@ def test_scheduler_runs_the_night_on_postgres_in_parallel_within_the_spark_pool(
         # The session's Spark starts while the scheduler runs the night.
         spark = request.getfixturevalue("spark")
         for dag_id in ods_dags:
-            run = services.wait_for_run(dag_id, timeout=300)
+            run = services.wait_for_run(dag_id, timeout=900)
             assert run["state"] == "success", run
             assert run["run_type"] == "scheduled", run  # by the cron, not by a trigger
         marks["sources loaded"] = time.monotonic() - started
         for dag_id in (NIGHTLY, LIBRARY):
-            run = services.wait_for_run(dag_id, timeout=240)
+            run = services.wait_for_run(dag_id, timeout=600)
             assert run["state"] == "success", run
             assert (run["run_type"], run["triggered_by"]) == ("asset_triggered", "ASSET"), run
         marks["library built"] = time.monotonic() - started
