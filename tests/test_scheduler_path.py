@@ -60,9 +60,12 @@ def write_yaml(path: Path, data: dict) -> Path:
     return path
 
 
-def cut_library(folder: Path) -> Path:
-    """libraries/population.yaml with only LIBRARY_INPUTS and the attributes they supply."""
+def cut_library(folder: Path, catalog: Path) -> Path:
+    """libraries/population.yaml with only LIBRARY_INPUTS and the attributes they supply, and
+    a catalog whose population entry lists only those (the review refuses to publish a library
+    whose entry names columns it lacks or source systems that are not configured)."""
     raw = yaml.safe_load((PROJECT_ROOT / "libraries" / "population.yaml").read_text("utf-8"))
+    full = set(raw["attributes"])
     raw["inputs"] = {k: v for k, v in raw["inputs"].items() if k in LIBRARY_INPUTS}
     attributes = {}
     for name, attribute in raw["attributes"].items():
@@ -71,6 +74,11 @@ def cut_library(folder: Path) -> Path:
             attributes[name] = {**attribute, "sources": kept}
     raw["attributes"] = attributes
     folder.mkdir()
+    shutil.copytree(PROJECT_ROOT / "conf" / "catalog", catalog)
+    entry = yaml.safe_load((catalog / "population.yaml").read_text("utf-8"))
+    entry["items"] = [i for i in entry["items"] if i["column"] not in full - set(attributes)]
+    entry["source_systems"] = list(SOURCES)
+    write_yaml(catalog / "population.yaml", entry)
     return write_yaml(folder / "population.yaml", raw)
 
 
@@ -105,7 +113,7 @@ def night(tmp_path: Path, pg_url: str):
         write_yaml(conf / f"{system}.yaml", source_file(system, due))
     for name in DAG_FILES:
         shutil.copy(PROJECT_ROOT / "dags" / name, dags / name)
-    library = cut_library(tmp_path / "libraries")
+    library = cut_library(tmp_path / "libraries", tmp_path / "catalog")
     with private_database(pg_url) as database:
         services = AirflowServices(
             tmp_path / "airflow",
@@ -114,6 +122,7 @@ def night(tmp_path: Path, pg_url: str):
             {
                 "GOVLAKE_SOURCES_DIR": str(conf),
                 "GOVLAKE_LIBRARIES_DIR": str(library.parent),
+                "GOVLAKE_CATALOG_DIR": str(tmp_path / "catalog"),
                 "GOVLAKE_THEMES_DIR": str(tmp_path / "no_themes"),
                 "GOVLAKE_SOURCES": str(tmp_path / "sources"),
                 "GOVLAKE_LAKEHOUSE": str(tmp_path / "lakehouse"),
