@@ -60,10 +60,11 @@ def write_yaml(path: Path, data: dict) -> Path:
     return path
 
 
-def cut_library(folder: Path, catalog: Path) -> Path:
+def cut_library(tmp: Path) -> Path:
     """libraries/population.yaml with only LIBRARY_INPUTS and the attributes they supply, and
-    a catalog whose population entry lists only those (the review refuses to publish a library
-    whose entry names columns it lacks or source systems that are not configured)."""
+    the population's catalog entry and expectation suite cut the same way: the catalog review
+    refuses to publish a library whose entry names columns it lacks or unconfigured sources,
+    and a suite rule on a missing column fails the build."""
     raw = yaml.safe_load((PROJECT_ROOT / "libraries" / "population.yaml").read_text("utf-8"))
     full = set(raw["attributes"])
     raw["inputs"] = {k: v for k, v in raw["inputs"].items() if k in LIBRARY_INPUTS}
@@ -73,13 +74,20 @@ def cut_library(folder: Path, catalog: Path) -> Path:
         if kept:
             attributes[name] = {**attribute, "sources": kept}
     raw["attributes"] = attributes
-    folder.mkdir()
-    shutil.copytree(PROJECT_ROOT / "conf" / "catalog", catalog)
-    entry = yaml.safe_load((catalog / "population.yaml").read_text("utf-8"))
-    entry["items"] = [i for i in entry["items"] if i["column"] not in full - set(attributes)]
+    dropped = full - set(attributes)
+    shutil.copytree(PROJECT_ROOT / "conf" / "catalog", tmp / "catalog")
+    entry = yaml.safe_load((tmp / "catalog" / "population.yaml").read_text("utf-8"))
+    entry["items"] = [i for i in entry["items"] if i["column"] not in dropped]
     entry["source_systems"] = list(SOURCES)
-    write_yaml(catalog / "population.yaml", entry)
-    return write_yaml(folder / "population.yaml", raw)
+    write_yaml(tmp / "catalog" / "population.yaml", entry)
+    shutil.copytree(PROJECT_ROOT / "expectations", tmp / "expectations")
+    suite_path = tmp / "expectations" / "base" / "population.yml"
+    suite = yaml.safe_load(suite_path.read_text("utf-8"))
+    rules = suite["expectations"]
+    suite["expectations"] = [r for r in rules if r["kwargs"].get("column") not in dropped]
+    write_yaml(suite_path, suite)
+    (tmp / "libraries").mkdir()
+    return write_yaml(tmp / "libraries" / "population.yaml", raw)
 
 
 def department_connections(sources: Path, departments: Path) -> Path:
@@ -113,7 +121,7 @@ def night(tmp_path: Path, pg_url: str):
         write_yaml(conf / f"{system}.yaml", source_file(system, due))
     for name in DAG_FILES:
         shutil.copy(PROJECT_ROOT / "dags" / name, dags / name)
-    library = cut_library(tmp_path / "libraries", tmp_path / "catalog")
+    library = cut_library(tmp_path)
     with private_database(pg_url) as database:
         services = AirflowServices(
             tmp_path / "airflow",
@@ -123,6 +131,7 @@ def night(tmp_path: Path, pg_url: str):
                 "GOVLAKE_SOURCES_DIR": str(conf),
                 "GOVLAKE_LIBRARIES_DIR": str(library.parent),
                 "GOVLAKE_CATALOG_DIR": str(tmp_path / "catalog"),
+                "GOVLAKE_EXPECTATIONS_DIR": str(tmp_path / "expectations"),
                 "GOVLAKE_THEMES_DIR": str(tmp_path / "no_themes"),
                 "GOVLAKE_SOURCES": str(tmp_path / "sources"),
                 "GOVLAKE_LAKEHOUSE": str(tmp_path / "lakehouse"),
