@@ -15,7 +15,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from govlake.errors import GovlakeError
+from govlake.errors import ConfigError, GovlakeError
 from govlake.settings import PROJECT_ROOT, Settings
 from govlake.settings import settings as current_settings
 
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from airflow.sdk import Asset
 
 LOG_FILE = "govlake-airflow.log"
+# The Airflow pool every task of the night runs in (govlake.tasks.airflow_task): each task
+# starts a Spark driver, so its slots (settings `spark_task_slots`) bound the drivers at once.
+SPARK_POOL = "spark"
 MIGRATED_MARKER = ".govlake-migrated"
 
 # The environment applied by prepare_airflow in this process; run_dag reuses it.
@@ -68,8 +71,43 @@ class DagRunOutcome:
         return self.state == "success"
 
 
-def airflow_env(settings: Settings, dags_folder: Path | None = None) -> dict[str, str]:
-    """Env vars pointing Airflow at this project: own home, SQLite DB, our dags/, no examples."""
+def metadata_db_url(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+    """Airflow's metadata DB from the settings' `airflow_db`: SQLite under airflow_home when
+    empty, the URL it holds, or the URL in the environment variable it names (where a password
+    may live). A named variable that is unset fails here, before Airflow would silently fall
+    back to a database of its own."""
+    home = Path(settings.airflow_home).resolve()
+    value = settings.airflow_db
+    if not value:
+        return f"sqlite:///{home / 'airflow.db'}"
+    if "://" in value:
+        return value
+    url = (os.environ if environ is None else environ).get(value, "").strip()
+    if not url:
+        raise ConfigError(
+            f"setting 'airflow_db' of environment '{settings.env}' names the environment "
+            f"variable {value}, which is not set.",
+            file=str(PROJECT_ROOT / "conf" / "settings.yaml"),
+            fix=f"export {value}=postgresql+psycopg2://<user>:<password>@<host>:<port>/<db> "
+            "(the Airflow metadata database), or leave airflow_db empty for SQLite.",
+        )
+    return url
+
+
+def pool_args(settings: Settings) -> list[str]:
+    """`airflow pools set ...` arguments that create or resize the pool every Spark task
+    runs in (idempotent): the setup step of an Airflow that runs the night."""
+    return [
+        *("pools", "set", SPARK_POOL, str(settings.spark_task_slots)),
+        "Spark drivers running at once (settings: spark_task_slots)",
+    ]
+
+
+def airflow_env(
+    settings: Settings, dags_folder: Path | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Env vars pointing Airflow at this project: own home, metadata DB from the settings,
+    our dags/, no examples. `environ` is where a DB URL's variable is looked up (os.environ)."""
     home = Path(settings.airflow_home).resolve()
     return {
         "AIRFLOW_HOME": str(home),
@@ -77,7 +115,7 @@ def airflow_env(settings: Settings, dags_folder: Path | None = None) -> dict[str
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         # Unit-test mode would load Airflow's own test config (LocalExecutor, examples on).
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db_url(settings, environ),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
@@ -98,6 +136,7 @@ def prepare_airflow(
     if not _is_migrated(home, url):
         _migrate(home, url)
         migrated = True
+    _ensure_pool(settings or current_settings())
     dag_ids = _serialize_dags(Path(env["AIRFLOW__CORE__DAGS_FOLDER"]))
     return AirflowReady(migrated, dag_ids, round(time.monotonic() - started, 2), log_file)
 
@@ -234,6 +273,14 @@ def _migrate(home: Path, url: str) -> None:
     db.upgradedb()
     if revision := _sqlite_revision(url):
         (home / MIGRATED_MARKER).write_text(f"{version('apache-airflow-core')} {revision}\n")
+
+
+def _ensure_pool(settings: Settings) -> None:
+    """Create or resize the Spark pool in this process (what `airflow pools set` does)."""
+    from airflow.models.pool import Pool
+
+    name, slots, description = pool_args(settings)[2:]
+    Pool.create_or_update_pool(name, int(slots), description, include_deferred=False)
 
 
 def _serialize_dags(dags_folder: Path) -> list[str]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -40,6 +42,9 @@ SCHEME_EXCLUDES = {
         "org.apache.hadoop:hadoop-client-runtime",
     ),
 }
+
+# An environment variable's name (airflow_db may name one instead of holding a URL).
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
 class Settings(BaseModel):
@@ -114,6 +119,43 @@ class Settings(BaseModel):
     # Workers `python -m govlake.cluster` starts on this machine for spark_master (each with
     # executor_cores and executor_memory); 0: the cluster is run by others (YARN, the city's).
     local_workers: int = 0
+
+    # Airflow's metadata database. Empty: SQLite under airflow_home (dag.test, the demo, one
+    # process). Production: a SQLAlchemy URL without a password
+    # (postgresql+psycopg2://airflow@db/airflow, the password from ~/.pgpass or the server's
+    # trust rules), or the NAME of an environment variable holding the full URL
+    # (GOVLAKE_AIRFLOW_DB): secrets live in the environment or Airflow's connections, never in
+    # conf/settings.yaml.
+    airflow_db: str | None = None
+    # Slots of the Airflow pool `spark` that every task of the night runs in (each starts a
+    # Spark driver): how many Spark drivers the Airflow workers may run at once.
+    spark_task_slots: int = 2
+
+    @field_validator("airflow_db")
+    @classmethod
+    def _url_or_variable(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if ENV_NAME.fullmatch(value):
+            return value
+        if "://" not in value:
+            raise ValueError(
+                f"'{value}' is neither a SQLAlchemy URL (postgresql+psycopg2://user@host/db) nor "
+                "the name of an environment variable holding one (GOVLAKE_AIRFLOW_DB)"
+            )
+        if urlsplit(value).password:
+            raise ValueError(
+                "the URL carries a password: put the whole URL in an environment variable and "
+                "write that variable's name here (airflow_db: GOVLAKE_AIRFLOW_DB)"
+            )
+        return value
+
+    @field_validator("spark_task_slots")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be at least 1 (a pool of {value} slots runs no task)")
+        return value
 
     @field_validator("source_roots")
     @classmethod

@@ -260,7 +260,15 @@ def airflow_task(task: Task):
     """The Airflow task of a declaration (call it inside a DAG): its id, outlets and body."""
     from airflow.sdk import task as as_task
 
-    @as_task(task_id=task.task_id, outlets=[t.asset() for t in task.outputs], doc_md=task.doc_md)
+    from govlake.orchestration import SPARK_POOL
+
+    # Every job of the night starts a Spark driver: the pool bounds how many run at once.
+    @as_task(
+        task_id=task.task_id,
+        outlets=[t.asset() for t in task.outputs],
+        doc_md=task.doc_md,
+        pool=SPARK_POOL,
+    )
     def run(**context) -> dict:
         return execute(task, context)
 

@@ -28,7 +28,8 @@ fi
 
 for _ in $(seq 1 30); do pg_isready -h localhost -p "$port" -q && break; sleep 1; done
 psql_admin "-c \"DO \\\$\\\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'govlake_test') THEN CREATE ROLE govlake_test LOGIN; END IF; END \\\$\\\$;\""
-psql_admin "-c \"ALTER ROLE govlake_test PASSWORD '$password'\""
+# CREATEDB: the scheduler test gives each run a private Airflow metadata database, dropped after.
+psql_admin "-c \"ALTER ROLE govlake_test CREATEDB PASSWORD '$password'\""
 psql_admin "-d postgres -c \"SELECT 1 FROM pg_database WHERE datname = 'govlake_test'\"" | grep -q 1 \
   || psql_admin "-c \"CREATE DATABASE govlake_test OWNER govlake_test\""
 echo "GOVLAKE_TEST_PG=postgresql://govlake_test:${password}@localhost:${port}/govlake_test" > var/pg/test-connection.env

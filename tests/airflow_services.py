@@ -1,20 +1,25 @@
-"""Real Airflow 3 components as subprocesses, for the test that proves the scheduler path.
+"""Real Airflow 3 components as subprocesses on PostgreSQL, for the scheduler-path test.
 
-`AirflowServices` owns a private AIRFLOW_HOME with a SQLite metadata DB and starts what
-Airflow 3.3 needs for a task to run outside dag.test():
+`AirflowServices` owns a private AIRFLOW_HOME and a private PostgreSQL database
+(`private_database`: created in the running test PostgreSQL, dropped after) and starts what
+Airflow 3.3 runs in production:
 
-- `airflow scheduler` with the LocalExecutor (it accepts SQLite in Airflow 3; the old
-  SequentialExecutor is gone), parallelism 2, without the log-serving side process;
-- `airflow dag-processor`, which parses dags/ and writes the serialized DAGs;
+- `airflow scheduler` with the LocalExecutor, parallelism 3 (one more worker than the test's
+  `spark` pool has slots, so the pool is what bounds the Spark tasks), without the
+  log-serving side process;
+- `airflow dag-processor`, which parses the dags folder and writes the serialized DAGs;
 - `airflow api-server --apps execution` on a free loopback port: task processes talk to
-  the Execution API, not to the DB. The UI/REST app is not started (nothing here needs it).
+  the Execution API (connections too), not to the DB. The UI/REST app is not started.
+
+The metadata DB URL reaches Airflow the production way: settings `airflow_db` names an
+environment variable that holds it (govlake.orchestration.metadata_db_url).
 
 No triggerer: the project's DAGs have no deferrable tasks. Each component runs in its own
 process group; `stop()` ends those groups and every process they spawned (task runners run
 in groups of their own, Spark JVMs under them), by pid, nothing else.
 
-The metadata DB is read directly (read-only SQLite) for polling: one `airflow` CLI call
-costs 5-20 s of interpreter start on two cores, a query costs milliseconds.
+The metadata DB is read directly (read-only psycopg2 session) for polling: one `airflow` CLI
+call costs 5-20 s of interpreter start on two cores, a query costs milliseconds.
 """
 
 from __future__ import annotations
@@ -24,19 +29,23 @@ import os
 import secrets
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psutil
+import psycopg2
+import psycopg2.extras
+from cryptography.fernet import Fernet
 
 from govlake.orchestration import airflow_env
-from govlake.settings import PROJECT_ROOT, settings
+from govlake.settings import settings
 
 COMPONENTS = {
     "scheduler": ["scheduler", "--skip-serve-logs"],
@@ -44,6 +53,27 @@ COMPONENTS = {
     "api-server": ["api-server", "--apps", "execution", "--host", "127.0.0.1", "--workers", "1"],
 }
 TERMINAL = ("success", "failed")
+PARALLELISM = 3
+# The environment variable settings `airflow_db` names here: it holds the URL with its password.
+DB_VARIABLE = "GOVLAKE_AIRFLOW_DB"
+
+
+@contextmanager
+def private_database(admin_url: str) -> Iterator[str]:
+    """A fresh database in the test PostgreSQL (its role has CREATEDB, scripts/postgres.sh),
+    as a SQLAlchemy URL for Airflow; dropped afterwards with whatever still connects to it."""
+    name = f"airflow_{secrets.token_hex(6)}"
+    admin = psycopg2.connect(admin_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+        parts = urlsplit(admin_url)
+        yield urlunsplit(parts._replace(scheme="postgresql+psycopg2", path=f"/{name}"))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
 
 
 def free_port() -> int:
@@ -53,35 +83,37 @@ def free_port() -> int:
 
 
 class AirflowServices:
-    """A private Airflow (home, SQLite DB, scheduler, dag-processor, api-server) for one test."""
+    """A private Airflow (home, PostgreSQL DB, scheduler, dag-processor, api-server)."""
 
-    def __init__(self, home: Path, extra_env: dict[str, str]):
+    def __init__(self, home: Path, database_url: str, dags: Path, extra_env: dict[str, str]):
         self.home = home
         self.logs = home / "logs"
-        self.db = home / "airflow.db"
+        # psycopg2 takes the libpq form of the SQLAlchemy URL.
+        self.dsn = database_url.replace("postgresql+psycopg2://", "postgresql://", 1)
         self.port = free_port()
-        self.env = self._environment(extra_env)
+        self.env = self._environment(database_url, dags, extra_env)
         self.processes: dict[str, subprocess.Popen] = {}
         self.manifest: Any = None  # the sample sources' ground truth, set by the test
         self._log_files: list[Any] = []
 
-    def _environment(self, extra_env: dict[str, str]) -> dict[str, str]:
+    def _environment(self, database_url: str, dags: Path, extra_env: dict[str, str]):
         base = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("AIRFLOW__", "GOVLAKE_")) and k != "AIRFLOW_HOME"
+            if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "GOVLAKE_")) and k != "AIRFLOW_HOME"
         }
         url = f"http://127.0.0.1:{self.port}"
-        project = airflow_env(
-            settings().model_copy(update={"airflow_home": self.home}), PROJECT_ROOT / "dags"
-        )
+        cfg = settings().model_copy(update={"airflow_home": self.home, "airflow_db": DB_VARIABLE})
+        project = airflow_env(cfg, dags, environ={DB_VARIABLE: database_url})
         return {
             **base,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}",
             **project,
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             # LocalExecutor forks `parallelism` workers up front (default 32).
-            "AIRFLOW__CORE__PARALLELISM": "2",
+            "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
+            # Connections added with `airflow connections` are stored encrypted with it.
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": url,
@@ -171,19 +203,13 @@ class AirflowServices:
         except OSError:
             return False
 
-    def query(self, sql: str, *params: Any, patience: float = 30) -> list[dict[str, Any]]:
-        """Rows of a read-only query on the metadata DB, retried while a writer locks it."""
-        deadline = time.monotonic() + patience
-        while True:
-            try:
-                with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5) as conn:
-                    conn.row_factory = sqlite3.Row
-                    return [dict(row) for row in conn.execute(sql, params)]
-            except sqlite3.OperationalError as exc:
-                busy = "locked" in str(exc) or "busy" in str(exc)
-                if not busy or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    def query(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        """Rows of a read-only query on the metadata DB (%s placeholders)."""
+        with psycopg2.connect(self.dsn) as conn:
+            conn.set_session(readonly=True, autocommit=True)
+            with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                cur.execute(sql, params)
+                return [dict(row) for row in cur.fetchall()]
 
     def serialized_dags(self) -> set[str]:
         return {r["dag_id"] for r in self.query("SELECT dag_id FROM serialized_dag")}
@@ -191,7 +217,7 @@ class AirflowServices:
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self.query(
             "SELECT run_id, run_type, state, triggered_by, logical_date, run_after "
-            "FROM dag_run WHERE dag_id = ? ORDER BY id",
+            "FROM dag_run WHERE dag_id = %s ORDER BY id",
             dag_id,
         )
 
@@ -200,7 +226,14 @@ class AirflowServices:
             "SELECT a.name, e.source_dag_id, e.source_run_id, e.extra FROM asset_event e "
             "JOIN asset a ON a.id = e.asset_id ORDER BY e.id"
         )
-        return [{**r, "extra": json.loads(r["extra"] or "{}")} for r in rows]
+        return [{**r, "extra": _json(r["extra"])} for r in rows]
+
+    def task_instances(self) -> list[dict[str, Any]]:
+        """Every task instance: its pool, state, try and when it ran (start/end)."""
+        return self.query(
+            "SELECT dag_id, task_id, state, pool, try_number, start_date, end_date "
+            "FROM task_instance ORDER BY start_date"
+        )
 
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float) -> Any:
         """Poll check() each second until it returns something truthy; fail with diagnostics."""
@@ -230,10 +263,7 @@ class AirflowServices:
         parts = ["== dag runs", *map(str, self.query("SELECT * FROM dag_run"))]
         parts += [
             "== task instances",
-            *map(
-                str,
-                self.query("SELECT dag_id, task_id, state, try_number FROM task_instance"),
-            ),
+            *map(str, self.task_instances()),
         ]
         spark_logs = self.env.get("GOVLAKE_LAKEHOUSE")
         files = sorted(self.logs.rglob("*.log"))
@@ -243,6 +273,11 @@ class AirflowServices:
             text = path.read_text(encoding="utf-8", errors="replace").splitlines()
             parts += [f"== {path} (last {lines} lines)", *text[-lines:]]
         return "\n".join(parts)
+
+
+def _json(value: Any) -> dict:
+    """An asset event's extra: a dict already (json column) or its JSON text."""
+    return value if isinstance(value, dict) else json.loads(value or "{}")
 
 
 def _pgid(process: psutil.Process) -> int | None:

@@ -1,151 +1,282 @@
-"""The real scheduler path: scheduler, dag-processor and api-server run ods__tax_credit.
+"""The night as production runs it: PostgreSQL, LocalExecutor, scheduler, dag-processor and
+api-server as separate processes, started by the schedule and by Assets, never by dag.test().
 
-dag.test() (the demo and most tests) skips the scheduler, the executor, the Execution API
-and asset-triggered scheduling. Here a manual run triggered from the CLI goes through all of
-them in subprocesses, lands its Delta table for the run's logical date, and its asset event
-makes the scheduler create an ezhou_nightly run, which summarises the same day.
+Two department databases (户籍 of 市公安局, 社保 of 市人社局), whose credentials live only in
+Airflow's connection store, are due two minutes ago, so the scheduler starts their DAGs itself
+as scheduled runs, side by side. Their Assets make it create the nightly landing report and the
+population library build (人口库, cut down to the two inputs these sources deliver). Every
+task runs in the `spark` pool: the metadata DB's task start/end times show that no more Spark
+tasks ran at once than the pool has slots, though the executor had a worker more. The loads
+and the library are checked against the sample generator's ground truth. Kept to two rounds of
+two Spark tasks (each task process starts its own Spark driver): the loads, then the report and
+the library.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import re
+import json
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from airflow_services import AirflowServices
+import yaml
+from airflow_services import PARALLELISM, AirflowServices, private_database
 
-from govlake.settings import PROJECT_ROOT
+from govlake.orchestration import SPARK_POOL, pool_args
+from govlake.settings import PROJECT_ROOT, settings
 
 PERSONS = 300
-DAY = dt.date(2026, 11, 26)
-LOGICAL_DATE = "2026-11-26T00:00:00+08:00"
-DAG_ID = "ods__tax_credit"
+CITY = ZoneInfo("Asia/Shanghai")
+# Per source, the one table the cut-down library reads, and the connection it is read through.
+SOURCES = {"psb_hukou": "hj_resident", "hrss_social_insurance": "si_enrolment"}
+CONNECTIONS = {"psb_hukou": "ezhou_psb_hukou", "hrss_social_insurance": "ezhou_hrss_si"}
 NIGHTLY = "ezhou_nightly"
-TABLE = "tax_credit__credit_rating"
+LIBRARY = "base__population"
+# The population library's inputs these tables deliver (the others need four more sources).
+LIBRARY_INPUTS = ("psb_resident", "hrss_pension")
+DAG_FILES = ("ezhou_sources.py", "ezhou_nightly.py", "ezhou_libraries.py")
 
 
-def far_schedule(source_yaml: str) -> str:
-    """The source with its daily run 12 hours away: a DAG unpaused within a tenth of a day
-    after its cron time gets that run scheduled at once (Airflow's CronTriggerTimetable),
-    which would race the manual run this test checks."""
-    hour = (dt.datetime.now(dt.UTC).hour + 8 + 12) % 24  # Asia/Shanghai, half a day on
-    return re.sub(r'(?m)^schedule: ".*"$', f'schedule: "0 {hour} * * *"', source_yaml)
+def due_moment() -> dt.datetime:
+    """A cron time two minutes ago in the city: a DAG first seen within a tenth of a day after
+    its cron time gets that run at once (CronTriggerTimetable, catchup off)."""
+    return (dt.datetime.now(CITY) - dt.timedelta(minutes=2)).replace(second=0, microsecond=0)
+
+
+def source_file(system: str, due: dt.datetime) -> dict:
+    """conf/sources/<system>.yaml due at `due`, with only the table the library reads."""
+    raw = yaml.safe_load((PROJECT_ROOT / "conf" / "sources" / f"{system}.yaml").read_text("utf-8"))
+    raw["schedule"] = f"{due.minute} {due.hour} * * *"
+    raw["tables"] = [t for t in raw["tables"] if t["name"] == SOURCES[system]]
+    return raw
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def cut_library(tmp: Path) -> Path:
+    """libraries/population.yaml with only LIBRARY_INPUTS and the attributes they supply, and
+    the population's catalog entry and expectation suite cut the same way: the catalog review
+    refuses to publish a library whose entry names columns it lacks or unconfigured sources,
+    and a suite rule on a missing column fails the build."""
+    raw = yaml.safe_load((PROJECT_ROOT / "libraries" / "population.yaml").read_text("utf-8"))
+    full = set(raw["attributes"])
+    raw["inputs"] = {k: v for k, v in raw["inputs"].items() if k in LIBRARY_INPUTS}
+    attributes = {}
+    for name, attribute in raw["attributes"].items():
+        kept = [s for s in attribute["sources"] if s in LIBRARY_INPUTS]
+        if kept:
+            attributes[name] = {**attribute, "sources": kept}
+    raw["attributes"] = attributes
+    dropped = full - set(attributes)
+    shutil.copytree(PROJECT_ROOT / "conf" / "catalog", tmp / "catalog")
+    entry = yaml.safe_load((tmp / "catalog" / "population.yaml").read_text("utf-8"))
+    entry["items"] = [i for i in entry["items"] if i["column"] not in dropped]
+    entry["source_systems"] = list(SOURCES)
+    write_yaml(tmp / "catalog" / "population.yaml", entry)
+    shutil.copytree(PROJECT_ROOT / "expectations", tmp / "expectations")
+    suite_path = tmp / "expectations" / "base" / "population.yml"
+    suite = yaml.safe_load(suite_path.read_text("utf-8"))
+    rules = suite["expectations"]
+    suite["expectations"] = [r for r in rules if r["kwargs"].get("column") not in dropped]
+    write_yaml(suite_path, suite)
+    (tmp / "libraries").mkdir()
+    return write_yaml(tmp / "libraries" / "population.yaml", raw)
+
+
+def department_connections(sources: Path, departments: Path) -> Path:
+    """Move the department databases out of sources_root (their default_url then finds
+    nothing) and describe them as Airflow connections, for `airflow connections import`."""
+    departments.mkdir()
+    connections = {}
+    for system, conn_id in CONNECTIONS.items():
+        url = source_file(system, due_moment())["location"]["default_url"]
+        default = url.split("{sources_root}/", 1)[1]
+        moved = departments / default
+        shutil.move(sources / default, moved)
+        connections[conn_id] = {"conn_type": "sqlite", "host": "", "schema": str(moved)}
+    path = departments / "connections.json"
+    path.write_text(json.dumps(connections), encoding="utf-8")
+    return path
 
 
 @pytest.fixture()
-def airflow_services(tmp_path: Path):
-    """Sample sources for one file source, a migrated home and the running components."""
-    from govlake.sample import DefectRates, generate_sources
+def night(tmp_path: Path, pg_url: str):
+    """Sources due now, a migrated PostgreSQL metadata DB with the pool and the connections,
+    and the running components."""
+    from govlake.sample import generate_sources
 
-    conf = tmp_path / "conf_sources"
+    due = due_moment()
+    conf, dags = tmp_path / "conf_sources", tmp_path / "dags"
     conf.mkdir()
+    dags.mkdir()
     (tmp_path / "no_themes").mkdir()
-    text = (PROJECT_ROOT / "conf" / "sources" / "tax_credit.yaml").read_text(encoding="utf-8")
-    (conf / "tax_credit.yaml").write_text(far_schedule(text), encoding="utf-8")
-    services = AirflowServices(
-        tmp_path / "airflow",
-        {
-            "GOVLAKE_SOURCES_DIR": str(conf),
-            # A one-source world has no theme models (theirs read other sources).
-            "GOVLAKE_THEMES_DIR": str(tmp_path / "no_themes"),
-            "GOVLAKE_SOURCES": str(tmp_path / "sources"),
-            "GOVLAKE_LAKEHOUSE": str(tmp_path / "lakehouse"),
-        },
-    )
-    # A few unparseable rows, so the count below proves the rejects were split off.
-    rates = DefectRates.load()
-    rates = dataclasses.replace(
-        rates, tables={"tax_credit.credit_rating": {"unparseable_row": 0.25}}
-    )
-    with ThreadPoolExecutor(1) as pool:
-        migrated = pool.submit(services.migrate)  # a subprocess, while the sources are written
-        services.manifest = generate_sources(tmp_path / "sources", PERSONS, DAY, rates=rates)
-        migrated.result()
-    try:
-        services.start()
-        yield services
-    finally:
-        services.stop()
+    for system in SOURCES:
+        write_yaml(conf / f"{system}.yaml", source_file(system, due))
+    for name in DAG_FILES:
+        shutil.copy(PROJECT_ROOT / "dags" / name, dags / name)
+    library = cut_library(tmp_path)
+    with private_database(pg_url) as database:
+        services = AirflowServices(
+            tmp_path / "airflow",
+            database,
+            dags,
+            {
+                "GOVLAKE_SOURCES_DIR": str(conf),
+                "GOVLAKE_LIBRARIES_DIR": str(library.parent),
+                "GOVLAKE_CATALOG_DIR": str(tmp_path / "catalog"),
+                "GOVLAKE_EXPECTATIONS_DIR": str(tmp_path / "expectations"),
+                "GOVLAKE_THEMES_DIR": str(tmp_path / "no_themes"),
+                "GOVLAKE_SOURCES": str(tmp_path / "sources"),
+                "GOVLAKE_LAKEHOUSE": str(tmp_path / "lakehouse"),
+                # As a deployment unpauses its DAGs once; here no CLI call is needed for it.
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            },
+        )
+        services.day = (due - dt.timedelta(days=1)).date()  # the day a due run loads
+        services.library = library
+        services.departments = tmp_path / "departments"
+        with ThreadPoolExecutor(2) as pool:
+            # A subprocess, while this thread writes the sample sources.
+            migrated = pool.submit(services.migrate)
+            services.manifest = generate_sources(tmp_path / "sources", PERSONS, services.day)
+            connections = department_connections(tmp_path / "sources", services.departments)
+            migrated.result()
+            setup = [
+                pool.submit(services.airflow, *pool_args(settings())),
+                pool.submit(services.airflow, "connections", "import", str(connections)),
+            ]
+            for done in setup:
+                done.result()
+        try:
+            services.start()
+            yield services
+        finally:
+            services.stop()
+
+
+def max_overlap(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:
+    """Most intervals open at one moment (an end at the same instant as a start does not
+    overlap it)."""
+    edges = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak
 
 
 @pytest.mark.slow
-def test_scheduler_runs_the_source_dag_and_the_asset_triggered_nightly(airflow_services, request):
-    services = airflow_services
+@pytest.mark.postgres
+def test_scheduler_runs_the_night_on_postgres_in_parallel_within_the_spark_pool(night, request):
+    services = night
     started = time.monotonic()
     marks: dict[str, float] = {}
+    ods_dags = [f"ods__{s}" for s in SOURCES]
     try:
         services.wait_for(
-            "the dag-processor to serialize both DAGs and the api-server to answer",
-            lambda: {DAG_ID, NIGHTLY} <= services.serialized_dags() and services.api_healthy(),
+            "the dag-processor to serialize the DAGs and the api-server to answer",
+            lambda: (
+                {*ods_dags, NIGHTLY, LIBRARY} <= services.serialized_dags()
+                and services.api_healthy()
+            ),
             timeout=120,
         )
         marks["components up"] = time.monotonic() - started
-        # Trigger while still paused (the run waits queued) and unpause both DAGs meanwhile:
-        # two CLI interpreters in parallel instead of one after the other.
-        with ThreadPoolExecutor(1) as pool:
-            unpaused = pool.submit(
-                services.airflow,
-                *("dags", "unpause", "-y", "--treat-dag-id-as-regex", f"^({DAG_ID}|{NIGHTLY})$"),
-            )
-            services.airflow("dags", "trigger", DAG_ID, "--logical-date", LOGICAL_DATE)
-            unpaused.result()
-        paused = {r["dag_id"]: r["is_paused"] for r in services.query("SELECT * FROM dag")}
-        assert (paused[DAG_ID], paused[NIGHTLY]) == (0, 0), paused
-        marks["triggered"] = time.monotonic() - started
-
-        # The session's Spark starts while the scheduler runs the load.
+        # The session's Spark starts while the scheduler runs the night.
         spark = request.getfixturevalue("spark")
-        run = services.wait_for_run(DAG_ID, timeout=240)
-        marks["ods run finished"] = time.monotonic() - started
-        assert run["state"] == "success", run
-        runs = services.dag_runs(DAG_ID)
-        assert [(r["run_type"], r["triggered_by"]) for r in runs] == [("manual", "CLI")], runs
-        # Stored in UTC: 2026-11-25 16:00, the 26th in Asia/Shanghai.
-        assert run["logical_date"].startswith("2026-11-25 16:00:00"), run
+        for dag_id in ods_dags:
+            run = services.wait_for_run(dag_id, timeout=900)
+            assert run["state"] == "success", run
+            assert run["run_type"] == "scheduled", run  # by the cron, not by a trigger
+        marks["sources loaded"] = time.monotonic() - started
+        for dag_id in (NIGHTLY, LIBRARY):
+            run = services.wait_for_run(dag_id, timeout=600)
+            assert run["state"] == "success", run
+            assert (run["run_type"], run["triggered_by"]) == ("asset_triggered", "ASSET"), run
+        marks["library built"] = time.monotonic() - started
 
-        # The load's asset event alone makes the scheduler queue the nightly (no schedule,
-        # no trigger); Airflow 3 gives asset-triggered runs no logical date.
-        (created,) = services.wait_for(
-            f"the asset-triggered run of {NIGHTLY}", lambda: services.dag_runs(NIGHTLY), 30
-        )
-        assert (created["run_type"], created["triggered_by"]) == ("asset_triggered", "ASSET")
-        assert created["logical_date"] is None, created
-
-        truth = services.manifest.table("tax_credit", "credit_rating")
-        unparseable = truth["defects"]["unparseable_row"]
-        assert unparseable > 0
-        path = Path(services.env["GOVLAKE_LAKEHOUSE"]) / "ods" / TABLE
-        assert (path / "_delta_log").is_dir(), f"no Delta table at {path}"
-        table = spark.read.format("delta").load(str(path))
-        assert table.count() == truth["rows"] - unparseable
-        assert {r["_batch_date"] for r in table.select("_batch_date").distinct().collect()} == {DAY}
-
-        (event,) = [e for e in services.asset_events() if e["source_dag_id"] == DAG_ID]
-        assert event["name"] == f"ods.{TABLE}"
-        assert event["extra"]["logical_date"] == DAY.isoformat()
-        assert event["extra"]["rows_rejected"] == unparseable
-
-        nightly = services.wait_for_run(NIGHTLY, timeout=180)
-        marks["nightly finished"] = time.monotonic() - started
-        assert nightly["state"] == "success", nightly
-        landing = spark.read.format("delta").load(
-            str(Path(services.env["GOVLAKE_LAKEHOUSE"]) / "ops" / "nightly_landing")
-        )
-        rows = [r.asDict() for r in landing.collect()]
-        assert [(r["batch_date"], r["ods_table"], r["landed"]) for r in rows] == [
-            (DAY, f"ods.{TABLE}", True)
-        ], rows
-        # The declared output of the landing check is its outlet: the report's event names
-        # the day it took from the triggering event; no DAG is scheduled on it.
-        (report,) = [e for e in services.asset_events() if e["source_dag_id"] == NIGHTLY]
-        assert report["name"] == "ops.nightly_landing"
-        assert report["extra"]["logical_date"] == DAY.isoformat()
+        assert_pool_bounded_the_spark_tasks(services)
+        assert_loads_match_the_manifest(spark, services)
+        assert_library_matches_ground_truth(spark, services)
     except BaseException:
         print(services.report())
         raise
     finally:
         print("timings (s from components start):", {k: round(v, 1) for k, v in marks.items()})
+
+
+def assert_pool_bounded_the_spark_tasks(services: AirflowServices) -> None:
+    """Every task ran in the pool; at most its slots ran at once, and that many did."""
+    slots = settings().spark_task_slots
+    assert slots < PARALLELISM, "the executor must be able to run more than the pool allows"
+    instances = services.task_instances()
+    assert len(instances) == 2 + 2, instances  # two loads, the landing report, the library
+    assert {(ti["state"], ti["pool"]) for ti in instances} == {("success", SPARK_POOL)}
+    peak = max_overlap([(ti["start_date"], ti["end_date"]) for ti in instances])
+    assert peak == slots, (peak, instances)
+
+
+def assert_loads_match_the_manifest(spark, services: AirflowServices) -> None:
+    """Each table read what the generator wrote, through the stored connection, and balanced;
+    the landing report saw both."""
+    lakehouse = Path(services.env["GOVLAKE_LAKEHOUSE"])
+    records = spark.read.format("delta").load(str(lakehouse / "ops" / "load_runs"))
+    # A run records itself `running` when it starts, then its outcome.
+    runs = records.where("status <> 'running'").collect()
+    by_table = {r["ods_table"]: r.asDict() for r in runs}
+    expected = {
+        f"ods.{system}__{table}": truth
+        for system, table in SOURCES.items()
+        for truth in [services.manifest.table(system, table)]
+    }
+    assert set(by_table) == set(expected) and len(runs) == len(expected), sorted(by_table)
+    for name, truth in expected.items():
+        run = by_table[name]
+        assert (run["status"], run["balanced"], run["batch_date"]) == (
+            "success",
+            True,
+            services.day,
+        ), run
+        assert run["rows_read"] == truth["rows"], name
+        # Read where the stored connection points (the default_url's file is gone).
+        assert str(services.departments) in run["location"], run
+        assert run["rows_rejected"] == truth["defects"].get("unparseable_row", 0), name
+    landing = spark.read.format("delta").load(str(lakehouse / "ops" / "nightly_landing"))
+    assert {(r["ods_table"], r["landed"]) for r in landing.collect()} == {
+        (name, True) for name in expected
+    }
+
+
+def assert_library_matches_ground_truth(spark, services: AirflowServices) -> None:
+    """The asset-triggered build quarantined exactly the rows the generator broke and
+    recorded exactly the conflicts it planted (row by row, from defects.jsonl)."""
+    from govlake.libraries import load_library
+    from govlake.sample import truth
+    from govlake.sample.manifest import read_defect_rows
+
+    cfg = settings().model_copy(
+        update={
+            "lakehouse": Path(services.env["GOVLAKE_LAKEHOUSE"]),
+            "sources_root": Path(services.env["GOVLAKE_SOURCES"]),
+        }
+    )
+    library = load_library(services.library)
+    defects = read_defect_rows(cfg.sources_root)
+    quarantined = truth.expected_quarantine(spark, cfg, library, defects)
+    assert truth.recorded_quarantine(spark, cfg, library) == quarantined
+    conflicting = truth.expected_conflicts(spark, cfg, library, defects)
+    assert truth.recorded_conflicts(spark, cfg, library) == conflicting
+    assert quarantined, "the sample breaks some residents' identity numbers"
+    builds = spark.read.format("delta").load(str(cfg.lakehouse / "ops" / "library_runs"))
+    rows = [b.asDict() for b in builds.collect()]  # one per input of the one build
+    assert sorted((b["library"], b["input"]) for b in rows) == [
+        ("population", name) for name in sorted(LIBRARY_INPUTS)
+    ], rows
+    assert all(b["balanced"] and b["keys"] > 0 for b in rows), rows
