@@ -175,8 +175,10 @@ def tax_source(source_dir, tmp_path):
 
 # The longest module (about 11 of the suite's minutes) starts first on one worker, and a quick
 # one without Spark is queued behind it: pytest-xdist hands each worker a second module at the
-# start, and that one waits until the first is done. The other worker takes all the rest.
-FIRST_MODULES = ("test_demo_e2e", "test_imports")
+# start, and that one waits until the first is done. The other worker takes all the rest, the
+# next longest first (a real scheduler night on PostgreSQL, a slice on object storage), so no
+# long module is left for the end.
+FIRST_MODULES = ("test_demo_e2e", "test_imports", "test_scheduler_path", "test_object_store")
 
 
 def pytest_collection_modifyitems(config, items) -> None:
