@@ -53,16 +53,36 @@ REWRITE_METRICS = ("numTargetRowsUpdated", "numTargetRowsInserted", "numTargetRo
 # --- one size, in its own interpreter -------------------------------------------------------
 
 
-def libraries_in_order() -> list:
+def libraries_in_order(only: list[str] | None = None) -> list:
+    """The base libraries in build order; `only`: these and the libraries they link to (a
+    link is read by the build, so it is built first, as the night does)."""
     from govlake.libraries import build_order, load_libraries
 
-    return build_order(load_libraries())
+    libs = build_order(load_libraries())
+    if not only:
+        return libs
+    wanted, unknown = set(only), set(only) - {lib.library for lib in libs}
+    if unknown:
+        raise SystemExit(
+            f"--libraries: no library {sorted(unknown)}; known: {[x.library for x in libs]}"
+        )
+    for lib in reversed(libs):
+        if lib.library in wanted:
+            wanted |= set(lib.links)
+    return [lib for lib in libs if lib.library in wanted]
 
 
-def themes_in_order() -> list:
+def themes_in_order(libs: list) -> list:
+    """The themes in dependency order whose base-library inputs are all among `libs`."""
     from govlake.themes import build_order, load_themes
 
-    return build_order(load_themes())
+    built = {lib.table for lib in libs}
+    themes, kept = build_order(load_themes()), set()
+    for theme in themes:
+        reads = {t for t in theme.inputs if t.startswith(("base.", "theme."))}
+        if all(t in built or t in kept for t in reads):
+            kept.add(theme.table)
+    return [theme for theme in themes if theme.table in kept]
 
 
 def run_theme_builds(spark, themes, day: dt.date, night: str, steps: Steps) -> dict:
@@ -254,7 +274,7 @@ def second_night(spark, cfg, tables, libs, themes, steps: Steps) -> dict:
     return night
 
 
-def run_size(persons: int, workdir: Path, out: Path) -> None:
+def run_size(persons: int, workdir: Path, out: Path, only: list[str] | None = None) -> None:
     """Generate, load the first night, baseline and full build, then the second night."""
     from govlake.demo import sample_interfaces
     from govlake.sample import generate_sources
@@ -269,7 +289,8 @@ def run_size(persons: int, workdir: Path, out: Path) -> None:
     console.print(f"  sources generated in {gen_seconds:.1f}s (not timed in any ratio)")
     spark_seconds, spark, _ = timed(lambda: get_spark(cfg, app_name="govlake-bench-libraries"))
     console.print(f"  Spark started in {spark_seconds:.1f}s (not timed)")
-    libs, themes = libraries_in_order(), themes_in_order()
+    libs = libraries_in_order(only)
+    themes = themes_in_order(libs)
     inputs = {source.table for lib in libs for source in lib.inputs.values()}
     inputs |= {table for theme in themes for table in theme.inputs}
     tables = [(s, t) for s, t in physical_tables() if s.ods_table(t) in inputs]
@@ -672,7 +693,7 @@ def uptime() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        run_size(args.child, Path(args.workdir), Path(args.out))
+        run_size(args.child, Path(args.workdir), Path(args.out), args.libraries)
         return 0
     if args.ids:
         run_ids(args.ids, Path(args.workdir), Path(args.out))
@@ -684,8 +705,10 @@ def main(argv: list[str] | None = None) -> int:
     summaries = []
     for persons in sizes:
         console.rule(f"{persons:,} persons: full build, then a second night with 1% changed")
-        args = ["--child", str(persons)]
-        child = in_fresh_interpreter("benchmarks.libraries", str(persons), args)
+        child_args = ["--child", str(persons)]
+        if args.libraries:
+            child_args += ["--libraries", *args.libraries]
+        child = in_fresh_interpreter("benchmarks.libraries", str(persons), child_args)
         summaries.append(summarize({"persons": persons, **child}))
         print_size(summaries[-1])
         print_themes(summaries[-1])
@@ -722,6 +745,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick",
         action="store_true",
         help=f"sizes {QUICK_SIZES} and {QUICK_ID_VALUES:,} identifiers per kind",
+    )
+    parser.add_argument(
+        "--libraries",
+        nargs="+",
+        help="only these base libraries (and those they link to), and the themes they feed",
     )
     parser.add_argument(
         "--id-values", type=int, help=f"identifiers per kind for check-ids (default {ID_VALUES:,})"
