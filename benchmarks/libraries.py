@@ -487,6 +487,9 @@ def summarize_library(name: str, night1: dict, night2: dict) -> dict:
         "second_build_seconds": second["seconds"],
         "second_over_full": ratio(second["seconds"], full["seconds"]),
         "changed_keys": merge.get("changed_keys"),
+        # How the second night built (full / incremental / unchanged) and why, as recorded.
+        "second_mode": second.get("mode"),
+        "second_reason": second.get("reason"),
         "merge_operation": history.get("operation"),
         "merge_metrics": history.get("metrics"),
         "rewritten_rows": merge.get("rewritten_rows"),
