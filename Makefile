@@ -37,7 +37,7 @@ TEST_WORKERS ?= 2
 test: venv
 	@./scripts/postgres.sh start || echo "PostgreSQL not started: logical-connection tests will be skipped"
 	@$(BIN)/python -c "from govlake.spark import get_spark; get_spark(tables=set()).stop()"
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=40
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: venv
 	$(BIN)/python -m benchmarks.run
