@@ -37,3 +37,26 @@ def test_every_settings_row_names_every_field():
     assert {env: sorted(fields - set(row)) for env, row in rows.items()} == dict.fromkeys(rows, [])
     for env in rows:
         load_settings(env)  # and each row is valid
+
+
+def test_a_master_answering_an_empty_body_while_starting_is_waited_for(monkeypatch, tmp_path):
+    """The master's /json answered once with an empty body (JSONDecodeError) while its web UI
+    started: the start waits for it as for a refused connection, instead of failing."""
+    import json
+
+    from govlake.cluster import LocalCluster
+    from govlake.settings import load_settings
+
+    answers = iter([OSError("refused"), json.JSONDecodeError("Expecting value", "", 0)])
+
+    def workers(self):
+        answer = next(answers, None)
+        if answer is not None:
+            raise answer
+        return [{"id": "w1", "state": "ALIVE"}, {"id": "w2", "state": "ALIVE"}]
+
+    monkeypatch.setattr(LocalCluster, "workers", workers)
+    monkeypatch.setattr("govlake.cluster.time.sleep", lambda _: None)
+    cluster = LocalCluster(load_settings("cluster-local"), tmp_path)
+    cluster._wait_for_workers()  # returns once both workers are listed
+    assert next(answers, "drained") == "drained"
