@@ -16,7 +16,7 @@ from govlake.settings import settings
 def cmd_demo(args: argparse.Namespace) -> int:
     from govlake.demo import run_demo
 
-    return run_demo(persons=args.persons, day=args.date, console=console)
+    return run_demo(persons=args.persons, day=args.date, console=console, report=args.report)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -227,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = add("demo", cmd_demo, "generate sample sources and run the nightly DAGs through Airflow")
     demo.add_argument("--persons", type=int, default=None, help="size of the sample city")
     demo.add_argument("--date", type=iso_date, default=None, help="logical date (default in conf)")
+    demo.add_argument(
+        "--report", type=Path, default=None, help="write each DAG's state and seconds"
+    )
     gen = add("generate", cmd_generate, "write sample department sources only")
     gen.add_argument("--persons", type=int, default=settings().demo_persons)
     gen.add_argument("--date", type=iso_date, default=None)

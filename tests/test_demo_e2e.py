@@ -39,8 +39,11 @@ def demo_env(home: Path) -> dict[str, str]:
     return env
 
 
-def run_demo(home: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_demo(
+    home: Path, extra_env: dict[str, str] | None = None, report: Path | None = None
+) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "govlake.cli", "demo", "--persons", str(PERSONS)]
+    command += ["--report", str(report)] if report else []
     env = demo_env(home) | (extra_env or {})
     # Generous: a night of 35 DAGs at a load average above 10 on 2 cores took over 15 minutes.
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
@@ -102,6 +105,15 @@ def assert_nothing_leaks(spark, home: Path, outputs: dict[str, str]) -> None:
     assert leaks.file_leaks(home, identifiers) == {}
     assert leaks.table_leaks(spark, home, identifiers) == {}
     assert leaks.text_leaks(outputs | command_outputs(home), identifiers) == {}
+
+
+def assert_report_lists_the_night(report: dict, first_stdout: str) -> None:
+    """`govlake demo --report`: every DAG the first night printed, each a success, in local mode."""
+    printed = re.findall(r"^\[\d+/\d+\] (\S+): ", first_stdout, flags=re.M)
+    assert report["ok"] is True and report["env"] == "local" and report["persons"] == PERSONS
+    assert [d["dag_id"] for d in report["dags"]] == printed and len(printed) > 30
+    assert {d["state"] for d in report["dags"]} == {"success"}
+    assert all(d["seconds"] > 0 for d in report["dags"])
 
 
 def latest_runs(spark, home: Path) -> dict[str, dict]:
@@ -349,8 +361,10 @@ def test_demo_collects_every_source_balanced_and_reruns_unchanged(spark, demo_ho
     requests = assert_warehouses_served(spark, demo_home)
     release = assert_sandbox_released(spark, demo_home)
 
-    second = run_demo(demo_home)  # local mode: the cluster's tables, found unchanged
+    report_file = demo_home / "second-night.json"
+    second = run_demo(demo_home, report=report_file)  # local mode: the cluster's tables, unchanged
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert_report_lists_the_night(json.loads(report_file.read_text()), first.stdout)
     assert all(b["changed_keys"] == 0 for b in library_runs(spark, demo_home)[-len(builds) :])
     again = latest_runs(spark, demo_home)
     for name, run in again.items():
