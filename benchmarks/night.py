@@ -93,6 +93,12 @@ def databases_bytes(lakehouse: Path) -> dict[str, int]:
     return {d.name: folder_bytes(d) for d in sorted(lakehouse.iterdir()) if d.is_dir()}
 
 
+def source_rows(manifest: Path) -> dict[str, int]:
+    """Rows per department table of the generated sample, from its manifest."""
+    sources = json.loads(manifest.read_text(encoding="utf-8"))["sources"]
+    return {f"{s}.{t}": info["rows"] for s, tables in sources.items() for t, info in tables.items()}
+
+
 def generate(persons: int, sources: Path) -> float:
     """One sample city for every profile of this size; seconds taken."""
     shutil.rmtree(sources, ignore_errors=True)
@@ -201,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         sources = WORK / f"sources-{persons}"
         size = {"persons": persons, "generate_seconds": generate(persons, sources)}
         size["sources_bytes"] = folder_bytes(sources)
+        size["source_rows"] = source_rows(sources / "manifest.json")
         size["nights"] = []
         for profile in args.profiles:
             console.print(f"{persons:,} persons, {profile}: night running ...")
