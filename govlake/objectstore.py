@@ -11,11 +11,10 @@ are both built here, so the JVM and the JVM-free readers reach the same store th
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit
 
+from govlake.connections import Connection, ConnectionUnreadable, env_var, read_connection
 from govlake.errors import ConfigError
 from govlake.settings import Settings
 
@@ -70,52 +69,38 @@ def s3_keys(cfg: Settings) -> S3Keys:
 def _keys_from_connection(conn_id: str) -> S3Keys:
     """An aws connection: login = key id, password = secret, extra may hold endpoint_url and
     aws_session_token. AIRFLOW_CONN_<ID> (URI or JSON) first, then Airflow's backends."""
-    env_value = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
-    if env_value:
-        login, password, extra = _parse_conn(env_value)
-    else:
-        login, password, extra = _airflow_conn(conn_id)
-    if not login or not password:
+    conn = _connection(conn_id)
+    if not conn.login or not conn.password:
         raise ConfigError(
             f"Airflow connection '{conn_id}' (object_store_conn_id) has no "
-            f"{'login (key id)' if not login else 'password (secret key)'}.",
+            f"{'login (key id)' if not conn.login else 'password (secret key)'}.",
             fix=f"define it with the access key id as login and the secret as password, e.g. "
             f"`airflow connections add {conn_id} --conn-type aws --conn-login <key id> "
             "--conn-password <secret>` (extra endpoint_url for an S3-compatible store).",
         )
-    endpoint = extra.get("endpoint_url") or None
-    token = extra.get("aws_session_token") or None
-    return S3Keys(login, password, token, endpoint, origin=f"Airflow connection '{conn_id}'")
+    endpoint = conn.extra.get("endpoint_url") or None
+    token = conn.extra.get("aws_session_token") or None
+    return S3Keys(conn.login, conn.password, token, endpoint, f"Airflow connection '{conn_id}'")
 
 
-def _parse_conn(value: str) -> tuple[str | None, str | None, dict]:
-    """login, password and extra of an AIRFLOW_CONN_ value (URI or JSON)."""
-    if value.lstrip().startswith("{"):
-        data = json.loads(value)
-        extra = data.get("extra") or {}
-        extra = json.loads(extra) if isinstance(extra, str) else extra
-        return data.get("login"), data.get("password"), extra
-    parts = urlsplit(value)
-    login = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
-    return login, password, dict(parse_qsl(parts.query))
-
-
-def _airflow_conn(conn_id: str) -> tuple[str | None, str | None, dict]:
-    """The connection from Airflow's store; its absence or an unreadable store is an error
-    (never a silent fall back to other keys)."""
+def _connection(conn_id: str) -> Connection:
+    """The connection; undefined or unreadable is an error (never a fall back to other keys)."""
+    fix = (
+        f"set {env_var(conn_id)} or `airflow connections add {conn_id} --conn-type aws ...`, "
+        "or restore access to the secrets backend."
+    )
     try:
-        from airflow.sdk import BaseHook
-
-        conn = BaseHook.get_connection(conn_id)
-    except Exception as exc:
+        conn = read_connection(conn_id)
+    except ConnectionUnreadable as exc:
         raise ConfigError(
-            f"Airflow connection '{conn_id}' (object_store_conn_id) could not be read "
-            f"({type(exc).__name__}: {exc}).",
-            fix=f"set AIRFLOW_CONN_{conn_id.upper()} or `airflow connections add {conn_id} "
-            "--conn-type aws ...`, or restore access to the secrets backend.",
+            f"Airflow connection '{conn_id}' (object_store_conn_id) could not be read ({exc}).",
+            fix=fix,
         ) from None
-    return conn.login, conn.password, conn.extra_dejson or {}
+    if conn is None:
+        raise ConfigError(
+            f"Airflow connection '{conn_id}' (object_store_conn_id) is not defined.", fix=fix
+        )
+    return conn
 
 
 def _endpoint(cfg: Settings, keys: S3Keys) -> str | None:

@@ -8,14 +8,12 @@ that cannot be read fails the task: loading the default instead would be silentl
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
-from urllib.parse import unquote, urlsplit
 
+from govlake.connections import Connection, ConnectionUnreadable, read_connection
 from govlake.errors import SourceError, summarize_java_error
 from govlake.settings import Settings
 from govlake.sources import URL_PLACEHOLDER, SourceSystem
@@ -59,18 +57,9 @@ class JdbcTarget:
         return {**self.options(), **READ_ONLY.get(kind, {})}
 
 
-def _from_airflow_uri(uri: str) -> JdbcTarget:
-    if uri.lstrip().startswith("{"):
-        data = json.loads(uri)
-        kind, host, port = data.get("conn_type", ""), data.get("host", ""), data.get("port")
-        login, password, schema = data.get("login"), data.get("password"), data.get("schema", "")
-    else:
-        parts = urlsplit(uri)
-        kind, host, port = parts.scheme, parts.hostname or "", parts.port
-        login = unquote(parts.username) if parts.username else None
-        password = unquote(parts.password) if parts.password else None
-        schema = parts.path.lstrip("/")
-    return _target(kind, host, port, login, password, schema)
+def jdbc_target(conn: Connection) -> JdbcTarget:
+    """The JDBC URL and properties of a database connection."""
+    return _target(conn.conn_type, conn.host, conn.port, conn.login, conn.password, conn.schema)
 
 
 def _target(kind, host, port, login, password, schema) -> JdbcTarget:
@@ -89,40 +78,14 @@ def _target(kind, host, port, login, password, schema) -> JdbcTarget:
     return JdbcTarget(url, DRIVERS["postgresql"], props)
 
 
-def _airflow_connection(conn_id: str, system: str) -> JdbcTarget | None:
-    """The connection Airflow holds (metadata DB, secrets backends); None only when Airflow
-    says no backend defines it. Any other failure stops the task, naming the connection, as
-    falling back to the embedded default would load sample data instead of the department's."""
-    conn = _airflow_conn(conn_id, system)
-    if conn is None:
-        return None
-    return _target(conn.conn_type, conn.host, conn.port, conn.login, conn.password, conn.schema)
-
-
-def _airflow_conn(conn_id: str, system: str):
-    """Airflow's connection object, or None only when no backend defines it."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
+def _connection(conn_id: str, system: str, use_airflow: bool) -> Connection | None:
+    """The connection (environment, then Airflow); None only when nothing defines it. Any
+    failure to read stops the task, naming the connection: falling back to the embedded
+    default would load sample data instead of the department's."""
     try:
-        return BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        _no_backend_failed(conn_id, system)
-        return None
-    except Exception as exc:
-        raise _unreadable(conn_id, system, "Airflow", exc) from exc
-
-
-def _no_backend_failed(conn_id: str, system: str) -> None:
-    """Ask each secrets backend again: Airflow logs a backend's error and reports the connection
-    as not defined, so an unreachable secrets store would look like a missing connection."""
-    from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded
-
-    for backend in ensure_secrets_backend_loaded():
-        try:
-            backend.get_connection(conn_id=conn_id)
-        except Exception as exc:
-            raise _unreadable(conn_id, system, type(backend).__name__, exc) from exc
+        return read_connection(conn_id, use_airflow)
+    except ConnectionUnreadable as exc:
+        raise _unreadable(conn_id, system, exc.where, exc.cause) from exc
 
 
 def _unreadable(conn_id: str, system: str, where: str, exc: Exception) -> SourceError:
@@ -140,12 +103,9 @@ def resolve_jdbc(source: SourceSystem, cfg: Settings, use_airflow: bool = True) 
 
     The embedded default_url is used only when no connection of that id is defined."""
     conn_id = source.location.conn_id
-    env_uri = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
-    if env_uri:
-        return _from_airflow_uri(env_uri)
-    found = _airflow_connection(conn_id, source.system) if use_airflow else None
+    found = _connection(conn_id, source.system, use_airflow)
     if found:
-        return found
+        return jdbc_target(found)
     if source.location.default_url:
         # Replaced as text, not str.format: a conf string must not reach Python's formatter
         # ({sources_root.__class__...} would read interpreter attributes into the URL).
@@ -202,21 +162,7 @@ def resolve_http(source: SourceSystem, use_airflow: bool = True) -> HttpTarget:
     """The base URL and token of an HTTP interface source: from AIRFLOW_CONN_<ID> or Airflow's
     connection, never from conf. An error reading it fails the load: there is no fallback."""
     conn_id, system = source.location.conn_id, source.system
-    env_uri = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
-    if env_uri:
-        try:
-            if env_uri.lstrip().startswith("{"):
-                data = json.loads(env_uri)
-                kind, host, port = data.get("conn_type"), data.get("host"), data.get("port")
-                password = data.get("password")
-            else:
-                parts = urlsplit(env_uri)
-                kind, host, port = parts.scheme, parts.hostname, parts.port
-                password = unquote(parts.password) if parts.password else None
-        except ValueError as exc:
-            raise _unreadable(conn_id, system, f"AIRFLOW_CONN_{conn_id.upper()}", exc) from None
-        return _http_target(kind, host, port, password, system, conn_id)
-    conn = _airflow_conn(conn_id, system) if use_airflow else None
+    conn = _connection(conn_id, system, use_airflow)
     if conn is None:
         raise SourceError(
             f"Airflow connection '{conn_id}' is not defined: the interface's URL and token "

@@ -93,3 +93,47 @@ def test_a_defined_connection_wins_over_the_default(source, cfg, secrets_backend
         "jdbc:postgresql://db.hrss:5433/si",
         {"user": "etl", "password": "s3cret"},
     )
+
+
+# -- one reader for every connection: the object store's keys read like a department's ---------
+
+
+def test_uri_and_json_values_read_the_same_connection():
+    from govlake.connections import parse_value
+
+    uri = parse_value("aws://AKID:s%2Fecret@s3.ezhou:9000/?endpoint_url=http%3A%2F%2Fs3.ezhou")
+    json_value = (
+        '{"conn_type": "aws", "host": "s3.ezhou", "port": 9000, "login": "AKID", '
+        '"password": "s/ecret", "extra": "{\\"endpoint_url\\": \\"http://s3.ezhou\\"}"}'
+    )
+    assert parse_value(json_value) == uri
+    assert uri.extra == {"endpoint_url": "http://s3.ezhou"} and uri.password == "s/ecret"
+    assert "s/ecret" not in repr(uri)
+
+
+def test_a_malformed_variable_fails_naming_it_for_databases_and_object_store(
+    source, cfg, monkeypatch
+):
+    from govlake.errors import ConfigError
+    from govlake.objectstore import s3_keys
+
+    monkeypatch.setenv("AIRFLOW_CONN_EZHOU_HRSS_CONN", "postgresql://etl:pw@db.hrss:54x3/si")
+    with pytest.raises(SourceError, match="AIRFLOW_CONN_EZHOU_HRSS_CONN") as err:
+        resolve_jdbc(source, cfg)
+    assert "default_url is not used" in str(err.value) and "pw@" not in str(err.value)
+    store = cfg.model_copy(update={"object_store_conn_id": "ezhou_hrss_conn"})
+    with pytest.raises(ConfigError, match="AIRFLOW_CONN_EZHOU_HRSS_CONN"):
+        s3_keys(store)
+
+
+def test_object_store_keys_from_an_unreachable_or_empty_backend_fail(cfg, secrets_backend):
+    from govlake.errors import ConfigError
+    from govlake.objectstore import s3_keys
+
+    store = cfg.model_copy(update={"object_store_conn_id": "ezhou_lake_s3"})
+    secrets_backend(UnreachableVault)
+    with pytest.raises(ConfigError, match="UnreachableVault.*refused the connection"):
+        s3_keys(store)
+    secrets_backend(EmptyVault)
+    with pytest.raises(ConfigError, match="'ezhou_lake_s3' .* is not defined"):
+        s3_keys(store)

@@ -154,6 +154,7 @@ CORE = (
     "govlake.conffile",
     "govlake.lakehouse",
     "govlake.objectstore",
+    "govlake.connections",
     "govlake.owned",
     "govlake.sources",
     "govlake.libraries",

@@ -30,10 +30,11 @@ tables:
 
 def pg_table(spark, pg_url, monkeypatch, system, table, rows):
     """Create a department table in PostgreSQL through Spark's JDBC writer."""
-    from jobs.connections import _from_airflow_uri
+    from govlake.connections import parse_value
+    from jobs.connections import jdbc_target
 
     monkeypatch.setenv(f"AIRFLOW_CONN_{system.upper()}_PG", pg_url)
-    target = _from_airflow_uri(pg_url)
+    target = jdbc_target(parse_value(pg_url))
     df = spark.createDataFrame(rows, "psn_no long, certno string, insutype string")
     df.write.format("jdbc").options(**target.options(), dbtable=table).mode("overwrite").save()
     return target

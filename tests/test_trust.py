@@ -153,9 +153,10 @@ def test_default_url_is_not_a_format_string(source_dir, cfg):
 @pytest.fixture()
 def pg_source(spark, pg_url, source_dir, monkeypatch):
     """A department table in the test PostgreSQL, as a logical source read with its password."""
-    from jobs.connections import _from_airflow_uri
+    from govlake.connections import parse_value
+    from jobs.connections import jdbc_target
 
-    target = _from_airflow_uri(pg_url)
+    target = jdbc_target(parse_value(pg_url))
     df = spark.createDataFrame([(1, "a"), (2, "b")], "id long, name string")
     df.write.format("jdbc").options(**target.options(), dbtable="tr_dept").mode("overwrite").save()
     monkeypatch.setenv("AIRFLOW_CONN_TR_PG_DB", pg_url)
