@@ -12,7 +12,6 @@ import pytest
 from govlake.owned import FAILED_ROWS, RESULTS
 from govlake.sample import identifiers as sample_ids
 from jobs.quality import Batch, QualityError, build_data_docs, validate
-from jobs.quality import rules as row_rules
 from jobs.quality.engine import conditions, count_failures, flag_column, flag_rows
 from jobs.quality.gx_run import validate_with_gx
 from jobs.quality.rules import ROW_RULES, counts_as_gx, unique_by_values
@@ -160,9 +159,9 @@ def failing_keys(spark, df, suite, when=None) -> dict:
     return {"rules": counts["rules"], "samples": counts["samples"], "keys": keys}
 
 
-def test_uniqueness_by_duplicated_values_fails_the_rows_the_window_fails(spark, monkeypatch):
+def test_uniqueness_by_duplicated_values_fails_the_rows_the_window_fails(spark):
     """`column IN (duplicated values)` instead of a window over the batch: the same rows fail,
-    NULLs never; floats, and more duplicates than MAX_DUPLICATES, keep the window."""
+    NULLs never; floats keep the window."""
     df = spark.createDataFrame(ROWS + [(2, None, "A", None, None, 5.0, None, None)], SCHEMA)
     suite = suite_of(
         [
@@ -185,9 +184,6 @@ def test_uniqueness_by_duplicated_values_fails_the_rows_the_window_fails(spark, 
         "expect_column_values_to_be_unique:born": 0,
         "expect_column_values_to_be_unique:n": 2,  # 5.0 twice
     }
-    monkeypatch.setattr(row_rules, "MAX_DUPLICATES", 1)
-    assert unique_by_values(df, by_rule["expect_column_values_to_be_unique:level"]) is None
-    assert failing_keys(spark, df, suite, conditions(df, suite)) == window
 
 
 def test_duplicated_values_never_become_literals_of_the_query(spark):

@@ -93,7 +93,7 @@ def _value(rule: Rule) -> Column:
 
 def conditions(df: DataFrame, suite: Suite) -> dict[str, Column]:
     """Per row rule, the condition TRUE on a failing row; uniqueness by its duplicated values
-    where there are few (rules.unique_by_values), so the row pass needs no window."""
+    of a plain type (rules.unique_by_values), so the row pass needs no window."""
     out = {}
     for _, rule in flagged_rules(suite):
         out[rule.name] = unique_by_values(df, rule)

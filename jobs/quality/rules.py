@@ -86,16 +86,16 @@ def _unique(rule: Rule) -> Column:
 
 
 # Up to this many duplicated values, a uniqueness rule is `column IN (those values)`.
-MAX_DUPLICATES = 10_000
 # Types whose values come back from the driver unchanged (no float -0.0 / NaN, no time zones).
 _ATOMIC = ("string", "int", "bigint", "smallint", "tinyint", "date", "boolean")
 
 
 def unique_by_values(df: DataFrame, rule: Rule) -> Column | None:
     """A single-column uniqueness rule as `column IN (SELECT its duplicated values)`, the values
-    found by one aggregate of that column alone; None when there are too many or the type is
-    not a plain one. The same rows fail as with `_unique`, but the row pass needs no window,
-    which would shuffle and sort every row of the batch with all its columns.
+    found by one aggregate of that column alone; None when the type is not a plain one. The
+    same rows fail as with `_unique`, but the row pass needs no window, which would shuffle and
+    sort every row of the batch with all its columns. There is no cap on how many values: they
+    are a relation Spark joins (broadcast when small), not a list written into the query.
 
     The duplicated values stay a (checkpointed) relation the row pass joins, never literals in
     the query: a department's identity numbers would otherwise be printed in every plan, and so
@@ -111,10 +111,7 @@ def unique_by_values(df: DataFrame, rule: Rule) -> Column | None:
     col = F.col(f"`{column}`")
     counted = df.where(col.isNotNull()).groupBy(col.alias("v")).count()
     duplicated = counted.where("count > 1").select("v").localCheckpoint()
-    found = duplicated.limit(MAX_DUPLICATES + 1).count()
-    if found > MAX_DUPLICATES:
-        return None
-    if not found:
+    if duplicated.isEmpty():
         return F.lit(False)
     return col.isin(duplicated)
 
