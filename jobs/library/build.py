@@ -66,8 +66,9 @@ def run_inputs(spark: SparkSession, ctx: BuildContext, plan: Plan) -> tuple[dict
     return frames | {"quarantined": steps.union_all(quarantined)}, balance
 
 
-def build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> dict:
-    """The steps of one library build, on one Spark session: full, or the changed keys only."""
+def build(spark: SparkSession, ctx: BuildContext, full: bool | None = None) -> dict:
+    """The steps of one library build, on one Spark session: full, or the changed keys only
+    (`full`: see incremental.plan_build)."""
     from pyspark.sql import functions as F
 
     from jobs import quality
@@ -160,10 +161,16 @@ def finish(spark, ctx: BuildContext, plan: Plan, balance, merged, conflicts=None
 
 
 def build_library(
-    name: str, logical_date: dt.date, run_id: str | None = None, spark=None, full: bool = False
+    name: str,
+    logical_date: dt.date,
+    run_id: str | None = None,
+    spark=None,
+    full: bool | None = None,
 ) -> dict:
     """Build one base library for a night from its ods inputs; returns counts per input.
-    Incremental when the last build's record allows it, unless `full` is asked for."""
+    Incremental when the last build's record allows it, unless `full` is asked for or (the
+    default, `full=None`) the recorded builds say a full one is cheaper (jobs.library.choice);
+    `full=False` builds incrementally whenever the record allows, whatever it costs."""
     import uuid
 
     from govlake.catalog import assert_publishable

@@ -5,6 +5,7 @@ run record. Every table and schema comes from govlake.owned / govlake.lakehouse.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import TYPE_CHECKING
 
 from govlake import owned
@@ -234,9 +235,11 @@ def current_keys(spark: SparkSession, ctx: BuildContext) -> int:
 
 
 def record_build(spark: SparkSession, ctx: BuildContext, plan: Plan, balance, totals) -> None:
-    """Append one ops.library_runs row per input: rows in = standardized + quarantined, and
-    the ods versions the next build starts from."""
+    """Append one ops.library_runs row per input: rows in = standardized + quarantined, the
+    ods versions the next build starts from, and the build's seconds so far."""
     finished = dt.datetime.now()
+    # What this build cost, for the next night's choice of full or incremental (choice.py).
+    seconds = time.monotonic() - plan.began
     rows = [
         {
             "run_id": ctx.run_id,
@@ -252,6 +255,7 @@ def record_build(spark: SparkSession, ctx: BuildContext, plan: Plan, balance, to
             "link_versions": plan.links,
             "ods_fingerprint": plan.fingerprints.get(b["input"]),
             "current_standardized": current_standardized(spark, ctx, plan, b["input"]),
+            "build_seconds": seconds,
         }
         for b in balance
     ]
