@@ -53,15 +53,18 @@ def run_inputs(spark: SparkSession, ctx: BuildContext, plan: Plan) -> tuple[dict
                 "department": source.department,
                 "rows_in": counts["n"],
                 # Counted on the written side: Delta's count of the rows a full build's write
-                # committed, or (incremental night) the std table's rows of tonight's keys.
-                "standardized": committed
-                if committed is not None
-                else write.standardized_count(spark, ctx, plan, name),
+                # committed, or (incremental night) the std table's rows of tonight's keys,
+                # counted for every such input at once after the loop.
+                "standardized": committed,
                 "quarantined": counts["bad"],
                 "note": read.stale_note(spark, ctx, source),
                 "ods_version": plan.versions[name],
             }
         )
+    uncounted = [b["input"] for b in balance if b["standardized"] is None]
+    counted = write.standardized_counts(spark, ctx, plan, uncounted) if uncounted else {}
+    for b in balance:
+        b["standardized"] = counted.get(b["input"], b["standardized"])
     frames = {"ctx": ctx, "stated": steps.union_all(stated), "seen": steps.union_all(seen)}
     return frames | {"quarantined": steps.union_all(quarantined)}, balance
 

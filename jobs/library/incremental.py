@@ -32,7 +32,7 @@ from jobs.library.context import (
     key_prefix,
     ods_table,
 )
-from jobs.library.read import current_rows, fingerprint, library_table
+from jobs.library.read import current_rows, fingerprints, library_table
 from jobs.library.steps import union_all
 
 if TYPE_CHECKING:
@@ -182,14 +182,15 @@ def plan_build(spark: SparkSession, ctx: BuildContext, full: bool | None = None)
 
 def batch_fingerprints(spark: SparkSession, ctx: BuildContext, versions) -> dict[str, str]:
     """Per snapshot input: a content hash of the columns the library reads in its current batch
-    (at the planned version), so a re-delivery of the same content is known in one pass."""
-    return {
-        name: fingerprint(
-            current_rows(spark, ctx.cfg, s, versions[name]).select(*compared_columns(s))
-        )
-        for name, s in ctx.library.inputs.items()
-        if not input_spec(s.table).watermark and ods_table(s).exists(spark, ctx.cfg)
-    }
+    (at the planned version), so a re-delivery of the same content is known in one pass (one
+    Spark job for all the inputs)."""
+    return fingerprints(
+        {
+            name: current_rows(spark, ctx.cfg, s, versions[name]).select(*compared_columns(s))
+            for name, s in ctx.library.inputs.items()
+            if not input_spec(s.table).watermark and ods_table(s).exists(spark, ctx.cfg)
+        }
+    )
 
 
 def unchanged_input(previous: dict, plan: Plan, name: str) -> bool:
