@@ -248,10 +248,12 @@ def first_night(spark, cfg, tables, libs, themes, workdir: Path, steps: Steps) -
     }
 
 
-def second_night(spark, cfg, tables, libs, themes, steps: Steps) -> dict:
+def next_night(spark, cfg, tables, libs, themes, steps: Steps, number: int) -> dict:
+    """Night `number` (2, 3): a 1% increment for its day, the ODS load, every build (each
+    chooses full or incremental itself, jobs.library.choice) and the MERGE cost of each."""
     from govlake.sample import generate_increment
 
-    day = cfg.demo_logical_date
+    day = cfg.demo_logical_date + dt.timedelta(days=number - 2)
     next_day = day + dt.timedelta(days=1)
     steps.start(f"increment {CHANGED_FRACTION:.0%} for {next_day}")
     seconds, changes, error = timed(
@@ -259,12 +261,13 @@ def second_night(spark, cfg, tables, libs, themes, steps: Steps) -> dict:
     )
     copied = redeliver_files(cfg, tables, day, next_day)
     steps.done()
+    name = f"night{number}"
     night = {
         "logical_date": str(next_day),
         "increment": {"seconds": seconds, "error": error, "changes": changes, "copied": copied},
-        "ods": phase(lambda: run_ods(spark, tables, next_day, "bench__night2", steps)),
-        "build": phase(lambda: run_builds(spark, libs, next_day, "night2", steps)),
-        "themes": phase(lambda: run_theme_builds(spark, themes, next_day, "night2", steps)),
+        "ods": phase(lambda: run_ods(spark, tables, next_day, f"bench__{name}", steps)),
+        "build": phase(lambda: run_builds(spark, libs, next_day, name, steps)),
+        "themes": phase(lambda: run_theme_builds(spark, themes, next_day, name, steps)),
     }
     night["merge"] = {
         name: merge_cost(spark, cfg, build)
@@ -274,8 +277,11 @@ def second_night(spark, cfg, tables, libs, themes, steps: Steps) -> dict:
     return night
 
 
-def run_size(persons: int, workdir: Path, out: Path, only: list[str] | None = None) -> None:
-    """Generate, load the first night, baseline and full build, then the second night."""
+def run_size(
+    persons: int, workdir: Path, out: Path, only: list[str] | None = None, nights: int = 3
+) -> None:
+    """Generate, load the first night, baseline and full build, then the next nights (the
+    third is the first whose build can choose from a recorded incremental night)."""
     from govlake.demo import sample_interfaces
     from govlake.sample import generate_sources
     from govlake.settings import settings
@@ -297,15 +303,17 @@ def run_size(persons: int, workdir: Path, out: Path, only: list[str] | None = No
     load_before = os.getloadavg()[0]
     # The 双公示 interface is served while the nights run, as the demo serves it.
     with progress_bar() as progress, sample_interfaces(cfg, console):
-        steps = Steps(progress, total=2 * len(tables) + 3 * len(libs) + 3 * len(themes) + 1)
+        per_night = len(tables) + len(libs) + len(themes) + 1
+        steps = Steps(progress, total=nights * per_night - 1 + len(libs) + len(themes))
         result = {
             "persons": persons,
             "logical_date": str(cfg.demo_logical_date),
             "generate_seconds": gen_seconds,
             "spark_start_seconds": spark_seconds,
             "night1": first_night(spark, cfg, tables, libs, themes, workdir, steps),
-            "night2": second_night(spark, cfg, tables, libs, themes, steps),
         }
+        for number in range(2, nights + 1):
+            result[f"night{number}"] = next_night(spark, cfg, tables, libs, themes, steps, number)
         steps.start("done")
     result["load_average_1min"] = [load_before, os.getloadavg()[0]]
     logging.getLogger("py4j").setLevel(logging.WARNING)
@@ -499,6 +507,21 @@ def summarize_library(name: str, night1: dict, night2: dict) -> dict:
     }
 
 
+def summarize_later(full: dict, later: dict | None, merge: dict | None = None) -> dict:
+    """A night after the second (the third: the first that can choose from a recorded
+    incremental night): its seconds against the full build, mode, reason, changed keys."""
+    if later is None:
+        return {}
+    return {
+        "third_build_seconds": later["seconds"],
+        "third_over_full": ratio(later["seconds"], full["seconds"]),
+        "third_changed_keys": (merge or {}).get("changed_keys", later.get("changed_keys")),
+        "third_mode": later.get("mode"),
+        "third_reason": later.get("reason"),
+        "third_error": later.get("error"),
+    }
+
+
 def summarize_theme(name: str, night1: dict, night2: dict) -> dict:
     plain = night1["themes_baseline"]["items"][name]
     full, second = night1["themes"]["items"][name], night2["themes"]["items"][name]
@@ -519,11 +542,14 @@ def summarize_theme(name: str, night1: dict, night2: dict) -> dict:
     }
 
 
-def summarize_themes(night1: dict, night2: dict) -> dict:
+def summarize_themes(night1: dict, night2: dict, night3: dict | None = None) -> dict:
     if "themes" not in night1:
         return {}
     names = night1["themes"]["items"]
     themes = {name: summarize_theme(name, night1, night2) for name in names}
+    for name, theme in themes.items():
+        third = night3 and night3["themes"]["items"].get(name)
+        theme.update(summarize_later(night1["themes"]["items"][name], third))
     full, plain = total(night1["themes"]["items"]), total(night1["themes_baseline"]["items"])
     second = total(night2["themes"]["items"])
     return {
@@ -533,14 +559,28 @@ def summarize_themes(night1: dict, night2: dict) -> dict:
         "themes_build_over_plain": ratio(full, plain),
         "themes_second_seconds": second,
         "themes_second_over_full": ratio(second, full),
+        **later_totals(night3, "themes", full),
     }
+
+
+def later_totals(night3: dict | None, phase_name: str, full: float | None) -> dict:
+    """The third night's sum over libraries or themes, and its share of the full builds."""
+    if night3 is None:
+        return {}
+    third = total(night3[phase_name]["items"])
+    prefix = "" if phase_name == "build" else "themes_"
+    return {f"{prefix}third_seconds": third, f"{prefix}third_over_full": ratio(third, full)}
 
 
 def summarize(result: dict) -> dict:
     if "night1" not in result:
         return {"persons": result["persons"], "error": result.get("error")}
-    night1, night2 = result["night1"], result["night2"]
+    night1, night2, night3 = result["night1"], result["night2"], result.get("night3")
     libraries = {name: summarize_library(name, night1, night2) for name in night1["build"]["items"]}
+    for name, lib in libraries.items():
+        third = night3 and night3["build"]["items"].get(name)
+        merge = night3 and night3["merge"].get(name)
+        lib.update(summarize_later(night1["build"]["items"][name], third, merge))
     full, base = total(night1["build"]["items"]), total(night1["baseline"]["items"])
     second = total(night2["build"]["items"])
     return {
@@ -551,11 +591,14 @@ def summarize(result: dict) -> dict:
         "load_average_1min": result["load_average_1min"],
         "ods_night1_seconds": night1["ods"]["seconds"],
         "ods_night2_seconds": night2["ods"]["seconds"],
+        "ods_night3_seconds": night3 and night3["ods"]["seconds"],
         "increment": night2["increment"],
         # A load that failed leaves its library or theme without an input: say which.
         "ods_errors": {
             f"{night}:{table}": load["error"]
-            for night, ods in (("night1", night1["ods"]), ("night2", night2["ods"]))
+            for night, ods in (
+                (n, result[n]["ods"]) for n in ("night1", "night2", "night3") if n in result
+            )
             for table, load in ods["items"].items()
             if load.get("error")
         },
@@ -565,7 +608,8 @@ def summarize(result: dict) -> dict:
         "second_build_seconds": second,
         "second_over_full": ratio(second, full),
         "libraries": libraries,
-        **summarize_themes(night1, night2),
+        **later_totals(night3, "build", full),
+        **summarize_themes(night1, night2, night3),
     }
 
 
@@ -576,8 +620,9 @@ def print_size(s: dict) -> None:
     table = Table(title=f"{s['persons']:,} persons: base-library builds")
     headers = ("library", "keys", "baseline s", "full build s", "ratio", "2nd night s")
     headers += ("2nd/full", "changed keys", "rewritten rows", "rewritten/changed")
+    headers += ("3rd night s", "3rd/full", "3rd mode")
     for name in headers:
-        table.add_column(name, justify="left" if name == "library" else "right")
+        table.add_column(name, justify="left" if name in ("library", "3rd mode") else "right")
     for name, lib in s["libraries"].items():
         table.add_row(*_library_cells(f"base.{name}", lib))
     table.add_section()
@@ -592,10 +637,15 @@ def print_size(s: dict) -> None:
         "",
         "",
         "",
+        fmt(s.get("third_seconds")),
+        fmt(s.get("third_over_full"), "{:.0%}"),
+        "",
     )
     console.print(table)
     for name, lib in s["libraries"].items():
-        for problem in filter(None, [lib["error"], *lib["notes"]]):
+        if lib.get("third_reason"):
+            console.print(f"  base.{name} 3rd night: {lib['third_reason']}", highlight=False)
+        for problem in filter(None, [lib["error"], lib.get("third_error"), *lib["notes"]]):
             console.print(f"  [yellow]base.{name}:[/] {problem}", highlight=False)
     console.print(
         f"  ODS load night 1 {s['ods_night1_seconds']:.1f}s, night 2 "
@@ -611,7 +661,7 @@ def print_themes(s: dict) -> None:
         return
     table = Table(title=f"{s['persons']:,} persons: theme builds vs the same SQL to Parquet")
     headers = ("theme", "rows", "plain SQL s", "full build s", "ratio", "2nd night s")
-    headers += ("2nd/full", "changed keys", "2nd night mode")
+    headers += ("2nd/full", "changed keys", "2nd night mode", "3rd night s", "3rd/full")
     for name in headers:
         table.add_column(name, justify="left" if name in ("theme", "2nd night mode") else "right")
     for name, t in s["themes"].items():
@@ -625,6 +675,8 @@ def print_themes(s: dict) -> None:
             fmt(t["second_over_full"], "{:.0%}"),
             fmt(t["changed_keys"], "{:,}"),
             t["second_mode"] or "",
+            fmt(t.get("third_build_seconds")),
+            fmt(t.get("third_over_full"), "{:.0%}"),
         )
     table.add_section()
     table.add_row(
@@ -637,6 +689,8 @@ def print_themes(s: dict) -> None:
         fmt(s["themes_second_over_full"], "{:.0%}"),
         "",
         "",
+        fmt(s.get("themes_third_seconds")),
+        fmt(s.get("themes_third_over_full"), "{:.0%}"),
     )
     console.print(table)
     for name, t in s["themes"].items():
@@ -656,6 +710,9 @@ def _library_cells(name: str, lib: dict) -> list[str]:
         fmt(lib["changed_keys"], "{:,}"),
         fmt(lib["rewritten_rows"], "{:,}"),
         fmt(lib["rewritten_per_changed_key"], "{:.1f}"),
+        fmt(lib.get("third_build_seconds")),
+        fmt(lib.get("third_over_full"), "{:.0%}"),
+        lib.get("third_mode") or "",
     ]
 
 
@@ -696,7 +753,7 @@ def uptime() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        run_size(args.child, Path(args.workdir), Path(args.out), args.libraries)
+        run_size(args.child, Path(args.workdir), Path(args.out), args.libraries, args.nights)
         return 0
     if args.ids:
         run_ids(args.ids, Path(args.workdir), Path(args.out))
@@ -707,8 +764,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"uptime before: {load_before}")
     summaries = []
     for persons in sizes:
-        console.rule(f"{persons:,} persons: full build, then a second night with 1% changed")
-        child_args = ["--child", str(persons)]
+        nights = f"{args.nights - 1} nights"
+        console.rule(f"{persons:,} persons: full build, then {nights} with 1% changed")
+        child_args = ["--child", str(persons), "--nights", str(args.nights)]
         if args.libraries:
             child_args += ["--libraries", *args.libraries]
         child = in_fresh_interpreter("benchmarks.libraries", str(persons), child_args)
@@ -753,6 +811,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--libraries",
         nargs="+",
         help="only these base libraries (and those they link to), and the themes they feed",
+    )
+    parser.add_argument(
+        "--nights",
+        type=int,
+        choices=(2, 3),
+        default=3,
+        help="nights per size (default 3: the third chooses full or incremental from the "
+        "recorded second)",
     )
     parser.add_argument(
         "--id-values", type=int, help=f"identifiers per kind for check-ids (default {ID_VALUES:,})"

@@ -36,7 +36,7 @@ PHASES = [
     ("jobs.library.build", "run_inputs"),
     ("jobs.library.build", "landed_rows"),
     ("jobs.library.write", "publish_standardized"),
-    ("jobs.library.write", "standardized_count"),
+    ("jobs.library.write", "standardized_counts"),
     ("jobs.library.read", "stale_note"),
     ("jobs.library.read", "link_keys"),
     ("jobs.quality", "check_library"),

@@ -131,7 +131,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     rows = []
     for name in names:
         with console.status(f"Building library {name} for {day} ..."):
-            result = build_library(name, day, full=args.full)
+            result = build_library(name, day, full=args.full or None)
         rows += [
             {"library": result["library"], "mode": result["mode"], **i, "keys": result["keys"]}
             for i in result["inputs"]

@@ -248,9 +248,10 @@ LIBRARY_RUNS = _declare(
     "keys long, changed_keys long, conflicts long, delta_version long, finished_at timestamp, "
     "build_mode string, build_reason string, ods_version long, config_hash string, "
     "link_versions map<string,bigint>, current_standardized long, ods_fingerprint string, "
-    "retired_keys long",
+    "retired_keys long, build_seconds double",
     "One row per library build and input: rows in = standardized (counted in the std table) "
-    "+ quarantined, and the ods versions the next (incremental) build starts from. "
+    "+ quarantined, the ods versions the next (incremental) build starts from, and the "
+    "build's seconds (the next night chooses full or incremental from them). "
     "Append-only: a rebuild that found nothing changed is kept with build_mode 'unchanged'; "
     "readers summarizing a night take each library's latest build.",
 )

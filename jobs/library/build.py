@@ -53,21 +53,25 @@ def run_inputs(spark: SparkSession, ctx: BuildContext, plan: Plan) -> tuple[dict
                 "department": source.department,
                 "rows_in": counts["n"],
                 # Counted on the written side: Delta's count of the rows a full build's write
-                # committed, or (incremental night) the std table's rows of tonight's keys.
-                "standardized": committed
-                if committed is not None
-                else write.standardized_count(spark, ctx, plan, name),
+                # committed, or (incremental night) the std table's rows of tonight's keys,
+                # counted for every such input at once after the loop.
+                "standardized": committed,
                 "quarantined": counts["bad"],
                 "note": read.stale_note(spark, ctx, source),
                 "ods_version": plan.versions[name],
             }
         )
+    uncounted = [b["input"] for b in balance if b["standardized"] is None]
+    counted = write.standardized_counts(spark, ctx, plan, uncounted) if uncounted else {}
+    for b in balance:
+        b["standardized"] = counted.get(b["input"], b["standardized"])
     frames = {"ctx": ctx, "stated": steps.union_all(stated), "seen": steps.union_all(seen)}
     return frames | {"quarantined": steps.union_all(quarantined)}, balance
 
 
-def build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> dict:
-    """The steps of one library build, on one Spark session: full, or the changed keys only."""
+def build(spark: SparkSession, ctx: BuildContext, full: bool | None = None) -> dict:
+    """The steps of one library build, on one Spark session: full, or the changed keys only
+    (`full`: see incremental.plan_build)."""
     from pyspark.sql import functions as F
 
     from jobs import quality
@@ -160,10 +164,16 @@ def finish(spark, ctx: BuildContext, plan: Plan, balance, merged, conflicts=None
 
 
 def build_library(
-    name: str, logical_date: dt.date, run_id: str | None = None, spark=None, full: bool = False
+    name: str,
+    logical_date: dt.date,
+    run_id: str | None = None,
+    spark=None,
+    full: bool | None = None,
 ) -> dict:
     """Build one base library for a night from its ods inputs; returns counts per input.
-    Incremental when the last build's record allows it, unless `full` is asked for."""
+    Incremental when the last build's record allows it, unless `full` is asked for or (the
+    default, `full=None`) the recorded builds say a full one is cheaper (jobs.library.choice);
+    `full=False` builds incrementally whenever the record allows, whatever it costs."""
     import uuid
 
     from govlake.catalog import assert_publishable

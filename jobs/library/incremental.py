@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from govlake.lakehouse import Table, retry_concurrent
 from govlake.libraries import code_table, get_library
 from govlake.owned import LIBRARY_RUNS
 from jobs import identifiers, standardize
+from jobs.library.choice import PastBuild, full_is_cheaper
 from jobs.library.context import (
     KEY,
     BuildContext,
@@ -30,7 +32,7 @@ from jobs.library.context import (
     key_prefix,
     ods_table,
 )
-from jobs.library.read import current_rows, fingerprint, library_table
+from jobs.library.read import current_rows, fingerprints, library_table
 from jobs.library.steps import union_all
 
 if TYPE_CHECKING:
@@ -64,6 +66,8 @@ class Plan:
     null_key_inputs: set[str] = field(default_factory=set)
     # Per input, its std table's rows after a full build's write (no need to count them again).
     std_rows: dict[str, int] = field(default_factory=dict)
+    # When the build began (time.monotonic): its seconds are recorded for the next choice.
+    began: float = field(default_factory=time.monotonic)
 
     @property
     def incremental(self) -> bool:
@@ -88,13 +92,17 @@ def config_hash(ctx: BuildContext) -> str:
 
 
 def last_build(spark: SparkSession, ctx: BuildContext) -> dict | None:
-    """The versions and hash recorded by the library's last balanced build."""
+    """The versions and hash recorded by the library's last balanced build, and under
+    `history` every balanced build's mode, seconds and keys, newest first (jobs.library.choice).
+    """
     from pyspark.sql import functions as F
 
     runs = LIBRARY_RUNS.table.read_if_exists(spark, ctx.cfg)
     if runs is None or "ods_fingerprint" not in runs.columns:
         return None
     mine = runs.where((F.col("library") == ctx.library.library) & F.col("config_hash").isNotNull())
+    recorded = "build_seconds" in runs.columns  # not in records written before it was
+    seconds = F.col("build_seconds") if recorded else F.lit(None).cast("double")
     last = mine.groupBy("run_id").agg(
         F.max("finished_at").alias("finished_at"),
         F.bool_and("balanced").alias("balanced"),
@@ -104,9 +112,16 @@ def last_build(spark: SparkSession, ctx: BuildContext) -> dict | None:
         F.map_from_entries(F.collect_list(F.struct("input", "ods_fingerprint"))).alias(
             "fingerprints"
         ),
+        F.first("build_mode").alias("mode"),
+        F.max(seconds).alias("seconds"),
+        F.max("keys").alias("keys"),
+        F.max("changed_keys").alias("changed"),
     )
-    row = last.where("balanced").orderBy(F.col("finished_at").desc()).first()
-    return row.asDict() if row else None
+    rows = last.where("balanced").orderBy(F.col("finished_at").desc()).collect()
+    if not rows:
+        return None
+    history = [PastBuild(r.mode, r.seconds, r.keys or 0, r.changed or 0) for r in rows]
+    return rows[0].asDict() | {"history": history}
 
 
 def why_full(previous: dict | None, plan: Plan, library: str = "the library") -> str | None:
@@ -127,8 +142,10 @@ def why_full(previous: dict | None, plan: Plan, library: str = "the library") ->
     return None
 
 
-def plan_build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> Plan:
-    """Decide full or incremental; for incremental, find and count the changed keys."""
+def plan_build(spark: SparkSession, ctx: BuildContext, full: bool | None = None) -> Plan:
+    """Decide full or incremental; for incremental, find and count the changed keys.
+    `full`: True builds in full; None (the night's default) also builds in full when the
+    recorded builds say it is cheaper (jobs.library.choice); False never chooses by cost."""
     from pyspark.errors import AnalysisException
 
     lib, cfg = ctx.library, ctx.cfg
@@ -139,6 +156,8 @@ def plan_build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> Pl
     plan.fingerprints = batch_fingerprints(spark, ctx, versions)
     previous = last_build(spark, ctx)
     reason = "a full build was asked for" if full else why_full(previous, plan, lib.table)
+    if reason is None and full is None and not nothing_moved(previous, plan):
+        reason = full_is_cheaper(previous["keys"] or 0, previous["history"])
     if reason:
         plan.reason = reason
         return plan
@@ -163,14 +182,15 @@ def plan_build(spark: SparkSession, ctx: BuildContext, full: bool = False) -> Pl
 
 def batch_fingerprints(spark: SparkSession, ctx: BuildContext, versions) -> dict[str, str]:
     """Per snapshot input: a content hash of the columns the library reads in its current batch
-    (at the planned version), so a re-delivery of the same content is known in one pass."""
-    return {
-        name: fingerprint(
-            current_rows(spark, ctx.cfg, s, versions[name]).select(*compared_columns(s))
-        )
-        for name, s in ctx.library.inputs.items()
-        if not input_spec(s.table).watermark and ods_table(s).exists(spark, ctx.cfg)
-    }
+    (at the planned version), so a re-delivery of the same content is known in one pass (one
+    Spark job for all the inputs)."""
+    return fingerprints(
+        {
+            name: current_rows(spark, ctx.cfg, s, versions[name]).select(*compared_columns(s))
+            for name, s in ctx.library.inputs.items()
+            if not input_spec(s.table).watermark and ods_table(s).exists(spark, ctx.cfg)
+        }
+    )
 
 
 def unchanged_input(previous: dict, plan: Plan, name: str) -> bool:
@@ -179,6 +199,15 @@ def unchanged_input(previous: dict, plan: Plan, name: str) -> bool:
         return True
     before = (previous.get("fingerprints") or {}).get(name)
     return before is not None and before == plan.fingerprints.get(name)
+
+
+def nothing_moved(previous: dict, plan: Plan) -> bool:
+    """No input and no linked library changed: tonight is an unchanged night, cheaper than
+    either build, so the cost choice does not apply."""
+    links = previous["links"] or {}
+    return all(unchanged_input(previous, plan, n) for n in plan.versions) and all(
+        links.get(other) == version for other, version in plan.links.items()
+    )
 
 
 def find_changes(spark: SparkSession, ctx: BuildContext, previous: dict, plan: Plan) -> None:

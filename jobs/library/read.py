@@ -136,3 +136,24 @@ def fingerprint(df: DataFrame) -> str:
 
     row = df.agg(F.count(F.lit(1)), F.sum(F.xxhash64(*df.columns).cast("decimal(38,0)"))).first()
     return f"{row[0]}:{row[1]}"
+
+
+def fingerprints(frames: dict[str, DataFrame]) -> dict[str, str]:
+    """fingerprint() of each frame, all in one Spark job (one job per frame cost a job's fixed
+    overhead each: 27 of an incremental night's 178, benchmarks/README.md third profile)."""
+    from pyspark.sql import functions as F
+
+    if not frames:
+        return {}
+    parts = [
+        df.select(F.lit(name).alias("_part"), F.xxhash64(*df.columns).alias("_hash"))
+        for name, df in frames.items()
+    ]
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    rows = union.groupBy("_part").agg(
+        F.count(F.lit(1)).alias("n"), F.sum(F.col("_hash").cast("decimal(38,0)")).alias("sum")
+    )
+    found = {r["_part"]: f"{r['n']}:{r['sum']}" for r in rows.collect()}
+    return {name: found.get(name, "0:None") for name in frames}

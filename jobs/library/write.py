@@ -5,13 +5,14 @@ run record. Every table and schema comes from govlake.owned / govlake.lakehouse.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import TYPE_CHECKING
 
 from govlake import owned
 from govlake.lakehouse import Table, retry_concurrent
 from jobs.library.context import KEY, BuildContext, joined_key, same_key, split_key
 from jobs.library.incremental import Plan, keys_changed_by, replace_keys, tonight_keys
-from jobs.library.read import fingerprint
+from jobs.library.read import fingerprint, fingerprints
 from jobs.library.steps import standardized_rows
 from jobs.standardize import column_type
 
@@ -54,9 +55,9 @@ def publish_standardized(
     if not plan.incremental:
         current = table.read_if_exists(spark, ctx.cfg)
         if current is not None:
-            kept = fingerprint(current)
-            if kept == fingerprint(rows):
-                return fingerprint_rows(kept)  # counted in the table as it stands
+            both = fingerprints({"kept": current, "new": rows})
+            if both["kept"] == both["new"]:
+                return fingerprint_rows(both["kept"])  # counted in the table as it stands
         options = {"overwriteSchema": "true", **({} if current is not None else NEW_TABLE)}
         table.write(rows, "overwrite", options=options, cfg=ctx.cfg)
         # Delta's count of the rows this overwrite committed (the std table belongs to this
@@ -77,17 +78,32 @@ def fingerprint_rows(fingerprinted: str) -> int:
     return int(fingerprinted.split(":", 1)[0])
 
 
-def standardized_count(spark: SparkSession, ctx: BuildContext, plan: Plan, name: str) -> int:
-    """The input's rows in its std table after the build, counted there (of tonight's keys on
-    an incremental night): the balance's `standardized`, independent of the rows read."""
+def standardized_counts(spark: SparkSession, ctx: BuildContext, plan: Plan, names) -> dict:
+    """Per input of `names`, its rows in its std table after the build, counted there (of
+    tonight's keys on an incremental night): the balance's `standardized`, independent of the
+    rows read. One Spark job for all of them (one scan per table, the changed keys broadcast
+    once), where a count per input cost a job, a broadcast and a log replay each."""
+    from pyspark.sql import functions as F
 
-    rows = std_declared(ctx, name).table.read_if_exists(spark, ctx.cfg)
-    if rows is None:
-        return 0
-    if plan.incremental:
-        keys = tonight_keys(plan, ctx.library, name)
-        rows = rows.withColumn(KEY, joined_key(ctx.library)).join(keys, KEY, "left_semi")
-    return rows.count()
+    parts = []
+    for name in names:
+        rows = std_declared(ctx, name).table.read_if_exists(spark, ctx.cfg)
+        if rows is None:
+            continue
+        if plan.incremental:
+            keys = tonight_keys(plan, ctx.library, name)
+            rows = rows.withColumn(KEY, joined_key(ctx.library)).join(keys, KEY, "left_semi")
+        parts.append(rows.select(F.lit(name).alias("_input")))
+    counted = {}
+    if parts:
+        union = parts[0]
+        for part in parts[1:]:
+            union = union.unionByName(part)
+        counted = {
+            r["_input"]: r["n"]
+            for r in union.groupBy("_input").count().withColumnRenamed("count", "n").collect()
+        }
+    return {name: counted.get(name, 0) for name in names}
 
 
 def publish_findings(spark, ctx: BuildContext, plan: Plan, quarantined, conflict_rows) -> int:
@@ -145,11 +161,14 @@ def replace_slice(spark, ctx: BuildContext, df: DataFrame, table: Table, ignore:
     # (the conflicts are the end of the resolve steps: a dozen Spark jobs each time).
     df = df.persist()
     try:
-        wanted = fingerprint(df.select(*content))
         current = table.read_if_exists(spark, ctx.cfg)
-        if current is not None:
+        if current is None:
+            wanted = fingerprint(df.select(*content))
+        else:
             mine = current.where(F.col("library") == library)
-            if fingerprint(mine.select(*content)) == wanted:
+            both = fingerprints({"wanted": df.select(*content), "mine": mine.select(*content)})
+            wanted = both["wanted"]
+            if both["mine"] == wanted:
                 return fingerprint_rows(wanted)
         options = {"replaceWhere": f"library = '{library}'", "mergeSchema": "true"}
         options |= NEW_TABLE if current is None else {}
@@ -234,9 +253,11 @@ def current_keys(spark: SparkSession, ctx: BuildContext) -> int:
 
 
 def record_build(spark: SparkSession, ctx: BuildContext, plan: Plan, balance, totals) -> None:
-    """Append one ops.library_runs row per input: rows in = standardized + quarantined, and
-    the ods versions the next build starts from."""
+    """Append one ops.library_runs row per input: rows in = standardized + quarantined, the
+    ods versions the next build starts from, and the build's seconds so far."""
     finished = dt.datetime.now()
+    # What this build cost, for the next night's choice of full or incremental (choice.py).
+    seconds = time.monotonic() - plan.began
     rows = [
         {
             "run_id": ctx.run_id,
@@ -252,6 +273,7 @@ def record_build(spark: SparkSession, ctx: BuildContext, plan: Plan, balance, to
             "link_versions": plan.links,
             "ods_fingerprint": plan.fingerprints.get(b["input"]),
             "current_standardized": current_standardized(spark, ctx, plan, b["input"]),
+            "build_seconds": seconds,
         }
         for b in balance
     ]
