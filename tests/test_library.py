@@ -19,6 +19,7 @@ from jobs.ingest import load_table
 from jobs.library import build_library
 
 NIGHT1, NIGHT2, NIGHT3 = dt.date(2026, 11, 25), dt.date(2026, 11, 26), dt.date(2026, 11, 27)
+NIGHT4 = dt.date(2026, 11, 28)
 
 
 def rid(body: str) -> str:
@@ -286,13 +287,15 @@ def assert_unchecked_failures_stand(spark, people, first_run, second_run):
     assert counted[first_run][1:] == (1, False)
 
 
-def test_one_library_over_three_builds_and_a_changed_library_file(
+def test_one_library_over_six_builds_a_changed_library_file_an_empty_batch_and_a_correction(
     spark, people, monkeypatch, capsys
 ):
     """One history, each step checked where it happens (one chain, as builds cost seconds each):
     night one resolves authority, quarantines and records conflicts; its rerun changes nothing;
     night two merges only the changed key and keeps the unchecked keys' quality failures; a
-    changed library file then forces a full build."""
+    changed library file then forces a full build. Night three's police batch is empty: the
+    build keeps night two's and says so. Night four corrects a quarantined row: it leaves
+    quarantine and flows into the library."""
     suites = people.folder / "expectations" / "base"
     suites.mkdir(parents=True)
     (suites / f"{people.name}.yml").write_text(PEOPLE_SUITE.format(name=people.name), "utf-8")
@@ -335,27 +338,26 @@ def test_one_library_over_three_builds_and_a_changed_library_file(
     path.write_text(text.replace("pension_status: {type: code", "pension_status: {type: text"))
     changed = people.build(spark, NIGHT2, "build-4")
     assert changed["mode"] == "full" and "changed" in changed["reason"]
+    assert_empty_batch_kept_then_corrected_row_leaves_quarantine(spark, people, moved)
 
 
-def test_an_empty_batch_keeps_yesterday_then_a_corrected_row_leaves_quarantine(spark, people):
-    """Night two's police batch is empty: the build keeps night one's and says so. Night three
-    corrects a quarantined row: it leaves quarantine and flows into the library."""
-    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
-    people.build(spark, NIGHT1, "build-1")
-    people.deliver(spark, NIGHT2, RESIDENTS[:1], ENROLMENT)
-    result = people.build(spark, NIGHT2, "build-2")
+def assert_empty_batch_kept_then_corrected_row_leaves_quarantine(spark, people, residents):
+    """Nights three and four after night two's `residents` (part of the chain above, as each
+    night's delivery and build cost seconds)."""
+    people.deliver(spark, NIGHT3, residents[:1], ENROLMENT)
+    result = people.build(spark, NIGHT3, "build-5")
     police = next(i for i in result["inputs"] if i["input"] == "police")
-    assert "kept the batch of 2026-11-25" in police["note"]
+    assert "kept the batch of 2026-11-26" in police["note"]
     assert result["mode"] == "unchanged" and police["rows_in"] == 0, "nothing to re-read"
     assert result["changed_keys"] == 0
 
     fixed_number = rid("42070219880808123")
     corrected = [
         f"4,{fixed_number},错号,1,19880808,2026-01-02" if line.startswith("4,") else line
-        for line in RESIDENTS
+        for line in residents
     ]
-    people.deliver(spark, NIGHT3, corrected, ENROLMENT)
-    people.build(spark, NIGHT3, "build-3")
+    people.deliver(spark, NIGHT4, corrected, ENROLMENT)
+    people.build(spark, NIGHT4, "build-6")
     refs = [r.row_ref.rsplit(":", 1)[1] for r in people.table(spark, "quarantine").collect()]
     assert sorted(refs) == ["6", "7"], "line 5 (rec 4) was corrected"
     row = people.table(spark).where(f"id_number = '{fixed_number}'").first()
@@ -526,7 +528,13 @@ def current_of(spark, people):
     return {r.id_number: (r._is_current, r._retired_on) for r in rows}
 
 
-def test_a_key_no_input_states_any_more_is_retired_and_comes_back_when_stated_again(spark, people):
+def test_a_key_no_input_states_any_more_is_retired_and_comes_back_and_a_full_build_retires_too(
+    spark, people
+):
+    """One history (each night's deliveries and build cost seconds, so the full build's own
+    retirement is night four of this chain rather than a second library built from night one):
+    a key no input states any more is retired on an incremental night and agrees with a full
+    build; stated again it comes back; missing again, a full build retires it too."""
     people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
     first = people.build(spark, NIGHT1, "build-1")
     assert first["keys"] == 4
@@ -558,14 +566,10 @@ def test_a_key_no_input_states_any_more_is_retired_and_comes_back_when_stated_ag
     assert third["mode"] == "incremental" and third["changed_keys"] == 1
     assert current_of(spark, people)[WANG] == (True, None) and third["keys"] == 4
 
-
-def test_a_full_build_retires_too(spark, people):
-    people.deliver(spark, NIGHT1, RESIDENTS, ENROLMENT)
-    people.build(spark, NIGHT1, "build-1")
-    people.deliver(spark, NIGHT2, [line for line in RESIDENTS if WANG not in line], ENROLMENT)
-    result = people.build(spark, NIGHT2, "build-2", full=True)
+    people.deliver(spark, NIGHT4, without_wang, ENROLMENT)  # missing again: a full build
+    result = people.build(spark, NIGHT4, "build-5", full=True)
     assert result["mode"] == "full" and result["retired_keys"] == 1
-    assert current_of(spark, people)[WANG] == (False, NIGHT2)
+    assert current_of(spark, people)[WANG] == (False, NIGHT4)
 
 
 def test_standardized_rows_are_counted_where_they_were_written(spark, people, monkeypatch):
