@@ -238,12 +238,9 @@ def restart_mid_night(services: AirflowServices) -> dict:
         return [ti for ti in services.task_instances() if ti["state"] == "running"]
 
     services.wait_for("a load task running", a_task_running, timeout=600)
-    before = services.backends()
     services.supervise()  # production's systemd/Kubernetes: an exited component is restarted
-    restarted_at = time.monotonic()
     terminated = services.restart_database(services.admin_url, DB_DOWN_SECONDS)
-    back = dt.datetime.now(dt.UTC)
-    return {"before": before, "terminated": set(terminated), "at": restarted_at, "back": back}
+    return {"terminated": set(terminated), "back": dt.datetime.now(dt.UTC)}
 
 
 def assert_each_task_succeeded_once_under_two_schedulers(
@@ -274,15 +271,14 @@ def assert_components_reconnected(services: AirflowServices, restart: dict) -> N
     """The restart hit live connections while a task ran; the components went on through new
     connections, those that exited restarted once by the supervisor (services.supervise)."""
     assert restart["terminated"], "the restart must terminate the components' connections"
-    assert restart["terminated"] <= restart["before"], restart
     after = services.backends()
     assert after and not after & restart["terminated"], (after, restart)
     assert {n: p.poll() for n, p in services.processes.items()} == dict.fromkeys(
         services.processes
     ), "every component running"
-    # Only the restart made a component exit (none died before it, none was restarted twice).
+    # Only the restart made a component exit: none was restarted twice (and before the
+    # restart, unsupervised, an exit failed wait_for).
     names = [name for name, _, _ in services.restarts]
-    assert all(at >= restart["at"] for _, _, at in services.restarts), services.restarts
     assert len(names) == len(set(names)), services.restarts
     print("components restarted after the DB restart:", services.restarts)
 
