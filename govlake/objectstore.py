@@ -12,6 +12,7 @@ are both built here, so the JVM and the JVM-free readers reach the same store th
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from govlake.connections import Connection, ConnectionUnreadable, env_var, read_connection
@@ -20,6 +21,9 @@ from govlake.settings import Settings
 
 # The scheme of tables on S3: Hadoop's S3A connector (delta-rs and pyarrow call it s3://).
 S3_SCHEMES = ("s3a",)
+# How S3A (java.nio.file.AccessDeniedException) and the AWS SDK (status 403) say that the store
+# refused a request: a permission, not a transient fault, so no retry helps.
+REFUSED = re.compile(r"AccessDenied|Status Code: 403|403 Forbidden")
 
 
 def uses_object_store(cfg: Settings) -> bool:
@@ -101,6 +105,23 @@ def _connection(conn_id: str) -> Connection:
             f"Airflow connection '{conn_id}' (object_store_conn_id) is not defined.", fix=fix
         )
     return conn
+
+
+def refused_write_fix(cfg: Settings, location: str, error: str) -> str | None:
+    """What to do when the object store refused a write under `location` (HTTP 403): give the
+    keys write access there and rerun; None for any other error, or tables off object storage."""
+    if not uses_object_store(cfg) or not REFUSED.search(error):
+        return None
+    keys = (
+        f"the Airflow connection '{cfg.object_store_conn_id}'"
+        if cfg.object_store_conn_id
+        else "AWS_ACCESS_KEY_ID"
+    )
+    return (
+        f"the object store refused a write under {location} (access denied). Give the keys of "
+        f"{keys} write access there (s3:PutObject and s3:DeleteObject, in their IAM policy and "
+        "the bucket's policy), then rerun; the table stays at its last committed version."
+    )
 
 
 def _endpoint(cfg: Settings, keys: S3Keys) -> str | None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from govlake.errors import GovlakeError, SourceError, summarize_java_error
 from govlake.lakehouse import Table
+from govlake.objectstore import refused_write_fix
 from govlake.owned import BALANCED, UNBALANCED
 from govlake.settings import Settings, settings
 from govlake.sources import SourceSystem, TableSpec
@@ -409,7 +410,12 @@ def load_table(
         finish(spark, cfg, run, recovering)
         if isinstance(exc, GovlakeError):
             raise
-        raise SourceError(f"load of {ctx.ods_table} failed: {run.error}", source=system) from exc
+        location = Table.parse(ctx.ods_table).location(cfg)
+        raise SourceError(
+            f"load of {ctx.ods_table} failed: {run.error}",
+            source=system,
+            fix=refused_write_fix(cfg, location, run.error),
+        ) from exc
     finish(spark, cfg, run, recovering)
     return {
         "ods_table": ctx.ods_table,

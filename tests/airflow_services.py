@@ -6,7 +6,9 @@ Airflow 3.3 runs in production:
 
 - `airflow scheduler` with the LocalExecutor, parallelism 3 (one more worker than the test's
   `spark` pool has slots, so the pool is what bounds the Spark tasks), without the
-  log-serving side process;
+  log-serving side process; `schedulers=2` starts a second one on the same DB (Airflow's
+  high availability: they share the work through row locks, SELECT ... FOR UPDATE SKIP
+  LOCKED);
 - `airflow dag-processor`, which parses the dags folder and writes the serialized DAGs;
 - `airflow api-server --apps execution` on a free loopback port: task processes talk to
   the Execution API (connections too), not to the DB. The UI/REST app is not started.
@@ -17,6 +19,12 @@ environment variable that holds it (govlake.orchestration.metadata_db_url).
 No triggerer: the project's DAGs have no deferrable tasks. Each component runs in its own
 process group; `stop()` ends those groups and every process they spawned (task runners run
 in groups of their own, Spark JVMs under them), by pid, nothing else.
+
+`restart_database` does to the private database what a PostgreSQL restart does to its
+clients (every connection terminated, new ones refused for a while), without touching the
+shared server. Airflow 3.3's scheduler and dag-processor exit when the DB refuses connections
+(measured: both exit 1 within a 10 s refusal); `supervise()` then restarts an exited component,
+as the production supervisor (systemd Restart=always, Kubernetes) does.
 
 The metadata DB is read directly (read-only psycopg2 session) for polling: one `airflow` CLI
 call costs 5-20 s of interpreter start on two cores, a query costs milliseconds.
@@ -83,10 +91,20 @@ def free_port() -> int:
 
 
 class AirflowServices:
-    """A private Airflow (home, PostgreSQL DB, scheduler, dag-processor, api-server)."""
+    """A private Airflow (home, PostgreSQL DB, scheduler(s), dag-processor, api-server)."""
 
-    def __init__(self, home: Path, database_url: str, dags: Path, extra_env: dict[str, str]):
+    def __init__(
+        self,
+        home: Path,
+        database_url: str,
+        dags: Path,
+        extra_env: dict[str, str],
+        schedulers: int = 1,
+    ):
         self.home = home
+        # Several schedulers share one metadata DB (row locks, SKIP LOCKED): production's HA.
+        extra = {f"scheduler-{n}": COMPONENTS["scheduler"] for n in range(2, schedulers + 1)}
+        self.components = {**COMPONENTS, **extra}
         self.logs = home / "logs"
         # psycopg2 takes the libpq form of the SQLAlchemy URL.
         self.dsn = database_url.replace("postgresql+psycopg2://", "postgresql://", 1)
@@ -94,6 +112,8 @@ class AirflowServices:
         self.env = self._environment(database_url, dags, extra_env)
         self.processes: dict[str, subprocess.Popen] = {}
         self.manifest: Any = None  # the sample sources' ground truth, set by the test
+        self.supervised = False
+        self.restarts: list[tuple[str, int, float]] = []
         self._log_files: list[Any] = []
 
     def _environment(self, database_url: str, dags: Path, extra_env: dict[str, str]):
@@ -132,18 +152,36 @@ class AirflowServices:
 
     def start(self) -> None:
         """Start every component, each in a new session (process group) logging to a file."""
-        for name, args in COMPONENTS.items():
-            log = (self.logs / f"{name}.log").open("ab")
-            self._log_files.append(log)
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *args],
-                env=self.env,
-                cwd=self.home,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        for name in self.components:
+            self._spawn(name)
+
+    def _spawn(self, name: str) -> None:
+        log = (self.logs / f"{name}.log").open("ab")
+        self._log_files.append(log)
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "airflow", *self.components[name]],
+            env=self.env,
+            cwd=self.home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def supervise(self) -> None:
+        """From now on a component that exits is started again, as systemd (Restart=always) or
+        Kubernetes does in production; each restart is kept in `restarts` (name, exit code,
+        time)."""
+        self.supervised = True
+
+    def _restart_exited(self) -> dict[str, int]:
+        dead = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
+        if self.supervised:
+            for name, code in dead.items():
+                self.restarts.append((name, code, time.monotonic()))
+                self._spawn(name)
+            return {}
+        return dead
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM each group of the components' trees, then SIGKILL what is left of them."""
@@ -195,6 +233,38 @@ class AirflowServices:
             )
         return done
 
+    def restart_database(self, admin_url: str, down: float) -> list[int]:
+        """What a PostgreSQL restart does to Airflow's clients, done to this database only (the
+        test PostgreSQL serves other tests meanwhile): new connections refused, every open one
+        terminated, for `down` seconds; then connections allowed again. The terminated backends'
+        pids are returned."""
+        name = urlsplit(self.dsn).path.lstrip("/")
+        admin = psycopg2.connect(admin_url)
+        admin.autocommit = True
+        try:
+            with admin.cursor() as cur:
+                cur.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+                cur.execute(
+                    "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                )
+                terminated = [pid for pid, done in cur.fetchall() if done]
+                time.sleep(down)
+        finally:
+            with admin.cursor() as cur:
+                cur.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+            admin.close()
+        return terminated
+
+    def backends(self) -> set[int]:
+        """pids of the PostgreSQL backends serving this database now (this query's excluded)."""
+        rows = self.query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return {r["pid"] for r in rows}
+
     def api_healthy(self) -> bool:
         try:
             url = f"http://127.0.0.1:{self.port}/execution/health"
@@ -229,10 +299,28 @@ class AirflowServices:
         return [{**r, "extra": _json(r["extra"])} for r in rows]
 
     def task_instances(self) -> list[dict[str, Any]]:
-        """Every task instance: its pool, state, try and when it ran (start/end)."""
+        """Every task instance: its pool, state, try, when it ran (start/end) and which
+        scheduler job queued it."""
         return self.query(
-            "SELECT dag_id, task_id, state, pool, try_number, start_date, end_date "
+            "SELECT dag_id, task_id, state, pool, try_number, start_date, end_date, "
+            "queued_by_job_id "
             "FROM task_instance ORDER BY start_date"
+        )
+
+    def task_tries(self) -> list[dict[str, Any]]:
+        """Every try of every task: the current one (task_instance) and the earlier ones
+        (task_instance_history), ordered by task and try."""
+        columns = "dag_id, task_id, try_number, state, start_date, end_date"
+        return self.query(
+            f"SELECT {columns} FROM task_instance UNION ALL "
+            f"SELECT {columns} FROM task_instance_history ORDER BY dag_id, task_id, try_number"
+        )
+
+    def scheduler_jobs(self) -> list[dict[str, Any]]:
+        """The scheduler jobs (one per scheduler process) and their state."""
+        return self.query(
+            "SELECT id, state, hostname, latest_heartbeat FROM job "
+            "WHERE job_type = 'SchedulerJob' ORDER BY id"
         )
 
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float) -> Any:
@@ -241,7 +329,7 @@ class AirflowServices:
         while time.monotonic() < deadline:
             if result := check():
                 return result
-            dead = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
+            dead = self._restart_exited()
             if dead:
                 raise AssertionError(f"Airflow components exited {dead} while waiting for {what}")
             time.sleep(1)

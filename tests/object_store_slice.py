@@ -4,7 +4,8 @@ The suite's shared Spark session has local tables and must not be reconfigured, 
 starts its own session from the environment the test gives it (GOVLAKE_TABLES_URI=s3a://...,
 AWS_ENDPOINT_URL of the server, keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). It loads one
 generated department source into ods through the ordinary load, MERGEs into it, appends a run
-record by delta-rs, and writes what it saw as JSON for the test to check.
+record by delta-rs, reloads the table while a bucket policy refuses writes to it and once more
+after the policy is gone, and writes what it saw as JSON for the test to check.
 
     python tests/object_store_slice.py <out.json>
 """
@@ -65,6 +66,71 @@ def delta_rs_side(table, records, cfg) -> dict:
     }
 
 
+def deny_writes_policy(location: str) -> str:
+    """A bucket policy refusing every PutObject under a table's folder (s3a://bucket/key):
+    what an operator's read-only switch, or a revoked write right, does to the load."""
+    bucket, _, key = location.removeprefix("s3a://").partition("/")
+    statement = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{bucket}/{key}/*",
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def run_record(records, cfg, run_id: str) -> list[dict]:
+    """The run's rows of ops.load_runs, read by delta-rs (no JVM): status and error. Through
+    DataFusion, as every JVM-free read of the project: with pyarrow's scan (to_pyarrow_table)
+    here, the script once aborted at exit ("terminate called without an active exception",
+    like the shutdown aborts of apache/arrow#34314; cause not confirmed)."""
+    from govlake.lakehouse import query_without_jvm
+
+    rows = query_without_jvm(
+        f"SELECT status, error, rows_read FROM r WHERE run_id = '{run_id}'", {"r": records}, cfg
+    )
+    return sorted(rows, key=lambda r: r["status"] != "running")  # started, then its outcome
+
+
+def objects_under(s3, location: str) -> list[str]:
+    bucket, _, key = location.removeprefix("s3a://").partition("/")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{key}/")
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def refused_writes(spark, cfg, table, records) -> dict:
+    """Issue 18's "object store refusing writes": with a bucket policy denying writes under the
+    ods table's folder, a forced reload of the same batch fails; the table's version, rows and
+    objects are read independently (delta-rs, S3 listing) while the store still refuses, with
+    the run's record; then the policy is removed and a rerun completes."""
+    import os
+
+    import boto3
+
+    from govlake.errors import GovlakeError
+    from govlake.lakehouse import size_without_jvm
+    from jobs.ingest import load_table
+
+    location = table.location(cfg)
+    bucket = location.removeprefix("s3a://").partition("/")[0]
+    s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    seen = {"before": size_without_jvm(table, cfg), "objects_before": objects_under(s3, location)}
+    s3.put_bucket_policy(Bucket=bucket, Policy=deny_writes_policy(location))
+    try:
+        load_table(SYSTEM, TABLE, DAY, run_id="refused", spark=spark, force=True)
+        seen["error"] = None
+    except GovlakeError as exc:
+        seen["error"] = str(exc)
+    seen["during"] = size_without_jvm(table, cfg)
+    seen["objects_during"] = objects_under(s3, location)
+    seen["refused_record"] = run_record(records, cfg, "refused")
+    s3.delete_bucket_policy(Bucket=bucket)
+    seen["rerun"] = load_table(SYSTEM, TABLE, DAY, run_id="store-back", spark=spark, force=True)
+    seen["after"] = size_without_jvm(table, cfg)
+    seen["rerun_record"] = run_record(records, cfg, "store-back")
+    return seen
+
+
 def main(out: Path) -> None:
     from govlake.lakehouse import Table, all_tables
     from govlake.owned import LOAD_RUNS
@@ -109,6 +175,8 @@ def main(out: Path) -> None:
     probe = LOAD_RUNS.table.read(spark, cfg).where("run_id = 's3-probe'").count()
     report["spark_sees_rs_append"] = probe
     clock.append(("checks", time.monotonic()))
+    report["refused"] = refused_writes(spark, cfg, table, LOAD_RUNS.table)
+    clock.append(("refused_writes", time.monotonic()))
     report["seconds"] = {
         b[0]: round(b[1] - a[1], 1) for a, b in zip(clock, clock[1:], strict=False)
     }

@@ -65,10 +65,12 @@ def s3_settings(monkeypatch, endpoint: str | None = None, **env: str):
     return load_settings("test")
 
 
-def test_a_slice_of_the_night_on_object_storage(s3_endpoint, tmp_path):
-    """An ods load of a generated source, a MERGE, Delta's history, a delta-rs read and append:
-    all on the S3 server, checked against the generator's file and the bucket's objects."""
-    url, s3 = s3_endpoint
+@pytest.fixture(scope="module")
+def slice_run(s3_endpoint, tmp_path_factory):
+    """tests/object_store_slice.py run once in its own process against the S3 server: what it
+    saw (JSON) and its folder. One Spark start serves the slice and the refused-writes case."""
+    url, _ = s3_endpoint
+    tmp_path = tmp_path_factory.mktemp("object_store")
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIRFLOW_CONN_"))
     } | KEYS
@@ -89,11 +91,19 @@ def test_a_slice_of_the_night_on_object_storage(s3_endpoint, tmp_path):
         cwd=PROJECT,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,  # 171 s at a load average of 15, 595 s at 33
     )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(out.read_text(encoding="utf-8"))
     print("object-store slice phases (s):", seen["seconds"])
+    return seen, tmp_path
+
+
+def test_a_slice_of_the_night_on_object_storage(slice_run, s3_endpoint):
+    """An ods load of a generated source, a MERGE, Delta's history, a delta-rs read and append:
+    all on the S3 server, checked against the generator's file and the bucket's objects."""
+    seen, tmp_path = slice_run
+    _, s3 = s3_endpoint
 
     ods = "ods.tax_credit__credit_rating"
     assert seen["location"] == f"s3a://{BUCKET}/lakehouse/ods/tax_credit__credit_rating"
@@ -126,6 +136,31 @@ def test_a_slice_of_the_night_on_object_storage(s3_endpoint, tmp_path):
     assert f"{log}00000000000000000000.json" in names
     assert any(n.endswith(".parquet") and "_delta_log" not in n for n in names)
     assert not (tmp_path / "lakehouse" / "ods").exists()
+
+
+def test_a_store_refusing_writes_leaves_the_table_at_its_version(slice_run):
+    """Issue 18, "the object store refusing writes": a bucket policy denies PutObject under the
+    ods table's folder and the batch is reloaded. The load fails naming the table and the fix;
+    delta-rs (no JVM) reads the table at the version and rows it had, the S3 listing holds no
+    new object, and the run record says failed. With the policy removed, a rerun completes,
+    balanced, one commit later, with the same rows."""
+    seen, _ = slice_run
+    refused = seen["refused"]
+    version, rows = refused["before"]
+    assert (version, rows) == (seen["merged_version"], seen["truth_rows"])
+    assert refused["error"] is not None, "the load must fail while the store refuses writes"
+    assert "load of ods.tax_credit__credit_rating failed" in refused["error"]
+    where = f"Fix: the object store refused a write under {seen['location']} (access denied)"
+    assert where in refused["error"], refused["error"]
+    assert refused["during"] == [version, rows]  # not one commit, not one row more
+    assert refused["objects_during"] == refused["objects_before"]
+    assert [r["status"] for r in refused["refused_record"]] == ["running", "failed"]
+    assert refused["refused_record"][1]["error"], refused["refused_record"]
+    rerun = refused["rerun"]
+    assert (rerun["status"], rerun["balanced"]) == ("success", True), rerun
+    assert rerun["rows_read"] == rerun["rows_written"] + rerun["rows_rejected"] == rows
+    assert refused["after"] == [version + 1, rows]
+    assert [r["status"] for r in refused["rerun_record"]] == ["running", "success"]
 
 
 def test_delta_rs_writers_never_overwrite_each_others_commit(s3_endpoint, monkeypatch):

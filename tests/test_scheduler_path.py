@@ -10,6 +10,14 @@ tasks ran at once than the pool has slots, though the executor had a worker more
 and the library are checked against the sample generator's ground truth. Kept to two rounds of
 two Spark tasks (each task process starts its own Spark driver): the loads, then the report and
 the library.
+
+Two faults of issue 18 ride on the same night. Two schedulers share the metadata DB: each
+task must still succeed exactly once, its tries never overlapping. While the first load runs,
+the metadata DB is "restarted" (every connection of the components terminated, new ones
+refused for DB_DOWN_SECONDS): Airflow 3.3's scheduler and dag-processor exit on it, and a task
+whose API call fails then fails its try, so from then on the test restarts an exited component
+as production's supervisor (systemd, Kubernetes) does. The night must complete with the same
+results, every earlier try having failed during the outage (Airflow's retry ran the task).
 """
 
 from __future__ import annotations
@@ -39,6 +47,10 @@ LIBRARY = "base__population"
 # The population library's inputs these tables deliver (the others need four more sources).
 LIBRARY_INPUTS = ("psb_resident", "hrss_pension")
 DAG_FILES = ("ezhou_sources.py", "ezhou_nightly.py", "ezhou_libraries.py")
+# Two schedulers on one metadata DB, as an HA deployment runs them (issue 18, faults).
+SCHEDULERS = 2
+# How long the metadata DB refuses connections in its mid-night "restart".
+DB_DOWN_SECONDS = 10
 
 
 def due_moment() -> dt.datetime:
@@ -138,7 +150,9 @@ def night(tmp_path: Path, pg_url: str):
                 # As a deployment unpauses its DAGs once; here no CLI call is needed for it.
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             },
+            schedulers=SCHEDULERS,
         )
+        services.admin_url = pg_url
         services.day = (due - dt.timedelta(days=1)).date()  # the day a due run loads
         services.library = library
         services.departments = tmp_path / "departments"
@@ -189,6 +203,8 @@ def test_scheduler_runs_the_night_on_postgres_in_parallel_within_the_spark_pool(
             timeout=120,
         )
         marks["components up"] = time.monotonic() - started
+        restart = restart_mid_night(services)
+        marks["database restarted"] = time.monotonic() - started
         # The session's Spark starts while the scheduler runs the night.
         spark = request.getfixturevalue("spark")
         for dag_id in ods_dags:
@@ -203,6 +219,8 @@ def test_scheduler_runs_the_night_on_postgres_in_parallel_within_the_spark_pool(
         marks["library built"] = time.monotonic() - started
 
         assert_pool_bounded_the_spark_tasks(services)
+        assert_each_task_succeeded_once_under_two_schedulers(services, restart)
+        assert_components_reconnected(services, restart)
         assert_loads_match_the_manifest(spark, services)
         assert_library_matches_ground_truth(spark, services)
     except BaseException:
@@ -210,6 +228,59 @@ def test_scheduler_runs_the_night_on_postgres_in_parallel_within_the_spark_pool(
         raise
     finally:
         print("timings (s from components start):", {k: round(v, 1) for k, v in marks.items()})
+
+
+def restart_mid_night(services: AirflowServices) -> dict:
+    """Once a load task runs, the metadata DB goes away as in a PostgreSQL restart: every
+    connection of the components terminated, new ones refused for DB_DOWN_SECONDS."""
+
+    def a_task_running():
+        return [ti for ti in services.task_instances() if ti["state"] == "running"]
+
+    services.wait_for("a load task running", a_task_running, timeout=600)
+    services.supervise()  # production's systemd/Kubernetes: an exited component is restarted
+    terminated = services.restart_database(services.admin_url, DB_DOWN_SECONDS)
+    return {"terminated": set(terminated), "back": dt.datetime.now(dt.UTC)}
+
+
+def assert_each_task_succeeded_once_under_two_schedulers(
+    services: AirflowServices, restart: dict
+) -> None:
+    """Both schedulers are up at the end and every task instance was queued by one of the
+    night's scheduler jobs. Each task succeeded exactly once, its tries numbered 1, 2, ...
+    never overlapped (no double scheduling), and every try before the successful one failed
+    and had started before the metadata DB was back: a task whose call the api-server could
+    not answer during the outage fails its try, and Airflow's retry (task_retries) runs it."""
+    jobs = services.scheduler_jobs()  # a restarted scheduler is a new job
+    assert len([j for j in jobs if j["state"] == "running"]) == SCHEDULERS, jobs
+    queued_by = {ti["queued_by_job_id"] for ti in services.task_instances()}
+    assert queued_by <= {j["id"] for j in jobs}, (queued_by, jobs)
+    tries: dict[tuple[str, str], list[dict]] = {}
+    for row in services.task_tries():
+        tries.setdefault((row["dag_id"], row["task_id"]), []).append(row)
+    assert len(tries) == 2 + 2, tries
+    for task, rows in tries.items():
+        assert [r["try_number"] for r in rows] == list(range(1, len(rows) + 1)), rows
+        assert [r["state"] for r in rows] == ["failed"] * (len(rows) - 1) + ["success"], rows
+        assert max_overlap([(r["start_date"], r["end_date"]) for r in rows]) == 1, rows
+        assert all(r["start_date"] < restart["back"] for r in rows[:-1]), (task, rows, restart)
+    print("tries per task:", {f"{d}.{t}": len(rows) for (d, t), rows in tries.items()})
+
+
+def assert_components_reconnected(services: AirflowServices, restart: dict) -> None:
+    """The restart hit live connections while a task ran; the components went on through new
+    connections, those that exited restarted once by the supervisor (services.supervise)."""
+    assert restart["terminated"], "the restart must terminate the components' connections"
+    after = services.backends()
+    assert after and not after & restart["terminated"], (after, restart)
+    assert {n: p.poll() for n, p in services.processes.items()} == dict.fromkeys(
+        services.processes
+    ), "every component running"
+    # Only the restart made a component exit: none was restarted twice (and before the
+    # restart, unsupervised, an exit failed wait_for).
+    names = [name for name, _, _ in services.restarts]
+    assert len(names) == len(set(names)), services.restarts
+    print("components restarted after the DB restart:", services.restarts)
 
 
 def assert_pool_bounded_the_spark_tasks(services: AirflowServices) -> None:
