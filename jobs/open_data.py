@@ -32,7 +32,7 @@ from govlake.open.package import (
 from govlake.settings import Settings, settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 # Frictionless types of Spark's simple types (anything else is published as string).
 TYPES = {
@@ -68,6 +68,8 @@ def dataset_frame(df: DataFrame, ds: OpenDataset, masking: Masking) -> DataFrame
     from pyspark.sql import functions as F
 
     conf = ds.conf
+    # Standardized before the filter: a full-width "９2…" is a sole trader's USCC too.
+    df = df.select(*[published_value(F.col(f"`{n}`"), k).alias(n) for n, k in df.dtypes])
     if conf.row_filter:
         df = df.where(F.expr(conf.row_filter))  # checked by sqlglot at load (configuration)
     cols = [
@@ -82,6 +84,15 @@ def dataset_frame(df: DataFrame, ds: OpenDataset, masking: Masking) -> DataFrame
         agg = conf.aggregate
         df = df.groupBy(*agg.group_by).agg(F.count(F.lit(1)).alias(agg.count))
     return df.orderBy(*df.columns)
+
+
+def published_value(col: Column, kind: str) -> Column:
+    """Text as the libraries standardize it (half-width, single spaces, trimmed): a department's
+    full-width or padded spelling of a valid code (９1420…, "…235　") is the same value and
+    must not keep the whole package from publishing; anything else is published as stored."""
+    from jobs.standardize import clean_text
+
+    return clean_text(col) if kind == "string" else col
 
 
 def suite_constraints(table: str) -> dict[str, dict]:

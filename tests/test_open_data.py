@@ -59,8 +59,8 @@ SAMR = [  # id, tyshxydm, qymc, qylx, fddbr, fddbr_zjhm, zczb, clrq, jyzt, zs, j
     ),
     (
         1,
-        "91420700MA4K0000A1",
-        "鄂州新名称有限公司",
+        "９1420700MA4K0000A1\u3000",  # a full-width digit and space: published as the code
+        "鄂州新名称有限公司 ",
         "股份有限公司(非上市、自然人投资或控股)",
         "张三",
         ZJHM[0],
@@ -75,7 +75,7 @@ SAMR = [  # id, tyshxydm, qymc, qylx, fddbr, fddbr_zjhm, zczb, clrq, jyzt, zs, j
     ),
     (
         2,
-        "92420700MA4K0000B2",
+        "９2420700MA4K0000B2",  # a sole trader however spelt: filtered after standardizing
         "李四小吃店",
         "个体工商户",
         "李四",
