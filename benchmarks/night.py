@@ -56,18 +56,23 @@ class MemorySampler(threading.Thread):
         super().__init__(daemon=True)
         self.root = psutil.Process(root_pid)
         self.peaks: dict[str, int] = {}
+        self.most: dict[str, int] = {}  # most processes of a role at once
         self.peak_total = 0
         self.loads: list[float] = []
         self.done = threading.Event()
 
     def sample(self) -> None:
         totals: dict[str, int] = {}
+        counts: dict[str, int] = {}
         for proc in [self.root, *self.root.children(recursive=True)]:
             try:
                 role = role_of(proc.cmdline())
                 totals[role] = totals.get(role, 0) + proc.memory_info().rss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue  # ended between the listing and the read
+            counts[role] = counts.get(role, 0) + 1
+        for role, count in counts.items():
+            self.most[role] = max(self.most.get(role, 0), count)
         for role, rss in totals.items():
             self.peaks[role] = max(self.peaks.get(role, 0), rss)
         self.peak_total = max(self.peak_total, sum(totals.values()))
@@ -154,6 +159,7 @@ def run_night(profile: str, persons: int, sources: Path, home: Path) -> dict:
         "dags": demo.get("dags", []),
         "peak_rss_bytes": sampler.peaks,
         "peak_rss_total_bytes": sampler.peak_total,
+        "most_processes": sampler.most,
         "lakehouse_bytes": databases_bytes(home / "lakehouse"),
         "event_log_bytes": folder_bytes(home / "spark-events"),
         "load_before": [round(x, 2) for x in load_before],
