@@ -5,13 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PERSONS ?=
 
-.PHONY: help venv demo cluster-demo test test-fast bench faults lint format lock clean postgres
+.PHONY: help venv demo cluster-demo test test-fast bench bench-night faults lint format lock clean postgres
 
 help:
 	@echo "make demo    generate Ezhou sample sources and run the nightly DAGs into Delta"
 	@echo "make cluster-demo  the same night on a Spark standalone cluster started here (PERSONS=, default 1000)"
 	@echo "make test    run the test suite (starts PostgreSQL for logical-connection tests if it can)"
 	@echo "make bench   ODS load vs raw copy, library builds and second nights, check-ids vs stdnum, validation vs load"
+	@echo "make bench-night  the whole night on local and cluster-local at 100k and 1M persons (PERSONS=)"
 	@echo "make faults  SIGKILL the night inside its writes 60 times; check every table and rerun (KILLS=, PERSONS=)"
 	@echo "make lint    ruff check and format check"
 	@echo "make lock    re-resolve requirements.lock from pyproject.toml"
@@ -44,6 +45,11 @@ bench: venv
 	$(BIN)/python -m benchmarks.libraries
 	$(BIN)/python -m benchmarks.quality
 	$(BIN)/python -m benchmarks.serve
+
+# The whole night per settings profile (local, cluster-local) at 100k and 1M persons, for
+# docs/sizing.md; long (the 1M nights take most of an hour each on 2 cores), so not in `bench`.
+bench-night: venv
+	$(BIN)/python -m benchmarks.night $(if $(PERSONS),--sizes $(PERSONS),)
 
 faults: venv
 	$(BIN)/python -m benchmarks.faults --kills $(or $(KILLS),60) --persons $(or $(PERSONS),300)
