@@ -110,7 +110,8 @@ def assert_nothing_leaks(spark, home: Path, outputs: dict[str, str]) -> None:
 def assert_report_lists_the_night(report: dict, first_stdout: str) -> None:
     """`govlake demo --report`: every DAG the first night printed, each a success, in local mode."""
     printed = re.findall(r"^\[\d+/\d+\] (\S+): ", first_stdout, flags=re.M)
-    assert report["ok"] is True and report["env"] == "local" and report["persons"] == PERSONS
+    assert report["ok"] is True and report["persons"] == PERSONS
+    assert report["env"] != "cluster-local" and report["spark_master"].startswith("local[")
     assert [d["dag_id"] for d in report["dags"]] == printed and len(printed) > 30
     assert {d["state"] for d in report["dags"]} == {"success"}
     assert all(d["seconds"] > 0 for d in report["dags"])
