@@ -16,7 +16,6 @@ import logging
 import os
 import random
 import shutil
-import subprocess
 import sys
 import time
 from functools import partial
@@ -37,6 +36,7 @@ from benchmarks.run import (
     ratio,
     run_ods,
     timed,
+    uptime,
 )
 
 DEFAULT_SIZES = [100_000, 1_000_000]
@@ -744,10 +744,6 @@ def print_ids(result: dict) -> None:
         f"1-min load average {result['load_average_1min'][0]:.1f} before, "
         f"{result['load_average_1min'][1]:.1f} after"
     )
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.run import uptime
 from govlake.settings import PROJECT_ROOT
 
 DEFAULT_SIZES = [20_000, 200_000]
@@ -235,10 +236,6 @@ def main(argv: list[str] | None = None) -> int:
     print("uptime after: ", record["uptime"][1])
     print(f"saved {out}")
     return 0 if all("error" not in r for r in rows) else 1
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 if __name__ == "__main__":

@@ -73,6 +73,11 @@ def source_kind(source, spec, targets: dict) -> str:
     return f"csv {spec.encoding}" if spec.format == "csv" else spec.format
 
 
+def uptime() -> str:
+    """The `uptime` line (load averages) recorded beside a benchmark's figures."""
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
 def timed(action: Callable[[], object]) -> tuple[float, object, str | None]:
     """Wall seconds of one action, its value, and its error (a failed step is reported)."""
     start = time.perf_counter()
