@@ -17,6 +17,7 @@ the command fails or is interrupted.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -255,7 +256,7 @@ def executor_work(event_log: Path, workers: list[dict]) -> list[dict]:
     by_webui = {urlparse(w["webuiaddress"]).port: w["id"] for w in workers}
     executors: dict[str, dict] = {}
     for part in sorted(event_log.glob("events_*"), key=lambda p: int(p.name.split("_")[1])):
-        with part.open(encoding="utf-8") as lines:
+        with event_lines(part) as lines:
             for line in lines:
                 event = json.loads(line)
                 kind = event.get("Event")
@@ -264,6 +265,17 @@ def executor_work(event_log: Path, workers: list[dict]) -> list[dict]:
                 elif kind == "SparkListenerTaskEnd":
                     _count_task(executors, event)
     return sorted(executors.values(), key=lambda e: int(e["executor"]))
+
+
+def event_lines(part: Path) -> io.TextIOBase:
+    """One rolled event log file as text lines: zstd frames (`events_<n>_<app>.zstd`, the
+    codec the session writes with) or plain JSON lines."""
+    raw = part.open("rb")
+    if part.suffix == ".zstd":
+        import zstandard
+
+        raw = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    return io.TextIOWrapper(raw, encoding="utf-8")
 
 
 def _add_executor(executors: dict[str, dict], event: dict, by_webui: dict) -> None:

@@ -15,6 +15,8 @@ import re
 import zipfile
 from pathlib import Path
 
+import zstandard
+
 # Graded stores: they hold raw values by design and are read only through governed access.
 # quality.failed_rows keeps the key of each failing row (a problem's identity across nights, as
 # quarantine does); it is no catalog resource, so no grant reaches it. app_* are the
@@ -63,6 +65,8 @@ def file_leaks(home: Path, identifiers: set[str]) -> dict[str, int]:
         if not path.is_file() or is_graded(relative) or path.suffix == ".parquet":
             continue
         data = path.read_bytes()
+        if path.suffix == ".zstd":  # Spark's compressed event logs: read as Spark would
+            data = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True).read()
         if path.suffix in (".xlsx", ".docx", ".zip"):
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 hits = sum(count_in(archive.read(n), identifiers) for n in archive.namelist())

@@ -60,3 +60,44 @@ def test_a_master_answering_an_empty_body_while_starting_is_waited_for(monkeypat
     cluster = LocalCluster(load_settings("cluster-local"), tmp_path)
     cluster._wait_for_workers()  # returns once both workers are listed
     assert next(answers, "drained") == "drained"
+
+
+def test_event_logs_are_read_compressed_or_plain(tmp_path):
+    """The session writes zstd event logs (govlake.spark); the cluster's work is read from them
+    frame by frame, as from the plain JSON lines of an older log, and an executor on another
+    host:port than a worker's web UI is still listed."""
+    import json
+
+    import zstandard
+
+    from govlake.cluster import executor_work
+
+    events = [
+        {
+            "Event": "SparkListenerExecutorAdded",
+            "Executor ID": "0",
+            "Executor Info": {
+                "Host": "127.0.0.1",
+                "Total Cores": 1,
+                "Log Urls": {"stdout": "http://127.0.0.1:8091/logPage/?appId=a&executorId=0"},
+            },
+        },
+        {"Event": "SparkListenerTaskEnd", "Task Info": {"Executor ID": "0", "Failed": False}},
+        {"Event": "SparkListenerTaskEnd", "Task Info": {"Executor ID": "0", "Failed": True}},
+        {"Event": "SparkListenerTaskEnd", "Task Info": {"Executor ID": "driver", "Failed": False}},
+    ]
+    lines = [json.dumps(e) + "\n" for e in events]
+    workers = [{"id": "worker-1", "webuiaddress": "http://127.0.0.1:8091"}]
+    expected = [{"executor": "0", "worker": "worker-1", "cores": 1, "tasks": 1, "failed": 1}]
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    plain.mkdir(), packed.mkdir()
+    (plain / "events_1_app").write_text("".join(lines[:2]), encoding="utf-8")
+    (plain / "events_2_app").write_text("".join(lines[2:]), encoding="utf-8")
+    # Two files, the second of two zstd frames: a rolled log written in several flushes.
+    compress = zstandard.ZstdCompressor().compress
+    (packed / "events_1_app.zstd").write_bytes(compress("".join(lines[:2]).encode()))
+    (packed / "events_2_app.zstd").write_bytes(
+        compress(lines[2].encode()) + compress(lines[3].encode())
+    )
+    assert executor_work(plain, workers) == expected
+    assert executor_work(packed, workers) == expected
