@@ -825,6 +825,38 @@ def test_a_date_expression_that_names_no_one_inputs_rows_is_a_reason(tmp_path, s
     assert reason.startswith(f"{tmp_path / 'mixed.sql'}: `") and why in reason, reason
 
 
+def test_a_date_expression_over_an_input_without_a_route_is_a_reason(tmp_path):
+    from govlake.theme_dates import date_tests
+    from govlake.theme_keys import key_paths
+
+    # The firms are joined inside a CTE to the persons: no route, so their date cannot be
+    # traced; the persons' own date can.
+    sql = (
+        "WITH owned AS (\n  SELECT q.id_number, max(f.registered_on) AS since\n"
+        "  FROM base.people_dated AS q\n"
+        "  JOIN base.firms_dated AS f ON f.legal_representative_id = q.id_number\n"
+        "  GROUP BY q.id_number\n)\n"
+        "SELECT p.id_number, p.birth_date < add_months(current_date(), -720) AS n\n"
+        "FROM base.people_dated AS p\nLEFT JOIN owned ON owned.id_number = p.id_number\n"
+    )
+    model(tmp_path, "unrouted", sql, "id_number")
+    theme = load_themes(tmp_path, known={"base.people_dated", "base.firms_dated"})[0]
+    found = date_tests(theme, key_paths(theme))
+    assert found.reason is None
+    assert [(t.input, t.expression.sql("spark")) for t in found.tests] == [
+        ("base.people_dated", "birth_date < ADD_MONTHS(CURRENT_DATE, -720)")
+    ]
+    on_firms = sql.replace("max(f.registered_on)", "max(f.registered_on <= current_date())")
+    model(tmp_path, "unrouted", on_firms, "id_number")
+    theme = load_themes(tmp_path, known={"base.people_dated", "base.firms_dated"})[0]
+    reason = date_tests(theme, key_paths(theme)).reason
+    assert reason == (
+        f"{tmp_path / 'unrouted.sql'}: `f.registered_on <= CURRENT_DATE` is over "
+        "base.firms_dated, which its rows reach the theme's rows only through other rows (a "
+        "join inside a CTE, or a condition other than one equality with the driving rows)"
+    )
+
+
 DATED_PEOPLE = [
     # id, name, sex, birth, division, death, pension status, current
     ("A0", "甲", "1", dt.date(1966, 11, 27), "420702", None, None, True),  # 60 on NEXT
