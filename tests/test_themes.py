@@ -879,7 +879,8 @@ def full_build_equals(spark, cfg, folder: Path, theme, night, tables) -> None:
     yaml = theme.file_path.read_text(encoding="utf-8")
     yaml = yaml.replace(f"theme: {theme.theme}\n", f"theme: {name}\n", 1)
     (copy / f"{name}.yaml").write_text(yaml, encoding="utf-8")
-    full = build(spark, cfg, load_themes(copy, known=tables)[0], night)
+    [copied] = [t for t in load_themes(copy, known=tables) if t.theme == name]
+    full = build(spark, cfg, copied, night)
     assert full["build"] == "full" and full["mode"] == "created"
     incremental = Table.parse(theme.table).read(spark, cfg)
     assert_frames_equal(incremental, Table.parse(f"theme.{name}").read(spark, cfg))
