@@ -39,6 +39,16 @@ class Route:
     lookup: str | None = None
 
 
+@dataclass(frozen=True)
+class Joined:
+    """How a row of a source of the outer query (by its alias) names keys: `side`, over the
+    alias's columns, is the key itself (lookup None) or a value of the driving rows' `lookup`.
+    Used for a current_date() expression over a CTE's computed column (govlake.theme_dates)."""
+
+    side: str
+    lookup: str | None = None
+
+
 @dataclass
 class KeyPaths:
     """Every route of a model, the inputs without one, or why the model has none at all."""
@@ -48,6 +58,7 @@ class KeyPaths:
     routes: list[Route] = field(default_factory=list)
     unmapped: dict[str, str] = field(default_factory=dict)
     reason: str | None = None  # set: the model is always built in full
+    joined: dict[str, Joined] = field(default_factory=dict)  # outer sources with a route
 
 
 Origin = tuple[str, "object", int]  # (input table, expression over its columns, id of its node)
@@ -112,11 +123,12 @@ def _driving(root, key: str, paths: KeyPaths):
     if group and not any(g == column for g in group.expressions):
         paths.reason = f"it aggregates over rows other than one {key}"
         return None
-    origins = _origin(root, column)
+    origins = origin(root, column)
     if not origins or len(origins) != 1:
         paths.reason = f"its key {key} does not come from one input's column"
         return None
     paths.driving, paths.key = origins[0][0], _sql(origins[0][1])
+    paths.joined[column.table] = Joined(_sql(column))
     return column.table, origins[0]
 
 
@@ -136,7 +148,7 @@ def _join_routes(root, join, driving_alias: str, paths: KeyPaths) -> set[int]:
     mine, driving_side = sides[alias], sides[driving_alias]
     if not isinstance(driving_side, exp.Column):
         return set()
-    looked_up = _origin(root, driving_side)
+    looked_up = origin(root, driving_side)
     if not looked_up or len(looked_up) != 1 or looked_up[0][0] != paths.driving:
         return set()
     lookup = _sql(looked_up[0][1])
@@ -146,6 +158,7 @@ def _join_routes(root, join, driving_alias: str, paths: KeyPaths) -> set[int]:
         return set()
     for table, expression, _ in origins:
         paths.routes.append(Route(table, _sql(expression), lookup))
+    paths.joined[alias] = Joined(_sql(mine), lookup)
     return {node for _, _, node in origins}
 
 
@@ -169,7 +182,7 @@ def _side_origins(root, alias: str, side) -> list[Origin] | None:
     return _projection(source, side.name)
 
 
-def _origin(scope, column) -> list[Origin] | None:
+def origin(scope, column) -> list[Origin] | None:
     """Where a column of a scope comes from: (input, expression over its columns, node id)."""
     from sqlglot import exp
 
@@ -198,7 +211,7 @@ def _projection(scope, name: str) -> list[Origin] | None:
     if expression is None:
         return None
     columns = list(expression.find_all(exp.Column))
-    inner = _origin(scope, columns[0]) if len(columns) == 1 else None
+    inner = origin(scope, columns[0]) if len(columns) == 1 else None
     if not inner:
         return None
     return [(table, _substituted(expression, origin), node) for table, origin, node in inner]

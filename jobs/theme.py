@@ -16,8 +16,10 @@ a hash of its values; only rows whose hash is new, and the keys that disappeared
 into the Delta table (change data feed on), so a rerun on the same inputs makes no commit.
 
 Before any of that, jobs.theme_plan decides the night: nothing to compute when no input moved
-since the last build; only the keys the changed input rows name (per-key, from the change data
-feed) when every moved input has a route to the key (govlake.theme_keys); else all of it.
+since the last build (on the same night, for a model reading current_date()); only the keys the
+changed input rows name (per-key, from the change data feed) when every moved input has a route
+to the key (govlake.theme_keys), and, on another night, the keys whose date expressions take
+another value (govlake.theme_dates); else all of it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from govlake.errors import GovlakeError
 from govlake.lakehouse import Table, commit_metadata, retry_concurrent
 from govlake.settings import Settings, settings
 from govlake.sources import load_sources
+from govlake.theme_dates import date_literal
 from govlake.themes import DIALECT, Theme, get_theme
 from jobs.theme_plan import KEY, Plan, plan_build
 
@@ -78,11 +81,17 @@ def runnable_sql(theme: Theme, night: dt.date) -> str:
     `current_date()` is the night's logical date, so an age or a duration computed by a model
     does not move when a night is rerun on a later day (a rerun changes nothing).
     """
+    return bound_sql(theme, theme.parsed.tree, night)
+
+
+def bound_sql(theme: Theme, tree, night: dt.date) -> str:
+    """A query over the model's tables (the model itself, or one the plan derives from it) as
+    Spark SQL reading the run's views, with the current_date() left in it bound to `night`."""
     from sqlglot import exp
 
     def bind(node):
         if isinstance(node, exp.CurrentDate):
-            return exp.cast(exp.Literal.string(night.isoformat()), "DATE")
+            return date_literal(night)
         if isinstance(node, exp.Table) and node.db:
             name = f"{node.db}.{node.name}".lower()
             if name in theme.parsed.tables:
@@ -92,13 +101,18 @@ def runnable_sql(theme: Theme, night: dt.date) -> str:
                 return bound
         return node
 
-    return theme.parsed.tree.copy().transform(bind).sql(dialect=DIALECT)
+    return tree.copy().transform(bind).sql(dialect=DIALECT)
+
+
+def register_inputs(spark: SparkSession, cfg: Settings, theme: Theme) -> None:
+    """Each input's view (input_frame) under the name the bound SQL reads (view_name)."""
+    for table in theme.inputs:
+        input_frame(spark, cfg, table, theme).createOrReplaceTempView(view_name(table))
 
 
 def result(spark: SparkSession, cfg: Settings, theme: Theme, night: dt.date) -> DataFrame:
     """The model's rows for a night: inputs bound to views, the SQL run."""
-    for table in theme.inputs:
-        input_frame(spark, cfg, table, theme).createOrReplaceTempView(view_name(table))
+    register_inputs(spark, cfg, theme)
     with spark_errors(theme):
         return spark.sql(runnable_sql(theme, night))
 
@@ -231,7 +245,12 @@ def plan_for(spark: SparkSession, cfg: Settings, theme: Theme, night: dt.date) -
     def logical(table: str) -> bool:
         return Table.parse(table).database == "ods" and is_logical(table)
 
-    return plan_build(spark, cfg, theme, night, view, logical)
+    def run(tree) -> DataFrame:
+        register_inputs(spark, cfg, theme)
+        with spark_errors(theme):
+            return spark.sql(bound_sql(theme, tree, night))
+
+    return plan_build(spark, cfg, theme, night, view, logical, run)
 
 
 def build(

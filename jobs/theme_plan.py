@@ -2,8 +2,10 @@
 
 Each commit of a theme keeps, as Delta user metadata, what the build read: a hash of the model,
 the night (when the model uses current_date()) and the version of every input. The next build
-compares: no input moved -> nothing is computed; only inputs with a route to the key
-(govlake.theme_keys) moved -> only the keys their changed rows name are recomputed and merged;
+compares: nothing moved (same night, no input moved) -> nothing is computed; only inputs with a
+route to the key (govlake.theme_keys) moved, and/or another night whose date expressions can be
+traced to keys (govlake.theme_dates) -> only the keys their changed rows name, and those whose
+date expressions take another value between the two nights, are recomputed and merged;
 anything else -> a full recompute, with the reason.
 """
 
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from govlake.lakehouse import Table
 from govlake.settings import Settings
+from govlake.theme_dates import DateTests, date_tests, moved_sql, source_query
 from govlake.theme_keys import KeyPaths, key_paths
 from govlake.themes import Theme
 
@@ -71,8 +74,6 @@ def why_not_unchanged(previous: dict | None, state: dict) -> str | None:
         return "no earlier build recorded"
     if previous["model"] != state["model"]:
         return "the model changed since the last build"
-    if previous["night"] != state["night"]:
-        return "the model uses current_date() and this is another night"
     if set(previous["inputs"]) != set(state["inputs"]):
         return "the model reads other inputs than at the last build"
     unknown = sorted(t for t, v in state["inputs"].items() if v is None)
@@ -94,48 +95,156 @@ def why_full(theme: Theme, paths: KeyPaths, changed: list[str]) -> str | None:
 
 
 def plan_build(
-    spark: SparkSession, cfg: Settings, theme: Theme, night: dt.date, view: Callable, logical
+    spark: SparkSession,
+    cfg: Settings,
+    theme: Theme,
+    night: dt.date,
+    view: Callable,
+    logical,
+    run: Callable,
 ) -> Plan:
     """Decide tonight's build; for incremental, find the keys. `view(table)` is what the model
-    reads of an input; `logical(table)` says whether it is read in place."""
+    reads of an input; `logical(table)` says whether it is read in place; `run(tree)` runs a
+    query over the model's CTEs (a source date test), its tables and date bound as the model's."""
     from pyspark.errors import AnalysisException
 
     state = state_of(spark, cfg, theme, night, logical)
     previous = last_state(spark, cfg, theme)
     reason = why_not_unchanged(previous, state)
-    if reason is None:
-        changed = [t for t, v in state["inputs"].items() if previous["inputs"][t] != v]
-        if not changed:
-            return Plan("unchanged", "no input changed since the last build", state)
-        paths = key_paths(theme)
-        reason = why_full(theme, paths, changed)
     if reason is not None:
         return Plan("full", reason, state)
+    changed = [t for t, v in state["inputs"].items() if previous["inputs"][t] != v]
+    nights = Nights.of(previous, state)
+    if not changed and nights is None:
+        return Plan("unchanged", "no input changed since the last build", state)
+    paths = key_paths(theme)
+    reason = why_full(theme, paths, changed)
+    tests = date_tests(theme, paths) if nights and reason is None else None
+    if tests is not None and tests.reason:
+        reason = f"the date expressions cannot be traced to keys between {nights}: {tests.reason}"
+    if reason is not None:
+        return Plan("full", reason, state)
+    work = PerKey(theme, paths, view, run)
     try:
-        keys = changed_keys(spark, cfg, paths, previous["inputs"], state["inputs"], view)
+        return work.plan(spark, cfg, state, previous, changed, tests, nights)
     except AnalysisException as exc:  # e.g. the change data feed was not kept that far back
         return Plan("full", f"changes cannot be read: {str(exc).splitlines()[0]}", state)
-    count = keys.count()
-    named = ", ".join(changed)
-    return Plan("incremental", f"{count} keys changed by {named}", state, keys, count)
 
 
-def changed_keys(spark: SparkSession, cfg: Settings, paths: KeyPaths, before, now, view):
-    """The keys the changed rows of every moved input name (checkpointed: the build joins it)."""
-    from pyspark.sql import functions as F
+@dataclass(frozen=True)
+class Nights:
+    """The last build's night and tonight, when they differ (a current_date() model)."""
 
-    parts = []
-    for table in [t for t in now if before[t] != now[t]]:
-        rows = changed_rows(spark, cfg, table, before[table], now[table])
+    before: dt.date
+    now: dt.date
+
+    @classmethod
+    def of(cls, previous: dict, state: dict) -> Nights | None:
+        if previous["night"] == state["night"]:
+            return None
+        return cls(dt.date.fromisoformat(previous["night"]), dt.date.fromisoformat(state["night"]))
+
+    def __str__(self) -> str:
+        return f"{self.before} and {self.now}"
+
+
+@dataclass
+class PerKey:
+    """The keys of a per-key night: named by changed input rows, or by rows whose date
+    expressions move between two nights; both reach keys by the model's routes."""
+
+    theme: Theme
+    paths: KeyPaths
+    view: Callable
+    run: Callable
+
+    def plan(self, spark, cfg, state, previous, changed, tests: DateTests | None, nights):
+        """The incremental plan (or unchanged: another night that moves no key and no input)."""
+        parts = {}
+        if changed:
+            parts["rows"] = self.changed_keys(spark, cfg, previous["inputs"], state["inputs"])
+        if tests is not None:
+            parts["dates"] = self.dated_keys(tests, nights)
+        counts = {name: keys.count() for name, keys in parts.items()}
+        if len(parts) == 1:
+            [keys] = parts.values()
+            count = sum(counts.values())
+        else:
+            keys = _distinct(list(parts.values()))
+            count = keys.count()
+            for part in parts.values():
+                part.unpersist()
+        if not count and not changed:  # no commit: the next night compares with the last one
+            keys.unpersist()
+            why = f"no input changed and no date expression changes between {nights}"
+            return Plan("unchanged", why, state)
+        return Plan("incremental", _reason(count, counts, changed, nights), state, keys, count)
+
+    def changed_keys(self, spark: SparkSession, cfg: Settings, before: dict, now: dict):
+        """The keys the changed rows of every moved input name (checkpointed)."""
+        parts = []
+        for table in [t for t in now if before[t] != now[t]]:
+            rows = changed_rows(spark, cfg, table, before[table], now[table])
+            parts += self.named_by(rows, table)
+        return _distinct(parts)
+
+    def dated_keys(self, tests: DateTests, nights: Nights):
+        """The keys of the rows whose date expressions differ between the two nights: an input
+        test filters the input's rows tonight, a source test runs a query over the CTEs."""
+        from pyspark.sql import functions as F
+
+        parts = []
+        for table in sorted({t.input for t in tests.tests if t.input}):
+            mine = [t for t in tests.tests if t.input == table]
+            rows = self.view(table).where(F.expr(moved_sql(mine, nights.before, nights.now)))
+            parts += self.named_by(rows, table)
+        for test in [t for t in tests.tests if t.source]:
+            query = source_query(self.theme, test, self.paths, nights.before, nights.now, KEY)
+            parts.append(self.looked_up(self.run(query), self.paths.joined[test.source].lookup))
+        return _distinct(parts)
+
+    def named_by(self, rows, table: str) -> list:
+        """The keys rows of `table` name: their own key (the driving input) and every route."""
+        from pyspark.sql import functions as F
+
+        paths, parts = self.paths, []
         if table == paths.driving:
             parts.append(rows.select(F.expr(paths.key).cast("string").alias(KEY)))
         for route in [r for r in paths.routes if r.input == table]:
             values = rows.select(F.expr(route.values).cast("string").alias(KEY))
-            if route.lookup is not None:
-                driving = view(paths.driving).withColumn(KEY, F.expr(route.lookup).cast("string"))
-                matched = driving.join(values.distinct(), KEY, "left_semi")
-                values = matched.select(F.expr(paths.key).cast("string").alias(KEY))
-            parts.append(values)
+            parts.append(self.looked_up(values, route.lookup))
+        return parts
+
+    def looked_up(self, values, lookup: str | None):
+        """Keys from join values: the values themselves, or the keys of the driving rows whose
+        `lookup` is one of them."""
+        from pyspark.sql import functions as F
+
+        if lookup is None:
+            return values
+        paths = self.paths
+        driving = self.view(paths.driving).withColumn(KEY, F.expr(lookup).cast("string"))
+        matched = driving.join(values.distinct(), KEY, "left_semi")
+        return matched.select(F.expr(paths.key).cast("string").alias(KEY))
+
+
+def _reason(count: int, counts: dict, changed: list[str], nights: Nights | None) -> str:
+    """`N keys ...`: how many keys, and whether changed rows, date expressions or both name them."""
+    named = ", ".join(changed)
+    if "dates" not in counts:
+        return f"{count} keys changed by {named}"
+    if not changed:
+        return f"{count} keys whose date expressions change between {nights}"
+    return (
+        f"{count} keys ({counts['rows']} from changed rows of {named}, {counts['dates']} whose "
+        f"date expressions change between {nights})"
+    )
+
+
+def _distinct(parts: list):
+    """One column `_key`, distinct and not NULL, checkpointed (the build joins it twice)."""
+    from pyspark.sql import functions as F
+
     keys = parts[0]
     for part in parts[1:]:
         keys = keys.unionByName(part)

@@ -166,6 +166,53 @@ def test_the_readme_credit_queries_on_tiny_inputs(spark, cfg, tiny):
     assert run_query(spark, cfg, "reps_with_black_listed") == [("P1", "张一", 2, 1)]
 
 
+def full_build_of(spark, cfg, theme, night, folder: Path):
+    """theme.<name>_full: the same model built on `night` from nothing (a full build, no plan),
+    as the ground truth of a per-key night."""
+    from jobs.theme import build
+
+    name = f"{theme.theme}_full"
+    (folder / f"{name}.sql").write_text(theme.sql, encoding="utf-8")
+    meta = theme.file_path.read_text(encoding="utf-8")
+    meta = meta.replace(f"theme: {theme.theme}\n", f"theme: {name}\n", 1)
+    (folder / f"{name}.yaml").write_text(meta, encoding="utf-8")
+    copy = load_themes(folder, known=set(theme.inputs))[0]
+    assert build(spark, cfg, copy, night)["mode"] == "created"
+    return Table.parse(copy.table).read(spark, cfg)
+
+
+def test_a_list_entry_whose_validity_ends_recomputes_its_enterprise_only(
+    spark, cfg, tiny, tmp_path
+):
+    """H1 puts 91A on the black list until 2027-01-01 (the tiny inputs, built on NIGHT). On
+    that day no date expression of the model moves: nothing is computed. The next day H1 is no
+    longer in force: 91A alone is recomputed (D -> A, its latest rating), and the table equals
+    a full build of that night."""
+    from jobs.theme import build
+    from tests.frames import assert_frames_equal
+
+    credit = {t.theme: t for t in load_themes()}["credit"]
+    table = Table.parse("theme.credit")
+    version = table.version(spark, cfg)
+    last_day = dt.date(2027, 1, 1)
+    quiet = build(spark, cfg, credit, last_day)
+    assert (quiet["build"], quiet["reason"], quiet["delta_version"]) == (
+        "unchanged",
+        "no input changed and no date expression changes between 2026-11-26 and 2027-01-01",
+        version,
+    )
+    after = last_day + dt.timedelta(days=1)
+    ended = build(spark, cfg, credit, after)
+    assert (ended["build"], ended["reason"]) == (
+        "incremental",
+        "1 keys whose date expressions change between 2026-11-26 and 2027-01-02",
+    )
+    assert (ended["changed_keys"], ended["removed_keys"]) == (1, 0)
+    rows = {r["uscc"]: r for r in table.read(spark, cfg).collect()}
+    assert (rows["91A"]["credit_grade"], rows["91A"]["black_listed"]) == ("A", False)
+    assert_frames_equal(table.read(spark, cfg), full_build_of(spark, cfg, credit, after, tmp_path))
+
+
 # -- against the generator's truth ---------------------------------------------------------
 
 

@@ -751,3 +751,227 @@ def test_a_changed_input_without_a_route_makes_the_night_full(tmp_path):
         why_not_unchanged({**state, "model": "n"}, state)
         == "the model changed since the last build"
     )
+
+
+# -- a current_date() model on a new night: only the keys its date expressions move -----------
+
+NEXT = dt.date(2026, 11, 27)
+
+
+def copy_model(folder: Path, shipped: str, name: str, tables: dict[str, str]) -> Path:
+    """A shipped model under another name, reading `tables` (old -> new name) instead."""
+    sql = (THEMES_DIR / f"{shipped}.sql").read_text(encoding="utf-8")
+    for old, new in tables.items():
+        sql = sql.replace(old, new)
+    (folder / f"{name}.sql").write_text(sql, encoding="utf-8")
+    meta = (THEMES_DIR / f"{shipped}.yaml").read_text(encoding="utf-8")
+    path = folder / f"{name}.yaml"
+    path.write_text(meta.replace(f"theme: {shipped}\n", f"theme: {name}\n", 1), encoding="utf-8")
+    return path
+
+
+def test_the_date_expressions_of_the_project_models():
+    from govlake.theme_dates import date_tests
+    from govlake.theme_keys import key_paths
+
+    themes = {t.theme: t for t in load_themes()}
+
+    def tests_of(name):
+        found = date_tests(themes[name], key_paths(themes[name]))
+        assert found.reason is None, found.reason
+        return {(t.input or t.source, t.expression.sql("spark")) for t in found.tests}
+
+    age = "FLOOR(MONTHS_BETWEEN(CURRENT_DATE, TRY_CAST(birth_date AS DATE)) / 12)"
+    assert tests_of("social_security") == {("base.population", age)}
+    credit = tests_of("credit")
+    valid = "TRY_CAST(valid_until AS DATE) >= CURRENT_DATE"
+    assert ("ods.ndrc_credit_list__red_black_list", valid) in credit
+    assert {t for t, _ in credit} == {
+        "ods.ndrc_sgs__admin_penalty",
+        "ods.ndrc_credit_list__red_black_list",
+    }
+    assert ("ods.ndrc_sgs__admin_penalty", "TRY_CAST(decision_date AS DATE) > "
+            "ADD_MONTHS(CURRENT_DATE, -36)") in credit  # fmt: skip
+    # A max per enterprise (a CTE's aggregate) is tested on the CTE's rows, joined by uscc.
+    [(source, expression)] = tests_of("emergency")
+    assert source == "inspections" and expression.startswith("inspections.last_inspection_date >")
+
+
+@pytest.mark.parametrize(
+    ("select", "why"),
+    [
+        ("datediff(current_date(), p.birth_date) > f.days", "reads columns of base.firms_dated "
+         "and base.people_dated"),
+        ("max(p.birth_date) OVER () < current_date()", "compares an aggregate or a window"),
+        ("current_date() > DATE'2026-01-01'", "reads no column"),
+    ],
+)  # fmt: skip
+def test_a_date_expression_that_names_no_one_inputs_rows_is_a_reason(tmp_path, select, why):
+    from govlake.theme_dates import date_tests
+    from govlake.theme_keys import KeyPaths, Route
+
+    sql = (
+        f"SELECT p.id_number, {select} AS n\nFROM base.people_dated AS p\n"
+        "LEFT JOIN base.firms_dated AS f ON f.legal_representative_id = p.id_number\n"
+    )
+    model(tmp_path, "mixed", sql, "id_number")
+    theme = load_themes(tmp_path, known={"base.people_dated", "base.firms_dated"})[0]
+    paths = KeyPaths(
+        driving="base.people_dated",
+        key="id_number",
+        routes=[Route("base.firms_dated", "legal_representative_id")],
+    )
+    reason = date_tests(theme, paths).reason
+    assert reason.startswith(f"{tmp_path / 'mixed.sql'}: `") and why in reason, reason
+
+
+def test_a_date_expression_over_an_input_without_a_route_is_a_reason(tmp_path):
+    from govlake.theme_dates import date_tests
+    from govlake.theme_keys import key_paths
+
+    # The firms are joined inside a CTE to the persons: no route, so their date cannot be
+    # traced; the persons' own date can.
+    sql = (
+        "WITH owned AS (\n  SELECT q.id_number, max(f.registered_on) AS since\n"
+        "  FROM base.people_dated AS q\n"
+        "  JOIN base.firms_dated AS f ON f.legal_representative_id = q.id_number\n"
+        "  GROUP BY q.id_number\n)\n"
+        "SELECT p.id_number, p.birth_date < add_months(current_date(), -720) AS n\n"
+        "FROM base.people_dated AS p\nLEFT JOIN owned ON owned.id_number = p.id_number\n"
+    )
+    model(tmp_path, "unrouted", sql, "id_number")
+    theme = load_themes(tmp_path, known={"base.people_dated", "base.firms_dated"})[0]
+    found = date_tests(theme, key_paths(theme))
+    assert found.reason is None
+    assert [(t.input, t.expression.sql("spark")) for t in found.tests] == [
+        ("base.people_dated", "birth_date < ADD_MONTHS(CURRENT_DATE, -720)")
+    ]
+    on_firms = sql.replace("max(f.registered_on)", "max(f.registered_on <= current_date())")
+    model(tmp_path, "unrouted", on_firms, "id_number")
+    theme = load_themes(tmp_path, known={"base.people_dated", "base.firms_dated"})[0]
+    reason = date_tests(theme, key_paths(theme)).reason
+    assert reason == (
+        f"{tmp_path / 'unrouted.sql'}: `f.registered_on <= CURRENT_DATE` is over "
+        "base.firms_dated, which its rows reach the theme's rows only through other rows (a "
+        "join inside a CTE, or a condition other than one equality with the driving rows)"
+    )
+
+
+DATED_PEOPLE = [
+    # id, name, sex, birth, division, death, pension status, current
+    ("A0", "甲", "1", dt.date(1966, 11, 27), "420702", None, None, True),  # 60 on NEXT
+    ("B0", "乙", "2", dt.date(1990, 1, 1), "420702", None, None, True),
+    ("C0", "丙", "1", dt.date(1950, 3, 3), "420703", None, "1", True),
+    ("D0", "丁", "1", None, "420703", None, None, True),  # no age on any night
+]
+
+
+def full_build_equals(spark, cfg, folder: Path, theme, night, tables) -> None:
+    """The theme's table equals a full build of `night` of the same model under another name
+    (a first build: no plan, no per-key merge), every row and column."""
+    from jobs.theme import build
+    from tests.frames import assert_frames_equal
+
+    name = f"{theme.theme}_full_{night:%Y%m%d}"
+    copy = folder / "full"
+    copy.mkdir(exist_ok=True)
+    (copy / f"{name}.sql").write_text(theme.sql, encoding="utf-8")
+    yaml = theme.file_path.read_text(encoding="utf-8")
+    yaml = yaml.replace(f"theme: {theme.theme}\n", f"theme: {name}\n", 1)
+    (copy / f"{name}.yaml").write_text(yaml, encoding="utf-8")
+    [copied] = [t for t in load_themes(copy, known=tables) if t.theme == name]
+    full = build(spark, cfg, copied, night)
+    assert full["build"] == "full" and full["mode"] == "created"
+    incremental = Table.parse(theme.table).read(spark, cfg)
+    assert_frames_equal(incremental, Table.parse(f"theme.{name}").read(spark, cfg))
+
+
+def test_a_birthday_between_two_nights_recomputes_that_persons_key_only(
+    spark, cfg, built, tmp_path
+):
+    """social_security's SQL over tiny persons: A0 turns 60 on NEXT (leaves working age), E0
+    turns 16 the night after (enters it); each new night recomputes those keys only, and the
+    table equals a full build of that night."""
+    from jobs.theme import build
+
+    people = [*DATED_PEOPLE, ("E0", "戊", "2", dt.date(2010, 11, 28), "420703", None, None, True)]
+    schema = (
+        "id_number string, name string, sex string, birth_date date, division string, "
+        "death_date date, social_insurance_status string, _is_current boolean"
+    )
+    dated = Table.parse("base.people_dated")
+    dated.write(spark.createDataFrame(people, schema), "overwrite", options=CDF, cfg=cfg)
+    tables = {"base.people_dated", "ods.hrss_social_insurance__si_enrolment"}
+    copy_model(tmp_path, "social_security", "ages_dated", {"base.population": "base.people_dated"})
+    theme = load_themes(tmp_path, known=tables)[0]
+    assert build(spark, cfg, theme, NIGHT)["build"] == "full"
+
+    def working_age():
+        rows = Table.parse(theme.table).read(spark, cfg).collect()
+        return {r["id_number"]: (r["age"], r["working_age_not_enrolled"]) for r in rows}
+
+    assert working_age()["A0"] == (59, True)
+    second = build(spark, cfg, theme, NEXT)
+    assert (second["build"], second["reason"]) == (
+        "incremental",
+        "1 keys whose date expressions change between 2026-11-26 and 2026-11-27",
+    )
+    assert (second["mode"], second["changed_keys"], second["removed_keys"]) == ("merged", 1, 0)
+    assert working_age()["A0"] == (60, False)
+    full_build_equals(spark, cfg, tmp_path, theme, NEXT, tables)
+    again = build(spark, cfg, theme, NEXT)
+    assert (again["build"], again["delta_version"]) == ("unchanged", second["delta_version"])
+
+    # The night after: B0 renamed (a changed row) and E0 turns 16: two keys, both counted.
+    dated.delta(spark, cfg).update("id_number = 'B0'", {"name": "'乙乙'"})
+    third_night = NEXT + dt.timedelta(days=1)
+    third = build(spark, cfg, theme, third_night)
+    assert (third["build"], third["changed_keys"]) == ("incremental", 2)
+    assert third["reason"] == (
+        "2 keys (1 from changed rows of base.people_dated, 1 whose date expressions change "
+        "between 2026-11-27 and 2026-11-28)"
+    )
+    assert working_age()["E0"] == (16, True)
+    full_build_equals(spark, cfg, tmp_path, theme, third_night, tables)
+    # A night that moves no age and no input: nothing is computed, nothing committed.
+    quiet = build(spark, cfg, theme, third_night + dt.timedelta(days=1))
+    assert (quiet["build"], quiet["delta_version"]) == ("unchanged", third["delta_version"])
+    assert quiet["reason"] == (
+        "no input changed and no date expression changes between 2026-11-28 and 2026-11-29"
+    )
+
+
+def test_a_date_expression_over_two_tables_makes_a_new_night_full(spark, cfg, built, tmp_path):
+    from jobs.theme import build
+
+    people = spark.createDataFrame(
+        [("A1", dt.date(2000, 1, 1), True), ("B2", dt.date(2001, 1, 1), True)],
+        "id_number string, birth_date date, _is_current boolean",
+    )
+    # A1 is 9,826 days old on NIGHT: n turns true on NEXT, so that night commits its state.
+    firms = spark.createDataFrame([("A1", 9826)], "legal_representative_id string, days int")
+    Table.parse("base.people_mixed").write(people, "overwrite", options=CDF, cfg=cfg)
+    Table.parse("base.firms_mixed").write(firms, "overwrite", options=CDF, cfg=cfg)
+    sql = (
+        "SELECT p.id_number, datediff(current_date(), p.birth_date) > f.days AS n\n"
+        "FROM base.people_mixed AS p\n"
+        "LEFT JOIN base.firms_mixed AS f ON f.legal_representative_id = p.id_number\n"
+    )
+    path = model(tmp_path, "mixed_dates", sql, "id_number")
+    path.write_text(path.read_text("utf-8").replace("rule: full", "rule: incremental"), "utf-8")
+    theme = load_themes(tmp_path, known={"base.people_mixed", "base.firms_mixed"})[0]
+    assert build(spark, cfg, theme, NIGHT)["build"] == "full"
+    second = build(spark, cfg, theme, NEXT)
+    assert (second["build"], second["changed_keys"]) == ("full", 1)
+    assert second["reason"] == (
+        "the date expressions cannot be traced to keys between 2026-11-26 and 2026-11-27: "
+        f"{tmp_path / 'mixed_dates.sql'}: "
+        "`DATEDIFF(CURRENT_DATE, p.birth_date) > f.days` reads columns of base.firms_mixed and "
+        "base.people_mixed: a moved value cannot be traced to one input's rows (compute the "
+        "date expression over one table, in a CTE)"
+    )
+    again = build(spark, cfg, theme, NEXT)
+    assert (again["build"], again["reason"]) == (
+        "unchanged",
+        "no input changed since the last build",
+    )

@@ -384,3 +384,37 @@ def test_the_dossier_of_the_richest_person_matches_the_generator(spark, built, p
     filled = [k for k, v in expected.items() if isinstance(v, set) and v]
     assert len(filled) >= 5, f"the chosen dossier has few parts to check: {filled}"
     assert got == expected
+
+
+def test_a_new_night_recomputes_the_enterprises_whose_last_inspection_leaves_the_year(
+    spark, cfg, built, tmp_path
+):
+    """inspected_last_year compares a max per enterprise (a CTE's column) with the date: on the
+    night the earliest inspection still within the year leaves it, only the enterprises whose
+    last inspection is that old are recomputed, and the table equals a full build of that
+    night. (Last in the module: theme.emergency then holds a later night.)"""
+    from test_credit_theme import full_build_of
+
+    from jobs.theme import build
+    from tests.frames import assert_frames_equal
+
+    table = Table.parse("theme.emergency")
+    recent = [
+        r["last_inspection_date"]
+        for r in table.read(spark, cfg).collect()
+        if r["inspected_last_year"]
+    ]
+    assert recent, "the sample must hold an enterprise inspected within the year"
+    oldest = min(recent)
+    night = oldest + dt.timedelta(days=365)  # its last inspection is no longer within a year
+    leaving = sum(1 for d in recent if d == oldest)
+    emergency = {t.theme: t for t in load_themes()}["emergency"]
+    later = build(spark, cfg, emergency, night)
+    assert later["build"] == "incremental" and later["changed_keys"] == leaving
+    # The keys named may include inspected USCCs outside the register: no row, nothing written.
+    assert later["reason"].endswith(
+        f" keys whose date expressions change between {NIGHT} and {night}"
+    )
+    assert_frames_equal(
+        table.read(spark, cfg), full_build_of(spark, cfg, emergency, night, tmp_path)
+    )
