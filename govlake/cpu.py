@@ -65,9 +65,16 @@ def cpu_seconds(spark: SparkSession, since: CpuMark) -> float | None:
 
 def jvm_cpu_seconds(sc) -> float | None:
     """The driver JVM's process CPU time in seconds, or None where the platform does not
-    measure it (the MXBean answers -1)."""
+    measure it (the MXBean answers -1) or the JVM's bean is not com.sun.management's (a JVM
+    other than OpenJDK/HotSpot): the build then records no CPU figure and the next night's
+    choice compares wall seconds."""
+    from py4j.protocol import Py4JError
+
     bean = sc._jvm.java.lang.management.ManagementFactory.getOperatingSystemMXBean()
-    nanoseconds = bean.getProcessCpuTime()
+    try:
+        nanoseconds = bean.getProcessCpuTime()
+    except Py4JError:
+        return None
     return nanoseconds / NS if nanoseconds >= 0 else None
 
 
