@@ -12,11 +12,11 @@ The CPU of a build is spent in three places:
   with `spark.ui.enabled=false`) holds per stage the tasks' `executorCpuTime` and
   `executorDeserializeCpuTime` (ns). Only stages none of whose tasks ran on the executor
   `driver` are added: with a local master every task runs in the driver JVM, whose process
-  time has them already. Which it was is read from the stage's per-executor summary (a fact
-  of the run), not from the settings row.
+  time has them already. Which it was is read from the run itself (no executor but the driver
+  ever joined; else the stage's per-executor summary), not from the settings row.
 
 Limits: the JVM's process time includes its GC and JIT threads and anything else the session
-ran meanwhile (one build per process in the night and the benchmark); the status store keeps
+ran meanwhile (the night's tasks and the benchmark run one build at a time); the status store keeps
 the last `spark.ui.retainedStages` (1,000) stages, so a build of more stages on a cluster is
 under-counted; an executor's CPU outside tasks (shuffle service, its GC between tasks) is not
 counted. Python workers (UDFs) would be separate processes: the library build has none.
