@@ -65,14 +65,20 @@ def cpu_seconds(spark: SparkSession, since: CpuMark) -> float | None:
 
 def jvm_cpu_seconds(sc) -> float | None:
     """The driver JVM's process CPU time in seconds, or None where the platform does not
-    measure it (the MXBean answers -1) or the JVM's bean is not com.sun.management's (a JVM
-    other than OpenJDK/HotSpot): the build then records no CPU figure and the next night's
-    choice compares wall seconds."""
+    measure it (the bean answers -1) or the JVM has no com.sun.management (not OpenJDK or
+    HotSpot): the build then records no CPU figure and the next night compares wall seconds.
+
+    Called through the exported interface's Method: py4j looks a method up on the object's
+    runtime class, here jdk.management's internal OperatingSystemImpl, which Java 17's
+    modules do not open ("Method getProcessCpuTime([]) does not exist", PySpark 4.2)."""
     from py4j.protocol import Py4JError
 
-    bean = sc._jvm.java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+    jvm, gateway = sc._jvm, sc._gateway
+    bean = jvm.java.lang.management.ManagementFactory.getOperatingSystemMXBean()
     try:
-        nanoseconds = bean.getProcessCpuTime()
+        interface = jvm.java.lang.Class.forName("com.sun.management.OperatingSystemMXBean")
+        method = interface.getMethod("getProcessCpuTime", gateway.new_array(jvm.java.lang.Class, 0))
+        nanoseconds = method.invoke(bean, gateway.new_array(jvm.java.lang.Object, 0))
     except Py4JError:
         return None
     return nanoseconds / NS if nanoseconds >= 0 else None
