@@ -494,6 +494,9 @@ def summarize_library(name: str, night1: dict, night2: dict) -> dict:
         "keys": full.get("keys"),
         "second_build_seconds": second["seconds"],
         "second_over_full": ratio(second["seconds"], full["seconds"]),
+        # CPU seconds each build recorded (govlake.cpu), which the load does not inflate.
+        "full_build_cpu_seconds": full.get("build_cpu_seconds"),
+        "second_build_cpu_seconds": second.get("build_cpu_seconds"),
         "changed_keys": merge.get("changed_keys"),
         # How the second night built (full / incremental / unchanged) and why, as recorded.
         "second_mode": second.get("mode"),
@@ -515,6 +518,7 @@ def summarize_later(full: dict, later: dict | None, merge: dict | None = None) -
     return {
         "third_build_seconds": later["seconds"],
         "third_over_full": ratio(later["seconds"], full["seconds"]),
+        "third_build_cpu_seconds": later.get("build_cpu_seconds"),
         "third_changed_keys": (merge or {}).get("changed_keys", later.get("changed_keys")),
         "third_mode": later.get("mode"),
         "third_reason": later.get("reason"),
@@ -643,6 +647,12 @@ def print_size(s: dict) -> None:
     )
     console.print(table)
     for name, lib in s["libraries"].items():
+        cpu = [lib.get(f"{n}_build_cpu_seconds") for n in ("full", "second", "third")]
+        console.print(
+            f"  base.{name} CPU s (govlake.cpu): full {fmt(cpu[0])}, 2nd night {fmt(cpu[1])}, "
+            f"3rd night {fmt(cpu[2])}",
+            highlight=False,
+        )
         if lib.get("third_reason"):
             console.print(f"  base.{name} 3rd night: {lib['third_reason']}", highlight=False)
         for problem in filter(None, [lib["error"], lib.get("third_error"), *lib["notes"]]):

@@ -248,10 +248,12 @@ LIBRARY_RUNS = _declare(
     "keys long, changed_keys long, conflicts long, delta_version long, finished_at timestamp, "
     "build_mode string, build_reason string, ods_version long, config_hash string, "
     "link_versions map<string,bigint>, current_standardized long, ods_fingerprint string, "
-    "retired_keys long, build_seconds double",
+    "retired_keys long, build_seconds double, build_cpu_seconds double",
     "One row per library build and input: rows in = standardized (counted in the std table) "
     "+ quarantined, the ods versions the next (incremental) build starts from, and the "
-    "build's seconds (the next night chooses full or incremental from them). "
+    "build's wall seconds and CPU seconds (this process, the driver JVM and tasks run "
+    "elsewhere; the load does not inflate them): the next night chooses full or incremental "
+    "from them. "
     "Append-only: a rebuild that found nothing changed is kept with build_mode 'unchanged'; "
     "readers summarizing a night take each library's latest build.",
 )

@@ -145,7 +145,7 @@ def finish(spark, ctx: BuildContext, plan: Plan, balance, merged, conflicts=None
         "delta_version": version,
     }
     plan.release()
-    write.record_build(spark, ctx, plan, balance, totals)
+    cost = write.record_build(spark, ctx, plan, balance, totals)
     if not all(write.balanced(b) for b in balance):
         raise GovlakeError(
             f"library {lib.library} does not balance (rows in != standardized + quarantined): "
@@ -159,6 +159,7 @@ def finish(spark, ctx: BuildContext, plan: Plan, balance, merged, conflicts=None
         **totals,
         "mode": plan.mode,
         "reason": plan.reason,
+        **cost,
         "inputs": inputs,
     }
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from govlake import cpu
 from govlake.lakehouse import Table, retry_concurrent
 from govlake.libraries import code_table, get_library
 from govlake.owned import LIBRARY_RUNS
@@ -66,8 +67,10 @@ class Plan:
     null_key_inputs: set[str] = field(default_factory=set)
     # Per input, its std table's rows after a full build's write (no need to count them again).
     std_rows: dict[str, int] = field(default_factory=dict)
-    # When the build began (time.monotonic): its seconds are recorded for the next choice.
+    # When the build began (time.monotonic) and where the CPU clocks stood (govlake.cpu): its
+    # wall and CPU seconds are recorded for the next night's choice (jobs.library.choice).
     began: float = field(default_factory=time.monotonic)
+    cpu_began: cpu.CpuMark | None = None
 
     @property
     def incremental(self) -> bool:
@@ -93,16 +96,15 @@ def config_hash(ctx: BuildContext) -> str:
 
 def last_build(spark: SparkSession, ctx: BuildContext) -> dict | None:
     """The versions and hash recorded by the library's last balanced build, and under
-    `history` every balanced build's mode, seconds and keys, newest first (jobs.library.choice).
-    """
+    `history` every balanced build's mode, wall and CPU seconds and keys, newest first
+    (jobs.library.choice). Records from before a figure was kept lack its column: None."""
     from pyspark.sql import functions as F
 
     runs = LIBRARY_RUNS.table.read_if_exists(spark, ctx.cfg)
     if runs is None or "ods_fingerprint" not in runs.columns:
         return None
     mine = runs.where((F.col("library") == ctx.library.library) & F.col("config_hash").isNotNull())
-    recorded = "build_seconds" in runs.columns  # not in records written before it was
-    seconds = F.col("build_seconds") if recorded else F.lit(None).cast("double")
+    seconds, cpu_seconds = (recorded(runs, c) for c in ("build_seconds", "build_cpu_seconds"))
     last = mine.groupBy("run_id").agg(
         F.max("finished_at").alias("finished_at"),
         F.bool_and("balanced").alias("balanced"),
@@ -114,14 +116,24 @@ def last_build(spark: SparkSession, ctx: BuildContext) -> dict | None:
         ),
         F.first("build_mode").alias("mode"),
         F.max(seconds).alias("seconds"),
+        F.max(cpu_seconds).alias("cpu_seconds"),
         F.max("keys").alias("keys"),
         F.max("changed_keys").alias("changed"),
     )
     rows = last.where("balanced").orderBy(F.col("finished_at").desc()).collect()
     if not rows:
         return None
-    history = [PastBuild(r.mode, r.seconds, r.keys or 0, r.changed or 0) for r in rows]
+    history = [
+        PastBuild(r.mode, r.seconds, r.keys or 0, r.changed or 0, r.cpu_seconds) for r in rows
+    ]
     return rows[0].asDict() | {"history": history}
+
+
+def recorded(runs: DataFrame, column: str):
+    """A figure of ops.library_runs, null in a table written before it was recorded."""
+    from pyspark.sql import functions as F
+
+    return F.col(column) if column in runs.columns else F.lit(None).cast("double")
 
 
 def why_full(previous: dict | None, plan: Plan, library: str = "the library") -> str | None:
@@ -152,6 +164,7 @@ def plan_build(spark: SparkSession, ctx: BuildContext, full: bool | None = None)
     versions = {n: ods_table(s).version(spark, cfg) for n, s in lib.inputs.items()}
     links = {other: library_table(other).version(spark, cfg) for other in sorted(lib.links)}
     plan = Plan("full", "", config_hash(ctx), versions, links)
+    plan.cpu_began = cpu.mark(spark)
     plan.target_version = Table.parse(lib.table).version(spark, cfg)
     plan.fingerprints = batch_fingerprints(spark, ctx, versions)
     previous = last_build(spark, ctx)

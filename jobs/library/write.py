@@ -8,7 +8,7 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING
 
-from govlake import owned
+from govlake import cpu, owned
 from govlake.lakehouse import Table, retry_concurrent
 from jobs.library.context import KEY, BuildContext, joined_key, same_key, split_key
 from jobs.library.incremental import Plan, keys_changed_by, replace_keys, tonight_keys
@@ -252,12 +252,17 @@ def current_keys(spark: SparkSession, ctx: BuildContext) -> int:
     )
 
 
-def record_build(spark: SparkSession, ctx: BuildContext, plan: Plan, balance, totals) -> None:
+def record_build(spark: SparkSession, ctx: BuildContext, plan: Plan, balance, totals) -> dict:
     """Append one ops.library_runs row per input: rows in = standardized + quarantined, the
-    ods versions the next build starts from, and the build's seconds so far."""
+    ods versions the next build starts from, and the build's wall and CPU seconds so far.
+    Returns those two figures."""
     finished = dt.datetime.now()
-    # What this build cost, for the next night's choice of full or incremental (choice.py).
-    seconds = time.monotonic() - plan.began
+    # What this build cost, for the next night's choice of full or incremental (choice.py):
+    # wall seconds, and CPU seconds, which the machine's load does not inflate (govlake.cpu).
+    cost = {
+        "build_seconds": time.monotonic() - plan.began,
+        "build_cpu_seconds": cpu.cpu_seconds(spark, plan.cpu_began) if plan.cpu_began else None,
+    }
     rows = [
         {
             "run_id": ctx.run_id,
@@ -273,12 +278,13 @@ def record_build(spark: SparkSession, ctx: BuildContext, plan: Plan, balance, to
             "link_versions": plan.links,
             "ods_fingerprint": plan.fingerprints.get(b["input"]),
             "current_standardized": current_standardized(spark, ctx, plan, b["input"]),
-            "build_seconds": seconds,
+            **cost,
         }
         for b in balance
     ]
     df = spark.createDataFrame(rows, owned.LIBRARY_RUNS.schema)
     owned.LIBRARY_RUNS.table.write(df, "append", options={"mergeSchema": "true"}, cfg=ctx.cfg)
+    return cost
 
 
 def current_standardized(spark: SparkSession, ctx: BuildContext, plan: Plan, name: str) -> int:
