@@ -15,7 +15,7 @@ import re
 import zipfile
 from pathlib import Path
 
-import zstandard
+from govlake.cluster import event_lines
 
 # Graded stores: they hold raw values by design and are read only through governed access.
 # quality.failed_rows keeps the key of each failing row (a problem's identity across nights, as
@@ -65,8 +65,9 @@ def file_leaks(home: Path, identifiers: set[str]) -> dict[str, int]:
         if not path.is_file() or is_graded(relative) or path.suffix == ".parquet":
             continue
         data = path.read_bytes()
-        if path.suffix == ".zstd":  # Spark's compressed event logs: read as Spark would
-            data = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True).read()
+        if path.suffix == ".zstd":  # Spark's compressed event logs, read as govlake.cluster does
+            with event_lines(path) as lines:
+                data = lines.read().encode("utf-8")
         if path.suffix in (".xlsx", ".docx", ".zip"):
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 hits = sum(count_in(archive.read(n), identifiers) for n in archive.namelist())

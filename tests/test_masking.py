@@ -77,9 +77,10 @@ def test_a_sole_traders_uscc_is_masked_and_an_enterprises_is_not(spark):
 
 def test_the_leak_scan_finds_what_is_planted_outside_the_graded_stores(spark, tmp_path):
     """tests/leaks.py (the e2e leak test) finds an identifier in a log line, inside an .xlsx,
-    inside a struct of a Delta table and in a command's output; a graded store or a
-    department's own delivery is not a leak."""
+    inside a zstd event log, inside a struct of a Delta table and in a command's output; a
+    graded store or a department's own delivery is not a leak."""
     import leaks
+    import zstandard
     from openpyxl import Workbook
 
     person, representative, trader = (
@@ -103,6 +104,14 @@ def test_the_leak_scan_finds_what_is_planted_outside_the_graded_stores(spark, tm
     (tmp_path / "logs" / "task.log").write_text(f"ERROR bad row {person}\n", "utf-8")
     (tmp_path / "sources").mkdir()
     (tmp_path / "sources" / "delivery.csv").write_text(person, "utf-8")
+    # A compressed event log (the session writes zstd) must not hide a plan's literal.
+    events = tmp_path / "spark-events" / "eventlog_v2_app"
+    events.mkdir(parents=True)
+    tasks = "".join(f'{{"Event":"SparkListenerTaskEnd","Task ID":{i}}}\n' for i in range(20))
+    plan = f'{{"Event":"SparkListenerSQLExecutionStart","details":"id_number = {person}"}}\n'
+    packed = zstandard.ZstdCompressor().compress((tasks + plan).encode())
+    assert person.encode() not in packed  # only a reader that decompresses finds it
+    (events / "events_1_app.zstd").write_bytes(packed)
     book = Workbook()
     book.active.append(["统一社会信用代码", trader.lower()])
     book.save(lake / "feedback.xlsx")
@@ -113,6 +122,7 @@ def test_the_leak_scan_finds_what_is_planted_outside_the_graded_stores(spark, tm
     assert {k: n for k, n in found.items() if k not in in_logs} == {
         "logs/task.log": 1,
         "lakehouse/feedback.xlsx": 1,
+        "spark-events/eventlog_v2_app/events_1_app.zstd": 1,
     }
     assert leaks.table_leaks(spark, tmp_path, identifiers) == {"lakehouse/ops/notes": 1}
     assert leaks.text_leaks({"a": f"{person[:17]}", "b": f"id={person}"}, identifiers) == {"b": 1}
