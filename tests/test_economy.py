@@ -183,6 +183,18 @@ def test_one_row_per_enterprise_and_year_conflicts_and_quarantine(
     assert balance["statistics"]["rows_in"] == 7 and balance["statistics"]["quarantined"] == 3
     assert balance["tax"]["rows_in"] == 3 and balance["samr_registration"]["rows_in"] == 4
 
+    # Next night 市税务局 revises 甲公司's 2025 tax: only that enterprise-year is rebuilt. The
+    # year is part of the key, so change detection must read it (a benchmark night failed on
+    # "stat_year cannot be resolved" before compared_columns included the key's columns).
+    Table.parse("ods.tax_levy__nd_sjse").delta(spark, cfg).update(
+        f"nsrsbh = '{A}' AND nd = '2025'", {"sjse": "15.5", "gxsj": "'2026-11-25 10:00:00'"}
+    )
+    second = build_library("economy", NIGHT, "run-2", spark)
+    assert (second["mode"], second["changed_keys"]) == ("incremental", 1), second
+    after = {(r.uscc, r.year): r for r in spark.table("base.economy").collect()}
+    assert after[A, 2025].tax_paid == Decimal("15.5") and set(after) == set(rows)
+    assert after[A, 2024].tax_paid == Decimal("12.5") and after[A, 2024].revenue == Decimal("1300")
+
 
 def test_a_later_workbook_adds_to_the_earlier_ones(spark, cfg, source_dir):
     """The workbook source declares a watermark: its current rows are the newest per primary key

@@ -263,10 +263,10 @@ def keys_changed_by(plan: Plan, name: str, column: str) -> DataFrame:
 
 
 def compared_columns(source) -> list[str]:
-    """The ods columns an input reads: a change elsewhere in the row cannot change the library."""
-    return list(
-        dict.fromkeys([source.key, *source.columns.values(), *filter(None, [source.as_of])])
-    )
+    """The ods columns an input reads: a change elsewhere in the row cannot change the library.
+    The key's other columns (a year) are among them: the key is computed from these columns."""
+    read = [source.key, *source.key_columns.values(), *source.columns.values()]
+    return list(dict.fromkeys([*read, *filter(None, [source.as_of])]))
 
 
 def input_changes(spark: SparkSession, ctx: BuildContext, source, since: int, now: int):
