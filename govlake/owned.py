@@ -258,6 +258,17 @@ LIBRARY_RUNS = _declare(
     "readers summarizing a night take each library's latest build.",
 )
 
+THEME_RUNS = _declare(
+    "ops.theme_runs",
+    "run_id string, theme string, night date, build string, reason string, write string, "
+    "rows long, changed_keys long, removed_keys long, delta_version long, "
+    "build_seconds double, build_cpu_seconds double, finished_at timestamp",
+    "One row per theme build: full, incremental (per key) or unchanged and why, how it wrote "
+    "(created, merged, no commit), the theme's rows and the keys it changed or removed, and "
+    "its wall and CPU seconds: the next night builds in full when its last per-key build cost "
+    "at least its last full one (jobs/theme_cost.py). Append-only.",
+)
+
 
 # -- audit: governed access (govlake/access) ---------------------------------------------------
 
@@ -379,4 +390,4 @@ def owned_tables() -> dict[str, Owned]:
 
 # Tables written one small commit at a time (a record per run, event or statement): the ledger
 # compacts their files nightly (jobs.ledger.compact), since readers scan them whole.
-RECORD_TABLES = (LOAD_RUNS, LIBRARY_RUNS, EVENTS, COLUMN_EDGES, AUDIT_QUERIES)
+RECORD_TABLES = (LOAD_RUNS, LIBRARY_RUNS, THEME_RUNS, EVENTS, COLUMN_EDGES, AUDIT_QUERIES)

@@ -258,14 +258,28 @@ def build(
 ) -> dict:
     """Plan, run the model (for the plan's keys only, on a per-key night), check its key and
     its suite, write what changed; the table stays as it was on error."""
-    from jobs import quality
+    from jobs import theme_cost
 
-    table = Table.parse(theme.table)
+    clock = theme_cost.Clock(spark)
     run_id = run_id or f"manual__{theme.theme}__{night}"
     plan = plan_for(spark, cfg, theme, night)
     if plan.mode == "unchanged":
         counts = {"changed_keys": 0, "removed_keys": 0, "mode": "unchanged (no commit)"}
-        return summary(spark, cfg, theme, plan, counts)
+    else:
+        counts = compute_and_write(spark, cfg, theme, night, run_id, plan)
+    built = summary(spark, cfg, theme, plan, counts)
+    # Recorded after the summary: the next night's choice of per key or full compares costs.
+    theme_cost.record(spark, cfg, built, night, run_id, clock)
+    return built
+
+
+def compute_and_write(
+    spark: SparkSession, cfg: Settings, theme: Theme, night: dt.date, run_id: str, plan: Plan
+) -> dict:
+    """Run the model for the plan (its keys only on a per-key night), check, write; counts."""
+    from jobs import quality
+
+    table = Table.parse(theme.table)
     rows = hashed(result(spark, cfg, theme, night))
     if plan.keys is not None and shape(rows) != shape(table.read(spark, cfg)):
         # An input's column changed type under an unchanged model: every key is recomputed.
@@ -288,7 +302,7 @@ def build(
             plan.keys.unpersist()
     if table.exists(spark, cfg):
         table.register(spark, cfg)
-    return summary(spark, cfg, theme, plan, counts)
+    return counts
 
 
 def summary(spark: SparkSession, cfg: Settings, theme: Theme, plan: Plan, counts: dict) -> dict:

@@ -5,8 +5,9 @@ the night (when the model uses current_date()) and the version of every input. T
 compares: nothing moved (same night, no input moved) -> nothing is computed; only inputs with a
 route to the key (govlake.theme_keys) moved, and/or another night whose date expressions can be
 traced to keys (govlake.theme_dates) -> only the keys their changed rows name, and those whose
-date expressions take another value between the two nights, are recomputed and merged;
-anything else -> a full recompute, with the reason.
+date expressions take another value between the two nights, are recomputed and merged, unless
+the theme's recorded per-key build cost at least its full one (jobs/theme_cost.py); anything
+else -> a full recompute, with the reason.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from govlake.settings import Settings
 from govlake.theme_dates import DateTests, date_tests, moved_sql, source_query
 from govlake.theme_keys import KeyPaths, key_paths
 from govlake.themes import Theme
+from jobs.theme_cost import full_cheaper
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -122,6 +124,8 @@ def plan_build(
     tests = date_tests(theme, paths) if nights and reason is None else None
     if tests is not None and tests.reason:
         reason = f"the date expressions cannot be traced to keys between {nights}: {tests.reason}"
+    if reason is None:
+        reason = full_cheaper(cfg, theme.table)  # recorded costs: per key no cheaper than full
     if reason is not None:
         return Plan("full", reason, state)
     work = PerKey(theme, paths, view, run)

@@ -730,6 +730,91 @@ def test_a_night_recomputes_only_the_keys_its_changed_rows_name(spark, cfg, buil
     assert rows_of(spark, cfg, theme.table) == {"A1": (1, 1), "B2": (2, 1)}
 
 
+def theme_runs_of(spark, cfg, table: str) -> list:
+    from govlake.owned import THEME_RUNS
+
+    runs = THEME_RUNS.table.read(spark, cfg).where(f"theme = '{table}'").orderBy("finished_at")
+    return runs.collect()
+
+
+def planted_run(theme: str, build: str, write: str, cpu: float) -> dict:
+    """A recorded build with chosen costs: the rule's inputs fixed, so its outcome is known."""
+    return {
+        "run_id": f"planted-{build}", "theme": theme, "night": NIGHT, "build": build,
+        "reason": "planted by the test", "write": write, "rows": 3, "changed_keys": 1,
+        "removed_keys": 0, "delta_version": 0, "build_seconds": cpu, "build_cpu_seconds": cpu,
+        "finished_at": dt.datetime.now(),
+    }  # fmt: skip
+
+
+def test_each_build_is_recorded_and_a_dearer_per_key_night_builds_in_full(
+    spark, cfg, built, tmp_path
+):
+    """ops.theme_runs keeps every build's mode, write, keys and cost; a changed night builds in
+    full when the theme's last per-key build cost at least its last full build over the table
+    (the creation, which did not diff, does not count), and per key when it cost less."""
+    import os
+
+    from govlake.lakehouse import append_without_jvm
+    from govlake.owned import THEME_RUNS
+    from jobs.theme import build, result
+    from jobs.theme_cost import past_builds
+
+    names = {"base.people_incr": "base.people_cost", "base.firms_incr": "base.firms_cost"}
+    sql = INCREMENTAL_SQL
+    for old, new in names.items():
+        sql = sql.replace(old, new)
+    path = model(tmp_path, "firms_cost", sql, "id_number", ["id_number", "name", "firms"])
+    path.write_text(path.read_text("utf-8").replace("rule: full", "rule: incremental"), "utf-8")
+    theme = load_themes(tmp_path, known=set(names.values()))[0]
+    people = spark.createDataFrame(
+        [("A1", "甲", True), ("B2", "乙", True), ("C3", "丙", True)],
+        "id_number string, name string, _is_current boolean",
+    )
+    firms = spark.createDataFrame(
+        [("F1", "A1"), ("F2", "B2"), ("F3", "B2")], "uscc string, legal_representative_id string"
+    )
+    Table.parse("base.people_cost").write(people, "overwrite", options=CDF, cfg=cfg)
+    Table.parse("base.firms_cost").write(firms, "overwrite", options=CDF, cfg=cfg)
+    firms_table = Table.parse("base.firms_cost").delta(spark, cfg)
+
+    build(spark, cfg, theme, NIGHT)
+    firms_table.update("uscc = 'F3'", {"legal_representative_id": "'C3'"})
+    second = build(spark, cfg, theme, NIGHT)
+    assert second["build"] == "incremental"
+    runs = theme_runs_of(spark, cfg, theme.table)
+    assert [(r.build, r.write, r.rows, r.changed_keys) for r in runs] == [
+        ("full", "created", 3, 3),
+        ("incremental", "merged", 3, 2),
+    ]
+    for run in runs:
+        assert 0 < run.build_cpu_seconds <= run.build_seconds * os.cpu_count() + 1.0, run
+    assert [b.mode for b in past_builds(cfg, theme.table)] == ["incremental"]
+
+    cheap = planted_run(theme.table, "full", "merged", runs[1].build_cpu_seconds / 4)
+    assert append_without_jvm(THEME_RUNS.table, [cheap], cfg)
+    firms_table.update("uscc = 'F1'", {"legal_representative_id": "'B2'"})
+    third = build(spark, cfg, theme, NIGHT)
+    assert third["build"] == "full", third
+    assert third["reason"].startswith(
+        "a full build is cheaper in CPU seconds: the last incremental"
+    )
+    expected = {"A1": ("甲", 0), "B2": ("乙", 2), "C3": ("丙", 1)}
+    assert rows_of(spark, cfg, theme.table) == expected
+    assert {
+        r["id_number"]: (r["name"], r["firms"]) for r in result(spark, cfg, theme, NIGHT).collect()
+    } == expected
+
+    # The real full build just recorded is now the full figure; a cheaper per-key one wins.
+    assert append_without_jvm(
+        THEME_RUNS.table, [planted_run(theme.table, "incremental", "merged", 0.001)], cfg
+    )
+    firms_table.update("uscc = 'F2'", {"legal_representative_id": "'A1'"})
+    fourth = build(spark, cfg, theme, NIGHT)
+    assert (fourth["build"], fourth["changed_keys"]) == ("incremental", 2), fourth
+    assert rows_of(spark, cfg, theme.table) == {"A1": ("甲", 1), "B2": ("乙", 1), "C3": ("丙", 1)}
+
+
 def test_a_changed_input_without_a_route_makes_the_night_full(tmp_path):
     from govlake.theme_keys import KeyPaths
     from jobs.theme_plan import why_full, why_not_unchanged

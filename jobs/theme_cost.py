@@ -1,0 +1,105 @@
+"""What each theme build cost, and whether tonight's per-key build would cost more than a full
+one (issue 19: "never above a full build; choose the full build when it is cheaper").
+
+A per-key night reads the change data feed of every moved input, maps the changed rows to keys,
+runs the model and keeps those keys, diffs them and MERGEs: mostly fixed cost, which at a small
+size exceeds recomputing the whole model (benchmarks/README.md, themes at 100,000 persons:
+per-key nights at 131-166% of the full build). Every build appends its mode, keys and wall and
+CPU seconds to ops.theme_runs; before planning per key, the theme's last per-key build is
+compared with its last full build over the existing table by the same rule as the base
+libraries (jobs/library/choice.py: CPU seconds when both have them, stale after the theme has
+grown by half). Until both kinds are recorded the night stays per key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from govlake import cpu
+from govlake.lakehouse import append_without_jvm, query_without_jvm
+from govlake.owned import THEME_RUNS
+from govlake.settings import Settings
+from jobs.library.choice import PastBuild, full_is_cheaper
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# The newest builds of one theme that price tonight's two choices (DataFusion SQL over
+# ops.theme_runs): per-key builds, and full builds over the existing table, which recompute
+# every key, diff and MERGE as tonight's full build would. The build that created the table
+# wrote without a diff, and a schema rewrite without a MERGE: cheaper than tonight's full build
+# would be, so they do not price it.
+PAST_BUILDS = (
+    "SELECT build, build_seconds, build_cpu_seconds, rows, changed_keys FROM r "
+    "WHERE theme = '{theme}' AND build_seconds IS NOT NULL AND (build = 'incremental' OR "
+    "(build = 'full' AND write IN ('merged', 'unchanged (no commit)'))) "
+    "ORDER BY finished_at DESC LIMIT 20"
+)
+
+
+@dataclass
+class Clock:
+    """When a build began, in wall time and on the CPU clocks (govlake.cpu)."""
+
+    spark: SparkSession
+    began: float = field(default_factory=time.monotonic)
+    cpu_began: cpu.CpuMark | None = None
+
+    def __post_init__(self) -> None:
+        self.cpu_began = cpu.mark(self.spark)
+
+    def spent(self) -> dict:
+        """Wall and CPU seconds since the build began (CPU None when the JVM gives none)."""
+        return {
+            "build_seconds": time.monotonic() - self.began,
+            "build_cpu_seconds": cpu.cpu_seconds(self.spark, self.cpu_began),
+        }
+
+
+def past_builds(cfg: Settings, theme: str) -> list[PastBuild]:
+    """The theme's recorded full and per-key builds, newest first (delta-rs: no Spark job).
+    `theme` is the qualified table name (theme.<name>), a configured name, never a value read
+    from data."""
+    rows = query_without_jvm(PAST_BUILDS.format(theme=theme), {"r": THEME_RUNS.table}, cfg)
+    return [
+        PastBuild(
+            r["build"], r["build_seconds"], r["rows"], r["changed_keys"], r["build_cpu_seconds"]
+        )
+        for r in rows or []
+    ]
+
+
+def full_cheaper(cfg: Settings, theme: str) -> str | None:
+    """Why tonight's build of `theme` should be full rather than per key (its recorded
+    per-key build cost at least its full one), or None."""
+    builds = past_builds(cfg, theme)
+    if not builds:
+        return None
+    # The theme's rows after its newest build stand for its size tonight (the rule's growth
+    # test); a per-key night changes a few keys, so this is read without counting the table.
+    return full_is_cheaper(builds[0].keys, builds)
+
+
+def record(spark: SparkSession, cfg: Settings, built: dict, night: dt.date, run_id: str, clock):
+    """Append the build's row to ops.theme_runs: its mode and reason, keys, and cost."""
+    row = {
+        "run_id": run_id,
+        "theme": built["theme"],
+        "night": night,
+        "build": built["build"],
+        "reason": built["reason"],
+        "write": built["mode"],
+        "rows": built["rows"],
+        "changed_keys": built["changed_keys"],
+        "removed_keys": built["removed_keys"],
+        "delta_version": built["delta_version"],
+        **clock.spent(),
+        "finished_at": dt.datetime.now(),
+    }
+    if not append_without_jvm(THEME_RUNS.table, [row], cfg):
+        df = spark.createDataFrame([row], THEME_RUNS.schema)
+        THEME_RUNS.table.write(df, "append", options={"mergeSchema": "true"}, cfg=cfg)
+    return row
