@@ -8,7 +8,9 @@ per-key nights at 131-166% of the full build). Every build appends its mode, key
 CPU seconds to ops.theme_runs; before planning per key, the theme's last per-key build is
 compared with its last full build over the existing table by the same rule as the base
 libraries (jobs/library/choice.py: CPU seconds when both have them, stale after the theme has
-grown by half). Until both kinds are recorded the night stays per key.
+grown by half). The first build creates the table without a diff, so it does not price a full
+night: after the first per-key night, the next changed night builds in full once to measure
+one (as a library's first incremental night measures that kind), then the cheaper kind wins.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from govlake import cpu
 from govlake.lakehouse import append_without_jvm, query_without_jvm
 from govlake.owned import THEME_RUNS
 from govlake.settings import Settings
-from jobs.library.choice import PastBuild, full_is_cheaper
+from jobs.library.choice import PastBuild, full_is_cheaper, latest
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -73,11 +75,21 @@ def past_builds(cfg: Settings, theme: str) -> list[PastBuild]:
 
 
 def full_cheaper(cfg: Settings, theme: str) -> str | None:
-    """Why tonight's build of `theme` should be full rather than per key (its recorded
-    per-key build cost at least its full one), or None."""
+    """Why tonight's build of `theme` should be full rather than per key, or None: its last
+    per-key build cost at least its last full one, or no full build over the table has been
+    recorded yet to compare with (tonight's full build records one)."""
     builds = past_builds(cfg, theme)
-    if not builds:
+    per_key, full = latest(builds, "incremental"), latest(builds, "full")
+    if per_key is None:
         return None
+    if full is None:
+        cpu = per_key.cpu_seconds is not None
+        cost = f"{per_key.cpu_seconds:.1f} CPU s" if cpu else f"{per_key.seconds:.1f} s"
+        return (
+            f"the last per-key build took {cost} for {per_key.changed:,} changed keys and "
+            "no full build over the table is recorded to compare it with: built in full once "
+            "to measure one"
+        )
     # The theme's rows after its newest build stand for its size tonight (the rule's growth
     # test); a per-key night changes a few keys, so this is read without counting the table.
     return full_is_cheaper(builds[0].keys, builds)

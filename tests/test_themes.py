@@ -685,6 +685,7 @@ def test_a_night_recomputes_only_the_keys_its_changed_rows_name(spark, cfg, buil
     first = build(spark, cfg, theme, NIGHT)
     assert (first["build"], first["reason"]) == ("full", "no earlier build recorded")
     assert rows_of(spark, cfg, theme.table) == {"A1": ("甲", 1), "B2": ("乙", 2), "C3": ("丙", 0)}
+    price_full_dear(cfg, theme)
 
     again = build(spark, cfg, theme, NIGHT)
     assert (again["build"], again["mode"]) == ("unchanged", "unchanged (no commit)")
@@ -747,6 +748,17 @@ def planted_run(theme: str, build: str, write: str, cpu: float) -> dict:
     }  # fmt: skip
 
 
+def price_full_dear(cfg, theme) -> None:
+    """Record a full build over the table as dear, so the cost rule keeps `theme` per key: the
+    per-key mechanics are tested on their own (the rule itself in the test below)."""
+    from govlake.lakehouse import append_without_jvm
+    from govlake.owned import THEME_RUNS
+
+    assert append_without_jvm(
+        THEME_RUNS.table, [planted_run(theme.table, "full", "merged", 1e6)], cfg
+    )
+
+
 def test_each_build_is_recorded_and_a_dearer_per_key_night_builds_in_full(
     spark, cfg, built, tmp_path
 ):
@@ -758,7 +770,7 @@ def test_each_build_is_recorded_and_a_dearer_per_key_night_builds_in_full(
     from govlake.lakehouse import append_without_jvm
     from govlake.owned import THEME_RUNS
     from jobs.theme import build, result
-    from jobs.theme_cost import past_builds
+    from jobs.theme_cost import full_cheaper, past_builds
 
     names = {"base.people_incr": "base.people_cost", "base.firms_incr": "base.firms_cost"}
     sql = INCREMENTAL_SQL
@@ -790,6 +802,8 @@ def test_each_build_is_recorded_and_a_dearer_per_key_night_builds_in_full(
     for run in runs:
         assert 0 < run.build_cpu_seconds <= run.build_seconds * os.cpu_count() + 1.0, run
     assert [b.mode for b in past_builds(cfg, theme.table)] == ["incremental"]
+    # No full build over the table yet: the next changed night would build one to price it.
+    assert full_cheaper(cfg, theme.table).endswith("built in full once to measure one")
 
     cheap = planted_run(theme.table, "full", "merged", runs[1].build_cpu_seconds / 4)
     assert append_without_jvm(THEME_RUNS.table, [cheap], cfg)
@@ -990,6 +1004,7 @@ def test_a_birthday_between_two_nights_recomputes_that_persons_key_only(
     copy_model(tmp_path, "social_security", "ages_dated", {"base.population": "base.people_dated"})
     theme = load_themes(tmp_path, known=tables)[0]
     assert build(spark, cfg, theme, NIGHT)["build"] == "full"
+    price_full_dear(cfg, theme)
 
     def working_age():
         rows = Table.parse(theme.table).read(spark, cfg).collect()
