@@ -383,8 +383,34 @@ def ods_rows(spark, lake, table, rows, schema):
     put(spark, lake, "ods", table.split(".")[1], full, schema + meta)
 
 
-def test_duplicate_collection_report(spark, lake):
+# A second library over the same inputs, its police input narrowed to two residents: its
+# overlap is measured in the same Spark job as people's and must not mix with it.
+SECOND_LIBRARY = """\
+library: people_b
+title: 人口库（部分）
+key: id_number
+key_type: ric
+attributes:
+  name: {type: text, sources: [police, hrss]}
+inputs:
+  police:
+    table: ods.fb_police__resident
+    department: 市公安局
+    key: sfzh
+    where: "rec_id <> '1'"
+    columns: {name: xm}
+  hrss:
+    table: ods.fb_hrss__enrolment
+    department: 市人社局
+    key: id_number
+    columns: {name: name}
+"""
+
+
+def test_duplicate_collection_report(spark, lake, tmp_path):
     from jobs.feedback.duplicates import latest_report, write_duplicates
+
+    (tmp_path / "libraries" / "people_b.yaml").write_text(SECOND_LIBRARY, encoding="utf-8")
 
     third = rid("42070419800101001")
     ods_rows(spark, lake, RESIDENT, [
@@ -398,19 +424,22 @@ def test_duplicate_collection_report(spark, lake):
         {"rec_id": "3", "id_number": rid("42070419700101002"), "name": "赵强"},  # hrss only
     ], "rec_id string, id_number string, name string")  # fmt: skip
     rows = write_duplicates(spark, lake, D1, "d1")
-    assert len(rows) == 1  # only name is collected by two departments
-    row = rows[0]
+    assert [r["library"] for r in rows] == ["people", "people_b"]  # only name, in each
+    row, other = rows
     assert (row["attribute"], row["authoritative_department"], row["department"]) == (
         "name", "市公安局", "市人社局")  # fmt: skip
     assert (row["keys_authority"], row["keys_department"], row["keys_both"]) == (3, 3, 2)
     assert (row["keys_agree"], row["agree_percent"]) == (1, 50.0)
     assert "市公安局 为权威来源" in row["recommendation"]
-    assert [r["keys_both"] for r in latest_report(spark, lake)] == [2]
+    # people_b's police states LI and the third resident: LI in both, and disagreeing.
+    assert (other["keys_authority"], other["keys_department"], other["keys_both"]) == (2, 3, 1)
+    assert (other["keys_agree"], other["agree_percent"]) == (0, 0.0)
+    assert [r["keys_both"] for r in latest_report(spark, lake)] == [2, 1]
     # Issue 20 item 11: the night run again under another run id replaces its report.
     write_duplicates(spark, lake, D1, "d1-rerun")
     report = Table("quality", "duplicate_collection").read(spark, lake)
-    assert report.count() == len(rows) == 1
-    assert [r["keys_both"] for r in latest_report(spark, lake)] == [2]
+    assert report.count() == len(rows) == 2
+    assert [r["keys_both"] for r in latest_report(spark, lake)] == [2, 1]
 
 
 def test_masking_is_configured_in_one_place(tmp_path):
