@@ -266,11 +266,22 @@ def test_same_broken_row_three_nights_is_one_problem_then_fixed(spark, lake):
     assert fixed["times_seen"] == 3
 
 
-def test_quarantine_and_lost_conflicts_become_department_problems(spark, lake):
+def test_quarantine_and_lost_conflicts_become_department_problems(spark, lake, tmp_path):
+    # A second library's quarantine holds the same rule of another field (people_b has no
+    # birth_date column): its text must come from its own library, not from people's.
+    (tmp_path / "libraries" / "people_b.yaml").write_text(SECOND_LIBRARY, encoding="utf-8")
     put(spark, lake, "ops", "library_runs", [
         {"run_id": "q1", "library": "people", "batch_date": D1, "input": "police",
          "department": "市公安局", "rows_in": 2, "standardized": 1, "quarantined": 1},
+        {"run_id": "q1", "library": "people_b", "batch_date": D1, "input": "police",
+         "department": "市公安局", "rows_in": 1, "standardized": 0, "quarantined": 1},
     ], LIBRARY_RUNS_SCHEMA)  # fmt: skip
+    put(spark, lake, "quarantine", "people_b", [
+        {"library": "people_b", "input": "police", "department": "市公安局",
+         "source_table": RESIDENT, "row_ref": "resident_20261120.csv:5", "key_value": LI,
+         "rules": ["missing_birth_date"], "raw": f'{{"key":"{LI}","name":"李娜"}}',
+         "batch_date": D1},
+    ], QUARANTINE_SCHEMA)  # fmt: skip
     put(spark, lake, "quarantine", "people", [
         {"library": "people", "input": "police", "department": "市公安局",
          "source_table": RESIDENT, "row_ref": "resident_20261120.csv:3", "key_value": BAD_ID,
@@ -303,10 +314,12 @@ def test_quarantine_and_lost_conflicts_become_department_problems(spark, lake):
         for r in found
         if r["rule"] != "people:missing_id_number"
     )
-    masked_bad, masked_zhang = (f"{x[:6]}********{x[-4:]}" for x in (BAD_ID, ZHANG))
+    masked_bad, masked_zhang, masked_li = (f"{x[:6]}********{x[-4:]}" for x in (BAD_ID, ZHANG, LI))
     assert rows == [
         ("市人社局", "name", "people:conflict_name",
          "name 与权威部门市公安局的值不一致（一数一源）", masked_zhang),
+        ("市公安局", "birth_date", "people_b:missing_birth_date", "必填项 birth_date 为空",
+         masked_li),
         ("市公安局", "csrq", "people:missing_birth_date", "必填项 csrq 为空", masked_bad),
         ("市公安局", "sfzh", "people:invalid_id_number:bad_check",
          "sfzh 不是有效的居民身份证号码：校验码错误", masked_bad),
