@@ -5,6 +5,8 @@ Declared: an attribute whose `sources` in libraries/<lib>.yaml span more than on
 Measured: over the inputs' current ods rows, standardized as the library build does, the keys
 both departments state and how many of those they state alike. Recommended: the first declared
 source's department (一数一源); the others can stop collecting and use the shared value.
+Not read from std.<library>__<input>: that layer holds only the accepted rows, while the
+statement of a quarantined row with a key counts here (and its values are typed, not as stated).
 """
 
 from __future__ import annotations
