@@ -266,11 +266,22 @@ def test_same_broken_row_three_nights_is_one_problem_then_fixed(spark, lake):
     assert fixed["times_seen"] == 3
 
 
-def test_quarantine_and_lost_conflicts_become_department_problems(spark, lake):
+def test_quarantine_and_lost_conflicts_become_department_problems(spark, lake, tmp_path):
+    # A second library's quarantine holds the same rule of another field (people_b has no
+    # birth_date column): its text must come from its own library, not from people's.
+    (tmp_path / "libraries" / "people_b.yaml").write_text(SECOND_LIBRARY, encoding="utf-8")
     put(spark, lake, "ops", "library_runs", [
         {"run_id": "q1", "library": "people", "batch_date": D1, "input": "police",
          "department": "市公安局", "rows_in": 2, "standardized": 1, "quarantined": 1},
+        {"run_id": "q1", "library": "people_b", "batch_date": D1, "input": "police",
+         "department": "市公安局", "rows_in": 1, "standardized": 0, "quarantined": 1},
     ], LIBRARY_RUNS_SCHEMA)  # fmt: skip
+    put(spark, lake, "quarantine", "people_b", [
+        {"library": "people_b", "input": "police", "department": "市公安局",
+         "source_table": RESIDENT, "row_ref": "resident_20261120.csv:5", "key_value": LI,
+         "rules": ["missing_birth_date"], "raw": f'{{"key":"{LI}","name":"李娜"}}',
+         "batch_date": D1},
+    ], QUARANTINE_SCHEMA)  # fmt: skip
     put(spark, lake, "quarantine", "people", [
         {"library": "people", "input": "police", "department": "市公安局",
          "source_table": RESIDENT, "row_ref": "resident_20261120.csv:3", "key_value": BAD_ID,
@@ -303,10 +314,12 @@ def test_quarantine_and_lost_conflicts_become_department_problems(spark, lake):
         for r in found
         if r["rule"] != "people:missing_id_number"
     )
-    masked_bad, masked_zhang = (f"{x[:6]}********{x[-4:]}" for x in (BAD_ID, ZHANG))
+    masked_bad, masked_zhang, masked_li = (f"{x[:6]}********{x[-4:]}" for x in (BAD_ID, ZHANG, LI))
     assert rows == [
         ("市人社局", "name", "people:conflict_name",
          "name 与权威部门市公安局的值不一致（一数一源）", masked_zhang),
+        ("市公安局", "birth_date", "people_b:missing_birth_date", "必填项 birth_date 为空",
+         masked_li),
         ("市公安局", "csrq", "people:missing_birth_date", "必填项 csrq 为空", masked_bad),
         ("市公安局", "sfzh", "people:invalid_id_number:bad_check",
          "sfzh 不是有效的居民身份证号码：校验码错误", masked_bad),
@@ -383,8 +396,34 @@ def ods_rows(spark, lake, table, rows, schema):
     put(spark, lake, "ods", table.split(".")[1], full, schema + meta)
 
 
-def test_duplicate_collection_report(spark, lake):
+# A second library over the same inputs, its police input narrowed to two residents: its
+# overlap is measured in the same Spark job as people's and must not mix with it.
+SECOND_LIBRARY = """\
+library: people_b
+title: 人口库（部分）
+key: id_number
+key_type: ric
+attributes:
+  name: {type: text, sources: [police, hrss]}
+inputs:
+  police:
+    table: ods.fb_police__resident
+    department: 市公安局
+    key: sfzh
+    where: "rec_id <> '1'"
+    columns: {name: xm}
+  hrss:
+    table: ods.fb_hrss__enrolment
+    department: 市人社局
+    key: id_number
+    columns: {name: name}
+"""
+
+
+def test_duplicate_collection_report(spark, lake, tmp_path):
     from jobs.feedback.duplicates import latest_report, write_duplicates
+
+    (tmp_path / "libraries" / "people_b.yaml").write_text(SECOND_LIBRARY, encoding="utf-8")
 
     third = rid("42070419800101001")
     ods_rows(spark, lake, RESIDENT, [
@@ -398,19 +437,22 @@ def test_duplicate_collection_report(spark, lake):
         {"rec_id": "3", "id_number": rid("42070419700101002"), "name": "赵强"},  # hrss only
     ], "rec_id string, id_number string, name string")  # fmt: skip
     rows = write_duplicates(spark, lake, D1, "d1")
-    assert len(rows) == 1  # only name is collected by two departments
-    row = rows[0]
+    assert [r["library"] for r in rows] == ["people", "people_b"]  # only name, in each
+    row, other = rows
     assert (row["attribute"], row["authoritative_department"], row["department"]) == (
         "name", "市公安局", "市人社局")  # fmt: skip
     assert (row["keys_authority"], row["keys_department"], row["keys_both"]) == (3, 3, 2)
     assert (row["keys_agree"], row["agree_percent"]) == (1, 50.0)
     assert "市公安局 为权威来源" in row["recommendation"]
-    assert [r["keys_both"] for r in latest_report(spark, lake)] == [2]
+    # people_b's police states LI and the third resident: LI in both, and disagreeing.
+    assert (other["keys_authority"], other["keys_department"], other["keys_both"]) == (2, 3, 1)
+    assert (other["keys_agree"], other["agree_percent"]) == (0, 0.0)
+    assert [r["keys_both"] for r in latest_report(spark, lake)] == [2, 1]
     # Issue 20 item 11: the night run again under another run id replaces its report.
     write_duplicates(spark, lake, D1, "d1-rerun")
     report = Table("quality", "duplicate_collection").read(spark, lake)
-    assert report.count() == len(rows) == 1
-    assert [r["keys_both"] for r in latest_report(spark, lake)] == [2]
+    assert report.count() == len(rows) == 2
+    assert [r["keys_both"] for r in latest_report(spark, lake)] == [2, 1]
 
 
 def test_masking_is_configured_in_one_place(tmp_path):

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 ID_KINDS = ("ric", "uscc", "cert", "unit_code")
 PROFILE_ROWS = 300  # rows profiled per table
+PROFILE_THREADS = 4  # tables whose rows are read at once
 ID_SHARE = 0.5  # share of non-blank sampled values passing a kind's check
 MIN_VALID = 5  # and at least this many
 SKETCH_KEYS = 512  # keys sampled (bottom-k by hash) per identifier column
@@ -172,6 +173,25 @@ def plausible(value: str | None) -> bool:
     return key is not None and (len(key) in (15, 18, UNIT_CODE_LENGTH) or key.startswith(CERT_ROOT))
 
 
+def profile_heads(frames: dict[str, DataFrame]) -> dict[str, tuple[list[str], list]]:
+    """table -> (content columns, its first PROFILE_ROWS rows as strings). Each table's rows
+    are its own small job, as before (a limit under a union would take other rows than a
+    table's first ones); the jobs are submitted from PROFILE_THREADS threads, since each is
+    mostly the driver's fixed overhead (planning, the Delta snapshot, scheduling) and waiting."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyspark.sql import functions as F
+
+    def head(df: DataFrame) -> tuple[list[str], list]:
+        columns = content_columns(df)
+        strings = df.select(*[F.col(c).cast("string").alias(c) for c in columns])
+        return columns, strings.limit(PROFILE_ROWS).collect()
+
+    with ThreadPoolExecutor(PROFILE_THREADS, thread_name_prefix="discovered-profile") as pool:
+        heads = dict(zip(frames, pool.map(head, frames.values()), strict=True))
+    return heads
+
+
 def identifier_columns(frames: dict[str, DataFrame]) -> dict[str, dict[str, tuple[str, ...]]]:
     """table -> {column: identifier kinds}, from the engine's checks on each table's first
     PROFILE_ROWS rows: read per table, checked in one Spark job for all tables."""
@@ -181,10 +201,8 @@ def identifier_columns(frames: dict[str, DataFrame]) -> dict[str, dict[str, tupl
 
     stated: Counter = Counter()
     cells = []
-    for table, df in frames.items():
-        columns = content_columns(df)
-        head = df.select(*[F.col(c).cast("string").alias(c) for c in columns])
-        for row in head.limit(PROFILE_ROWS).collect():
+    for table, (columns, head) in profile_heads(frames).items():
+        for row in head:
             for column, value in zip(columns, row, strict=True):
                 stated[(table, column)] += normalize(value) is not None
                 if plausible(value):

@@ -5,6 +5,8 @@ Declared: an attribute whose `sources` in libraries/<lib>.yaml span more than on
 Measured: over the inputs' current ods rows, standardized as the library build does, the keys
 both departments state and how many of those they state alike. Recommended: the first declared
 source's department (一数一源); the others can stop collecting and use the shared value.
+Not read from std.<library>__<input>: that layer holds only the accepted rows, while the
+statement of a quarantined row with a key counts here (and its values are typed, not as stated).
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ def collected_twice(library) -> dict[str, list[tuple[str, list[str]]]]:
 
 
 def statements(spark: SparkSession, cfg: Settings, library, attributes: set[str], run_id: str):
-    """(key, attribute, department, value) stated by the library's inputs, standardized; None
-    when an input has not landed yet."""
+    """(library, key, attribute, department, value) stated by the library's inputs,
+    standardized; None when an input has not landed yet."""
     from pyspark.sql import functions as F
 
     from jobs.library import BuildContext, current_rows, select_input
@@ -70,42 +72,65 @@ def statements(spark: SparkSession, cfg: Settings, library, attributes: set[str]
 
     stated = reduce(lambda a, b: a.unionByName(b), parts)
     # One value per key, attribute and department (two inputs of one department may both state it).
-    return stated.groupBy("key", "attribute", "department").agg(F.max("value").alias("value"))
+    one = stated.groupBy("key", "attribute", "department").agg(F.max("value").alias("value"))
+    return one.select(F.lit(library.library).alias("library"), "*")
 
 
-def overlap(stated: DataFrame) -> dict[tuple[str, str, str], dict]:
-    """(attribute, department A, department B) -> keys of A, of B, of both, agreeing."""
+def overlap(stated: DataFrame) -> dict[str, dict]:
+    """library -> {"pairs": {(attribute, department A, department B): {both, agree}},
+    "keys": {(attribute, department): keys}}, for the (library, key, attribute, department,
+    value) statements of every library, in one Spark job: each key's statements are grouped
+    once and paired in place (a join per library cost two jobs each)."""
     from pyspark.sql import functions as F
 
-    a, b = stated.alias("a"), stated.alias("b")
-    pairs = (
-        a.join(
-            b,
-            (F.col("a.key") == F.col("b.key"))
-            & (F.col("a.attribute") == F.col("b.attribute"))
-            & (F.col("a.department") != F.col("b.department")),
-        )
-        .groupBy(
-            F.col("a.attribute").alias("attribute"),
-            F.col("a.department").alias("da"),
-            F.col("b.department").alias("db"),
-        )
-        .agg(
-            F.count(F.lit(1)).alias("both"),
-            F.count(F.when(F.col("a.value") == F.col("b.value"), 1)).alias("agree"),
-        )
-        .collect()
+    per_key = stated.groupBy("library", "key", "attribute").agg(
+        F.collect_list(F.struct("department", "value")).alias("s")
     )
-    keys = {
-        (r["attribute"], r["department"]): r["n"]
-        for r in stated.groupBy("attribute", "department")
-        .agg(F.count(F.lit(1)).alias("n"))
-        .collect()
-    }
-    out = {}
-    for r in pairs:
-        out[(r["attribute"], r["da"], r["db"])] = {"both": r["both"], "agree": r["agree"]}
-    return {"pairs": out, "keys": keys}
+
+    def others(a):
+        return F.filter(F.col("s"), lambda b: b["department"] != a["department"])
+
+    def pair(a):
+        return F.transform(
+            others(a),
+            lambda b: F.struct(
+                a["department"].alias("da"),
+                b["department"].alias("db"),
+                (a["value"] == b["value"]).alias("same"),
+            ),
+        )
+
+    pairs = (
+        per_key.select(
+            "library", "attribute", F.explode(F.flatten(F.transform("s", pair))).alias("p")
+        )
+        .groupBy("library", "attribute", F.col("p.da").alias("da"), F.col("p.db").alias("db"))
+        .agg(F.count(F.lit(1)).alias("both"), F.count_if(F.col("p.same")).alias("agree"))
+    )
+    keys = (
+        per_key.select("library", "attribute", F.explode("s.department").alias("da"))
+        .groupBy("library", "attribute", "da")
+        .agg(F.count(F.lit(1)).alias("both"))
+        .select(
+            "library",
+            "attribute",
+            "da",
+            F.lit(None).cast("string").alias("db"),
+            "both",
+            F.lit(None).cast("long").alias("agree"),
+        )
+    )
+    out: dict[str, dict] = {}
+    for r in pairs.unionByName(keys).collect():
+        measured = out.setdefault(r["library"], {"pairs": {}, "keys": {}})
+        if r["db"] is None:
+            measured["keys"][(r["attribute"], r["da"])] = r["both"]
+        else:
+            measured["pairs"][(r["attribute"], r["da"], r["db"])] = {
+                "both": r["both"],
+                "agree": r["agree"],
+            }
+    return out
 
 
 def recommendation(attribute: str, authority: str, department: str, agree_percent) -> str:
@@ -118,20 +143,17 @@ def recommendation(attribute: str, authority: str, department: str, agree_percen
     )
 
 
-def library_report(spark, cfg, library, run_date: dt.date, run_id: str) -> list[dict]:
-    """Report rows for one library: one per attribute and non-authoritative department."""
-    twice = collected_twice(library)
-    if not twice:
-        return []
-    stated = statements(spark, cfg, library, set(twice), run_id)
-    measured = overlap(stated) if stated is not None else {"pairs": {}, "keys": {}}
+def library_report(library, twice: dict, measured: dict | None, run_date, run_id: str) -> list:
+    """Report rows for one library: one per attribute and non-authoritative department;
+    `measured` is its part of overlap(), None when an input has not landed (nothing measured)."""
+    found = measured or {"pairs": {}, "keys": {}}
     rows = []
     for attribute, departments in twice.items():
         authority, authority_inputs = departments[0]
         for rank, (department, inputs) in enumerate(departments[1:], start=2):
-            pair = measured["pairs"].get((attribute, authority, department))
-            both = pair["both"] if pair else (0 if stated is not None else None)
-            agree = pair["agree"] if pair else (0 if stated is not None else None)
+            pair = found["pairs"].get((attribute, authority, department))
+            both = pair["both"] if pair else (0 if measured is not None else None)
+            agree = pair["agree"] if pair else (0 if measured is not None else None)
             percent = round(100 * agree / both, 2) if both else None
             rows.append(
                 {
@@ -144,8 +166,8 @@ def library_report(spark, cfg, library, run_date: dt.date, run_id: str) -> list[
                     "department": department,
                     "inputs": ",".join(inputs),
                     "declared_rank": rank,
-                    "keys_authority": measured["keys"].get((attribute, authority)),
-                    "keys_department": measured["keys"].get((attribute, department)),
+                    "keys_authority": found["keys"].get((attribute, authority)),
+                    "keys_department": found["keys"].get((attribute, department)),
                     "keys_both": both,
                     "keys_agree": agree,
                     "agree_percent": percent,
@@ -155,6 +177,18 @@ def library_report(spark, cfg, library, run_date: dt.date, run_id: str) -> list[
     return rows
 
 
+def measure_all(spark, cfg: Settings, declared: dict, run_id: str) -> dict[str, dict | None]:
+    """library -> its overlap() part ({} when its inputs state nothing), None for a library
+    with an input not landed; every library measured in one Spark job."""
+    from functools import reduce
+
+    stated = {lib: statements(spark, cfg, library, set(twice), run_id)
+              for lib, (library, twice) in declared.items()}  # fmt: skip
+    landed = [df for df in stated.values() if df is not None]
+    measured = overlap(reduce(lambda a, b: a.unionByName(b), landed)) if landed else {}
+    return {lib: None if df is None else measured.get(lib, {}) for lib, df in stated.items()}
+
+
 def write_duplicates(
     spark, cfg: Settings, run_date: dt.date, run_id: str, libraries=None
 ) -> list[dict]:
@@ -162,9 +196,15 @@ def write_duplicates(
     a rerun of the night, under any run id, replaces the night's report."""
     from govlake.libraries import load_libraries
 
-    rows = []
+    declared = {}
     for library in libraries if libraries is not None else load_libraries():
-        rows += library_report(spark, cfg, library, run_date, run_id)
+        twice = collected_twice(library)
+        if twice:
+            declared[library.library] = (library, twice)
+    measured = measure_all(spark, cfg, declared, run_id)
+    rows = []
+    for name, (library, twice) in declared.items():
+        rows += library_report(library, twice, measured[name], run_date, run_id)
     df = spark.createDataFrame(rows, DUPLICATE_COLLECTION.schema)
     write_slice(df, cfg, DUPLICATE_COLLECTION, night_predicate(run_date))
     return rows

@@ -241,28 +241,48 @@ def library_rule_text(library, input_name: str, rule: str) -> dict | None:
     return {"field": field, "json_name": json_name, "rule_zh": zh, "rule_en": en}
 
 
+def quarantine_rules(libraries: list, exploded: dict) -> dict[str, list[dict]]:
+    """library -> the text of each (input, rule) its quarantine holds, from one Spark job for
+    every library (a job per library cost each its fixed overhead)."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    texts: dict[str, list[dict]] = {lib.library: [] for lib in libraries}
+    if not exploded:
+        return texts
+    by_name = {lib.library: lib for lib in libraries}
+    pairs = [
+        rows.select(F.lit(name).alias("library"), "input", "rule_raw").distinct()
+        for name, rows in exploded.items()
+    ]
+    for r in reduce(lambda a, b: a.unionByName(b), pairs).collect():
+        lib = by_name[r["library"]]
+        if r["input"] in lib.inputs:
+            text = library_rule_text(lib, r["input"], r["rule_raw"])
+            if text:
+                texts[lib.library].append({"input": r["input"], "rule_raw": r["rule_raw"], **text})
+    return texts
+
+
 def from_quarantine(spark: SparkSession, cfg: Settings, libraries: list) -> DataFrame | None:
     """One problem per blocking rule a quarantined row broke, with the department's column."""
     from pyspark.sql import functions as F
 
-    parts = []
+    exploded = {}
     for lib in libraries:
         rows = Table.parse(lib.quarantine_table).read_if_exists(spark, cfg)
-        if rows is None:
+        if rows is not None:
+            exploded[lib.library] = rows.select("*", F.explode("rules").alias("rule_raw"))
+    texts = quarantine_rules(libraries, exploded)
+    parts = []
+    for name, rows in exploded.items():
+        if not texts[name]:
             continue
-        exploded = rows.select("*", F.explode("rules").alias("rule_raw"))
-        texts = []
-        for r in exploded.select("input", "rule_raw").distinct().collect():
-            if r["input"] in lib.inputs:
-                text = library_rule_text(lib, r["input"], r["rule_raw"])
-                if text:
-                    texts.append({"input": r["input"], "rule_raw": r["rule_raw"], **text})
-        if not texts:
-            continue
-        lookup = spark.createDataFrame(texts)
+        lookup = spark.createDataFrame(texts[name])
         raw = F.from_json("raw", "map<string,string>")
         parts.append(
-            exploded.join(lookup, ["input", "rule_raw"]).select(
+            rows.join(lookup, ["input", "rule_raw"]).select(
                 "department",
                 F.lit(None).cast("string").alias("system"),
                 F.col("source_table").alias("table"),
@@ -270,7 +290,7 @@ def from_quarantine(spark: SparkSession, cfg: Settings, libraries: list) -> Data
                 F.coalesce("key_value", raw_hash("raw")).alias("key"),
                 "field",
                 raw[F.col("json_name")].alias("value"),
-                F.concat(F.lit(f"{lib.library}:"), "rule_raw").alias("rule"),
+                F.concat(F.lit(f"{name}:"), "rule_raw").alias("rule"),
                 "rule_zh",
                 "rule_en",
                 F.lit("library").alias("origin"),
@@ -368,20 +388,22 @@ def checked_scopes(spark: SparkSession, cfg: Settings, run_date, libraries) -> s
     not seen again be called fixed (a table that did not load tonight proves nothing)."""
     from pyspark.sql import functions as F
 
-    scopes: set[str] = set()
+    looked: list[DataFrame] = []  # '<origin>|<table>' rows, collected in one Spark job
     validations = RESULTS.table.read_if_exists(spark, cfg)
     for owned in (RESULTS, FAILED_ROWS):
         df = owned.table.read_if_exists(spark, cfg)
         if df is not None:
-            tonight = night_rows(df, run_date, validations)
-            tables = tonight.select(qualified_table()).distinct().collect()
-            scopes |= {f"quality|{r[0]}" for r in tables}
+            tonight = night_rows(df, run_date, validations).select(qualified_table())
+            looked.append(tonight.select(F.concat(F.lit("quality|"), "table").alias("scope")))
     loads = LOAD_RUNS.table.read_if_exists(spark, cfg)
     if loads is not None:
         tonight = (F.col("batch_date") == F.lit(run_date)) & F.col("status").isin(*COMMITTED)
-        scopes |= {
-            f"load|{r[0]}" for r in loads.where(tonight).select("ods_table").distinct().collect()
-        }
+        scope = F.concat(F.lit("load|"), "ods_table").alias("scope")
+        looked.append(loads.where(tonight).select(scope))
+    found = union(looked)
+    scopes: set[str] = set()
+    if found is not None:  # a NULL table names no scope a problem could be in
+        scopes = {r[0] for r in found.where(F.col("scope").isNotNull()).distinct().collect()}
     for lib in libraries:
         for source in lib.inputs.values():
             scopes |= {f"library|{source.table}", f"conflict|{source.table}"}
@@ -498,16 +520,21 @@ def merge_problems(
 
 def track_problems(spark: SparkSession, cfg: Settings, run_date: dt.date, run_id: str) -> dict:
     """Tonight's problems merged into quality.problems; counts of open, new, fixed tonight."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from pyspark.sql import functions as F
 
     libraries = built_libraries(spark, cfg, run_date)
-    found = observed(spark, cfg, run_date, libraries)
+    # Where the checkers looked is one small job of its own: it runs beside tonight's rows.
+    with ThreadPoolExecutor(1, thread_name_prefix="problem-scopes") as pool:
+        looked = pool.submit(checked_scopes, spark, cfg, run_date, libraries)
+        found = observed(spark, cfg, run_date, libraries)
+    scopes = looked.result()
     tonight = (
         problem_rows(found, run_date, run_id)
         if found is not None
         else spark.createDataFrame([], PROBLEMS.schema)
     )
-    scopes = checked_scopes(spark, cfg, run_date, libraries)
     merge_problems(spark, cfg, tonight, run_date, scopes)
     problems = PROBLEMS.table.read_if_exists(spark, cfg)
     counts = problems.agg(
