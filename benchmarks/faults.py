@@ -74,7 +74,9 @@ class Announcer:
         self.lock = threading.Lock()
         self.task = -1
         self.ordinal = 0
-        self.last_delta: str | None = None
+        # Per thread: the table whose Delta handle a MERGE runs on (publish_feedback's steps
+        # run in threads; another thread's Table.delta must not rename this thread's MERGE).
+        self.local = threading.local()
 
     def say(self, line: str) -> None:
         with self.lock:
@@ -104,12 +106,12 @@ class Announcer:
             return announcer.around(self.qualified, mode, call)
 
         def delta(self, *args, **kwargs):
-            announcer.last_delta = self.qualified
+            announcer.local.table = self.qualified
             return table_delta(self, *args, **kwargs)
 
         def execute(self):
             call = lambda: merge_execute(self)  # noqa: E731
-            return announcer.around(announcer.last_delta or "?", "merge", call)
+            return announcer.around(getattr(announcer.local, "table", "?"), "merge", call)
 
         Table.write, Table.delta, DeltaMergeBuilder.execute = write, delta, execute
         self.install_append()
