@@ -636,12 +636,26 @@ LEFT JOIN firms ON firms.id_number = p.id_number
 CDF = {"delta.enableChangeDataFeed": "true"}
 
 
-def incremental_model(tmp_path):
-    path = model(
-        tmp_path, "firms_per_person", INCREMENTAL_SQL, "id_number", ["id_number", "name", "firms"]
-    )
+def incremental_model(tmp_path, name="firms_per_person", tables=("people_incr", "firms_incr")):
+    """INCREMENTAL_SQL as an incremental model `name` over base.<people> and base.<firms>."""
+    people, firms = (f"base.{t}" for t in tables)
+    sql = INCREMENTAL_SQL.replace("base.people_incr", people).replace("base.firms_incr", firms)
+    path = model(tmp_path, name, sql, "id_number", ["id_number", "name", "firms"])
     path.write_text(path.read_text("utf-8").replace("rule: full", "rule: incremental"), "utf-8")
-    return load_themes(tmp_path, known={"base.people_incr", "base.firms_incr"})[0]
+    return load_themes(tmp_path, known={people, firms})[0]
+
+
+def three_people_and_firms(spark, cfg, tables=("people_incr", "firms_incr")) -> None:
+    """A1, B2, C3 and firms F1 (A1), F2 and F3 (B2), both tables with a change data feed."""
+    people = spark.createDataFrame(
+        [("A1", "甲", True), ("B2", "乙", True), ("C3", "丙", True)],
+        "id_number string, name string, _is_current boolean",
+    )
+    firms = spark.createDataFrame(
+        [("F1", "A1"), ("F2", "B2"), ("F3", "B2")], "uscc string, legal_representative_id string"
+    )
+    for table, rows in zip(tables, (people, firms), strict=True):
+        Table.parse(f"base.{table}").write(rows, "overwrite", options=CDF, cfg=cfg)
 
 
 def rows_of(spark, cfg, table: str) -> dict:
@@ -672,15 +686,7 @@ def test_key_paths_of_the_project_models():
 def test_a_night_recomputes_only_the_keys_its_changed_rows_name(spark, cfg, built, tmp_path):
     from jobs.theme import build, result
 
-    people = spark.createDataFrame(
-        [("A1", "甲", True), ("B2", "乙", True), ("C3", "丙", True)],
-        "id_number string, name string, _is_current boolean",
-    )
-    firms = spark.createDataFrame(
-        [("F1", "A1"), ("F2", "B2"), ("F3", "B2")], "uscc string, legal_representative_id string"
-    )
-    Table.parse("base.people_incr").write(people, "overwrite", options=CDF, cfg=cfg)
-    Table.parse("base.firms_incr").write(firms, "overwrite", options=CDF, cfg=cfg)
+    three_people_and_firms(spark, cfg)
     theme = incremental_model(tmp_path)
     first = build(spark, cfg, theme, NIGHT)
     assert (first["build"], first["reason"]) == ("full", "no earlier build recorded")
@@ -772,22 +778,9 @@ def test_each_build_is_recorded_and_a_dearer_per_key_night_builds_in_full(
     from jobs.theme import build, result
     from jobs.theme_cost import full_cheaper, past_builds
 
-    names = {"base.people_incr": "base.people_cost", "base.firms_incr": "base.firms_cost"}
-    sql = INCREMENTAL_SQL
-    for old, new in names.items():
-        sql = sql.replace(old, new)
-    path = model(tmp_path, "firms_cost", sql, "id_number", ["id_number", "name", "firms"])
-    path.write_text(path.read_text("utf-8").replace("rule: full", "rule: incremental"), "utf-8")
-    theme = load_themes(tmp_path, known=set(names.values()))[0]
-    people = spark.createDataFrame(
-        [("A1", "甲", True), ("B2", "乙", True), ("C3", "丙", True)],
-        "id_number string, name string, _is_current boolean",
-    )
-    firms = spark.createDataFrame(
-        [("F1", "A1"), ("F2", "B2"), ("F3", "B2")], "uscc string, legal_representative_id string"
-    )
-    Table.parse("base.people_cost").write(people, "overwrite", options=CDF, cfg=cfg)
-    Table.parse("base.firms_cost").write(firms, "overwrite", options=CDF, cfg=cfg)
+    tables = ("people_cost", "firms_cost")
+    three_people_and_firms(spark, cfg, tables)
+    theme = incremental_model(tmp_path, "firms_cost", tables)
     firms_table = Table.parse("base.firms_cost").delta(spark, cfg)
 
     build(spark, cfg, theme, NIGHT)
