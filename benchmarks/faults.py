@@ -208,6 +208,9 @@ class Write:
     before: tuple | None = None
     after: tuple | None = None
     seconds: float = 0.0
+    # The how-many-th write of this table in its task: ordinals follow arrival, and a task whose
+    # steps write from threads (publish_feedback) interleaves them differently each night.
+    occurrence: int = 1
 
 
 @dataclass
@@ -285,6 +288,7 @@ def run_child(night: Night, first: int, target=None, reference=False) -> dict | 
         bufsize=1,
     )
     open_writes: dict[int, Write] = {}
+    seen: Counter = Counter()
     try:
         for line in proc.stdout:
             word, *rest = line.split()
@@ -292,7 +296,9 @@ def run_child(night: Night, first: int, target=None, reference=False) -> dict | 
                 night.note(word, rest)
             elif word == "WRITE":
                 task, n, table, mode = int(rest[0]), int(rest[1]), rest[2], rest[3]
+                seen[task, table] += 1
                 w = Write(task, n, table, kind_of(table, mode), before=size(table, cfg))
+                w.occurrence = seen[task, table]
                 w.seconds = time.monotonic()
                 open_writes[n] = w
                 # At the target, or the first write after it when a rerun writes less.
@@ -361,7 +367,7 @@ def check_kill(hit: dict, night: Night, reference: dict) -> list[str]:
         version_ok = before is None and now is not None or now[0] == before[0] + 1
         if not version_ok:
             problems.append(f"{w.table}: version {before} -> {now}, not one commit")
-        ref = reference.get((w.task, w.ordinal))
+        ref = reference.get((w.task, w.table, w.occurrence))
         if ref and ref.before == before and ref.after and now[1] != ref.after[1]:
             problems.append(f"{w.table}: {now[1]} rows after the write, clean night {ref.after[1]}")
     name = night.task_names.get(w.task, "")
@@ -502,7 +508,7 @@ def _run(kills: int, persons: int, seed: int, per_round: int, only, log) -> dict
     baseline = balances(clean_cfg)
     log(f"clean night: {len(clean.writes)} writes in {clean.seconds:.0f}s; failed tasks "
         f"{clean.failed or 'none'}; balance {baseline or 'ok'}")  # fmt: skip
-    reference = {(w.task, w.ordinal): w for w in clean.writes}
+    reference = {(w.task, w.table, w.occurrence): w for w in clean.writes}
     targets = plan(clean.writes, kills, random.Random(seed))
     outcomes, nights = [], []
     for r in range(0, len(targets), per_round):
