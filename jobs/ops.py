@@ -93,11 +93,7 @@ def _write(df: DataFrame, cfg: Settings, owned: Owned, mode: str, where: str | N
 def record_run(spark: SparkSession, cfg: Settings, run: LoadRun) -> None:
     """Append the run's record; load_runs is append-only, so concurrent tasks never conflict.
     Written by delta-rs once the table exists (no Spark job: issue 19's fixed cost per load)."""
-    from govlake.lakehouse import append_without_jvm
-
-    if not append_without_jvm(LOAD_RUNS.table, [asdict(run)], cfg):
-        df = spark.createDataFrame([asdict(run)], LOAD_RUNS.schema)
-        _write(df, cfg, LOAD_RUNS, "append", None)
+    LOAD_RUNS.append(spark, [asdict(run)], cfg)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from govlake import cpu
-from govlake.lakehouse import append_without_jvm, query_without_jvm
+from govlake.lakehouse import query_without_jvm
 from govlake.owned import THEME_RUNS
 from govlake.settings import Settings
 from jobs.library.choice import PastBuild, full_is_cheaper, latest
@@ -111,7 +111,5 @@ def record(spark: SparkSession, cfg: Settings, built: dict, night: dt.date, run_
         **clock.spent(),
         "finished_at": dt.datetime.now(),
     }
-    if not append_without_jvm(THEME_RUNS.table, [row], cfg):
-        df = spark.createDataFrame([row], THEME_RUNS.schema)
-        THEME_RUNS.table.write(df, "append", options={"mergeSchema": "true"}, cfg=cfg)
+    THEME_RUNS.append(spark, [row], cfg)
     return row
