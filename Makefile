@@ -52,7 +52,7 @@ bench-night: venv
 	$(BIN)/python -m benchmarks.night $(if $(PERSONS),--sizes $(PERSONS),)
 
 faults: venv
-	$(BIN)/python -m benchmarks.faults --kills $(or $(KILLS),60) --persons $(or $(PERSONS),300)
+	$(BIN)/python -m benchmarks.faults --kills $(or $(KILLS),60) --persons $(or $(PERSONS),300) --nights $(or $(NIGHTS),2)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 """Kill harness (issue 17 item 1): SIGKILL the night inside its writes, then check and rerun.
 
 Usage: python -m benchmarks.faults [--kills 60] [--persons 300] [--seed 17] [--per-round 15]
+                                   [--nights 2]
 
 A child process runs the night's tasks (loads, landing, library builds, catalog, feedback,
 ledger site) in one Spark JVM. Every Delta write it makes (Table.write, and each MERGE) is
@@ -13,6 +14,10 @@ night's row count for that state) and the run records (a killed load reads as ab
 then restarts the night from the killed task in a new child. After each night: every load
 balances, counted independently (read = ods rows of the batch + rejected + quarantined +
 dropped), and each table holds the clean night's rows (append-only run records excepted).
+With --nights 2 the killed night is the second: a first night runs once, unkilled, then a 1%
+increment of the sources (benchmarks.libraries' next night), and every killed night starts from a
+copy of the first night's lakehouse. Only a second night makes library MERGEs, ods appends over
+an existing partition and catalog updates of existing entries.
 Figures go to stdout and benchmarks/results/faults-<timestamp>.json.
 """
 
@@ -131,7 +136,7 @@ class Announcer:
         lakehouse.append_without_jvm = append_rows
 
 
-def child(first: int, run_id: str, only: str | None) -> None:
+def child(first: int, run_id: str, only: str | None, day: dt.date = DAY) -> None:
     """Run the night from task `first`; protocol lines on stdout, everything else on stderr."""
     protocol = sys.stdout
     sys.stdout = sys.stderr  # jobs that print must not break the protocol
@@ -155,7 +160,7 @@ def child(first: int, run_id: str, only: str | None) -> None:
         say(f"TASK {i} {tasks[i].dag_id}.{tasks[i].task_id}")
         started = time.monotonic()
         try:
-            tasks[i].run(DAY, run_id)
+            tasks[i].run(day, run_id)
         except Exception as exc:  # a task of a clean night may fail (a source down): recorded
             say(f"FAILED {i} {type(exc).__name__}: {str(exc)[:300]!r}")
         say(f"ENDED {i} {time.monotonic() - started:.2f}")
@@ -221,6 +226,7 @@ class Night:
     sources: Path
     run_id: str
     only: str | None = None
+    day: dt.date = DAY
     writes: list[Write] = field(default_factory=list)
     task_names: dict[int, str] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
@@ -278,6 +284,7 @@ def run_child(night: Night, first: int, target=None, reference=False) -> dict | 
             "--run-id",
             night.run_id,
             *(["--only", night.only] if night.only else []),
+            *["--day", night.day.isoformat()],
         ],
         cwd=ROOT,
         env=night.env(),
@@ -443,11 +450,36 @@ def plan(writes: list[Write], kills: int, rng: random.Random) -> list[tuple]:
     return chosen
 
 
-def fresh_night(base: Path, sources: Path, name: str, only: str | None) -> Night:
+def fresh_night(base: Path, sources: Path, name: str, only: str | None, prior=None) -> Night:
+    """A night in its own folder; after `prior` (a finished night): from a copy of its
+    lakehouse, for the next day."""
     home = base / name
     shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
-    return Night(home, sources, f"faults__{name}", only)
+    if prior is None:
+        home.mkdir(parents=True)
+        return Night(home, sources, f"faults__{name}", only)
+    shutil.copytree(prior.home, home, ignore=shutil.ignore_patterns("child.log"))
+    day = prior.day + dt.timedelta(days=1)
+    return Night(home, sources, f"faults__{name}", only, day)
+
+
+def first_night(base: Path, sources: Path, only: str | None, log) -> Night:
+    """Run a first night unkilled, then write the next day's 1% increment into the sources
+    (the library benchmark's next night: SQLite changes, next-day files)."""
+    from benchmarks.libraries import CHANGED_FRACTION, SAMPLE_SEED, redeliver_files
+    from benchmarks.run import physical_tables
+    from govlake.sample import generate_increment
+
+    prior = fresh_night(base, sources, "first", only)
+    t0 = time.monotonic()
+    run_child(prior, 0)
+    if prior.failed:
+        raise RuntimeError(f"the first night failed: {prior.failed}; see {prior.home}/child.log")
+    day = prior.day + dt.timedelta(days=1)
+    changes = generate_increment(sources, day, SAMPLE_SEED, CHANGED_FRACTION)
+    redeliver_files(prior.cfg, physical_tables(), prior.day, day)
+    log(f"first night: {time.monotonic() - t0:.0f}s; increment for {day}: {changes}")
+    return prior
 
 
 def night_with_kills(night: Night, targets: list[tuple], reference: dict, log) -> list[dict]:
@@ -474,7 +506,13 @@ def night_with_kills(night: Night, targets: list[tuple], reference: dict, log) -
 
 
 def run(
-    kills: int, persons: int, seed: int, per_round: int, only: str | None = None, log=print
+    kills: int,
+    persons: int,
+    seed: int,
+    per_round: int,
+    only: str | None = None,
+    log=print,
+    nights: int = 1,
 ) -> dict:
     """The whole harness; returns the figures (see the module docstring). The settings this
     process reads are pointed at each night's folders, and restored after."""
@@ -482,7 +520,7 @@ def run(
 
     saved = {k: os.environ.get(k) for k in ("GOVLAKE_LAKEHOUSE", "GOVLAKE_SOURCES")}
     try:
-        return _run(kills, persons, seed, per_round, only, log)
+        return _run(kills, persons, seed, per_round, only, log, nights)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -492,14 +530,15 @@ def run(
         settings.cache_clear()
 
 
-def _run(kills: int, persons: int, seed: int, per_round: int, only, log) -> dict:
+def _run(kills: int, persons: int, seed: int, per_round: int, only, log, nights: int) -> dict:
     from govlake.sample import generate_sources
 
     started = time.monotonic()
     base = Path(tempfile.mkdtemp(prefix="govlake-faults-"))
     sources = base / "sources"
     generate_sources(sources, persons, DAY)
-    clean = fresh_night(base, sources, "clean", only)
+    prior = first_night(base, sources, only, log) if nights == 2 else None
+    clean = fresh_night(base, sources, "clean", only, prior)
     t0 = time.monotonic()
     run_child(clean, 0, reference=True)
     clean.seconds = time.monotonic() - t0
@@ -512,7 +551,7 @@ def _run(kills: int, persons: int, seed: int, per_round: int, only, log) -> dict
     targets = plan(clean.writes, kills, random.Random(seed))
     outcomes, nights = [], []
     for r in range(0, len(targets), per_round):
-        night = fresh_night(base, sources, f"round{r // per_round}", only)
+        night = fresh_night(base, sources, f"round{r // per_round}", only, prior)
         log(f"round {r // per_round}: {len(targets[r : r + per_round])} kills")
         done = night_with_kills(night, targets[r : r + per_round], reference, log)
         cfg = night.cfg
@@ -526,6 +565,7 @@ def _run(kills: int, persons: int, seed: int, per_round: int, only, log) -> dict
     figures = {
         "persons": persons,
         "only": only,
+        "killed_night": clean.day.isoformat() if prior else "first",
         "seed": seed,
         "clean_night_seconds": round(clean.seconds, 1),
         "clean_night_writes": len(clean.writes),
@@ -552,13 +592,17 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--per-round", type=int, default=15)
     parser.add_argument("--only", default=None, help="comma-separated DAG id prefixes")
+    parser.add_argument("--nights", type=int, choices=(1, 2), default=1, help="kill the 2nd night")
+    parser.add_argument("--day", type=dt.date.fromisoformat, default=DAY, help=argparse.SUPPRESS)
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child, args.run_id, args.only)
+        child(args.child, args.run_id, args.only, args.day)
         return 0
-    figures = run(args.kills, args.persons, args.seed, args.per_round, args.only)
+    figures = run(
+        args.kills, args.persons, args.seed, args.per_round, args.only, nights=args.nights
+    )
     print(json.dumps({k: v for k, v in figures.items() if k != "failed"}, indent=2, default=str))
     for f in figures["failed"]:
         print("FAILED:", json.dumps(f, default=str))
