@@ -516,11 +516,20 @@ def run(
 ) -> dict:
     """The whole harness; returns the figures (see the module docstring). The settings this
     process reads are pointed at each night's folders, and restored after."""
+    from rich.console import Console
+
+    from govlake.demo import sample_interfaces
     from govlake.settings import settings
 
     saved = {k: os.environ.get(k) for k in ("GOVLAKE_LAKEHOUSE", "GOVLAKE_SOURCES")}
+    base = Path(tempfile.mkdtemp(prefix="govlake-faults-"))
+    os.environ["GOVLAKE_SOURCES"] = str(base / "sources")
+    settings.cache_clear()
     try:
-        return _run(kills, persons, seed, per_round, only, log, nights)
+        # The 双公示 interface is served while the nights run, as the demo serves it; the
+        # children inherit its connection (AIRFLOW_CONN_...) from this process's environment.
+        with sample_interfaces(settings(), Console(stderr=True)):
+            return _run(base, kills, persons, seed, per_round, only, log, nights)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -530,11 +539,12 @@ def run(
         settings.cache_clear()
 
 
-def _run(kills: int, persons: int, seed: int, per_round: int, only, log, nights: int) -> dict:
+def _run(
+    base: Path, kills: int, persons: int, seed: int, per_round: int, only, log, nights: int
+) -> dict:
     from govlake.sample import generate_sources
 
     started = time.monotonic()
-    base = Path(tempfile.mkdtemp(prefix="govlake-faults-"))
     sources = base / "sources"
     generate_sources(sources, persons, DAY)
     prior = first_night(base, sources, only, log) if nights == 2 else None
