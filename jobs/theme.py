@@ -36,7 +36,7 @@ from govlake.settings import Settings, settings
 from govlake.sources import load_sources
 from govlake.theme_dates import date_literal
 from govlake.themes import DIALECT, Theme, get_theme
-from jobs.theme_plan import KEY, Plan, plan_build
+from jobs.theme_plan import KEY, Plan, plan_build, scoped_to_keys
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -104,15 +104,22 @@ def bound_sql(theme: Theme, tree, night: dt.date) -> str:
     return tree.copy().transform(bind).sql(dialect=DIALECT)
 
 
-def register_inputs(spark: SparkSession, cfg: Settings, theme: Theme) -> None:
-    """Each input's view (input_frame) under the name the bound SQL reads (view_name)."""
-    for table in theme.inputs:
-        input_frame(spark, cfg, table, theme).createOrReplaceTempView(view_name(table))
+def register_inputs(spark: SparkSession, cfg: Settings, theme: Theme, keys=None) -> None:
+    """Each input's view (input_frame) under the name the bound SQL reads (view_name); with
+    `keys` (a per-key night), the inputs cut to the rows that name them (scoped_to_keys)."""
+    frames = {table: input_frame(spark, cfg, table, theme) for table in theme.inputs}
+    if keys is not None:
+        frames = scoped_to_keys(theme, frames, keys)
+    for table, frame in frames.items():
+        frame.createOrReplaceTempView(view_name(table))
 
 
-def result(spark: SparkSession, cfg: Settings, theme: Theme, night: dt.date) -> DataFrame:
-    """The model's rows for a night: inputs bound to views, the SQL run."""
-    register_inputs(spark, cfg, theme)
+def result(
+    spark: SparkSession, cfg: Settings, theme: Theme, night: dt.date, keys=None
+) -> DataFrame:
+    """The model's rows for a night: inputs bound to views, the SQL run; with `keys`, the
+    model reads only what those keys need (the caller still keeps only those keys)."""
+    register_inputs(spark, cfg, theme, keys)
     with spark_errors(theme):
         return spark.sql(runnable_sql(theme, night))
 
@@ -280,11 +287,12 @@ def compute_and_write(
     from jobs import quality
 
     table = Table.parse(theme.table)
-    rows = hashed(result(spark, cfg, theme, night))
+    rows = hashed(result(spark, cfg, theme, night, plan.keys))
     if plan.keys is not None and shape(rows) != shape(table.read(spark, cfg)):
         # An input's column changed type under an unchanged model: every key is recomputed.
         plan.keys.unpersist()
         plan.mode, plan.keys, plan.reason = "full", None, "the result's columns changed"
+        rows = hashed(result(spark, cfg, theme, night))
     if plan.keys is not None:
         rows = rows.join(plan.keys.withColumnRenamed(KEY, theme.key[0]), theme.key, "left_semi")
     rows = rows.persist()

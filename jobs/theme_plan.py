@@ -232,6 +232,81 @@ class PerKey:
         return matched.select(F.expr(paths.key).cast("string").alias(KEY))
 
 
+def scoped_to_keys(theme: Theme, frames: dict, keys) -> dict:
+    """The inputs of a per-key night as the model should read them: an input read only in
+    known ways (as the driving input, or by routes) keeps only the rows that name one of
+    `keys` in one of those ways, so the model computes those keys and few others. By the
+    routes' rule a row touches no key but the ones it names, so the rows dropped touch none of
+    `keys`, and a row kept for one way touches only keys it names in the others. An input read
+    any other way (unmapped: a join inside a CTE, say) is read whole. Before this the model ran
+    over every row and was cut to the keys afterwards: a per-key night cost a full build plus
+    its planning."""
+    paths = key_paths(theme)
+    if paths.driving is None or paths.driving not in frames:
+        return frames
+    ways = _ways(theme, paths)
+    driving = frames[paths.driving]
+    scoped = dict(frames)
+    for table, named in ways.items():
+        if table not in frames or any(way is None for way in named):
+            continue
+        wanted = []
+        for expression, lookup in named:
+            if lookup is None:
+                wanted.append((expression, keys))
+            else:
+                looked = _naming(driving, [(paths.key, keys)])
+                lookups = looked.select(_as_key(lookup)).where(f"{KEY} IS NOT NULL").distinct()
+                wanted.append((expression, lookups))
+        scoped[table] = _naming(frames[table], wanted)
+    return scoped
+
+
+def _ways(theme: Theme, paths: KeyPaths) -> dict[str, list]:
+    """Per input, each way the model reads it: (expression naming keys, lookup or None) for the
+    driving read and each route, None for any other read (unmapped, or more table nodes than
+    known ways: a self-join)."""
+    from collections import Counter, defaultdict
+
+    from sqlglot import exp
+
+    ways: dict[str, list] = defaultdict(list)
+    ways[paths.driving].append((paths.key, None))
+    for route in paths.routes:
+        ways[route.input].append((route.values, route.lookup))
+    tables = theme.parsed.tree.find_all(exp.Table)
+    nodes = Counter(f"{n.db}.{n.name}".lower() for n in tables if n.db)
+    for table, count in nodes.items():
+        if table in paths.unmapped or count > len(ways[table]):
+            ways[table].append(None)
+    return ways
+
+
+def _as_key(expression: str):
+    from pyspark.sql import functions as F
+
+    return F.expr(expression).cast("string").alias(KEY)
+
+
+def _naming(rows, wanted: list[tuple]):
+    """The rows that name a wanted key in one of the ways given: (expression over the rows'
+    columns, cast to string as the plan named keys; a frame of `_key`s)."""
+    from pyspark.sql import functions as F
+
+    if len(wanted) == 1:
+        [(expression, keys)] = wanted
+        named = rows.withColumn(KEY, _as_key(expression))
+        return named.join(keys, KEY, "left_semi").drop(KEY)
+    marks = []
+    for i, (expression, keys) in enumerate(wanted):
+        column, mark = f"{KEY}{i}", f"_hit{i}"
+        rows = rows.withColumn(column, F.expr(expression).cast("string"))
+        hits = keys.select(F.col(KEY).alias(column), F.lit(True).alias(mark)).distinct()
+        rows = rows.join(hits, column, "left").drop(column)
+        marks.append(mark)
+    return rows.where(F.coalesce(*map(F.col, marks), F.lit(False))).drop(*marks)
+
+
 def _reason(count: int, counts: dict, changed: list[str], nights: Nights | None) -> str:
     """`N keys ...`: how many keys, and whether changed rows, date expressions or both name them."""
     named = ", ".join(changed)

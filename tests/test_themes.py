@@ -1068,3 +1068,78 @@ def test_a_date_expression_over_two_tables_makes_a_new_night_full(spark, cfg, bu
         "unchanged",
         "no input changed since the last build",
     )
+
+
+SCOPED_SQL = """\
+WITH firms AS (
+  SELECT upper(f.legal_representative_id) AS id_number, count(*) AS firms
+  FROM base.firms_incr AS f
+  GROUP BY upper(f.legal_representative_id)
+),
+everyone AS (
+  SELECT count(*) AS registered FROM base.registry AS r
+)
+SELECT p.id_number, p.name, coalesce(firms.firms, 0) AS firms, h.address,
+  m1.wife AS wife, m2.husband AS husband, everyone.registered
+FROM base.people_incr AS p
+LEFT JOIN firms ON firms.id_number = p.id_number
+LEFT JOIN base.households AS h ON h.household_id = p.household_id
+LEFT JOIN base.marriages AS m1 ON m1.husband = p.id_number
+LEFT JOIN base.marriages AS m2 ON m2.wife = p.id_number
+CROSS JOIN everyone
+"""
+
+
+def test_a_per_key_night_reads_only_the_rows_that_name_its_keys(spark, tmp_path):
+    """Each input read by the driving role or by routes keeps the rows naming a planned key (a
+    looked-up household by its people's keys, a marriage by either spouse); one read another
+    way (the registry, counted whole) keeps every row; the model gives the planned keys the
+    rows it gives them over whole inputs."""
+    from jobs.theme import bound_sql, view_name
+    from jobs.theme_plan import scoped_to_keys
+
+    tables = ["people_incr", "firms_incr", "households", "marriages", "registry"]
+    columns = ["id_number", "name", "firms", "address", "wife", "husband", "registered"]
+    path = model(tmp_path, "scoped", SCOPED_SQL, "id_number", columns)
+    path.write_text(path.read_text("utf-8").replace("rule: full", "rule: incremental"), "utf-8")
+    theme = load_themes(tmp_path, known={f"base.{t}" for t in tables})[0]
+    frames = {
+        "base.people_incr": spark.createDataFrame(
+            [("A1", "甲", "H1"), ("B2", "乙", "H2"), ("C3", "丙", "H1"), ("D4", "丁", None)],
+            "id_number string, name string, household_id string",
+        ),
+        "base.firms_incr": spark.createDataFrame(
+            [("F1", "a1"), ("F2", "B2"), ("F3", "b2"), ("F4", None)],
+            "uscc string, legal_representative_id string",
+        ),
+        "base.households": spark.createDataFrame(
+            [("H1", "江滨路1号"), ("H2", "古楼街2号"), ("H3", "凤凰路3号")],
+            "household_id string, address string",
+        ),
+        "base.marriages": spark.createDataFrame(
+            [("A1", "C3"), ("B2", "X9"), ("Y8", "Z7"), ("Q5", "D4")], "husband string, wife string"
+        ),
+        "base.registry": spark.createDataFrame([(1,), (2,), (3,), (4,), (5,)], "n int"),
+    }
+    keys = spark.createDataFrame([("A1",), ("D4",)], "_key string")
+
+    scoped = scoped_to_keys(theme, frames, keys)
+
+    def rows(frame) -> set:
+        return {tuple(r) for r in frame.collect()}
+
+    assert rows(scoped["base.people_incr"]) == {("A1", "甲", "H1"), ("D4", "丁", None)}
+    assert rows(scoped["base.firms_incr"]) == {("F1", "a1")}
+    assert rows(scoped["base.households"]) == {("H1", "江滨路1号")}
+    assert rows(scoped["base.marriages"]) == {("A1", "C3"), ("Q5", "D4")}, "as husband or wife"
+    assert scoped["base.registry"] is frames["base.registry"], "read whole: counted, no route"
+
+    def answer(inputs: dict) -> set:
+        for table, frame in inputs.items():
+            frame.createOrReplaceTempView(view_name(table))
+        got = spark.sql(bound_sql(theme, theme.parsed.tree, NIGHT))
+        return {tuple(r) for r in got.collect() if r["id_number"] in ("A1", "D4")}
+
+    expected = {("A1", "甲", 1, "江滨路1号", "C3", None, 5), ("D4", "丁", 0, None, None, "Q5", 5)}
+    assert answer(frames) == expected
+    assert answer(scoped) == expected
