@@ -7,6 +7,8 @@ table import its declaration from here instead of spelling its name, path or sch
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from govlake.lakehouse import Table
@@ -32,9 +34,32 @@ class Owned:
         table or adds a column declared since it was written."""
         from govlake import lakehouse  # looked up on the module: the kill harness wraps it
 
-        if not lakehouse.append_without_jvm(self.table, rows, cfg):
-            df = spark.createDataFrame(rows, self.schema)
-            self.table.write(df, "append", options={"mergeSchema": "true"}, cfg=cfg)
+        with refusal_named(self.table, cfg):
+            if not lakehouse.append_without_jvm(self.table, rows, cfg):
+                df = spark.createDataFrame(rows, self.schema)
+                self.table.write(df, "append", options={"mergeSchema": "true"}, cfg=cfg)
+
+
+@contextmanager
+def refusal_named(table: Table, cfg=None) -> Iterator[None]:
+    """A record write the object store refuses (HTTP 403) as an error naming the table's
+    location and the permission to give. A load's first write is its `running` record, so a
+    store refusing every write stops the night here, before any data is touched."""
+    from govlake.errors import GovlakeError, summarize_java_error
+    from govlake.objectstore import refused_write_fix
+    from govlake.settings import settings
+
+    try:
+        yield
+    except Exception as exc:
+        cfg = cfg or settings()
+        error = summarize_java_error(exc)
+        fix = refused_write_fix(cfg, table.location(cfg), f"{error} {exc}")
+        if fix is None:
+            raise
+        raise GovlakeError(
+            f"writing the record table {table.qualified} failed: {error}", fix=fix
+        ) from exc
 
 
 def _declare(name: str, schema: str, description: str, **kw) -> Owned:

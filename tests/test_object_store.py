@@ -243,3 +243,43 @@ def test_an_unknown_scheme_is_refused(monkeypatch):
     monkeypatch.setenv("GOVLAKE_TABLES_URI", "s3://bucket/lakehouse")
     with pytest.raises(ConfigError, match="use s3a://"):
         load_settings("test")
+
+
+def test_a_store_refusing_every_write_stops_at_the_first_record_naming_the_fix(
+    s3_endpoint, monkeypatch
+):
+    """A store refusing every PutObject (a revoked write right): the first thing a load writes
+    is its `running` record, appended by delta-rs, so that append fails with the table's
+    location and the permission to give, and the record table stays at its version."""
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from govlake.errors import GovlakeError
+    from govlake.lakehouse import Table, _rs_uri, rs_storage_options
+    from govlake.owned import Owned
+
+    url, s3 = s3_endpoint
+    cfg = s3_settings(monkeypatch, url, **KEYS)
+    records = Owned(Table("ops", "refused_records"), "run_id string, status string", "test")
+    location = records.table.location(cfg)
+    uri, options = _rs_uri(location), rs_storage_options(cfg)
+    write_deltalake(
+        uri, pa.table({"run_id": ["r1"], "status": ["success"]}), storage_options=options
+    )
+    deny = {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject"}
+    deny["Resource"] = f"arn:aws:s3:::{BUCKET}/*"
+    s3.put_bucket_policy(
+        Bucket=BUCKET, Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny]})
+    )
+    try:
+        with pytest.raises(GovlakeError) as refused:
+            records.append(None, [{"run_id": "r2", "status": "running"}], cfg)
+    finally:
+        s3.delete_bucket_policy(Bucket=BUCKET)
+    text = str(refused.value)
+    assert "writing the record table ops.refused_records failed" in text, text
+    assert f"Fix: the object store refused a write under {location} (access denied)" in text
+    table = DeltaTable(uri, storage_options=options)
+    assert (table.version(), table.to_pyarrow_table().num_rows) == (0, 1)
+    records.append(None, [{"run_id": "r2", "status": "running"}], cfg)  # allowed again
+    assert DeltaTable(uri, storage_options=options).version() == 1
