@@ -245,7 +245,7 @@ def scoped_to_keys(theme: Theme, frames: dict, keys) -> dict:
     if paths.driving is None or paths.driving not in frames:
         return frames
     ways = _ways(theme, paths)
-    driving = frames[paths.driving]
+    planned = _naming(frames[paths.driving], [(paths.key, keys)])  # the planned keys' rows
     scoped = dict(frames)
     for table, named in ways.items():
         if table not in frames or any(way is None for way in named):
@@ -255,8 +255,7 @@ def scoped_to_keys(theme: Theme, frames: dict, keys) -> dict:
             if lookup is None:
                 wanted.append((expression, keys))
             else:
-                looked = _naming(driving, [(paths.key, keys)])
-                lookups = looked.select(_as_key(lookup)).where(f"{KEY} IS NOT NULL").distinct()
+                lookups = planned.select(_as_key(lookup)).where(f"{KEY} IS NOT NULL").distinct()
                 wanted.append((expression, lookups))
         scoped[table] = _naming(frames[table], wanted)
     return scoped
