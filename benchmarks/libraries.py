@@ -522,6 +522,7 @@ def summarize_later(full: dict, later: dict | None, merge: dict | None = None) -
         "third_changed_keys": (merge or {}).get("changed_keys", later.get("changed_keys")),
         "third_mode": later.get("mode"),
         "third_reason": later.get("reason"),
+        "third_phase_seconds": later.get("phase_seconds"),
         "third_error": later.get("error"),
     }
 
@@ -542,6 +543,9 @@ def summarize_theme(name: str, night1: dict, night2: dict) -> dict:
         "removed_keys": second.get("removed_keys"),
         "second_mode": second.get("mode"),
         "second_reason": second.get("reason"),
+        # Wall seconds per phase (jobs.theme_cost.Laps): plan, model, write, summary.
+        "full_phase_seconds": full.get("phase_seconds"),
+        "second_phase_seconds": second.get("phase_seconds"),
         "error": errors[0] if errors else None,
     }
 
@@ -704,8 +708,18 @@ def print_themes(s: dict) -> None:
     )
     console.print(table)
     for name, t in s["themes"].items():
+        nights = (("full", "full"), ("second", "2nd"), ("third", "3rd"))
+        spent = [f"{label} {phases(t.get(f'{n}_phase_seconds'))}" for n, label in nights]
+        console.print(f"  theme.{name} seconds by phase: {'; '.join(spent)}", highlight=False)
         if t["error"]:
             console.print(f"  [yellow]theme.{name}:[/] {t['error']}", highlight=False)
+
+
+def phases(seconds: dict | None) -> str:
+    """A build's phase seconds as `plan 1.2 model 3.4 ...`, or a dash when not recorded."""
+    if not seconds:
+        return "-"
+    return " ".join(f"{name} {value:.1f}" for name, value in seconds.items())
 
 
 def _library_cells(name: str, lib: dict) -> list[str]:

@@ -41,6 +41,8 @@ from jobs.theme_plan import KEY, Plan, plan_build, scoped_to_keys
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from jobs.theme_cost import Laps
+
 ROW_HASH = "_row_hash"
 NEW_TABLE = {"delta.enableChangeDataFeed": "true", "delta.enableDeletionVectors": "true"}
 
@@ -267,23 +269,33 @@ def build(
     its suite, write what changed; the table stays as it was on error."""
     from jobs import theme_cost
 
-    clock = theme_cost.Clock(spark)
+    clock, laps = theme_cost.Clock(spark), theme_cost.Laps()
     run_id = run_id or f"manual__{theme.theme}__{night}"
     plan = plan_for(spark, cfg, theme, night)
+    laps.lap("plan")
     if plan.mode == "unchanged":
         counts = {"changed_keys": 0, "removed_keys": 0, "mode": "unchanged (no commit)"}
     else:
-        counts = compute_and_write(spark, cfg, theme, night, run_id, plan)
+        counts = compute_and_write(spark, cfg, theme, night, run_id, plan, laps)
     built = summary(spark, cfg, theme, plan, counts)
+    laps.lap("summary")
+    built["phase_seconds"] = laps.seconds
     # Recorded after the summary: the next night's choice of per key or full compares costs.
     theme_cost.record(spark, cfg, built, night, run_id, clock)
     return built
 
 
 def compute_and_write(
-    spark: SparkSession, cfg: Settings, theme: Theme, night: dt.date, run_id: str, plan: Plan
+    spark: SparkSession,
+    cfg: Settings,
+    theme: Theme,
+    night: dt.date,
+    run_id: str,
+    plan: Plan,
+    laps: Laps,
 ) -> dict:
-    """Run the model for the plan (its keys only on a per-key night), check, write; counts."""
+    """Run the model for the plan (its keys only on a per-key night), check, write; counts.
+    `laps` times the model (run and cached by the key check) apart from the write."""
     from jobs import quality
 
     table = Table.parse(theme.table)
@@ -303,7 +315,9 @@ def compute_and_write(
     try:
         with spark_errors(theme):
             check_key(rows, theme)
+            laps.lap("model")
             counts = write_changes(spark, cfg, theme, rows, check, plan)
+            laps.lap("write")
     finally:
         rows.unpersist()
         if plan.keys is not None:

@@ -61,6 +61,20 @@ class Clock:
         }
 
 
+@dataclass
+class Laps:
+    """Wall seconds of a build's phases (plan, model, write, summary), to tell what a per-key
+    night spends apart from the model (benchmarks.libraries prints them)."""
+
+    last: float = field(default_factory=time.monotonic)
+    seconds: dict = field(default_factory=dict)
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + now - self.last, 3)
+        self.last = now
+
+
 def past_builds(cfg: Settings, theme: str) -> list[PastBuild]:
     """The theme's recorded full and per-key builds, newest first (delta-rs: no Spark job).
     `theme` is the qualified table name (theme.<name>), a configured name, never a value read
