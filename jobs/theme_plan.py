@@ -349,6 +349,18 @@ def changed_rows(spark: SparkSession, cfg: Settings, table: str, since: int, now
 
     old = current_rows(spark, cfg, source, version=since, restrict=restrict)
     new = current_rows(spark, cfg, source, version=now, restrict=restrict)
+    return differing(old, new)
+
+
+def differing(old, new):
+    """The distinct rows (their columns without a leading `_`) held a different number of times
+    by two frames: one aggregate over both, where `a.exceptAll(b) ∪ b.exceptAll(a)` makes two.
+    Each copy of a row names the same keys, so the planner needs each such row once."""
+    from pyspark.sql import functions as F
+
     columns = [c for c in new.columns if not c.startswith("_")]
-    old, new = old.select(*columns), new.select(*columns)
-    return new.exceptAll(old).unionByName(old.exceptAll(new))
+    sides = new.select(*columns, F.lit(1).alias("_side")).unionByName(
+        old.select(*columns, F.lit(-1).alias("_side"))
+    )
+    counted = sides.groupBy(*columns).agg(F.sum("_side").alias("_side"))
+    return counted.where(F.col("_side") != 0).drop("_side")

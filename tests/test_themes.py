@@ -683,6 +683,25 @@ def test_key_paths_of_the_project_models():
     assert "computed" in key_paths(themes["social_security_by_district"]).reason
 
 
+def test_the_rows_two_versions_hold_a_different_number_of_times_are_each_named_once(spark):
+    """An ods input's changed rows on a per-key night (jobs.theme_plan.differing): a row gone,
+    a row new, a row whose copies went from two to one, NULLs compared as equal; columns with a
+    leading `_` (batch date, lineage) are not compared."""
+    from jobs.theme_plan import differing
+
+    schema = "id string, v int, _batch_date string"
+    old = spark.createDataFrame(
+        [("a", 1, "d1"), ("a", 1, "d1"), ("b", 2, "d1"), ("c", 3, "d1"), ("e", None, "d1")],
+        schema,
+    )
+    new = spark.createDataFrame(
+        [("a", 1, "d2"), ("b", 2, "d2"), ("d", 4, "d2"), ("e", None, "d2"), (None, 5, "d2")],
+        schema,
+    )
+    got = sorted(differing(old, new).collect(), key=lambda r: (r.id or "", r.v))
+    assert [tuple(r) for r in got] == [(None, 5), ("a", 1), ("c", 3), ("d", 4)], got
+
+
 def test_a_night_recomputes_only_the_keys_its_changed_rows_name(spark, cfg, built, tmp_path):
     from jobs.theme import build, result
 
