@@ -543,7 +543,8 @@ def summarize_theme(name: str, night1: dict, night2: dict) -> dict:
         "removed_keys": second.get("removed_keys"),
         "second_mode": second.get("mode"),
         "second_reason": second.get("reason"),
-        # Wall seconds per phase (jobs.theme_cost.Laps): plan, model, write, summary.
+        # Wall seconds per phase (jobs.theme_cost.Laps): plan, model, diff, write (the
+        # validation and MERGE), summary.
         "full_phase_seconds": full.get("phase_seconds"),
         "second_phase_seconds": second.get("phase_seconds"),
         "error": errors[0] if errors else None,

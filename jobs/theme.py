@@ -187,11 +187,13 @@ def write_changes(
     rows: DataFrame,
     check: Callable,
     plan: Plan,
+    laps: Laps | None = None,
 ) -> dict:
     """Merge the changed and vanished keys (of `plan.keys` only, on a per-key night); no commit
     when nothing changed. `check(rows)` validates the rows (jobs.quality) when there is
     something to write: it may raise, and then nothing is written. Each commit keeps the plan's
-    state (what the build read) for the next night's plan. Returns counts."""
+    state (what the build read) for the next night's plan. Returns counts; `laps` times the
+    diff apart from the validation and MERGE."""
     from pyspark.sql import functions as F
 
     table = Table.parse(theme.table)
@@ -218,6 +220,8 @@ def write_changes(
         .first()
         .asDict()
     )
+    if laps is not None:
+        laps.lap("diff")
     if not counts["changed_keys"] and not counts["removed_keys"]:
         return {**counts, "mode": "unchanged (no commit)"}
     counts["mode"] = "merged"
@@ -316,7 +320,7 @@ def compute_and_write(
         with spark_errors(theme):
             check_key(rows, theme)
             laps.lap("model")
-            counts = write_changes(spark, cfg, theme, rows, check, plan)
+            counts = write_changes(spark, cfg, theme, rows, check, plan, laps)
             laps.lap("write")
     finally:
         rows.unpersist()

@@ -63,8 +63,8 @@ class Clock:
 
 @dataclass
 class Laps:
-    """Wall seconds of a build's phases (plan, model, write, summary), to tell what a per-key
-    night spends apart from the model (benchmarks.libraries prints them)."""
+    """Wall seconds of a build's phases (plan, model, diff, write, summary), to tell what a
+    per-key night spends apart from the model (benchmarks.libraries prints them)."""
 
     last: float = field(default_factory=time.monotonic)
     seconds: dict = field(default_factory=dict)

@@ -815,7 +815,7 @@ def test_each_build_is_recorded_and_a_dearer_per_key_night_builds_in_full(
         assert 0 < run.build_cpu_seconds <= run.build_seconds * os.cpu_count() + 1.0, run
     # The phases of a build that wrote, each timed and together within the recorded wall.
     laps = second["phase_seconds"]
-    assert list(laps) == ["plan", "model", "write", "summary"], laps
+    assert list(laps) == ["plan", "model", "diff", "write", "summary"], laps
     assert all(seconds > 0 for seconds in laps.values()), laps
     assert sum(laps.values()) <= runs[1].build_seconds, (laps, runs[1])
     assert [b.mode for b in past_builds(cfg, theme.table)] == ["incremental"]
