@@ -681,25 +681,59 @@ def test_key_paths_of_the_project_models():
     assert by_input["ods.tax_credit__credit_rating"].values == "UPPER(TRIM(taxpayer_id))"
     assert by_input["base.economy"].values == "uscc"  # a year's figures change its entity's row
     assert "computed" in key_paths(themes["social_security_by_district"]).reason
+    # What a changed row of each input must keep for the planner to find its keys.
+    from jobs.theme_plan import PerKey
+
+    reads = PerKey(themes["person_profile"], person, view=None, run=None).columns_read
+    assert reads("ods.mca_marriage__marriage") == ["husband_id_number", "wife_id_number"]
+    assert reads("base.population") == ["id_number"]
+    assert reads("ods.psb_hukou__hj_household") == []  # no route: read whole, night full
 
 
 def test_the_rows_two_versions_hold_a_different_number_of_times_are_each_named_once(spark):
     """An ods input's changed rows on a per-key night (jobs.theme_plan.differing): a row gone,
-    a row new, a row whose copies went from two to one, NULLs compared as equal; columns with a
-    leading `_` (batch date, lineage) are not compared."""
+    a row new, a row whose copies went from two to one, NULLs compared as equal, a value moved
+    into the next column beside a NULL; columns with a leading `_` (batch date) not compared.
+    With `carry`, the same rows by hashes, only the carried column returned."""
     from jobs.theme_plan import differing
 
-    schema = "id string, v int, _batch_date string"
+    schema = "id string, v string, w string, _batch_date string"
     old = spark.createDataFrame(
-        [("a", 1, "d1"), ("a", 1, "d1"), ("b", 2, "d1"), ("c", 3, "d1"), ("e", None, "d1")],
+        [
+            ("a", "1", None, "d1"),
+            ("a", "1", None, "d1"),
+            ("b", "2", "x", "d1"),
+            ("c", "3", None, "d1"),
+            ("e", None, None, "d1"),
+            ("f", "p", None, "d1"),
+        ],
         schema,
     )
     new = spark.createDataFrame(
-        [("a", 1, "d2"), ("b", 2, "d2"), ("d", 4, "d2"), ("e", None, "d2"), (None, 5, "d2")],
+        [
+            ("a", "1", None, "d2"),
+            ("b", "2", "x", "d2"),
+            ("d", "4", None, "d2"),
+            ("e", None, None, "d2"),
+            ("f", None, "p", "d2"),
+            (None, "5", None, "d2"),
+        ],
         schema,
     )
-    got = sorted(differing(old, new).collect(), key=lambda r: (r.id or "", r.v))
-    assert [tuple(r) for r in got] == [(None, 5), ("a", 1), ("c", 3), ("d", 4)], got
+    got = sorted(tuple(r) for r in differing(old, new).fillna("-").collect())
+    assert got == [
+        ("-", "5", "-"),
+        ("a", "1", "-"),
+        ("c", "3", "-"),
+        ("d", "4", "-"),
+        ("f", "-", "p"),
+        ("f", "p", "-"),
+    ], got
+    carried = differing(old, new, carry=["id"])
+    assert carried.columns == ["id"]
+    assert sorted(r.id or "-" for r in carried.collect()) == ["-", "a", "c", "d", "f", "f"]
+    # A carried column the frames do not have: the whole rows, as without `carry`.
+    assert differing(old, new, carry=["nope"]).count() == len(got)
 
 
 def test_a_night_recomputes_only_the_keys_its_changed_rows_name(spark, cfg, built, tmp_path):
