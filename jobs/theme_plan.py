@@ -23,7 +23,7 @@ from govlake.lakehouse import Table
 from govlake.settings import Settings
 from govlake.theme_dates import DateTests, date_tests, moved_sql, source_query
 from govlake.theme_keys import KeyPaths, key_paths
-from govlake.themes import DIALECT, Theme
+from govlake.themes import Theme
 from jobs.theme_cost import full_cheaper
 
 if TYPE_CHECKING:
@@ -188,20 +188,9 @@ class PerKey:
         """The keys the changed rows of every moved input name (checkpointed)."""
         parts = []
         for table in [t for t in now if before[t] != now[t]]:
-            carry = self.columns_read(table)
-            rows = changed_rows(spark, cfg, table, before[table], now[table], carry)
+            rows = changed_rows(spark, cfg, table, before[table], now[table])
             parts += self.named_by(rows, table)
         return _distinct(parts)
-
-    def columns_read(self, table: str) -> list[str]:
-        """The columns of `table` that its key and route expressions read (named_by's needs)."""
-        from sqlglot import exp, parse_one
-
-        paths = self.paths
-        sql = [r.values for r in paths.routes if r.input == table]
-        sql += [paths.key] if table == paths.driving and paths.key else []
-        found = (parse_one(e, dialect=DIALECT).find_all(exp.Column) for e in sql)
-        return sorted({column.name for columns in found for column in columns})
 
     def dated_keys(self, tests: DateTests, nights: Nights):
         """The keys of the rows whose date expressions differ between the two nights: an input
@@ -340,18 +329,10 @@ def _distinct(parts: list):
     return keys.where(F.col(KEY).isNotNull()).distinct().localCheckpoint()
 
 
-def changed_rows(
-    spark: SparkSession,
-    cfg: Settings,
-    table: str,
-    since: int,
-    now: int,
-    carry: list[str] | None = None,
-):
+def changed_rows(spark: SparkSession, cfg: Settings, table: str, since: int, now: int):
     """Rows of an input that differ between two versions, as the model reads them: the change
     data feed of a library or theme table (both images); for an ods table, the current rows
-    that differ (a snapshot's new batch repeats unchanged rows, so its feed would not do), with
-    only the `carry` columns when given (see differing)."""
+    that differ (a snapshot's new batch repeats unchanged rows, so its feed would not do)."""
     parsed = Table.parse(table)
     if parsed.database != "ods":
         return parsed.changes(spark, since + 1, now, cfg=cfg)
@@ -368,27 +349,18 @@ def changed_rows(
 
     old = current_rows(spark, cfg, source, version=since, restrict=restrict)
     new = current_rows(spark, cfg, source, version=now, restrict=restrict)
-    return differing(old, new, carry)
+    return differing(old, new)
 
 
-def differing(old, new, carry: list[str] | None = None):
-    """The rows (their columns without a leading `_`) held a different number of times by two
-    frames, each once: one aggregate over both, where `a.exceptAll(b) ∪ b.exceptAll(a)` makes
-    two. With `carry` (the columns the key expressions read), rows are told apart by two hashes
-    of all their columns and only `carry`'s values are returned: the rest need not travel
-    through the aggregate. Each copy of a row names the same keys, so once is enough."""
+def differing(old, new):
+    """The distinct rows (their columns without a leading `_`) held a different number of times
+    by two frames: one aggregate over both, where `a.exceptAll(b) ∪ b.exceptAll(a)` makes two.
+    Each copy of a row names the same keys, so the planner needs each such row once."""
     from pyspark.sql import functions as F
 
     columns = [c for c in new.columns if not c.startswith("_")]
-    grouped, kept = columns, columns
-    if carry and set(carry) <= set(columns):
-        # NULLs marked: Spark's hashes skip a NULL, so ("a", NULL) and (NULL, "a") would agree.
-        nulls = F.concat(*[F.col(c).isNull().cast("int").cast("string") for c in columns])
-        hashes = [F.xxhash64(*columns, nulls).alias("_h64"), F.hash(*columns, nulls).alias("_h32")]
-        new, old = (df.select(*hashes, *carry) for df in (new, old))
-        grouped, kept = ["_h64", "_h32", *carry], carry
-    sides = new.select(*grouped, F.lit(1).alias("_side")).unionByName(
-        old.select(*grouped, F.lit(-1).alias("_side"))
+    sides = new.select(*columns, F.lit(1).alias("_side")).unionByName(
+        old.select(*columns, F.lit(-1).alias("_side"))
     )
-    counted = sides.groupBy(*grouped).agg(F.sum("_side").alias("_side"))
-    return counted.where(F.col("_side") != 0).select(*kept)
+    counted = sides.groupBy(*columns).agg(F.sum("_side").alias("_side"))
+    return counted.where(F.col("_side") != 0).drop("_side")

@@ -681,20 +681,12 @@ def test_key_paths_of_the_project_models():
     assert by_input["ods.tax_credit__credit_rating"].values == "UPPER(TRIM(taxpayer_id))"
     assert by_input["base.economy"].values == "uscc"  # a year's figures change its entity's row
     assert "computed" in key_paths(themes["social_security_by_district"]).reason
-    # What a changed row of each input must keep for the planner to find its keys.
-    from jobs.theme_plan import PerKey
-
-    reads = PerKey(themes["person_profile"], person, view=None, run=None).columns_read
-    assert reads("ods.mca_marriage__marriage") == ["husband_id_number", "wife_id_number"]
-    assert reads("base.population") == ["id_number"]
-    assert reads("ods.psb_hukou__hj_household") == []  # no route: read whole, night full
 
 
 def test_the_rows_two_versions_hold_a_different_number_of_times_are_each_named_once(spark):
     """An ods input's changed rows on a per-key night (jobs.theme_plan.differing): a row gone,
     a row new, a row whose copies went from two to one, NULLs compared as equal, a value moved
-    into the next column beside a NULL; columns with a leading `_` (batch date) not compared.
-    With `carry`, the same rows by hashes, only the carried column returned."""
+    into the next column beside a NULL; columns with a leading `_` (batch date) not compared."""
     from jobs.theme_plan import differing
 
     schema = "id string, v string, w string, _batch_date string"
@@ -729,11 +721,6 @@ def test_the_rows_two_versions_hold_a_different_number_of_times_are_each_named_o
         ("f", "-", "p"),
         ("f", "p", "-"),
     ], got
-    carried = differing(old, new, carry=["id"])
-    assert carried.columns == ["id"]
-    assert sorted(r.id or "-" for r in carried.collect()) == ["-", "a", "c", "d", "f", "f"]
-    # A carried column the frames do not have: the whole rows, as without `carry`.
-    assert differing(old, new, carry=["nope"]).count() == len(got)
 
 
 def test_a_night_recomputes_only_the_keys_its_changed_rows_name(spark, cfg, built, tmp_path):
