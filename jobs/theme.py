@@ -187,7 +187,7 @@ def write_changes(
     rows: DataFrame,
     check: Callable,
     plan: Plan,
-    laps: Laps | None = None,
+    laps: Laps,
 ) -> dict:
     """Merge the changed and vanished keys (of `plan.keys` only, on a per-key night); no commit
     when nothing changed. `check(rows)` validates the rows (jobs.quality) when there is
@@ -220,8 +220,7 @@ def write_changes(
         .first()
         .asDict()
     )
-    if laps is not None:
-        laps.lap("diff")
+    laps.lap("diff")
     if not counts["changed_keys"] and not counts["removed_keys"]:
         return {**counts, "mode": "unchanged (no commit)"}
     counts["mode"] = "merged"
