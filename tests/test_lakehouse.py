@@ -125,3 +125,27 @@ def test_a_record_table_of_many_small_commits_is_compacted_with_its_rows_kept(sp
     assert sorted(tuple(r) for r in runs.read(spark, cfg).collect()) == sorted(
         (f"r{i}", i) for i in range(20)
     )
+
+
+def test_register_all_names_only_the_tables_the_session_does_not_name_yet(spark, cfg, monkeypatch):
+    """Every task of an in-process night calls get_spark: a table the session already names is
+    not registered again, one it has forgotten is, and both are returned and readable."""
+    from govlake.lakehouse import register_all
+
+    kept, dropped = Table.parse("ops.named_kept"), Table.parse("ops.named_dropped")
+    for table in (kept, dropped):
+        table.write(spark.range(2), "overwrite", cfg=cfg)
+        table.register(spark, cfg)
+    spark.sql(f"DROP TABLE {dropped.qualified}")  # the catalog forgets it; its files stay
+    calls = []
+    original = Table.register
+    monkeypatch.setattr(
+        Table, "register", lambda self, *a, **k: (calls.append(self), original(self, *a, **k))
+    )
+
+    first = register_all(spark, cfg, {kept.qualified, dropped.qualified})
+    assert (set(first), calls) == ({kept, dropped}, [dropped])
+    assert spark.table(dropped.qualified).count() == 2
+    calls.clear()
+    assert set(register_all(spark, cfg, {kept.qualified, dropped.qualified})) == {kept, dropped}
+    assert calls == []
