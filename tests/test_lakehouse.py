@@ -149,3 +149,19 @@ def test_register_all_names_only_the_tables_the_session_does_not_name_yet(spark,
     calls.clear()
     assert set(register_all(spark, cfg, {kept.qualified, dropped.qualified})) == {kept, dropped}
     assert calls == []
+
+
+def test_rows_counted_without_a_jvm_apply_deletion_vectors_as_of_each_version(spark, cfg):
+    """The catalog and the site count rows by delta-rs: a theme's MERGE deletes rows through
+    deletion vectors, which such a count must apply, version by version."""
+    from govlake.lakehouse import rows_without_jvm, size_without_jvm
+
+    table = Table.parse("theme.counted_rows")
+    options = {"delta.enableDeletionVectors": "true"}
+    table.write(spark.range(5).coalesce(1), "overwrite", options=options, cfg=cfg)
+    table.delta(spark, cfg).delete("id IN (1, 3)")  # one file kept, two rows marked deleted
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{table.location(cfg)}`").collect()
+    assert history[0]["operationMetrics"]["numDeletionVectorsAdded"] == "1"
+
+    assert rows_without_jvm(table, 0, cfg) == 5
+    assert rows_without_jvm(table, 1, cfg) == 3 == size_without_jvm(table, cfg)[1]

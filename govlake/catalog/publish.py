@@ -13,7 +13,7 @@ from govlake.catalog.models import CatalogEntry
 from govlake.catalog.registrations import publish_registrations, published_hashes
 from govlake.catalog.review import Finding, Review, blocking, review_of, run_review
 from govlake.catalog.schemas import Lakehouse, real_lakehouse
-from govlake.lakehouse import Table
+from govlake.lakehouse import Table, size_without_jvm
 from govlake.owned import CATALOG_ITEMS, CATALOG_RESOURCES, CATALOG_SYSTEMS
 from govlake.settings import Settings
 
@@ -22,14 +22,16 @@ if TYPE_CHECKING:
 
 
 def row_counts(spark: SparkSession, cfg: Settings, lake: Lakehouse) -> dict[str, int]:
-    """Rows per table: counted in Delta, or the latest logical check's source rows."""
+    """Rows per table: counted in Delta (by delta-rs, no Spark job per table), or the latest
+    logical check's source rows."""
     from jobs.ops import latest_runs
 
-    counts = {
-        table: Table.parse(table).read(spark, cfg).count()
+    sizes = {
+        table: size_without_jvm(Table.parse(table), cfg)
         for table, info in lake.tables.items()
         if info.origin == "delta"
     }
+    counts = {table: size[1] for table, size in sizes.items() if size is not None}
     for table, run in latest_runs(spark, cfg).items():
         if table not in counts and run.get("source_rows") is not None:
             counts[table] = run["source_rows"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from govlake.access.control import city_today
-from govlake.lakehouse import Table, all_tables
+from govlake.lakehouse import Table, all_tables, rows_without_jvm
 from govlake.libraries import Library, load_libraries
 from govlake.owned import (
     AUDIT_QUERIES,
@@ -102,9 +102,8 @@ def _schema(
 
 
 @lru_cache(maxsize=512)
-def _count(spark: SparkSession, cfg: Settings, table: Table, version: int) -> int:
-    # Delta answers count(*) from its log statistics, without scanning the files.
-    return table.read(spark, cfg, version).count()
+def _count(cfg: Settings, table: Table, version: int) -> int:
+    return rows_without_jvm(table, version, cfg)
 
 
 def _rows(df: DataFrame) -> list[dict[str, Any]]:
@@ -332,7 +331,7 @@ def _freshness(spark, cfg, tables: list[str], notes, versions) -> dict[str, Fres
 def _row_count(spark, cfg, name: str, versions) -> int | None:
     table = Table.parse(name)
     version = _version(spark, cfg, table, versions)
-    return None if version is None else _count(spark, cfg, table, version)
+    return None if version is None else _count(cfg, table, version)
 
 
 def _library_builds(spark, cfg) -> dict[str, dict]:
