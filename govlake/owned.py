@@ -28,6 +28,17 @@ class Owned:
     def name(self) -> str:
         return self.table.qualified
 
+    @property
+    def columns(self) -> list[str]:
+        """The column names of the schema, in order (commas inside <...> types are skipped)."""
+        names, depth, start = [], 0, 0
+        for i, char in enumerate(self.schema + ","):
+            depth += {"<": 1, ">": -1}.get(char, 0)
+            if char == "," and depth == 0:
+                names.append(self.schema[start:i].split()[0])
+                start = i + 1
+        return names
+
     def append(self, spark, rows: list[dict], cfg=None) -> None:
         """Append a few record rows in one commit: by delta-rs once the table exists (no Spark
         job: a run record is written per load and per build), else by Spark, which creates the

@@ -259,10 +259,12 @@ def _event_row(run: TaskRun, event: dict) -> tuple:
     )
 
 
-def _append(spark: SparkSession, cfg: Settings, owned: Owned, rows: list) -> None:
-    """Blind append; parallel tasks may race, above all to create the table on the first night
-    (Table.write retries a lost race: the retry appends to the winner's table)."""
-    owned.table.write(spark.createDataFrame(rows, owned.schema), "append", cfg=cfg)
+def _append(spark: SparkSession, cfg: Settings, owned: Owned, rows: list[tuple]) -> None:
+    """Blind append of a run's rows (tuples in the order of the table's columns) in one commit:
+    by delta-rs once the table exists, as every task of the night appends its events (a Spark
+    append was a job and a commit, about 0.5 s of each task); by Spark while it does not,
+    where parallel tasks race to create it and Table.write retries the loser's append."""
+    owned.append(spark, [dict(zip(owned.columns, row, strict=True)) for row in rows], cfg)
 
 
 @contextmanager
