@@ -29,7 +29,6 @@ class Goal:
     """One row of issue 19's table: what it measures, the figure filed, and the goal per size."""
 
     what: str
-    source: str  # which result file: "run" or "libraries"
     filed: dict[int, str]
     goal: dict[int, float]  # the ratio must be at most this (or at least, when `higher`)
     higher: bool = False
@@ -37,26 +36,26 @@ class Goal:
 
 
 GOALS = {
-    "ods": Goal("ODS load / raw Spark copy", "run", {100_000: "8.8x", 1_000_000: "4.7x"},
+    "ods": Goal("ODS load / raw Spark copy", {100_000: "8.8x", 1_000_000: "4.7x"},
                 {100_000: 2.0, 1_000_000: 1.3}),
-    "ods_fixed": Goal("ODS fixed cost per table per night (s)", "run",
+    "ods_fixed": Goal("ODS fixed cost per table per night (s)",
                       {100_000: "about 5 s", 1_000_000: "about 5 s"},
                       {100_000: 1.0, 1_000_000: 1.0}, unit=" s"),
-    "build": Goal("base-library build / read + groupBy + write", "libraries",
+    "build": Goal("base-library build / read + groupBy + write",
                   {100_000: "7.8x", 1_000_000: "14.0x"}, {100_000: 3.0, 1_000_000: 3.0}),
-    "second": Goal("second night (1% of keys changed) / full build", "libraries",
+    "second": Goal("second night (1% of keys changed) / full build",
                    {100_000: "113%", 1_000_000: "29%"}, {100_000: 1.0, 1_000_000: 0.10},
                    unit="%"),
-    "third": Goal("third night (full or per key by the cost rule) / full build", "libraries",
+    "third": Goal("third night (full or per key by the cost rule) / full build",
                   {100_000: "(not filed)", 1_000_000: "(not filed)"},
                   {100_000: 1.0, 1_000_000: 0.10}, unit="%"),
-    "ric": Goal("check-ids ID (居民身份证) values/s: Spark / python-stdnum", "libraries",
+    "ric": Goal("check-ids ID (居民身份证) values/s: Spark / python-stdnum",
                 {0: "7.4x"}, {0: 20.0}, higher=True),
-    "uscc": Goal("check-ids USCC values/s: Spark / python-stdnum", "libraries",
+    "uscc": Goal("check-ids USCC values/s: Spark / python-stdnum",
                  {0: "2.2x"}, {0: 20.0}, higher=True),
-    "cert": Goal("check-ids certificate values/s: Spark / python-stdnum", "libraries",
+    "cert": Goal("check-ids certificate values/s: Spark / python-stdnum",
                  {0: "0.35x"}, {0: 20.0}, higher=True),
-    "spark_start": Goal("Spark start-up / the ODS night in one session", "run",
+    "spark_start": Goal("Spark start-up / the ODS night in one session",
                         {100_000: "one JVM per task", 1_000_000: "one JVM per task"},
                         {100_000: 0.10, 1_000_000: 0.10}, unit="%"),
 }  # fmt: skip

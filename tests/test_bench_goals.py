@@ -71,5 +71,5 @@ def test_only_the_newest_files_from_the_start_of_the_run_are_read(tmp_path, monk
     [(2.0, False, "yes"), (2.1, False, "no"), (20.0, True, "yes"), (19.9, True, "no")],
 )
 def test_a_goal_is_met_at_its_limit_and_not_beyond(value, higher, expected):
-    goal = goals.Goal("x", "run", {}, {0: 20.0 if higher else 2.0}, higher=higher)
+    goal = goals.Goal("x", {}, {0: 20.0 if higher else 2.0}, higher=higher)
     assert goals.met(goal, 0, value) == expected
