@@ -68,6 +68,8 @@ def table_key(source, spec) -> str:
 
 
 def source_kind(source, spec, targets: dict) -> str:
+    if spec.is_api:
+        return "http json"
     if not spec.file:
         return f"{targets[source.system].url.split(':')[1]} jdbc"
     return f"csv {spec.encoding}" if spec.format == "csv" else spec.format
@@ -105,10 +107,54 @@ def xlsx_frame(spark, path: str, sheet: str | None):
     return spark.createDataFrame(data, StructType([StructField(c, StringType()) for c in header]))
 
 
+def xls_frame(spark, path: str, sheet: str | None):
+    """A legacy workbook through xlrd as the naive copy would: every row of the sheet as text,
+    columns c0, c1, ... (its two-row header is copied as rows)."""
+    import xlrd
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    book = xlrd.open_workbook(path)
+    rows = (book.sheet_by_name(sheet) if sheet else book.sheet_by_index(0)).get_rows()
+    data = [tuple(None if c.value == "" else str(c.value) for c in row) for row in rows]
+    width = max((len(row) for row in data), default=0)
+    data = [row + (None,) * (width - len(row)) for row in data]
+    schema = StructType([StructField(f"c{i}", StringType()) for i in range(width)])
+    return spark.createDataFrame(data, schema)
+
+
+def api_frame(spark, source, spec):
+    """An HTTP JSON interface as the naive copy would: every page with the bearer token until
+    a short page, the records at `records_path` read by spark.read.json."""
+    import urllib.request
+    from urllib.parse import urlencode
+
+    from jobs.connections import resolve_http
+
+    target = resolve_http(source, use_airflow=False)
+    lines, page = [], 1
+    while True:
+        query = urlencode({spec.page_param: page, spec.size_param: spec.page_size})
+        request = urllib.request.Request(
+            f"{target.url(spec.endpoint)}?{query}",
+            headers={"Authorization": f"Bearer {target.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = json.loads(response.read())
+        for key in spec.records_path.split("."):
+            body = body[key]
+        lines += [json.dumps(record, ensure_ascii=False) for record in body]
+        if len(body) < spec.page_size:
+            return spark.read.json(spark.sparkContext.parallelize(lines or ["{}"]))
+        page += 1
+
+
 def raw_frame(spark, source, spec, day: dt.date, cfg, targets: dict):
-    """The table read the plain way: spark.read.csv/json, one JDBC read, openpyxl for xlsx."""
+    """The table read the plain way: spark.read.csv/json, one JDBC read, openpyxl for xlsx,
+    xlrd for xls, urllib for an HTTP interface's pages."""
     from jobs import readers
 
+    if spec.is_api:
+        return api_frame(spark, source, spec)
     if not spec.file:
         reader = spark.read.format("jdbc").option("dbtable", spec.dbtable)
         for key, value in targets[source.system].options().items():
@@ -120,6 +166,8 @@ def raw_frame(spark, source, spec, day: dt.date, cfg, targets: dict):
         return spark.read.option("header", True).option("encoding", charset).csv(path)
     if spec.format == "json":
         return spark.read.json(path)
+    if spec.format == "xls":
+        return xls_frame(spark, path, spec.sheet)
     return xlsx_frame(spark, path, spec.sheet)
 
 
@@ -203,12 +251,13 @@ def start_spark(tables, cfg):
     from jobs.connections import resolve_jdbc
 
     spark = get_spark(cfg, app_name="govlake-bench")
-    targets = {s.system: resolve_jdbc(s, cfg) for s, t in tables if not t.file}
+    targets = {s.system: resolve_jdbc(s, cfg) for s, t in tables if not (t.file or t.is_api)}
     return spark, targets
 
 
 def run_size(persons: int, workdir: Path, repeats: int, out: Path) -> None:
     """Generate the sources, start Spark, run the rounds and write the raw figures as JSON."""
+    from govlake.demo import sample_interfaces
     from govlake.sample import generate_sources
     from govlake.settings import settings
 
@@ -231,7 +280,8 @@ def run_size(persons: int, workdir: Path, repeats: int, out: Path) -> None:
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
     ]
-    with Progress(*columns, console=console) as progress:
+    # The HTTP interface tables are read from the demo's sample server, as on a demo night.
+    with sample_interfaces(cfg, console), Progress(*columns, console=console) as progress:
         steps = Steps(progress, total=repeats * 2 * len(tables))
         load_before = os.getloadavg()[0]
         rounds = [
