@@ -9,6 +9,7 @@ module builds table paths, reads `_delta_log` or calls `format("delta")`.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -20,8 +21,6 @@ from govlake.errors import GovlakeError
 from govlake.settings import Settings, settings
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     from airflow.sdk import Asset
     from delta.tables import DeltaTable
     from pyspark.sql import DataFrame, SparkSession
@@ -112,8 +111,6 @@ class Table:
         Asked of Delta's log reader directly (DeltaLog.update: ~10 ms warm) rather than through
         DESCRIBE HISTORY, which runs a Spark job (~0.6 s): planners and the site ask it per table.
         """
-        import datetime as dt
-
         jvm = spark.sparkContext._jvm
         log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(
             spark._jsparkSession, self.location(cfg)
@@ -291,39 +288,31 @@ def tables_root(cfg: Settings | None = None) -> str:
 
 
 def all_tables(spark: SparkSession, cfg: Settings | None = None) -> list[Table]:
-    """Every Delta table of the lakehouse, sorted: each database folder listed via Hadoop's
-    file system of the root (local disk or object storage alike), each entry checked by Delta."""
-    root = tables_root(cfg)
+    """Every Delta table of the lakehouse, sorted: one glob of `<root>/*/*/_delta_log` through
+    Hadoop's file system of the root (local disk or object storage alike), kept where the
+    database is a layer or an application's warehouse; Delta checks each log when it is read."""
     jvm = spark.sparkContext._jvm
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    # One listing call: walking each database folder and asking whether each entry has a log
+    # took 0.15-0.25 s of every task of a night (0.02-0.05 s as one glob, measured).
+    pattern = jvm.org.apache.hadoop.fs.Path(f"{_glob_escaped(tables_root(cfg))}/*/*/_delta_log")
     found = []
-    for database in (*DATABASES, *_app_databases(jvm, hadoop, root)):
-        folder = jvm.org.apache.hadoop.fs.Path(f"{root}/{database}")
-        fs = folder.getFileSystem(hadoop)
-        if not fs.exists(folder):
-            continue
-        for status in fs.listStatus(folder):
-            name = status.getPath().getName()
-            # A folder with a Delta log is a table; Delta checks the log when it is read.
-            log = jvm.org.apache.hadoop.fs.Path(status.getPath(), "_delta_log")
-            if status.isDirectory() and _NAME.match(name) and fs.exists(log):
-                found.append(Table(database, name))
+    for status in pattern.getFileSystem(hadoop).globStatus(pattern) or []:
+        folder = status.getPath().getParent()
+        database, name = folder.getParent().getName(), folder.getName()
+        if is_database(database) and _NAME.match(name):
+            found.append(Table(database, name))
     return sorted(found)
+
+
+def _glob_escaped(path: str) -> str:
+    """`path` with Hadoop glob characters escaped, so a root such as `/data/{x}` is literal."""
+    return re.sub(r"([\\*?\[\]{}])", r"\\\1", path)
 
 
 def is_database(database: str) -> bool:
     """A layer of DATABASES or an application's warehouse app_<name>."""
     return database in DATABASES or bool(APP_DATABASE.match(database))
-
-
-def _app_databases(jvm, hadoop, root: str) -> list[str]:
-    """The app_<name> folders under the tables root (application warehouses)."""
-    folder = jvm.org.apache.hadoop.fs.Path(root)
-    fs = folder.getFileSystem(hadoop)
-    if not fs.exists(folder):
-        return []
-    names = [s.getPath().getName() for s in fs.listStatus(folder) if s.isDirectory()]
-    return sorted(n for n in names if APP_DATABASE.match(n))
 
 
 def may_hold_tables(databases: Iterable[str], cfg: Settings | None = None) -> bool:
@@ -517,8 +506,6 @@ def _python_rows(result) -> list[dict]:
     """Rows as Python values, a UTC timestamp (Delta's TIMESTAMP) as a naive local time of
     this process, as PySpark's collect() returns it. The zone is applied here rather than by
     pyarrow, whose conversion of zoned timestamps imports pandas (a second of start-up)."""
-    import datetime as dt
-
     import pyarrow as pa
 
     zoned = []
@@ -553,6 +540,40 @@ def rows_without_jvm(table: Table, version: int, cfg: Settings | None = None) ->
     return _count_rows(DeltaTable(uri, version=version, storage_options=rs_storage_options(cfg)))
 
 
+def count_without_jvm(
+    table: Table, equal: Mapping[str, str | int | dt.date], cfg: Settings | None = None
+) -> int:
+    """Rows of the table's current version whose columns equal `equal` (deletion vectors
+    applied; 0 when it was never written), counted from its files by delta-rs and DataFusion.
+
+    A load's balance counts what its tables now hold for the batch, on their own side: as a
+    Spark count that was a job of about 0.5 s, up to three per table and night (issue 19).
+    """
+    from deltalake import QueryBuilder
+
+    opened = open_without_jvm(table, cfg)
+    if opened is None:
+        return 0
+    where = " AND ".join(f'"{_column(c)}" = {_sql_literal(v)}' for c, v in equal.items())
+    sql = f"SELECT count(*) AS n FROM t WHERE {where or 'TRUE'}"
+    return _arrow_rows(QueryBuilder().register("t", opened).execute(sql))[0]["n"]
+
+
+def _column(name: str) -> str:
+    if not _NAME.match(name.lstrip("_")):
+        raise ValueError(f"{name!r} is not a column name of the lakehouse")
+    return name
+
+
+def _sql_literal(value: str | int | dt.date) -> str:
+    """A SQL literal of a str, int or date; quotes in text doubled, as SQL escapes them."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"no SQL literal for {type(value).__name__} {value!r}")
+    return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+
+
 def _count_rows(opened) -> int:
     from deltalake import QueryBuilder
 
@@ -569,8 +590,6 @@ def append_without_jvm(table: Table, rows: list[dict], cfg: Settings | None = No
     and a catalog statement, 1-2 s each on a loaded host, twice per table per night. Both
     writers commit with put-if-absent, so concurrent appends from Spark and delta-rs are safe.
     """
-    import datetime as dt
-
     import pyarrow as pa
     from deltalake import write_deltalake
 

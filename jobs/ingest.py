@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from govlake.errors import GovlakeError, SourceError, summarize_java_error
-from govlake.lakehouse import Table
+from govlake.lakehouse import Table, count_without_jvm
 from govlake.objectstore import refused_write_fix
 from govlake.owned import BALANCED, UNBALANCED
 from govlake.settings import Settings, settings
@@ -289,10 +289,9 @@ def _set_aside(staged: DataFrame, ctx: LoadContext, reason: str, stamped: str) -
 
 
 def rows_in_batch(spark: SparkSession, ctx: LoadContext) -> int:
-    from pyspark.sql import functions as F
-
-    table = ctx.table.read(spark, ctx.cfg)
-    return table.where(F.col("_batch_date") == F.lit(ctx.day)).count()
+    """The batch's rows in the ods table now (0 before its first write), counted from the
+    table's files by delta-rs, apart from the count of what was read."""
+    return count_without_jvm(ctx.table, {"_batch_date": ctx.day}, ctx.cfg)
 
 
 def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, recovering: bool) -> None:
@@ -341,7 +340,7 @@ def altered_outside(spark: SparkSession, ctx: LoadContext, committed) -> str | N
     """Why an unchanged delivery must still be written: its batch in ods no longer holds the
     rows its load wrote (a DELETE or INSERT outside the loader). Rewriting the partition repairs
     it; without this every rerun would find the same fingerprint, skip, and fail the balance."""
-    now = rows_in_batch(spark, ctx) if ctx.table.exists(spark, ctx.cfg) else 0
+    now = rows_in_batch(spark, ctx)
     if now == committed.rows_written:
         return None
     return (

@@ -165,3 +165,51 @@ def test_rows_counted_without_a_jvm_apply_deletion_vectors_as_of_each_version(sp
 
     assert rows_without_jvm(table, 0, cfg) == 5
     assert rows_without_jvm(table, 1, cfg) == 3 == size_without_jvm(table, cfg)[1]
+
+
+def test_all_tables_lists_delta_folders_of_lakehouse_databases_under_a_root_with_glob_characters(
+    spark, tmp_path
+):
+    """One glob finds the tables: a layer's and an application warehouse's folders with a Delta
+    log; not a folder without one, nor a database that is not the lakehouse's, and the root's
+    own `[`, `{` and `*` are taken literally (a sibling root they would match stays unseen)."""
+    root = tmp_path / "lake[1]{a,b}*"
+    cfg = load_settings("local").model_copy(update={"lakehouse": root, "tables_uri": None})
+    sibling = load_settings("local").model_copy(update={"lakehouse": tmp_path / "lake1a"})
+    frame = spark.createDataFrame([(1,)], "n int")
+    for name in ("ods.glob_probe", "app_permits.glob_probe"):
+        Table.parse(name).write(frame, "overwrite", cfg=cfg)
+    Table.parse("ods.sibling_probe").write(frame, "overwrite", cfg=sibling)
+    (root / "ods" / "no_log").mkdir()
+    frame.write.format("delta").save(str(root / "scratch" / "not_a_layer"))
+
+    assert all_tables(spark, cfg) == [
+        Table.parse("app_permits.glob_probe"),
+        Table.parse("ods.glob_probe"),
+    ]
+    assert all_tables(spark, cfg.model_copy(update={"lakehouse": tmp_path / "none"})) == []
+
+
+def test_rows_counted_by_value_without_a_jvm_from_the_tables_current_files(spark, cfg):
+    """The balance counts a batch's rows by delta-rs: by equal values of text (a quote in it
+    taken literally), a date and a number, deletion vectors applied; 0 before the first write."""
+    import datetime as dt
+
+    from govlake.lakehouse import count_without_jvm
+
+    table = Table.parse("ops.counted_batches")
+    assert count_without_jvm(table, {"name": "a"}, cfg) == 0
+    day, other = dt.date(2026, 11, 26), dt.date(2026, 11, 27)
+    rows = [("o'brien", day, 1), ("o'brien", day, 1), ("o'brien", day, 2), ("x", day, 1)]
+    rows += [("o'brien", other, 1), ("o' OR '1'='1", day, 1)]
+    frame = spark.createDataFrame(rows, "name string, d date, n int").coalesce(1)
+    table.write(frame, "overwrite", options={"delta.enableDeletionVectors": "true"}, cfg=cfg)
+
+    assert count_without_jvm(table, {"name": "o'brien", "d": day}, cfg) == 3
+    assert count_without_jvm(table, {"name": "o'brien", "d": day, "n": 1}, cfg) == 2
+    assert count_without_jvm(table, {"name": "o' OR '1'='1"}, cfg) == 1
+    assert count_without_jvm(table, {}, cfg) == 6
+    table.delta(spark, cfg).delete("n = 2")  # a deletion vector on the one file
+    assert count_without_jvm(table, {"name": "o'brien", "d": day}, cfg) == 2
+    with pytest.raises(ValueError, match="not a column name"):
+        count_without_jvm(table, {"name = name OR 1": "x"}, cfg)
