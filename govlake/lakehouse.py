@@ -360,12 +360,18 @@ def register_all(
 
 def named_tables(spark: SparkSession, databases: Iterable[str]) -> set[str]:
     """'<database>.<name>' of the tables this session's catalog names in `databases` (temporary
-    views left out): one SHOW TABLES per database."""
+    views left out), asked of the session catalog directly: as one SHOW TABLES statement per
+    database it took 0.2-0.5 s of every task of a night (13 databases)."""
+    catalog = spark._jsparkSession.sessionState().catalog()
     named: set[str] = set()
     for database in sorted(databases):
-        if spark.catalog.databaseExists(database):
-            rows = spark.sql(f"SHOW TABLES IN `{database}`").collect()
-            named |= {f"{database}.{r.tableName}" for r in rows if not r.isTemporary}
+        if not catalog.databaseExists(database):
+            continue
+        found = catalog.listTables(database).iterator()
+        while found.hasNext():
+            ident = found.next()
+            if ident.database().isDefined():  # a temporary view has no database
+                named.add(f"{database}.{ident.table()}")
     return named
 
 

@@ -129,7 +129,8 @@ def test_a_record_table_of_many_small_commits_is_compacted_with_its_rows_kept(sp
 
 def test_register_all_names_only_the_tables_the_session_does_not_name_yet(spark, cfg, monkeypatch):
     """Every task of an in-process night calls get_spark: a table the session already names is
-    not registered again, one it has forgotten is, and both are returned and readable."""
+    not registered again, one it has forgotten is (a temporary view of its name does not count),
+    and both are returned and readable."""
     from govlake.lakehouse import register_all
 
     kept, dropped = Table.parse("ops.named_kept"), Table.parse("ops.named_dropped")
@@ -137,6 +138,8 @@ def test_register_all_names_only_the_tables_the_session_does_not_name_yet(spark,
         table.write(spark.range(2), "overwrite", cfg=cfg)
         table.register(spark, cfg)
     spark.sql(f"DROP TABLE {dropped.qualified}")  # the catalog forgets it; its files stay
+    # A temporary view of the same name has no database: it does not name ops.named_dropped.
+    spark.range(1).createOrReplaceTempView(dropped.name)
     calls = []
     original = Table.register
     monkeypatch.setattr(
@@ -149,6 +152,7 @@ def test_register_all_names_only_the_tables_the_session_does_not_name_yet(spark,
     calls.clear()
     assert set(register_all(spark, cfg, {kept.qualified, dropped.qualified})) == {kept, dropped}
     assert calls == []
+    spark.catalog.dropTempView(dropped.name)
 
 
 def test_rows_counted_without_a_jvm_apply_deletion_vectors_as_of_each_version(spark, cfg):
