@@ -340,3 +340,32 @@ def test_a_killed_load_shows_as_abandoned_and_the_rerun_recovers_it(
     assert sorted(r[0] for r in statuses.select("status").collect()) == [
         "running", "running", "running", "success", "success"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("system", "lose", "counts"),
+    [
+        ("vital_lost", "ods.vital_lost__birth WHERE birth_cert_no = 'Q004'",
+         "written 1, rejected 2"),
+        ("vital_rej", "ops.rejected_rows WHERE source_system = 'vital_rej' AND source_row = 3",
+         "written 2, rejected 1"),
+    ],
+)  # fmt: skip
+def test_a_row_lost_after_the_write_unbalances_the_load(
+    spark, source_dir, tmp_path, monkeypatch, system, lose, counts
+):
+    """The balance counts the written side from the tables as they stand (delta-rs), not from
+    what the writer reported: a row another process deletes from the batch or its rejects
+    between the write and the count fails the load, naming each side."""
+    from govlake.errors import GovlakeError
+
+    file_source(source_dir, tmp_path, system, BIRTHS)
+    real_write = ingest.write_rows
+
+    def write_then_lose_one(*args):
+        real_write(*args)
+        spark.sql(f"DELETE FROM {lose}")
+
+    monkeypatch.setattr(ingest, "write_rows", write_then_lose_one)
+    with pytest.raises(GovlakeError, match=f"does not balance: read 4, {counts}"):
+        load_table(system, "birth", DAY2, "run-1", spark)
