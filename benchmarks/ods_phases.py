@@ -20,8 +20,6 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -95,14 +93,6 @@ def instrument(timers: Timers) -> None:
             timers.wrap(owner, name, f"{short}.{name}")
 
 
-@contextmanager
-def interfaces(cfg) -> Iterator[None]:
-    from govlake.demo import sample_interfaces
-
-    with sample_interfaces(cfg, console):
-        yield
-
-
 def run_round(spark, tables, lakehouse: Path, tag: str, timers: Timers) -> dict:
     """One first night of every physical table into `lakehouse`, per table and per phase."""
     from benchmarks.run import use_lakehouse
@@ -132,6 +122,7 @@ def run_round(spark, tables, lakehouse: Path, tag: str, timers: Timers) -> dict:
 
 def profile(persons: int, rounds: int, workdir: Path) -> dict:
     from benchmarks.run import physical_tables, start_spark
+    from govlake.demo import sample_interfaces
     from govlake.sample import generate_sources
     from govlake.settings import settings
 
@@ -144,7 +135,7 @@ def profile(persons: int, rounds: int, workdir: Path) -> dict:
     instrument(timers)
     tables = physical_tables()
     spark, _ = start_spark(tables, cfg)
-    with interfaces(cfg):
+    with sample_interfaces(cfg, console):
         done = [
             run_round(spark, tables, workdir / f"lakehouse-{n}", f"phases{n}", timers)
             for n in range(1, rounds + 1)
