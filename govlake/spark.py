@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,13 +105,34 @@ def _event_log(cfg: Settings) -> dict[str, str]:
     }
 
 
+# The tables a running task names in its session: its declared inputs and outputs (set by
+# govlake.tasks.execute). A task on the scheduler path is a new process, and naming all 86
+# tables of the demo's lakehouse cost it about 4 s of a 22 s unchanged load (issue 19); jobs
+# read their tables by path, and name what they write as they write it.
+_TASK_TABLES: ContextVar[frozenset[str] | None] = ContextVar("govlake_task_tables", default=None)
+
+
+@contextmanager
+def naming_only(tables: Iterable[object]) -> Iterator[None]:
+    """Inside, `get_spark()` without `tables` names only these tables (a task's declared
+    inputs and outputs) instead of every table of the lakehouse."""
+    token = _TASK_TABLES.set(frozenset(map(str, tables)))
+    try:
+        yield
+    finally:
+        _TASK_TABLES.reset(token)
+
+
 def get_spark(
     cfg: Settings | None = None, app_name: str = "govlake", tables: set[str] | None = None
 ) -> SparkSession:
-    """The process's Spark session with the lakehouse tables (or just `tables`) named."""
+    """The process's Spark session with the lakehouse tables (or just `tables`, or inside
+    `naming_only` its tables) named."""
     from pyspark.sql import SparkSession
 
     cfg = cfg or settings()
+    if tables is None:
+        tables = _TASK_TABLES.get()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if not _jvm_running():
         check_master(cfg)

@@ -245,11 +245,13 @@ def traced(task: Task, context: Mapping[str, Any] | None = None) -> Iterator[Tas
 
 def execute(task: Task, context: Mapping[str, Any]) -> dict:
     """Body of the Airflow task: run the job for the run's day inside its lineage run, then
-    put the day and the counts on every outlet event (what an asset-triggered run reads)."""
+    put the day and the counts on every outlet event (what an asset-triggered run reads).
+    Its Spark session names only the tables the task declares (govlake.spark.naming_only)."""
     from govlake.orchestration import landing_date, record_landing
+    from govlake.spark import naming_only
 
     day = landing_date(context, task.timezone or settings().timezone)
-    with traced(task, context) as run:
+    with naming_only((*task.inputs, *task.outputs)), traced(task, context) as run:
         result = run.complete(task.run(day, context["run_id"]) or {})
     for table in task.outputs:
         record_landing(context, table.asset(), day, result)

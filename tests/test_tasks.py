@@ -23,6 +23,15 @@ def counted(label: str, day: dt.date, run_id: str) -> dict:
     return {"label": label, "rows_written": 2, "missing": None, "inputs": [{"rows_in": 2}]}
 
 
+def names_tables(label: str, day: dt.date, run_id: str) -> dict:
+    """A job: records which tables its session names, as a job gets its session."""
+    from govlake.lakehouse import named_tables
+    from govlake.spark import get_spark
+
+    CALLS.append((label, named_tables(get_spark(), {"ops", "base"})))
+    return {}
+
+
 def refused(label: str, day: dt.date, run_id: str) -> dict:
     raise RuntimeError(f"{label}: the department refused")
 
@@ -80,3 +89,21 @@ def test_a_failing_job_emits_fail_and_records_no_landing(spark, cfg):
         execute(task, ctx)
     assert events(cfg, "tiny_dag.tiny_refused")[-1]["eventType"] == "FAIL"
     assert ctx["outlet_events"] == {}
+
+
+def test_a_tasks_session_names_only_the_tables_it_declares(spark, cfg):
+    """A task on the scheduler path is a new process: naming every table of the lakehouse cost
+    it seconds. Inside execute, get_spark() names the task's inputs and outputs only."""
+    declared_output, other = Table("ops", "tiny_a"), Table("base", "tiny_other")
+    for table in (declared_output, other):
+        table.write(spark.createDataFrame([(1,)], "n int"), "overwrite", cfg=cfg)
+        spark.sql(f"DROP TABLE {table.qualified}")  # files kept: named with a LOCATION
+    execute(declared("names_tables"), context())
+    label, named = CALLS[-1]
+    assert label == "night" and declared_output.qualified in named
+    assert other.qualified not in named, named
+    from govlake.lakehouse import named_tables
+    from govlake.spark import get_spark
+
+    # Outside a task (an analyst's session, the endpoint) every table is named again.
+    assert other.qualified in named_tables(get_spark(cfg), {"base"})
