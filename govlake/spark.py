@@ -139,8 +139,10 @@ def get_spark(
     if cfg.spark_event_log and "://" not in cfg.spark_event_log:
         Path(cfg.spark_event_log).mkdir(parents=True, exist_ok=True)  # Spark needs it to exist
     builder = SparkSession.builder.appName(app_name)
+    resolving = not _jvm_running()
+    conf = with_resolved_jars(spark_conf(cfg), cfg) if resolving else spark_conf(cfg)
     # The keys are read before the JVM starts: a missing one fails here, naming where to put it.
-    for key, value in {**spark_conf(cfg), **hadoop_secrets(cfg)}.items():
+    for key, value in {**conf, **hadoop_secrets(cfg)}.items():
         builder = builder.config(key, value)
     log = cfg.lakehouse.parent / "logs" / "spark.log"
     try:
@@ -155,8 +157,53 @@ def get_spark(
             f"{cfg.ivy_dir}.",
         ) from None
     spark.sparkContext.setLogLevel("ERROR")
+    if resolving and "spark.jars.packages" in conf:
+        remember_resolved_jars(conf, spark.sparkContext.getConf().get("spark.jars", ""), cfg)
     register_all(spark, cfg, tables)
     return spark
+
+
+# -- the jars Ivy resolved, reused -----------------------------------------------------------
+# Ivy resolves `spark.jars.packages` against its cache at every JVM start: about 1.5 s of the
+# 8-9 s a driver takes to start here, paid by every task process of the scheduler path and
+# every command that starts Spark (issue 19). Once resolved, the same packages give the same
+# jars: later starts pass them as `spark.jars`, which Spark puts on the same class path.
+
+
+def _resolved_file(conf: dict[str, str], cfg: Settings) -> Path:
+    """Where the jars resolved for exactly these packages, excludes and Ivy folder are kept."""
+    import hashlib
+
+    asked = "|".join(conf.get(k, "") for k in ("spark.jars.packages", "spark.jars.excludes"))
+    digest = hashlib.sha256(f"{asked}|{cfg.ivy_dir}".encode()).hexdigest()[:16]
+    return Path(cfg.ivy_dir) / "govlake-resolved" / f"{digest}.txt"
+
+
+def with_resolved_jars(conf: dict[str, str], cfg: Settings) -> dict[str, str]:
+    """`conf` with its packages replaced by the jars Ivy resolved for them at an earlier start,
+    when that list is kept and every jar in it still exists; else `conf` unchanged (Ivy
+    resolves, downloading what is missing)."""
+    kept = _resolved_file(conf, cfg)
+    if "spark.jars.packages" not in conf or not kept.is_file():
+        return conf
+    jars = [j for j in kept.read_text(encoding="utf-8").strip().split(",") if j]
+    if not jars or not all(Path(j.removeprefix("file:")).is_file() for j in jars):
+        return conf
+    out = {k: v for k, v in conf.items() if k not in ("spark.jars.packages", "spark.jars.excludes")}
+    return {**out, "spark.jars": ",".join(jars)}
+
+
+def remember_resolved_jars(conf: dict[str, str], jars: str, cfg: Settings) -> None:
+    """Keep the jars a start with `conf`'s packages resolved (Spark's `spark.jars` after it),
+    written whole or not at all, so a process reading it never sees half a list."""
+    listed = [j for j in jars.split(",") if j]
+    if not listed:
+        return
+    kept = _resolved_file(conf, cfg)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    partial = kept.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(",".join(listed), encoding="utf-8")
+    partial.replace(kept)
 
 
 def check_master(cfg: Settings) -> None:

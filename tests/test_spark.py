@@ -51,3 +51,39 @@ def test_each_settings_row_decides_adaptive_execution(spark):
     assert spark.conf.get("spark.sql.adaptive.enabled") == "false"
     assert spark_conf(load_settings("test"))["spark.sql.adaptive.enabled"] == "false"
     assert spark_conf(load_settings("local"))["spark.sql.adaptive.enabled"] == "true"
+
+
+def test_jars_resolved_once_are_reused_while_every_jar_exists(tmp_path, cfg):
+    """Ivy resolution costs every driver start about 1.5 s: once the packages are resolved,
+    their jars are passed as spark.jars; a changed package list or a missing jar resolves
+    again."""
+    from govlake.spark import remember_resolved_jars, with_resolved_jars
+
+    cfg = cfg.model_copy(update={"ivy_dir": tmp_path / "ivy"})
+    conf = {"spark.jars.packages": "g:a:1", "spark.jars.excludes": "g:x", "spark.master": "local"}
+    assert with_resolved_jars(conf, cfg) == conf  # nothing resolved yet
+    jars = [tmp_path / "g_a-1.jar", tmp_path / "g_b-2.jar"]
+    for jar in jars:
+        jar.write_bytes(b"PK")
+    remember_resolved_jars(conf, ",".join(f"file://{j}" for j in jars), cfg)
+    assert with_resolved_jars(conf, cfg) == {
+        "spark.master": "local",
+        "spark.jars": f"file://{jars[0]},file://{jars[1]}",
+    }
+    assert with_resolved_jars({**conf, "spark.jars.packages": "g:a:2"}, cfg)["spark.jars.packages"]
+    jars[1].unlink()
+    assert with_resolved_jars(conf, cfg) == conf  # a jar went missing: Ivy resolves again
+    assert not list((tmp_path / "ivy").rglob("*.tmp"))
+
+
+def test_the_running_session_kept_the_jars_it_started_with(spark, cfg):
+    """The session of this run started with the lakehouse's packages (resolved by Ivy) or with
+    the jars kept from an earlier start; either way the list for the next start is kept, and
+    it is the session's own class path of Delta."""
+    from govlake.spark import spark_conf, with_resolved_jars
+
+    reused = with_resolved_jars(spark_conf(cfg), cfg)
+    assert "spark.jars.packages" not in reused
+    jars = reused["spark.jars"].split(",")
+    assert any("delta-spark" in j for j in jars)
+    assert set(jars) == set(spark.sparkContext.getConf().get("spark.jars").split(","))
