@@ -105,11 +105,19 @@ class History:
     rows: tuple = ()
 
     def abandoned(self, day: dt.date) -> list:
-        """Runs of this night recorded as RUNNING with no outcome row: killed runs."""
+        """Runs of this night recorded as RUNNING with no outcome row (killed runs) that no run
+        of the night has recovered yet: a run that started after one and committed has written
+        the batch again and recorded it, so later reruns are unchanged again (idempotent)."""
         night = [r for r in self.rows if r.batch_date == day]
         ended = {(r.run_id, r.started_at) for r in night if r.status != RUNNING}
-        started = [r for r in night if r.status == RUNNING]
-        killed = [r for r in started if (r.run_id, r.started_at) not in ended]
+        committed = [r.started_at for r in night if r.status in COMMITTED]
+        killed = [
+            r
+            for r in night
+            if r.status == RUNNING
+            and (r.run_id, r.started_at) not in ended
+            and not any(later > r.started_at for later in committed)
+        ]
         return sorted(killed, key=lambda r: r.started_at)
 
     def last_committed(self, day: dt.date, before: bool):

@@ -340,6 +340,10 @@ def test_a_killed_load_shows_as_abandoned_and_the_rerun_recovers_it(
     assert sorted(r[0] for r in statuses.select("status").collect()) == [
         "running", "running", "running", "success", "success"
     ]  # fmt: skip
+    # Recovered once: the night's next rerun is unchanged again, and commits nothing.
+    again = load_table("nhc_k", "birth", DAY2, "run-4", spark)
+    assert (again["status"], again["delta_version"]) == ("unchanged", rerun["delta_version"])
+    assert "recovering" not in (again["notes"] or ""), again
 
 
 @pytest.mark.parametrize(

@@ -31,10 +31,12 @@ RUNS = (
     run("b", NIGHT1, "unchanged", (2, 0), (2, 5), "second"),
     run("c", NIGHT1, RUNNING, (3, 0)),
     run("c", NIGHT1, "failed", (3, 0), (3, 5)),
+    run("e", NIGHT2, RUNNING, (3, 30)),
+    run("e", NIGHT2, "success", (3, 30), (3, 35), "third"),
     run("d", NIGHT2, RUNNING, (4, 0)),  # killed: no outcome row
     run("d", NIGHT2, RUNNING, (4, 30)),  # its retry, killed too
-    run("e", NIGHT2, RUNNING, (5, 0)),
-    run("e", NIGHT2, "success", (5, 0), (5, 5), "third"),
+    run("f", NIGHT2, RUNNING, (4, 40)),
+    run("f", NIGHT2, "failed", (4, 40), (4, 45)),  # failed: recovers nothing
 )
 
 
@@ -54,3 +56,16 @@ def test_abandoned_runs_are_running_rows_without_an_outcome_in_start_order():
         ("d", 30),
     ]
     assert past.abandoned(NIGHT1) == []
+
+
+def test_a_run_that_committed_after_a_killed_one_recovered_it_for_later_reruns():
+    """The run after a kill writes the batch again and records it; a third run of the night
+    must not recover the same killed run again (it would rewrite the batch on every rerun)."""
+    recovered = History(
+        (*RUNS, run("g", NIGHT2, RUNNING, (6, 0)), run("g", NIGHT2, "success", (6, 0), (6, 5)))
+    )
+    assert recovered.abandoned(NIGHT2) == []
+    between = History(
+        (*RUNS, run("h", NIGHT2, RUNNING, (4, 15)), run("h", NIGHT2, "unchanged", (4, 15), (4, 20)))
+    )
+    assert [(r.run_id, r.started_at.minute) for r in between.abandoned(NIGHT2)] == [("d", 30)]
