@@ -258,6 +258,11 @@ def test_same_broken_row_three_nights_is_one_problem_then_fixed(spark, lake):
     assert seen["load"]["value_masked"] == f"9,{LI[:6]}********{LI[-4:]},李娜"
     rerun = night(spark, lake, days[2], "night2", broken=True)  # a rerun of night 3
     assert rerun["open"] == 2 and problems(spark, lake)["quality"]["times_seen"] == 3
+    # Rerunning the night changes nothing: no new version of quality.problems.
+    version = PROBLEMS.table.version(spark, lake)
+    assert track_problems(spark, lake, days[2], "night2-again") == rerun
+    assert PROBLEMS.table.version(spark, lake) == version
+    assert problems(spark, lake)["quality"]["last_run_id"] == "night2"
 
     clean = night(spark, lake, days[3], "night3", broken=False)
     assert clean == {"open": 0, "new": 0, "fixed": 2}

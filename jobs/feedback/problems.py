@@ -501,21 +501,42 @@ def merge_problems(
         "days_to_fix": f"CAST(datediff({day}, t.first_seen) AS INT)",
     }
 
+    # A rerun of the night updates a problem only where what it shows changed (the run id alone
+    # is no change: last_run_id stays the first run of the night that saw it).
+    same = " AND ".join(f"t.{c} <=> s.{c}" for c in latest)
+    seen_tonight = f"t.last_seen = s.last_seen AND NOT ({same})"
+    # Each clause of the MERGE below, as a condition on the two sides joined.
+    changes = (
+        f"(t.problem_id IS NULL) OR (s.problem_id IS NULL AND {gone}) "
+        f"OR (t.last_seen < s.last_seen) OR ({seen_tonight})"
+    )
+
     def run() -> None:
+        target = PROBLEMS.table.delta(spark, cfg)
+        if not would_change(target.toDF(), tonight, changes):
+            return  # Delta commits a MERGE that changes no row: a rerun must commit nothing
         (
-            PROBLEMS.table.delta(spark, cfg)
-            .alias("t")
+            target.alias("t")
             .merge(tonight.alias("s"), "t.problem_id = s.problem_id")
             .whenMatchedUpdate("t.last_seen < s.last_seen", seen_again)
-            .whenMatchedUpdate(
-                "t.last_seen = s.last_seen", {**latest, "last_run_id": "s.last_run_id"}
-            )
+            .whenMatchedUpdate(seen_tonight, {**latest, "last_run_id": "s.last_run_id"})
             .whenNotMatchedInsertAll()
             .whenNotMatchedBySourceUpdate(gone, fixed)
             .execute()
         )
 
     retry_concurrent(run)
+
+
+def would_change(target: DataFrame, tonight: DataFrame, changes: str) -> bool:
+    """Whether any row of the two sides, joined on problem_id, meets `changes` (one of the
+    MERGE's clauses): one small Spark job instead of the MERGE's commit on a rerun."""
+    from pyspark.sql import functions as F
+
+    joined = target.alias("t").join(
+        tonight.alias("s"), F.col("t.problem_id") == F.col("s.problem_id"), "full_outer"
+    )
+    return bool(joined.where(F.expr(changes)).limit(1).count())
 
 
 def track_problems(spark: SparkSession, cfg: Settings, run_date: dt.date, run_id: str) -> dict:
