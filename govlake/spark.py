@@ -134,13 +134,13 @@ def get_spark(
     if tables is None:
         tables = _TASK_TABLES.get()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    if not _jvm_running():
+    starting = not _jvm_running()  # else getOrCreate returns the running session
+    if starting:
         check_master(cfg)
     if cfg.spark_event_log and "://" not in cfg.spark_event_log:
         Path(cfg.spark_event_log).mkdir(parents=True, exist_ok=True)  # Spark needs it to exist
     builder = SparkSession.builder.appName(app_name)
-    resolving = not _jvm_running()
-    conf = with_resolved_jars(spark_conf(cfg), cfg) if resolving else spark_conf(cfg)
+    conf = with_resolved_jars(spark_conf(cfg), cfg) if starting else spark_conf(cfg)
     # The keys are read before the JVM starts: a missing one fails here, naming where to put it.
     for key, value in {**conf, **hadoop_secrets(cfg)}.items():
         builder = builder.config(key, value)
@@ -157,7 +157,7 @@ def get_spark(
             f"{cfg.ivy_dir}.",
         ) from None
     spark.sparkContext.setLogLevel("ERROR")
-    if resolving and "spark.jars.packages" in conf:
+    if starting and "spark.jars.packages" in conf:
         remember_resolved_jars(conf, spark.sparkContext.getConf().get("spark.jars", ""), cfg)
     register_all(spark, cfg, tables)
     return spark
