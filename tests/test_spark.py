@@ -53,6 +53,15 @@ def test_each_settings_row_decides_adaptive_execution(spark):
     assert spark_conf(load_settings("local"))["spark.sql.adaptive.enabled"] == "true"
 
 
+def test_the_driver_jvm_collects_with_the_throughput_collector(spark):
+    """The GC option reaches the running driver JVM (asked through its management beans), not
+    only the conf dictionary: G1's collectors are named "G1 ...", the throughput one's "PS ..."."""
+    jvm = spark.sparkContext._jvm
+    beans = jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+    names = {beans.get(i).getName() for i in range(beans.size())}
+    assert names == {"PS Scavenge", "PS MarkSweep"}, names
+
+
 def test_jars_resolved_once_are_reused_while_every_jar_exists(tmp_path, cfg):
     """Ivy resolution costs every driver start about 1.5 s: once the packages are resolved,
     their jars are passed as spark.jars; a changed package list or a missing jar resolves
