@@ -213,14 +213,26 @@ def test_scores_per_table_and_department_with_trend(spark, lake):
     night2 = write_scores(spark, lake, day2, "n2")
     # Issue 20 item 11: a rerun of the night, under another run id (a second `make demo`),
     # replaces the night's scores: the count is unchanged and the trend lists the night once.
+    version = SCORES.table.version(spark, lake)
     assert write_scores(spark, lake, day2, "n2-rerun") == night2
-    assert SCORES.table.read(spark, lake).where(f"run_date = DATE'{day2}'").count() == night2
+    night_two = SCORES.table.read(spark, lake).where(f"run_date = DATE'{day2}'")
+    assert night_two.count() == night2
+    # The same scores under another run id commit nothing: the night keeps its first run.
+    assert SCORES.table.version(spark, lake) == version
+    assert {r["run_id"] for r in night_two.collect()} == {"n2"}
     trend = {(r["scope"], r["name"]): r for r in score_trend(spark, lake, department="市公安局")}
     latest = trend[("table", "fb_police.resident")]
     assert latest["completeness"] == 100 and latest["run_date"] == day2
     assert latest["overall"] == 100  # completeness 100 and timeliness 100 measured on night 2
     assert latest["change"] == 5 and latest["trend"] == "95 100"
     assert ("department", "市人社局") not in trend
+    # A rerun that finds other results does replace the night's scores.
+    put(spark, lake, "quality", "results", [result("n2", day2, RESIDENT, "validity", 100, 20)],
+        RESULTS_SCHEMA)  # fmt: skip
+    write_scores(spark, lake, day2, "n2-later")
+    assert SCORES.table.version(spark, lake) == version + 1
+    rescored = SCORES.table.read(spark, lake).where(f"run_date = DATE'{day2}'")
+    assert {r["run_id"] for r in rescored.collect()} == {"n2-later"}
 
 
 def night(spark, lake, day, run_id, broken: bool, publish=track_problems):
