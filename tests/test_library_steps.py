@@ -15,7 +15,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from govlake.libraries import Library
 from jobs.library import BuildContext
-from jobs.library.incremental import Plan, why_full
+from jobs.library.incremental import Plan, known_fingerprints, why_full
 from jobs.library.steps import ALL_STEPS, run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "library"
@@ -65,6 +65,10 @@ def test_step(spark, fixture, case):
         plan.target_version = facts["target_version"]
         assert why_full(case["previous"], plan, fixture["library_table"]) == case["expected"]
         return
+    if step == "known_fingerprints":
+        plan = Plan("full", "", case["plan"]["config_hash"], case["plan"]["versions"], {})
+        assert known_fingerprints(case["previous"], plan) == case["expected"]
+        return
     ctx = context(fixture, case)
     given = {"ctx": ctx, **{name: frame(spark, t) for name, t in case["given"].items()}}
     if "input" in case:
@@ -79,4 +83,4 @@ def test_step(spark, fixture, case):
 def test_every_step_has_its_fixture():
     """A step added to the build without a fixture file fails here."""
     files = {p.stem for p in FIXTURES.glob("*.yaml")} - {"library"}
-    assert files == set(ALL_STEPS) | {"why_full"}
+    assert files == set(ALL_STEPS) | {"why_full", "known_fingerprints"}
