@@ -98,12 +98,17 @@ def last_build(spark: SparkSession, ctx: BuildContext) -> dict | None:
     """The versions and hash recorded by the library's last balanced build, and under
     `history` every balanced build's mode, wall and CPU seconds and keys, newest first
     (jobs.library.choice). Records from before a figure was kept lack its column: None."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     runs = LIBRARY_RUNS.table.read_if_exists(spark, ctx.cfg)
     if runs is None or "ods_fingerprint" not in runs.columns:
         return None
     mine = runs.where((F.col("library") == ctx.library.library) & F.col("config_hash").isNotNull())
+    # A retried task records its build again under the same run id: the latest record counts
+    # (a run's inputs twice would put a key twice in the maps below, which Spark refuses).
+    latest = F.max("finished_at").over(Window.partitionBy("run_id"))
+    mine = mine.withColumn("_latest", latest).where(F.col("finished_at") == F.col("_latest"))
     seconds, cpu_seconds = (recorded(runs, c) for c in ("build_seconds", "build_cpu_seconds"))
     last = mine.groupBy("run_id").agg(
         F.max("finished_at").alias("finished_at"),
