@@ -34,19 +34,18 @@ def departments_by_system() -> dict[str, str]:
     return {s.system: s.department for s in load_sources()}
 
 
-def write_slice(df: DataFrame, cfg: Settings, owned: Owned, where: str) -> bool:
+def write_slice(df: DataFrame, cfg: Settings, owned: Owned, where: str) -> None:
     """Replace the rows of an owned quality table matching `where` (a rerun replaces, never
     doubles); the first write creates it. A rerun whose rows equal the slice's but for the run
     id commits nothing (the slice keeps the first run of the night): Delta would commit an
-    identical overwrite as a new version. Returns whether it wrote."""
+    identical overwrite as a new version."""
     options = {"mergeSchema": "true"}
     exists = owned.table.exists(df.sparkSession, cfg)
     if exists:
         if same_rows(df, owned.table.read(df.sparkSession, cfg).where(where)):
-            return False
+            return
         options["replaceWhere"] = where
     owned.table.write(df, "overwrite" if exists else "append", options=options, cfg=cfg)
-    return True
 
 
 def same_rows(new: DataFrame, stored: DataFrame, ignore: tuple[str, ...] = ("run_id",)) -> bool:
