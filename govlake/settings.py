@@ -75,6 +75,10 @@ class Settings(BaseModel):
     # Spark's adaptive execution re-plans each query at run time: worth it on real volumes, a
     # second or so of planning per query on the few rows of a test.
     adaptive_execution: bool = True
+    # Spark compiles Java for each query's stages and each projection (Janino, then the JIT):
+    # worth it on real volumes; on a test's few rows that compiling was a third of the driver's
+    # CPU (issue 19's JFR profile), so the test rows evaluate expressions interpreted instead.
+    code_generation: bool = True
     # Absolute folders outside sources_root that a file source's `path` may name; any other
     # path (`../../etc`, `/etc`) is refused, so a source file cannot load arbitrary files.
     source_roots: tuple[Path, ...] = ()

@@ -54,6 +54,7 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
         "spark.sql.adaptive.enabled": str(cfg.adaptive_execution).lower(),
         "spark.sql.session.timeZone": cfg.timezone,
+        **_code_generation(cfg),
         # JDBC TEXT columns arrive as VARCHAR(0); keep them plain strings.
         "spark.sql.legacy.charVarcharAsString": "true",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -96,6 +97,16 @@ def _storage_conf(cfg: Settings) -> dict[str, str]:
     if SCHEME_EXCLUDES.get(scheme):
         conf["spark.jars.excludes"] = ",".join(SCHEME_EXCLUDES[scheme])
     return {**conf, **hadoop_options(cfg)}
+
+
+def _code_generation(cfg: Settings) -> dict[str, str]:
+    """Whole-stage code generation and compiled projections (Spark's defaults), or neither: the
+    same plans evaluated interpreted, without compiling Java for each query. The factory mode
+    is an internal Spark flag; tests/test_spark.py pins that it still stops compiling."""
+    return {
+        "spark.sql.codegen.wholeStage": str(cfg.code_generation).lower(),
+        "spark.sql.codegen.factoryMode": "FALLBACK" if cfg.code_generation else "NO_CODEGEN",
+    }
 
 
 def _event_log(cfg: Settings) -> dict[str, str]:

@@ -53,6 +53,36 @@ def test_each_settings_row_decides_adaptive_execution(spark):
     assert spark_conf(load_settings("local"))["spark.sql.adaptive.enabled"] == "true"
 
 
+def compiled_classes(spark) -> int:
+    """How many classes Spark's code generator has compiled in this JVM (its own metric)."""
+    metrics = spark.sparkContext._jvm.org.apache.spark.metrics.source.CodegenMetrics
+    return metrics.METRIC_COMPILATION_TIME().getCount()
+
+
+def test_the_test_rows_evaluate_queries_without_compiling_them(spark):
+    """`code_generation: false` (the test rows) runs a new query without compiling any Java;
+    the same query in a session with the local row's setting compiles. If Spark stops honouring
+    the internal factory-mode flag, the first count moves and this fails."""
+    import uuid
+
+    from govlake.settings import load_settings
+    from govlake.spark import spark_conf
+
+    salt = uuid.uuid4().int % 1_000_003  # a query no earlier test compiled
+    # No aggregate: a hash aggregate still compiles one small row joiner per shape (cached).
+    query = f"SELECT id * {salt} + length(cast(id AS string)) AS s FROM range(50) WHERE id % 7 > 2"
+    expected = [i * salt + len(str(i)) for i in range(50) if i % 7 > 2]
+    before = compiled_classes(spark)
+    assert [r["s"] for r in spark.sql(query).collect()] == expected
+    assert compiled_classes(spark) == before
+    compiling = spark.newSession()
+    local = spark_conf(load_settings("local"))
+    for key in ("spark.sql.codegen.wholeStage", "spark.sql.codegen.factoryMode"):
+        compiling.conf.set(key, local[key])
+    assert [r["s"] for r in compiling.sql(query).collect()] == expected
+    assert compiled_classes(spark) > before
+
+
 def test_the_driver_jvm_collects_with_the_throughput_collector(spark):
     """The GC option reaches the running driver JVM (asked through its management beans), not
     only the conf dictionary: G1's collectors are named "G1 ...", the throughput one's "PS ..."."""
