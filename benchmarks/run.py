@@ -205,13 +205,11 @@ def run_ods(spark, tables, day: dt.date, run_tag: str, steps: Steps) -> dict:
 
 def use_lakehouse(spark, path: Path):
     """Point settings() at an empty lakehouse so every round loads a first night from scratch."""
+    from govlake.lakehouse import named_tables
     from govlake.settings import settings
 
-    for database in ("ods", "ops", "quarantine"):
-        if spark.catalog.databaseExists(database):
-            for table in spark.catalog.listTables(database):
-                if not table.isTemporary:
-                    spark.sql(f"DROP TABLE IF EXISTS {database}.{table.name}")
+    for name in sorted(named_tables(spark, ("ods", "ops", "quarantine"))):
+        spark.sql(f"DROP TABLE IF EXISTS {name}")
     os.environ["GOVLAKE_LAKEHOUSE"] = str(path)
     settings.cache_clear()
     return settings()

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from session_names import session_tables
 
 pytest_plugins = ("pytester",)
 
@@ -67,15 +68,15 @@ def forget_tables() -> None:
 
     spark.catalog.clearCache()
     release_jvm_objects(spark)
-    for database in spark.catalog.listDatabases():
-        for table in spark.catalog.listTables(database.name):
-            if table.isTemporary:
-                spark.catalog.dropTempView(table.name)
-            else:
-                spark.sql(f"DROP TABLE IF EXISTS `{database.name}`.`{table.name}`")
-        if database.name != "default":
-            location = f"{tables_root()}/{database.name}"
-            spark.sql(f"ALTER DATABASE `{database.name}` SET LOCATION '{location}'")
+    names = session_tables(spark)
+    for database, table, temporary in names:
+        if temporary:
+            spark.catalog.dropTempView(table)
+        elif table:
+            spark.sql(f"DROP TABLE IF EXISTS `{database}`.`{table}`")
+    for database in {database for database, _, _ in names} - {"default"}:
+        location = f"{tables_root()}/{database}"
+        spark.sql(f"ALTER DATABASE `{database}` SET LOCATION '{location}'")
 
 
 def release_jvm_objects(spark) -> None:

@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 
 import pytest
+from session_names import session_tables
 from stdnum.cn import ric
 
 from govlake.lakehouse import Table
@@ -112,9 +113,9 @@ def lake(spark, cfg, source_dir, tmp_path, monkeypatch):
 
 def forget_tables_under(spark, folder):
     """Drop the session's names (not the data) of the tables located under `folder`."""
-    for database in spark.catalog.listDatabases():
-        for table in spark.catalog.listTables(database.name):
-            name = f"{database.name}.{table.name}"
+    for database, table, temporary in session_tables(spark):
+        if table and not temporary:
+            name = f"{database}.{table}"
             detail = spark.sql(f"DESCRIBE TABLE EXTENDED {name}").where("col_name = 'Location'")
             location = detail.first()
             if location is not None and str(folder) in location["data_type"]:

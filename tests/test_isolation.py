@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 CONFTEST = Path(__file__).with_name("conftest.py")
+HELPERS = ("session_names",)  # modules of tests/ that conftest imports
 
 FIRST = """
 import json
@@ -48,7 +49,8 @@ def test_sees_none_of_the_first_modules_tables(spark, cfg):
 
 def test_a_module_does_not_see_the_tables_of_the_module_before(pytester):
     pytester.makeconftest(CONFTEST.read_text(encoding="utf-8"))
-    pytester.makepyfile(test_first=FIRST, test_second=SECOND)
+    helpers = {name: Path(__file__).with_name(f"{name}.py").read_text("utf-8") for name in HELPERS}
+    pytester.makepyfile(test_first=FIRST, test_second=SECOND, **helpers)
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "test_first.py", "test_second.py"
     )
