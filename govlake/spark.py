@@ -37,6 +37,14 @@ if TYPE_CHECKING:
 # CPU that no pause goal repays. Measured on 2 cores (issue 19): tests/test_library.py 359 ->
 # 334 s, tests/test_economy.py 170 / 151 -> 161 / 134 s.
 JVM_GC = "-XX:+UseParallelGC"
+# The JIT's optimizing compiler (C2) takes a method three times later than by default: after
+# the interpreted expressions, the JIT was about 40% of a night JVM's CPU (benchmarks/README.md,
+# eighth profile), most of it C2 compiling Spark's and Delta's own code for a few calls; what
+# stays hot is still compiled. Measured on 2 cores: tests/test_economy.py 136 -> 125 s.
+JVM_JIT = (
+    "-XX:Tier4InvocationThreshold=15000 -XX:Tier4MinInvocationThreshold=2000 "
+    "-XX:Tier4CompileThreshold=45000 -XX:Tier4BackEdgeThreshold=120000"
+)
 
 
 def spark_conf(cfg: Settings) -> dict[str, str]:
@@ -85,8 +93,8 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         **_event_log(cfg),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.level=ERROR {JVM_GC}",
-        "spark.executor.extraJavaOptions": JVM_GC,
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.level=ERROR {JVM_GC} {JVM_JIT}",
+        "spark.executor.extraJavaOptions": f"{JVM_GC} {JVM_JIT}",
     }
 
 

@@ -92,6 +92,16 @@ def test_the_driver_jvm_collects_with_the_throughput_collector(spark):
     assert names == {"PS Scavenge", "PS MarkSweep"}, names
 
 
+def test_the_driver_jvm_takes_methods_to_c2_later(spark):
+    """The JIT thresholds reach the running driver JVM (asked through its HotSpot diagnostic
+    bean): C2 takes a method after 15,000 calls, not the JVM's default 5,000."""
+    jvm = spark.sparkContext._jvm
+    bean_class = jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean")
+    bean = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(bean_class)
+    assert bean.getVMOption("Tier4InvocationThreshold").getValue() == "15000"
+    assert bean.getVMOption("Tier4BackEdgeThreshold").getValue() == "120000"
+
+
 def test_jars_resolved_once_are_reused_while_every_jar_exists(tmp_path, cfg):
     """Ivy resolution costs every driver start about 1.5 s: once the packages are resolved,
     their jars are passed as spark.jars; a changed package list or a missing jar resolves
