@@ -32,17 +32,19 @@ cluster-demo: venv
 
 # Test modules run on TEST_WORKERS processes (pytest-xdist, one module per worker at a time, in
 # the order tests/conftest.py gives: the end-to-end demo first). The Delta and JDBC jars are
-# fetched once before, so two workers never resolve into the same Ivy cache at once.
+# fetched once before, so two workers never resolve into the same Ivy cache at once, by the
+# command that writes the drivers' class archive (govlake/class_archive.py) if there is none.
 TEST_WORKERS ?= 2
 
 test: venv
 	@./scripts/postgres.sh start || echo "PostgreSQL not started: logical-connection tests will be skipped"
-	@$(BIN)/python -c "from govlake.spark import get_spark; get_spark(tables=set()).stop()"
+	@$(BIN)/govlake class-archive
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Ends with issue 19's table, as filed and as this run measured it (only this run's files).
 bench: venv
 	$(eval BENCH_START := $(shell date +%Y-%m-%dT%H:%M:%S))
+	$(BIN)/govlake class-archive
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.libraries
 	$(BIN)/python -m benchmarks.quality

@@ -220,6 +220,20 @@ def cmd_spark_conf(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_class_archive(args: argparse.Namespace) -> int:
+    from govlake import class_archive
+    from govlake.spark import get_spark
+
+    cfg = settings()
+    existed = class_archive.archive_path(cfg, args.folder).is_file()
+    path = class_archive.build(
+        cfg, lambda options: get_spark(cfg, "govlake-class-archive", set(), options), args.folder
+    )
+    if path is not None:
+        console.print(f"class archive {'kept' if existed else 'written'}: {path}", highlight=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="govlake", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -283,6 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="exit 1 if any value is invalid (default: exit 0)"
     )
     add("spark-conf", cmd_spark_conf, "write spark-defaults and init SQL for spark-sql users")
+    archive = add(
+        "class-archive", cmd_class_archive, "write this machine's Spark driver class archive"
+    )
+    archive.add_argument("--folder", type=Path, default=None, help="instead of the jar cache")
     for register in command_groups():
         register(add)
     return parser

@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from govlake import class_archive
 from govlake.errors import GovlakeError
 from govlake.lakehouse import register_all
 from govlake.objectstore import hadoop_options, hadoop_secrets, uri_scheme
@@ -151,10 +152,14 @@ def naming_only(tables: Iterable[object]) -> Iterator[None]:
 
 
 def get_spark(
-    cfg: Settings | None = None, app_name: str = "govlake", tables: set[str] | None = None
+    cfg: Settings | None = None,
+    app_name: str = "govlake",
+    tables: set[str] | None = None,
+    java_options: str | None = None,
 ) -> SparkSession:
     """The process's Spark session with the lakehouse tables (or just `tables`, or inside
-    `naming_only` its tables) named."""
+    `naming_only` its tables) named. A new driver maps the class archive when there is one,
+    or takes `java_options` instead (the archive's writer)."""
     from pyspark.sql import SparkSession
 
     cfg = cfg or settings()
@@ -167,7 +172,11 @@ def get_spark(
     if cfg.spark_event_log and "://" not in cfg.spark_event_log:
         Path(cfg.spark_event_log).mkdir(parents=True, exist_ok=True)  # Spark needs it to exist
     builder = SparkSession.builder.appName(app_name)
-    conf = with_resolved_jars(spark_conf(cfg), cfg) if starting else spark_conf(cfg)
+    conf = spark_conf(cfg)
+    if starting:
+        conf = with_resolved_jars(conf, cfg)
+        extra = class_archive.driver_options(cfg) if java_options is None else java_options
+        conf["spark.driver.extraJavaOptions"] += f" {extra}" if extra else ""
     # The keys are read before the JVM starts: a missing one fails here, naming where to put it.
     for key, value in {**conf, **hadoop_secrets(cfg)}.items():
         builder = builder.config(key, value)

@@ -8,6 +8,7 @@ starting one takes seconds, and its catalog is emptied between modules.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -36,6 +37,18 @@ os.environ["GOVLAKE_SOURCE_ROOTS"] = tempfile.gettempdir()
 # A developer's object-store root must never receive test tables.
 os.environ.pop("GOVLAKE_TABLES_URI", None)
 PROJECT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config) -> None:
+    """Write this machine's driver class archive before any test starts Spark, as make test
+    does, when there is none: every driver of the run maps it (tests/test_spark.py checks)."""
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controller wrote it before starting the workers
+    from govlake.class_archive import archive_path
+    from govlake.settings import load_settings
+
+    if not archive_path(load_settings()).is_file():
+        subprocess.run([sys.executable, "-m", "govlake.cli", "class-archive"], check=True)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 
 def test_a_small_append_commits_without_rebuilding_the_file_list(spark, tmp_path):
     """Delta forces a file-list check after every commit in a non-UTC session; govlake turns
@@ -100,6 +104,48 @@ def test_the_driver_jvm_takes_methods_to_c2_later(spark):
     bean = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(bean_class)
     assert bean.getVMOption("Tier4InvocationThreshold").getValue() == "15000"
     assert bean.getVMOption("Tier4BackEdgeThreshold").getValue() == "120000"
+
+
+def test_the_driver_maps_this_machines_class_archive(spark, cfg):
+    """The running driver maps the class archive of this Java and these Spark jars (written
+    by make test, or by conftest when missing): the archive is among its mapped files."""
+    from govlake.class_archive import archive_path
+
+    pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    mapped = Path(f"/proc/{pid}/maps").read_text(encoding="utf-8")
+    assert str(archive_path(cfg)) in mapped
+
+
+def test_the_jvm_maps_an_archive_only_with_the_class_path_it_was_written_with(spark, cfg):
+    """The JVM's own check (-Xshare:on), the one every driver start makes: the archive fits the
+    driver's class path, and not that class path in another order."""
+    from govlake.class_archive import archive_path, fits
+
+    class_path = spark.sparkContext._jvm.java.lang.System.getProperty("java.class.path")
+    assert fits(archive_path(cfg), class_path)
+    assert not fits(archive_path(cfg), ":".join(reversed(class_path.split(":"))))
+
+
+def test_an_archive_is_named_by_the_jars_it_was_written_for(tmp_path, cfg):
+    """A changed jar (a Spark upgrade) gives a new archive name, so a stale archive is never
+    offered to a driver; with no archive written, a driver starts without one."""
+    from govlake.class_archive import archive_path, driver_options
+
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    (jars / "spark-core.jar").write_bytes(b"PK")
+    before = archive_path(cfg, tmp_path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("govlake.class_archive.spark_jars", lambda: jars)
+        first = archive_path(cfg, tmp_path)
+        (jars / "spark-core.jar").write_bytes(b"PK-upgraded")
+        assert archive_path(cfg, tmp_path) != first
+    assert archive_path(cfg, tmp_path) == before
+    cfg = cfg.model_copy(update={"ivy_dir": tmp_path / "ivy"})
+    assert driver_options(cfg) == ""
+    archive_path(cfg).parent.mkdir(parents=True)
+    archive_path(cfg).write_bytes(b"")
+    assert driver_options(cfg) == f"-XX:SharedArchiveFile={archive_path(cfg)}"
 
 
 def test_jars_resolved_once_are_reused_while_every_jar_exists(tmp_path, cfg):
