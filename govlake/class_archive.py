@@ -55,8 +55,9 @@ def spark_jars() -> Path:
 
 
 def _digest(java: Path, jars: Path) -> str:
-    """Of the Java binary and every jar of the class path, by name, size and time."""
-    parts = [str(java), *_stamp(java)]
+    """Of the Java binary and every jar of the class path, by path, size and time: the JVM
+    checks the class path's entries by their paths too."""
+    parts = [str(java), *_stamp(java), str(jars)]
     for jar in sorted(jars.glob("*.jar")):
         parts += [jar.name, *_stamp(jar)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]

@@ -161,6 +161,7 @@ CORE = (
     "govlake.themes",
     "govlake.masking",
     "govlake.spark",
+    "govlake.class_archive",
     "govlake.console",
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -127,8 +128,9 @@ def test_the_jvm_maps_an_archive_only_with_the_class_path_it_was_written_with(sp
 
 
 def test_an_archive_is_named_by_the_jars_it_was_written_for(tmp_path, cfg):
-    """A changed jar (a Spark upgrade) gives a new archive name, so a stale archive is never
-    offered to a driver; with no archive written, a driver starts without one."""
+    """A changed jar (a Spark upgrade) or the same jars in another folder (another virtual
+    environment) give another archive name, so a driver is never offered an archive that does
+    not fit; with no archive written, a driver starts without one."""
     from govlake.class_archive import archive_path, driver_options
 
     jars = tmp_path / "jars"
@@ -140,6 +142,10 @@ def test_an_archive_is_named_by_the_jars_it_was_written_for(tmp_path, cfg):
         first = archive_path(cfg, tmp_path)
         (jars / "spark-core.jar").write_bytes(b"PK-upgraded")
         assert archive_path(cfg, tmp_path) != first
+        upgraded = archive_path(cfg, tmp_path)
+        copy = shutil.copytree(jars, tmp_path / "other-venv-jars")  # same names, sizes, times
+        patch.setattr("govlake.class_archive.spark_jars", lambda: copy)
+        assert archive_path(cfg, tmp_path) != upgraded
     assert archive_path(cfg, tmp_path) == before
     cfg = cfg.model_copy(update={"ivy_dir": tmp_path / "ivy"})
     assert driver_options(cfg) == ""
