@@ -363,7 +363,8 @@ def _mod_37_36_step(state: int, value: int) -> int:
 
 # A state's row in the lookup table has a cell per ASCII code up to "Z"; the table holds the
 # next state's row offset, so a step is one addition and one lookup (no multiplication, no
-# search of the alphabet). A character outside 0-9A-Z leads to row 0 (bad_char reports it).
+# search of the alphabet). A character outside 0-9A-Z leads to row 0, or past the table to NULL
+# (codes above "Z"); bad_char reports both.
 MOD_37_36_ROW = ord("Z") + 1
 
 
