@@ -125,6 +125,7 @@ def build(
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(path.parent)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     with tempfile.TemporaryDirectory(prefix="govlake-cds-") as work:
         class_path = _run_and_exit(start(WRITE_OPTION.format(path=partial)), Path(work))
@@ -137,6 +138,28 @@ def build(
         old.unlink()  # archives of an earlier Java or Spark: never mapped again
     partial.replace(path)
     return path
+
+
+def remove_abandoned(folder: Path) -> list[Path]:
+    """Delete the partial archives (each about 200 MB) of writers that no longer run, as a
+    writer interrupted before its rename leaves them; a running writer's file is kept."""
+    removed = []
+    for partial in folder.glob("driver-*.*.tmp"):
+        pid = partial.suffixes[-2].lstrip(".")
+        if pid.isdigit() and not _running(int(pid)):
+            partial.unlink(missing_ok=True)
+            removed.append(partial)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _run_and_exit(spark: SparkSession, work: Path) -> str:

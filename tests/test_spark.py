@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -152,6 +155,22 @@ def test_an_archive_is_named_by_the_jars_it_was_written_for(tmp_path, cfg):
     archive_path(cfg).parent.mkdir(parents=True)
     archive_path(cfg).write_bytes(b"")
     assert driver_options(cfg) == f"-XX:SharedArchiveFile={archive_path(cfg)}"
+
+
+def test_a_partial_archive_of_a_writer_that_stopped_is_removed(tmp_path):
+    """A writer interrupted before its rename leaves a partial archive of about 200 MB: the
+    next writer deletes it, but not the file of a writer still running (this process)."""
+    from govlake.class_archive import remove_abandoned
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    abandoned = tmp_path / f"driver-0123456789abcdef.{ended.stdout.strip()}.tmp"
+    running = tmp_path / f"driver-0123456789abcdef.{os.getpid()}.tmp"
+    kept = tmp_path / "driver-0123456789abcdef.jsa"
+    for path in (abandoned, running, kept):
+        path.write_bytes(b"")
+    assert remove_abandoned(tmp_path) == [abandoned]
+    assert sorted(tmp_path.iterdir()) == sorted([running, kept])
 
 
 def test_jars_resolved_once_are_reused_while_every_jar_exists(tmp_path, cfg):
