@@ -22,7 +22,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -119,8 +118,8 @@ def build(
     cfg: Settings, start: Callable[[str], SparkSession], folder: Path | None = None
 ) -> Path | None:
     """Write the archive for this Java and these jars unless it exists, with a driver that
-    `start(java_options)` starts in a new JVM; its path, or None when this JVM cannot write one
-    (the reason is printed; drivers then start without it)."""
+    `start(java_options)` starts in a new JVM; its path, or None when this JVM wrote no archive
+    that fits (drivers then start without one)."""
     path = archive_path(cfg, folder)
     if path.is_file():
         return path
@@ -131,8 +130,6 @@ def build(
         class_path = _run_and_exit(start(WRITE_OPTION.format(path=partial)), Path(work))
     if not partial.is_file() or not fits(partial, class_path):
         partial.unlink(missing_ok=True)
-        print(f"class-archive: this JVM wrote no usable archive ({java_binary()}); "
-              "Spark drivers start without one.", file=sys.stderr)  # fmt: skip
         return None
     for old in path.parent.glob("driver-*.jsa"):
         old.unlink()  # archives of an earlier Java or Spark: never mapped again

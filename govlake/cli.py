@@ -229,7 +229,13 @@ def cmd_class_archive(args: argparse.Namespace) -> int:
     path = class_archive.build(
         cfg, lambda options: get_spark(cfg, "govlake-class-archive", set(), options), args.folder
     )
-    if path is not None:
+    if path is None:
+        err_console.print(
+            f"class archive: {class_archive.java_binary()} wrote none that fits its class path; "
+            "Spark drivers start without one.",
+            highlight=False,
+        )
+    else:
         console.print(f"class archive {'kept' if existed else 'written'}: {path}", highlight=False)
     return 0
 
