@@ -144,3 +144,42 @@ def test_quality_summary_counts_the_latest_validation_of_each_table(
     assert [got["ods.q_a"][c] for c in counts] == [3, 1, 1, 1, 0, 5]
     assert [got["ods.q_b"][c] for c in counts] == [1, 0, 0, 0, 1, 1]
     assert got["ods.q_a"]["run_id"] == "r2"
+
+
+# What a command that reads metadata must not pay for at start-up (issue 19): Spark's Python
+# side, the SQL parser of governed access, and the enforcement point itself.
+HEAVY_AT_START = ("pyspark", "sqlglot", "govlake.access.control", "govlake.share.workflow")
+
+
+def test_the_command_line_starts_without_spark_or_the_sql_parser():
+    """Building the parser (every command registered) imports none of HEAVY_AT_START: they
+    cost about 0.7 s of CPU in each `govlake sources`, `quality`, `share list` before. A fresh
+    interpreter, since the suite's own process has them all."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from govlake.cli import build_parser; build_parser(); "
+        f"print([m for m in {HEAVY_AT_START!r} if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_the_access_and_share_packages_still_name_their_classes():
+    """`from govlake.access import AccessControl` (and share's) resolve, lazily, to the classes
+    of their modules; an unknown name is an AttributeError, as for any module."""
+    import govlake.access
+    import govlake.share
+    from govlake.access import AccessControl, Refused
+    from govlake.access.control import AccessControl as Home
+    from govlake.access.enforce import Refused as RefusedHome
+    from govlake.share import Share
+    from govlake.share.workflow import Share as ShareHome
+
+    assert (AccessControl, Refused, Share) == (Home, RefusedHome, ShareHome)
+    with pytest.raises(AttributeError):
+        govlake.access.Nothing  # noqa: B018
+    with pytest.raises(AttributeError):
+        govlake.share.Nothing  # noqa: B018

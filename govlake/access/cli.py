@@ -11,16 +11,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from govlake.access.config import hash_password
-from govlake.access.control import (
-    AccessControl,
-    AuditEvent,
-    Principal,
-    city_today,
-    elapsed_ms,
-)
-from govlake.access.enforce import Refused
-from govlake.access.policy import shows_unmasked
 from govlake.console import console, err_console, iso_date, print_rows
 from govlake.errors import GovlakeError
 from govlake.owned import AUDIT_QUERIES, SHARE_REQUESTS
@@ -28,6 +18,8 @@ from govlake.settings import settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from govlake.access.control import Principal
 
 CLIENT = "govlake sql --as"
 
@@ -40,6 +32,8 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
         password = sys.stdin.readline().rstrip("\n")
     if not password:
         raise GovlakeError("empty password.", fix="type a password, or pipe one on stdin.")
+    from govlake.access.config import hash_password
+
     print(hash_password(password))
     return 0
 
@@ -47,6 +41,9 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     """What a principal reads: tables, columns, grades, masks and row filters (YAML grants:
     loaded without Spark; `govlake share list` shows the approved requests)."""
+    from govlake.access.control import AccessControl
+    from govlake.access.policy import shows_unmasked
+
     ac = AccessControl.load(settings())
     p = ac.principal(args.principal)
     rows = []
@@ -74,6 +71,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 def run_as(args: argparse.Namespace, spark_for: Callable[[set[str]], SparkSession]) -> int:
     """`govlake sql --as P`: the statement goes through the enforcement point, runs as planned,
     and is audited, allowed, refused or failed alike."""
+    from govlake.access.control import AccessControl, AuditEvent
+    from govlake.access.enforce import Refused
+
     cfg = settings()
     # With the session, approved requests (share.requests) are grants, as at the endpoint.
     ac = AccessControl.load(cfg, spark=spark_for({SHARE_REQUESTS.name}))
@@ -109,6 +109,8 @@ def run_as(args: argparse.Namespace, spark_for: Callable[[set[str]], SparkSessio
 
 
 def _audit(ac, spark, p: Principal, sql, plan, verdict, reason, rows, start) -> None:
+    from govlake.access.control import AuditEvent, elapsed_ms
+
     ac.audit(spark, AuditEvent(p, CLIENT, sql, plan, verdict, reason, rows, elapsed_ms(start)))
 
 
@@ -116,6 +118,8 @@ def _audit(ac, spark, p: Principal, sql, plan, verdict, reason, rows, start) -> 
 
 
 def _period(args: argparse.Namespace) -> tuple[dt.date, dt.date]:
+    from govlake.access.control import city_today
+
     until = args.until or city_today(settings())
     since = args.since or until.replace(day=1)
     return since, until
@@ -169,6 +173,8 @@ def refused_rows(spark, since: dt.date, until: dt.date) -> list[dict]:
 
 
 def cmd_reads(args: argparse.Namespace) -> int:
+    from govlake.access.control import AccessControl
+
     ac = AccessControl.load(settings())
     tables = sorted({r.table for r in ac.index.get(args.resource, [])})
     if not tables:

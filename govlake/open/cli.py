@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 from govlake.console import console, print_rows
-from govlake.open.config import load_datasets
 from govlake.settings import settings
 
 
@@ -41,6 +40,8 @@ def published(root: Path, name: str) -> dict:
 
 def cmd_open_list(args: argparse.Namespace) -> int:
     """The datasets of conf/open/ (checked at load) with their priority and published state."""
+    from govlake.open.config import load_datasets
+
     root = Path(settings().lakehouse) / "open"
     rows = []
     for ds in sorted(load_datasets(args.conf), key=lambda d: (d.priority is None, d.priority)):
