@@ -115,13 +115,22 @@ def test_the_leak_scan_finds_what_is_planted_outside_the_graded_stores(spark, tm
     book = Workbook()
     book.active.append(["统一社会信用代码", trader.lower()])
     book.save(lake / "feedback.xlsx")
-    found = leaks.file_leaks(tmp_path, identifiers)
+    # An executor's copy of a cached jar is a download; a jar unlike the cache is searched.
+    cache, work = tmp_path.parent / f"{tmp_path.name}-jars", tmp_path / "cluster" / "app" / "0"
+    cache.mkdir()
+    work.mkdir(parents=True)
+    for folder, text in ((cache, "a download"), (work, f"a download of {person}")):
+        (folder / "fetched.jar").write_text(text)
+    (cache / "same.jar").write_text(f"cached {person}")
+    (work / "same.jar").write_text(f"cached {person}")
+    found = leaks.file_leaks(tmp_path, identifiers, artifacts=cache)
     # The commit log of ops.notes copies the value into its column statistics: a leak too.
     in_logs = {k for k in found if "/_delta_log/" in k}
     assert in_logs and all(k.startswith("lakehouse/ops/notes/_delta_log/") for k in in_logs)
     assert {k: n for k, n in found.items() if k not in in_logs} == {
         "logs/task.log": 1,
         "lakehouse/feedback.xlsx": 1,
+        "cluster/app/0/fetched.jar": 1,
         "spark-events/eventlog_v2_app/events_1_app.zstd": 1,
     }
     assert leaks.table_leaks(spark, tmp_path, identifiers) == {"lakehouse/ops/notes": 1}
