@@ -8,6 +8,7 @@ into the expected sets, so tests and the demo can compare them with what the bui
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from govlake.lakehouse import Table
@@ -145,28 +146,32 @@ def expected_quarantine(
     spark, cfg, library: Library, defects: list[dict], inputs: set[str] | None = None
 ) -> set[tuple[str, str]]:
     """(input, row reference) of every row the build must have quarantined (of `inputs`, or
-    of every input)."""
+    of every input), every input's rows in one Spark job."""
+    from pyspark.sql import functions as F
+
     from jobs.library import row_reference
 
-    expected = set()
+    parts = []
     for name, source in library.inputs.items():
         if inputs is not None and name not in inputs:
             continue
         rows = [d["row"] for d in blocking_defects(library, name, defects)]
         df = located(spark, cfg, source, rows)
-        refs = df.select(row_reference(df, source.table).alias("ref")).collect()
-        expected |= {(name, r["ref"]) for r in refs}
-    return expected
+        parts.append(df.select(F.lit(name).alias("input"), row_reference(df, source.table)))
+    return {(r[0], r[1]) for r in union_all(parts).collect()} if parts else set()
 
 
 def expected_conflicts(
     spark, cfg, library: Library, defects: list[dict], inputs: set[str] | None = None
 ) -> set[tuple[str, str]]:
     """(key, attribute) of every statement the generator made conflicting, as the build sees
-    it: the key standardized like the library's (of `inputs`, or of every input)."""
+    it: the key standardized like the library's (of `inputs`, or of every input); one Spark
+    job for all of them."""
+    from pyspark.sql import functions as F
+
     from jobs.library.context import key_of
 
-    expected = set()
+    parts = []
     for name, source in library.inputs.items():
         if inputs is not None and name not in inputs:
             continue
@@ -177,8 +182,13 @@ def expected_conflicts(
             keys = df.select(key_of(library, source).alias("k"))
             if library.partial(name):
                 keys = starting_with(spark, cfg, library, keys, name)
-            expected |= {(r["k"], attribute) for r in keys.collect()}
-    return expected
+            parts.append(keys.select("k", F.lit(attribute).alias("a")))
+    return {(r["k"], r["a"]) for r in union_all(parts).collect()} if parts else set()
+
+
+def union_all(parts: list[DataFrame]) -> DataFrame:
+    """The frames' rows together (by position: every part has the same columns)."""
+    return functools.reduce(lambda a, b: a.union(b), parts)
 
 
 def starting_with(spark, cfg, library: Library, prefixes: DataFrame, name: str) -> DataFrame:
