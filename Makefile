@@ -11,7 +11,7 @@ help:
 	@echo "make demo    generate Ezhou sample sources and run the nightly DAGs into Delta"
 	@echo "make cluster-demo  the same night on a Spark standalone cluster started here (PERSONS=, default 1000)"
 	@echo "make test    run the test suite (starts PostgreSQL for logical-connection tests if it can)"
-	@echo "make bench   ODS load vs raw copy, library builds and second nights, check-ids vs stdnum, validation vs load"
+	@echo "make bench   ODS load vs raw copy, library builds and second nights, check-ids vs stdnum, validation vs load, process start-up"
 	@echo "make bench-night  the whole night on local and cluster-local at 100k and 1M persons (PERSONS=)"
 	@echo "make faults  SIGKILL the night inside its writes 60 times; check every table and rerun (KILLS=, PERSONS=)"
 	@echo "make lint    ruff check and format check"
@@ -49,6 +49,7 @@ bench: venv
 	$(BIN)/python -m benchmarks.libraries
 	$(BIN)/python -m benchmarks.quality
 	$(BIN)/python -m benchmarks.serve
+	$(BIN)/python -m benchmarks.startup
 	$(BIN)/python -m benchmarks.goals --since $(BENCH_START)
 
 # The whole night per settings profile (local, cluster-local) at 100k and 1M persons, for

@@ -55,6 +55,26 @@ def test_each_row_is_the_ratio_of_its_own_baseline_with_the_filed_figure_and_the
     assert rows[("cert", 0)][6:] == (">= 20.0x", "no")
 
 
+STARTUP = {  # benchmarks.startup's probes: the metadata command's row reads `govlake sources`
+    "probes": [
+        {"probe": "govlake --help", "source_wall_seconds": 3.0, "bytecode_wall_seconds": 2.5},
+        {"probe": "govlake sources", "source_wall_seconds": 2.4, "bytecode_wall_seconds": 0.6},
+    ]
+}
+
+
+def test_the_metadata_command_row_is_the_commands_wall_seconds_from_bytecode(tmp_path):
+    startup = tmp_path / "startup-20261207T070000.json"
+    startup.write_text(json.dumps(STARTUP))
+    assert goals.source_of(startup) == "startup"
+    assert goals.source_of(tmp_path / "20261207T070000.json") == "run"
+    rows = by_key(goals.measured({"startup": startup}))
+    assert list(rows) == [("commands", 0)]
+    assert rows[("commands", 0)][1:] == (
+        "-", "2.40 s", "0.60 s", "0.60 s", "37-212 s each", "<= 2.00 s", "yes",
+    )  # fmt: skip
+
+
 def test_only_the_newest_files_from_the_start_of_the_run_are_read(tmp_path, monkeypatch):
     monkeypatch.setattr(goals, "RESULTS_DIR", tmp_path)
     for name in ("20261206T090000.json", "20261206T110000.json", "libraries-20261206T100000.json"):
