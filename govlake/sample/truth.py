@@ -8,7 +8,6 @@ into the expected sets, so tests and the demo can compare them with what the bui
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING
 
 from govlake.lakehouse import Table
@@ -150,6 +149,7 @@ def expected_quarantine(
     from pyspark.sql import functions as F
 
     from jobs.library import row_reference
+    from jobs.library.steps import union_all
 
     parts = []
     for name, source in library.inputs.items():
@@ -157,8 +157,9 @@ def expected_quarantine(
             continue
         rows = [d["row"] for d in blocking_defects(library, name, defects)]
         df = located(spark, cfg, source, rows)
-        parts.append(df.select(F.lit(name).alias("input"), row_reference(df, source.table)))
-    return {(r[0], r[1]) for r in union_all(parts).collect()} if parts else set()
+        ref = row_reference(df, source.table).alias("ref")
+        parts.append(df.select(F.lit(name).alias("input"), ref))
+    return {(r["input"], r["ref"]) for r in union_all(parts).collect()} if parts else set()
 
 
 def expected_conflicts(
@@ -170,6 +171,7 @@ def expected_conflicts(
     from pyspark.sql import functions as F
 
     from jobs.library.context import key_of
+    from jobs.library.steps import union_all
 
     parts = []
     for name, source in library.inputs.items():
@@ -184,11 +186,6 @@ def expected_conflicts(
                 keys = starting_with(spark, cfg, library, keys, name)
             parts.append(keys.select("k", F.lit(attribute).alias("a")))
     return {(r["k"], r["a"]) for r in union_all(parts).collect()} if parts else set()
-
-
-def union_all(parts: list[DataFrame]) -> DataFrame:
-    """The frames' rows together (by position: every part has the same columns)."""
-    return functools.reduce(lambda a, b: a.union(b), parts)
 
 
 def starting_with(spark, cfg, library: Library, prefixes: DataFrame, name: str) -> DataFrame:
