@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from govlake import class_archive
+from govlake import class_archive, jvm_functions
 from govlake.errors import GovlakeError
 from govlake.lakehouse import register_all
 from govlake.objectstore import hadoop_options, hadoop_secrets, uri_scheme
@@ -174,7 +174,7 @@ def get_spark(
     builder = SparkSession.builder.appName(app_name)
     conf = spark_conf(cfg)
     if starting:
-        conf = with_resolved_jars(conf, cfg)
+        conf = with_functions_jar(with_resolved_jars(conf, cfg), cfg)
         extra = class_archive.driver_options(cfg) if java_options is None else java_options
         conf["spark.driver.extraJavaOptions"] += f" {extra}" if extra else ""
     # The keys are read before the JVM starts: a missing one fails here, naming where to put it.
@@ -194,7 +194,9 @@ def get_spark(
         ) from None
     spark.sparkContext.setLogLevel("ERROR")
     if starting and "spark.jars.packages" in conf:
-        remember_resolved_jars(conf, spark.sparkContext.getConf().get("spark.jars", ""), cfg)
+        jars = spark.sparkContext.getConf().get("spark.jars", "").split(",")
+        ours = jvm_functions.jar_path(cfg).name
+        remember_resolved_jars(conf, ",".join(j for j in jars if not j.endswith(ours)), cfg)
     register_all(spark, cfg, tables)
     return spark
 
@@ -227,6 +229,13 @@ def with_resolved_jars(conf: dict[str, str], cfg: Settings) -> dict[str, str]:
         return conf
     out = {k: v for k, v in conf.items() if k not in ("spark.jars.packages", "spark.jars.excludes")}
     return {**out, "spark.jars": ",".join(jars)}
+
+
+def with_functions_jar(conf: dict[str, str], cfg: Settings) -> dict[str, str]:
+    """`conf` with the lakehouse's own Spark functions (govlake.jvm_functions) on the class
+    path, compiled first when this machine has not yet."""
+    jars = [j for j in conf.get("spark.jars", "").split(",") if j]
+    return {**conf, "spark.jars": ",".join([*jars, str(jvm_functions.ensure_jar(cfg))])}
 
 
 def remember_resolved_jars(conf: dict[str, str], jars: str, cfg: Settings) -> None:

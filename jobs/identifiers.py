@@ -1,4 +1,4 @@
-"""Identifier checks as Spark column expressions, so nightly jobs validate without Python UDFs.
+"""Identifier checks as Spark columns, so nightly jobs validate without Python UDFs.
 
 Each check returns a struct `{valid: boolean, reason: string}` (reason NULL when valid) for
 GB 11643 ID numbers (ric), GB 32100 unified social credit codes (uscc), GB/T 36904
@@ -7,6 +7,9 @@ GB/T 4754-2017 industry codes (industry). Values are normalised first: surroundi
 whitespace (also U+3000) trimmed, full-width ASCII turned half-width, letters upper-cased
 (except in unit codes, where a lowercase letter is a defect of its own: the registration
 system writes upper case, so a lower one was typed by hand and may be mistyped otherwise).
+The USCC and certificate checks sum weights over every character: they are Java functions
+(jobs/jvm, compiled by govlake.jvm_functions) that Spark calls from its generated code; the
+others are Spark expressions.
 
 Address codes: GB/T 2260 changes every year, while an ID number keeps the code that was
 current when it was first issued, so a correct check needs every code ever assigned and
@@ -37,7 +40,6 @@ ColumnOrName = Column | str
 TRIM_CHARS = " \t\r\n\u3000\u00a0\u200b\ufeff"
 FULL_WIDTH = "".join(chr(code) for code in range(0xFF01, 0xFF5F))
 HALF_WIDTH = "".join(chr(code) for code in range(0x21, 0x7F))
-BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 RIC_CHECK_CHARS = "10X98765432"
 RIC_FORM = r"^\d{17}[\dX]$"
@@ -58,10 +60,6 @@ PROVINCES = frozenset(
     )
 )
 
-USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-# GB 11714 values letters as A=10 ... Z=35; real USCCs agree (stdnum's test numbers all pass).
-ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
-ORG_CHECK_CHARS = "0X987654321"
 # GB 32100-2015 Annex A with its amendments: registering authority -> entity-type characters.
 ENTITY_TYPES: Mapping[str, str] = {
     "1": "1239",  # 机构编制: 机关, 事业单位, 编办直管群众团体, 其他
@@ -79,7 +77,6 @@ ENTITY_TYPES: Mapping[str, str] = {
 }
 
 CERT_ROOT = "1.2.156.3005.2."
-CERT_PARTS = 5
 
 # GB/T 37346-2019 不动产单元设定与代码编制规则, 8.2 and the code tables of 8.6: the parcel
 # (宗地 / 宗海) feature code is the land ownership, then the type of right on the parcel. The
@@ -166,18 +163,13 @@ def normalize_id(col: ColumnOrName) -> Column:
     return F.upper(_trimmed_half_width(col))
 
 
-def _first_failure(*checks: tuple[Column, str], eager: bool = False) -> Column:
+def _first_failure(*checks: tuple[Column, str]) -> Column:
     """The reason of the first failed check (most basic first); NULL when all pass.
 
-    By default a COALESCE of CASEs: later checks are skipped once one failed, and Spark
-    normalises the value once as every branch uses it. `eager` evaluates every check (in
-    concat_ws), so parts used by only some checks (the split of a certificate id) are
-    computed once as well: three times faster for cert_check.
+    A COALESCE of CASEs: later checks are skipped once one failed, and Spark normalises the
+    value once as every branch uses it.
     """
-    failed = [F.when(test, reason) for test, reason in checks]
-    if not eager:
-        return F.coalesce(*failed)
-    return F.nullif(F.substring_index(F.concat_ws(",", *failed), ",", 1), F.lit(""))
+    return F.coalesce(*[F.when(test, reason) for test, reason in checks])
 
 
 def _result(reason: Column) -> Column:
@@ -190,18 +182,6 @@ def _missing(value: Column) -> Column:
 
 def _char(value: Column, pos: int) -> Column:
     return F.substring(value, pos, 1)
-
-
-def _weighted_sum(value: Column, start: int, weights: Iterable[int], alphabet: str) -> Column:
-    """Sum of character values (their index in `alphabet`) times weights, unrolled."""
-    terms = [
-        (F.instr(F.lit(alphabet), _char(value, start + i)) - 1) * weight
-        for i, weight in enumerate(weights)
-    ]
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total
 
 
 def _pick(chars: str, index: Column) -> Column:
@@ -308,43 +288,27 @@ def ric_division(col: ColumnOrName) -> Column:
     return F.when(well_formed, F.substring(value, 1, 6))
 
 
-def uscc_check_char(value: Column) -> Column:
-    """The GB 32100 MOD 31 check character of the first 17 characters.
-
-    The weights are 3^(i-1) mod 31 and 34 = 3 (mod 31), so the weighted sum is the reversed
-    characters read as a base-34 number (letters re-spelled as base-36 digits of the same
-    value), in two halves that fit 64 bits: two conv calls instead of 17 substrings.
-    """
-    digits = F.translate(value, USCC_ALPHABET[10:], BASE36[10:31])
-    low = F.conv(F.reverse(F.substring(digits, 1, 9)), 34, 10).try_cast("long")
-    high = F.conv(F.reverse(F.substring(digits, 10, 8)), 34, 10).try_cast("long")
-    total = F.pmod(low, F.lit(31)) + F.pmod(high, F.lit(31)) * pow(3, 9, 31)
-    return _pick(USCC_ALPHABET, F.pmod(-total, F.lit(31)))
+def entity_types_spec(entity_types: Mapping[str, str]) -> str:
+    """ENTITY_TYPES as the JVM checks read it: "1:1239;2:19;..."."""
+    for authority, types in entity_types.items():
+        if len(authority) != 1 or not (authority + types).isascii() or ";" in types + authority:
+            raise ValueError(
+                f"entity types {authority!r}: {types!r}: an authority is one ASCII character "
+                "and its entity types ASCII characters (GB 32100 Annex A)"
+            )
+    return ";".join(f"{authority}:{types}" for authority, types in sorted(entity_types.items()))
 
 
-def org_code_check_char(value: Column, start: int = 9) -> Column:
-    """The GB 11714 check character of the 8 organisation-code characters from `start`."""
-    total = _weighted_sum(value, start, ORG_WEIGHTS, BASE36)
-    return _pick(ORG_CHECK_CHARS, F.pmod(total, F.lit(11)))
+def _jvm_reason(
+    function: str, col: ColumnOrName, entity_types: Mapping[str, str], org_check: bool
+) -> Column:
+    """The reason a JVM check (jobs/jvm, govlake.jvm_functions) gives the raw value: it
+    normalises as normalize_id does, then applies every rule in one call per value. The
+    per-character sums cost an interpreted lambda per character as Spark expressions."""
+    from govlake.jvm_functions import function as registered
 
-
-def _authority_types(entity_types: Mapping[str, str]) -> list[str]:
-    return sorted(a + t for a, types in entity_types.items() for t in types)
-
-
-def _uscc_reason(value: Column, entity_types: Mapping[str, str], org_check: bool) -> Column:
-    checks = [
-        (_missing(value), "missing"),
-        (F.length(value) != 18, "bad_length"),
-        (~value.rlike(f"^[{USCC_ALPHABET}]{{18}}$"), "bad_char"),
-        (~_char(value, 1).isin(sorted(entity_types)), "bad_authority"),
-        (~F.substring(value, 1, 2).isin(_authority_types(entity_types)), "bad_entity_type"),
-        (~F.substring(value, 3, 6).rlike(r"^\d{6}$"), "bad_division"),
-        (uscc_check_char(value) != _char(value, 18), "bad_check"),
-    ]
-    if org_check:
-        checks.append((org_code_check_char(value) != _char(value, 17), "bad_org_code_check"))
-    return _first_failure(*checks)
+    spec = F.lit(entity_types_spec(entity_types))
+    return F.call_udf(registered(function), _col(col), spec, F.lit(bool(org_check)))
 
 
 def uscc_check(
@@ -353,59 +317,9 @@ def uscc_check(
     check_org_code: bool = True,
 ) -> Column:
     """GB 32100 USCC check; reason codes in order: missing, bad_length, bad_char,
-    bad_authority, bad_entity_type, bad_division, bad_check, bad_org_code_check."""
-    return _result(_uscc_reason(normalize_id(col), entity_types, check_org_code))
-
-
-def _mod_37_36_step(state: int, value: int) -> int:
-    return ((state or 36) * 2 % 37 + value) % 36
-
-
-# A state's row in the lookup table has a cell per ASCII code up to "Z"; the table holds the
-# next state's row offset, so a step is one addition and one lookup (no multiplication, no
-# search of the alphabet). A character outside 0-9A-Z leads to row 0, or past the table to NULL
-# (codes above "Z"); bad_char reports both.
-MOD_37_36_ROW = ord("Z") + 1
-
-
-def _mod_37_36_next_row(state: int, code: int) -> int:
-    char = chr(code)
-    return _mod_37_36_step(state, BASE36.index(char)) * MOD_37_36_ROW if char in BASE36 else 0
-
-
-MOD_37_36_NEXT = tuple(
-    _mod_37_36_next_row(s, code) for s in range(36) for code in range(MOD_37_36_ROW)
-)
-
-
-def mod_37_36_state(value: Column) -> Column:
-    """ISO/IEC 7064 MOD 37,36 state after all characters; 1 when the check character fits."""
-    table = F.array(*[F.lit(n) for n in MOD_37_36_NEXT])
-
-    def step(row: Column, char: Column) -> Column:
-        return F.get(table, row + F.ascii(char))
-
-    # The interpreted lambda, called per character, is the cost: see benchmarks/README.md
-    # (check-ids) for this form against state x 36 + instr(alphabet).
-    start = F.lit(18 * MOD_37_36_ROW)
-    return (F.aggregate(F.split(value, "", -1), start, step) / MOD_37_36_ROW).cast("int")
-
-
-def _cert_reason(value: Column, entity_types: Mapping[str, str], org_check: bool) -> Column:
-    rest = F.substring(value, len(CERT_ROOT) + 1, 1 << 16)
-    parts = F.split(rest, r"\.", -1)
-    issuer = _uscc_reason(F.get(parts, 1), entity_types, org_check)
-    return _first_failure(
-        (_missing(value), "missing"),
-        (~value.startswith(CERT_ROOT), "bad_root"),
-        (F.size(parts) != CERT_PARTS, "bad_format"),
-        (F.array_contains(parts, "") | (F.length(F.get(parts, 4)) != 1), "bad_format"),
-        (~rest.rlike(r"^[0-9A-Z.]+$"), "bad_char"),
-        (~F.get(parts, 3).rlike(r"^\d{3}$"), "bad_version"),
-        (issuer.isNotNull(), "bad_issuer"),
-        (mod_37_36_state(F.replace(rest, F.lit("."), F.lit(""))) != 1, "bad_check"),
-        eager=True,
-    )
+    bad_authority, bad_entity_type, bad_division, bad_check (MOD 31), bad_org_code_check
+    (GB 11714, characters 9 to 17)."""
+    return _result(_jvm_reason("govlake_uscc_reason", col, entity_types, check_org_code))
 
 
 def cert_check(
@@ -413,9 +327,10 @@ def cert_check(
     entity_types: Mapping[str, str] = ENTITY_TYPES,
     check_org_code: bool = True,
 ) -> Column:
-    """GB/T 36904 certificate identifier check; reason codes in order: missing, bad_root,
-    bad_format, bad_char, bad_version, bad_issuer, bad_check."""
-    return _result(_cert_reason(normalize_id(col), entity_types, check_org_code))
+    """GB/T 36904 certificate identifier check (root 1.2.156.3005.2., then type, issuer USCC,
+    serial, version and an ISO/IEC 7064 MOD 37,36 check character); reason codes in order:
+    missing, bad_root, bad_format, bad_char, bad_version, bad_issuer, bad_check."""
+    return _result(_jvm_reason("govlake_cert_reason", col, entity_types, check_org_code))
 
 
 @lru_cache(maxsize=1)

@@ -17,13 +17,18 @@ if [ "$version" != "3.11" ]; then
 fi
 
 if ! command -v java >/dev/null 2>&1 && [ -z "${JAVA_HOME:-}" ]; then
-  echo "error: Java was not found. Spark 4 needs Java 17 or 21: install OpenJDK 17 (Debian/Ubuntu: apt install openjdk-17-jre-headless; macOS: brew install openjdk@17) or set JAVA_HOME." >&2
+  echo "error: Java was not found. Spark 4 needs Java 17 or 21: install OpenJDK 17 (Debian/Ubuntu: apt install openjdk-17-jdk-headless; macOS: brew install openjdk@17) or set JAVA_HOME." >&2
   exit 1
 fi
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 java_major=$("$JAVA" -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print v[1]; exit}')
 if [ "$java_major" != "17" ] && [ "$java_major" != "21" ]; then
-  echo "error: Java $java_major found; Spark 4 needs Java 17 or 21. Install OpenJDK 17 (apt install openjdk-17-jre-headless) and set JAVA_HOME to it." >&2
+  echo "error: Java $java_major found; Spark 4 needs Java 17 or 21. Install OpenJDK 17 (apt install openjdk-17-jdk-headless) and set JAVA_HOME to it." >&2
+  exit 1
+fi
+# The identifier checks are Java functions compiled on this machine (govlake/jvm_functions.py).
+if ! command -v "${JAVA_HOME:+$JAVA_HOME/bin/}javac" >/dev/null 2>&1; then
+  echo "error: javac was not found: Java $java_major is a runtime only, and the lakehouse compiles its Spark functions (jobs/jvm). Install the JDK (Debian/Ubuntu: apt install openjdk-$java_major-jdk-headless; macOS: brew install openjdk@17) or set JAVA_HOME to one." >&2
   exit 1
 fi
 

@@ -434,6 +434,35 @@ CASES = [
         "1.2.156.3005.2.11100000000013338W001.11420700000012343P.202600000001.001.9",
         "bad_check",
     ),
+    (
+        "cert",
+        "a sixth part",
+        f"{ROOT}11100000000013338W001.11420700000012343P.2026.001.8.1",
+        "bad_format",
+    ),
+    ("cert", "an empty part", f"{ROOT}11100000000013338W001..202600000001.001.8", "bad_format"),
+    (
+        "cert",
+        "two check characters",
+        f"{ROOT}11100000000013338W001.11420700000012343P.2026.001.88",
+        "bad_format",
+    ),
+    ("cert", "nothing after the root", ROOT, "bad_format"),
+    # A line terminator is where a regular expression's $ may match: still a bad character.
+    (
+        "cert",
+        "check part U+0085",
+        f"{ROOT}11100000000013338W001.11420700000012343P.2026.001.\u0085",
+        "bad_char",
+    ),
+    (
+        "cert",
+        "check part outside the BMP",
+        f"{ROOT}11100000000013338W001.11420700000012343P.2026.001.\U0001f600",
+        "bad_char",
+    ),
+    ("uscc", "18 characters, one outside the BMP", "9142070412345678\U0001f600G", "bad_char"),
+    ("uscc", "19 UTF-16 units but 18 characters", "91420704MA4K3B7P8\U0001f600", "bad_char"),
 ]
 
 

@@ -162,6 +162,7 @@ CORE = (
     "govlake.masking",
     "govlake.spark",
     "govlake.class_archive",
+    "govlake.jvm_functions",
     "govlake.console",
 )
 
