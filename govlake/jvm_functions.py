@@ -1,11 +1,11 @@
 """The lakehouse's own Spark functions, written in Java (jobs/jvm) and compiled on this machine.
 
-The USCC and certificate identifier checks sum weights over every character; as Spark
-expressions that took an interpreted lambda per character and stayed at 1-4x python-stdnum
-(issue 19). As Java functions they run in the code Spark generates for the query. The jar is
-compiled by the JDK's `javac` against Spark's own jars, once per version of the sources, into
-the project's jar cache; `govlake.spark` puts it on every session's class path and
-`function()` registers a function in the session that uses it.
+The ID number, USCC and certificate checks sum weights over every character; as Spark
+expressions that took string copies or an interpreted lambda per character and stayed at
+1-20x python-stdnum (issue 19). As Java functions they run in the code Spark generates for
+the query. The jar is compiled by the JDK's `javac` against Spark's own jars, once per
+version of the sources, into the project's jar cache; `govlake.spark` puts it on every
+session's class path and `function()` registers a function in the session that uses it.
 Imports nothing of govlake but errors at module level (govlake.spark imports it).
 """
 
@@ -30,6 +30,7 @@ FOLDER = "govlake-functions"
 JAVA_RELEASE = "17"
 # name in SQL -> its class; each returns a string (a reason code, NULL when valid)
 FUNCTIONS = {
+    "govlake_ric_reason": "govlake.checks.RicReason",
     "govlake_uscc_reason": "govlake.checks.UsccReason",
     "govlake_cert_reason": "govlake.checks.CertReason",
 }

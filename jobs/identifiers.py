@@ -7,9 +7,9 @@ GB/T 4754-2017 industry codes (industry). Values are normalised first: surroundi
 whitespace (also U+3000) trimmed, full-width ASCII turned half-width, letters upper-cased
 (except in unit codes, where a lowercase letter is a defect of its own: the registration
 system writes upper case, so a lower one was typed by hand and may be mistyped otherwise).
-The USCC and certificate checks sum weights over every character: they are Java functions
-(jobs/jvm, compiled by govlake.jvm_functions) that Spark calls from its generated code; the
-others are Spark expressions.
+The ID number, USCC and certificate checks sum weights over every character: they are Java
+functions (jobs/jvm, compiled by govlake.jvm_functions) that Spark calls from its generated
+code; the others are Spark expressions.
 
 Address codes: GB/T 2260 changes every year, while an ID number keeps the code that was
 current when it was first issued, so a correct check needs every code ever assigned and
@@ -41,7 +41,6 @@ TRIM_CHARS = " \t\r\n\u3000\u00a0\u200b\ufeff"
 FULL_WIDTH = "".join(chr(code) for code in range(0xFF01, 0xFF5F))
 HALF_WIDTH = "".join(chr(code) for code in range(0x21, 0x7F))
 
-RIC_CHECK_CHARS = "10X98765432"
 RIC_FORM = r"^\d{17}[\dX]$"
 RIC_OLD_FORM = r"^\d{15}$"
 EARLIEST_BIRTH = dt.date(1900, 1, 1)
@@ -184,11 +183,6 @@ def _char(value: Column, pos: int) -> Column:
     return F.substring(value, pos, 1)
 
 
-def _pick(chars: str, index: Column) -> Column:
-    """The character of `chars` at a 0-based column index."""
-    return F.lit(chars).substr(index + 1, F.lit(1))
-
-
 def _today(today: dt.date | str | Column | None) -> Column:
     if today is None:
         return F.current_date()
@@ -197,20 +191,16 @@ def _today(today: dt.date | str | Column | None) -> Column:
     return F.lit(dt.date.fromisoformat(today) if isinstance(today, str) else today)
 
 
-def _prefix_match(code: Column, prefixes: Iterable[str]) -> Column:
-    """Whether `code` starts with one of `prefixes` (digit strings of length 2 to 6)."""
-    by_length: dict[int, list[str]] = {}
-    for prefix in prefixes:
-        if not (prefix.isdigit() and 2 <= len(prefix) <= 6):
+def _prefix_spec(prefixes: Iterable[str]) -> str:
+    """Address code prefixes as the JVM check reads them ("11,12,4207"): digit strings of
+    length 2 to 6, checked here so a wrong one fails where it is given."""
+    chosen = sorted(set(prefixes))
+    for prefix in chosen:
+        if not (prefix.isascii() and prefix.isdigit() and 2 <= len(prefix) <= 6):
             raise ValueError(f"address code prefix {prefix!r} is not 2 to 6 digits")
-        by_length.setdefault(len(prefix), []).append(prefix)
-    if not by_length:
+    if not chosen:
         raise ValueError("address_codes is empty")
-    tests = [F.substring(code, 1, n).isin(sorted(codes)) for n, codes in by_length.items()]
-    match = tests[0]
-    for test in tests[1:]:
-        match = match | test
-    return match
+    return ",".join(chosen)
 
 
 @lru_cache(maxsize=1)
@@ -226,16 +216,6 @@ def stdnum_address_codes() -> frozenset[str]:
     return frozenset(codes)
 
 
-def ric_check_char(value: Column) -> Column:
-    """The GB 11643 (ISO 7064 MOD 11-2) check character of the first 17 digits.
-
-    The weights are 2^(18-i) mod 11 and 13 = 2 (mod 11), so the weighted sum is twice the
-    digits read as one base-13 number (stdnum's trick): one conv instead of 17 substrings.
-    """
-    number = F.conv(F.substring(value, 1, 17), 13, 10).try_cast("long")
-    return _pick(RIC_CHECK_CHARS, F.pmod(2 * F.pmod(number, F.lit(11)), F.lit(11)))
-
-
 def _ric_date(value: Column) -> Column:
     return F.try_to_date(F.substring(value, 7, 8), "yyyyMMdd")
 
@@ -246,22 +226,14 @@ def ric_check(
     address_codes: Iterable[str] = PROVINCES,
 ) -> Column:
     """GB 11643 ID number check; reason codes in order: missing, old_15_digit, bad_length,
-    bad_char, bad_check, bad_birth_date, birth_before_1900, birth_in_future, unknown_division."""
-    value = normalize_id(col)
-    birth = _ric_date(value)
-    return _result(
-        _first_failure(
-            (_missing(value), "missing"),
-            (value.rlike(RIC_OLD_FORM), "old_15_digit"),
-            (F.length(value) != 18, "bad_length"),
-            (~value.rlike(RIC_FORM), "bad_char"),
-            (ric_check_char(value) != _char(value, 18), "bad_check"),
-            (birth.isNull(), "bad_birth_date"),
-            (birth < F.lit(EARLIEST_BIRTH), "birth_before_1900"),
-            (birth > _today(today), "birth_in_future"),
-            (~_prefix_match(F.substring(value, 1, 6), address_codes), "unknown_division"),
-        )
-    )
+    bad_char, bad_check (MOD 11-2), bad_birth_date, birth_before_1900, birth_in_future
+    (after `today`, by default the current date), unknown_division (not one of
+    `address_codes`' prefixes)."""
+    from govlake.jvm_functions import function as registered
+
+    day = F.date_format(_today(today), "yyyyMMdd")
+    prefixes = F.lit(_prefix_spec(address_codes))
+    return _result(F.call_udf(registered("govlake_ric_reason"), _col(col), day, prefixes))
 
 
 def ric_birth_date(col: ColumnOrName) -> Column:

@@ -6,15 +6,12 @@ package govlake.checks;
  */
 public final class EntityTypes {
   private static final int ASCII = 128;
-  // The last table parsed: every row of a query passes the same text.
-  private static volatile EntityTypes last;
+  private static final LastParsed<EntityTypes> PARSED = new LastParsed<>(EntityTypes::new);
 
-  private final String spec;
   private final boolean[] authorities = new boolean[ASCII];
   private final boolean[] pairs = new boolean[ASCII * ASCII];
 
   private EntityTypes(String spec) {
-    this.spec = spec;
     for (String entry : spec.split(";", -1)) {
       int colon = entry.indexOf(':');
       if (colon != 1 || entry.charAt(0) >= ASCII) {
@@ -34,13 +31,7 @@ public final class EntityTypes {
 
   /** The table for `spec`, parsed once while rows keep passing the same text. */
   public static EntityTypes of(String spec) {
-    EntityTypes known = last;
-    if (known != null && known.spec.equals(spec)) {
-      return known;
-    }
-    known = new EntityTypes(spec);
-    last = known;
-    return known;
+    return PARSED.of(spec);
   }
 
   boolean isAuthority(char authority) {

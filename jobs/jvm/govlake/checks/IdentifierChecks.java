@@ -1,11 +1,11 @@
 package govlake.checks;
 
 /**
- * GB 32100 credit codes (USCC) and GB/T 36904 certificate identifiers checked in one call per
- * value, with the reason codes of jobs/identifiers.py (null when valid).
+ * GB 11643 ID numbers, GB 32100 credit codes (USCC) and GB/T 36904 certificate identifiers
+ * checked in one call per value, with the reason codes of jobs/identifiers.py (null if valid).
  *
- * <p>Spark expressions could only reach the per-character MOD 31 and MOD 37,36 sums through
- * an interpreted lambda or string copies; here they are plain loops (issue 19).
+ * <p>Spark expressions could only reach the per-character MOD 11-2, MOD 31 and MOD 37,36 sums
+ * through an interpreted lambda or string copies; here they are plain loops (issue 19).
  */
 public final class IdentifierChecks {
   static final String TRIM = " \t\r\n\u3000\u00a0\u200b\ufeff";
@@ -16,6 +16,13 @@ public final class IdentifierChecks {
     1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28
   };
   private static final int[] ORG_WEIGHTS = {3, 7, 9, 10, 5, 8, 4, 2};
+  // GB 11643: 2^(18-i) mod 11.
+  private static final int[] RIC_WEIGHTS = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+  private static final String RIC_CHECK_CHARS = "10X98765432";
+  private static final int RIC_LENGTH = 18;
+  private static final int RIC_OLD_LENGTH = 15;
+  private static final String EARLIEST_BIRTH = "19000101";
+  private static final int[] DAYS_IN_MONTH = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   private static final String ORG_CHECK_CHARS = "0X987654321";
   private static final int USCC_LENGTH = 18;
   private static final int CERT_PARTS = 5;
@@ -73,6 +80,82 @@ public final class IdentifierChecks {
     return new String(chars);
   }
 
+  /**
+   * The reason a normalised ID number fails, most basic first; null when valid. `today` is
+   * yyyyMMdd (a later birth date is in the future; null skips that check).
+   */
+  public static String ricReason(String value, String today, AddressPrefixes prefixes) {
+    if (value == null || value.isEmpty()) {
+      return "missing";
+    }
+    if (value.length() == RIC_OLD_LENGTH && digits(value, 0, RIC_OLD_LENGTH)) {
+      return "old_15_digit";
+    }
+    if (value.codePointCount(0, value.length()) != RIC_LENGTH) {
+      return "bad_length";
+    }
+    char last = value.charAt(17);
+    if (!digits(value, 0, 17) || !(last == 'X' || (last >= '0' && last <= '9'))) {
+      return "bad_char";
+    }
+    if (ricCheckChar(value) != last) {
+      return "bad_check";
+    }
+    return birthReason(value, today, prefixes);
+  }
+
+  private static String birthReason(String value, String today, AddressPrefixes prefixes) {
+    if (!isDate(value, 6)) {
+      return "bad_birth_date";
+    }
+    // Eight digits each: their order is the dates' order.
+    if (compare8(value, EARLIEST_BIRTH) < 0) {
+      return "birth_before_1900";
+    }
+    if (today != null && compare8(value, today) > 0) {
+      return "birth_in_future";
+    }
+    return prefixes.matches(value) ? null : "unknown_division";
+  }
+
+  /** The birth date (characters 7 to 14) against a yyyyMMdd date. */
+  private static int compare8(String value, String date) {
+    if (date.length() != 8) {
+      throw new IllegalArgumentException("date '" + date + "' is not yyyyMMdd");
+    }
+    for (int i = 0; i < 8; i++) {
+      int diff = value.charAt(6 + i) - date.charAt(i);
+      if (diff != 0) {
+        return diff;
+      }
+    }
+    return 0;
+  }
+
+  /**
+   * Whether the 8 digits from `from` are a date yyyyMMdd of the proleptic Gregorian calendar
+   * (as Spark's try_to_date reads them: year 0000 included).
+   */
+  static boolean isDate(String value, int from) {
+    int year = Integer.parseInt(value, from, from + 4, 10);
+    int month = Integer.parseInt(value, from + 4, from + 6, 10);
+    int day = Integer.parseInt(value, from + 6, from + 8, 10);
+    if (month < 1 || month > 12 || day < 1) {
+      return false;
+    }
+    boolean leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    return day <= DAYS_IN_MONTH[month - 1] + (month == 2 && leap ? 1 : 0);
+  }
+
+  /** GB 11643 (ISO 7064 MOD 11-2) check character of the first 17 digits. */
+  static char ricCheckChar(String value) {
+    int total = 0;
+    for (int i = 0; i < RIC_WEIGHTS.length; i++) {
+      total += (value.charAt(i) - '0') * RIC_WEIGHTS[i];
+    }
+    return RIC_CHECK_CHARS.charAt(total % 11);
+  }
+
   /** The reason a normalised credit code fails, most basic first; null when valid. */
   public static String usccReason(String value, EntityTypes types, boolean orgCheck) {
     return value == null ? "missing" : usccReason(value, 0, value.length(), types, orgCheck);
@@ -113,7 +196,7 @@ public final class IdentifierChecks {
     return c < USCC_VALUE.length ? USCC_VALUE[c] : -1;
   }
 
-  private static boolean digits(String value, int start, int length) {
+  static boolean digits(String value, int start, int length) {
     if (value.length() < start + length) {
       return false;
     }
