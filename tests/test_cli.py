@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 
@@ -165,6 +166,34 @@ def test_the_command_line_starts_without_spark_or_the_sql_parser():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", done.stdout
+
+
+# Modules of the environment no test imports (so no test process could have written their
+# bytecode) and those every night task imports, and the project's own.
+COMPILED_MODULES = (
+    "pyspark.mllib.fpm",
+    "airflow.providers.standard.sensors.time_delta",
+    "pyspark.sql.functions",
+    "airflow.sdk",
+    "great_expectations",
+    "govlake.cli",
+    "jobs.identifiers",
+)
+
+
+def test_the_environment_was_compiled_to_bytecode():
+    """scripts/bootstrap.sh writes the environment's and the project's bytecode: where
+    PYTHONDONTWRITEBYTECODE is set (as on CI), nothing else does, and every new process (an
+    Airflow task, a command, a test's subprocess) compiled pyspark, Airflow and GX from source,
+    2.7x the CPU (benchmarks.startup)."""
+    import importlib.util
+
+    missing = []
+    for name in COMPILED_MODULES:
+        origin = importlib.util.find_spec(name).origin
+        if not Path(importlib.util.cache_from_source(origin)).is_file():
+            missing.append(name)
+    assert not missing, f"no bytecode for {missing}: run `make venv` (scripts/bootstrap.sh)"
 
 
 def test_the_access_and_share_packages_still_name_their_classes():
