@@ -2,15 +2,12 @@ package govlake.checks;
 
 import org.apache.spark.sql.api.java.UDF3;
 
-/** Spark function (value, entity types, check organisation code) -> reason or null. */
-public final class UsccReason implements UDF3<String, String, Boolean, String> {
+/** GB 32100 credit code: govlake_uscc_reason(value, entity types, check organisation code). */
+public final class UsccReason extends EntityReason
+    implements UDF3<String, String, Boolean, String> {
   private static final long serialVersionUID = 1L;
 
-  @Override
-  public String call(String value, String entityTypes, Boolean orgCheck) {
-    return IdentifierChecks.usccReason(
-        IdentifierChecks.normalize(value),
-        EntityTypes.of(entityTypes),
-        Boolean.TRUE.equals(orgCheck));
+  public UsccReason() {
+    super(false);
   }
 }
