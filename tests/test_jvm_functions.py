@@ -82,3 +82,18 @@ def test_other_entity_types_are_checked_as_given(spark):
     assert [r.r for r in rows] == [None, "bad_authority"]
     rows = frame.select(ids.uscc_check("v", entity_types={"9": "2", "Y": "1"}).reason.alias("r"))
     assert [r.r for r in rows.collect()] == ["bad_entity_type", None]
+
+
+def test_the_java_checks_normalise_as_normalize_id_does(spark):
+    """The Java functions trim and widen the value themselves: every character normalize_id
+    trims, and every full-width one it narrows, is treated the same (an edit of TRIM_CHARS or
+    FULL_WIDTH on one side only fails here)."""
+    valid = "91420704MA4K3B7P8G"
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in valid)
+    values = [f"{c}{valid}{c}" for c in ids.TRIM_CHARS] + [wide, valid.lower()]
+    frame = spark.createDataFrame([(v,) for v in values], "v string")
+    rows = frame.select(
+        ids.normalize_id("v").alias("n"), ids.uscc_check("v").reason.alias("r")
+    ).collect()
+    assert [r.n for r in rows] == [valid] * len(values)
+    assert [r.r for r in rows] == [None] * len(values)
