@@ -173,8 +173,9 @@ def get_spark(
         Path(cfg.spark_event_log).mkdir(parents=True, exist_ok=True)  # Spark needs it to exist
     builder = SparkSession.builder.appName(app_name)
     conf = spark_conf(cfg)
+    submit_args = None
     if starting:
-        conf = with_functions_jar(with_resolved_jars(conf, cfg), cfg)
+        conf, submit_args = with_functions_jar(with_resolved_jars(conf, cfg), cfg)
         extra = class_archive.driver_options(cfg) if java_options is None else java_options
         conf["spark.driver.extraJavaOptions"] += f" {extra}" if extra else ""
     # The keys are read before the JVM starts: a missing one fails here, naming where to put it.
@@ -182,7 +183,7 @@ def get_spark(
         builder = builder.config(key, value)
     log = cfg.lakehouse.parent / "logs" / "spark.log"
     try:
-        with jvm_output_to(log):
+        with jvm_output_to(log), _launched_with(submit_args):
             spark = builder.getOrCreate()
     except Exception as exc:
         raise GovlakeError(
@@ -231,11 +232,39 @@ def with_resolved_jars(conf: dict[str, str], cfg: Settings) -> dict[str, str]:
     return {**out, "spark.jars": ",".join(jars)}
 
 
-def with_functions_jar(conf: dict[str, str], cfg: Settings) -> dict[str, str]:
-    """`conf` with the lakehouse's own Spark functions (govlake.jvm_functions) on the class
-    path, compiled first when this machine has not yet."""
+def with_functions_jar(conf: dict[str, str], cfg: Settings) -> tuple[dict[str, str], str]:
+    """`conf` and the spark-submit arguments of a new driver with the lakehouse's own Spark
+    functions (govlake.jvm_functions) on its class path, compiled first if need be.
+
+    When Ivy is still to resolve the packages, spark-submit merges their jars into `spark.jars`,
+    and a `spark.jars` in the session's conf would replace that merged list (PySpark sets it
+    after the launch): the driver would lack them on a cluster's executors and the list would
+    never be kept. So then the jar goes to spark-submit as `--jars` instead."""
+    import shlex
+
+    jar = str(jvm_functions.ensure_jar(cfg))
+    submit = os.environ.get("PYSPARK_SUBMIT_ARGS", "pyspark-shell")
+    if "spark.jars.packages" in conf:
+        return conf, f"--jars {shlex.quote(jar)} {submit}"
     jars = [j for j in conf.get("spark.jars", "").split(",") if j]
-    return {**conf, "spark.jars": ",".join([*jars, str(jvm_functions.ensure_jar(cfg))])}
+    return {**conf, "spark.jars": ",".join([*jars, jar])}, submit
+
+
+@contextmanager
+def _launched_with(submit_args: str | None) -> Iterator[None]:
+    """PYSPARK_SUBMIT_ARGS (what PySpark passes to spark-submit) while a driver starts."""
+    if submit_args is None:
+        yield
+        return
+    saved = os.environ.get("PYSPARK_SUBMIT_ARGS")
+    os.environ["PYSPARK_SUBMIT_ARGS"] = submit_args
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYSPARK_SUBMIT_ARGS", None)
+        else:
+            os.environ["PYSPARK_SUBMIT_ARGS"] = saved
 
 
 def remember_resolved_jars(conf: dict[str, str], jars: str, cfg: Settings) -> None:

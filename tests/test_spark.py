@@ -199,6 +199,26 @@ def test_jars_resolved_once_are_reused_while_every_jar_exists(tmp_path, cfg):
     assert not list((tmp_path / "ivy").rglob("*.tmp"))
 
 
+def test_the_functions_jar_never_replaces_the_jars_ivy_resolves(cfg, monkeypatch):
+    """A first start (packages still to resolve) passes the lakehouse's function jar to
+    spark-submit as --jars: a spark.jars in the conf would replace the list spark-submit merges
+    with the resolved packages (a cluster's executors lacked Delta, and the list was never
+    kept). A start from the kept jars adds it to spark.jars."""
+    from govlake.jvm_functions import ensure_jar
+    from govlake.spark import with_functions_jar
+
+    jar = str(ensure_jar(cfg))
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+    first = {"spark.jars.packages": "g:a:1", "spark.master": "local"}
+    assert with_functions_jar(first, cfg) == (first, f"--jars {jar} pyspark-shell")
+    kept = {"spark.jars": "file:///a.jar,file:///b.jar", "spark.master": "local"}
+    conf, submit = with_functions_jar(kept, cfg)
+    assert conf == {**kept, "spark.jars": f"file:///a.jar,file:///b.jar,{jar}"}
+    assert submit == "pyspark-shell"
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-memory 2g pyspark-shell")
+    assert with_functions_jar(first, cfg)[1] == f"--jars {jar} --driver-memory 2g pyspark-shell"
+
+
 def test_the_running_session_kept_the_jars_it_started_with(spark, cfg):
     """The session of this run started with the lakehouse's packages (resolved by Ivy) or with
     the jars kept from an earlier start; either way the list for the next start is kept, and
