@@ -12,8 +12,6 @@ Imports nothing of govlake but errors at module level (govlake.spark imports it)
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import subprocess
 import tempfile
 import zipfile
@@ -56,10 +54,11 @@ def ensure_jar(cfg: Settings) -> Path:
     jar = jar_path(cfg)
     if jar.is_file():
         return jar
-    from govlake.class_archive import spark_jars
+    from govlake.class_archive import java_binary, spark_jars
 
-    javac = shutil.which("javac", path=_java_path())
-    if javac is None:
+    # The compiler beside the `java` Spark's launcher runs (JAVA_HOME's, else PATH's).
+    javac = java_binary().with_name("javac")
+    if not javac.is_file():
         raise GovlakeError(
             "javac (the Java compiler) was not found: the lakehouse's identifier checks are "
             "Java functions compiled on first use.",
@@ -77,13 +76,8 @@ def ensure_jar(cfg: Settings) -> Path:
     return jar
 
 
-def _java_path() -> str:
-    home = os.environ.get("JAVA_HOME")
-    return os.pathsep.join(([f"{home}/bin"] if home else []) + [os.environ.get("PATH", "")])
-
-
-def _compile(javac: str, spark_jars: Path, classes: Path) -> None:
-    command = [javac, "--release", JAVA_RELEASE, "-encoding", "UTF-8", "-nowarn"]
+def _compile(javac: Path, spark_jars: Path, classes: Path) -> None:
+    command = [str(javac), "--release", JAVA_RELEASE, "-encoding", "UTF-8", "-nowarn"]
     command += ["-cp", f"{spark_jars}/*", "-d", str(classes), *map(str, _sources())]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:

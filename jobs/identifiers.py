@@ -220,6 +220,15 @@ def _ric_date(value: Column) -> Column:
     return F.try_to_date(F.substring(value, 7, 8), "yyyyMMdd")
 
 
+def _jvm_check(function: str, col: ColumnOrName, *arguments: Column) -> Column:
+    """The result of a JVM check (jobs/jvm, govlake.jvm_functions) of the raw value: it
+    normalises as normalize_id does, then applies every rule in one call per value. The
+    per-character sums cost string copies or an interpreted lambda as Spark expressions."""
+    from govlake.jvm_functions import function as registered
+
+    return _result(F.call_udf(registered(function), _col(col), *arguments))
+
+
 def ric_check(
     col: ColumnOrName,
     today: dt.date | str | Column | None = None,
@@ -229,11 +238,8 @@ def ric_check(
     bad_char, bad_check (MOD 11-2), bad_birth_date, birth_before_1900, birth_in_future
     (after `today`, by default the current date), unknown_division (not one of
     `address_codes`' prefixes)."""
-    from govlake.jvm_functions import function as registered
-
     day = F.date_format(_today(today), "yyyyMMdd")
-    prefixes = F.lit(_prefix_spec(address_codes))
-    return _result(F.call_udf(registered("govlake_ric_reason"), _col(col), day, prefixes))
+    return _jvm_check("govlake_ric_reason", col, day, F.lit(_prefix_spec(address_codes)))
 
 
 def ric_birth_date(col: ColumnOrName) -> Column:
@@ -271,16 +277,8 @@ def entity_types_spec(entity_types: Mapping[str, str]) -> str:
     return ";".join(f"{authority}:{types}" for authority, types in sorted(entity_types.items()))
 
 
-def _jvm_reason(
-    function: str, col: ColumnOrName, entity_types: Mapping[str, str], org_check: bool
-) -> Column:
-    """The reason a JVM check (jobs/jvm, govlake.jvm_functions) gives the raw value: it
-    normalises as normalize_id does, then applies every rule in one call per value. The
-    per-character sums cost an interpreted lambda per character as Spark expressions."""
-    from govlake.jvm_functions import function as registered
-
-    spec = F.lit(entity_types_spec(entity_types))
-    return F.call_udf(registered(function), _col(col), spec, F.lit(bool(org_check)))
+def _entity_arguments(entity_types: Mapping[str, str], org_check: bool) -> tuple[Column, ...]:
+    return F.lit(entity_types_spec(entity_types)), F.lit(bool(org_check))
 
 
 def uscc_check(
@@ -291,7 +289,8 @@ def uscc_check(
     """GB 32100 USCC check; reason codes in order: missing, bad_length, bad_char,
     bad_authority, bad_entity_type, bad_division, bad_check (MOD 31), bad_org_code_check
     (GB 11714, characters 9 to 17)."""
-    return _result(_jvm_reason("govlake_uscc_reason", col, entity_types, check_org_code))
+    arguments = _entity_arguments(entity_types, check_org_code)
+    return _jvm_check("govlake_uscc_reason", col, *arguments)
 
 
 def cert_check(
@@ -302,7 +301,8 @@ def cert_check(
     """GB/T 36904 certificate identifier check (root 1.2.156.3005.2., then type, issuer USCC,
     serial, version and an ISO/IEC 7064 MOD 37,36 check character); reason codes in order:
     missing, bad_root, bad_format, bad_char, bad_version, bad_issuer, bad_check."""
-    return _result(_jvm_reason("govlake_cert_reason", col, entity_types, check_org_code))
+    arguments = _entity_arguments(entity_types, check_org_code)
+    return _jvm_check("govlake_cert_reason", col, *arguments)
 
 
 @lru_cache(maxsize=1)
