@@ -48,7 +48,10 @@ class Owned:
         with refusal_named(self.table, cfg):
             if not lakehouse.append_without_jvm(self.table, rows, cfg):
                 df = spark.createDataFrame(rows, self.schema)
-                self.table.write(df, "append", options={"mergeSchema": "true"}, cfg=cfg)
+                options = {"mergeSchema": "true"}
+                self.table.write(
+                    df, "append", partition_by=self.partition_by, options=options, cfg=cfg
+                )
 
 
 @contextmanager

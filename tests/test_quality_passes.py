@@ -237,6 +237,25 @@ def test_each_validation_adds_one_file_per_result_table(spark, cfg):
         assert last["operationMetrics"]["numFiles"] == "1"
 
 
+def test_the_results_are_appended_by_delta_rs_without_a_spark_job(spark, cfg):
+    """A load's rule results (a few dozen rows) are a delta-rs append once quality.results
+    exists: no Spark job or commit beside the table's own write. Readers get them whole."""
+    from jobs.quality.results import write_results
+
+    table = "ods.qp__no_job"
+    suite = suite_of([rule("expect_column_values_to_be_valid_ric", column="sfzh")], table)
+    validate(spark, cfg, suite, spark.createDataFrame(ROWS, SCHEMA), batch(table))
+    (first,) = [r.asDict() for r in latest(spark, cfg, RESULTS, table)]
+    later = first["validated_at"] + dt.timedelta(minutes=5)
+    again = {**first, "run_id": "night-2", "validated_at": later, "sample": ["420704****"]}
+    before = jobs_run(spark)
+    write_results(spark, cfg, batch(table, "night-2"), [again])
+    assert jobs_run(spark) == before
+    assert [r.asDict() for r in latest(spark, cfg, RESULTS, table)] == [again]
+    files = RESULTS.table.read(spark, cfg).where(f"`table` = '{table}'").inputFiles()
+    assert len(files) == 2 and all(f"/table={table}/" in f for f in files)
+
+
 def test_an_empty_batch_validates(spark, cfg):
     df = spark.createDataFrame([], SCHEMA)
     suite = suite_of(

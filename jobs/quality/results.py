@@ -88,8 +88,9 @@ def _append(df: DataFrame, cfg: Settings, owned: Owned) -> None:
 
 
 def write_results(spark: SparkSession, cfg: Settings, batch: Batch, rows: list[dict]) -> None:
-    # One file per validation: a few dozen rows, read back by every feedback run.
-    _append(spark.createDataFrame(rows, RESULTS.schema).coalesce(1), cfg, RESULTS)
+    """One validation's rule rows (a few dozen, one file), appended by delta-rs once the table
+    exists: a Spark append is a job and a commit beside the table's own write, on every load."""
+    RESULTS.append(spark, rows, cfg)
 
 
 def write_failed_rows(
