@@ -8,7 +8,9 @@ changes nothing and a load killed half way leaves the table at its previous vers
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -252,20 +254,48 @@ def write_batch(
 
 
 def write_rows(spark: SparkSession, ctx: LoadContext, staged, rows, run, committed) -> None:
-    """The batch's rejects, then its rows in one atomic replace of the batch's partition."""
+    """The batch's rows in one atomic replace of the batch's partition, and beside it (other
+    tables, so no conflict) its rejects and dropped rows; returns once all are committed."""
 
     had = committed.asDict() if committed is not None else {}
+    aside = []
     if run.rows_rejected or had.get("rows_rejected"):
         rejects = _set_aside(staged, ctx, "_reject_reason", "rejected_at")
-        ops.replace_rejects(spark, ctx.cfg, rejects, run)
+        aside.append(lambda: ops.replace_rejects(spark, ctx.cfg, rejects, run))
     if run.rows_dropped or had.get("rows_dropped"):
         dropped = _set_aside(staged, ctx, "_drop_reason", "dropped_at")
-        ops.replace_dropped(spark, ctx.cfg, dropped, run)
+        aside.append(lambda: ops.replace_dropped(spark, ctx.cfg, dropped, run))
     options = {"replaceWhere": f"_batch_date = DATE'{ctx.day}'", "mergeSchema": "true"}
     if not ctx.table.exists(spark, ctx.cfg):
         # Library builds read what changed since their last build from the change data feed.
         options["delta.enableChangeDataFeed"] = "true"
-    ctx.table.write(rows, "overwrite", partition_by=("_batch_date",), options=options, cfg=ctx.cfg)
+    with running_beside(aside):
+        ctx.table.write(
+            rows, "overwrite", partition_by=("_batch_date",), options=options, cfg=ctx.cfg
+        )
+
+
+@contextmanager
+def running_beside(writes: list[Callable[[], None]]) -> Iterator[None]:
+    """Run `writes` in threads while the body runs, and wait for every one on leaving.
+
+    Each Delta write of a small batch is mostly fixed latency (planning, the log, the commit),
+    not work for the two cores, so the set-aside tables' replaces overlap the batch's own. The
+    body's error is raised first; else the first write's error."""
+    if not writes:
+        yield
+        return
+    pool = ThreadPoolExecutor(max_workers=len(writes), thread_name_prefix="set-aside")
+    futures = [pool.submit(write) for write in writes]
+    pool.shutdown(wait=False)
+    try:
+        yield
+    except BaseException:
+        wait(futures)
+        raise
+    wait(futures)
+    for future in futures:
+        future.result()  # raises the first write's error
 
 
 def _set_aside(staged: DataFrame, ctx: LoadContext, reason: str, stamped: str) -> DataFrame:
