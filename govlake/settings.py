@@ -79,6 +79,10 @@ class Settings(BaseModel):
     # worth it on real volumes; on a test's few rows that compiling was a third of the driver's
     # CPU (issue 19's JFR profile), so the test rows evaluate expressions interpreted instead.
     code_generation: bool = True
+    # With code generation on, a load whose batch has fewer rows than this evaluates its
+    # validation and writes interpreted all the same: compiling cost more than it saved below
+    # about 10,000 rows, and less above (benchmarks/README.md, issue 19's eleventh profile).
+    compile_from_rows: int = 10_000
     # Absolute folders outside sources_root that a file source's `path` may name; any other
     # path (`../../etc`, `/etc`) is refused, so a source file cannot load arbitrary files.
     source_roots: tuple[Path, ...] = ()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -109,13 +110,54 @@ def _storage_conf(cfg: Settings) -> dict[str, str]:
 
 
 def _code_generation(cfg: Settings) -> dict[str, str]:
+    return code_generation_conf(cfg.code_generation)
+
+
+def code_generation_conf(compiled: bool) -> dict[str, str]:
     """Whole-stage code generation and compiled projections (Spark's defaults), or neither: the
     same plans evaluated interpreted, without compiling Java for each query. The factory mode
     is an internal Spark flag; tests/test_spark.py pins that it still stops compiling."""
     return {
-        "spark.sql.codegen.wholeStage": str(cfg.code_generation).lower(),
-        "spark.sql.codegen.factoryMode": "FALLBACK" if cfg.code_generation else "NO_CODEGEN",
+        "spark.sql.codegen.wholeStage": str(compiled).lower(),
+        "spark.sql.codegen.factoryMode": "FALLBACK" if compiled else "NO_CODEGEN",
     }
+
+
+_EVALUATION = threading.Lock()
+# Holders inside `evaluating` now, and the session's own values they replaced.
+_evaluation: dict = {"holders": 0, "saved": {}}
+
+
+@contextmanager
+def evaluating(spark: SparkSession, compiled: bool) -> Iterator[None]:
+    """Queries started inside compile Java (`compiled`) or evaluate interpreted, whatever the
+    session's setting; it is restored when the last overlapping holder leaves.
+
+    Both ways compute the same rows; only speed differs (a batch of a few thousand rows spends
+    more compiling than evaluating). The setting is the session's, so holders in other threads
+    that overlap run with the mode set last."""
+    conf = code_generation_conf(compiled)
+    with _EVALUATION:
+        if not _evaluation["holders"]:
+            _evaluation["saved"] = {key: spark.conf.get(key, None) for key in conf}
+        _evaluation["holders"] += 1
+        for key, value in conf.items():
+            spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        with _EVALUATION:
+            _evaluation["holders"] -= 1
+            if not _evaluation["holders"]:
+                _restore(spark, _evaluation["saved"])
+
+
+def _restore(spark: SparkSession, saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, value)
 
 
 def _event_log(cfg: Settings) -> dict[str, str]:

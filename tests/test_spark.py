@@ -94,6 +94,48 @@ def test_the_test_rows_evaluate_queries_without_compiling_them(spark):
     assert compiled_classes(spark) > before
 
 
+def test_evaluating_compiles_inside_and_restores_the_sessions_mode(spark):
+    """`evaluating(spark, True)` compiles a new query in the test row's interpreted session;
+    once the last of two overlapping holders leaves, the session's own mode is back and a new
+    query compiles nothing again."""
+    import uuid
+
+    from govlake.spark import evaluating
+
+    keys = ("spark.sql.codegen.wholeStage", "spark.sql.codegen.factoryMode")
+    own = {key: spark.conf.get(key) for key in keys}
+    assert own == {keys[0]: "false", keys[1]: "NO_CODEGEN"}
+
+    def new_query() -> list[int]:
+        salt = uuid.uuid4().int % 1_000_003
+        sql = f"SELECT id * {salt} + length(cast(id AS string)) AS s FROM range(9) WHERE id > 2"
+        return [r["s"] for r in spark.sql(sql).collect()]
+
+    before = compiled_classes(spark)
+    with evaluating(spark, False):
+        with evaluating(spark, True):  # overlapping: the mode set last holds
+            compiled = new_query()
+            assert compiled_classes(spark) > before
+        assert {key: spark.conf.get(key) for key in keys} != own  # one holder still inside
+    assert {key: spark.conf.get(key) for key in keys} == own
+    before = compiled_classes(spark)
+    assert len(new_query()) == len(compiled) == 6
+    assert compiled_classes(spark) == before
+
+
+def test_a_small_batch_is_validated_and_written_interpreted():
+    """Below compile_from_rows a load evaluates interpreted even where the row compiles; a row
+    that never compiles (the test rows) never does, whatever the batch."""
+    from govlake.settings import load_settings
+    from jobs.ingest import compiles
+
+    local = load_settings("local")
+    assert local.code_generation and local.compile_from_rows == 10_000
+    assert not compiles(local, 9_999)
+    assert compiles(local, 10_000)
+    assert not compiles(load_settings("test"), 10_000_000)
+
+
 def test_the_driver_jvm_collects_with_the_throughput_collector(spark):
     """The GC option reaches the running driver JVM (asked through its management beans), not
     only the conf dictionary: G1's collectors are named "G1 ...", the throughput one's "PS ..."."""
