@@ -373,3 +373,35 @@ def test_a_row_lost_after_the_write_unbalances_the_load(
     monkeypatch.setattr(ingest, "write_rows", write_then_lose_one)
     with pytest.raises(GovlakeError, match=f"does not balance: read 4, {counts}"):
         load_table(system, "birth", DAY2, "run-1", spark)
+
+
+def test_writes_beside_the_batch_are_waited_for_and_their_error_raised():
+    """The set-aside replaces run beside the batch's write: leaving waits for every one; a
+    failed one fails the load after the batch's write, and the batch's own error comes first."""
+    import threading
+    import time
+
+    from jobs.ingest import running_beside
+
+    release, done = threading.Event(), []
+
+    def slow():
+        release.wait(5)
+        time.sleep(0.3)  # still running when the body ends: only a wait finds it done
+        done.append("slow")
+
+    def broken():
+        raise OSError("rejected_rows: disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        with running_beside([slow, broken]):
+            release.set()
+            done.append("batch")
+    assert sorted(done) == ["batch", "slow"]
+
+    release.clear()
+    with pytest.raises(ValueError, match="the batch's write"):
+        with running_beside([slow, broken]):
+            release.set()
+            raise ValueError("the batch's write failed")
+    assert done.count("slow") == 2  # waited for before the error left
