@@ -64,7 +64,7 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
         "spark.sql.adaptive.enabled": str(cfg.adaptive_execution).lower(),
         "spark.sql.session.timeZone": cfg.timezone,
-        **_code_generation(cfg),
+        **code_generation_conf(cfg.code_generation),
         # JDBC TEXT columns arrive as VARCHAR(0); keep them plain strings.
         "spark.sql.legacy.charVarcharAsString": "true",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -107,10 +107,6 @@ def _storage_conf(cfg: Settings) -> dict[str, str]:
     if SCHEME_EXCLUDES.get(scheme):
         conf["spark.jars.excludes"] = ",".join(SCHEME_EXCLUDES[scheme])
     return {**conf, **hadoop_options(cfg)}
-
-
-def _code_generation(cfg: Settings) -> dict[str, str]:
-    return code_generation_conf(cfg.code_generation)
 
 
 def code_generation_conf(compiled: bool) -> dict[str, str]:
