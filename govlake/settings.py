@@ -79,10 +79,11 @@ class Settings(BaseModel):
     # worth it on real volumes; on a test's few rows that compiling was a third of the driver's
     # CPU (issue 19's JFR profile), so the test rows evaluate expressions interpreted instead.
     code_generation: bool = True
-    # With code generation on, a load whose batch has fewer rows than this evaluates its
-    # validation and writes interpreted all the same: compiling cost more than it saved below
-    # about 10,000 rows, and less above (benchmarks/README.md, issue 19's eleventh profile).
-    compile_from_rows: int = 10_000
+    # With code generation on, work over fewer rows than this (a load's batch, a library's or a
+    # theme's inputs) is evaluated interpreted all the same: every load, library and theme of a
+    # night at 100,000 persons was faster so, a 1,000,000-row load half as fast (benchmarks/
+    # README.md, issue 19's eleventh and twelfth profiles).
+    compile_from_rows: int = 100_000
     # Absolute folders outside sources_root that a file source's `path` may name; any other
     # path (`../../etc`, `/etc`) is refused, so a source file cannot load arbitrary files.
     source_roots: tuple[Path, ...] = ()
@@ -102,6 +103,11 @@ class Settings(BaseModel):
     object_store_region: str = "us-east-1"
     object_store_path_style: bool = False
     object_store_conn_id: str | None = None
+
+    def compiles(self, rows: int | None) -> bool:
+        """Whether work over about `rows` rows runs compiled (see compile_from_rows); an unknown
+        size (None) compiles, as Spark would."""
+        return self.code_generation and (rows is None or rows >= self.compile_from_rows)
 
     @field_validator("tables_uri")
     @classmethod

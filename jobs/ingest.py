@@ -248,17 +248,11 @@ def write_batch(
 
     data = F.col("_reject_reason").isNull() & F.col("_drop_reason").isNull()
     rows = staged.where(data).drop(*REJECT_COLUMNS)
-    with evaluating(spark, compiles(ctx.cfg, run.rows_read)):
+    with evaluating(spark, ctx.cfg.compiles(run.rows_read)):
         checked = quality.check_load(spark, ctx, rows, run)  # may raise: nothing is written
         with checked.settling() as valid_rows:
             write_rows(spark, ctx, staged, valid_rows, run, committed)
     return ctx.table.version(spark, ctx.cfg)
-
-
-def compiles(cfg: Settings, rows: int) -> bool:
-    """Whether a batch of `rows` is validated and written with compiled code: below
-    cfg.compile_from_rows, Spark's compiling of each query costs more than it saves."""
-    return cfg.code_generation and rows >= cfg.compile_from_rows
 
 
 def write_rows(spark: SparkSession, ctx: LoadContext, staged, rows, run, committed) -> None:

@@ -171,6 +171,24 @@ def test_rows_counted_without_a_jvm_apply_deletion_vectors_as_of_each_version(sp
     assert rows_without_jvm(table, 1, cfg) == 3 == size_without_jvm(table, cfg)[1]
 
 
+def test_a_size_estimate_sums_the_logs_rows_and_knows_no_size_without_a_delta_table(spark, cfg):
+    """How big a build's inputs are, for compiling or not: the rows of every commit still in
+    the tables (an overwrite's old files no longer count), without a scan; None when one input
+    is not a Delta table (a logical source's table, or one never written)."""
+    from govlake.lakehouse import rows_estimate_without_jvm
+
+    first, second = Table.parse("ods.estimate_one"), Table.parse("ods.estimate_two")
+    first.write(spark.range(1000), "overwrite", cfg=cfg)
+    first.write(spark.range(7), "overwrite", cfg=cfg)
+    first.write(spark.range(5).repartition(3), "append", cfg=cfg)
+    second.write(spark.range(30), "overwrite", cfg=cfg)
+    counted = first.read(spark, cfg).count() + second.read(spark, cfg).count()
+
+    assert counted == 42 == rows_estimate_without_jvm([first, second], cfg)
+    assert rows_estimate_without_jvm([first, Table.parse("ods.estimate_never")], cfg) is None
+    assert rows_estimate_without_jvm([], cfg) == 0
+
+
 def test_all_tables_lists_delta_folders_of_lakehouse_databases_under_a_root_with_glob_characters(
     spark, tmp_path
 ):

@@ -123,17 +123,19 @@ def test_evaluating_compiles_inside_and_restores_the_sessions_mode(spark):
     assert compiled_classes(spark) == before
 
 
-def test_a_small_batch_is_validated_and_written_interpreted():
-    """Below compile_from_rows a load evaluates interpreted even where the row compiles; a row
-    that never compiles (the test rows) never does, whatever the batch."""
+def test_work_over_few_rows_is_evaluated_interpreted():
+    """Below compile_from_rows a load, a library or a theme evaluates interpreted even where the
+    row compiles, and an unknown size compiles; a row that never compiles (the test rows) never
+    does, whatever the size."""
     from govlake.settings import load_settings
-    from jobs.ingest import compiles
 
     local = load_settings("local")
-    assert local.code_generation and local.compile_from_rows == 10_000
-    assert not compiles(local, 9_999)
-    assert compiles(local, 10_000)
-    assert not compiles(load_settings("test"), 10_000_000)
+    assert local.code_generation and local.compile_from_rows == 100_000
+    assert not local.compiles(99_999)
+    assert local.compiles(100_000)
+    assert local.compiles(None)
+    assert not load_settings("test").compiles(10_000_000)
+    assert not load_settings("test").compiles(None)
 
 
 def test_the_driver_jvm_collects_with_the_throughput_collector(spark):

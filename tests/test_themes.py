@@ -233,6 +233,42 @@ def test_the_district_aggregate_on_the_theme(spark, cfg, built):
     }
 
 
+def test_a_theme_over_few_rows_is_built_interpreted_where_its_row_compiles(
+    spark, cfg, built, monkeypatch
+):
+    """A theme build evaluates interpreted below compile_from_rows of its inputs' rows and
+    compiled from it; the mode is recorded as the build enters it, and the plan stops it there
+    so the table is left as it is."""
+    from contextlib import contextmanager
+
+    from jobs import theme as building
+
+    class Entered(Exception):
+        pass
+
+    def stop(*args):
+        raise Entered
+
+    modes = []
+
+    @contextmanager
+    def recorded(session, compiled):
+        modes.append(compiled)
+        yield
+
+    monkeypatch.setattr("govlake.spark.evaluating", recorded)
+    monkeypatch.setattr(building, "plan_for", stop)
+    themes, _, _ = built
+    inputs = ["base.population", "ods.hrss_social_insurance__si_enrolment"]
+    assert themes["social_security"].inputs == inputs
+    rows = sum(Table.parse(name).read(spark, cfg).count() for name in inputs)
+    for threshold in (rows, rows + 1):
+        compiling = cfg.model_copy(update={"code_generation": True, "compile_from_rows": threshold})
+        with pytest.raises(Entered):
+            building.build(spark, compiling, themes["social_security"], NIGHT)
+    assert modes == [True, False]
+
+
 def test_a_rerun_commits_nothing_and_a_change_merges_one_key(spark, cfg, built):
     from jobs.theme import build
 

@@ -9,7 +9,7 @@ from govlake import owned
 from govlake.errors import GovlakeError
 from govlake.lakehouse import Table
 from jobs.library import read, steps, write
-from jobs.library.context import KEY, BuildContext
+from jobs.library.context import KEY, BuildContext, ods_table
 from jobs.library.incremental import Plan, plan_build, restricted_rows
 
 if TYPE_CHECKING:
@@ -70,8 +70,19 @@ def run_inputs(spark: SparkSession, ctx: BuildContext, plan: Plan) -> tuple[dict
 
 
 def build(spark: SparkSession, ctx: BuildContext, full: bool | None = None) -> dict:
-    """The steps of one library build, on one Spark session: full, or the changed keys only
-    (`full`: see incremental.plan_build)."""
+    """One library build, on one Spark session: full, or the changed keys only (`full`: see
+    incremental.plan_build). Compiled or interpreted by the size of its inputs (a small
+    library's queries cost more to compile than to evaluate: Settings.compile_from_rows)."""
+    from govlake.lakehouse import rows_estimate_without_jvm
+    from govlake.spark import evaluating
+
+    inputs = [ods_table(source) for source in ctx.library.inputs.values()]
+    with evaluating(spark, ctx.cfg.compiles(rows_estimate_without_jvm(inputs, ctx.cfg))):
+        return built(spark, ctx, full)
+
+
+def built(spark: SparkSession, ctx: BuildContext, full: bool | None) -> dict:
+    """The steps of `build`: plan, read and standardize, resolve, check, publish, record."""
     from pyspark.sql import functions as F
 
     from jobs import quality
