@@ -125,6 +125,23 @@ def cfg(module_lakehouse):
 
 
 @pytest.fixture()
+def evaluation_modes(monkeypatch) -> list[bool]:
+    """The mode (compiled or not) of every `govlake.spark.evaluating` entered while the test
+    runs, in order; the session's own mode is left as it is."""
+    from contextlib import contextmanager
+
+    modes: list[bool] = []
+
+    @contextmanager
+    def recorded(session, compiled):
+        modes.append(compiled)
+        yield
+
+    monkeypatch.setattr("govlake.spark.evaluating", recorded)
+    return modes
+
+
+@pytest.fixture()
 def source_dir(tmp_path, monkeypatch) -> Path:
     """A private conf/sources folder for the test; load_sources() reads it."""
     folder = tmp_path / "conf_sources"

@@ -617,29 +617,20 @@ def test_standardized_rows_are_counted_where_they_were_written(spark, people, mo
 
 
 def test_a_library_over_few_rows_is_built_interpreted_where_its_row_compiles(
-    spark, people, monkeypatch
+    spark, people, monkeypatch, evaluation_modes
 ):
     """A build evaluates interpreted below compile_from_rows of its inputs' rows (compiling a
     small build's queries costs more than evaluating them), compiled from it and when an input
     has no size yet; the mode is recorded as `build` enters it, the steps themselves stubbed."""
     import importlib
-    from contextlib import contextmanager
 
     from govlake.lakehouse import Table
     from govlake.libraries import get_library
     from govlake.settings import settings
     from jobs.library.context import BuildContext
 
-    building = importlib.import_module("jobs.library.build")  # the package names a function so
-
-    modes = []
-
-    @contextmanager
-    def recorded(session, compiled):
-        modes.append(compiled)
-        yield
-
-    monkeypatch.setattr("govlake.spark.evaluating", recorded)
+    # The module, not the function jobs.library exports under the same name.
+    building = importlib.import_module("jobs.library.build")
     monkeypatch.setattr(building, "built", lambda session, ctx, full: ctx.cfg.compile_from_rows)
     library = get_library(people.name)
     tables = [Table.parse(source.table) for source in library.inputs.values()]
@@ -655,4 +646,4 @@ def test_a_library_over_few_rows_is_built_interpreted_where_its_row_compiles(
     tables[1].write(spark.range(4).repartition(2), "overwrite")
     rows = sum(table.read(spark).count() for table in tables)
     assert [build(rows), build(rows + 1)] == [rows, rows + 1]
-    assert modes == [True, True, False]
+    assert evaluation_modes == [True, True, False]

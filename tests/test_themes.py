@@ -234,13 +234,11 @@ def test_the_district_aggregate_on_the_theme(spark, cfg, built):
 
 
 def test_a_theme_over_few_rows_is_built_interpreted_where_its_row_compiles(
-    spark, cfg, built, monkeypatch
+    spark, cfg, built, monkeypatch, evaluation_modes
 ):
     """A theme build evaluates interpreted below compile_from_rows of its inputs' rows and
     compiled from it; the mode is recorded as the build enters it, and the plan stops it there
     so the table is left as it is."""
-    from contextlib import contextmanager
-
     from jobs import theme as building
 
     class Entered(Exception):
@@ -249,14 +247,6 @@ def test_a_theme_over_few_rows_is_built_interpreted_where_its_row_compiles(
     def stop(*args):
         raise Entered
 
-    modes = []
-
-    @contextmanager
-    def recorded(session, compiled):
-        modes.append(compiled)
-        yield
-
-    monkeypatch.setattr("govlake.spark.evaluating", recorded)
     monkeypatch.setattr(building, "plan_for", stop)
     themes, _, _ = built
     inputs = ["base.population", "ods.hrss_social_insurance__si_enrolment"]
@@ -266,7 +256,7 @@ def test_a_theme_over_few_rows_is_built_interpreted_where_its_row_compiles(
         compiling = cfg.model_copy(update={"code_generation": True, "compile_from_rows": threshold})
         with pytest.raises(Entered):
             building.build(spark, compiling, themes["social_security"], NIGHT)
-    assert modes == [True, False]
+    assert evaluation_modes == [True, False]
 
 
 def test_a_rerun_commits_nothing_and_a_change_merges_one_key(spark, cfg, built):
