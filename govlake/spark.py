@@ -12,14 +12,14 @@ import socket
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from govlake import class_archive, jvm_functions
 from govlake.errors import GovlakeError
-from govlake.lakehouse import register_all
+from govlake.lakehouse import Table, register_all, rows_estimate_without_jvm
 from govlake.objectstore import hadoop_options, hadoop_secrets, uri_scheme
 from govlake.settings import (
     PROJECT_ROOT,
@@ -189,6 +189,35 @@ def naming_only(tables: Iterable[object]) -> Iterator[None]:
         _TASK_TABLES.reset(token)
 
 
+# Inside `evaluated_by_size`: the tables whose rows choose the mode, and the open `evaluating`
+# (entered by the first `get_spark`, so a step that never starts Spark never opens a log).
+_TASK_SIZED: ContextVar[dict | None] = ContextVar("govlake_task_sized", default=None)
+
+
+@contextmanager
+def evaluated_by_size(tables: Iterable[Table]) -> Iterator[None]:
+    """Inside, the session `get_spark` returns evaluates compiled or interpreted by how many
+    rows `tables` hold (Settings.compiles): for a task whose job does not size its own work,
+    sized by the tables it declares it reads. The session's mode is back on leaving."""
+    held = {"tables": tuple(tables), "stack": ExitStack()}
+    token = _TASK_SIZED.set(held)
+    try:
+        with held["stack"]:
+            yield
+    finally:
+        _TASK_SIZED.reset(token)
+
+
+def _evaluate_task_by_size(spark: SparkSession, cfg: Settings) -> None:
+    held = _TASK_SIZED.get()
+    if held is None or held.get("entered"):
+        return
+    held["entered"] = True
+    # No declared input (a logical source read in place): the size is unknown.
+    rows = rows_estimate_without_jvm(held["tables"], cfg) if held["tables"] else None
+    held["stack"].enter_context(evaluating(spark, cfg.compiles(rows)))
+
+
 def get_spark(
     cfg: Settings | None = None,
     app_name: str = "govlake",
@@ -211,6 +240,10 @@ def get_spark(
         Path(cfg.spark_event_log).mkdir(parents=True, exist_ok=True)  # Spark needs it to exist
     builder = SparkSession.builder.appName(app_name)
     conf = spark_conf(cfg)
+    if not starting and _evaluation["holders"]:
+        # getOrCreate applies the builder's SQL settings to the running session: inside
+        # `evaluating`, a job that asks for the session again would undo the chosen mode.
+        conf = {k: v for k, v in conf.items() if k not in code_generation_conf(True)}
     submit_args = None
     if starting:
         conf, submit_args = with_functions_jar(with_resolved_jars(conf, cfg), cfg)
@@ -237,6 +270,7 @@ def get_spark(
         ours = jvm_functions.jar_path(cfg).name
         remember_resolved_jars(conf, ",".join(j for j in jars if not j.endswith(ours)), cfg)
     register_all(spark, cfg, tables)
+    _evaluate_task_by_size(spark, cfg)
     return spark
 
 

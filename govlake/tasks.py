@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,9 @@ class Task:
     sql: str | None = None
     describe: str | None = None
     timezone: str | None = None  # None: the city's (settings `timezone`)
+    # A job that knows the size of its own work (a load's batch, a library's or theme's
+    # inputs) chooses compiled or interpreted itself; any other is sized by `inputs`.
+    sizes_itself: bool = False
 
     @property
     def job_name(self) -> str:
@@ -115,6 +118,7 @@ def source_task(source: SourceSystem, spec: TableSpec) -> Task:
         sql=logical_sql(spec.dbtable) if source.mode == "logical" else None,
         describe=describe,
         timezone=source.timezone,
+        sizes_itself=source.mode == "physical",  # a load sizes its batch
     )
 
 
@@ -142,6 +146,7 @@ def library_task(library: Library) -> Task:
         outputs=tables(*library.output_tables),
         edges=tuple(library_edges(library)),
         describe="lineage.hooks:describe_library",
+        sizes_itself=True,
     )
 
 
@@ -157,6 +162,7 @@ def theme_task(theme: Theme) -> Task:
         outputs=tables(theme.table),
         edges=tuple(theme_edges(theme)),
         sql=theme.sql,
+        sizes_itself=True,
     )
 
 
@@ -246,13 +252,17 @@ def traced(task: Task, context: Mapping[str, Any] | None = None) -> Iterator[Tas
 def execute(task: Task, context: Mapping[str, Any]) -> dict:
     """Body of the Airflow task: run the job for the run's day inside its lineage run, then
     put the day and the counts on every outlet event (what an asset-triggered run reads).
-    Its Spark session names only the tables the task declares (govlake.spark.naming_only)."""
+    Its Spark session names only the tables the task declares (govlake.spark.naming_only),
+    and compiles or not by the rows of its inputs unless the job sizes its own work."""
     from govlake.orchestration import landing_date, record_landing
-    from govlake.spark import naming_only
+    from govlake.spark import evaluated_by_size, naming_only
 
     day = landing_date(context, task.timezone or settings().timezone)
+    sized = nullcontext() if task.sizes_itself else evaluated_by_size(task.inputs)
     with naming_only((*task.inputs, *task.outputs)), traced(task, context) as run:
-        result = run.complete(task.run(day, context["run_id"]) or {})
+        with sized:
+            counts = task.run(day, context["run_id"])
+        result = run.complete(counts or {})
     for table in task.outputs:
         record_landing(context, table.asset(), day, result)
     return {k: v for k, v in result.items() if v is None or isinstance(v, str | int | float | bool)}

@@ -123,6 +123,20 @@ def test_evaluating_compiles_inside_and_restores_the_sessions_mode(spark):
     assert compiled_classes(spark) == before
 
 
+def test_asking_for_the_session_inside_evaluating_keeps_the_mode_it_chose(spark):
+    """getOrCreate applies the builder's SQL settings to the running session: a job that gets
+    its session again inside `evaluating` (a helper calling get_spark) must not undo the mode,
+    and the session's own is back once the holder leaves."""
+    from govlake.spark import code_generation_conf, evaluating, get_spark
+
+    keys = tuple(code_generation_conf(True))
+    own = {key: spark.conf.get(key) for key in keys}
+    with evaluating(spark, True):
+        assert get_spark() is spark
+        assert {key: spark.conf.get(key) for key in keys} == code_generation_conf(True) != own
+    assert {key: spark.conf.get(key) for key in keys} == own
+
+
 def test_work_over_few_rows_is_evaluated_interpreted():
     """Below compile_from_rows a load, a library or a theme evaluates interpreted even where the
     row compiles, and an unknown size compiles; a row that never compiles (the test rows) never

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pendulum
@@ -29,6 +30,15 @@ def names_tables(label: str, day: dt.date, run_id: str) -> dict:
     from govlake.spark import get_spark
 
     CALLS.append((label, named_tables(get_spark(), {"ops", "base"})))
+    return {}
+
+
+def asks_spark_twice(label: str, day: dt.date, run_id: str) -> dict:
+    """A job: gets its session twice, as a job and a helper it calls may."""
+    from govlake.spark import get_spark
+
+    get_spark()
+    get_spark()
     return {}
 
 
@@ -107,3 +117,51 @@ def test_a_tasks_session_names_only_the_tables_it_declares(spark, cfg):
 
     # Outside a task (an analyst's session, the endpoint) every table is named again.
     assert other.qualified in named_tables(get_spark(cfg), {"base"})
+
+
+def test_a_task_whose_job_does_not_size_its_work_is_evaluated_by_the_rows_it_reads(
+    spark, cfg, evaluation_modes, monkeypatch
+):
+    """A ledger step or an application refresh compiles or not by the rows of the tables it
+    declares it reads, chosen once when its job first gets the session (the threshold rule is
+    Settings.compiles, pinned in test_spark.py, here set at the rows counted by Spark). No
+    declared input is an unknown size, which compiles; a job that sizes its own work (a load,
+    a library, a theme) and a job that never starts Spark are left alone."""
+    from govlake.settings import Settings
+
+    read = Table("ops", "tiny_read")
+    read.write(spark.range(40), "overwrite", cfg=cfg)
+    rows = read.read(spark, cfg).count()
+    monkeypatch.setattr(Settings, "compiles", lambda self, n: n is None or n >= rows)
+    task = replace(declared("asks_spark_twice"), inputs=(read,))
+
+    execute(task, context())
+    assert evaluation_modes == [True]
+    read.write(spark.range(rows - 1), "overwrite", cfg=cfg)
+    execute(task, context())
+    assert evaluation_modes == [True, False]
+    execute(replace(task, inputs=()), context())
+    assert evaluation_modes == [True, False, True]
+    execute(replace(task, sizes_itself=True), context())
+    execute(replace(declared("counted"), inputs=(read,)), context())
+    assert evaluation_modes == [True, False, True]
+
+
+@pytest.mark.parametrize(
+    "kind", ["load", "library", "theme", "logical source", "ledger", "app", "landing"]
+)
+def test_only_loads_libraries_and_themes_size_their_own_work(kind):
+    """Each declared task of the night either sizes its own work or is sized by its inputs."""
+    from govlake.tasks import all_tasks
+
+    found = [t for t in all_tasks() if _kind(t) == kind]
+    assert found, kind
+    assert {t.sizes_itself for t in found} == {kind in ("load", "library", "theme")}
+
+
+def _kind(task: Task) -> str:
+    prefixes = {"load_": "load", "register_": "logical source", "theme__": "theme"}
+    prefixes |= {"app__": "app", "ezhou_ledger": "ledger", "ezhou_nightly": "landing"}
+    prefixes |= {"base__": "library"}
+    name = task.task_id if task.dag_id.startswith("ods__") else task.dag_id
+    return next((k for p, k in prefixes.items() if name.startswith(p)), "other")
