@@ -326,17 +326,38 @@ def rows_in_batch(spark: SparkSession, ctx: LoadContext) -> int:
     return count_without_jvm(ctx.table, {"_batch_date": ctx.day}, ctx.cfg)
 
 
+def expected_rows(ctx: LoadContext, committed) -> int | None:
+    """About how many rows the batch holds before it is read: what this batch read when it was
+    last committed, else what the previous batch read; None on a table's first load."""
+    last = committed or ctx.past.last_committed(ctx.day, before=True)
+    return None if last is None else last.rows_read
+
+
+def read_batch(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, committed):
+    """The batch's rows staged (persisted) and counted, compiled or not by its expected size
+    (its real size is known only once counted); and the file it came from, if any."""
+    from govlake.spark import evaluating
+
+    with evaluating(spark, ctx.cfg.compiles(expected_rows(ctx, committed))):
+        raw, item = read_source(spark, ctx, run, committed)
+        steps = [
+            without_loaded_ties(ctx, spark, run.watermark_low),
+            with_run_metadata(ctx, run.started_at),
+        ]
+        staged = run_steps(raw, steps).persist()
+        try:
+            run.schema_change = schema_change(spark, ctx, staged)
+            batch_stats(staged, run, is_file=bool(ctx.spec.file))
+        except BaseException:
+            staged.unpersist()
+            raise
+    return staged, item
+
+
 def _load(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, recovering: bool) -> None:
     committed = ctx.past.last_committed(ctx.day, before=False)
-    raw, item = read_source(spark, ctx, run, committed)
-    steps = [
-        without_loaded_ties(ctx, spark, run.watermark_low),
-        with_run_metadata(ctx, run.started_at),
-    ]
-    staged = run_steps(raw, steps).persist()
+    staged, item = read_batch(spark, ctx, run, committed)
     try:
-        run.schema_change = schema_change(spark, ctx, staged)
-        batch_stats(staged, run, is_file=bool(ctx.spec.file))
         if item is not None:
             readers.check_settled(item)  # the rows are read (persisted): is the file still whole?
         same = committed is not None and committed.fingerprint == run.fingerprint
