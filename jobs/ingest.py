@@ -100,9 +100,10 @@ def run_steps(df: DataFrame, steps: list[Step]) -> DataFrame:
 
 def read_source(
     spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, committed
-) -> tuple[DataFrame, readers.FileInput | None]:
+) -> tuple[DataFrame, readers.FileInput | None, int | None]:
     """The raw rows of this batch: the day's file, or the database rows in the watermark window;
-    and the file, which must still be as found once its rows are read."""
+    the file, which must still be as found once its rows are read; and the rows the source
+    holds when it is known before reading (a database's count: the batch has no more)."""
     if ctx.spec.file:
         item = readers.resolve_file(ctx.source, ctx.spec, ctx.day, ctx.cfg)
         run.location = str(item.path)
@@ -112,9 +113,9 @@ def read_source(
             "xlsx": readers.read_xlsx,
             "xls": readers.read_xls,
         }
-        return reader[ctx.spec.format](spark, item), item
+        return reader[ctx.spec.format](spark, item), item, None
     if ctx.spec.is_api:
-        return read_interface(spark, ctx, run, committed), None
+        return read_interface(spark, ctx, run, committed), None, None
     target = resolve_jdbc(ctx.source, ctx.cfg)
     run.location = f"{target.display} {ctx.spec.dbtable}"
     stats = with_retries(
@@ -130,12 +131,10 @@ def read_source(
         # the department as a problem (jobs.feedback.problems.from_null_watermarks).
         run.rows_null_watermark = 0 if window.reads_null_marks() else stats["nulls"]
     bounds = stats if "lo" in stats else None
-    return (
-        readers.read_database(
-            spark, target, ctx.spec, ctx.cfg, window, bounds, system=ctx.source.system
-        ),
-        None,
+    frame = readers.read_database(
+        spark, target, ctx.spec, ctx.cfg, window, bounds, system=ctx.source.system
     )
+    return frame, None, int(stats["n"])
 
 
 def read_interface(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, committed):
@@ -326,11 +325,13 @@ def rows_in_batch(spark: SparkSession, ctx: LoadContext) -> int:
     return count_without_jvm(ctx.table, {"_batch_date": ctx.day}, ctx.cfg)
 
 
-def expected_rows(ctx: LoadContext, committed) -> int | None:
-    """About how many rows the batch holds before it is read: what this batch read when it was
-    last committed, else what the previous batch read; None on a table's first load."""
+def expected_rows(ctx: LoadContext, committed, source_rows: int | None) -> int | None:
+    """About how many rows the batch holds before it is read: the least of what this batch
+    read when last committed (else what the previous batch read) and what the source holds;
+    None when neither is known (a file's or an interface's first load)."""
     last = committed or ctx.past.last_committed(ctx.day, before=True)
-    return None if last is None else last.rows_read
+    known = [n for n in (None if last is None else last.rows_read, source_rows) if n is not None]
+    return min(known, default=None)
 
 
 def read_batch(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, committed):
@@ -338,8 +339,8 @@ def read_batch(spark: SparkSession, ctx: LoadContext, run: ops.LoadRun, committe
     (its real size is known only once counted); and the file it came from, if any."""
     from govlake.spark import evaluating
 
-    with evaluating(spark, ctx.cfg.compiles(expected_rows(ctx, committed))):
-        raw, item = read_source(spark, ctx, run, committed)
+    raw, item, source_rows = read_source(spark, ctx, run, committed)
+    with evaluating(spark, ctx.cfg.compiles(expected_rows(ctx, committed, source_rows))):
         steps = [
             without_loaded_ties(ctx, spark, run.watermark_low),
             with_run_metadata(ctx, run.started_at),

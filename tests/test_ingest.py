@@ -177,13 +177,14 @@ def test_incremental_reads_past_the_watermark_and_handles_ties(spark, source_dir
     assert again["rows_written"] == 5
 
 
-def test_a_batch_is_read_compiled_or_not_by_what_the_last_batch_read(
+def test_a_batch_is_read_compiled_or_not_by_its_expected_rows(
     spark, source_dir, tmp_path, monkeypatch, evaluation_modes
 ):
-    """A batch's size is known only once it is read: the read runs in the mode of the rows
-    the last committed batch read (a rerun: this batch's own), a first load compiled (size
-    unknown); its validation and write in the mode of the rows it read. The threshold rule is
-    Settings.compiles (test_spark.py), here set at the first night's five rows."""
+    """A batch's size is known only once it is read: the read runs in the mode of the least of
+    what the last committed batch read (a rerun: this batch's own) and what the database holds,
+    compiled when neither is known (a file's first load); its validation and write in the mode
+    of the rows it read. The threshold rule is Settings.compiles (test_spark.py), here set at
+    the first night's five rows."""
     from govlake.settings import Settings
 
     rows = [(i, f"42070219900101{i:04d}", "2026-11-25 10:00:00") for i in range(1, 6)]
@@ -191,13 +192,20 @@ def test_a_batch_is_read_compiled_or_not_by_what_the_last_batch_read(
     monkeypatch.setattr(Settings, "compiles", lambda self, n: n is None or n >= len(rows))
 
     assert load_table("hrss_size", "enrolment", DAY1, "run-1", spark)["rows_read"] == 5
-    assert evaluation_modes == [True, True]  # read: first load; write: 5 rows
+    assert evaluation_modes == [True, True]  # read: the database holds 5; write: 5 rows
     late = [(i, f"42070219900101{i:04d}", "2026-11-26 09:00:00") for i in (6, 7, 8)]
     make_db(db, late)
     assert load_table("hrss_size", "enrolment", DAY2, "run-2", spark)["rows_read"] == 3
-    assert evaluation_modes[2:] == [True, False]  # read: last batch's 5; write: 3 rows
+    assert evaluation_modes[2:] == [True, False]  # read: last batch's 5 (of 8); write: 3
     assert load_table("hrss_size", "enrolment", DAY2, "run-3", spark)["status"] == "unchanged"
     assert evaluation_modes[4:] == [False]  # read: this batch's own 3; nothing written
+
+    db_source(source_dir, tmp_path, "hrss_few", rows[:4])
+    assert load_table("hrss_few", "enrolment", DAY1, "run-4", spark)["rows_read"] == 4
+    assert evaluation_modes[5:] == [False, False]  # read: the database holds 4
+    file_source(source_dir, tmp_path, "vital_size", BIRTHS)
+    assert load_table("vital_size", "birth", DAY2, "run-5", spark)["rows_read"] == 4
+    assert evaluation_modes[7:] == [True, False]  # read: a first file, size unknown
 
 
 def test_load_killed_half_way_leaves_previous_version(spark, source_dir, tmp_path, monkeypatch):
