@@ -80,9 +80,9 @@ class Settings(BaseModel):
     # CPU (issue 19's JFR profile), so the test rows evaluate expressions interpreted instead.
     code_generation: bool = True
     # With code generation on, work over fewer rows than this (a load's batch, a library's or a
-    # theme's inputs) is evaluated interpreted all the same: every load, library and theme of a
-    # night at 100,000 persons was faster so, a 1,000,000-row load half as fast (benchmarks/
-    # README.md, issue 19's eleventh and twelfth profiles).
+    # theme's inputs, any other task's declared inputs) is evaluated interpreted all the same:
+    # every task of a night at 100,000 persons was faster so, a 1,000,000-row load half as fast
+    # (benchmarks/README.md, issue 19's eleventh and twelfth profiles).
     compile_from_rows: int = 100_000
     # Absolute folders outside sources_root that a file source's `path` may name; any other
     # path (`../../etc`, `/etc`) is refused, so a source file cannot load arbitrary files.
