@@ -57,13 +57,13 @@ def night_tasks(only: str | None = None) -> list:
     issue's list of writes) and the file-only ledger steps other than the site; with `only`
     (comma-separated dag id prefixes), just the tasks of those DAGs."""
     from govlake.libraries import build_order, load_libraries
-    from govlake.tasks import LEDGER_STEPS, all_tasks, landing_task, library_task
+    from govlake.tasks import all_tasks, landing_task, ledger_steps, library_task
 
     loads = [t for t in all_tasks() if t.dag_id.startswith("ods__")]
     builds = [library_task(lib) for lib in build_order(load_libraries())]
     ledger = [
         t
-        for t in LEDGER_STEPS
+        for t in ledger_steps()
         if t.task_id in ("publish_catalog", "publish_feedback", "build_site")
     ]
     tasks = [*loads, landing_task(), *builds, *ledger]

@@ -9,10 +9,10 @@ from airflow.sdk import chain, dag
 
 from govlake.lakehouse import Table
 from govlake.libraries import load_libraries
-from govlake.tasks import LEDGER_STEPS as STEPS
-from govlake.tasks import airflow_task
+from govlake.tasks import airflow_task, ledger_steps
 
 LIBRARIES = [Table.parse(lib.table) for lib in load_libraries()]
+STEPS = ledger_steps()
 
 
 @dag(

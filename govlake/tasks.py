@@ -195,24 +195,37 @@ QUALITY_OUTPUTS = (
     "quality.discovered_duplicates",
 )
 
-# The ledger (一本账) once every library is built, in the order it runs: the catalog first,
-# then what reads it. The jobs live in jobs/ledger.py.
-LEDGER_STEPS = (
-    _ledger_step("publish_catalog", "catalog", ("ops.load_runs",), CATALOG_TABLES),
-    _ledger_step("publish_feedback", "feedback", QUALITY_INPUTS, QUALITY_OUTPUTS),
-    _ledger_step("build_data_docs", "data_docs", ("quality.results",), ()),
-    # Open data (conf/open/): files under <lakehouse>/open/, no table; before the site lists them.
-    _ledger_step("export_open_data", "open_data", ("catalog.items", *open_tables(OPEN_DIR)), ()),
-    # The record tables' small files, compacted before the site (and the next night) reads them.
-    _ledger_step("compact_records", "compact", tuple(o.name for o in RECORD_TABLES), ()),
-    _ledger_step(
-        "build_site",
-        "site",
-        (*CATALOG_TABLES, "quality.scores", "quality.discovered_duplicates")
-        + ("lineage.column_edges",),
-        (),
-    ),
-)
+
+def feedback_inputs() -> tuple[str, ...]:
+    """What the feedback step reads (jobs/feedback): the night's quality and run records, every
+    library's quarantine, and every department table in ods, which its search for duplicate
+    collection samples in full (jobs/feedback/discovered.py)."""
+    quarantines = [lib.quarantine_table for lib in load_libraries()]
+    ods = [s.ods_table(spec) for s in load_sources() for spec in s.tables]
+    return (*QUALITY_INPUTS, "ops.load_runs", "ops.library_runs", *quarantines, *ods)
+
+
+def ledger_steps() -> tuple[Task, ...]:
+    """The ledger (一本账) once every library is built, in the order it runs: the catalog
+    first, then what reads it. The jobs live in jobs/ledger.py."""
+    return (
+        _ledger_step("publish_catalog", "catalog", ("ops.load_runs",), CATALOG_TABLES),
+        _ledger_step("publish_feedback", "feedback", feedback_inputs(), QUALITY_OUTPUTS),
+        _ledger_step("build_data_docs", "data_docs", ("quality.results",), ()),
+        # Open data (conf/open/): files under <lakehouse>/open/, no table; before the site.
+        _ledger_step(
+            "export_open_data", "open_data", ("catalog.items", *open_tables(OPEN_DIR)), ()
+        ),
+        # The record tables' small files, compacted before the site (and the next night) reads.
+        _ledger_step("compact_records", "compact", tuple(o.name for o in RECORD_TABLES), ()),
+        _ledger_step(
+            "build_site",
+            "site",
+            (*CATALOG_TABLES, "quality.scores", "quality.discovered_duplicates")
+            + ("lineage.column_edges",),
+            (),
+        ),
+    )
 
 
 def all_tasks() -> list[Task]:
@@ -221,7 +234,7 @@ def all_tasks() -> list[Task]:
     builds = [library_task(lib) for lib in load_libraries()]
     themes = [theme_task(theme) for theme in load_themes()]
     apps = [app_task(app) for app in load_apps()]
-    return [*loads, landing_task(), *builds, *themes, *LEDGER_STEPS, *apps]
+    return [*loads, landing_task(), *builds, *themes, *ledger_steps(), *apps]
 
 
 # -- from a declaration to a running task -----------------------------------------------------

@@ -1,6 +1,6 @@
 """The nightly ledger (一本账): what runs once the base libraries are built.
 
-Each function is the job of one step declared in govlake.tasks (`LEDGER_STEPS`), one Airflow
+Each function is the job of one step declared in govlake.tasks (`ledger_steps`), one Airflow
 task of dags/ezhou_ledger.py with its own lineage run: the catalog is published from the tables
 as they stand tonight (and a failing review stops nothing already built, it only returns the
 entry), then later steps read what it published.

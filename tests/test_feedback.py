@@ -528,3 +528,31 @@ def test_manifest_defects_map_to_expected_problems():
         "missing_required": (1, 2, False),
         "unparseable_row": (3, 0, False),
     }
+
+
+def test_the_feedback_step_touches_only_tables_its_task_declares(spark, lake, monkeypatch):
+    """The ledger's feedback task is sized (compiled or not) and traced by the tables it
+    declares in govlake.tasks: every table the job reads or writes is among them, the ods
+    tables its search for duplicate collection samples included (Table.location is the one
+    place a table's files are found)."""
+    from govlake.tasks import ledger_steps
+
+    ods_rows(spark, lake, RESIDENT, [
+        {"rec_id": "1", "sfzh": ZHANG, "xm": "张伟", "xb": "1", "csrq": "19900101"},
+    ], "rec_id string, sfzh string, xm string, xb string, csrq string")  # fmt: skip
+    touched: set[str] = set()
+    location = Table.location
+
+    def publish(spark, cfg, day, run_id):
+        def recorded(table, cfg=None):
+            touched.add(str(table))
+            return location(table, cfg)
+
+        monkeypatch.setattr(Table, "location", recorded)
+        return publish_feedback(spark, cfg, day, run_id)
+
+    night(spark, lake, D1, "t1", broken=True, publish=publish)
+    step = next(s for s in ledger_steps() if s.task_id == "publish_feedback")
+    declared = {str(t) for t in (*step.inputs, *step.outputs)}
+    assert RESIDENT in touched and "quality.failed_rows" in touched
+    assert touched <= declared, sorted(touched - declared)
