@@ -198,10 +198,12 @@ QUALITY_OUTPUTS = (
 
 def feedback_inputs() -> tuple[str, ...]:
     """What the feedback step reads (jobs/feedback): the night's quality and run records, every
-    library's quarantine, and every department table in ods, which its search for duplicate
-    collection samples in full (jobs/feedback/discovered.py)."""
+    library's quarantine, and every department table copied into ods, which its search for
+    duplicate collection samples in full (jobs/feedback/discovered.py; a logical source's
+    table is read in place, not landed, so the search passes it by)."""
     quarantines = [lib.quarantine_table for lib in load_libraries()]
-    ods = [s.ods_table(spec) for s in load_sources() for spec in s.tables]
+    physical = [s for s in load_sources() if s.mode == "physical"]
+    ods = [s.ods_table(spec) for s in physical for spec in s.tables]
     return (*QUALITY_INPUTS, "ops.load_runs", "ops.library_runs", *quarantines, *ods)
 
 
