@@ -148,6 +148,14 @@ def evaluating(spark: SparkSession, compiled: bool) -> Iterator[None]:
                 _restore(spark, _evaluation["saved"])
 
 
+def evaluating_by_rows(spark: SparkSession, tables: Iterable[Table], cfg: Settings):
+    """`evaluating`, compiled or not by how many rows `tables` hold now (Settings.compiles, the
+    rows from their logs' statistics); no tables is an unknown size, which compiles."""
+    tables = tuple(tables)
+    rows = rows_estimate_without_jvm(tables, cfg) if tables else None
+    return evaluating(spark, cfg.compiles(rows))
+
+
 def _restore(spark: SparkSession, saved: dict[str, str | None]) -> None:
     for key, value in saved.items():
         if value is None:
@@ -213,9 +221,7 @@ def _evaluate_task_by_size(spark: SparkSession, cfg: Settings) -> None:
     if held is None or held.get("entered"):
         return
     held["entered"] = True
-    # No declared input (a logical source read in place): the size is unknown.
-    rows = rows_estimate_without_jvm(held["tables"], cfg) if held["tables"] else None
-    held["stack"].enter_context(evaluating(spark, cfg.compiles(rows)))
+    held["stack"].enter_context(evaluating_by_rows(spark, held["tables"], cfg))
 
 
 def get_spark(

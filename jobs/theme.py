@@ -270,15 +270,14 @@ def build(
 ) -> dict:
     """Plan, run the model (for the plan's keys only, on a per-key night), check its key and
     its suite, write what changed; the table stays as it was on error."""
-    from govlake.lakehouse import rows_estimate_without_jvm
-    from govlake.spark import evaluating
+    from govlake.spark import evaluating_by_rows
     from jobs import theme_cost
 
     clock, laps = theme_cost.Clock(spark), theme_cost.Laps()
     run_id = run_id or f"manual__{theme.theme}__{night}"
     # A theme over few rows costs more to compile than to evaluate (Settings.compile_from_rows).
     inputs = [Table.parse(name) for name in theme.inputs]
-    with evaluating(spark, cfg.compiles(rows_estimate_without_jvm(inputs, cfg))):
+    with evaluating_by_rows(spark, inputs, cfg):
         plan = plan_for(spark, cfg, theme, night)
         laps.lap("plan")
         if plan.mode == "unchanged":

@@ -73,11 +73,10 @@ def build(spark: SparkSession, ctx: BuildContext, full: bool | None = None) -> d
     """One library build, on one Spark session: full, or the changed keys only (`full`: see
     incremental.plan_build). Compiled or interpreted by the size of its inputs (a small
     library's queries cost more to compile than to evaluate: Settings.compile_from_rows)."""
-    from govlake.lakehouse import rows_estimate_without_jvm
-    from govlake.spark import evaluating
+    from govlake.spark import evaluating_by_rows
 
     inputs = [ods_table(source) for source in ctx.library.inputs.values()]
-    with evaluating(spark, ctx.cfg.compiles(rows_estimate_without_jvm(inputs, ctx.cfg))):
+    with evaluating_by_rows(spark, inputs, ctx.cfg):
         return built(spark, ctx, full)
 
 
