@@ -188,10 +188,14 @@ class Table:
             reader = reader.option("endingVersion", end)
         return reader.load(self.location(cfg))
 
-    def schema(self, spark: SparkSession, cfg: Settings | None = None) -> StructType | None:
-        """The table's current schema, or None when it does not exist."""
-        df = self.read_if_exists(spark, cfg)
-        return df.schema if df is not None else None
+    def schema(
+        self, spark: SparkSession, cfg: Settings | None = None, version: int | None = None
+    ) -> StructType | None:
+        """The table's schema, now or as of `version`, or None when it does not exist: its
+        metadata only, no row read (so a task that looks at it does not read the table)."""
+        if not self.exists(spark, cfg):
+            return None
+        return self._reader(spark, version).load(self.location(cfg)).schema
 
     def fields(self, spark: SparkSession, cfg: Settings | None = None) -> dict[str, str]:
         """Column -> Spark SQL type of the table (empty when it does not exist yet)."""

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 class Task:
     """One task: `job(*args, day, run_id) -> counts` reads `inputs` and writes `outputs`.
 
+    `inputs` are the tables whose rows the job reads: its lineage inputs, and its size when the
+    job does not size its own work. A table whose schema, version or row count alone the job
+    looks at is not an input (the catalog and the site look at every table so; an input of all
+    of them would make each table's lineage name the ledger and its size count them all).
     `upstream` names what the task reads from outside the lakehouse (a department system's
     table, `system:<system>.<table>`); `edges` and `sql` are its column lineage as far as it is
     known before the run; `describe` ("module:function", called with the run and `args`) adds
@@ -195,6 +199,23 @@ QUALITY_OUTPUTS = (
     "quality.discovered_duplicates",
 )
 
+# What the site (govlake/site) reads rows of: the catalog, the night's records, the share and
+# sandbox records and the access log (audit.queries), each a small record table.
+SITE_INPUTS = (
+    *CATALOG_TABLES,
+    "quality.scores",
+    "quality.problems",
+    "quality.discovered_duplicates",
+    "lineage.column_edges",
+    "ops.load_runs",
+    "ops.library_runs",
+    "share.requests",
+    "share.deliveries",
+    "share.sandbox_releases",
+    "share.sandbox_budgets",
+    "audit.queries",
+)
+
 
 def feedback_inputs() -> tuple[str, ...]:
     """What the feedback step reads (jobs/feedback): the night's quality and run records, every
@@ -220,13 +241,7 @@ def ledger_steps() -> tuple[Task, ...]:
         ),
         # The record tables' small files, compacted before the site (and the next night) reads.
         _ledger_step("compact_records", "compact", tuple(o.name for o in RECORD_TABLES), ()),
-        _ledger_step(
-            "build_site",
-            "site",
-            (*CATALOG_TABLES, "quality.scores", "quality.discovered_duplicates")
-            + ("lineage.column_edges",),
-            (),
-        ),
+        _ledger_step("build_site", "site", SITE_INPUTS, ()),
     )
 
 

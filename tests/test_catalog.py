@@ -10,6 +10,7 @@ from pathlib import Path
 import chinese_calendar
 import pytest
 import yaml
+from touched import record_rows_read, undeclared
 
 from govlake.catalog import (
     NotPublishable,
@@ -221,7 +222,12 @@ def test_nightly_build_refuses_a_library_whose_entry_fails_review(catalog, spark
         assert_publishable("base.population")
 
 
-def test_publish_is_idempotent_keeps_history_and_tracks_deadlines(spark, cfg, catalog, capsys):
+def test_publish_is_idempotent_keeps_history_and_tracks_deadlines(
+    spark, cfg, catalog, capsys, monkeypatch
+):
+    """A second publish of the same day changes nothing; a change is kept as history and its
+    registration deadline tracked. The publish reads rows only of tables its ledger task
+    declares (its lineage and its size); what it catalogues it reads the schemas of."""
     from govlake.catalog import publish_catalog
     from govlake.catalog.registrations import due_report
     from jobs.ops import LoadRun, record_run
@@ -262,7 +268,10 @@ def test_publish_is_idempotent_keeps_history_and_tracks_deadlines(spark, cfg, ca
     )
     edit(catalog, "population", lambda d: d.update(abstract="人口库（修订）"))
 
+    read = record_rows_read(monkeypatch)
     second = publish_catalog(spark, cfg, day2, "run-2")
+    assert {"catalog.resources", "catalog.registrations"} <= read
+    assert undeclared(read, "publish_catalog") == []
     assert second["resources"]["changed"] == 2  # population edited, household enriched
     assert second["returned"] == ["psb_hukou__hj_household"]
     history = spark.sql(

@@ -11,6 +11,7 @@ import datetime as dt
 import pytest
 from session_names import session_tables
 from stdnum.cn import ric
+from touched import record_rows_read, undeclared
 
 from govlake.lakehouse import Table
 from govlake.owned import LOAD_RUNS, PROBLEMS, REJECTED_ROWS, SCORES
@@ -530,29 +531,20 @@ def test_manifest_defects_map_to_expected_problems():
     }
 
 
-def test_the_feedback_step_touches_only_tables_its_task_declares(spark, lake, monkeypatch):
+def test_the_feedback_step_reads_rows_only_of_tables_its_task_declares(spark, lake, monkeypatch):
     """The ledger's feedback task is sized (compiled or not) and traced by the tables it
-    declares in govlake.tasks: every table the job reads or writes is among them, the ods
-    tables its search for duplicate collection samples included (Table.location is the one
-    place a table's files are found)."""
-    from govlake.tasks import ledger_steps
-
+    declares in govlake.tasks: every table whose rows the job reads is among them, the ods
+    tables its search for duplicate collection samples included."""
     ods_rows(spark, lake, RESIDENT, [
         {"rec_id": "1", "sfzh": ZHANG, "xm": "张伟", "xb": "1", "csrq": "19900101"},
     ], "rec_id string, sfzh string, xm string, xb string, csrq string")  # fmt: skip
-    touched: set[str] = set()
-    location = Table.location
+    recorded: dict[str, set[str]] = {}
 
     def publish(spark, cfg, day, run_id):
-        def recorded(table, cfg=None):
-            touched.add(str(table))
-            return location(table, cfg)
-
-        monkeypatch.setattr(Table, "location", recorded)
+        recorded["read"] = record_rows_read(monkeypatch)  # from here: the night's writes are not
         return publish_feedback(spark, cfg, day, run_id)
 
     night(spark, lake, D1, "t1", broken=True, publish=publish)
-    step = next(s for s in ledger_steps() if s.task_id == "publish_feedback")
-    declared = {str(t) for t in (*step.inputs, *step.outputs)}
-    assert RESIDENT in touched and "quality.failed_rows" in touched
-    assert touched <= declared, sorted(touched - declared)
+    read = recorded["read"]
+    assert RESIDENT in read and "quality.failed_rows" in read
+    assert undeclared(read, "publish_feedback") == []

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from touched import record_rows_read, undeclared
 
 from govlake.errors import ConfigError, GovlakeError
 from govlake.lakehouse import Table
@@ -392,3 +393,15 @@ def test_the_ledger_task_declares_the_tables_the_export_reads():
         "ods.samr_enterprise__qy_jbxx",
         "ods.tax_credit__credit_rating",
     ]
+
+
+def test_the_export_reads_rows_only_of_tables_its_ledger_task_declares(
+    exported, spark, cfg, monkeypatch
+):
+    """Its lineage and its size are the declared inputs: every table whose rows it reads."""
+    from jobs.open_data import export_open_data
+
+    read = record_rows_read(monkeypatch)
+    export_open_data(spark, cfg)
+    assert {"ods.samr_enterprise__qy_jbxx", "ods.tax_credit__credit_rating"} <= read
+    assert undeclared(read, "export_open_data") == []

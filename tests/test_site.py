@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from touched import record_rows_read, undeclared
 
 from govlake.lakehouse import Table
 from govlake.site.model import (
@@ -612,8 +613,12 @@ def assert_sandbox_collected(ledger) -> None:
     assert ledger.budgets["health_study"] == (0.5, 1.0)  # conf/sandbox/health_study.yaml: ε 1.0
 
 
-def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_cfg, source_dir):
-    """Column names as govlake.catalog publishes them (SCD2 history: is_current)."""
+def test_collect_ledger_reads_catalog_quality_and_lineage_tables(
+    spark, private_cfg, source_dir, monkeypatch
+):
+    """Column names as govlake.catalog publishes them (SCD2 history: is_current). Every table
+    whose rows the site reads is an input its ledger task declares (its lineage and its size);
+    the schemas and counts of the tables it lists are metadata."""
     from govlake.site.collect import collect_ledger
 
     old, new = dt.date(2026, 11, 25), dt.date(2026, 11, 26)
@@ -779,7 +784,10 @@ def test_collect_ledger_reads_catalog_quality_and_lineage_tables(spark, private_
     _save_sandbox(spark, private_cfg)
     _save_duplicates(spark, private_cfg)
 
+    read = record_rows_read(monkeypatch)
     ledger = collect_ledger(spark, private_cfg)
+    assert {"audit.queries", "catalog.items", "share.sandbox_budgets"} <= read
+    assert undeclared(read, "build_site") == []
     assert [(d.column_a, d.agree_percent) for d in ledger.duplicates] == [("xm", 97.5)]
 
     assert_access_counted(ledger)

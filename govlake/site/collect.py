@@ -97,8 +97,8 @@ def collect_ledger(spark: SparkSession, cfg: Settings) -> Ledger:
 def _schema(
     spark: SparkSession, cfg: Settings, table: Table, version: int
 ) -> list[tuple[str, str]]:
-    frame = table.read(spark, cfg, version)
-    return [(f.name, f.dataType.simpleString()) for f in frame.schema]
+    schema = table.schema(spark, cfg, version)
+    return [(f.name, f.dataType.simpleString()) for f in schema] if schema else []
 
 
 @lru_cache(maxsize=512)
