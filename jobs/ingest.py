@@ -103,7 +103,8 @@ def read_source(
 ) -> tuple[DataFrame, readers.FileInput | None, int | None]:
     """The raw rows of this batch: the day's file, or the database rows in the watermark window;
     the file, which must still be as found once its rows are read; and the rows the source
-    holds when it is known before reading (a database's count: the batch has no more)."""
+    holds when it is known before Spark reads (a file's, decoded in Python; a database's
+    count: the batch has no more)."""
     if ctx.spec.file:
         item = readers.resolve_file(ctx.source, ctx.spec, ctx.day, ctx.cfg)
         run.location = str(item.path)
@@ -113,7 +114,8 @@ def read_source(
             "xlsx": readers.read_xlsx,
             "xls": readers.read_xls,
         }
-        return reader[ctx.spec.format](spark, item), item, None
+        frame, rows = reader[ctx.spec.format](spark, item)
+        return frame, item, rows
     if ctx.spec.is_api:
         return read_interface(spark, ctx, run, committed), None, None
     target = resolve_jdbc(ctx.source, ctx.cfg)
@@ -328,7 +330,7 @@ def rows_in_batch(spark: SparkSession, ctx: LoadContext) -> int:
 def expected_rows(ctx: LoadContext, committed, source_rows: int | None) -> int | None:
     """About how many rows the batch holds before it is read: the least of what this batch
     read when last committed (else what the previous batch read) and what the source holds;
-    None when neither is known (a file's or an interface's first load)."""
+    None when neither is known (an interface's first load)."""
     last = committed or ctx.past.last_committed(ctx.day, before=True)
     known = [n for n in (None if last is None else last.rows_read, source_rows) if n is not None]
     return min(known, default=None)

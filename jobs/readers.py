@@ -228,12 +228,13 @@ def file_rows(item: FileInput, found: Iterator[records.Record], strict_width: bo
     return columns, rows
 
 
-def read_csv(spark: SparkSession, item: FileInput) -> DataFrame:
+def read_csv(spark: SparkSession, item: FileInput) -> tuple[DataFrame, int]:
     """CSV in the declared encoding, parsed as RFC 4180 (jobs.records); every record keeps the
-    physical line it starts on, and records that do not parse are kept with their raw text."""
+    physical line it starts on, and records that do not parse are kept with their raw text.
+    With the frame, its rows: decoded here in Python, so known before Spark reads them."""
     columns, rows = csv_records_of(item)
     # One partition in file order, as Spark's CSV reader gave: the batch is written as one file.
-    return spark.createDataFrame(rows, _rows_schema(columns)).coalesce(1)
+    return spark.createDataFrame(rows, _rows_schema(columns)).coalesce(1), len(rows)
 
 
 def csv_records_of(item: FileInput) -> tuple[list[str], list[tuple]]:
@@ -312,8 +313,9 @@ def _refuse_json_array(item: FileInput) -> None:
         )
 
 
-def read_json(spark: SparkSession, item: FileInput) -> DataFrame:
-    """JSON lines; values kept as their raw text, lines that are not JSON objects kept raw."""
+def read_json(spark: SparkSession, item: FileInput) -> tuple[DataFrame, int]:
+    """JSON lines; values kept as their raw text, lines that are not JSON objects kept raw.
+    With the frame, its rows: one per non-blank line, counted before Spark reads them."""
     check_encoding(item)
     lines = record_lines(item)
     if not lines:
@@ -331,7 +333,7 @@ def read_json(spark: SparkSession, item: FileInput) -> DataFrame:
         .json(str(item.path))
     )
     df = df.withColumnsRenamed(dict(zip(source_columns, ods_columns, strict=True)))
-    return with_line_numbers(spark, df, item, "is not a complete JSON object", lines)
+    return with_line_numbers(spark, df, item, "is not a complete JSON object", lines), len(lines)
 
 
 def _cell_text(value: object) -> str | None:
@@ -469,10 +471,11 @@ def xlsx_rows(item: FileInput) -> tuple[list[str], list[tuple]]:
         book.close()
 
 
-def read_xlsx(spark: SparkSession, item: FileInput) -> DataFrame:
-    """An Excel workbook, read with openpyxl (Spark has no built-in xlsx reader)."""
+def read_xlsx(spark: SparkSession, item: FileInput) -> tuple[DataFrame, int]:
+    """An Excel workbook, read with openpyxl (Spark has no built-in xlsx reader); and its
+    rows."""
     columns, rows = xlsx_rows(item)
-    return spark.createDataFrame(rows, _rows_schema(columns))
+    return spark.createDataFrame(rows, _rows_schema(columns)), len(rows)
 
 
 # Magic bytes: an OLE2 compound document (BIFF8 .xls), and a ZIP archive (.xlsx).
@@ -544,10 +547,11 @@ def xls_rows(item: FileInput) -> tuple[list[str], list[tuple]]:
         book.release_resources()
 
 
-def read_xls(spark: SparkSession, item: FileInput) -> DataFrame:
-    """A legacy Excel 97-2003 workbook (.xls), read with xlrd (Spark reads neither Excel)."""
+def read_xls(spark: SparkSession, item: FileInput) -> tuple[DataFrame, int]:
+    """A legacy Excel 97-2003 workbook (.xls), read with xlrd (Spark reads neither Excel); and
+    its rows."""
     columns, rows = xls_rows(item)
-    return spark.createDataFrame(rows, _rows_schema(columns))
+    return spark.createDataFrame(rows, _rows_schema(columns)), len(rows)
 
 
 @dataclass(frozen=True)

@@ -181,10 +181,10 @@ def test_a_batch_is_read_compiled_or_not_by_its_expected_rows(
     spark, source_dir, tmp_path, monkeypatch, evaluation_modes
 ):
     """A batch's size is known only once it is read: the read runs in the mode of the least of
-    what the last committed batch read (a rerun: this batch's own) and what the database holds,
-    compiled when neither is known (a file's first load); its validation and write in the mode
-    of the rows it read. The threshold rule is Settings.compiles (test_spark.py), here set at
-    the first night's five rows."""
+    what the last committed batch read (a rerun: this batch's own) and what the source holds
+    (a database's count; a file's records, decoded in Python before Spark reads them); its
+    validation and write in the mode of the rows it read. The threshold rule is
+    Settings.compiles (test_spark.py), here set at the first night's five rows."""
     from govlake.settings import Settings
 
     rows = [(i, f"42070219900101{i:04d}", "2026-11-25 10:00:00") for i in range(1, 6)]
@@ -205,7 +205,10 @@ def test_a_batch_is_read_compiled_or_not_by_its_expected_rows(
     assert evaluation_modes[5:] == [False, False]  # read: the database holds 4
     file_source(source_dir, tmp_path, "vital_size", BIRTHS)
     assert load_table("vital_size", "birth", DAY2, "run-5", spark)["rows_read"] == 4
-    assert evaluation_modes[7:] == [True, False]  # read: a first file, size unknown
+    assert evaluation_modes[7:] == [False, False]  # read: a first file of 4 records
+    file_source(source_dir, tmp_path, "vital_more", BIRTHS + "Q005,钱小燕,女\r\n")
+    assert load_table("vital_more", "birth", DAY2, "run-6", spark)["rows_read"] == 5
+    assert evaluation_modes[9:] == [True, True]  # read: a first file of 5 records
 
 
 def test_load_killed_half_way_leaves_previous_version(spark, source_dir, tmp_path, monkeypatch):
