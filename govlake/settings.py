@@ -81,8 +81,9 @@ class Settings(BaseModel):
     code_generation: bool = True
     # With code generation on, work over fewer rows than this (a load's batch, a library's or a
     # theme's inputs, any other task's declared inputs) is evaluated interpreted all the same:
-    # every task of a night at 100,000 persons was faster so, a 1,000,000-row load half as fast
-    # (benchmarks/README.md, issue 19's eleventh and twelfth profiles).
+    # small loads and builds were faster so, a 1,000,000-row load half as fast, and at 300,000
+    # persons no other threshold tried gained 1% (benchmarks/README.md, issue 19's eleventh,
+    # twelfth and fourteenth profiles).
     compile_from_rows: int = 100_000
     # Absolute folders outside sources_root that a file source's `path` may name; any other
     # path (`../../etc`, `/etc`) is refused, so a source file cannot load arbitrary files.
