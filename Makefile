@@ -12,7 +12,7 @@ help:
 	@echo "make cluster-demo  the same night on a Spark standalone cluster started here (PERSONS=, default 1000)"
 	@echo "make test    run the test suite (starts PostgreSQL for logical-connection tests if it can)"
 	@echo "make bench   ODS load vs raw copy, library builds and second nights, check-ids vs stdnum, validation vs load, process start-up"
-	@echo "make bench-night  the whole night on local and cluster-local at 100k and 1M persons (PERSONS=)"
+	@echo "make bench-night  the whole night on local and cluster-local at 100k and 1M persons (PERSONS= PROFILES= AGAINST=rev PAIRS=)"
 	@echo "make faults  SIGKILL the night inside its writes 60 times; check every table and rerun (KILLS=, PERSONS=)"
 	@echo "make lint    ruff check and format check"
 	@echo "make lock    re-resolve requirements.lock from pyproject.toml"
@@ -54,8 +54,11 @@ bench: venv
 
 # The whole night per settings profile (local, cluster-local) at 100k and 1M persons, for
 # docs/sizing.md; long (the 1M nights take most of an hour each on 2 cores), so not in `bench`.
+# AGAINST=<rev>: this code against that revision's, in order-balanced pairs (PAIRS=, default 2).
 bench-night: venv
-	$(BIN)/python -m benchmarks.night $(if $(PERSONS),--sizes $(PERSONS),)
+	$(BIN)/python -m benchmarks.night $(if $(PERSONS),--sizes $(PERSONS),) \
+		$(if $(PROFILES),--profiles $(PROFILES),) \
+		$(if $(AGAINST),--against $(AGAINST) --pairs $(or $(PAIRS),2),)
 
 faults: venv
 	$(BIN)/python -m benchmarks.faults --kills $(or $(KILLS),60) --persons $(or $(PERSONS),300) --nights $(or $(NIGHTS),2)

@@ -2,7 +2,12 @@
 standalone cluster, for the sizing note (docs/sizing.md, issue 18).
 
 Usage: python -m benchmarks.night [--sizes 100000 1000000] [--profiles local cluster-local]
+                                  [--against REV [--pairs 2]]
 One sample per size is generated once (`govlake generate`) and every profile's night reads it.
+With --against, each profile's night runs in pairs, this checkout's code against REV's (a git
+worktree under var/bench-night/baseline/), each side first in half the pairs: the first of two
+nights run back to back was up to 50 s longer whichever code it ran (benchmarks/README.md,
+fourteenth profile). Every task's seconds (from the night's Airflow database) are kept too.
 Each (size, profile) runs `govlake demo --persons N --report FILE` in a child process with its
 own lakehouse, Airflow home and event log under var/bench-night/, so the two profiles never share
 a table. Recorded: wall seconds, each DAG's seconds, the demo's verdict (balanced, ground truth
@@ -18,10 +23,12 @@ import datetime as dt
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import psutil
@@ -125,8 +132,11 @@ def night_command(profile: str, persons: int, report: Path) -> list[str]:
     return demo
 
 
-def run_night(profile: str, persons: int, sources: Path, home: Path) -> dict:
-    """One whole night in a child process, its memory sampled; the demo's report and figures."""
+def run_night(
+    profile: str, persons: int, sources: Path, home: Path, checkout: Path = PROJECT_ROOT
+) -> dict:
+    """One whole night in a child process, its memory sampled; the demo's report and figures.
+    `checkout` is the code that runs it (this one, or a baseline's worktree)."""
     from govlake.settings import load_settings
 
     shutil.rmtree(home, ignore_errors=True)
@@ -134,6 +144,7 @@ def run_night(profile: str, persons: int, sources: Path, home: Path) -> dict:
     report = home / "report.json"
     env = {
         **os.environ,
+        **code_of(checkout),
         "GOVLAKE_ENV": profile,
         "GOVLAKE_SOURCES": str(sources),
         "GOVLAKE_LAKEHOUSE": str(home / "lakehouse"),
@@ -148,7 +159,7 @@ def run_night(profile: str, persons: int, sources: Path, home: Path) -> dict:
     started = time.monotonic()
     with (home / "night.log").open("w") as log:
         cmd = night_command(profile, persons, report)
-        proc = subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log)
+        proc = subprocess.Popen(cmd, env=env, cwd=checkout, stdout=log, stderr=log)
         sampler = MemorySampler(proc.pid)
         sampler.start()
         code = proc.wait()
@@ -162,6 +173,7 @@ def run_night(profile: str, persons: int, sources: Path, home: Path) -> dict:
         "verdict_ok": demo.get("ok", False),
         "seconds": seconds,
         "dags": demo.get("dags", []),
+        "tasks": task_seconds(home / "airflow" / "airflow.db"),
         "peak_rss_bytes": sampler.peaks,
         "peak_rss_total_bytes": sampler.peak_total,
         "most_processes": sampler.most,
@@ -172,6 +184,67 @@ def run_night(profile: str, persons: int, sources: Path, home: Path) -> dict:
         "load_mean_during": round(sum(sampler.loads) / max(len(sampler.loads), 1), 2),
         "log": str(home / "night.log"),
     }
+
+
+def code_of(checkout: Path) -> dict[str, str]:
+    """The environment that makes a child process (and the DAG parses and tasks it starts)
+    import `checkout`'s code rather than the editable install's."""
+    path = [str(checkout), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {"PYTHONPATH": os.pathsep.join(path), "GOVLAKE_HOME": str(checkout)}
+
+
+def task_seconds(database: Path) -> list[dict]:
+    """Each task's seconds from the night's Airflow database (SQLite; none on another one)."""
+    if not database.is_file():
+        return []
+    with closing(sqlite3.connect(database)) as db:
+        rows = db.execute(
+            "SELECT dag_id, task_id, duration FROM task_instance WHERE state = 'success'"
+        ).fetchall()
+    return [{"dag_id": d, "task_id": t, "seconds": round(s or 0, 1)} for d, t, s in sorted(rows)]
+
+
+def git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"git {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def baseline_checkout(rev: str) -> tuple[Path, str]:
+    """A worktree of `rev` to run the baseline's nights from, and its commit. It shares this
+    checkout's .cache (the jars, the class archive), so neither side resolves or compiles."""
+    commit = git("rev-parse", "--verify", f"{rev}^{{commit}}")
+    folder = WORK / "baseline" / commit[:12]
+    if not (folder / ".git").exists():
+        git("worktree", "prune")
+        shutil.rmtree(folder, ignore_errors=True)
+        git("worktree", "add", "--detach", str(folder), commit)
+    cache = folder / ".cache"
+    if not cache.exists():
+        cache.symlink_to(PROJECT_ROOT / ".cache", target_is_directory=True)
+    return folder, commit
+
+
+def pair_order(pairs: int) -> list[str]:
+    """Which side runs each night of `pairs` back-to-back pairs: base, head, then head, base,
+    and so on, so that each goes first in half of them."""
+    return [side for i in range(pairs) for side in (("base", "head"), ("head", "base"))[i % 2]]
+
+
+def compared(nights: list[dict]) -> dict:
+    """Mean seconds of each side (wall, and each kind of DAG) and head's over base's."""
+    means = {}
+    for side in ("base", "head"):
+        mine = [n for n in nights if n["side"] == side]
+        rows = [{"wall": n["seconds"], **phases(n)} for n in mine]
+        means[side] = {k: round(sum(r[k] for r in rows) / len(rows), 1) for k in rows[0]}
+    ratio = {k: round(h / b, 3) if b else None for k, h, b in _sides(means)}
+    return {"nights": len(nights), "base": means["base"], "head": means["head"], "ratio": ratio}
+
+
+def _sides(means: dict) -> list[tuple[str, float, float]]:
+    return [(k, means["head"][k], means["base"][k]) for k in means["base"]]
 
 
 def dag_seconds(night: dict, prefix: str) -> float:
@@ -193,10 +266,11 @@ def print_nights(nights: list[dict]) -> None:
     table = Table(title="Whole night per profile")
     for col in ("persons", "profile", "ok", "wall s", "phases s", "peak RSS GB", "lakehouse GB"):
         table.add_column(col)
+    two_sides = len({n.get("side") for n in nights}) > 1
     for n in nights:
         table.add_row(
             f"{n['persons']:,}",
-            n["profile"],
+            f"{n['profile']} ({n['side']})" if two_sides else n["profile"],
             "yes" if n["exit_code"] == 0 and n["verdict_ok"] else f"NO (exit {n['exit_code']})",
             f"{n['seconds']:.0f}",
             ", ".join(f"{k} {v:.0f}" for k, v in phases(n).items()),
@@ -210,26 +284,71 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=DEFAULT_SIZES)
     parser.add_argument("--profiles", nargs="+", default=PROFILES)
+    parser.add_argument("--against", metavar="REV", help="a git revision to compare with")
+    parser.add_argument("--pairs", type=int, default=2, help="pairs of nights (with --against)")
     args = parser.parse_args(argv)
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     result = {"started": stamp, "environment": environment(), "sizes": []}
+    code = {"head": PROJECT_ROOT}
+    if args.against:
+        code["base"], base = baseline_checkout(args.against)
+        result["code"] = {"head": git("rev-parse", "HEAD"), "base": base}
+    order = pair_order(args.pairs) if args.against else ["head"]
     out = RESULTS_DIR / f"night-{stamp}.json"
+
+    def save(size: dict | None = None) -> None:
+        sizes = [*result["sizes"], *([size] if size else [])]
+        out.write_text(json.dumps({**result, "sizes": sizes}, indent=1))
+
     for persons in args.sizes:
-        sources = WORK / f"sources-{persons}"
-        size = {"persons": persons, "generate_seconds": generate(persons, sources)}
-        size["sources_bytes"] = folder_bytes(sources)
-        size["source_rows"] = source_rows(sources / "manifest.json")
-        size["nights"] = []
+        size = sample(persons)
         for profile in args.profiles:
-            console.print(f"{persons:,} persons, {profile}: night running ...")
-            night = run_night(profile, persons, sources, WORK / f"{profile}-{persons}")
-            size["nights"].append(night)
-            console.print(f"  {night['seconds']:.0f}s, exit {night['exit_code']}; {night['log']}")
-            out.write_text(json.dumps({**result, "sizes": [*result["sizes"], size]}, indent=1))
+            run_profile(size, profile, code, order, save)
         result["sizes"].append(size)
+        save()
         print_nights(size["nights"])
+        print_compared(size.get("compared", {}), persons)
     console.print(f"Saved {out}")
     return 0
+
+
+def run_profile(size: dict, profile: str, code: dict[str, Path], order: list[str], save) -> None:
+    """The profile's nights in `order` (sides of `code`), and their comparison when two sides
+    ran; `save` is called after each night so a stopped run keeps what it measured."""
+    persons = size["persons"]
+    for side in order:
+        console.print(f"{persons:,} persons, {profile}, {side}: night running ...")
+        home = WORK / "-".join([profile, str(persons), *([side] if len(code) > 1 else [])])
+        night = run_night(profile, persons, Path(size["sources"]), home, code[side])
+        size["nights"].append({**night, "side": side})
+        console.print(f"  {night['seconds']:.0f}s, exit {night['exit_code']}; {night['log']}")
+        save(size)
+    if len(code) > 1:
+        mine = [n for n in size["nights"] if n["profile"] == profile]
+        size.setdefault("compared", {})[profile] = compared(mine)
+
+
+def sample(persons: int) -> dict:
+    """The size's sample city, generated once for every profile and side."""
+    sources = WORK / f"sources-{persons}"
+    size = {"persons": persons, "generate_seconds": generate(persons, sources)}
+    size["sources_bytes"] = folder_bytes(sources)
+    size["source_rows"] = source_rows(sources / "manifest.json")
+    return {**size, "sources": str(sources), "nights": []}
+
+
+def print_compared(comparisons: dict, persons: int) -> None:
+    from rich.table import Table
+
+    for profile, c in comparisons.items():
+        table = Table(title=f"{persons:,} persons, {profile}: mean of {c['nights']} nights")
+        for col in ("seconds", "base", "head", "head / base"):
+            table.add_column(col)
+        for key, base in c["base"].items():
+            ratio = c["ratio"][key]
+            shown = "-" if ratio is None else f"{ratio:.3f}"
+            table.add_row(key, f"{base:.1f}", f"{c['head'][key]:.1f}", shown)
+        console.print(table)
 
 
 if __name__ == "__main__":
