@@ -24,7 +24,12 @@ in groups of their own, Spark JVMs under them), by pid, nothing else.
 clients (every connection terminated, new ones refused for a while), without touching the
 shared server. Airflow 3.3's scheduler and dag-processor exit when the DB refuses connections
 (measured: both exit 1 within a 10 s refusal); `supervise()` then restarts an exited component,
-as the production supervisor (systemd Restart=always, Kubernetes) does.
+as the production supervisor (systemd Restart=always, Kubernetes) does. A scheduler can also
+stay alive after its loop failed (its LocalExecutor waiting on tasks that failed in the
+outage; seen once in CI), so `supervise()` also restarts a live scheduler whose job Airflow
+itself counts as dead, as a Kubernetes liveness probe on the scheduler's health check does.
+Each scheduler has a host name of its own (`tests/airflow_hostname.py`), as on separate hosts,
+so its job rows are told apart.
 
 The metadata DB is read directly (read-only psycopg2 session) for polling: one `airflow` CLI
 call costs 5-20 s of interpreter start on two cores, a query costs milliseconds.
@@ -32,6 +37,7 @@ call costs 5-20 s of interpreter start on two cores, a query costs milliseconds.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
@@ -61,6 +67,8 @@ COMPONENTS = {
     "api-server": ["api-server", "--apps", "execution", "--host", "127.0.0.1", "--workers", "1"],
 }
 TERMINAL = ("success", "failed")
+# Airflow's [scheduler] scheduler_health_check_threshold: a job whose heartbeat is older is dead.
+HEALTH_THRESHOLD = dt.timedelta(seconds=30)
 PARALLELISM = 3
 # The environment variable settings `airflow_db` names here: it holds the URL with its password.
 DB_VARIABLE = "GOVLAKE_AIRFLOW_DB"
@@ -114,6 +122,7 @@ class AirflowServices:
         self.manifest: Any = None  # the sample sources' ground truth, set by the test
         self.supervised = False
         self.restarts: list[tuple[str, int, float]] = []
+        self.spawned: dict[str, dt.datetime] = {}
         self._log_files: list[Any] = []
 
     def _environment(self, database_url: str, dags: Path, extra_env: dict[str, str]):
@@ -158,9 +167,10 @@ class AirflowServices:
     def _spawn(self, name: str) -> None:
         log = (self.logs / f"{name}.log").open("ab")
         self._log_files.append(log)
+        self.spawned[name] = dt.datetime.now(dt.UTC)
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "airflow", *self.components[name]],
-            env=self.env,
+            env={**self.env, **self._host(name)},
             cwd=self.home,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -168,20 +178,61 @@ class AirflowServices:
             start_new_session=True,
         )
 
+    def _host(self, name: str) -> dict[str, str]:
+        """A scheduler's own host name (Airflow's hostname_callable), as on its own host."""
+        if not name.startswith("scheduler"):
+            return {}
+        tests = str(Path(__file__).resolve().parent)
+        path = os.pathsep.join(p for p in (tests, self.env.get("PYTHONPATH")) if p)
+        return {
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "airflow_hostname.component_hostname",
+            "GOVLAKE_COMPONENT_HOST": f"{name}.{socket.getfqdn()}",
+            "PYTHONPATH": path,
+        }
+
     def supervise(self) -> None:
         """From now on a component that exits is started again, as systemd (Restart=always) or
-        Kubernetes does in production; each restart is kept in `restarts` (name, exit code,
-        time)."""
+        Kubernetes does in production, and so is a live scheduler whose job is dead (a liveness
+        probe); each restart is kept in `restarts` (name, exit code, time)."""
         self.supervised = True
 
     def _restart_exited(self) -> dict[str, int]:
         dead = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
-        if self.supervised:
-            for name, code in dead.items():
-                self.restarts.append((name, code, time.monotonic()))
-                self._spawn(name)
-            return {}
-        return dead
+        if not self.supervised:
+            return dead
+        hung = dead_jobs(self.spawned, self.scheduler_jobs(), self._hosts())
+        for name in set(hung) - set(dead):
+            dead[name] = self._end(name)
+        for name, code in dead.items():
+            self.restarts.append((name, code, time.monotonic()))
+            self._spawn(name)
+        return {}
+
+    def _hosts(self) -> dict[str, str]:
+        """Each live scheduler's host name, by component."""
+        return {
+            name: self._host(name)["GOVLAKE_COMPONENT_HOST"]
+            for name, process in self.processes.items()
+            if name.startswith("scheduler") and process.poll() is None
+        }
+
+    def _end(self, name: str, grace: float = 10.0) -> int:
+        """Stop one component and everything it started; its exit code."""
+        process = self.processes[name]
+        try:
+            root = psutil.Process(process.pid)
+            tree = [root, *_children(root)]
+        except psutil.NoSuchProcess:  # it exited meanwhile
+            tree = []
+        for group in {process.pid} | {_pgid(p) for p in tree} - {None, os.getpgid(0)}:
+            _killpg(group, signal.SIGTERM)
+        _, alive = psutil.wait_procs(tree, timeout=grace)
+        for straggler in alive:
+            try:
+                straggler.kill()
+            except psutil.NoSuchProcess:
+                pass
+        return process.wait(timeout=5)
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM each group of the components' trees, then SIGKILL what is left of them."""
@@ -319,7 +370,7 @@ class AirflowServices:
     def scheduler_jobs(self) -> list[dict[str, Any]]:
         """The scheduler jobs (one per scheduler process) and their state."""
         return self.query(
-            "SELECT id, state, hostname, latest_heartbeat FROM job "
+            "SELECT id, state, hostname, start_date, latest_heartbeat, now() AS db_now FROM job "
             "WHERE job_type = 'SchedulerJob' ORDER BY id"
         )
 
@@ -361,6 +412,24 @@ class AirflowServices:
             text = path.read_text(encoding="utf-8", errors="replace").splitlines()
             parts += [f"== {path} (last {lines} lines)", *text[-lines:]]
         return "\n".join(parts)
+
+
+def dead_jobs(
+    spawned: dict[str, dt.datetime], jobs: list[dict[str, Any]], hosts: dict[str, str]
+) -> list[str]:
+    """The schedulers (of `hosts`, name -> host) whose job since their latest start Airflow
+    counts as dead (`Job.is_alive`: not running, or no heartbeat for HEALTH_THRESHOLD). A
+    scheduler with no job yet is starting, not dead."""
+    hung = []
+    for name, host in hosts.items():
+        own = [j for j in jobs if j["hostname"] == host and j["start_date"] >= spawned[name]]
+        if not own:
+            continue
+        job = max(own, key=lambda j: j["id"])
+        beat = job["latest_heartbeat"] or job["start_date"]
+        if job["state"] != "running" or job["db_now"] - beat > HEALTH_THRESHOLD:
+            hung.append(name)
+    return hung
 
 
 def _json(value: Any) -> dict:
