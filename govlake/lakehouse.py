@@ -236,6 +236,32 @@ class Table:
         retry_concurrent(lambda: writer.save(location))
         self.register(df.sparkSession, cfg)
 
+    def replace(
+        self,
+        df: DataFrame,
+        where: Mapping[str, str | int | dt.date],
+        *,
+        small: bool,
+        partition_by: Iterable[str] = (),
+        options: Mapping[str, Any] | None = None,
+        cfg: Settings | None = None,
+    ) -> None:
+        """Replace the rows whose columns equal `where` with `df`'s rows, in one atomic commit.
+
+        A `small` df goes through delta-rs when the table exists with df's columns and types:
+        Spark's replaceWhere first rebuilds the table's whole file list with Spark jobs (open
+        source Delta 4.4 reads no file list from its .crc), 0.8-1.2 s a commit here against 0.05 s
+        (issue 19). Else Spark's replaceWhere, with `options` (mergeSchema, table properties).
+        """
+        from govlake import lakehouse  # looked up on the module: the kill harness wraps it
+
+        if small and lakehouse.replace_without_jvm(self, df, where, cfg):
+            self.register(df.sparkSession, cfg)
+            return
+        condition = " AND ".join(f"`{_column(c)}` = {_spark_literal(v)}" for c, v in where.items())
+        options = {**(options or {}), "replaceWhere": condition}
+        self.write(df, "overwrite", partition_by=partition_by, options=options, cfg=cfg)
+
     def create_if_missing(
         self,
         spark: SparkSession,
@@ -595,6 +621,71 @@ def _sql_literal(value: str | int | dt.date) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError(f"no SQL literal for {type(value).__name__} {value!r}")
     return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+
+
+def _spark_literal(value: str | int | dt.date) -> str:
+    """The same literal in Spark SQL, whose DATE literal takes no space."""
+    return _sql_literal(value).replace("DATE '", "DATE'", 1)
+
+
+# The table features delta-rs writes as Spark does (a deletion vector table is left to Spark).
+RS_WRITES = {"appendOnly", "invariants", "changeDataFeed", "checkConstraints", "timestampNtz"}
+
+
+def replace_without_jvm(
+    table: Table, df: DataFrame, where: Mapping[str, str | int | dt.date], cfg=None
+) -> bool:
+    """Replace the rows whose columns equal `where` with `df`'s rows by delta-rs in one commit
+    (retried when it loses a race with another writer); False (nothing written) when the table
+    was never written or df's columns or types differ from the table's, so the caller writes
+    through Spark, which creates the table or merges the new column.
+
+    Both writers commit with put-if-absent and check what a concurrent commit added or removed
+    against what they read, so a replace by one and a write by the other conflict as two Spark
+    writes do. A replace of whole partitions removes and adds whole files: the change data feed
+    reads it as deletes and inserts, as it reads Spark's.
+    """
+    from deltalake import write_deltalake
+
+    opened = open_without_jvm(table, cfg)
+    if opened is None or set(opened.protocol().writer_features or ()) - RS_WRITES:
+        return False
+    data = df.toArrow()
+    target = _arrow_schema(opened)
+    if not _same_columns(data.schema, target):
+        return False
+    data = data.select(target.names).cast(target)
+    predicate = " AND ".join(f'"{_column(c)}" = {_sql_literal(v)}' for c, v in where.items())
+
+    def replace() -> None:
+        current = open_without_jvm(table, cfg)  # a retry writes on the winner's version
+        write_deltalake(current, data, mode="overwrite", predicate=predicate)
+
+    retry_concurrent(replace)
+    return True
+
+
+def _arrow_schema(opened):
+    import pyarrow as pa
+
+    return pa.schema(opened.schema())
+
+
+def _same_columns(given, target) -> bool:
+    """Whether Arrow schema `given` has `target`'s columns with the same types, strings of
+    either width and timestamps of either zone (Spark's Arrow gives the session's) alike."""
+    import pyarrow as pa
+
+    def kind(t):
+        if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            return "string"
+        if pa.types.is_timestamp(t):
+            return ("timestamp", t.unit, t.tz is not None)
+        return t
+
+    if sorted(given.names) != sorted(target.names):
+        return False
+    return all(kind(given.field(f.name).type) == kind(f.type) for f in target)
 
 
 def _count_rows(opened) -> int:

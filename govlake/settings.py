@@ -83,7 +83,8 @@ class Settings(BaseModel):
     # theme's inputs, any other task's declared inputs) is evaluated interpreted all the same:
     # small loads and builds were faster so, a 1,000,000-row load half as fast, and at 300,000
     # persons no other threshold tried gained 1% (benchmarks/README.md, issue 19's eleventh,
-    # twelfth and fourteenth profiles).
+    # twelfth and fourteenth profiles). A batch or set-aside rows under it are also written by
+    # delta-rs rather than Spark when their table exists (Table.replace): fixed costs dominate.
     compile_from_rows: int = 100_000
     # Absolute folders outside sources_root that a file source's `path` may name; any other
     # path (`../../etc`, `/etc`) is refused, so a source file cannot load arbitrary files.
@@ -108,7 +109,12 @@ class Settings(BaseModel):
     def compiles(self, rows: int | None) -> bool:
         """Whether work over about `rows` rows runs compiled (see compile_from_rows); an unknown
         size (None) compiles, as Spark would."""
-        return self.code_generation and (rows is None or rows >= self.compile_from_rows)
+        return self.code_generation and not self.is_small(rows)
+
+    def is_small(self, rows: int | None) -> bool:
+        """Whether about `rows` rows are fewer than compile_from_rows: work whose fixed costs
+        outweigh its rows. An unknown size (None) is not small."""
+        return rows is not None and rows < self.compile_from_rows
 
     @field_validator("tables_uri")
     @classmethod

@@ -85,10 +85,12 @@ def begin_run(system: str, table: str, day: dt.date, run_id: str | None, mode: s
     return source, spec, run
 
 
-def _write(df: DataFrame, cfg: Settings, owned: Owned, mode: str, where: str | None) -> None:
+def _replace(df: DataFrame, cfg: Settings, owned: Owned, run: LoadRun, rows: int) -> None:
+    """Replace the batch's rows of a set-aside table with `df` (about `rows` rows)."""
     # mergeSchema: a table written before a column was declared gains it on the next write.
-    options = {"mergeSchema": "true", **({"replaceWhere": where} if where else {})}
-    owned.table.write(df, mode, options=options, cfg=cfg)
+    options = {"mergeSchema": "true"}
+    small = cfg.is_small(rows)
+    owned.table.replace(df, _batch(run), small=small, options=options, cfg=cfg)
 
 
 def record_run(spark: SparkSession, cfg: Settings, run: LoadRun) -> None:
@@ -155,21 +157,23 @@ def start_run(spark: SparkSession, cfg: Settings, run: LoadRun, past: History) -
     )
 
 
-def _batch(run: LoadRun) -> str:
-    return (
-        f"source_system = '{run.source_system}' AND table_name = '{run.table_name}' "
-        f"AND batch_date = DATE'{run.batch_date}'"
-    )
+def _batch(run: LoadRun) -> dict[str, str | dt.date]:
+    """The columns that name a run's batch in the set-aside tables."""
+    return {
+        "source_system": run.source_system,
+        "table_name": run.table_name,
+        "batch_date": run.batch_date,
+    }
 
 
 def replace_rejects(spark: SparkSession, cfg: Settings, rejects: DataFrame, run: LoadRun) -> None:
     """Replace this table's rejected rows for the batch (a rerun must not duplicate them)."""
-    _write(rejects, cfg, REJECTED_ROWS, "overwrite", _batch(run))
+    _replace(rejects, cfg, REJECTED_ROWS, run, run.rows_rejected)
 
 
 def replace_dropped(spark: SparkSession, cfg: Settings, dropped: DataFrame, run: LoadRun) -> None:
     """Replace this table's dropped rows (titles, totals) for the batch."""
-    _write(dropped, cfg, DROPPED_ROWS, "overwrite", _batch(run))
+    _replace(dropped, cfg, DROPPED_ROWS, run, run.rows_dropped)
 
 
 def count_rejects(spark: SparkSession, cfg: Settings, run: LoadRun) -> int:
@@ -182,12 +186,7 @@ def count_dropped(spark: SparkSession, cfg: Settings, run: LoadRun) -> int:
 
 def _count_batch(spark: SparkSession, cfg: Settings, owned: Owned, run: LoadRun) -> int:
     """The batch's rows in a set-aside table, counted from its files by delta-rs (no Spark job)."""
-    batch = {
-        "source_system": run.source_system,
-        "table_name": run.table_name,
-        "batch_date": run.batch_date,
-    }
-    return count_without_jvm(owned.table, batch, cfg)
+    return count_without_jvm(owned.table, _batch(run), cfg)
 
 
 def load_runs(spark: SparkSession, cfg: Settings) -> DataFrame | None:

@@ -80,6 +80,33 @@ def test_two_runs_of_the_same_load_for_the_same_date_at_once(spark, cfg, tax_sou
     assert latest_runs(spark, cfg, DAY)["ods.twice__credit_rating"]["status"] != "abandoned"
 
 
+def test_two_runs_replacing_a_day_of_an_existing_table_at_once(spark, cfg, tax_source):
+    """The same two runs when the table exists: each small batch replaces the day by delta-rs
+    (Table.replace), whose conflict check makes the later commit retry as Spark's does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from govlake.lakehouse import Table
+
+    csv = tax_source("twice_rs", ratings(BATCHES["A"], "A"), DAY)
+    assert load_table("twice_rs", "credit_rating", DAY, "w", spark)["rows_written"] == 300
+    write_ratings(csv, "B")
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(
+            pool.map(lambda r: load_table("twice_rs", "credit_rating", DAY, r, spark), ["x", "y"])
+        )
+    for run in runs:
+        assert run["status"] in ("success", "unchanged") and run["balanced"], run
+        assert run["rows_written"] == 500, run
+    table = Table.parse("ods.twice_rs__credit_rating")
+    day = table.read(spark, cfg).where(f"_batch_date = DATE'{DAY}'")
+    assert day.count() == 500 and day.select("taxpayer_id").distinct().count() == 500
+    assert {r["credit_level"] for r in day.select("credit_level").collect()} == {"B"}
+    writers = table.history(spark, cfg).where("operation = 'WRITE'").orderBy("version").collect()
+    assert ["delta-rs" in (w["engineInfo"] or "") for w in writers][1:] == [True] * (
+        len(writers) - 1
+    ), writers
+
+
 @pytest.fixture()
 def people(source_dir, tmp_path, monkeypatch):
     """test_library's two-department library, declared for this module."""

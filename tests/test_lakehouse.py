@@ -235,3 +235,97 @@ def test_rows_counted_by_value_without_a_jvm_from_the_tables_current_files(spark
     assert count_without_jvm(table, {"name": "o'brien", "d": day}, cfg) == 2
     with pytest.raises(ValueError, match="not a column name"):
         count_without_jvm(table, {"name = name OR 1": "x"}, cfg)
+
+
+def _engines(spark, table, cfg) -> list[str]:
+    """Each commit's writer, oldest first: Spark's engineInfo or delta-rs's clientVersion."""
+    history = table.history(spark, cfg).orderBy("version").collect()
+    return ["delta-rs" if "delta-rs" in (r["engineInfo"] or "") else "spark" for r in history]
+
+
+def test_a_small_replace_is_written_by_delta_rs_and_read_by_spark_and_its_change_feed(spark, cfg):
+    """Table.replace (issue 19): a small replace of an existing table goes through delta-rs
+    in one commit; Spark reads the replaced day, the other day untouched, and the change data
+    feed as the day's deletes and inserts. A large one, or one with a new column, is Spark's
+    replaceWhere; an empty replacement removes the day's rows."""
+    import datetime as dt
+
+    from pyspark.sql import functions as F
+
+    table = Table.parse("ods.replaced_batches")
+    day, other = dt.date(2026, 11, 26), dt.date(2026, 11, 27)
+    ddl = "id long, name string, at timestamp, _batch_date date"
+    at = dt.datetime(2026, 11, 26, 1, 30, 5)
+
+    def batch(when, *rows):
+        return spark.createDataFrame([(i, n, at, when) for i, n in rows], ddl)
+
+    first = {"partition_by": ("_batch_date",), "cfg": cfg}
+    options = {"delta.enableChangeDataFeed": "true"}
+    table.replace(batch(day, (1, "a"), (2, "b")), {"_batch_date": day}, small=True, **first,
+                  options=options)  # fmt: skip
+    table.replace(batch(other, (9, "z")), {"_batch_date": other}, small=True, **first)
+    table.replace(batch(day, (1, "a"), (3, "c'd")), {"_batch_date": day}, small=True, **first)
+    assert _engines(spark, table, cfg) == ["spark", "delta-rs", "delta-rs"]
+    got = sorted(tuple(r) for r in table.read(spark, cfg).collect())
+    assert got == [(1, "a", at, day), (3, "c'd", at, day), (9, "z", at, other)], got
+    changes = table.changes(spark, 2, cfg=cfg).select("id", "_change_type").collect()
+    assert sorted(tuple(r) for r in changes) == [
+        (1, "delete"), (1, "insert"), (2, "delete"), (3, "insert")
+    ]  # fmt: skip
+
+    table.replace(batch(day, (4, "d")), {"_batch_date": day}, small=False, **first)
+    wider = batch(day, (5, "e")).withColumn("note", F.lit("new column"))
+    table.replace(wider, {"_batch_date": day}, small=True, options={"mergeSchema": "true"}, **first)
+    assert _engines(spark, table, cfg)[3:] == ["spark", "spark"]
+    assert table.read(spark, cfg).where(f"_batch_date = DATE'{day}'").collect()[0]["note"]
+
+    empty = table.read(spark, cfg).where("false")
+    table.replace(empty, {"_batch_date": day}, small=True, **first)
+    assert _engines(spark, table, cfg)[5:] == ["delta-rs"]
+    assert [r["id"] for r in table.read(spark, cfg).collect()] == [9]
+
+
+def test_a_small_replace_of_a_table_with_deletion_vectors_is_spark_s(spark, cfg):
+    """delta-rs writes no deletion vectors: such a table (a quarantine) is left to Spark."""
+    table = Table.parse("ops.replaced_with_vectors")
+    frame = spark.createDataFrame([("a", 1), ("b", 2)], "name string, n int")
+    table.write(frame, options={"delta.enableDeletionVectors": "true"}, cfg=cfg)
+    table.replace(frame.where("n = 1"), {"name": "a"}, small=True, cfg=cfg)
+    assert _engines(spark, table, cfg) == ["spark", "spark"]
+    assert sorted(tuple(r) for r in table.read(spark, cfg).collect()) == [("a", 1), ("b", 2)]
+
+
+def test_a_small_replace_that_loses_a_race_is_retried_on_the_winners_version(
+    spark, cfg, monkeypatch
+):
+    """Another writer replaces the same day between delta-rs opening the table and committing:
+    delta-rs's conflict check refuses the commit, and the replace runs again on the new
+    version, so the day holds this replace's rows only (never both)."""
+    import datetime as dt
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from govlake import lakehouse
+
+    table = Table.parse("ops.raced_batches")
+    day = dt.date(2026, 11, 25)
+    ddl = "id long, _batch_date date"
+    table.write(spark.createDataFrame([(1, day)], ddl), partition_by=("_batch_date",), cfg=cfg)
+    opened, calls = lakehouse.open_without_jvm, []
+
+    def racing(t, c=None):
+        found = opened(t, c)
+        calls.append(found.version())
+        if len(calls) == 2:  # the replace's own open: the other writer commits right after
+            other = pa.table({"id": pa.array([2], pa.int64()), "_batch_date": [day]})
+            write_deltalake(opened(t, c), other, mode="overwrite", predicate="true")
+        return found
+
+    monkeypatch.setattr(lakehouse, "open_without_jvm", racing)
+    mine = spark.createDataFrame([(3, day)], ddl)
+    table.replace(mine, {"_batch_date": day}, small=True, partition_by=("_batch_date",), cfg=cfg)
+    assert calls == [0, 0, 1], calls  # opened twice at 0, lost to version 1, retried on 1
+    assert [r["id"] for r in table.read(spark, cfg).collect()] == [3]
+    assert table.version(spark, cfg) == 2

@@ -155,22 +155,22 @@ def write_failed_rows(
             F.lit(validated_at).cast("timestamp").alias("validated_at"),
         )
         rows = rows.unionByName(restamped, allowMissingColumns=True)
-    _replace_night(rows.coalesce(files), cfg, suite.table, batch.run_date)
+    _replace_night(rows.coalesce(files), cfg, suite.table, batch.run_date, failing)
 
 
-def _replace_night(df: DataFrame, cfg: Settings, table: str, run_date) -> None:
+def _replace_night(df: DataFrame, cfg: Settings, table: str, run_date, failing: int) -> None:
     """Replace the table's failed rows of the night (the first write creates the table)."""
     if not FAILED_ROWS.table.exists(df.sparkSession, cfg):
         _append(df, cfg, FAILED_ROWS)
         return
-    day = dt.date.fromisoformat(str(run_date)[:10]).isoformat()
-    name = table.replace("'", "''")  # a table name we declared, quoted as a SQL literal
-    options = {
-        "mergeSchema": "true",
-        "replaceWhere": f"`table` = '{name}' AND run_date = DATE'{day}'",
-    }
-    FAILED_ROWS.table.write(
-        df, "overwrite", partition_by=FAILED_ROWS.partition_by, options=options, cfg=cfg
+    day = dt.date.fromisoformat(str(run_date)[:10])
+    FAILED_ROWS.table.replace(
+        df,
+        {"table": table, "run_date": day},
+        small=cfg.is_small(failing),
+        partition_by=FAILED_ROWS.partition_by,
+        options={"mergeSchema": "true"},
+        cfg=cfg,
     )
 
 
