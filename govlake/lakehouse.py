@@ -640,10 +640,11 @@ def replace_without_jvm(
     was never written or df's columns or types differ from the table's, so the caller writes
     through Spark, which creates the table or merges the new column.
 
-    Both writers commit with put-if-absent and check what a concurrent commit added or removed
-    against what they read, so a replace by one and a write by the other conflict as two Spark
-    writes do. A replace of whole partitions removes and adds whole files: the change data feed
-    reads it as deletes and inserts, as it reads Spark's.
+    Both writers check what a concurrent commit added or removed against what they read, so a
+    replace by one and a write by the other conflict as two Spark writes do (on S3 see
+    docs/object_storage.md: Spark's commit there is not a conditional put). A replace of whole
+    partitions removes and adds whole files: the change data feed reads it as deletes and
+    inserts, as it reads Spark's. Checkpoints are written as often as Spark writes them.
     """
     from deltalake import write_deltalake
 
@@ -662,7 +663,19 @@ def replace_without_jvm(
         write_deltalake(current, data, mode="overwrite", predicate=predicate)
 
     retry_concurrent(replace)
+    checkpoint_as_spark_does(table, cfg)
     return True
+
+
+def checkpoint_as_spark_does(table: Table, cfg: Settings | None = None) -> None:
+    """Write a checkpoint of the current version when Spark would have: every
+    `delta.checkpointInterval` commits (10 unless the table says otherwise). delta-rs's own
+    interval is 100, so a table written nightly by delta-rs alone would make Spark's readers
+    replay up to 100 commit files to learn its state."""
+    opened = open_without_jvm(table, cfg)
+    interval = int(opened.metadata().configuration.get("delta.checkpointInterval", "10"))
+    if opened.version() > 0 and opened.version() % interval == 0:
+        opened.create_checkpoint()
 
 
 def _arrow_schema(opened):

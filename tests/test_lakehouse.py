@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from govlake.errors import GovlakeError
@@ -326,6 +328,26 @@ def test_a_small_replace_that_loses_a_race_is_retried_on_the_winners_version(
     monkeypatch.setattr(lakehouse, "open_without_jvm", racing)
     mine = spark.createDataFrame([(3, day)], ddl)
     table.replace(mine, {"_batch_date": day}, small=True, partition_by=("_batch_date",), cfg=cfg)
-    assert calls == [0, 0, 1], calls  # opened twice at 0, lost to version 1, retried on 1
+    # Opened twice at 0, lost to version 1, retried on 1; then at 2, whether to checkpoint.
+    assert calls == [0, 0, 1, 2], calls
     assert [r["id"] for r in table.read(spark, cfg).collect()] == [3]
     assert table.version(spark, cfg) == 2
+
+
+def test_small_replaces_leave_checkpoints_where_spark_would(spark, cfg):
+    """A table replaced by delta-rs alone gets a checkpoint every 10 commits (Spark's interval,
+    not delta-rs's 100), which Spark then reads: its state comes from the checkpoint."""
+    import datetime as dt
+
+    table = Table.parse("ops.checkpointed_batches")
+    day = dt.date(2026, 11, 25)
+    frame = spark.createDataFrame([(0, day)], "id long, _batch_date date")
+    table.write(frame, partition_by=("_batch_date",), cfg=cfg)
+    log = Path(table.location(cfg)) / "_delta_log"
+    for n in range(1, 12):
+        rows = spark.createDataFrame([(n, day)], "id long, _batch_date date")
+        table.replace(rows, {"_batch_date": day}, small=True, cfg=cfg)
+        checkpoints = sorted(p.name for p in log.glob("*.checkpoint.parquet"))
+        assert checkpoints == (["00000000000000000010.checkpoint.parquet"] if n >= 10 else [])
+    assert _engines(spark, table, cfg)[1:] == ["delta-rs"] * 11
+    assert [r["id"] for r in table.read(spark, cfg).collect()] == [11]
