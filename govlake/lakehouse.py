@@ -723,7 +723,7 @@ def append_without_jvm(table: Table, rows: list[dict], cfg: Settings | None = No
     opened = open_without_jvm(table, cfg)
     if opened is None:
         return False
-    schema = pa.schema(opened.schema())
+    schema = _arrow_schema(opened)
     if any(name not in schema.names for row in rows for name in row):
         return False
     zoned = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.tz is not None]

@@ -196,7 +196,7 @@ class AirflowServices:
         probe); each restart is kept in `restarts` (name, exit code, time)."""
         self.supervised = True
 
-    def _restart_exited(self) -> dict[str, int]:
+    def _restart_dead(self) -> dict[str, int]:
         dead = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
         if not self.supervised:
             return dead
@@ -380,7 +380,7 @@ class AirflowServices:
         while time.monotonic() < deadline:
             if result := check():
                 return result
-            dead = self._restart_exited()
+            dead = self._restart_dead()
             if dead:
                 raise AssertionError(f"Airflow components exited {dead} while waiting for {what}")
             time.sleep(1)
