@@ -122,8 +122,8 @@ class Announcer:
         self.install_append()
 
     def install_append(self) -> None:
-        """Run records are appended, small batches replaced by delta-rs once their table exists:
-        kill points too."""
+        """Run records are appended by delta-rs once their table exists, small batches replaced
+        by it: kill points too."""
         from govlake import lakehouse
 
         announcer, append = self, lakehouse.append_without_jvm
@@ -137,11 +137,10 @@ class Announcer:
         lakehouse.append_without_jvm = append_rows
         replace = lakehouse.replace_without_jvm
 
-        def replace_rows(table, df, where, cfg=None):
-            # Small batches and set-aside rows are replaced by delta-rs: kill points too.
-            call = lambda: replace(table, df, where, cfg)  # noqa: E731
-            if lakehouse.open_without_jvm(table, cfg) is None:
-                return call()  # falls back to Table.write, which announces itself
+        def replace_rows(table, df, where, cfg=None, **kwargs):
+            # Small batches and set-aside rows are replaced, and their tables created, by
+            # delta-rs: kill points too (one that falls back to Table.write announces again).
+            call = lambda: replace(table, df, where, cfg, **kwargs)  # noqa: E731
             return announcer.around(table.qualified, "replace", call)
 
         lakehouse.replace_without_jvm = replace_rows

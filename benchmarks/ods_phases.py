@@ -37,6 +37,8 @@ PHASES = {
         "count_rejects", "count_dropped",
     ),
     "jobs.quality": ("check_load",),
+    "jobs.quality.engine": ("conditions", "count_failures", "without_quarantined"),
+    "jobs.quality.gx_run": ("validate_with_gx", "_definition", "_run_with_counts"),
     "jobs.ingest": (
         "read_source", "schema_change", "batch_stats", "write_batch", "write_rows",
         "check_balance", "finish", "altered_outside", "rows_in_batch",

@@ -243,23 +243,31 @@ class Table:
         *,
         small: bool,
         partition_by: Iterable[str] = (),
+        properties: Mapping[str, str] | None = None,
         options: Mapping[str, Any] | None = None,
         cfg: Settings | None = None,
     ) -> None:
-        """Replace the rows whose columns equal `where` with `df`'s rows, in one atomic commit.
+        """Replace the rows whose columns equal `where` with `df`'s rows, in one atomic commit;
+        a table not yet written is created with `partition_by` and table `properties`.
 
-        A `small` df goes through delta-rs when the table exists with df's columns and types:
-        Spark's replaceWhere first rebuilds the table's whole file list with Spark jobs (open
-        source Delta 4.4 reads no file list from its .crc), 0.8-1.2 s a commit here against 0.05 s
-        (issue 19). Else Spark's replaceWhere, with `options` (mergeSchema, table properties).
+        A `small` df goes through delta-rs when it can write the table as Spark would (see
+        replace_without_jvm): Spark's replaceWhere first rebuilds the table's whole file list
+        with Spark jobs (open source Delta 4.4 reads no file list from its .crc), 0.8-1.2 s a
+        commit here against 0.05 s (issue 19). Else Spark's replaceWhere, with `options`
+        (mergeSchema).
         """
         from govlake import lakehouse  # looked up on the module: the kill harness wraps it
 
-        if small and lakehouse.replace_without_jvm(self, df, where, cfg):
-            self.register(df.sparkSession, cfg)
+        spark = df.sparkSession
+        if small and lakehouse.replace_without_jvm(
+            self, df, where, cfg, partition_by=partition_by, properties=properties
+        ):
+            self.register(spark, cfg)
             return
         condition = " AND ".join(f"`{_column(c)}` = {_spark_literal(v)}" for c, v in where.items())
         options = {**(options or {}), "replaceWhere": condition}
+        if properties and not self.exists(spark, cfg):
+            options.update(properties)  # Spark sets a new table's properties from its options
         self.write(df, "overwrite", partition_by=partition_by, options=options, cfg=cfg)
 
     def create_if_missing(
@@ -630,15 +638,25 @@ def _spark_literal(value: str | int | dt.date) -> str:
 
 # The table features delta-rs writes as Spark does (a deletion vector table is left to Spark).
 RS_WRITES = {"appendOnly", "invariants", "changeDataFeed", "checkConstraints", "timestampNtz"}
+# The table properties delta-rs sets on a table it creates as Spark does.
+RS_PROPERTIES = {"delta.enableChangeDataFeed", "delta.checkpointInterval"}
 
 
 def replace_without_jvm(
-    table: Table, df: DataFrame, where: Mapping[str, str | int | dt.date], cfg=None
+    table: Table,
+    df: DataFrame,
+    where: Mapping[str, str | int | dt.date],
+    cfg: Settings | None = None,
+    *,
+    partition_by: Iterable[str] = (),
+    properties: Mapping[str, str] | None = None,
 ) -> bool:
     """Replace the rows whose columns equal `where` with `df`'s rows by delta-rs in one commit
-    (retried when it loses a race with another writer); False (nothing written) when the table
-    was never written or df's columns or types differ from the table's, so the caller writes
-    through Spark, which creates the table or merges the new column.
+    (retried when it loses a race with another writer), creating the table first when it was
+    never written. False (nothing written) when delta-rs would not write it as Spark does: a
+    table feature or a new table's property it does not write, or columns or types that differ
+    from the table's (a new column, a retyped one), so the caller writes through Spark, which
+    merges the new column or refuses the type.
 
     Both writers check what a concurrent commit added or removed against what they read, so a
     replace by one and a write by the other conflict as two Spark writes do (on S3 see
@@ -649,9 +667,17 @@ def replace_without_jvm(
     from deltalake import write_deltalake
 
     opened = open_without_jvm(table, cfg)
-    if opened is None or set(opened.protocol().writer_features or ()) - RS_WRITES:
+    if opened is None and set(properties or {}) - RS_PROPERTIES:
         return False
     data = df.toArrow()
+    if opened is None and any(str(f.type) == "null" for f in data.schema):
+        return False  # a column of NULLs with no type: Spark's first write drops it
+    if opened is None:
+        if _created_without_jvm(table, data, partition_by, properties, cfg):
+            return True
+        opened = open_without_jvm(table, cfg)  # another writer created it meanwhile
+    if set(opened.protocol().writer_features or ()) - RS_WRITES:
+        return False
     target = _arrow_schema(opened)
     if not _same_columns(data.schema, target):
         return False
@@ -664,6 +690,36 @@ def replace_without_jvm(
 
     retry_concurrent(replace)
     checkpoint_as_spark_does(table, cfg)
+    return True
+
+
+def _created_without_jvm(table: Table, data, partition_by, properties, cfg) -> bool:
+    """Create the table with Arrow `data`'s rows in one commit, as Spark's first write would
+    (every column nullable, the given partitioning and properties); False when another writer
+    created it first, so the caller replaces in that table instead.
+
+    delta-rs retries a losing commit at the next version, which for a table creation means a
+    second CREATE TABLE (a new table id) or rows beside the winner's: so this one is not
+    retried, and refused when the table appeared since it was opened (mode "error").
+    """
+    import pyarrow as pa
+    from deltalake import CommitProperties, write_deltalake
+
+    schema = pa.schema([f.with_nullable(True) for f in data.schema])
+    try:
+        write_deltalake(
+            _rs_uri(table.location(cfg)),
+            data.cast(schema),
+            mode="error",
+            partition_by=list(partition_by) or None,
+            configuration=dict(properties or {}),
+            storage_options=rs_storage_options(cfg),
+            commit_properties=CommitProperties(max_commit_retries=0),
+        )
+    except Exception:
+        if open_without_jvm(table, cfg) is None:
+            raise  # not a lost race: the write itself failed
+        return False
     return True
 
 

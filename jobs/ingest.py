@@ -268,17 +268,15 @@ def write_rows(spark: SparkSession, ctx: LoadContext, staged, rows, run, committ
     if run.rows_dropped or had.get("rows_dropped"):
         dropped = _set_aside(staged, ctx, "_drop_reason", "dropped_at")
         aside.append(lambda: ops.replace_dropped(spark, ctx.cfg, dropped, run))
-    options = {"mergeSchema": "true"}
-    if not ctx.table.exists(spark, ctx.cfg):
-        # Library builds read what changed since their last build from the change data feed.
-        options["delta.enableChangeDataFeed"] = "true"
     with running_beside(aside):
         ctx.table.replace(
             rows,
             {"_batch_date": ctx.day},
             small=ctx.cfg.is_small(run.rows_read),
             partition_by=("_batch_date",),
-            options=options,
+            # Library builds read what changed since their last build from the change data feed.
+            properties={"delta.enableChangeDataFeed": "true"},
+            options={"mergeSchema": "true"},
             cfg=ctx.cfg,
         )
 

@@ -61,9 +61,10 @@ def test_an_analyst_queries_the_table_a_load_is_writing(spark, tax_source, tmp_p
 @pytest.mark.parametrize("existing", [False, True], ids=["new-table", "existing-table"])
 def test_two_runs_of_the_same_load_for_the_same_date_at_once(spark, cfg, tax_source, existing):
     """Two triggers of the same source DAG for the same night (Airflow allows it by hand): both
-    loads replace the same partition at once. The conflict check makes the later commit retry:
-    Spark's when the table is new (the first write creates it), delta-rs's when it exists (a
-    small batch, Table.replace). Both runs end balanced and the day holds each row once."""
+    loads replace the same partition at once, by delta-rs (a small batch, Table.replace). When
+    the table exists, the conflict check makes the later commit retry; when it is new, the
+    later creation finds it created and replaces in it. Both runs end balanced and the day
+    holds each row once."""
     from concurrent.futures import ThreadPoolExecutor
 
     from govlake.lakehouse import Table
@@ -86,10 +87,9 @@ def test_two_runs_of_the_same_load_for_the_same_date_at_once(spark, cfg, tax_sou
     assert day.count() == 500 and day.select("taxpayer_id").distinct().count() == 500
     assert latest_runs(spark, cfg, DAY)[table.qualified]["status"] != "abandoned"
     writes = table.history(spark, cfg).where("operation = 'WRITE'").orderBy("version").collect()
-    by_rs = ["delta-rs" in (w["engineInfo"] or "") for w in writes]
-    # Spark creates the table; a run that finds it written replaces by delta-rs (the second
-    # of the new table's runs may, or may not, find it so).
-    assert not by_rs[0] and (not existing or all(by_rs[1:])), writes
+    assert all("delta-rs" in (w["engineInfo"] or "") for w in writes), writes
+    # One creation: the other run's found the table created (never a second CREATE's commit).
+    assert [w["operationParameters"].get("mode") for w in writes].count("ErrorIfExists") == 1
 
 
 @pytest.fixture()

@@ -263,9 +263,9 @@ def test_a_small_replace_is_written_by_delta_rs_and_read_by_spark_and_its_change
         return spark.createDataFrame([(i, n, at, when) for i, n in rows], ddl)
 
     first = {"partition_by": ("_batch_date",), "cfg": cfg}
-    options = {"delta.enableChangeDataFeed": "true"}
-    table.replace(batch(day, (1, "a"), (2, "b")), {"_batch_date": day}, small=True, **first,
-                  options=options)  # fmt: skip
+    properties = {"delta.enableChangeDataFeed": "true"}
+    table.write(batch(day, (1, "a"), (2, "b")), partition_by=("_batch_date",), cfg=cfg,
+                options=properties)  # fmt: skip
     table.replace(batch(other, (9, "z")), {"_batch_date": other}, small=True, **first)
     table.replace(batch(day, (1, "a"), (3, "c'd")), {"_batch_date": day}, small=True, **first)
     assert _engines(spark, table, cfg) == ["spark", "delta-rs", "delta-rs"]
@@ -293,6 +293,86 @@ def test_a_small_replace_is_written_by_delta_rs_and_read_by_spark_and_its_change
     table.replace(empty, {"_batch_date": day}, small=True, **first)
     assert _engines(spark, table, cfg)[5:] == ["delta-rs"]
     assert [r["id"] for r in table.read(spark, cfg).collect()] == [9]
+
+
+def test_a_small_first_replace_creates_the_table_by_delta_rs_as_spark_would(spark, cfg):
+    """A small replace of a table never written creates it by delta-rs in one commit (issue
+    19: Spark's first write cost 0.5 s a table): partitioned, with its properties, every column
+    nullable, named in the catalog; Spark then reads it, its change data feed from version 0,
+    and merges a new column into it. A property delta-rs does not set (deletion vectors), a
+    large batch, or a column of untyped NULLs is Spark's first write."""
+    import datetime as dt
+
+    from pyspark.sql import functions as F
+
+    table = Table.parse("ods.created_batches")
+    day = dt.date(2026, 11, 26)
+    rows = spark.createDataFrame([(1, "a", day)], "id long not null, name string, _batch_date date")
+    cdf = {"delta.enableChangeDataFeed": "true"}
+    table.replace(rows, {"_batch_date": day}, small=True, partition_by=("_batch_date",),
+                  properties=cdf, cfg=cfg)  # fmt: skip
+    assert _engines(spark, table, cfg) == ["delta-rs"]
+    detail = spark.sql(f"DESCRIBE DETAIL {table.qualified}").collect()[0]
+    assert detail["partitionColumns"] == ["_batch_date"]
+    assert detail["properties"] == cdf
+    assert all(f.nullable for f in table.schema(spark, cfg).fields)
+    changes = table.changes(spark, 0, cfg=cfg).select("id", "_change_type").collect()
+    assert [tuple(r) for r in changes] == [(1, "insert")]
+    wider = rows.withColumn("note", F.lit("n"))
+    table.replace(wider, {"_batch_date": day}, small=True, options={"mergeSchema": "true"}, cfg=cfg)
+    assert _engines(spark, table, cfg) == ["delta-rs", "spark"]
+    assert [tuple(r) for r in table.read(spark, cfg).collect()] == [(1, "a", day, "n")]
+
+    vectors = Table.parse("ops.created_with_vectors")
+    vectors.replace(rows, {"_batch_date": day}, small=True,
+                    properties={"delta.enableDeletionVectors": "true"}, cfg=cfg)  # fmt: skip
+    large = Table.parse("ops.created_large")
+    large.replace(rows, {"_batch_date": day}, small=False, properties=cdf, cfg=cfg)
+    untyped = Table.parse("ops.created_untyped")
+    nulls = rows.withColumn("nothing", F.lit(None))
+    untyped.replace(nulls, {"_batch_date": day}, small=True, cfg=cfg)
+    for made, props in ((vectors, {"delta.enableDeletionVectors": "true"}), (large, cdf)):
+        assert _engines(spark, made, cfg) == ["spark"]
+        assert spark.sql(f"DESCRIBE DETAIL {made.qualified}").collect()[0]["properties"] == props
+    assert _engines(spark, untyped, cfg) == ["spark"]
+
+
+def test_two_small_first_replaces_at_once_leave_one_creation_and_one_days_rows(spark, cfg):
+    """Two loads create the same table at the same moment: one creates it, the other finds it
+    created (delta-rs would otherwise retry its creation as a second CREATE TABLE, or append
+    beside the winner's rows) and replaces the day in it; the day holds one load's rows."""
+    import datetime as dt
+    import threading
+
+    from govlake import lakehouse
+
+    table = Table.parse("ods.created_at_once")
+    day = dt.date(2026, 11, 26)
+    ddl = "id long, _batch_date date"
+    frames = [spark.createDataFrame([(n, day), (n + 10, day)], ddl) for n in (1, 2)]
+    arrows = [f.toArrow() for f in frames]
+    start, errors = threading.Barrier(2), []
+
+    def create(data) -> None:
+        start.wait()
+        try:
+            made = lakehouse._created_without_jvm(table, data, ("_batch_date",), {}, cfg)
+            if not made:
+                rows = frames[arrows.index(data)]
+                lakehouse.replace_without_jvm(table, rows, {"_batch_date": day}, cfg)
+        except Exception as exc:  # noqa: BLE001 - shown by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(a,)) for a in arrows]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    history = table.history(spark, cfg).orderBy("version").collect()
+    assert [r["operation"] for r in history] == ["WRITE", "WRITE"], history
+    ids = sorted(r["id"] for r in table.read(spark, cfg).collect())
+    assert ids in ([1, 11], [2, 12]), ids
 
 
 def test_a_small_replace_of_a_table_with_deletion_vectors_is_spark_s(spark, cfg):

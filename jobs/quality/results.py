@@ -17,7 +17,7 @@ import math
 from typing import TYPE_CHECKING
 
 from govlake.masking import mask_column_value
-from govlake.owned import FAILED_ROWS, RESULTS, Owned
+from govlake.owned import FAILED_ROWS, RESULTS
 from govlake.settings import Settings
 from jobs.quality.batch import Batch, Unchecked
 from jobs.quality.rules import ROW_RULES, department_column, flag_column, flagged_rules
@@ -78,13 +78,6 @@ def rule_results(
             }
         )
     return rows
-
-
-def _append(df: DataFrame, cfg: Settings, owned: Owned) -> None:
-    """Append one validation's rows: one Delta commit that reads nothing back. A rerun adds
-    rows with a later validated_at, and readers take each table's latest validation."""
-    options = {"mergeSchema": "true"}
-    owned.table.write(df, "append", partition_by=owned.partition_by, options=options, cfg=cfg)
 
 
 def write_results(spark: SparkSession, cfg: Settings, batch: Batch, rows: list[dict]) -> None:
@@ -160,9 +153,6 @@ def write_failed_rows(
 
 def _replace_night(df: DataFrame, cfg: Settings, table: str, run_date, failing: int) -> None:
     """Replace the table's failed rows of the night (the first write creates the table)."""
-    if not FAILED_ROWS.table.exists(df.sparkSession, cfg):
-        _append(df, cfg, FAILED_ROWS)
-        return
     day = dt.date.fromisoformat(str(run_date)[:10])
     FAILED_ROWS.table.replace(
         df,
