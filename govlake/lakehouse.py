@@ -246,9 +246,10 @@ class Table:
         properties: Mapping[str, str] | None = None,
         options: Mapping[str, Any] | None = None,
         cfg: Settings | None = None,
-    ) -> None:
+    ) -> int:
         """Replace the rows whose columns equal `where` with `df`'s rows, in one atomic commit;
-        a table not yet written is created with `partition_by` and table `properties`.
+        a table not yet written is created with `partition_by` and table `properties`. Returns
+        the version committed.
 
         A `small` df goes through delta-rs when it can write the table as Spark would (see
         replace_without_jvm): Spark's replaceWhere first rebuilds the table's whole file list
@@ -259,16 +260,19 @@ class Table:
         from govlake import lakehouse  # looked up on the module: the kill harness wraps it
 
         spark = df.sparkSession
-        if small and lakehouse.replace_without_jvm(
-            self, df, where, cfg, partition_by=partition_by, properties=properties
-        ):
-            self.register(spark, cfg)
-            return
+        if small:
+            version = lakehouse.replace_without_jvm(
+                self, df, where, cfg, partition_by=partition_by, properties=properties
+            )
+            if version is not None:
+                self.register(spark, cfg)
+                return version
         condition = " AND ".join(f"`{_column(c)}` = {_spark_literal(v)}" for c, v in where.items())
         options = {**(options or {}), "replaceWhere": condition}
         if properties and not self.exists(spark, cfg):
             options.update(properties)  # Spark sets a new table's properties from its options
         self.write(df, "overwrite", partition_by=partition_by, options=options, cfg=cfg)
+        return self.version(spark, cfg)
 
     def create_if_missing(
         self,
@@ -650,10 +654,12 @@ def replace_without_jvm(
     *,
     partition_by: Iterable[str] = (),
     properties: Mapping[str, str] | None = None,
-) -> bool:
+) -> int | None:
     """Replace the rows whose columns equal `where` with `df`'s rows by delta-rs in one commit
-    (retried when it loses a race with another writer), creating the table first when it was
-    never written. False (nothing written) when delta-rs would not write it as Spark does: a
+    (retried when it loses a race with another writer), creating the table when it was never
+    written; returns the version committed (read from delta-rs: Spark would first rebuild the
+    new version's state with a Spark job). None (nothing written) when delta-rs would not write
+    it as Spark does: a
     table feature or a new table's property it does not write, or columns or types that differ
     from the table's (a new column, a retyped one), so the caller writes through Spark, which
     merges the new column or refuses the type.
@@ -668,29 +674,30 @@ def replace_without_jvm(
 
     opened = open_without_jvm(table, cfg)
     if opened is None and set(properties or {}) - RS_PROPERTIES:
-        return False
+        return None
     data = df.toArrow()
     if opened is None and any(str(f.type) == "null" for f in data.schema):
-        return False  # a column of NULLs with no type: Spark's first write drops it
+        return None  # a column of NULLs with no type: Spark's first write drops it
     if opened is None:
         if _created_without_jvm(table, data, partition_by, properties, cfg):
-            return True
+            return 0
         opened = open_without_jvm(table, cfg)  # another writer created it meanwhile
     if set(opened.protocol().writer_features or ()) - RS_WRITES:
-        return False
+        return None
     target = _arrow_schema(opened)
     if not _same_columns(data.schema, target):
-        return False
+        return None
     data = data.select(target.names).cast(target)
     predicate = " AND ".join(f'"{_column(c)}" = {_sql_literal(v)}' for c, v in where.items())
 
-    def replace() -> None:
+    def replace() -> int:
         current = open_without_jvm(table, cfg)  # a retry writes on the winner's version
         write_deltalake(current, data, mode="overwrite", predicate=predicate)
+        return current.version()  # delta-rs moves the opened table to the version it wrote
 
-    retry_concurrent(replace)
+    version = retry_concurrent(replace)
     checkpoint_as_spark_does(table, cfg)
-    return True
+    return version
 
 
 def _created_without_jvm(table: Table, data, partition_by, properties, cfg) -> bool:

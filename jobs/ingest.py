@@ -240,7 +240,8 @@ def delivery_notes(read: int, dropped: int, titles: int) -> str | None:
 def write_batch(
     spark: SparkSession, ctx: LoadContext, staged: DataFrame, run: ops.LoadRun, committed
 ):
-    """Validate, then write the batch; returns the Delta version. The validation's results are
+    """Validate, then write the batch; returns the Delta version of its commit (a later writer's
+    commit may follow it before this returns). The validation's results are
     appended while the batch is written, and committed before this returns."""
     from pyspark.sql import functions as F
 
@@ -252,13 +253,13 @@ def write_batch(
     with evaluating(spark, ctx.cfg.compiles(run.rows_read)):
         checked = quality.check_load(spark, ctx, rows, run)  # may raise: nothing is written
         with checked.settling() as valid_rows:
-            write_rows(spark, ctx, staged, valid_rows, run, committed)
-    return ctx.table.version(spark, ctx.cfg)
+            return write_rows(spark, ctx, staged, valid_rows, run, committed)
 
 
-def write_rows(spark: SparkSession, ctx: LoadContext, staged, rows, run, committed) -> None:
+def write_rows(spark: SparkSession, ctx: LoadContext, staged, rows, run, committed) -> int:
     """The batch's rows in one atomic replace of the batch's partition, and beside it (other
-    tables, so no conflict) its rejects and dropped rows; returns once all are committed."""
+    tables, so no conflict) its rejects and dropped rows; returns the batch's version once all
+    are committed."""
 
     had = committed.asDict() if committed is not None else {}
     aside = []
@@ -269,7 +270,7 @@ def write_rows(spark: SparkSession, ctx: LoadContext, staged, rows, run, committ
         dropped = _set_aside(staged, ctx, "_drop_reason", "dropped_at")
         aside.append(lambda: ops.replace_dropped(spark, ctx.cfg, dropped, run))
     with running_beside(aside):
-        ctx.table.replace(
+        return ctx.table.replace(
             rows,
             {"_batch_date": ctx.day},
             small=ctx.cfg.is_small(run.rows_read),

@@ -267,8 +267,10 @@ def test_a_small_replace_is_written_by_delta_rs_and_read_by_spark_and_its_change
     table.write(batch(day, (1, "a"), (2, "b")), partition_by=("_batch_date",), cfg=cfg,
                 options=properties)  # fmt: skip
     table.replace(batch(other, (9, "z")), {"_batch_date": other}, small=True, **first)
-    table.replace(batch(day, (1, "a"), (3, "c'd")), {"_batch_date": day}, small=True, **first)
+    replaced = table.replace(batch(day, (1, "a"), (3, "c'd")), {"_batch_date": day}, small=True,
+                             **first)  # fmt: skip
     assert _engines(spark, table, cfg) == ["spark", "delta-rs", "delta-rs"]
+    assert replaced == 2 == table.version(spark, cfg)  # the version delta-rs committed
     got = sorted(tuple(r) for r in table.read(spark, cfg).collect())
     assert got == [(1, "a", at, day), (3, "c'd", at, day), (9, "z", at, other)], got
     changes = table.changes(spark, 2, cfg=cfg).select("id", "_change_type").collect()
@@ -309,9 +311,9 @@ def test_a_small_first_replace_creates_the_table_by_delta_rs_as_spark_would(spar
     day = dt.date(2026, 11, 26)
     rows = spark.createDataFrame([(1, "a", day)], "id long not null, name string, _batch_date date")
     cdf = {"delta.enableChangeDataFeed": "true"}
-    table.replace(rows, {"_batch_date": day}, small=True, partition_by=("_batch_date",),
-                  properties=cdf, cfg=cfg)  # fmt: skip
-    assert _engines(spark, table, cfg) == ["delta-rs"]
+    made = table.replace(rows, {"_batch_date": day}, small=True, partition_by=("_batch_date",),
+                         properties=cdf, cfg=cfg)  # fmt: skip
+    assert made == 0 and _engines(spark, table, cfg) == ["delta-rs"]
     detail = spark.sql(f"DESCRIBE DETAIL {table.qualified}").collect()[0]
     assert detail["partitionColumns"] == ["_batch_date"]
     assert detail["properties"] == cdf
@@ -319,8 +321,9 @@ def test_a_small_first_replace_creates_the_table_by_delta_rs_as_spark_would(spar
     changes = table.changes(spark, 0, cfg=cfg).select("id", "_change_type").collect()
     assert [tuple(r) for r in changes] == [(1, "insert")]
     wider = rows.withColumn("note", F.lit("n"))
-    table.replace(wider, {"_batch_date": day}, small=True, options={"mergeSchema": "true"}, cfg=cfg)
-    assert _engines(spark, table, cfg) == ["delta-rs", "spark"]
+    merged = table.replace(wider, {"_batch_date": day}, small=True, options={"mergeSchema": "true"},
+                           cfg=cfg)  # fmt: skip
+    assert merged == 1 and _engines(spark, table, cfg) == ["delta-rs", "spark"]
     assert [tuple(r) for r in table.read(spark, cfg).collect()] == [(1, "a", day, "n")]
 
     vectors = Table.parse("ops.created_with_vectors")
