@@ -676,8 +676,8 @@ def replace_without_jvm(
     if opened is None and set(properties or {}) - RS_PROPERTIES:
         return None
     data = df.toArrow()
-    if opened is None and any(str(f.type) == "null" for f in data.schema):
-        return None  # a column of NULLs with no type: Spark's first write drops it
+    if opened is None and not _spark_creates_as_is(data.schema):
+        return None
     if opened is None:
         if _created_without_jvm(table, data, partition_by, properties, cfg):
             return 0
@@ -698,6 +698,17 @@ def replace_without_jvm(
     version = retry_concurrent(replace)
     checkpoint_as_spark_does(table, cfg)
     return version
+
+
+# Characters Spark's Parquet writer refuses in a column name (without column mapping).
+_SPARK_REFUSED_NAME = re.compile(r"[ ,;{}()\n\t=]")
+
+
+def _spark_creates_as_is(schema) -> bool:
+    """Whether Spark's first write would keep this Arrow schema's columns as they are: it drops
+    a column of untyped NULLs and refuses a name with one of ` ,;{}()\\n\\t=`, so those stay
+    Spark's to create (or to refuse with its own error)."""
+    return not any(str(f.type) == "null" or _SPARK_REFUSED_NAME.search(f.name) for f in schema)
 
 
 def _created_without_jvm(table: Table, data, partition_by, properties, cfg) -> bool:

@@ -302,7 +302,7 @@ def test_a_small_first_replace_creates_the_table_by_delta_rs_as_spark_would(spar
     19: Spark's first write cost 0.5 s a table): partitioned, with its properties, every column
     nullable, named in the catalog; Spark then reads it, its change data feed from version 0,
     and merges a new column into it. A property delta-rs does not set (deletion vectors), a
-    large batch, or a column of untyped NULLs is Spark's first write."""
+    large batch, a column of untyped NULLs or a name Spark refuses is Spark's first write."""
     import datetime as dt
 
     from pyspark.sql import functions as F
@@ -338,6 +338,11 @@ def test_a_small_first_replace_creates_the_table_by_delta_rs_as_spark_would(spar
         assert _engines(spark, made, cfg) == ["spark"]
         assert spark.sql(f"DESCRIBE DETAIL {made.qualified}").collect()[0]["properties"] == props
     assert _engines(spark, untyped, cfg) == ["spark"]
+    spaced = Table.parse("ops.created_spaced")  # Spark refuses the name; delta-rs would not
+    with pytest.raises(Exception, match="(?i)invalid character"):
+        spaced.replace(rows.withColumnRenamed("name", "a name"), {"_batch_date": day},
+                       small=True, cfg=cfg)  # fmt: skip
+    assert not spaced.exists(spark, cfg)
 
 
 def test_two_small_first_replaces_at_once_leave_one_creation_and_one_days_rows(spark, cfg):
