@@ -659,10 +659,9 @@ def replace_without_jvm(
     (retried when it loses a race with another writer), creating the table when it was never
     written; returns the version committed (read from delta-rs: Spark would first rebuild the
     new version's state with a Spark job). None (nothing written) when delta-rs would not write
-    it as Spark does: a
-    table feature or a new table's property it does not write, or columns or types that differ
-    from the table's (a new column, a retyped one), so the caller writes through Spark, which
-    merges the new column or refuses the type.
+    it as Spark does: a table feature or a new table's property it does not write, or columns
+    or types that differ from the table's (a new column, a retyped one), so the caller writes
+    through Spark, which merges the new column or refuses the type.
 
     Both writers check what a concurrent commit added or removed against what they read, so a
     replace by one and a write by the other conflict as two Spark writes do (on S3 see
@@ -692,12 +691,34 @@ def replace_without_jvm(
 
     def replace() -> int:
         current = open_without_jvm(table, cfg)  # a retry writes on the winner's version
-        write_deltalake(current, data, mode="overwrite", predicate=predicate)
+        try:
+            write_deltalake(current, data, mode="overwrite", predicate=predicate)
+        except Exception as exc:
+            refused = _rows_outside(exc, table, predicate)
+            if refused is None:
+                raise
+            raise refused from None  # the original quotes the rows
         return current.version()  # delta-rs moves the opened table to the version it wrote
 
     version = retry_concurrent(replace)
     checkpoint_as_spark_does(table, cfg)
     return version
+
+
+def _rows_outside(exc: Exception, table: Table, predicate: str) -> GovlakeError | None:
+    """delta-rs's refusal of rows that do not match the replace's predicate quotes them
+    ("Preview of invalid data"), identifiers included: the error raised instead names the table
+    and the predicate, and no value (docs/leaks.md). None for any other error."""
+    text = str(exc)
+    if "Preview of invalid data" not in text:
+        return None
+    reason = text.split("Preview of invalid data")[0].strip()
+    return GovlakeError(
+        f"replacing the rows of {table.qualified} where {predicate}: delta-rs refused rows that "
+        f"do not match it ({reason}); their values are not shown",
+        fix="every row of a replace must hold the values it replaces: check the step that "
+        "stamps them, then rerun; the table stays at its last committed version.",
+    )
 
 
 # Characters Spark's Parquet writer refuses in a column name (without column mapping).

@@ -383,6 +383,27 @@ def test_two_small_first_replaces_at_once_leave_one_creation_and_one_days_rows(s
     assert ids in ([1, 11], [2, 12]), ids
 
 
+def test_a_small_replace_with_rows_outside_its_predicate_names_no_value(spark, cfg):
+    """delta-rs refuses rows that do not hold the values they replace and quotes them in its
+    error; the error raised names the table and predicate only (an identifier must not reach a
+    log), and the table stays at its version."""
+    import datetime as dt
+
+    from govlake.errors import GovlakeError
+
+    table = Table.parse("ops.replaced_outside")
+    day, other = dt.date(2026, 11, 26), dt.date(2026, 11, 27)
+    ddl = "sfzh string, _batch_date date"
+    secret = "420704199001011234"
+    table.write(spark.createDataFrame([("x", day)], ddl), partition_by=("_batch_date",), cfg=cfg)
+    wrong = spark.createDataFrame([(secret, other)], ddl)
+    with pytest.raises(GovlakeError) as refused:
+        table.replace(wrong, {"_batch_date": day}, small=True, cfg=cfg)
+    assert "ops.replaced_outside" in str(refused.value) and secret not in str(refused.value)
+    assert refused.value.__cause__ is None and refused.value.__suppress_context__
+    assert table.version(spark, cfg) == 0
+
+
 def test_a_small_replace_of_a_table_with_deletion_vectors_is_spark_s(spark, cfg):
     """delta-rs writes no deletion vectors: such a table (a quarantine) is left to Spark."""
     table = Table.parse("ops.replaced_with_vectors")
